@@ -1,0 +1,87 @@
+/**
+ * Stoker's error type and its code registry.
+ *
+ * Every error Stoker raises is a {@link StokerError} with a string `code` from
+ * {@link ErrorCodes}. `docs/errors.md` lists the same codes; a unit test keeps the two
+ * in step. A user task's own failure is *data* (see `FailureRecord`), never one of
+ * these classes.
+ *
+ * @example
+ * ```ts
+ * try { await engine.start('order', args); }
+ * catch (e) { if (isStokerError(e) && e.code === 'STOKER_FLOW_NOT_FOUND') … }
+ * ```
+ */
+import type { JsonValue } from './core/json.js';
+
+/** The registry: code → one-line meaning (also the source of docs/errors.md). */
+export const ErrorCodes = {
+  STOKER_CONFIG_INVALID: 'An option or flag has a value Stoker cannot use.',
+  STOKER_INPUT_INVALID_JSON: 'A JSON argument could not be parsed.',
+  STOKER_INPUT_TOO_LARGE: 'An input, result or payload is larger than the configured limit.',
+  STOKER_INPUT_TOO_DEEP: 'An input nests deeper than the configured limit.',
+  STOKER_INPUT_FORBIDDEN_KEY: 'An input object uses a forbidden key such as __proto__.',
+  STOKER_FLOW_INVALID: 'A flow definition is malformed (bad name, bad option, wrong child).',
+  STOKER_FLOW_CYCLE: 'A flow graph contains a dependency cycle.',
+  STOKER_FLOW_DUPLICATE_NAME: 'Two atoms or flows in one flow share a name.',
+  STOKER_FLOW_MISSING_REQUIREMENT: 'An atom requires a value that no atom provides and that is not a run argument.',
+  STOKER_FLOW_DUPLICATE_PROVIDER: 'Two atoms provide the same value name.',
+  STOKER_FLOW_NOT_FOUND: 'No flow with that name (and version) is registered.',
+  STOKER_FLOW_ALREADY_REGISTERED: 'A different flow is already registered under that name and version.',
+  STOKER_FLOWS_MODULE_INVALID: 'A flows module could not be loaded or does not default-export an array of flows.',
+  STOKER_RUN_NOT_FOUND: 'No run with that id exists.',
+  STOKER_RUN_KEY_CONFLICT: 'An active run with that key exists with different arguments.',
+  STOKER_RUN_NOT_ACTIVE: 'The run has already finished.',
+  STOKER_RUN_MISSING_ARGUMENT: 'A run was started without an argument its flow requires.',
+  STOKER_STORE_URL_INVALID: 'A store URL is malformed or names an unknown scheme.',
+  STOKER_STORE_UNREACHABLE: 'The database could not be reached or refused the credentials.',
+  STOKER_STORE_QUERY_FAILED: 'A database statement failed.',
+  STOKER_STORE_MIGRATION_CHECKSUM: 'An applied migration differs from the one shipped with this version.',
+  STOKER_STORE_SCHEMA_TOO_NEW: 'The database was migrated by a newer Stoker version.',
+  STOKER_STORE_CLOSED: 'The store was used after it was closed.',
+  STOKER_ENGINE_FENCED: 'A write was rejected because the claim it was made under is no longer current.',
+  STOKER_ENGINE_STOPPED: 'The engine was used after it was stopped.',
+  STOKER_SIGNAL_NO_WAITER: 'No atom of the run waits for that signal name (it is stored for later waiters).',
+  STOKER_TASK_TIMEOUT: 'A task ran longer than its timeoutMs.',
+  STOKER_TASK_NOT_FOUND: 'A stored run references a task the registered flow no longer has.',
+  STOKER_CLI_USAGE: 'The command line is malformed.',
+} as const;
+
+/** One of the registered error codes. */
+export type ErrorCode = keyof typeof ErrorCodes;
+
+const brand = Symbol.for('stoker.error');
+
+/** Base class of every error Stoker raises. `details` is always JSON-safe. */
+export class StokerError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, JsonValue>;
+  readonly [brand] = true;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, JsonValue> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details: Record<string, JsonValue> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** Bad input: a definition, an argument, a flag. */
+export class ValidationError extends StokerError {}
+/** Something named does not exist. */
+export class NotFoundError extends StokerError {}
+/** The request contradicts stored state (key conflict, finished run, fenced write). */
+export class ConflictError extends StokerError {}
+/** The database failed or could not be reached. */
+export class StoreError extends StokerError {}
+/** A wake-up transport failed. */
+export class TransportError extends StokerError {}
+
+/** True for any StokerError, even one from another copy of the package. */
+export function isStokerError(value: unknown): value is StokerError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}

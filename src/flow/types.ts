@@ -1,0 +1,130 @@
+/**
+ * The shapes users write: tasks, flows and retry controllers. Pure data plus functions;
+ * nothing here performs I/O.
+ */
+import type { JsonValue } from '../core/json.js';
+import type { FlowGraph, RetryControllerSpec, TaskRetrySpec } from './graph.js';
+
+/** A failure as stored: a user task's error becomes this data. */
+export interface FailureRecord {
+  type: string;
+  message: string;
+  stack?: string;
+  code?: string;
+  details?: JsonValue;
+  retryable?: boolean;
+  cause?: FailureRecord;
+}
+
+/** What every execution of a task receives besides its inputs. */
+export interface TaskContext {
+  readonly runId: string;
+  /** the atom's unique name within the flow */
+  readonly atomName: string;
+  /** `<runId>/<atomName>/<attempt>`: the same for every execution of one attempt */
+  readonly idempotencyKey: string;
+  /** `<runId>/<atomName>/<epoch>.<attempt>`: grows with every claim */
+  readonly fencingToken: string;
+  /** 1 for the first try, then 2, 3… (task retries and scope retries) */
+  readonly attempt: number;
+  /** how many times this attempt has been started (2 after a takeover) */
+  readonly execution: number;
+  /** aborted on cancel, timeout, lease loss or engine shutdown */
+  readonly signal: AbortSignal;
+  /** the value of the enclosing retry controller (for-each item, attempt number) */
+  readonly retryValue: JsonValue | undefined;
+  /** on the revert path: the failure of this atom, if it failed */
+  readonly failure: FailureRecord | undefined;
+  /**
+   * Durable sleep: the first call parks the atom (WAITING, holding no claim) and throws an
+   * internal suspension; after `ms` the atom is executed again and the same call returns.
+   * Code before it therefore runs again: keep it idempotent.
+   */
+  sleep(ms: number): Promise<void>;
+  /** Parks the atom until `signal(runId, name, payload)` arrives; returns the payload. */
+  waitForSignal(name: string): Promise<JsonValue>;
+  /** Starts a child run (once) and parks until it finishes; returns its result or throws its failure. */
+  runChild(flow: string, args: Record<string, JsonValue>, options?: { version?: string }): Promise<JsonValue>;
+}
+
+export type TaskFn = (inputs: Record<string, JsonValue>, ctx: TaskContext) => Promise<JsonValue | void> | JsonValue | void;
+
+/** Options of {@link task}. */
+export interface TaskOptions {
+  name: string;
+  execute: TaskFn;
+  revert?: TaskFn;
+  /** value names this task needs (argument names unless `rebind` says otherwise) */
+  requires?: string[];
+  /** one name (whole result) or several (fields of an object result, or elements of an array) */
+  provides?: string | string[];
+  /** argument name → value name to read it from */
+  rebind?: Record<string, string>;
+  /** constant inputs, fixed at definition time */
+  inject?: Record<string, JsonValue>;
+  /** attempts, or a full policy with exponential backoff and jitter */
+  retry?: number | Partial<TaskRetrySpec>;
+  timeoutMs?: number;
+}
+
+export interface TaskDefinition {
+  readonly type: 'task';
+  readonly name: string;
+  readonly execute: TaskFn;
+  readonly revert: TaskFn | undefined;
+  readonly requires: readonly string[];
+  readonly provides: readonly string[];
+  readonly rebind: Readonly<Record<string, string>>;
+  readonly inject: Readonly<Record<string, JsonValue>>;
+  readonly retry: TaskRetrySpec | undefined;
+  readonly timeoutMs: number | undefined;
+}
+
+/**
+ * A retry controller for a sub-flow. Built by `times`, `forEach`, `parameterizedForEach`,
+ * `alwaysRevert`, `revertAll`.
+ */
+export interface RetryController {
+  readonly type: 'retry';
+  readonly spec: RetryControllerSpec;
+  /** value name under which the controller publishes its current value (for-each item or attempt) */
+  readonly provides: string | undefined;
+}
+
+/** Decides at run time whether a guarded link is followed; false skips the target (SKIPPED). */
+export type Decider = (result: JsonValue, history: Record<string, JsonValue>) => boolean;
+
+export interface Link {
+  from: string;
+  to: string;
+  decider?: Decider;
+}
+
+export interface FlowOptions {
+  retry?: RetryController;
+  /** version of a root flow (default "1") */
+  version?: string;
+}
+
+export type PatternKind = 'linear' | 'unordered' | 'graph';
+
+export interface FlowDefinition {
+  readonly type: 'flow';
+  readonly pattern: PatternKind;
+  readonly name: string;
+  readonly version: string;
+  readonly children: readonly (TaskDefinition | FlowDefinition)[];
+  readonly links: readonly Link[];
+  readonly retry: RetryController | undefined;
+}
+
+/** A root flow compiled and ready to run: its graph plus the code the graph refers to. */
+export interface CompiledFlow {
+  readonly name: string;
+  readonly version: string;
+  readonly graph: FlowGraph;
+  /** atom name → task definition (task atoms only) */
+  readonly tasks: ReadonlyMap<string, TaskDefinition>;
+  /** decider id → decider */
+  readonly deciders: ReadonlyMap<string, Decider>;
+}

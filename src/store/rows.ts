@@ -1,0 +1,159 @@
+/** Helpers shared by the adapters to turn database rows into the port's row types. */
+import type { JsonValue } from '../core/json.js';
+import type { FailureRecord } from '../flow/types.js';
+import type { AtomRow, ClaimedAtom, EngineRow, EventRow, JournalEntry, RunRow, SignalRow } from './store.js';
+import type { AtomState, RunStatus } from '../engine/states.js';
+
+type Raw = Record<string, unknown>;
+
+/** Parses a JSON column that may arrive as text (SQLite, MySQL) or already parsed (PostgreSQL jsonb). */
+export function jsonColumn<T = JsonValue>(v: unknown): T | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return JSON.parse(v) as T;
+  if (Buffer.isBuffer(v)) return JSON.parse(v.toString('utf8')) as T;
+  return v as T;
+}
+
+export function toJsonText(v: unknown): string | null {
+  return v === null || v === undefined ? null : JSON.stringify(v);
+}
+
+export function dateColumn(v: unknown): Date {
+  if (v instanceof Date) return v;
+  if (typeof v === 'number') return new Date(v);
+  if (typeof v === 'bigint') return new Date(Number(v));
+  if (typeof v === 'string') return new Date(/^\d+$/.test(v) ? Number(v) : v);
+  throw new TypeError(`not a date column: ${String(v)}`);
+}
+
+function nullableDate(v: unknown): Date | null {
+  return v === null || v === undefined ? null : dateColumn(v);
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : Number(v);
+}
+
+export function runFromRow(r: Raw): RunRow {
+  return {
+    id: String(r.id),
+    flow: String(r.flow),
+    version: String(r.version),
+    key: r.key === null || r.key === undefined ? null : String(r.key),
+    status: r.status as RunStatus,
+    args: jsonColumn(r.args) as RunRow['args'],
+    result: jsonColumn(r.result),
+    failure: jsonColumn<FailureRecord>(r.failure),
+    parentRunId: r.parent_run_id === null || r.parent_run_id === undefined ? null : String(r.parent_run_id),
+    parentAtom: r.parent_atom === null || r.parent_atom === undefined ? null : num(r.parent_atom),
+    pendingAtoms: num(r.pending_atoms),
+    revertPending: num(r.revert_pending),
+    atomCount: num(r.atom_count),
+    createdAt: dateColumn(r.created_at),
+    updatedAt: dateColumn(r.updated_at),
+    finishedAt: nullableDate(r.finished_at),
+  };
+}
+
+export function atomFromRow(r: Raw): AtomRow {
+  return {
+    runId: String(r.run_id),
+    index: num(r.idx),
+    name: String(r.name),
+    state: r.state as AtomState,
+    pending: num(r.pending),
+    revertPending: num(r.revert_pending),
+    skip: Boolean(num(r.skip)),
+    revertRequested: Boolean(num(r.revert_requested)),
+    epoch: num(r.epoch),
+    claimedBy: r.claimed_by === null || r.claimed_by === undefined ? null : String(r.claimed_by),
+    attempt: num(r.attempt),
+    execution: num(r.execution),
+    result: jsonColumn(r.result),
+    failure: jsonColumn<FailureRecord>(r.failure),
+    journal: jsonColumn<JournalEntry[]>(r.journal) ?? [],
+    waitKind: r.wait_kind === null || r.wait_kind === undefined ? null : String(r.wait_kind),
+    waitRef: r.wait_ref === null || r.wait_ref === undefined ? null : String(r.wait_ref),
+    readyAt: nullableDate(r.ready_at),
+    updatedAt: dateColumn(r.updated_at),
+  };
+}
+
+export function claimFromRow(r: Raw): ClaimedAtom {
+  return {
+    runId: String(r.run_id),
+    index: num(r.idx),
+    state: r.state as ClaimedAtom['state'],
+    epoch: num(r.epoch),
+    attempt: num(r.attempt),
+    execution: num(r.execution),
+    journal: jsonColumn<JournalEntry[]>(r.journal) ?? [],
+    failure: jsonColumn<FailureRecord>(r.failure),
+  };
+}
+
+export function eventFromRow(r: Raw): EventRow {
+  return {
+    id: num(r.id),
+    runId: String(r.run_id),
+    atom: r.atom === null || r.atom === undefined ? null : num(r.atom),
+    kind: String(r.kind),
+    fromState: (r.from_state as string | null) ?? null,
+    toState: (r.to_state as string | null) ?? null,
+    engineId: (r.engine_id as string | null) ?? null,
+    epoch: r.epoch === null || r.epoch === undefined ? null : num(r.epoch),
+    data: jsonColumn(r.data),
+    at: dateColumn(r.at),
+  };
+}
+
+export function signalFromRow(r: Raw): SignalRow {
+  return { runId: String(r.run_id), name: String(r.name), payload: jsonColumn(r.payload), at: dateColumn(r.at) };
+}
+
+export function engineFromRow(r: Raw): EngineRow {
+  return {
+    id: String(r.id),
+    host: String(r.host),
+    pid: num(r.pid),
+    version: String(r.version),
+    state: r.state as EngineRow['state'],
+    startedAt: dateColumn(r.started_at),
+    heartbeatAt: dateColumn(r.heartbeat_at),
+    leaseExpiresAt: dateColumn(r.lease_expires_at),
+    leaseAgeMs: num(r.lease_age_ms),
+    atomsHeld: num(r.atoms_held),
+  };
+}
+
+/** Column name for each AtomPatch field (an allowlist: patches never name columns themselves). */
+export const ATOM_PATCH_COLUMNS = {
+  state: 'state',
+  pending: 'pending',
+  revertPending: 'revert_pending',
+  skip: 'skip',
+  revertRequested: 'revert_requested',
+  attempt: 'attempt',
+  execution: 'execution',
+  result: 'result',
+  failure: 'failure',
+  journal: 'journal',
+  waitKind: 'wait_kind',
+  waitRef: 'wait_ref',
+  claimedBy: 'claimed_by',
+} as const;
+
+/** Values of a patch as bound parameters: JSON fields as text, booleans as 0/1. */
+export function patchValue(field: keyof typeof ATOM_PATCH_COLUMNS, v: unknown): unknown {
+  switch (field) {
+    case 'result':
+    case 'failure':
+    case 'journal':
+      return toJsonText(v);
+    case 'skip':
+    case 'revertRequested':
+      return v ? 1 : 0;
+    default:
+      return v;
+  }
+}

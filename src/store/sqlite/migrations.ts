@@ -1,0 +1,92 @@
+import type { Migration } from '../migration.js';
+
+/** SQLite schema. Times are INTEGER milliseconds since the epoch, from the database clock. */
+export const sqliteMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'runs, atoms, events, engines, signals',
+    statements: [
+      `CREATE TABLE {p}runs (
+        id TEXT PRIMARY KEY,
+        flow TEXT NOT NULL,
+        version TEXT NOT NULL,
+        key TEXT,
+        active_key TEXT UNIQUE,
+        status TEXT NOT NULL,
+        args TEXT NOT NULL,
+        graph TEXT NOT NULL,
+        result TEXT,
+        failure TEXT,
+        parent_run_id TEXT,
+        parent_atom INTEGER,
+        pending_atoms INTEGER NOT NULL,
+        revert_pending INTEGER NOT NULL DEFAULT 0,
+        atom_count INTEGER NOT NULL,
+        row_version INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        finished_at INTEGER
+      )`,
+      `CREATE INDEX {p}runs_created ON {p}runs (created_at, id)`,
+      `CREATE INDEX {p}runs_status ON {p}runs (status, created_at)`,
+      `CREATE INDEX {p}runs_parent ON {p}runs (parent_run_id) WHERE parent_run_id IS NOT NULL`,
+      `CREATE TABLE {p}atoms (
+        run_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        pending INTEGER NOT NULL,
+        revert_pending INTEGER NOT NULL DEFAULT 0,
+        skip INTEGER NOT NULL DEFAULT 0,
+        revert_requested INTEGER NOT NULL DEFAULT 0,
+        epoch INTEGER NOT NULL DEFAULT 0,
+        claimed_by TEXT,
+        claimed_at INTEGER,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        execution INTEGER NOT NULL DEFAULT 0,
+        result TEXT,
+        failure TEXT,
+        journal TEXT,
+        wait_kind TEXT,
+        wait_ref TEXT,
+        ready_at INTEGER,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, idx)
+      ) WITHOUT ROWID`,
+      `CREATE INDEX {p}atoms_claimable ON {p}atoms (ready_at) WHERE state IN ('READY', 'WAITING', 'REVERT_READY')`,
+      `CREATE INDEX {p}atoms_claimed_by ON {p}atoms (claimed_by) WHERE claimed_by IS NOT NULL`,
+      `CREATE INDEX {p}atoms_waiting ON {p}atoms (run_id, wait_ref) WHERE state = 'WAITING'`,
+      `CREATE TABLE {p}events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        atom INTEGER,
+        kind TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT,
+        engine_id TEXT,
+        epoch INTEGER,
+        data TEXT,
+        at INTEGER NOT NULL
+      )`,
+      `CREATE INDEX {p}events_run ON {p}events (run_id, id)`,
+      `CREATE TABLE {p}engines (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        lease_expires_at INTEGER NOT NULL
+      )`,
+      `CREATE TABLE {p}signals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        at INTEGER NOT NULL
+      )`,
+      `CREATE INDEX {p}signals_run ON {p}signals (run_id, name, id)`,
+    ],
+  },
+];
