@@ -14,7 +14,13 @@ export const GRAPH_FORMAT = 1;
 export type InputSource =
   /** a run argument, by name */
   | { from: 'arg'; name: string }
-  /** the result of an atom (whole result when `key` is absent, else one field/element) */
+  /**
+   * The result of an atom. `key` is absent when the atom provides a single name (the whole
+   * result is the value). When the atom provides several names, compilation always sets
+   * `key` to the value *name* (never a number): the value is `result[key]` for an object
+   * result, and `result[provides.indexOf(key)]` for an array result (by position in the
+   * provider's `provides`). `providedValue()` in `flow/provided-value.ts` implements this.
+   */
   | { from: 'atom'; atom: number; key?: string | number }
   /** a constant injected at definition time (`inject`) */
   | { from: 'value'; value: JsonValue };

@@ -147,6 +147,8 @@ export interface AtomUpdate {
   index: number;
   expectStates?: readonly AtomState[];
   epoch?: number;
+  /** match only when `revert_requested` has this value */
+  expectRevertRequested?: boolean;
   patch: AtomPatch;
 }
 
@@ -193,13 +195,23 @@ export interface RunTx {
   getAtomsInStates(runId: string, states: readonly AtomState[]): Promise<AtomRow[]>;
   /** applies each update; returns whether each matched (false = fenced or state moved) */
   updateAtoms(runId: string, updates: readonly AtomUpdate[]): Promise<boolean[]>;
-  /** decrements `pending` of the given atoms (each index once per entry; `disable` ORs into `skip`) and returns their rows after */
+  /**
+   * Decrements `pending` of the given PENDING atoms (once per entry; `disable` ORs into
+   * `skip`). An atom whose count reaches 0 without `skip` becomes READY (ready_at = now) in
+   * the same statement; one that reaches 0 with `skip` stays PENDING for the caller to skip.
+   * Returns the rows after the update.
+   */
   decrementPending(runId: string, entries: readonly { index: number; disable: boolean }[]): Promise<AtomRow[]>;
-  /** claims one READY atom for this engine in this transaction (local continuation); null if it was not READY */
+  /**
+   * Claims one READY atom for this engine in this transaction (local continuation); null if
+   * it was not READY. Writes no event: the caller records the transition with its others.
+   */
   claimAtom(runId: string, index: number, engineId: string): Promise<ClaimedAtom | null>;
   updateRun(runId: string, patch: RunPatch): Promise<void>;
   insertEvents(events: readonly EventInput[]): Promise<void>;
   startRun(run: NewRun): Promise<StartResult>;
+  /** how many signals with this name the run has received */
+  signalCount(runId: string, name: string): Promise<number>;
 }
 
 export interface EngineRow {
@@ -242,13 +254,18 @@ export interface Store {
   runTransaction<T>(runIds: readonly string[], fn: (tx: RunTx) => Promise<T>): Promise<T>;
 
   getRun(id: string): Promise<RunRow | null>;
+  /** statuses of the given runs (missing ids are absent); used to notice cancels of in-flight runs */
+  getRunStatuses(ids: readonly string[]): Promise<Map<string, RunStatus>>;
   getRunGraph(id: string): Promise<FlowGraph | null>;
   listRuns(filter?: RunFilter): Promise<RunRow[]>;
   getAtoms(runId: string): Promise<AtomRow[]>;
   getAtomResults(runId: string, indexes: readonly number[]): Promise<Map<number, JsonValue | null>>;
   listEvents(runId: string, options?: { afterId?: number; limit?: number }): Promise<EventRow[]>;
 
-  /** stores a signal and makes atoms waiting for it claimable; returns how many atoms woke */
+  /**
+   * Stores a signal and makes atoms waiting for it claimable; returns how many atoms woke.
+   * Locks the run row first, so it is serialised with an atom parking on that signal.
+   */
   sendSignal(runId: string, name: string, payload: JsonValue): Promise<number>;
   getSignals(runId: string): Promise<SignalRow[]>;
 

@@ -10,7 +10,7 @@ import { canonicalJson } from '../../core/canonical-json.js';
 import type { JsonValue } from '../../core/json.js';
 import { ConflictError, StoreError } from '../../errors.js';
 import type { FlowGraph } from '../../flow/graph.js';
-import { TERMINAL_RUN_STATUSES } from '../../engine/states.js';
+import { TERMINAL_RUN_STATUSES, type RunStatus } from '../../engine/states.js';
 import { checkPrefix, pendingMigrations, migrationChecksum, withPrefix, type AppliedMigration } from '../migration.js';
 import {
   ATOM_PATCH_COLUMNS,
@@ -285,8 +285,12 @@ export class SqliteStore implements Store {
         const out: AtomRow[] = [];
         for (const e of entries) {
           const row = store.get(
-            `UPDATE {p}atoms SET pending = pending - 1, skip = MAX(skip, ?), updated_at = ${NOW} WHERE run_id = ? AND idx = ? RETURNING *`,
-            e.disable ? 1 : 0, runId, e.index,
+            `UPDATE {p}atoms SET pending = pending - 1, skip = MAX(skip, ?),
+               state = CASE WHEN pending = 1 AND skip = 0 AND ? = 0 THEN 'READY' ELSE state END,
+               ready_at = CASE WHEN pending = 1 AND skip = 0 AND ? = 0 THEN ${NOW} ELSE ready_at END,
+               updated_at = ${NOW}
+             WHERE run_id = ? AND idx = ? AND state = 'PENDING' RETURNING *`,
+            e.disable ? 1 : 0, e.disable ? 1 : 0, e.disable ? 1 : 0, runId, e.index,
           );
           if (row) out.push(atomFromRow(row));
         }
@@ -298,10 +302,7 @@ export class SqliteStore implements Store {
            WHERE run_id = ? AND idx = ? AND state = 'READY' RETURNING run_id, idx, state, epoch, attempt, execution, journal, failure`,
           engineId, runId, index,
         );
-        if (!row) return null;
-        const c = claimFromRow(row);
-        store.insertEventsSync([{ runId, atom: index, kind: 'atom.claimed', toState: 'RUNNING', engineId, epoch: c.epoch, data: { local: true } }]);
-        return c;
+        return row ? claimFromRow(row) : null;
       },
       async updateRun(runId, patch) {
         const row = store.updateRunSync(runId, patch);
@@ -312,6 +313,9 @@ export class SqliteStore implements Store {
       },
       async startRun(run) {
         return store.startRunSync(run);
+      },
+      async signalCount(runId, name) {
+        return Number(store.get(`SELECT count(*) AS n FROM {p}signals WHERE run_id = ? AND name = ?`, runId, name)!.n);
       },
     };
   }
@@ -351,6 +355,10 @@ export class SqliteStore implements Store {
     if (u.epoch !== undefined) {
       where.push('epoch = ?');
       params.push(u.epoch);
+    }
+    if (u.expectRevertRequested !== undefined) {
+      where.push('revert_requested = ?');
+      params.push(u.expectRevertRequested ? 1 : 0);
     }
     if (u.expectStates && u.expectStates.length > 0) {
       where.push(`state IN (${u.expectStates.map(() => '?').join(',')})`);
@@ -406,6 +414,19 @@ export class SqliteStore implements Store {
     return this.read(() => {
       const r = this.get(`SELECT * FROM {p}runs WHERE id = ?`, id);
       return r ? runFromRow(r) : null;
+    });
+  }
+
+  async getRunStatuses(ids: readonly string[]): Promise<Map<string, RunStatus>> {
+    return this.read(() => {
+      const out = new Map<string, RunStatus>();
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        for (const r of this.all(`SELECT id, status FROM {p}runs WHERE id IN (${chunk.map(() => '?').join(',')})`, ...chunk)) {
+          out.set(String(r.id), r.status as RunStatus);
+        }
+      }
+      return out;
     });
   }
 
@@ -465,7 +486,7 @@ export class SqliteStore implements Store {
 
   async sendSignal(runId: string, name: string, payload: JsonValue): Promise<number> {
     return this.write(() => {
-      const run = this.get(`SELECT status FROM {p}runs WHERE id = ?`, runId);
+      const run = this.get(`UPDATE {p}runs SET row_version = row_version + 1 WHERE id = ? RETURNING status`, runId);
       if (!run) throw new StoreError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
       this.run(`INSERT INTO {p}signals (run_id, name, payload, at) VALUES (?, ?, ?, ${NOW})`, runId, name, JSON.stringify(payload));
       const woke = this.run(

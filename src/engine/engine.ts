@@ -1,0 +1,697 @@
+/**
+ * The engine: claims ready atoms, executes them, and records each outcome with a fenced
+ * write (DESIGN.md protocols 1–3, 8, 9). It keeps nothing that matters in memory: any
+ * engine can continue any other engine's work from the store.
+ *
+ * @example
+ * ```ts
+ * const engine = new Engine({ store, flows: registry, concurrency: 8 });
+ * await engine.start();
+ * const { run } = await engine.startRun('order', { orderId: 42 });
+ * const done = await engine.waitForRun(run.id);
+ * await engine.stop();
+ * ```
+ */
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { checkJson } from '../core/canonical-json.js';
+import { systemClock, systemRng, type Clock, type Rng, type TimerHandle } from '../core/clock.js';
+import { randomId, type IdGenerator } from '../core/ids.js';
+import type { JsonObject, JsonValue } from '../core/json.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { ConflictError, NotFoundError, StokerError, ValidationError, isStokerError } from '../errors.js';
+import type { InputSource, RetryControllerSpec } from '../flow/graph.js';
+import type { CompiledFlow, FailureRecord, TaskContext } from '../flow/types.js';
+import type { ClaimedAtom, JournalEntry, NewRun, RunRow, SignalRow, StartResult, Store } from '../store/store.js';
+import { ChildRunFailedError, Suspension, toFailureRecord, type WaitRequest } from './failure.js';
+import { isTerminalRun, RunStatus } from './states.js';
+import { RunTransition, emptyResult, resolveInput, type Completion, type Outcome, type RunContext, type TransitionResult } from './transitions.js';
+import { WakeHub } from './wake-hub.js';
+
+/** Where the engine finds flows by name (a FlowRegistry). */
+export interface FlowLookup {
+  get(name: string, version?: string): CompiledFlow;
+}
+
+export interface EngineOptions {
+  store: Store;
+  flows: FlowLookup;
+  /** atoms executed at once (default 10) */
+  concurrency?: number;
+  /** claim poll interval when idle, jittered ±20 % (default 1000 ms) */
+  pollMs?: number;
+  /** engine lease (default 30 s) and its renewal interval (default lease/3) */
+  leaseMs?: number;
+  heartbeatMs?: number;
+  /** how many completions one transaction may carry (group commit; default 128) */
+  maxBatch?: number;
+  engineId?: string;
+  clock?: Clock;
+  rng?: Rng;
+  ids?: IdGenerator;
+  logger?: Logger;
+  /** shared by the engines and clients of one process for instant wake-ups */
+  wakeHub?: WakeHub;
+  host?: string;
+  pid?: number;
+  version?: string;
+  /** limits on arguments and results (bytes) */
+  maxResultBytes?: number;
+  maxArgsBytes?: number;
+  /** test hook at named points (TEST-PLAN §2): e.g. crash the process there */
+  faultPoint?: (name: string, info: { runId: string; atom: number }) => void;
+}
+
+export interface StartRunOptions {
+  key?: string;
+  supersede?: boolean;
+  version?: string;
+}
+
+/** Typed lifecycle events (also for metrics). */
+export interface EngineEvents {
+  error: [Error];
+  fenced: [ClaimedAtom];
+  'run.finished': [{ runId: string; status: RunStatus }];
+}
+
+interface InFlight {
+  claim: ClaimedAtom;
+  abort: AbortController;
+}
+
+const DEFAULTS = { concurrency: 10, pollMs: 1000, leaseMs: 30_000, maxBatch: 128, maxResultBytes: 256 * 1024, maxArgsBytes: 64 * 1024 * 16 };
+
+export class Engine extends EventEmitter<EngineEvents> {
+  readonly id: string;
+  private readonly store: Store;
+  private readonly flows: FlowLookup;
+  private readonly clock: Clock;
+  private readonly rng: Rng;
+  private readonly ids: IdGenerator;
+  private readonly log: Logger;
+  private readonly hub: WakeHub;
+  private readonly opts: Required<Pick<EngineOptions, 'concurrency' | 'pollMs' | 'leaseMs' | 'heartbeatMs' | 'maxBatch' | 'maxResultBytes' | 'maxArgsBytes'>>;
+  private readonly faultPoint: NonNullable<EngineOptions['faultPoint']>;
+  private readonly identity: { host: string; pid: number; version: string };
+
+  private running = false;
+  private stopping = false;
+  private readonly inflight = new Map<string, InFlight>();
+  private readonly queue: Completion[] = [];
+  private flushing: Promise<void> | null = null;
+  private readonly runs = new Map<string, RunContext & { flow: CompiledFlow | null }>();
+  private readonly results = new Map<string, Map<number, JsonValue | null>>();
+  private wakeResolve: (() => void) | null = null;
+  private loopDone: Promise<void> | null = null;
+  private heartbeatTimer: TimerHandle | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private lastRenewMono = 0;
+  private readonly waiters = new Map<string, Set<() => void>>();
+  /** counters for metrics and tests */
+  readonly stats = { claimed: 0, executed: 0, fencedWrites: 0, commits: 0, continuations: 0 };
+
+  constructor(options: EngineOptions) {
+    super();
+    const concurrency = options.concurrency ?? DEFAULTS.concurrency;
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
+      throw new ValidationError('STOKER_CONFIG_INVALID', `concurrency must be an integer from 1 to 10000, got ${String(options.concurrency)}`);
+    }
+    const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs;
+    this.opts = {
+      concurrency,
+      pollMs: options.pollMs ?? DEFAULTS.pollMs,
+      leaseMs,
+      heartbeatMs: options.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3)),
+      maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
+      maxResultBytes: options.maxResultBytes ?? DEFAULTS.maxResultBytes,
+      maxArgsBytes: options.maxArgsBytes ?? DEFAULTS.maxArgsBytes,
+    };
+    this.store = options.store;
+    this.flows = options.flows;
+    this.clock = options.clock ?? systemClock;
+    this.rng = options.rng ?? systemRng;
+    this.ids = options.ids ?? randomId;
+    this.id = options.engineId ?? this.ids();
+    this.log = (options.logger ?? silentLogger).child({ engineId: this.id });
+    this.hub = options.wakeHub ?? new WakeHub();
+    this.faultPoint = options.faultPoint ?? (() => {});
+    this.identity = { host: options.host ?? hostname(), pid: options.pid ?? process.pid, version: options.version ?? '0.1.0' };
+    // an unhandled 'error' event would crash the host process: default to logging
+    this.on('error', (e) => this.log.error({ err: e }, 'engine error'));
+  }
+
+  // ---------------------------------------------------------------- client API
+
+  /** Starts a run of a registered flow (protocol 1). Idempotent by `key`. */
+  async startRun(flow: string, args: JsonObject = {}, options: StartRunOptions = {}): Promise<StartResult> {
+    const run = this.prepareRun(flow, args, options.version, options.key ?? null);
+    if (options.supersede) run.supersede = true;
+    const res = await this.store.startRun(run);
+    if (res.created) this.hub.wake();
+    return res;
+  }
+
+  private prepareRun(flowName: string, args: JsonObject, version: string | undefined, key: string | null, parent?: { runId: string; atom: number }): NewRun {
+    const flow = this.flows.get(flowName, version);
+    checkJson(args, `arguments of flow ${flowName}`, { maxBytes: this.opts.maxArgsBytes, maxDepth: 64 });
+    if (args === null || typeof args !== 'object' || Array.isArray(args)) {
+      throw new ValidationError('STOKER_FLOW_INVALID', `arguments of flow ${flowName} must be a JSON object`);
+    }
+    const missing = flow.graph.arguments.filter((a) => !(a in args));
+    if (missing.length > 0) {
+      throw new ValidationError('STOKER_RUN_MISSING_ARGUMENT', `flow ${flowName} needs argument${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, {
+        details: { flow: flowName, missing },
+      });
+    }
+    if (key !== null && (key.length === 0 || key.length > 255)) {
+      throw new ValidationError('STOKER_CONFIG_INVALID', `a run key must be 1 to 255 characters long`);
+    }
+    return {
+      id: this.ids(),
+      flow: flow.name,
+      version: flow.version,
+      key,
+      args,
+      graph: flow.graph,
+      parentRunId: parent?.runId ?? null,
+      parentAtom: parent?.atom ?? null,
+    };
+  }
+
+  /** Cancels a run: no new atoms start; in-flight ones see `ctx.signal` aborted. Child runs are cancelled too. */
+  async cancel(runId: string, reason = 'cancelled by request'): Promise<RunRow> {
+    const row = await this.store.getRun(runId);
+    if (!row) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+    if (isTerminalRun(row.status)) throw new ConflictError('STOKER_RUN_NOT_ACTIVE', `run ${runId} already ended ${row.status}`, { details: { runId, status: row.status } });
+    const ctx = await this.runContext(runId);
+    await this.store.runTransaction(this.lockSet(ctx), async (tx) => {
+      const t = new RunTransition(tx, ctx, this.transitionDeps(), emptyResult(), 0);
+      await t.cancel(reason);
+      await t.flush();
+    });
+    this.abortRun(runId, reason);
+    for (const child of await this.store.listRuns({ parentRunId: runId, status: ['PENDING', 'RUNNING', 'REVERTING'] })) {
+      await this.cancel(child.id, `parent run ${runId} cancelled`).catch(() => undefined);
+    }
+    this.notifyFinished(runId);
+    return (await this.store.getRun(runId))!;
+  }
+
+  /** Sends a named signal with a JSON payload to a run (stored; wakes atoms waiting for it). */
+  async signal(runId: string, name: string, payload: JsonValue = null): Promise<number> {
+    if (!/^[A-Za-z][A-Za-z0-9_.-]{0,127}$/.test(name)) {
+      throw new ValidationError('STOKER_CONFIG_INVALID', `signal name "${name}" must match [A-Za-z][A-Za-z0-9_.-]{0,127}`);
+    }
+    checkJson(payload, `payload of signal ${name}`, { maxBytes: this.opts.maxResultBytes, maxDepth: 64 });
+    const woke = await this.store.sendSignal(runId, name, payload);
+    if (woke > 0) this.hub.wake();
+    return woke;
+  }
+
+  /** Resolves when the run has reached a terminal status. */
+  async waitForRun(runId: string, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<RunRow> {
+    const deadline = this.clock.monotonicMs() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
+    for (;;) {
+      const row = await this.store.getRun(runId);
+      if (!row) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+      if (isTerminalRun(row.status)) return row;
+      const left = deadline - this.clock.monotonicMs();
+      if (left <= 0) throw new StokerError('STOKER_RUN_NOT_ACTIVE', `run ${runId} is still ${row.status} after ${options.timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        let set = this.waiters.get(runId);
+        if (!set) this.waiters.set(runId, (set = new Set()));
+        const done = (): void => {
+          set.delete(finish);
+          timer.cancel();
+          resolve();
+        };
+        const finish = done;
+        set.add(finish);
+        const timer = this.clock.setTimer(Math.min(left, options.pollMs ?? 250), done);
+      });
+    }
+  }
+
+  private notifyFinished(runId: string): void {
+    const set = this.waiters.get(runId);
+    if (!set) return;
+    this.waiters.delete(runId);
+    for (const fn of set) fn();
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Registers the engine and starts claiming. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.stopping = false;
+    await this.store.registerEngine({ id: this.id, ...this.identity, leaseMs: this.opts.leaseMs });
+    this.lastRenewMono = this.clock.monotonicMs();
+    this.unsubscribe = this.hub.subscribe(() => this.wake());
+    this.scheduleHeartbeat(0);
+    this.loopDone = this.claimLoop();
+    this.log.info({ concurrency: this.opts.concurrency }, 'engine started');
+  }
+
+  /**
+   * Stops claiming. With `drain` (default) in-flight atoms finish and are recorded, up to
+   * `timeoutMs`; what is still running then is aborted and handed back at once (no lease wait).
+   */
+  async stop(options: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    if (!this.running) return;
+    this.stopping = true;
+    this.wake();
+    await this.store.setEngineState(this.id, 'draining').catch((e) => this.emitError(e));
+    await this.loopDone;
+    const drainUntil = this.clock.monotonicMs() + (options.drain === false ? 0 : (options.timeoutMs ?? 30_000));
+    while (this.inflight.size > 0 && this.clock.monotonicMs() < drainUntil) await this.clock.sleep(5);
+    for (const f of this.inflight.values()) f.abort.abort(new StokerError('STOKER_ENGINE_STOPPED', 'engine stopping'));
+    await this.flushing;
+    this.heartbeatTimer?.cancel();
+    this.unsubscribe?.();
+    await this.store.requeueEngine(this.id).catch((e) => this.emitError(e));
+    await this.store.deregisterEngine(this.id).catch((e) => this.emitError(e));
+    this.running = false;
+    this.log.info({}, 'engine stopped');
+  }
+
+  private wake(): void {
+    const r = this.wakeResolve;
+    this.wakeResolve = null;
+    r?.();
+  }
+
+  private async claimLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      const free = this.opts.concurrency - this.inflight.size;
+      let claimed = 0;
+      if (free > 0 && this.leaseValid()) {
+        try {
+          const claims = await this.store.claimAtoms(this.id, free);
+          failures = 0;
+          claimed = claims.length;
+          this.stats.claimed += claims.length;
+          for (const c of claims) this.launch(c);
+        } catch (e) {
+          failures += 1;
+          this.emitError(e);
+        }
+      }
+      if (claimed > 0 && claimed === free) continue;
+      // idle: wait for a wake-up, a free slot or the jittered poll
+      const jitter = 0.8 + this.rng.next() * 0.4;
+      const waitMs = failures > 0 ? Math.min(5000, 100 * 2 ** failures) : this.opts.pollMs * jitter;
+      await new Promise<void>((resolve) => {
+        const timer = this.clock.setTimer(waitMs, () => {
+          this.wakeResolve = null;
+          resolve();
+        });
+        this.wakeResolve = () => {
+          timer.cancel();
+          resolve();
+        };
+      });
+    }
+  }
+
+  private leaseValid(): boolean {
+    // Self-fencing (R9): without a renewal for most of the lease, stop starting work.
+    return this.clock.monotonicMs() - this.lastRenewMono < this.opts.leaseMs * 0.9;
+  }
+
+  private scheduleHeartbeat(ms: number): void {
+    this.heartbeatTimer = this.clock.setTimer(ms, () => {
+      void this.heartbeat().finally(() => {
+        if (this.running && !this.stopping) this.scheduleHeartbeat(this.opts.heartbeatMs);
+      });
+    });
+  }
+
+  private async heartbeat(): Promise<void> {
+    const t0 = this.clock.monotonicMs();
+    try {
+      const ok = await this.store.heartbeat(this.id, this.opts.leaseMs);
+      if (ok) this.lastRenewMono = t0;
+      else {
+        this.log.warn({}, 'engine row gone or marked dead: fencing myself');
+        this.abortAll('engine lease lost');
+      }
+    } catch (e) {
+      this.emitError(e);
+    }
+    if (!this.leaseValid()) this.abortAll('engine lease expired locally');
+    try {
+      const requeued = await this.store.requeueExpired();
+      if (requeued.length > 0) {
+        this.log.info({ count: requeued.length }, 'requeued atoms of dead engines');
+        this.wake();
+      }
+      await this.checkCancelled();
+    } catch (e) {
+      this.emitError(e);
+    }
+  }
+
+  private async checkCancelled(): Promise<void> {
+    const ids = [...new Set([...this.inflight.values()].map((f) => f.claim.runId))];
+    if (ids.length === 0) return;
+    const statuses = await this.store.getRunStatuses(ids);
+    for (const [id, status] of statuses) if (isTerminalRun(status)) this.abortRun(id, `run ${status}`);
+  }
+
+  private abortRun(runId: string, reason: string): void {
+    for (const f of this.inflight.values()) {
+      if (f.claim.runId === runId) f.abort.abort(new StokerError('STOKER_RUN_NOT_ACTIVE', reason));
+    }
+  }
+
+  private abortAll(reason: string): void {
+    for (const f of this.inflight.values()) f.abort.abort(new StokerError('STOKER_ENGINE_FENCED', reason));
+  }
+
+  private emitError(e: unknown): void {
+    this.emit('error', e instanceof Error ? e : new Error(String(e)));
+  }
+
+  // ---------------------------------------------------------------- execution
+
+  private launch(claim: ClaimedAtom): void {
+    const key = `${claim.runId}/${claim.index}`;
+    const abort = new AbortController();
+    this.inflight.set(key, { claim, abort });
+    const finish = (outcome: Outcome): void => {
+      // Stopped or fenced engines write nothing for the atom: it is handed back (requeued)
+      // or taken over by another engine with a new epoch.
+      const reason: unknown = abort.signal.reason;
+      if (abort.signal.aborted && isStokerError(reason) && (reason.code === 'STOKER_ENGINE_STOPPED' || reason.code === 'STOKER_ENGINE_FENCED')) {
+        this.inflight.delete(key);
+        this.wake();
+        return;
+      }
+      this.enqueue({ claim, outcome });
+    };
+    void this.execute(claim, abort.signal).then(finish, (e) => finish({ kind: 'failure', failure: toFailureRecord(e), journal: claim.journal }));
+  }
+
+  private async runContext(runId: string): Promise<RunContext & { flow: CompiledFlow | null }> {
+    const cached = this.runs.get(runId);
+    if (cached) return cached;
+    const [row, graph] = await Promise.all([this.store.getRun(runId), this.store.getRunGraph(runId)]);
+    if (!row || !graph) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+    let flow: CompiledFlow | null = null;
+    try {
+      flow = this.flows.get(row.flow, row.version);
+    } catch {
+      flow = null;
+    }
+    const ctx = { id: runId, graph, args: row.args, parentRunId: row.parentRunId, parentAtom: row.parentAtom, deciders: flow?.deciders ?? null, flow };
+    this.runs.set(runId, ctx);
+    return ctx;
+  }
+
+  private async execute(claim: ClaimedAtom, signal: AbortSignal): Promise<Outcome> {
+    this.stats.executed += 1;
+    const run = await this.runContext(claim.runId);
+    const spec = run.graph.atoms[claim.index];
+    if (!spec) throw new StokerError('STOKER_TASK_NOT_FOUND', `run ${claim.runId} has no atom ${claim.index}`);
+    const inputs = await this.inputs(run, spec.inputs);
+
+    if (spec.kind === 'retry') return { kind: 'success', result: await this.controllerValue(spec.controller!, claim.attempt, run), journal: [] };
+
+    const task = run.flow?.tasks.get(spec.name);
+    if (!task) {
+      const failure: FailureRecord = {
+        type: 'StokerError',
+        code: 'STOKER_TASK_NOT_FOUND',
+        message: `flow ${run.flow?.name ?? '(not registered in this engine)'} has no task ${spec.name}`,
+        retryable: false,
+      };
+      return claim.state === 'REVERTING' ? { kind: 'revertFailed', failure } : { kind: 'failure', failure, journal: claim.journal };
+    }
+    const journal = claim.journal.map((j) => ({ ...j }));
+    const ctx = await this.taskContext(claim, spec.name, journal, signal, run);
+    this.faultPoint('before-execute', { runId: claim.runId, atom: claim.index });
+
+    if (claim.state === 'REVERTING') {
+      try {
+        await this.withTimeout(() => task.revert!(inputs.values, ctx), spec.timeoutMs, signal);
+        return { kind: 'reverted' };
+      } catch (e) {
+        return { kind: 'revertFailed', failure: toFailureRecord(e) };
+      }
+    }
+    if (inputs.missing.length > 0) {
+      return { kind: 'failure', failure: { type: 'MissingInput', message: `atom ${spec.name} has no value for ${inputs.missing.join(', ')}`, retryable: false }, journal };
+    }
+    try {
+      const value = await this.withTimeout(() => task.execute(inputs.values, ctx), spec.timeoutMs, signal);
+      const result: JsonValue = value === undefined ? null : (value as JsonValue);
+      try {
+        checkJson(result, `result of ${spec.name}`, { maxBytes: this.opts.maxResultBytes, maxDepth: 64 });
+      } catch (e) {
+        return { kind: 'failure', failure: { ...toFailureRecord(e), retryable: false }, journal };
+      }
+      this.faultPoint('after-side-effect-before-result', { runId: claim.runId, atom: claim.index });
+      return { kind: 'success', result, journal };
+    } catch (e) {
+      if (e instanceof Suspension) return { kind: 'suspend', wait: e.wait, journal: journal.slice(0, e.seq) };
+      return { kind: 'failure', failure: toFailureRecord(e), journal };
+    }
+  }
+
+  private async withTimeout<T>(fn: () => T | Promise<T>, timeoutMs: number | undefined, signal: AbortSignal): Promise<T> {
+    const work = Promise.resolve().then(fn);
+    if (timeoutMs === undefined && !signal.aborted) {
+      // still stop waiting when the engine aborts (cancel, lease loss)
+      return Promise.race([work, abortPromise(signal)]);
+    }
+    let timer: TimerHandle | null = null;
+    const timeout = new Promise<never>((_, reject) => {
+      if (timeoutMs === undefined) return;
+      timer = this.clock.setTimer(timeoutMs, () => {
+        const err = new StokerError('STOKER_TASK_TIMEOUT', `task ran longer than ${timeoutMs} ms`);
+        (err as StokerError & { retryable: boolean }).retryable = true;
+        reject(err);
+      });
+    });
+    try {
+      return await Promise.race([work, timeout, abortPromise(signal)]);
+    } finally {
+      (timer as TimerHandle | null)?.cancel();
+    }
+  }
+
+  /** What a retry controller provides on its n-th attempt: the for-each item, or the attempt number. */
+  private async controllerValue(ctl: RetryControllerSpec, attempt: number, run: RunContext): Promise<JsonValue> {
+    switch (ctl.kind) {
+      case 'forEach': {
+        if (ctl.values.length === 0) throw new ValidationError('STOKER_FLOW_INVALID', 'forEach retry controller has no values');
+        return ctl.values[Math.min(attempt, ctl.values.length) - 1] ?? null;
+      }
+      case 'parameterizedForEach': {
+        const { values } = await this.inputs(run, { list: ctl.valuesFrom });
+        const list = values.list;
+        if (!Array.isArray(list) || list.length === 0) {
+          throw new ValidationError('STOKER_FLOW_INVALID', 'parameterizedForEach needs a non-empty list of values');
+        }
+        return list[Math.min(attempt, list.length) - 1] ?? null;
+      }
+      default:
+        return attempt;
+    }
+  }
+
+  /** Resolves an atom's inputs from run arguments, cached results and, when needed, the store. */
+  private async inputs(run: RunContext, sources: Record<string, InputSource>): Promise<{ values: Record<string, JsonValue>; missing: string[] }> {
+    const cache = this.results.get(run.id) ?? new Map<number, JsonValue | null>();
+    const need = [...new Set(Object.values(sources).flatMap((s) => (s.from === 'atom' && !cache.has(s.atom) ? [s.atom] : [])))];
+    if (need.length > 0) {
+      for (const [i, v] of await this.store.getAtomResults(run.id, need)) cache.set(i, v);
+      this.results.set(run.id, cache);
+    }
+    const values: Record<string, JsonValue> = {};
+    const missing: string[] = [];
+    for (const [name, src] of Object.entries(sources)) {
+      const v = resolveInput(src, run.args, cache);
+      if (v === undefined) missing.push(name);
+      else values[name] = v;
+    }
+    return { values, missing };
+  }
+
+  private async taskContext(claim: ClaimedAtom, atomName: string, journal: JournalEntry[], signal: AbortSignal, run: RunContext): Promise<TaskContext> {
+    const store = this.store;
+    // The wait that parked this atom (the last entry, not done) is satisfied now that it was claimed again.
+    const last = journal.at(-1);
+    let signals: SignalRow[] | null = null;
+    const loadSignals = async (): Promise<SignalRow[]> => (signals ??= await store.getSignals(claim.runId));
+    if (last && !last.done) {
+      if (last.kind === 'signal') {
+        const nth = journal.filter((j) => j.kind === 'signal' && j.ref === last.ref).length - 1;
+        last.value = (await loadSignals()).filter((s) => s.name === last.ref)[nth]?.payload ?? null;
+      } else if (last.kind === 'child' && last.ref) {
+        const child = await store.getRun(last.ref);
+        last.value = child ? { status: child.status, result: child.result, failure: child.failure as unknown as JsonValue } : { status: 'MISSING', result: null, failure: null };
+      }
+      last.done = true;
+    }
+    let seq = 0;
+    const retryValue = await this.scopeValue(run, claim.index);
+    return {
+      runId: claim.runId,
+      atomName,
+      idempotencyKey: `${claim.runId}/${atomName}/${claim.attempt}`,
+      fencingToken: `${claim.runId}/${atomName}/${claim.epoch}.${claim.attempt}`,
+      attempt: claim.attempt,
+      execution: claim.execution,
+      signal,
+      retryValue,
+      failure: claim.state === 'REVERTING' ? (claim.failure ?? undefined) : undefined,
+      async sleep(ms: number): Promise<void> {
+        if (!Number.isFinite(ms) || ms < 0) throw new ValidationError('STOKER_CONFIG_INVALID', `ctx.sleep needs a non-negative number of ms, got ${ms}`);
+        const k = seq++;
+        if (journal[k]) return;
+        throw new Suspension(k, { kind: 'sleep', ms });
+      },
+      async waitForSignal(name: string): Promise<JsonValue> {
+        const k = seq++;
+        const e = journal[k];
+        if (e) return e.value ?? null;
+        const consumed = journal.filter((j) => j.kind === 'signal' && j.ref === name).length;
+        const available = (await loadSignals()).filter((s) => s.name === name)[consumed];
+        if (available) {
+          journal.push({ seq: k, kind: 'signal', ref: name, done: true, value: available.payload });
+          return available.payload;
+        }
+        throw new Suspension(k, { kind: 'signal', name } satisfies WaitRequest);
+      },
+      async runChild(flow: string, args: Record<string, JsonValue>, options?: { version?: string }): Promise<JsonValue> {
+        const k = seq++;
+        const e = journal[k];
+        if (e) {
+          const v = (e.value ?? {}) as { status?: string; result?: JsonValue; failure?: FailureRecord | null };
+          if (v.status === RunStatus.SUCCESS) return v.result ?? null;
+          throw new ChildRunFailedError(e.ref ?? '?', v.status ?? 'UNKNOWN', v.failure ?? null);
+        }
+        const wait: WaitRequest = { kind: 'child', flow, args };
+        if (options?.version !== undefined) wait.version = options.version;
+        throw new Suspension(k, wait);
+      },
+    };
+  }
+
+  /** The current value of the nearest retry controller around an atom (for-each item, attempt). */
+  private async scopeValue(run: RunContext, index: number): Promise<JsonValue | undefined> {
+    const spec = run.graph.atoms[index]!;
+    let scope: number | null = spec.kind === 'retry' ? (run.graph.scopes[spec.scope]?.parent ?? null) : spec.scope;
+    while (scope !== null) {
+      const sc = run.graph.scopes[scope]!;
+      if (sc.controller !== null) {
+        const r = await this.inputs(run, { v: { from: 'atom', atom: sc.controller } });
+        return r.values.v;
+      }
+      scope = sc.parent;
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- completion (group commit)
+
+  private enqueue(c: Completion): void {
+    this.queue.push(c);
+    if (!this.flushing) this.flushing = this.flushLoop().finally(() => (this.flushing = null));
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.opts.maxBatch);
+      let result: TransitionResult | null = null;
+      for (let attempt = 1; result === null; attempt++) {
+        try {
+          result = await this.commit(batch);
+        } catch (e) {
+          this.emitError(e);
+          if (attempt >= 5 || this.stopping && !this.leaseValid()) break;
+          await this.clock.sleep(50 * 2 ** attempt);
+        }
+      }
+      for (const c of batch) this.inflight.delete(`${c.claim.runId}/${c.claim.index}`);
+      if (result) {
+        this.stats.commits += 1;
+        for (const f of result.fenced) {
+          this.stats.fencedWrites += 1;
+          this.log.warn({ runId: f.runId, atom: f.index, epoch: f.epoch }, 'fenced write: claim lost, result dropped');
+          this.emit('fenced', f);
+        }
+        for (const r of result.finishedRuns) {
+          this.runs.delete(r.runId);
+          this.results.delete(r.runId);
+          this.emit('run.finished', r);
+          this.notifyFinished(r.runId);
+        }
+        this.stats.continuations += result.continuations.length;
+        for (const c of result.continuations) {
+          if (this.stopping) continue;
+          this.stats.claimed += 1;
+          this.launch(c);
+        }
+        if (result.madeReady > 0) this.hub.wake();
+      }
+      this.wake();
+    }
+  }
+
+  private lockSet(run: RunContext): string[] {
+    return run.parentRunId ? [run.id, run.parentRunId] : [run.id];
+  }
+
+  private async commit(batch: Completion[]): Promise<TransitionResult> {
+    const byRun = new Map<string, Completion[]>();
+    for (const c of batch) {
+      const list = byRun.get(c.claim.runId);
+      if (list) list.push(c);
+      else byRun.set(c.claim.runId, [c]);
+      // keep successful results for local continuation inputs
+      if (c.outcome.kind === 'success') {
+        let m = this.results.get(c.claim.runId);
+        if (!m) this.results.set(c.claim.runId, (m = new Map()));
+        m.set(c.claim.index, c.outcome.result);
+      }
+    }
+    const contexts = await Promise.all([...byRun.keys()].map((id) => this.runContext(id)));
+    const locks = [...new Set(contexts.flatMap((c) => this.lockSet(c)))];
+    const stopping = this.stopping;
+    return this.store.runTransaction(locks, async (tx) => {
+      const result = emptyResult();
+      let free = stopping ? 0 : batch.length;
+      for (const ctx of contexts) {
+        const t = new RunTransition(tx, ctx, this.transitionDeps(), result, free);
+        for (const c of byRun.get(ctx.id)!) await t.apply(c);
+        await t.flush();
+        free = Math.max(0, batch.length - result.continuations.length);
+      }
+      return result;
+    });
+  }
+
+  private transitionDeps() {
+    return {
+      engineId: this.id,
+      rng: this.rng,
+      newId: this.ids,
+      prepareChild: (flow: string, version: string | undefined, args: Record<string, JsonValue>, parent: { runId: string; atom: number }) =>
+        this.prepareRun(flow, args, version, null, parent),
+    };
+  }
+}
+
+function abortPromise(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) return reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal.addEventListener('abort', () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')), { once: true });
+  });
+}
+

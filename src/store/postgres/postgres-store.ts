@@ -1,0 +1,850 @@
+/**
+ * PostgreSQL adapter (node-postgres Pool). Behaves like {@link SqliteStore} statement for
+ * statement; what differs is only what the dialect needs:
+ *
+ * - the claim (protocol 2) is one statement: a `FOR UPDATE SKIP LOCKED` CTE picks the
+ *   atoms, an UPDATE bumps their epochs and a third CTE writes the `atom.claimed` events,
+ *   so concurrent claimers never wait for each other and never get the same atom;
+ * - {@link PostgresStore.runTransaction} locks its run rows with `SELECT … ORDER BY id FOR
+ *   UPDATE` (ids are `COLLATE "C"`, so every engine uses the same order) and retries the
+ *   whole transaction on serialization failures and deadlocks (SQLSTATE 40001/40P01);
+ * - every pooled session gets the R12 settings as startup parameters (no extra round trip):
+ *   `statement_timeout`, `lock_timeout`, `idle_in_transaction_session_timeout`, server-side
+ *   TCP keepalives, `application_name = stoker-<role>`, and `search_path` for a schema.
+ *
+ * @example
+ * ```ts
+ * const store = new PostgresStore({ connectionString: 'postgres://stoker@db/stoker', schema: 'jobs' });
+ * await store.migrate();
+ * const claims = await store.claimAtoms('engine-1', 8);
+ * ```
+ */
+import pg from 'pg';
+import { canonicalJson } from '../../core/canonical-json.js';
+import type { JsonValue } from '../../core/json.js';
+import { ConflictError, StoreError, isStokerError } from '../../errors.js';
+import type { FlowGraph } from '../../flow/graph.js';
+import { TERMINAL_RUN_STATUSES } from '../../engine/states.js';
+import { checkPrefix, migrationChecksum, pendingMigrations, withPrefix, type AppliedMigration } from '../migration.js';
+import {
+  ATOM_PATCH_COLUMNS,
+  atomFromRow,
+  claimFromRow,
+  engineFromRow,
+  eventFromRow,
+  jsonColumn,
+  patchValue,
+  runFromRow,
+  signalFromRow,
+  toJsonText,
+} from '../rows.js';
+import type {
+  AtomRow,
+  AtomUpdate,
+  ClaimedAtom,
+  DialectCapabilities,
+  EngineRow,
+  EventInput,
+  EventRow,
+  NewRun,
+  RunFilter,
+  RunPatch,
+  RunRow,
+  RunTx,
+  SignalRow,
+  StartResult,
+  Store,
+} from '../store.js';
+import { postgresMigrations } from './migrations.js';
+
+type Raw = Record<string, unknown>;
+type Queryable = pg.Pool | pg.PoolClient;
+
+/** Options of {@link PostgresStore}. Durations in milliseconds. */
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database` */
+  connectionString: string;
+  /** schema for Stoker's tables (created by migrate; set as `search_path` on every session) */
+  schema?: string;
+  /** table name prefix, default `stoker_` */
+  tablePrefix?: string;
+  /** maximum pooled connections, default 10 */
+  poolSize?: number;
+  /** shown as `application_name = stoker-<role>` in pg_stat_activity, default `store` */
+  role?: string;
+  /** default 30 000 (RULES.md R12) */
+  statementTimeoutMs?: number;
+  /** default 5 000 */
+  lockTimeoutMs?: number;
+  /** default 15 000 (≤ half the default engine lease) */
+  idleInTransactionTimeoutMs?: number;
+  /** how long opening a connection may take, default 5 000 */
+  connectTimeoutMs?: number;
+  /** attempts of a transaction that hits a deadlock or serialization failure, default 5 */
+  maxTransactionAttempts?: number;
+  /** errors of idle pooled connections (the server went away); the next query reports it too */
+  onError?: (error: Error) => void;
+}
+
+const RUN_COLUMNS = `id, flow, version, key, status, args, result, failure, parent_run_id, parent_atom,
+  pending_atoms, revert_pending, atom_count, created_at, updated_at, finished_at`;
+const CLAIM_COLUMNS = 'run_id, idx, state, epoch, attempt, execution, journal, failure';
+/** pg_advisory_xact_lock key of the migration runner ("STOKER" in ASCII). */
+const MIGRATION_LOCK_KEY = '91754623788370';
+const JSON_FIELDS = new Set(['result', 'failure', 'journal']);
+const BOOLEAN_FIELDS = new Set(['skip', 'revertRequested']);
+
+/** SQLSTATEs after which the whole transaction may simply run again. */
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
+/** SQLSTATEs that mean "the database cannot be used from here" rather than "this statement failed". */
+const UNREACHABLE_SQLSTATES = new Set(['28P01', '28000', '3D000', '57P01', '57P02', '57P03', '53300']);
+const UNREACHABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE']);
+
+/** Per-attempt bookkeeping of one transaction. */
+interface TxState {
+  done: boolean;
+  /** the first database error inside the transaction: it can only roll back now */
+  failure: unknown;
+}
+
+export class PostgresStore implements Store {
+  readonly capabilities: DialectCapabilities = {
+    name: 'postgres',
+    skipLocked: true,
+    returning: true,
+    advisoryLocks: true,
+    listenNotify: true,
+    transactionalDdl: true,
+    singleWriter: false,
+  };
+  private readonly pool: pg.Pool;
+  private readonly p: string;
+  private readonly schema: string | undefined;
+  /** host:port/database, for messages (never the password) */
+  readonly target: string;
+  private readonly maxAttempts: number;
+  private readonly sqlCache = new Map<string, string>();
+  private closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    this.p = checkPrefix(options.tablePrefix ?? 'stoker_');
+    this.schema = options.schema === undefined ? undefined : checkIdentifier(options.schema, 'schema');
+    const role = checkIdentifier(options.role ?? 'store', 'role', /^[a-z][a-z0-9_-]{0,40}$/);
+    this.target = describeTarget(options.connectionString);
+    this.maxAttempts = Math.max(1, options.maxTransactionAttempts ?? 5);
+    // Server-side keepalives end a partitioned engine's session (and its row locks) in
+    // about 25 s instead of the kernel default of 2 h 11 min (RULES.md R12, measured).
+    const startup = ['-c tcp_keepalives_idle=10', '-c tcp_keepalives_interval=5', '-c tcp_keepalives_count=3'];
+    if (this.schema !== undefined) startup.push(`-c search_path=${this.schema}`);
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      application_name: `stoker-${role}`,
+      statement_timeout: options.statementTimeoutMs ?? 30_000,
+      lock_timeout: options.lockTimeoutMs ?? 5_000,
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 15_000,
+      options: startup.join(' '),
+    });
+    const onError = options.onError ?? (() => undefined);
+    // Without a listener an idle client's error (server restart, pg_terminate_backend)
+    // would crash the process; the pool already discards that client.
+    this.pool.on('error', (e) => onError(e));
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private sql(text: string): string {
+    let s = this.sqlCache.get(text);
+    if (s === undefined) {
+      s = withPrefix(text, this.p);
+      this.sqlCache.set(text, s);
+    }
+    return s;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('STOKER_STORE_CLOSED', 'the store is closed');
+  }
+
+  /** Runs one statement; `purpose` names it in errors (values never appear). */
+  private async q(purpose: string, text: string, params: readonly unknown[], on: Queryable = this.pool): Promise<pg.QueryResult<Raw>> {
+    try {
+      return await on.query<Raw>(this.sql(text), params as unknown[]);
+    } catch (e) {
+      throw this.wrap(e, purpose);
+    }
+  }
+
+  private wrap(e: unknown, purpose: string): unknown {
+    if (isStokerError(e)) return e;
+    if (isUnreachable(e)) {
+      return new StoreError('STOKER_STORE_UNREACHABLE', `cannot use PostgreSQL at ${this.target} (${purpose}): ${describeCause(e)}`, {
+        cause: e,
+        details: { target: this.target, ...codeDetails(e) },
+      });
+    }
+    return new StoreError('STOKER_STORE_QUERY_FAILED', `PostgreSQL: ${purpose} failed: ${describeCause(e)}`, {
+      cause: e,
+      details: { purpose, ...codeDetails(e) },
+    });
+  }
+
+  private isRetryable(e: unknown): boolean {
+    const code = sqlState(e);
+    if (code !== undefined && RETRYABLE_SQLSTATES.has(code)) return true;
+    // Two starts with the same new key raced: the loser runs again and finds the winner.
+    return code === '23505' && constraintOf(e) === `${this.p}runs_active_key`;
+  }
+
+  /** Runs `op` again (whole) on deadlocks and serialization failures, with a short jittered backoff. */
+  private async withRetry<T>(op: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await op();
+      } catch (e) {
+        if (attempt >= this.maxAttempts || !this.isRetryable(e)) throw e;
+        await sleep(Math.random() * 10 * 2 ** attempt);
+      }
+    }
+  }
+
+  /**
+   * BEGIN; fn; COMMIT on one pooled connection, ROLLBACK on any error; the whole transaction
+   * runs again on a deadlock or serialization failure (so `fn` may run more than once).
+   */
+  private async transaction<T>(purpose: string, fn: (client: pg.PoolClient, state: TxState) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    return this.withRetry(async () => {
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (e) {
+        throw this.wrap(e, purpose);
+      }
+      const state: TxState = { done: false, failure: undefined };
+      let discard = false;
+      try {
+        await this.q(`${purpose}: begin`, 'BEGIN', [], client);
+        const out = await fn(client, state);
+        state.done = true;
+        if (state.failure !== undefined) throw state.failure;
+        const res = await this.q(`${purpose}: commit`, 'COMMIT', [], client);
+        // COMMIT of a transaction that already failed answers ROLLBACK instead of an error.
+        if (res.command === 'ROLLBACK') {
+          throw new StoreError('STOKER_STORE_QUERY_FAILED', `PostgreSQL: ${purpose} was rolled back by the server`, { details: { purpose } });
+        }
+        return out;
+      } catch (e) {
+        state.done = true;
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          discard = true;
+        }
+        if (isStokerError(e) && e.code === 'STOKER_STORE_UNREACHABLE') discard = true;
+        throw e;
+      } finally {
+        client.release(discard ? true : undefined);
+      }
+    });
+  }
+
+  async migrate(): Promise<number[]> {
+    return this.transaction('migrate', async (c) => {
+      // Transactional DDL: the advisory lock serialises concurrent migrators and a failed
+      // migration leaves nothing behind.
+      await this.q('take the migration lock', 'SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY], c);
+      if (this.schema !== undefined) await this.q('create the schema', `CREATE SCHEMA IF NOT EXISTS ${this.schema}`, [], c);
+      await this.q(
+        'create the migrations table',
+        `CREATE TABLE IF NOT EXISTS {p}migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL)`,
+        [],
+        c,
+      );
+      const applied = (await this.q('read applied migrations', `SELECT version, name, checksum FROM {p}migrations`, [], c)).rows.map(
+        (r): AppliedMigration => ({ version: Number(r.version), name: String(r.name), checksum: String(r.checksum) }),
+      );
+      const todo = pendingMigrations(postgresMigrations, applied);
+      for (const m of todo) {
+        for (const [i, s] of m.statements.entries()) await this.q(`migration ${m.version} statement ${i + 1}`, s, [], c);
+        await this.q(
+          'record a migration',
+          `INSERT INTO {p}migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, now())`,
+          [m.version, m.name, migrationChecksum(m)],
+          c,
+        );
+      }
+      return todo.map((m) => m.version);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  async now(): Promise<Date> {
+    this.assertOpen();
+    const r = await this.q('read the clock', 'SELECT now() AS t', []);
+    return r.rows[0]!.t as Date;
+  }
+
+  // ---------------------------------------------------------------- runs
+
+  private async startRunOn(c: pg.PoolClient, run: NewRun): Promise<StartResult> {
+    const argsText = canonicalJson(run.args);
+    let superseded: string | undefined;
+    if (run.key !== null) {
+      const active = (await this.q('find the active run of a key', `SELECT ${RUN_COLUMNS}, flow FROM {p}runs WHERE active_key = $1 FOR UPDATE`, [run.key], c)).rows[0];
+      if (active) {
+        if (!run.supersede) {
+          if (canonicalJson(jsonColumn(active.args) as JsonValue) === argsText && active.flow === run.flow) {
+            return { run: runFromRow(active), created: false };
+          }
+          throw new ConflictError('STOKER_RUN_KEY_CONFLICT', `run ${String(active.id)} with key "${run.key}" is still active with different arguments`, {
+            details: { runId: String(active.id), key: run.key },
+          });
+        }
+        superseded = String(active.id);
+        await this.supersedeOn(c, superseded);
+      }
+    }
+    const atoms = run.graph.atoms;
+    const row = (
+      await this.q(
+        'insert a run',
+        `INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $4, 'PENDING', $5::jsonb, $6::jsonb, $7, $8, $9, $9, now(), now())
+         RETURNING ${RUN_COLUMNS}`,
+        [run.id, run.flow, run.version, run.key, argsText, JSON.stringify(run.graph), run.parentRunId ?? null, run.parentAtom ?? null, atoms.length],
+        c,
+      )
+    ).rows[0]!;
+    if (atoms.length > 0) {
+      await this.q(
+        'insert the atoms of a run',
+        `INSERT INTO {p}atoms (run_id, idx, name, state, pending, ready_at, updated_at)
+         SELECT $1, t.idx, t.name, CASE WHEN t.pending = 0 THEN 'READY' ELSE 'PENDING' END, t.pending,
+                CASE WHEN t.pending = 0 THEN now() END, now()
+         FROM unnest($2::integer[], $3::text[], $4::integer[]) AS t(idx, name, pending)`,
+        [run.id, atoms.map((a) => a.index), atoms.map((a) => a.name), atoms.map((a) => a.predecessors.length)],
+        c,
+      );
+    }
+    await this.insertEventsOn(c, [{ runId: run.id, atom: null, kind: 'run.created', toState: 'PENDING', data: superseded ? { supersedes: superseded } : null }]);
+    return { run: runFromRow(row), created: true, ...(superseded ? { superseded } : {}) };
+  }
+
+  private async supersedeOn(c: pg.PoolClient, runId: string): Promise<void> {
+    await this.q(
+      'supersede a run',
+      `UPDATE {p}runs SET status = 'SUPERSEDED', active_key = NULL, finished_at = now(), updated_at = now(), row_version = row_version + 1 WHERE id = $1`,
+      [runId],
+      c,
+    );
+    const cancelled = await this.q(
+      'cancel the atoms of a superseded run',
+      `UPDATE {p}atoms SET state = 'CANCELLED', ready_at = NULL, updated_at = now()
+       WHERE run_id = $1 AND state IN ('PENDING', 'READY', 'WAITING', 'REVERT_PENDING', 'REVERT_READY')`,
+      [runId],
+      c,
+    );
+    await this.insertEventsOn(c, [{ runId, atom: null, kind: 'run.superseded', toState: 'SUPERSEDED', data: { cancelledAtoms: cancelled.rowCount ?? 0 } }]);
+  }
+
+  async startRun(run: NewRun): Promise<StartResult> {
+    return this.transaction('start a run', (c) => this.startRunOn(c, run));
+  }
+
+  async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
+    if (limit <= 0) return [];
+    this.assertOpen();
+    // One statement, one round trip (protocol 2). SKIP LOCKED: concurrent claimers take
+    // different rows instead of queueing behind each other; a row that changed while we
+    // waited is re-checked by PostgreSQL before it is locked.
+    const res = await this.withRetry(() =>
+      this.q(
+        'claim atoms',
+        `WITH c AS (
+           SELECT run_id, idx FROM {p}atoms
+           WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= now()
+           ORDER BY ready_at LIMIT $2
+           FOR UPDATE SKIP LOCKED),
+         u AS (
+           UPDATE {p}atoms a SET
+             state = CASE a.state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
+             execution = CASE a.state WHEN 'REVERT_READY' THEN a.execution ELSE a.execution + 1 END,
+             claimed_by = $1, claimed_at = now(), epoch = a.epoch + 1, ready_at = NULL, updated_at = now()
+           FROM c WHERE a.run_id = c.run_id AND a.idx = c.idx
+           RETURNING a.run_id, a.idx, a.state, a.epoch, a.attempt, a.execution, a.journal, a.failure),
+         e AS (
+           INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
+           SELECT run_id, idx, 'atom.claimed', state, $1, epoch, now() FROM u)
+         SELECT * FROM u`,
+        [engineId, limit],
+      ),
+    );
+    return res.rows.map(claimFromRow);
+  }
+
+  /**
+   * {@inheritDoc Store.runTransaction}
+   *
+   * On a deadlock or serialization failure the transaction is rolled back and `fn` runs
+   * again from the start (up to `maxTransactionAttempts`).
+   */
+  async runTransaction<T>(runIds: readonly string[], fn: (tx: RunTx) => Promise<T>): Promise<T> {
+    const ids = [...new Set(runIds)].sort();
+    return this.transaction('run transaction', async (c, state) => {
+      const runs = new Map<string, RunRow>();
+      if (ids.length > 0) {
+        const rows = (await this.q('lock runs', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, [ids], c)).rows;
+        for (const r of rows) runs.set(String(r.id), runFromRow(r));
+      }
+      try {
+        return await fn(this.makeTx(c, runs, state));
+      } finally {
+        state.done = true;
+      }
+    });
+  }
+
+  private makeTx(c: pg.PoolClient, runs: Map<string, RunRow>, state: TxState): RunTx {
+    const store = this;
+    /** Refuses calls after the transaction ended or failed; remembers the first database error. */
+    async function guarded<R>(what: string, op: () => Promise<R>): Promise<R> {
+      if (state.done) throw new StoreError('STOKER_STORE_QUERY_FAILED', `PostgreSQL: ${what} was called after its transaction ended`, { details: { purpose: what } });
+      if (state.failure !== undefined) throw state.failure;
+      try {
+        return await op();
+      } catch (e) {
+        if (isStokerError(e) && (e.code === 'STOKER_STORE_QUERY_FAILED' || e.code === 'STOKER_STORE_UNREACHABLE')) state.failure ??= e;
+        throw e;
+      }
+    }
+    return {
+      run(runId) {
+        const r = runs.get(runId);
+        if (!r) throw new StoreError('STOKER_RUN_NOT_FOUND', `run ${runId} is not locked by this transaction (or does not exist)`);
+        return r;
+      },
+      getAtoms(runId, indexes) {
+        return guarded('getAtoms', () => store.getAtomsOn(c, runId, indexes));
+      },
+      getAtomsInStates(runId, states) {
+        return guarded('getAtomsInStates', async () => {
+          if (states.length === 0) return [];
+          const r = await store.q('read atoms by state', `SELECT * FROM {p}atoms WHERE run_id = $1 AND state = ANY($2::text[]) ORDER BY idx`, [runId, [...states]], c);
+          return r.rows.map(atomFromRow);
+        });
+      },
+      updateAtoms(runId, updates) {
+        return guarded('updateAtoms', async () => {
+          const out: boolean[] = [];
+          for (const u of updates) out.push(await store.updateAtomOn(c, runId, u));
+          return out;
+        });
+      },
+      decrementPending(runId, entries) {
+        return guarded('decrementPending', () => store.decrementPendingOn(c, runId, entries));
+      },
+      claimAtom(runId, index, engineId) {
+        return guarded('claimAtom', async () => {
+          const row = (
+            await store.q(
+              'claim an atom (local continuation)',
+              `UPDATE {p}atoms SET state = 'RUNNING', execution = execution + 1, claimed_by = $3, claimed_at = now(), epoch = epoch + 1, ready_at = NULL, updated_at = now()
+               WHERE run_id = $1 AND idx = $2 AND state = 'READY' RETURNING ${CLAIM_COLUMNS}`,
+              [runId, index, engineId],
+              c,
+            )
+          ).rows[0];
+          if (!row) return null;
+          const claim = claimFromRow(row);
+          await store.insertEventsOn(c, [{ runId, atom: index, kind: 'atom.claimed', toState: 'RUNNING', engineId, epoch: claim.epoch, data: { local: true } }]);
+          return claim;
+        });
+      },
+      updateRun(runId, patch) {
+        return guarded('updateRun', async () => {
+          const row = await store.updateRunOn(c, runId, patch);
+          if (row) runs.set(runId, row);
+        });
+      },
+      insertEvents(events) {
+        return guarded('insertEvents', () => store.insertEventsOn(c, events));
+      },
+      startRun(run) {
+        return guarded('startRun', () => store.startRunOn(c, run));
+      },
+    };
+  }
+
+  private async getAtomsOn(on: Queryable, runId: string, indexes: readonly number[]): Promise<AtomRow[]> {
+    if (indexes.length === 0) return [];
+    const r = await this.q('read atoms', `SELECT * FROM {p}atoms WHERE run_id = $1 AND idx = ANY($2::integer[]) ORDER BY idx`, [runId, [...indexes]], on);
+    return r.rows.map(atomFromRow);
+  }
+
+  private async updateAtomOn(c: pg.PoolClient, runId: string, u: AtomUpdate): Promise<boolean> {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    const bind = (v: unknown): string => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    for (const [field, column] of Object.entries(ATOM_PATCH_COLUMNS) as [keyof typeof ATOM_PATCH_COLUMNS, string][]) {
+      if (field in u.patch && u.patch[field] !== undefined) {
+        const v = u.patch[field];
+        if (JSON_FIELDS.has(field)) sets.push(`${column} = ${bind(patchValue(field, v))}::jsonb`);
+        else if (BOOLEAN_FIELDS.has(field)) sets.push(`${column} = ${bind(Boolean(v))}`);
+        else sets.push(`${column} = ${bind(v)}`);
+      }
+    }
+    if (u.patch.readyAt !== undefined) {
+      if (u.patch.readyAt === null) sets.push('ready_at = NULL');
+      else sets.push(`ready_at = now() + ${bind(Math.max(0, Math.round(u.patch.readyAt.delayMs)))}::bigint * interval '1 millisecond'`);
+    }
+    sets.push('updated_at = now()');
+    const where = [`run_id = ${bind(runId)}`, `idx = ${bind(u.index)}`];
+    if (u.epoch !== undefined) where.push(`epoch = ${bind(u.epoch)}`);
+    if (u.expectStates && u.expectStates.length > 0) where.push(`state = ANY(${bind([...u.expectStates])}::text[])`);
+    const r = await this.q(u.epoch !== undefined ? 'fenced atom update' : 'atom update', `UPDATE {p}atoms SET ${sets.join(', ')} WHERE ${where.join(' AND ')}`, params, c);
+    return r.rowCount === 1;
+  }
+
+  private async decrementPendingOn(c: pg.PoolClient, runId: string, entries: readonly { index: number; disable: boolean }[]): Promise<AtomRow[]> {
+    if (entries.length === 0) return [];
+    const distinct = new Set(entries.map((e) => e.index)).size === entries.length;
+    if (!distinct) {
+      // The same atom twice: one statement per entry, so each returned row shows the state
+      // after its own decrement, exactly as the SQLite adapter reports it.
+      const out: AtomRow[] = [];
+      for (const e of entries) out.push(...(await this.decrementPendingOn(c, runId, [e])));
+      return out;
+    }
+    const r = await this.q(
+      'decrement pending counters',
+      `UPDATE {p}atoms a SET pending = a.pending - 1, skip = a.skip OR d.disable, updated_at = now()
+       FROM unnest($2::integer[], $3::boolean[]) AS d(idx, disable)
+       WHERE a.run_id = $1 AND a.idx = d.idx
+       RETURNING a.*`,
+      [runId, entries.map((e) => e.index), entries.map((e) => e.disable)],
+      c,
+    );
+    const byIndex = new Map(r.rows.map((row) => [Number(row.idx), atomFromRow(row)]));
+    return entries.flatMap((e) => byIndex.get(e.index) ?? []);
+  }
+
+  private async updateRunOn(c: pg.PoolClient, runId: string, patch: RunPatch): Promise<RunRow | undefined> {
+    const sets: string[] = ['updated_at = now()', 'row_version = row_version + 1'];
+    const params: unknown[] = [];
+    const bind = (v: unknown): string => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    if (patch.status !== undefined) {
+      sets.push(`status = ${bind(patch.status)}`);
+      if (TERMINAL_RUN_STATUSES.includes(patch.status)) sets.push('active_key = NULL', 'finished_at = now()');
+    }
+    if (patch.result !== undefined) sets.push(`result = ${bind(toJsonText(patch.result))}::jsonb`);
+    if (patch.failure !== undefined) sets.push(`failure = ${bind(toJsonText(patch.failure))}::jsonb`);
+    if (patch.pendingAtomsDelta) sets.push(`pending_atoms = pending_atoms + ${bind(patch.pendingAtomsDelta)}::integer`);
+    if (patch.revertPending !== undefined) sets.push(`revert_pending = ${bind(patch.revertPending)}::integer`);
+    if (patch.revertPendingDelta) sets.push(`revert_pending = revert_pending + ${bind(patch.revertPendingDelta)}::integer`);
+    const row = (await this.q('update a run', `UPDATE {p}runs SET ${sets.join(', ')} WHERE id = ${bind(runId)} RETURNING ${RUN_COLUMNS}`, params, c)).rows[0];
+    return row ? runFromRow(row) : undefined;
+  }
+
+  private async insertEventsOn(c: Queryable, events: readonly EventInput[]): Promise<void> {
+    if (events.length === 0) return;
+    // WITH ORDINALITY keeps the ids in the order the events were given.
+    await this.q(
+      'insert events',
+      `INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
+       SELECT t.run_id, t.atom, t.kind, t.from_state, t.to_state, t.engine_id, t.epoch, t.data::jsonb, now()
+       FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
+            WITH ORDINALITY AS t(run_id, atom, kind, from_state, to_state, engine_id, epoch, data, ord)
+       ORDER BY t.ord`,
+      [
+        events.map((e) => e.runId),
+        events.map((e) => e.atom),
+        events.map((e) => e.kind),
+        events.map((e) => e.fromState ?? null),
+        events.map((e) => e.toState ?? null),
+        events.map((e) => e.engineId ?? null),
+        events.map((e) => e.epoch ?? null),
+        events.map((e) => toJsonText(e.data ?? null)),
+      ],
+      c,
+    );
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async getRun(id: string): Promise<RunRow | null> {
+    this.assertOpen();
+    const r = (await this.q('read a run', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = $1`, [id])).rows[0];
+    return r ? runFromRow(r) : null;
+  }
+
+  async getRunGraph(id: string): Promise<FlowGraph | null> {
+    this.assertOpen();
+    const r = (await this.q('read a run graph', `SELECT graph FROM {p}runs WHERE id = $1`, [id])).rows[0];
+    return r ? jsonColumn<FlowGraph>(r.graph) : null;
+  }
+
+  async listRuns(filter: RunFilter = {}): Promise<RunRow[]> {
+    this.assertOpen();
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const bind = (v: unknown): string => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    if (filter.status && filter.status.length > 0) where.push(`status = ANY(${bind([...filter.status])}::text[])`);
+    if (filter.flow !== undefined) where.push(`flow = ${bind(filter.flow)}`);
+    if (filter.key !== undefined) where.push(`key = ${bind(filter.key)}`);
+    if (filter.parentRunId !== undefined) where.push(`parent_run_id = ${bind(filter.parentRunId)}`);
+    if (filter.before !== undefined) where.push(`(created_at, id) < (SELECT created_at, id FROM {p}runs WHERE id = ${bind(filter.before)})`);
+    const text = `SELECT ${RUN_COLUMNS} FROM {p}runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT ${bind(filter.limit ?? 100)}`;
+    return (await this.q('list runs', text, params)).rows.map(runFromRow);
+  }
+
+  async getAtoms(runId: string): Promise<AtomRow[]> {
+    this.assertOpen();
+    return (await this.q('read the atoms of a run', `SELECT * FROM {p}atoms WHERE run_id = $1 ORDER BY idx`, [runId])).rows.map(atomFromRow);
+  }
+
+  async getAtomResults(runId: string, indexes: readonly number[]): Promise<Map<number, JsonValue | null>> {
+    this.assertOpen();
+    if (indexes.length === 0) return new Map();
+    const r = await this.q('read atom results', `SELECT idx, result FROM {p}atoms WHERE run_id = $1 AND idx = ANY($2::integer[]) ORDER BY idx`, [runId, [...indexes]]);
+    return new Map(r.rows.map((row) => [Number(row.idx), jsonColumn(row.result)]));
+  }
+
+  async listEvents(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<EventRow[]> {
+    this.assertOpen();
+    const r = await this.q('list events', `SELECT * FROM {p}events WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`, [
+      runId,
+      options.afterId ?? 0,
+      options.limit ?? 10_000,
+    ]);
+    return r.rows.map(eventFromRow);
+  }
+
+  // ---------------------------------------------------------------- signals and waits
+
+  async sendSignal(runId: string, name: string, payload: JsonValue): Promise<number> {
+    return this.transaction('send a signal', async (c) => {
+      // Locking the run row serialises with the run's own transactions: an atom that is
+      // being parked on this signal right now is either seen WAITING here, or its
+      // transaction (which locks the run first) sees the stored signal. No lost wake-up.
+      const run = (await this.q('lock the run of a signal', `SELECT status FROM {p}runs WHERE id = $1 FOR UPDATE`, [runId], c)).rows[0];
+      if (!run) throw new StoreError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+      await this.q('store a signal', `INSERT INTO {p}signals (run_id, name, payload, at) VALUES ($1, $2, $3::jsonb, now())`, [runId, name, JSON.stringify(payload)], c);
+      const woke =
+        (
+          await this.q(
+            'wake atoms waiting for a signal',
+            `UPDATE {p}atoms SET ready_at = now(), updated_at = now() WHERE run_id = $1 AND state = 'WAITING' AND wait_kind = 'signal' AND wait_ref = $2`,
+            [runId, name],
+            c,
+          )
+        ).rowCount ?? 0;
+      await this.insertEventsOn(c, [{ runId, atom: null, kind: 'run.signal', data: { name, woke } }]);
+      return woke;
+    });
+  }
+
+  async getSignals(runId: string): Promise<SignalRow[]> {
+    this.assertOpen();
+    return (await this.q('read signals', `SELECT * FROM {p}signals WHERE run_id = $1 ORDER BY id`, [runId])).rows.map(signalFromRow);
+  }
+
+  async wakeAtom(runId: string, index: number): Promise<void> {
+    await this.transaction('wake an atom', async (c) => {
+      // Lock the run first (see sendSignal): the parent may be parking this atom right now.
+      await this.q('lock the run of a waiting atom', `SELECT 1 FROM {p}runs WHERE id = $1 FOR UPDATE`, [runId], c);
+      await this.q(
+        'wake an atom',
+        `UPDATE {p}atoms SET ready_at = now(), updated_at = now() WHERE run_id = $1 AND idx = $2 AND state = 'WAITING'`,
+        [runId, index],
+        c,
+      );
+    });
+  }
+
+  // ---------------------------------------------------------------- engines
+
+  async registerEngine(e: { id: string; host: string; pid: number; version: string; leaseMs: number }): Promise<void> {
+    this.assertOpen();
+    await this.q(
+      'register an engine',
+      `INSERT INTO {p}engines (id, host, pid, version, state, started_at, heartbeat_at, lease_expires_at)
+       VALUES ($1, $2, $3, $4, 'alive', now(), now(), now() + $5::bigint * interval '1 millisecond')`,
+      [e.id, e.host, e.pid, e.version, Math.round(e.leaseMs)],
+    );
+  }
+
+  async heartbeat(engineId: string, leaseMs: number): Promise<boolean> {
+    this.assertOpen();
+    const r = await this.q(
+      'renew an engine lease',
+      `UPDATE {p}engines SET heartbeat_at = now(), lease_expires_at = now() + $1::bigint * interval '1 millisecond' WHERE id = $2 AND state <> 'dead'`,
+      [Math.round(leaseMs), engineId],
+    );
+    return r.rowCount === 1;
+  }
+
+  async setEngineState(engineId: string, state: 'alive' | 'draining' | 'dead'): Promise<void> {
+    this.assertOpen();
+    await this.q('set an engine state', `UPDATE {p}engines SET state = $1 WHERE id = $2`, [state, engineId]);
+  }
+
+  async deregisterEngine(engineId: string): Promise<void> {
+    this.assertOpen();
+    await this.q('deregister an engine', `DELETE FROM {p}engines WHERE id = $1`, [engineId]);
+  }
+
+  async listEngines(): Promise<EngineRow[]> {
+    this.assertOpen();
+    const r = await this.q(
+      'list engines',
+      `SELECT e.id, e.host, e.pid, e.version, e.started_at, e.heartbeat_at, e.lease_expires_at,
+         floor(extract(epoch FROM now() - e.heartbeat_at) * 1000)::bigint AS lease_age_ms,
+         CASE WHEN e.state <> 'dead' AND e.lease_expires_at < now() THEN 'dead' ELSE e.state END AS state,
+         (SELECT count(*) FROM {p}atoms a WHERE a.claimed_by = e.id AND a.state IN ('RUNNING', 'REVERTING')) AS atoms_held
+       FROM {p}engines e ORDER BY e.started_at, e.id`,
+      [],
+    );
+    return r.rows.map(engineFromRow);
+  }
+
+  async requeueExpired(): Promise<{ runId: string; index: number; engineId: string | null }[]> {
+    this.assertOpen();
+    // One statement: mark the engines whose lease ran out dead (their next heartbeat then
+    // fails and they stop writing), and requeue every held atom whose holder is not a live
+    // engine (expired, dead, or without a row). SKIP LOCKED: an atom being completed right
+    // now is left to that transaction; the next sweep sees its outcome.
+    const r = await this.withRetry(() =>
+      this.q(
+        'requeue the atoms of expired engines',
+        `WITH d AS (
+           UPDATE {p}engines SET state = 'dead' WHERE state <> 'dead' AND lease_expires_at < now() RETURNING id),
+         t AS (
+           SELECT a.run_id, a.idx, a.claimed_by FROM {p}atoms a
+           WHERE a.state IN ('RUNNING', 'REVERTING') AND a.claimed_by IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM {p}engines e WHERE e.id = a.claimed_by AND e.state <> 'dead' AND e.lease_expires_at >= now())
+           ORDER BY a.run_id, a.idx
+           FOR UPDATE OF a SKIP LOCKED),
+         u AS (
+           UPDATE {p}atoms a SET state = CASE a.state WHEN 'REVERTING' THEN 'REVERT_READY' ELSE 'READY' END,
+             claimed_by = NULL, ready_at = now(), updated_at = now()
+           FROM t WHERE a.run_id = t.run_id AND a.idx = t.idx
+           RETURNING a.run_id, a.idx, a.state, a.epoch, t.claimed_by AS engine_id),
+         e AS (
+           INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
+           SELECT run_id, idx, 'atom.requeued', state, engine_id, epoch, now() FROM u)
+         SELECT u.run_id, u.idx, u.engine_id, (SELECT count(*) FROM d) AS marked FROM u ORDER BY u.engine_id, u.run_id, u.idx`,
+        [],
+      ),
+    );
+    return r.rows.map((row) => ({ runId: String(row.run_id), index: Number(row.idx), engineId: row.engine_id === null ? null : String(row.engine_id) }));
+  }
+
+  async requeueEngine(engineId: string): Promise<number> {
+    this.assertOpen();
+    const r = await this.withRetry(() =>
+      this.q(
+        'requeue the atoms of an engine',
+        `WITH t AS (
+           SELECT run_id, idx FROM {p}atoms WHERE claimed_by = $1 AND state IN ('RUNNING', 'REVERTING')
+           ORDER BY run_id, idx FOR UPDATE),
+         u AS (
+           UPDATE {p}atoms a SET state = CASE a.state WHEN 'REVERTING' THEN 'REVERT_READY' ELSE 'READY' END,
+             claimed_by = NULL, ready_at = now(), updated_at = now()
+           FROM t WHERE a.run_id = t.run_id AND a.idx = t.idx
+           RETURNING a.run_id, a.idx, a.state, a.epoch),
+         e AS (
+           INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
+           SELECT run_id, idx, 'atom.requeued', state, $1, epoch, now() FROM u)
+         SELECT count(*) AS n FROM u`,
+        [engineId],
+      ),
+    );
+    return Number(r.rows[0]!.n);
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Schema and role names are spliced into SQL and startup options: validated once, here. */
+function checkIdentifier(value: string, what: string, pattern = /^[a-z][a-z0-9_]{0,62}$/): string {
+  if (!pattern.test(value)) throw new StoreError('STOKER_CONFIG_INVALID', `${what} "${value}" must match ${pattern.source}`);
+  return value;
+}
+
+/** `host:port/database` of a connection string, without credentials. */
+export function describeTarget(connectionString: string): string {
+  try {
+    const u = new URL(connectionString);
+    const host = u.hostname || process.env.PGHOST || 'localhost';
+    const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || '(default database)';
+    return `${host}:${u.port || '5432'}/${db}`;
+  } catch {
+    return '(unparsable connection string)';
+  }
+}
+
+function sqlState(e: unknown): string | undefined {
+  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
+    if (cur instanceof pg.DatabaseError) return cur.code;
+  }
+  return undefined;
+}
+
+function constraintOf(e: unknown): string | undefined {
+  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
+    if (cur instanceof pg.DatabaseError) return cur.constraint;
+  }
+  return undefined;
+}
+
+function nodeCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function isUnreachable(e: unknown): boolean {
+  if (e instanceof pg.DatabaseError) return e.code !== undefined && (UNREACHABLE_SQLSTATES.has(e.code) || e.code.startsWith('08'));
+  const code = nodeCode(e);
+  if (code !== undefined && UNREACHABLE_NODE_CODES.has(code)) return true;
+  const message = e instanceof Error ? e.message : '';
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended/i.test(message);
+}
+
+function codeDetails(e: unknown): Record<string, string> {
+  if (e instanceof pg.DatabaseError && e.code) return { sqlState: e.code };
+  const code = nodeCode(e);
+  return code ? { errorCode: code } : {};
+}
+
+/** A cause as one readable line (Node's AggregateError for ECONNREFUSED has an empty message). */
+function describeCause(e: unknown): string {
+  if (e instanceof AggregateError && e.errors.length > 0) {
+    const parts = [...new Set(e.errors.map((x: unknown) => (x instanceof Error ? x.message : String(x))))];
+    return parts.join('; ');
+  }
+  if (e instanceof pg.DatabaseError) return `${e.message} (SQLSTATE ${e.code ?? '?'})`;
+  if (e instanceof Error) return e.message || nodeCode(e) || e.name;
+  return String(e);
+}
