@@ -432,7 +432,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       return claim.state === 'REVERTING' ? { kind: 'revertFailed', failure } : { kind: 'failure', failure, journal: claim.journal };
     }
     const journal = claim.journal.map((j) => ({ ...j }));
-    const ctx = await this.taskContext(claim, spec.name, journal, signal, run);
+    const parked: { suspension: Suspension | null } = { suspension: null };
+    const ctx = await this.taskContext(claim, spec.name, journal, signal, run, parked);
     this.faultPoint('before-execute', { runId: claim.runId, atom: claim.index });
 
     if (claim.state === 'REVERTING') {
@@ -448,6 +449,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     try {
       const value = await this.withTimeout(() => task.execute(inputs.values, ctx), spec.timeoutMs, signal);
+      // A wait parks the atom even if the task caught the suspension and carried on.
+      if (parked.suspension) return { kind: 'suspend', wait: parked.suspension.wait, journal: journal.slice(0, parked.suspension.seq) };
       const result: JsonValue = value === undefined ? null : (value as JsonValue);
       try {
         checkJson(result, `result of ${spec.name}`, { maxBytes: this.opts.maxResultBytes, maxDepth: 64 });
@@ -457,7 +460,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.faultPoint('after-side-effect-before-result', { runId: claim.runId, atom: claim.index });
       return { kind: 'success', result, journal };
     } catch (e) {
-      if (e instanceof Suspension) return { kind: 'suspend', wait: e.wait, journal: journal.slice(0, e.seq) };
+      const s = parked.suspension ?? (e instanceof Suspension ? e : null);
+      if (s) return { kind: 'suspend', wait: s.wait, journal: journal.slice(0, s.seq) };
       return { kind: 'failure', failure: toFailureRecord(e), journal };
     }
   }
@@ -522,7 +526,18 @@ export class Engine extends EventEmitter<EngineEvents> {
     return { values, missing };
   }
 
-  private async taskContext(claim: ClaimedAtom, atomName: string, journal: JournalEntry[], signal: AbortSignal, run: RunContext): Promise<TaskContext> {
+  private async taskContext(
+    claim: ClaimedAtom,
+    atomName: string,
+    journal: JournalEntry[],
+    signal: AbortSignal,
+    run: RunContext,
+    parked: { suspension: Suspension | null },
+  ): Promise<TaskContext> {
+    const park = (s: Suspension): never => {
+      parked.suspension ??= s;
+      throw s;
+    };
     const store = this.store;
     // The wait that parked this atom (the last entry, not done) is satisfied now that it was claimed again.
     const last = journal.at(-1);
@@ -554,7 +569,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         if (!Number.isFinite(ms) || ms < 0) throw new ValidationError('STOKER_CONFIG_INVALID', `ctx.sleep needs a non-negative number of ms, got ${ms}`);
         const k = seq++;
         if (journal[k]) return;
-        throw new Suspension(k, { kind: 'sleep', ms });
+        return park(new Suspension(k, { kind: 'sleep', ms }));
       },
       async waitForSignal(name: string): Promise<JsonValue> {
         const k = seq++;
@@ -566,7 +581,7 @@ export class Engine extends EventEmitter<EngineEvents> {
           journal.push({ seq: k, kind: 'signal', ref: name, done: true, value: available.payload });
           return available.payload;
         }
-        throw new Suspension(k, { kind: 'signal', name } satisfies WaitRequest);
+        return park(new Suspension(k, { kind: 'signal', name }));
       },
       async runChild(flow: string, args: Record<string, JsonValue>, options?: { version?: string }): Promise<JsonValue> {
         const k = seq++;
@@ -578,7 +593,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         }
         const wait: WaitRequest = { kind: 'child', flow, args };
         if (options?.version !== undefined) wait.version = options.version;
-        throw new Suspension(k, wait);
+        return park(new Suspension(k, wait));
       },
     };
   }

@@ -1,0 +1,416 @@
+/**
+ * The engine suite, run against every dialect in STOKER_TEST_DIALECTS with a real database
+ * per test file. Each test registers its own flows, runs them on a real Engine and checks
+ * the stored atoms, results and events.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../../src/engine/engine.js';
+import type { JsonValue } from '../../../src/core/json.js';
+import {
+  FlowRegistry,
+  alwaysRevert,
+  forEach,
+  graph,
+  linear,
+  parameterizedForEach,
+  revertAll,
+  task,
+  times,
+  unordered,
+} from '../../../src/flow/index.js';
+import type { FlowDefinition, TaskContext } from '../../../src/flow/index.js';
+import type { Store } from '../../../src/store/store.js';
+import { createTestStore, testDialects, type TestStore } from '../../helpers/databases.js';
+
+for (const dialect of testDialects()) {
+  describe(`engine on ${dialect}`, () => {
+    let db: TestStore | null = null;
+    let store: Store;
+
+    beforeAll(async () => {
+      db = await createTestStore(dialect);
+      if (db) store = db.store;
+    });
+    afterAll(async () => {
+      await db?.drop();
+    });
+
+    /** Registers `flows`, runs `name` with `args` on a fresh engine and returns the finished run. */
+    async function runFlow(flows: FlowDefinition[], name: string, args: Record<string, JsonValue> = {}, options: { concurrency?: number; timeoutMs?: number; during?: (engine: Engine, runId: string) => Promise<void> } = {}) {
+      const registry = new FlowRegistry();
+      for (const f of flows) registry.register(f);
+      const engine = new Engine({ store, flows: registry, concurrency: options.concurrency ?? 4, pollMs: 50, leaseMs: 5000 });
+      await engine.start();
+      try {
+        const { run } = await engine.startRun(name, args);
+        if (options.during) await options.during(engine, run.id);
+        const done = await engine.waitForRun(run.id, { timeoutMs: options.timeoutMs ?? 15_000 });
+        const atoms = await store.getAtoms(run.id);
+        const byName = Object.fromEntries(atoms.map((a) => [a.name, a]));
+        const events = await store.listEvents(run.id);
+        return { run: done, atoms, byName, events, engine };
+      } finally {
+        await engine.stop();
+      }
+    }
+
+    /** A test that is skipped (with the helper's SKIP line) when the dialect's server is unavailable. */
+    const dbIt = (name: string, fn: () => Promise<void>) =>
+      it(name, async (ctx) => {
+        if (db === null) return ctx.skip();
+        await fn();
+      });
+
+    dbIt('runs a linear flow with data flow and stores every transition', async () => {
+      const flow = linear('lin', [
+        task({ name: 'a', requires: ['n'], provides: 'x', execute: ({ n }) => (n as number) + 1 }),
+        task({ name: 'b', requires: ['x'], provides: 'y', execute: ({ x }) => (x as number) * 10 }),
+        task({ name: 'c', requires: ['x', 'y'], provides: ['sum', 'diff'], execute: ({ x, y }) => ({ sum: (x as number) + (y as number), diff: (y as number) - (x as number) }) }),
+      ]);
+      const { run, byName, events } = await runFlow([flow], 'lin', { n: 1 });
+      expect(run.status).toBe('SUCCESS');
+      expect(run.result).toEqual({ x: 2, y: 20, sum: 22, diff: 18 });
+      expect(Object.values(byName).map((a) => a.state)).toEqual(['SUCCESS', 'SUCCESS', 'SUCCESS']);
+      expect(byName.c!.result).toEqual({ sum: 22, diff: 18 });
+      // every atom went READY/PENDING → RUNNING → SUCCESS with an event each
+      for (const idx of [0, 1, 2]) {
+        const kinds = events.filter((e) => e.atom === idx).map((e) => e.kind);
+        expect(kinds).toContain('atom.claimed');
+        expect(kinds).toContain('atom.success');
+      }
+      expect(events.map((e) => e.kind)).toContain('run.success');
+      expect(events.filter((e) => e.kind === 'run.success')).toHaveLength(1);
+    });
+
+    dbIt('runs an unordered flow in parallel up to the concurrency', async () => {
+      let active = 0;
+      let peak = 0;
+      const children = Array.from({ length: 12 }, (_, i) =>
+        task({
+          name: `t${i}`,
+          provides: `v${i}`,
+          execute: async () => {
+            active += 1;
+            peak = Math.max(peak, active);
+            await new Promise((r) => setTimeout(r, 30));
+            active -= 1;
+            return i;
+          },
+        }),
+      );
+      const { run } = await runFlow([unordered('par', children)], 'par', {}, { concurrency: 4 });
+      expect(run.status).toBe('SUCCESS');
+      expect(Object.keys(run.result as object)).toHaveLength(12);
+      expect(peak).toBeGreaterThan(1);
+      expect(peak).toBeLessThanOrEqual(4);
+    });
+
+    dbIt('runs a graph with explicit and inferred links, and nested flows', async () => {
+      const order: string[] = [];
+      const rec = (name: string, value: JsonValue = name) => async () => {
+        order.push(name);
+        return value;
+      };
+      const flow = graph(
+        'g',
+        [
+          task({ name: 'start', provides: 'seed', execute: rec('start', 3) }),
+          task({ name: 'left', requires: ['seed'], provides: 'l', execute: async ({ seed }) => (order.push('left'), (seed as number) + 1) }),
+          task({ name: 'right', requires: ['seed'], provides: 'r', execute: async ({ seed }) => (order.push('right'), (seed as number) * 2) }),
+          linear('tail', [
+            task({ name: 'join', requires: ['l', 'r'], provides: 'joined', execute: async ({ l, r }) => (order.push('join'), (l as number) + (r as number)) }),
+            task({ name: 'last', execute: rec('last') }),
+          ]),
+          task({ name: 'audit', execute: rec('audit') }),
+        ],
+        [{ from: 'tail', to: 'audit' }],
+      );
+      const { run } = await runFlow([flow], 'g');
+      expect(run.status).toBe('SUCCESS');
+      expect((run.result as Record<string, JsonValue>).joined).toBe(10);
+      expect(order[0]).toBe('start');
+      expect(order.indexOf('join')).toBeGreaterThan(Math.max(order.indexOf('left'), order.indexOf('right')));
+      expect(order.indexOf('audit')).toBeGreaterThan(order.indexOf('last'));
+    });
+
+    dbIt('retries a task with exponential backoff and a new idempotency key per attempt', async () => {
+      const seen: { attempt: number; key: string; execution: number }[] = [];
+      const flow = linear('flaky', [
+        task({
+          name: 'charge',
+          retry: { attempts: 4, backoffMs: 40, factor: 2, jitter: 0 },
+          execute: (_in, ctx) => {
+            seen.push({ attempt: ctx.attempt, key: ctx.idempotencyKey, execution: ctx.execution });
+            if (ctx.attempt < 3) throw new Error(`declined ${ctx.attempt}`);
+            return 'charged';
+          },
+        }),
+      ]);
+      const { run, byName, events } = await runFlow([flow], 'flaky');
+      expect(run.status).toBe('SUCCESS');
+      expect(seen.map((s) => s.attempt)).toEqual([1, 2, 3]);
+      expect(new Set(seen.map((s) => s.key)).size).toBe(3);
+      expect(seen.every((s) => s.execution === 1)).toBe(true);
+      expect(byName.charge!.attempt).toBe(3);
+      const delays = events.filter((e) => e.kind === 'atom.retry_scheduled').map((e) => (e.data as { delayMs: number }).delayMs);
+      expect(delays).toEqual([40, 80]);
+    });
+
+    dbIt('gives up after the last attempt and reverts in reverse dependency order', async () => {
+      const log: string[] = [];
+      const step = (name: string, fail = false) =>
+        task({
+          name,
+          execute: () => {
+            log.push(name);
+            if (fail) throw Object.assign(new Error(`${name} failed`), { retryable: false });
+          },
+          revert: (_in, ctx) => {
+            log.push(`undo ${name}${ctx.failure ? ' (failed)' : ''}`);
+          },
+        });
+      const flow = graph('diamond', [step('a'), step('b'), step('c'), step('d', true)], [
+        { from: 'a', to: 'b' },
+        { from: 'a', to: 'c' },
+        { from: 'b', to: 'd' },
+        { from: 'c', to: 'd' },
+      ]);
+      const { run, byName } = await runFlow([flow], 'diamond');
+      expect(run.status).toBe('REVERTED');
+      expect(run.failure?.message).toBe('d failed');
+      const undo = log.filter((l) => l.startsWith('undo'));
+      expect(undo[0]).toBe('undo d (failed)');
+      expect(undo.at(-1)).toBe('undo a');
+      expect(new Set(undo.slice(1, 3))).toEqual(new Set(['undo b', 'undo c']));
+      expect(Object.values(byName).every((a) => a.state === 'REVERTED')).toBe(true);
+    });
+
+    dbIt('ends FAILED when a revert itself fails', async () => {
+      const flow = linear('badrevert', [
+        task({ name: 'x', execute: () => 1, revert: () => { throw new Error('cannot undo x'); } }),
+        task({ name: 'y', execute: () => { throw Object.assign(new Error('y broke'), { retryable: false }); } }),
+      ]);
+      const { run, byName } = await runFlow([flow], 'badrevert');
+      expect(run.status).toBe('FAILED');
+      expect(byName.x!.state).toBe('REVERT_FAILURE');
+      expect(byName.x!.failure?.message).toBe('cannot undo x');
+    });
+
+    dbIt('retries a sub-flow with times(n), reverting it between attempts', async () => {
+      const log: string[] = [];
+      let tries = 0;
+      const flow = linear('outer', [
+        task({ name: 'before', execute: () => { log.push('before'); }, revert: () => { log.push('undo before'); } }),
+        linear('inner', [
+          task({ name: 'i1', execute: () => { log.push('i1'); }, revert: () => { log.push('undo i1'); } }),
+          task({ name: 'i2', execute: (_in, ctx) => { tries += 1; log.push(`i2 #${String(ctx.retryValue)}`); if (tries < 3) throw new Error('no'); } }),
+        ], { retry: times(3) }),
+      ]);
+      const { run, byName } = await runFlow([flow], 'outer');
+      expect(run.status).toBe('SUCCESS');
+      expect(log).toEqual(['before', 'i1', 'i2 #1', 'undo i1', 'i1', 'i2 #2', 'undo i1', 'i1', 'i2 #3']);
+      expect(byName.i1!.attempt).toBe(3);
+    });
+
+    dbIt('times(n) exhausted reverts the scope and then the whole run', async () => {
+      const log: string[] = [];
+      const flow = linear('exhaust', [
+        task({ name: 'first', execute: () => { log.push('first'); }, revert: () => { log.push('undo first'); } }),
+        linear('sub', [task({ name: 'never', execute: () => { log.push('never'); throw new Error('always'); }, revert: () => { log.push('undo never'); } })], { retry: times(2) }),
+      ]);
+      const { run } = await runFlow([flow], 'exhaust');
+      expect(run.status).toBe('REVERTED');
+      expect(log).toEqual(['first', 'never', 'undo never', 'never', 'undo never', 'undo first']);
+    });
+
+    dbIt('forEach tries each value until one succeeds', async () => {
+      const tried: JsonValue[] = [];
+      const flow = linear('hosts', [
+        linear('pick', [
+          task({ name: 'connect', requires: ['host'], provides: 'conn', execute: ({ host }) => { tried.push(host!); if (host !== 'c') throw new Error(`${String(host)} down`); return `conn:${String(host)}`; } }),
+        ], { retry: forEach(['a', 'b', 'c', 'd'], { provides: 'host' }) }),
+      ]);
+      const { run } = await runFlow([flow], 'hosts');
+      expect(run.status).toBe('SUCCESS');
+      expect(tried).toEqual(['a', 'b', 'c']);
+      expect((run.result as Record<string, JsonValue>).conn).toBe('conn:c');
+    });
+
+    dbIt('parameterizedForEach takes its values from a run argument', async () => {
+      const tried: JsonValue[] = [];
+      const flow = linear('mirrors', [
+        linear('try', [
+          task({ name: 'fetch', requires: ['mirror'], execute: ({ mirror }) => { tried.push(mirror!); if (mirror !== 'm2') throw new Error('miss'); return mirror!; } }),
+        ], { retry: parameterizedForEach('mirrorList', { provides: 'mirror' }) }),
+      ]);
+      const { run } = await runFlow([flow], 'mirrors', { mirrorList: ['m1', 'm2', 'm3'] });
+      expect(run.status).toBe('SUCCESS');
+      expect(tried).toEqual(['m1', 'm2']);
+    });
+
+    dbIt('alwaysRevert reverts the scope and fails outwards; revertAll reverts everything', async () => {
+      const log: string[] = [];
+      const mk = (name: string, fail = false) =>
+        task({ name, execute: () => { log.push(name); if (fail) throw new Error(`${name} failed`); }, revert: () => { log.push(`undo ${name}`); } });
+      const f1 = linear('ar', [mk('p'), linear('s', [mk('q'), mk('r', true)], { retry: alwaysRevert() })]);
+      const r1 = await runFlow([f1], 'ar');
+      expect(r1.run.status).toBe('REVERTED');
+      expect(log).toEqual(['p', 'q', 'r', 'undo r', 'undo q', 'undo p']);
+      log.length = 0;
+      const f2 = linear('ra', [mk('p2'), linear('outerScope', [mk('q2'), linear('s2', [mk('r2', true)], { retry: revertAll() })], { retry: times(5) })]);
+      const r2 = await runFlow([f2], 'ra');
+      expect(r2.run.status).toBe('REVERTED');
+      // revertAll skips the outer times(5): no second attempt of anything
+      expect(log.filter((l) => l === 'r2')).toHaveLength(1);
+      expect(log.at(-1)).toBe('undo p2');
+    });
+
+    dbIt('a decider can skip a branch: its atoms become SKIPPED', async () => {
+      const ran: string[] = [];
+      const mk = (name: string, value: JsonValue = null) => task({ name, provides: name, execute: () => { ran.push(name); return value; } });
+      const flow = graph('decide', [mk('check', { express: false }), mk('express'), mk('expressLabel'), mk('standard'), mk('notify')], [
+        { from: 'check', to: 'express', decider: (r) => (r as { express: boolean }).express },
+        { from: 'express', to: 'expressLabel' },
+        { from: 'check', to: 'standard', decider: (r) => !(r as { express: boolean }).express },
+      ]);
+      const { run, byName } = await runFlow([flow], 'decide');
+      expect(run.status).toBe('SUCCESS');
+      expect(byName.express!.state).toBe('SKIPPED');
+      expect(byName.expressLabel!.state).toBe('SKIPPED');
+      expect(byName.standard!.state).toBe('SUCCESS');
+      expect(byName.notify!.state).toBe('SUCCESS');
+      expect(ran).not.toContain('express');
+    });
+
+    dbIt('cancel stops new atoms and aborts in-flight ones through ctx.signal', async () => {
+      let aborted = false;
+      let startedSecond = false;
+      const flow = linear('cancellable', [
+        task({
+          name: 'slow',
+          execute: (_in, ctx: TaskContext) =>
+            new Promise((resolve, reject) => {
+              const t = setTimeout(() => resolve('late'), 10_000);
+              ctx.signal.addEventListener('abort', () => {
+                aborted = true;
+                clearTimeout(t);
+                reject(new Error('aborted'));
+              });
+            }),
+        }),
+        task({ name: 'after', execute: () => { startedSecond = true; } }),
+      ]);
+      const { run, byName } = await runFlow([flow], 'cancellable', {}, {
+        during: async (engine, runId) => {
+          await waitUntil(async () => (await store.getAtoms(runId)).some((a) => a.state === 'RUNNING'));
+          await engine.cancel(runId);
+        },
+      });
+      expect(run.status).toBe('CANCELLED');
+      expect(aborted).toBe(true);
+      expect(startedSecond).toBe(false);
+      expect(byName.after!.state).toBe('CANCELLED');
+    });
+
+    dbIt('a durable sleep parks the atom without a claim and resumes it', async () => {
+      const marks: number[] = [];
+      const flow = linear('sleepy', [
+        task({
+          name: 'nap',
+          execute: async (_in, ctx) => {
+            marks.push(ctx.execution);
+            await ctx.sleep(300);
+            return `woke after ${marks.length} executions`;
+          },
+        }),
+      ]);
+      const { run, events } = await runFlow([flow], 'sleepy', {}, {
+        during: async (_engine, runId) => {
+          await waitUntil(async () => (await store.getAtoms(runId))[0]!.state === 'WAITING');
+          const [a] = await store.getAtoms(runId);
+          expect(a!.claimedBy).toBeNull();
+          expect(a!.waitKind).toBe('sleep');
+        },
+      });
+      expect(run.status).toBe('SUCCESS');
+      expect(run.result).toEqual({});
+      expect(marks).toEqual([1, 2]);
+      expect(events.some((e) => e.kind === 'atom.waiting')).toBe(true);
+    });
+
+    dbIt('waits for a named signal sent from outside, and takes one sent earlier at once', async () => {
+      const flow = linear('approval', [
+        task({ name: 'ask', provides: 'decision', execute: async (_in, ctx) => ctx.waitForSignal('approve') }),
+        task({ name: 'again', provides: 'second', execute: async (_in, ctx) => ctx.waitForSignal('early') }),
+      ]);
+      const { run } = await runFlow([flow], 'approval', {}, {
+        during: async (engine, runId) => {
+          await engine.signal(runId, 'early', { n: 1 });
+          await waitUntil(async () => (await store.getAtoms(runId))[0]!.state === 'WAITING');
+          expect(await engine.signal(runId, 'approve', { ok: true, by: 'ana' })).toBe(1);
+        },
+      });
+      expect(run.status).toBe('SUCCESS');
+      expect(run.result).toEqual({ decision: { ok: true, by: 'ana' }, second: { n: 1 } });
+    });
+
+    dbIt('runs a child run and resumes the parent atom with its result or failure', async () => {
+      const child = linear('child', [task({ name: 'double', requires: ['v'], provides: 'doubled', execute: ({ v }) => (v as number) * 2 })]);
+      const bad = linear('badChild', [task({ name: 'boom', execute: () => { throw Object.assign(new Error('child broke'), { retryable: false }); } })]);
+      const parent = linear('parent', [
+        task({ name: 'spawn', provides: 'out', execute: async (_in, ctx) => ctx.runChild('child', { v: 21 }) }),
+        task({
+          name: 'spawnBad',
+          provides: 'caught',
+          execute: async (_in, ctx) => {
+            try {
+              await ctx.runChild('badChild', {});
+              return 'no';
+            } catch (e) {
+              return (e as Error).name;
+            }
+          },
+        }),
+      ]);
+      const { run } = await runFlow([child, bad, parent], 'parent');
+      expect(run.status).toBe('SUCCESS');
+      expect(run.result).toEqual({ out: { doubled: 42 }, caught: 'ChildRunFailedError' });
+      const children = await store.listRuns({ parentRunId: run.id });
+      expect(children.map((c) => c.status).sort()).toEqual(['REVERTED', 'SUCCESS']);
+    });
+
+    dbIt('times out a task that runs longer than timeoutMs', async () => {
+      const flow = linear('slowpoke', [task({ name: 'hang', timeoutMs: 100, execute: () => new Promise((r) => setTimeout(r, 5000)) })]);
+      const { run, byName } = await runFlow([flow], 'slowpoke');
+      expect(run.status).toBe('REVERTED');
+      expect(byName.hang!.failure?.code).toBe('STOKER_TASK_TIMEOUT');
+    });
+
+    dbIt('starts idempotently by key, rejects other arguments, supersedes on request', async () => {
+      const registry = new FlowRegistry();
+      registry.register(linear('keyed', [task({ name: 'wait', requires: ['n'], execute: async (_in, ctx) => ctx.waitForSignal('go') })]));
+      const engine = new Engine({ store, flows: registry, pollMs: 50 });
+      const first = await engine.startRun('keyed', { n: 1 }, { key: 'order-7' });
+      const again = await engine.startRun('keyed', { n: 1 }, { key: 'order-7' });
+      expect(again.created).toBe(false);
+      expect(again.run.id).toBe(first.run.id);
+      await expect(engine.startRun('keyed', { n: 2 }, { key: 'order-7' })).rejects.toMatchObject({ code: 'STOKER_RUN_KEY_CONFLICT' });
+      const newer = await engine.startRun('keyed', { n: 2 }, { key: 'order-7', supersede: true });
+      expect(newer.created).toBe(true);
+      expect(newer.superseded).toBe(first.run.id);
+      expect((await store.getRun(first.run.id))!.status).toBe('SUPERSEDED');
+      await expect(engine.startRun('keyed', {}, { key: 'k2' })).rejects.toMatchObject({ code: 'STOKER_RUN_MISSING_ARGUMENT' });
+      expect(await store.listRuns({ key: 'k2' })).toEqual([]);
+      await engine.cancel(newer.run.id);
+    });
+  });
+}
+
+async function waitUntil(cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('condition not met in time');
+}
