@@ -46,6 +46,7 @@ export const ErrorCodes = {
   STOKER_TASK_TIMEOUT: 'A task ran longer than its timeoutMs.',
   STOKER_TASK_NOT_FOUND: 'A stored run references a task the registered flow no longer has.',
   STOKER_CLI_USAGE: 'The command line is malformed.',
+  STOKER_CLI_WAIT_TIMEOUT: 'stoker run --wait gave up after --timeout-ms; the run itself goes on.',
 } as const;
 
 /** One of the registered error codes. */

@@ -109,7 +109,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private lastRenewMono = 0;
   private readonly waiters = new Map<string, Set<() => void>>();
   /** counters for metrics and tests */
-  readonly stats = { claimed: 0, executed: 0, fencedWrites: 0, commits: 0, continuations: 0 };
+  readonly stats = { claimed: 0, executed: 0, fencedWrites: 0, commits: 0, claimCommits: 0, continuations: 0 };
 
   constructor(options: EngineOptions) {
     super();
@@ -292,6 +292,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         try {
           const claims = await this.store.claimAtoms(this.id, free);
           failures = 0;
+          if (claims.length > 0) this.stats.claimCommits += 1;
           claimed = claims.length;
           this.stats.claimed += claims.length;
           for (const c of claims) this.launch(c);
@@ -519,7 +520,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const values: Record<string, JsonValue> = {};
     const missing: string[] = [];
     for (const [name, src] of Object.entries(sources)) {
-      const v = resolveInput(src, run.args, cache);
+      const v = resolveInput(src, run.graph, run.args, cache);
       if (v === undefined) missing.push(name);
       else values[name] = v;
     }

@@ -11,6 +11,7 @@ import type { Rng } from '../core/clock.js';
 import type { JsonValue } from '../core/json.js';
 import type { AtomSpec, FlowGraph, InputSource } from '../flow/graph.js';
 import type { Decider, FailureRecord } from '../flow/types.js';
+import { providedValue } from '../flow/provided-value.js';
 import type { AtomRow, AtomUpdate, ClaimedAtom, EventInput, JournalEntry, NewRun, RunTx } from '../store/store.js';
 import { backoffDelayMs } from './backoff.js';
 import type { WaitRequest } from './failure.js';
@@ -281,7 +282,7 @@ export class RunTransition {
     const results = new Map(rows.map((r) => [r.index, r.result]));
     const out: Record<string, JsonValue> = {};
     for (const [name, src] of entries) {
-      const v = resolveInput(src, this.run.args, results);
+      const v = resolveInput(src, this.graph, this.run.args, results);
       if (v !== undefined) out[name] = v;
     }
     return out;
@@ -495,7 +496,7 @@ export class RunTransition {
   private async inputValue(src: InputSource): Promise<JsonValue | undefined> {
     const idx = src.from === 'atom' ? [src.atom] : [];
     const rows = await this.atoms(idx);
-    return resolveInput(src, this.run.args, new Map(rows.map((r) => [r.index, r.result])));
+    return resolveInput(src, this.graph, this.run.args, new Map(rows.map((r) => [r.index, r.result])));
   }
 
   // ------------------------------------------------------------------ waits
@@ -589,19 +590,16 @@ export class RunTransition {
 }
 
 /** Resolves one input from run arguments and atom results. `undefined` = not available. */
-export function resolveInput(src: InputSource, args: Record<string, JsonValue>, results: ReadonlyMap<number, JsonValue | null>): JsonValue | undefined {
+export function resolveInput(src: InputSource, graph: FlowGraph, args: Record<string, JsonValue>, results: ReadonlyMap<number, JsonValue | null>): JsonValue | undefined {
   switch (src.from) {
     case 'arg':
       return args[src.name];
     case 'value':
       return src.value;
     case 'atom': {
-      const r = results.get(src.atom);
-      if (r === undefined) return undefined;
-      if (src.key === undefined) return r;
-      if (r === null || typeof r !== 'object') return undefined;
-      if (Array.isArray(r)) return typeof src.key === 'number' ? r[src.key] : undefined;
-      return r[String(src.key)];
+      const provider = graph.atoms[src.atom];
+      if (!provider || !results.has(src.atom)) return undefined;
+      return providedValue(results.get(src.atom) ?? null, provider, src.key);
     }
   }
 }

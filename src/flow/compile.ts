@@ -26,7 +26,9 @@ import {
   type RetryControllerSpec,
   type ScopeSpec,
 } from './graph.js';
-import { checkName, quoteName } from './names.js';
+import { checkName, checkVersion, quoteName } from './names.js';
+import { checkedController } from './retry.js';
+import { checkedTask } from './task.js';
 import { topologicalOrder } from './topological-order.js';
 import type { CompiledFlow, Decider, FlowDefinition, RetryController, TaskDefinition } from './types.js';
 
@@ -56,6 +58,15 @@ export const FLOW_LIMITS = Object.freeze({
  * link ends). Values no atom provides are run arguments, not errors: the engine checks
  * them when a run starts.
  *
+ * Rules worth knowing:
+ * - an input read from an atom that provides several names carries `key` = the value
+ *   name (see `InputSource`); from a single-name provider it has no `key`;
+ * - a retry controller is an atom named `<flow>.retry`; its `provides` value is visible
+ *   only inside its flow and is not a run output (`outputs` lists task values only);
+ * - a link with a decider guards every edge it becomes (each sink of `from` to each
+ *   source of `to`), and keeps its guard when the edge is moved to leave a retry scope;
+ *   if data flow infers the same edge, the guard still applies.
+ *
  * @example
  * ```ts
  * const compiled = compileFlow(linear('order', [reserve, charge]));
@@ -66,7 +77,10 @@ export const FLOW_LIMITS = Object.freeze({
 export function compileFlow(root: FlowDefinition): CompiledFlow {
   if (!isFlowDefinition(root)) {
     const hint = isTaskDefinition(root) ? ' (got a task: wrap it in linear())' : '';
-    throw new ValidationError('STOKER_FLOW_INVALID', `compileFlow() needs a flow made by linear, unordered or graph${hint}.`);
+    throw new ValidationError(
+      'STOKER_FLOW_INVALID',
+      `compileFlow() needs a flow made by linear, unordered or graph${hint}.`,
+    );
   }
   return new Compiler(root).compile();
 }
@@ -85,6 +99,8 @@ interface ScopeNode {
   start: number;
   end: number;
   controller: number | null;
+  /** the flow's retry controller, checked */
+  retry: RetryController | undefined;
   children: ChildRef[];
   /** decider id of each of `flow.links` (undefined for an unguarded link) */
   linkDeciders: (string | undefined)[];
@@ -108,8 +124,6 @@ interface AtomNode {
   controllerSpec: RetryControllerSpec | undefined;
 }
 
-const CONTROLLER_KINDS = ['times', 'forEach', 'parameterizedForEach', 'alwaysRevert', 'revertAll'];
-
 class Compiler {
   private readonly scopes: ScopeNode[] = [];
   private readonly atoms: AtomNode[] = [];
@@ -129,6 +143,7 @@ class Compiler {
   }
 
   compile(): CompiledFlow {
+    checkVersion(this.root.version, this.rootLabel);
     this.walk();
     this.checkControllerValues();
     this.atoms.forEach((_, id) => this.resolveInputs(id));
@@ -155,18 +170,22 @@ class Compiler {
       const i = frame.next++;
       const child: unknown = children[i];
       if (isTaskDefinition(child)) {
+        const definition = checkedTask(child);
         const id = this.addAtom({
-          name: checkName(child.name, `task name in flow ${quoteName(frame.scope.flow.name)}`),
+          name: definition.name,
           kind: 'task',
           scope: frame.scope.index,
           childIndex: i,
-          task: child,
+          task: definition,
           retry: undefined,
           inputs: {},
           controllerSpec: undefined,
         });
-        this.claimName(child.name, `task ${quoteName(child.name)} in flow ${quoteName(frame.scope.flow.name)}`);
-        for (const value of child.provides) this.addProvider(value, id);
+        this.claimName(
+          definition.name,
+          `task ${quoteName(definition.name)} in flow ${quoteName(frame.scope.flow.name)}`,
+        );
+        for (const value of definition.provides) this.addProvider(value, id);
         frame.scope.children.push({ kind: 'task', atom: id });
       } else if (isFlowDefinition(child)) {
         const scope = this.openScope(child, frame.scope.index, frame.scope.depth + 1, i);
@@ -190,7 +209,12 @@ class Compiler {
       );
     }
     const parentName = parent === null ? undefined : this.scope(parent).flow.name;
-    this.claimName(name, parentName === undefined ? `root flow ${quoteName(name)}` : `flow ${quoteName(name)} in flow ${quoteName(parentName)}`);
+    this.claimName(
+      name,
+      parentName === undefined
+        ? `root flow ${quoteName(name)}`
+        : `flow ${quoteName(name)} in flow ${quoteName(parentName)}`,
+    );
     if (flow.children.length === 0) this.invalid(`The flow ${quoteName(name)} has no children.`);
     if (flow.pattern !== 'graph' && flow.links.length > 0) {
       this.invalid(`The ${flow.pattern} flow ${quoteName(name)} has links; only graph flows may have links.`);
@@ -204,9 +228,13 @@ class Compiler {
       start: this.atoms.length,
       end: this.atoms.length,
       controller: null,
+      retry: undefined,
       children: [],
       linkDeciders: flow.links.map((link) => {
         if (link.decider === undefined) return undefined;
+        if (typeof link.decider !== 'function') {
+          this.invalid(`A link decider in flow ${quoteName(name)} is not a function.`);
+        }
         const id = `d${this.deciders.size}`;
         this.deciders.set(id, link.decider);
         return id;
@@ -218,9 +246,10 @@ class Compiler {
     this.scopes.push(scope);
     const retry: unknown = flow.retry;
     if (retry !== undefined) {
-      if (!isRetryController(retry) || !CONTROLLER_KINDS.includes(retry.spec.kind)) {
+      if (!isRetryController(retry)) {
         this.invalid(`The retry option of flow ${quoteName(name)} is not a retry controller.`);
       }
+      scope.retry = checkedController(retry, `flow ${quoteName(name)}`);
       const controllerName = `${name}.retry`;
       this.claimName(controllerName, `the retry controller of flow ${quoteName(name)}`);
       scope.controller = this.addAtom({
@@ -229,9 +258,9 @@ class Compiler {
         scope: scope.index,
         childIndex: -1,
         task: undefined,
-        retry,
+        retry: scope.retry,
         inputs: {},
-        controllerSpec: retry.spec,
+        controllerSpec: scope.retry.spec,
       });
     }
     return scope;
@@ -262,7 +291,6 @@ class Compiler {
   }
 
   private addProvider(value: string, id: number): void {
-    checkName(value, `value name in provides of task ${quoteName(this.atom(id).name)}`);
     const other = this.providers.get(value);
     if (other !== undefined) {
       const a = this.atom(other).name;
@@ -283,15 +311,16 @@ class Compiler {
    */
   private checkControllerValues(): void {
     for (const scope of this.scopes) {
-      const value = scope.flow.retry?.provides;
+      const value = scope.retry?.provides;
       if (value === undefined) continue;
-      checkName(value, `value name provided by the retry controller of flow ${quoteName(scope.flow.name)}`);
       const mine = `the retry controller of flow ${quoteName(scope.flow.name)}`;
       const task = this.providers.get(value);
       let other = task === undefined ? undefined : `task ${quoteName(this.atom(task).name)}`;
       for (let s = scope.parent; other === undefined && s !== null; s = this.scope(s).parent) {
-        const outer = this.scope(s).flow;
-        if (outer.retry?.provides === value) other = `the retry controller of enclosing flow ${quoteName(outer.name)}`;
+        const outer = this.scope(s);
+        if (outer.retry?.provides === value) {
+          other = `the retry controller of enclosing flow ${quoteName(outer.flow.name)}`;
+        }
       }
       if (other !== undefined) {
         throw new ValidationError(
@@ -310,7 +339,6 @@ class Compiler {
     if (atom.task !== undefined) {
       const { requires, rebind, inject } = atom.task;
       for (const argument of requires) {
-        checkName(argument, `value name in requires of task ${quoteName(atom.name)}`);
         atom.inputs[argument] = Object.hasOwn(inject, argument)
           ? { from: 'value', value: inject[argument] as JsonValue }
           : this.resolve(id, Object.hasOwn(rebind, argument) ? (rebind[argument] as string) : argument);
@@ -337,7 +365,7 @@ class Compiler {
     let s: number | null = atom.kind === 'retry' ? this.scope(atom.scope).parent : atom.scope;
     for (; s !== null; s = this.scope(s).parent) {
       const scope = this.scope(s);
-      if (scope.controller !== null && scope.flow.retry?.provides === value) return { from: 'atom', atom: scope.controller };
+      if (scope.controller !== null && scope.retry?.provides === value) return { from: 'atom', atom: scope.controller };
     }
     const provider = this.providers.get(value);
     if (provider === undefined) return { from: 'arg', name: value };
@@ -366,12 +394,16 @@ class Compiler {
         { details: { flow: this.root.name, atom: c.name, value, provider: p.name } },
       );
     };
-    if (c.kind === 'retry' && lca === c.scope) missing(`runs inside the flow ${quoteName(flow.name)} that the controller retries`);
+    if (c.kind === 'retry' && lca === c.scope) {
+      missing(`runs inside the flow ${quoteName(flow.name)} that the controller retries`);
+    }
     if (flow.pattern === 'linear' && this.childOf(lca, provider) > this.childOf(lca, consumer)) {
       missing(`runs later in linear flow ${quoteName(flow.name)}`);
     }
     if (flow.pattern === 'unordered') {
-      missing(`is its sibling in unordered flow ${quoteName(flow.name)}, whose children must be independent (use linear or graph)`);
+      missing(
+        `is its sibling in unordered flow ${quoteName(flow.name)}, whose children must be independent (use linear or graph)`,
+      );
     }
     this.scope(lca).dataEdges.push([provider, consumer]);
   }
@@ -381,7 +413,9 @@ class Compiler {
     const atom = this.atom(id);
     if (atom.scope === scope) return atom.childIndex;
     let s = atom.scope;
-    for (let parent = this.scope(s).parent; parent !== null && parent !== scope; parent = this.scope(s).parent) s = parent;
+    for (let parent = this.scope(s).parent; parent !== null && parent !== scope; parent = this.scope(s).parent) {
+      s = parent;
+    }
     return this.scope(s).childIndex;
   }
 
@@ -396,7 +430,9 @@ class Compiler {
     };
 
     if (flow.pattern === 'linear') {
-      for (let i = 1; i < children.length; i++) connect(children[i - 1] as ChildRef, children[i] as ChildRef, undefined);
+      for (let i = 1; i < children.length; i++) {
+        connect(children[i - 1] as ChildRef, children[i] as ChildRef, undefined);
+      }
     } else if (flow.pattern === 'graph') {
       const byName = new Map<string, ChildRef>();
       flow.children.forEach((child, i) => byName.set(child.name, children[i] as ChildRef));
@@ -410,9 +446,13 @@ class Compiler {
           );
         }
         if (link.from === link.to) {
-          throw new ValidationError('STOKER_FLOW_CYCLE', `Link ${i} of graph flow ${quoteName(flow.name)} links ${quoteName(link.from)} to itself.`, {
-            details: { flow: this.root.name, cycle: [link.from, link.from] },
-          });
+          throw new ValidationError(
+            'STOKER_FLOW_CYCLE',
+            `Link ${i} of graph flow ${quoteName(flow.name)} links ${quoteName(link.from)} to itself.`,
+            {
+              details: { flow: this.root.name, cycle: [link.from, link.from] },
+            },
+          );
         }
         connect(from as ChildRef, to as ChildRef, scope.linkDeciders[i]);
       });
@@ -423,7 +463,9 @@ class Compiler {
       // The controller runs first: everything in the scope that waits for nothing in the
       // scope now waits for it.
       for (let a = scope.start; a < scope.end; a++) {
-        if (a !== scope.controller && !this.hasPredecessorIn(scope, a)) this.addFinalEdge(scope.controller, a, undefined);
+        if (a !== scope.controller && !this.hasPredecessorIn(scope, a)) {
+          this.addFinalEdge(scope.controller, a, undefined);
+        }
       }
     }
     for (let a = scope.start; a < scope.end; a++) {
@@ -477,7 +519,9 @@ class Compiler {
   }
 
   private hasPredecessorIn(scope: ScopeNode, a: number): boolean {
-    for (const u of (this.incoming[a] as Map<number, string | null>).keys()) if (this.contains(scope.index, u)) return true;
+    for (const u of (this.incoming[a] as Map<number, string | null>).keys()) {
+      if (this.contains(scope.index, u)) return true;
+    }
     return false;
   }
 
@@ -492,9 +536,13 @@ class Compiler {
     const sorted = topologicalOrder(this.outgoing);
     if (!sorted.ok) {
       const path = sorted.cycle.map((id) => this.atom(id).name);
-      throw new ValidationError('STOKER_FLOW_CYCLE', `The ${this.rootLabel} has a dependency cycle: ${path.join(' → ')}.`, {
-        details: { flow: this.root.name, cycle: path },
-      });
+      throw new ValidationError(
+        'STOKER_FLOW_CYCLE',
+        `The ${this.rootLabel} has a dependency cycle: ${path.join(' → ')}.`,
+        {
+          details: { flow: this.root.name, cycle: path },
+        },
+      );
     }
     const order = sorted.order;
     const newIndex = new Array<number>(order.length).fill(0);
@@ -513,7 +561,12 @@ class Compiler {
         kind: atom.kind,
         scope: atom.scope,
         inputs,
-        provides: atom.task !== undefined ? [...atom.task.provides] : atom.retry?.provides !== undefined ? [atom.retry.provides] : [],
+        provides:
+          atom.task !== undefined
+            ? [...atom.task.provides]
+            : atom.retry?.provides !== undefined
+              ? [atom.retry.provides]
+              : [],
         predecessors: [...(this.incoming[id] as Map<number, string | null>).keys()].map(renumber).sort(byIndex),
         successors: [...(this.outgoing[id] as Set<number>)].map(renumber).sort(byIndex),
         hasRevert: atom.task?.revert !== undefined,
@@ -550,7 +603,10 @@ class Compiler {
       for (const source of Object.values(atom.inputs)) if (source.from === 'arg') args.add(source.name);
       if (atom.kind !== 'task') continue;
       for (const value of atom.provides) {
-        outputs[value] = atom.provides.length > 1 ? { from: 'atom', atom: atom.index, key: value } : { from: 'atom', atom: atom.index };
+        outputs[value] =
+          atom.provides.length > 1
+            ? { from: 'atom', atom: atom.index, key: value }
+            : { from: 'atom', atom: atom.index };
       }
     }
 
@@ -566,7 +622,13 @@ class Compiler {
     const tasks = new Map<string, TaskDefinition>();
     for (const atom of this.atoms) if (atom.task !== undefined) tasks.set(atom.name, atom.task);
     const deciders = new Map([...usedDeciders].sort(([a], [b]) => Number(a.slice(1)) - Number(b.slice(1))));
-    return Object.freeze({ name: this.root.name, version: this.root.version, graph: deepFreeze(graph), tasks, deciders });
+    return Object.freeze({
+      name: this.root.name,
+      version: this.root.version,
+      graph: deepFreeze(graph),
+      tasks,
+      deciders,
+    });
   }
 
   // ---- helpers ----------------------------------------------------------------------
@@ -591,7 +653,9 @@ class Compiler {
 
 function remapSource(source: InputSource, renumber: (id: number) => number): InputSource {
   if (source.from !== 'atom') return source;
-  return source.key === undefined ? { from: 'atom', atom: renumber(source.atom) } : { from: 'atom', atom: renumber(source.atom), key: source.key };
+  return source.key === undefined
+    ? { from: 'atom', atom: renumber(source.atom) }
+    : { from: 'atom', atom: renumber(source.atom), key: source.key };
 }
 
 function remapController(spec: RetryControllerSpec, renumber: (id: number) => number): RetryControllerSpec {
@@ -614,7 +678,9 @@ function deepFreeze<T extends object>(value: T): T {
   for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
     if (Object.isFrozen(item)) continue;
     Object.freeze(item);
-    for (const child of Object.values(item)) if (typeof child === 'object' && child !== null) stack.push(child as object);
+    for (const child of Object.values(item)) {
+      if (typeof child === 'object' && child !== null) stack.push(child as object);
+    }
   }
   return value;
 }

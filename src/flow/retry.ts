@@ -106,9 +106,48 @@ export function revertAll(): RetryController {
   return controller({ kind: 'revertAll' }, {}, 'revertAll');
 }
 
+/** Controllers made in this copy of the module, so already checked. */
+const checked = new WeakSet<RetryController>();
+
+/**
+ * Returns `value` if one of the functions above made it, else rebuilds it with them (so it
+ * is checked the same way) or throws a `STOKER_FLOW_INVALID` ValidationError. Compilation
+ * calls this for every controller, because a flows module may build them by hand.
+ *
+ * @example
+ * ```ts
+ * checkedController(times(2)); // the same object
+ * checkedController({ type: 'retry', spec: { kind: 'times', attempts: 0 }, provides: undefined }); // throws
+ * ```
+ */
+export function checkedController(value: RetryController, owner: string): RetryController {
+  if (checked.has(value)) return value;
+  const spec = value.spec;
+  const options = value.provides === undefined ? {} : { provides: value.provides };
+  switch (spec.kind) {
+    case 'times':
+      return times(spec.attempts, options);
+    case 'forEach':
+      return forEach(spec.values, options);
+    case 'parameterizedForEach':
+      // Before compilation the values are always named as an argument.
+      if (spec.valuesFrom.from === 'arg') return parameterizedForEach(spec.valuesFrom.name, options);
+      break;
+    case 'alwaysRevert':
+      return alwaysRevert();
+    case 'revertAll':
+      return revertAll();
+  }
+  throw new ValidationError('STOKER_FLOW_INVALID', `The retry controller of ${owner} is malformed.`, {
+    details: { owner },
+  });
+}
+
 function controller(spec: RetryControllerSpec, options: unknown, what: string): RetryController {
   const given = checkKnownKeys(options, ['provides'], `options of ${what}()`);
   const provides =
     given.provides === undefined ? undefined : checkName(given.provides, `value name in provides of ${what}()`);
-  return Object.freeze({ type: 'retry', spec: Object.freeze(spec), provides });
+  const made: RetryController = Object.freeze({ type: 'retry', spec: Object.freeze(spec), provides });
+  checked.add(made);
+  return made;
 }

@@ -25,6 +25,9 @@ export const TASK_RETRY_DEFAULTS: Readonly<TaskRetrySpec> = Object.freeze({
  */
 export const MAX_TIMEOUT_MS = 2_147_483_647;
 
+/** Definitions made by {@link task} in this copy of the module, so already checked. */
+const checked = new WeakSet<TaskDefinition>();
+
 const TASK_OPTIONS = ['name', 'execute', 'revert', 'requires', 'provides', 'rebind', 'inject', 'retry', 'timeoutMs'];
 const RETRY_OPTIONS = ['attempts', 'backoffMs', 'factor', 'maxBackoffMs', 'jitter'];
 
@@ -113,7 +116,36 @@ export function task(options: TaskOptions): TaskDefinition {
     retry: normalizeRetry(raw.retry, fail, where),
     timeoutMs: normalizeTimeout(raw.timeoutMs, fail),
   };
-  return Object.freeze(definition);
+  Object.freeze(definition);
+  checked.add(definition);
+  return definition;
+}
+
+/**
+ * Returns `definition` if {@link task} made it, else checks it as `task()` would and
+ * returns the normalised copy. Compilation calls this for every task, because a flows
+ * module may build definitions by hand or with another copy of this package.
+ *
+ * @example
+ * ```ts
+ * checkedTask(task({ name: 'a', execute })); // the same object
+ * checkedTask({ type: 'task', name: 'bad name', … }); // throws STOKER_FLOW_INVALID
+ * ```
+ */
+export function checkedTask(definition: TaskDefinition): TaskDefinition {
+  if (checked.has(definition)) return definition;
+  const { name, execute, revert, requires, provides, rebind, inject, retry, timeoutMs } = definition;
+  return task({
+    name,
+    execute,
+    revert,
+    requires: [...requires],
+    provides: [...provides],
+    rebind: { ...rebind },
+    inject: { ...inject },
+    retry: retry === undefined ? undefined : { ...retry },
+    timeoutMs,
+  });
 }
 
 type Fail = (field: string, problem: string) => never;
@@ -133,7 +165,9 @@ function normalizeRetry(value: unknown, fail: Fail, where: string): TaskRetrySpe
   const given = checkKnownKeys(value, RETRY_OPTIONS, `retry of ${where}`);
   const spec: TaskRetrySpec = { ...TASK_RETRY_DEFAULTS };
   if (given.attempts !== undefined) spec.attempts = checkAttempts(given.attempts, fail);
-  if (given.backoffMs !== undefined) spec.backoffMs = checkNumber(given.backoffMs, 'retry.backoffMs', 0, Infinity, fail);
+  if (given.backoffMs !== undefined) {
+    spec.backoffMs = checkNumber(given.backoffMs, 'retry.backoffMs', 0, Infinity, fail);
+  }
   if (given.factor !== undefined) spec.factor = checkNumber(given.factor, 'retry.factor', 1, Infinity, fail);
   if (given.maxBackoffMs !== undefined) {
     spec.maxBackoffMs = checkNumber(given.maxBackoffMs, 'retry.maxBackoffMs', 0, Infinity, fail);

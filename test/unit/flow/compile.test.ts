@@ -82,10 +82,14 @@ describe('compileFlow: patterns', () => {
 
   it('breaks ties between ready atoms in definition order', () => {
     const g = compileFlow(
-      graph('g', [t('z'), t('y'), t('x'), t('w')], [
-        { from: 'x', to: 'w' },
-        { from: 'z', to: 'w' },
-      ]),
+      graph(
+        'g',
+        [t('z'), t('y'), t('x'), t('w')],
+        [
+          { from: 'x', to: 'w' },
+          { from: 'z', to: 'w' },
+        ],
+      ),
     ).graph;
     expect(g.atoms.map((a) => a.name)).toEqual(['z', 'y', 'x', 'w']);
   });
@@ -170,9 +174,7 @@ describe('compileFlow: patterns', () => {
   });
 
   it('takes an injected constant instead of a provider for the same argument', () => {
-    const g = compileFlow(
-      graph('g', [t('p', { provides: 'x' }), t('c', { requires: ['x'], inject: { x: 1 } })]),
-    ).graph;
+    const g = compileFlow(graph('g', [t('p', { provides: 'x' }), t('c', { requires: ['x'], inject: { x: 1 } })])).graph;
     expect(atom(g, 'c').inputs).toEqual({ x: { from: 'value', value: 1 } });
     expect(edges(g)).toEqual([]);
   });
@@ -242,7 +244,10 @@ describe('compileFlow: retry controllers', () => {
 
   it('links the controller to every atom of the scope that waits for nothing in it', () => {
     const g = compileFlow(
-      unordered('root', [t('x'), graph('sub', [t('a'), t('b'), t('c')], [{ from: 'a', to: 'c' }], { retry: revertAll() })]),
+      unordered('root', [
+        t('x'),
+        graph('sub', [t('a'), t('b'), t('c')], [{ from: 'a', to: 'c' }], { retry: revertAll() }),
+      ]),
     ).graph;
     expect(edges(g)).toEqual(['a->c', 'sub.retry->a', 'sub.retry->b']);
     expect(atom(g, 'sub.retry').controller).toEqual({ kind: 'revertAll' });
@@ -287,7 +292,9 @@ describe('compileFlow: retry controllers', () => {
 
   it('keeps an edge that stays inside the retry scope as it is', () => {
     const g = compileFlow(
-      linear('root', [graph('sub', [t('p', { provides: 'v' }), t('c', { requires: ['v'] }), t('q')], [], { retry: times(2) })]),
+      linear('root', [
+        graph('sub', [t('p', { provides: 'v' }), t('c', { requires: ['v'] }), t('q')], [], { retry: times(2) }),
+      ]),
     ).graph;
     expect(preds(g, 'c')).toEqual(['p']);
   });
@@ -295,7 +302,9 @@ describe('compileFlow: retry controllers', () => {
   it('publishes the controller value to atoms inside its scope only', () => {
     const g = compileFlow(
       linear('root', [
-        linear('place', [t('create', { requires: ['zone'] })], { retry: forEach(['az-1', 'az-2'], { provides: 'zone' }) }),
+        linear('place', [t('create', { requires: ['zone'] })], {
+          retry: forEach(['az-1', 'az-2'], { provides: 'zone' }),
+        }),
         t('report', { requires: ['zone'] }),
       ]),
     ).graph;
@@ -354,11 +363,15 @@ describe('compileFlow: deciders', () => {
     const paid = (result: unknown): boolean => result === true;
     const big = (result: unknown): boolean => typeof result === 'number' && result > 10;
     const compiled = compileFlow(
-      graph('order', [t('charge'), t('ship'), t('count'), t('bulk')], [
-        { from: 'charge', to: 'ship', decider: paid },
-        { from: 'count', to: 'bulk', decider: big },
-        { from: 'charge', to: 'bulk' },
-      ]),
+      graph(
+        'order',
+        [t('charge'), t('ship'), t('count'), t('bulk')],
+        [
+          { from: 'charge', to: 'ship', decider: paid },
+          { from: 'count', to: 'bulk', decider: big },
+          { from: 'charge', to: 'bulk' },
+        ],
+      ),
     );
     const g = compiled.graph;
     expect(atom(g, 'ship').deciders).toEqual({ [String(ix(g, 'charge'))]: 'd0' });
@@ -394,7 +407,9 @@ describe('compileFlow: numbering', () => {
     const layer = (prefix: string, n: number, retry: boolean) =>
       unordered(
         prefix,
-        Array.from({ length: n }, (_, i) => t(`${prefix}${i}`, { provides: `${prefix}v${i}`, requires: i > 0 ? [] : ['seed'] })),
+        Array.from({ length: n }, (_, i) =>
+          t(`${prefix}${i}`, { provides: `${prefix}v${i}`, requires: i > 0 ? [] : ['seed'] }),
+        ),
         retry ? { retry: times(2) } : {},
       );
     const g = compileFlow(

@@ -13,7 +13,8 @@ export function expectError(fn: () => unknown, code: ErrorCode): ValidationError
   try {
     fn();
   } catch (error) {
-    if (!isStokerError(error)) throw new Error(`expected a StokerError ${code}, got ${String(error)}`, { cause: error });
+    if (!isStokerError(error))
+      throw new Error(`expected a StokerError ${code}, got ${String(error)}`, { cause: error });
     if (error.code !== code) throw new Error(`expected ${code}, got ${error.code}: ${error.message}`, { cause: error });
     return error as ValidationError;
   }
@@ -34,9 +35,7 @@ export function ix(graph: FlowGraph, name: string): number {
 
 /** Edges as `from->to` names, sorted, for readable assertions. */
 export function edges(graph: FlowGraph): string[] {
-  return graph.atoms
-    .flatMap((a) => a.successors.map((s) => `${a.name}->${graph.atoms[s]?.name ?? '?'}`))
-    .sort();
+  return graph.atoms.flatMap((a) => a.successors.map((s) => `${a.name}->${graph.atoms[s]?.name ?? '?'}`)).sort();
 }
 
 /** Names of the predecessors of atom `name`, sorted. */

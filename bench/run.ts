@@ -1,0 +1,220 @@
+/**
+ * `npm run bench`: throughput and cost per atom on every reachable dialect, with the
+ * database's own one-row-commit rate (pgbench) measured in the same run as the reference.
+ *
+ *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--quick]
+ *
+ * Results: bench/results/<timestamp>.json and .md (and latest.json / latest.md).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Engine } from '../src/engine/engine.js';
+import { FlowRegistry, linear, task, unordered } from '../src/flow/index.js';
+import type { Store } from '../src/store/store.js';
+import { createTestStore, type TestStore } from '../test/helpers/databases.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const dialectArg = args[args.indexOf('--dialects') + 1];
+const dialects = (args.includes('--dialects') && dialectArg ? dialectArg : 'sqlite,postgres,mysql').split(',');
+
+interface Row {
+  dialect: string;
+  scenario: string;
+  atoms: number;
+  seconds: number;
+  atomsPerSec: number;
+  commitsPerAtom: number | null;
+  ratioToPgbench1?: number;
+  ratioToPgbench16?: number;
+  note?: string;
+}
+
+const rows: Row[] = [];
+const reference: Record<string, number> = {};
+const extra: Record<string, unknown> = {};
+
+function progress(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+const noop = (name: string) => task({ name, execute: () => null });
+
+function flows(): FlowRegistry {
+  const r = new FlowRegistry();
+  for (const n of [100, 1000, 10_000]) r.register(linear(`linear${n}`, Array.from({ length: n }, (_, i) => noop(`s${i}`))));
+  r.register(unordered('unordered1000', Array.from({ length: 1000 }, (_, i) => noop(`u${i}`))));
+  r.register(linear('one', [noop('only')]));
+  return r;
+}
+
+/** Commits seen by PostgreSQL for one database (authoritative), or null elsewhere. */
+async function pgCommits(url: string): Promise<number | null> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query<{ n: string }>('SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()');
+    return Number(r.rows[0]!.n);
+  } finally {
+    await c.end();
+  }
+}
+
+async function commitsOf(dialect: string, url: string, engine: Engine): Promise<number> {
+  if (dialect === 'postgres') {
+    // pg_stat_database is updated by backends at transaction end, with a short delay
+    await new Promise((r) => setTimeout(r, 600));
+    return (await pgCommits(url))!;
+  }
+  return engine.stats.commits + engine.stats.claimCommits;
+}
+
+async function scenario(dialect: string, db: TestStore, name: string, atoms: number, concurrency: number, body: (engine: Engine) => Promise<void>): Promise<Row> {
+  const registry = flows();
+  const engine = new Engine({ store: db.store, flows: registry, concurrency, pollMs: 200, maxBatch: 256 });
+  await engine.start();
+  const before = await commitsOf(dialect, db.url, engine);
+  const t0 = performance.now();
+  await body(engine);
+  const seconds = (performance.now() - t0) / 1000;
+  const after = await commitsOf(dialect, db.url, engine);
+  await engine.stop();
+  const row: Row = { dialect, scenario: name, atoms, seconds: round(seconds, 3), atomsPerSec: round(atoms / seconds, 0), commitsPerAtom: round((after - before) / atoms, 3) };
+  progress(`${dialect} ${name}: ${row.atomsPerSec} atoms/s, ${row.commitsPerAtom} commits/atom`);
+  rows.push(row);
+  return row;
+}
+
+async function runAndWait(engine: Engine, flow: string): Promise<void> {
+  const { run } = await engine.startRun(flow, {});
+  const done = await engine.waitForRun(run.id, { timeoutMs: 600_000, pollMs: 20 });
+  if (done.status !== 'SUCCESS') throw new Error(`${flow} ended ${done.status}`);
+}
+
+async function benchDialect(dialect: string): Promise<void> {
+  const db = await createTestStore(dialect as 'sqlite' | 'postgres' | 'mysql');
+  if (!db) {
+    progress(`SKIP ${dialect}: not reachable`);
+    return;
+  }
+  try {
+    const sizes = quick ? [100, 1000] : [100, 1000, 10_000];
+    for (const n of sizes) await scenario(dialect, db, `a) linear ${n}`, n, 1, (e) => runAndWait(e, `linear${n}`));
+    await scenario(dialect, db, 'b) unordered 1000, concurrency 16', 1000, 16, (e) => runAndWait(e, 'unordered1000'));
+    const runs = quick ? 1000 : 5000;
+    await scenario(dialect, db, `c) ${runs} one-task runs, start then drain`, runs, 16, async (e) => {
+      const ids: string[] = [];
+      const t0 = performance.now();
+      // start from 8 concurrent clients, as an application's request handlers would
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (next < runs) {
+            next += 1;
+            ids.push((await e.startRun('one', {})).run.id);
+          }
+        }),
+      );
+      extra[`${dialect}: runs started/s`] = round(runs / ((performance.now() - t0) / 1000), 0);
+      await waitAllDone(db.store, ids);
+    });
+    if (!quick) await memoryInFlight(dialect, db);
+  } finally {
+    await db.drop();
+  }
+}
+
+async function waitAllDone(store: Store, ids: string[]): Promise<void> {
+  for (;;) {
+    const left = await store.listRuns({ status: ['PENDING', 'RUNNING'], limit: 1 });
+    if (left.length === 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  void ids;
+}
+
+/** Peak RSS of an engine while 10,000 runs are in flight (each parked on a durable sleep, then finishing). */
+async function memoryInFlight(dialect: string, db: TestStore): Promise<void> {
+  const registry = new FlowRegistry();
+  registry.register(linear('parked', [task({ name: 'nap', execute: async (_i, ctx) => ctx.sleep(3000) }), noop('after')]));
+  const engine = new Engine({ store: db.store, flows: registry, concurrency: 64, pollMs: 100, maxBatch: 256 });
+  await engine.start();
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  const n = 10_000;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < n) {
+        next += 1;
+        await engine.startRun('parked', {});
+      }
+    }),
+  );
+  await waitAllDone(db.store, []);
+  clearInterval(sampler);
+  await engine.stop();
+  extra[`${dialect}: peak RSS with 10,000 runs in flight (MB)`] = round(peak / 1024 / 1024, 1);
+  progress(`${dialect} memory: peak RSS ${round(peak / 1024 / 1024, 1)} MB`);
+}
+
+/** pgbench, one-row UPDATE per transaction, 1 and 16 clients: the machine's commit ceiling. */
+function pgbenchReference(): void {
+  const dbName = `stoker_bench_ref_${process.pid}`;
+  const env = { ...process.env, PGHOST: '127.0.0.1', PGUSER: 'postgres' };
+  try {
+    execFileSync('createdb', [dbName], { env, stdio: 'ignore' });
+    execFileSync('pgbench', ['-i', '-s', '1', '-q', dbName], { env, stdio: 'ignore' });
+    const script = join(process.cwd(), 'bench', 'one-row-update.sql');
+    for (const clients of [1, 16]) {
+      const out = execFileSync('pgbench', ['-n', '-f', script, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', quick ? '3' : '8', dbName], { env, encoding: 'utf8' });
+      const m = /tps = ([\d.]+)/.exec(out);
+      if (m) reference[`pgbench one-row UPDATE, ${clients} client${clients > 1 ? 's' : ''} (tps)`] = round(Number(m[1]), 0);
+      progress(`pgbench ${clients} clients: ${m?.[1] ?? '?'} tps`);
+    }
+  } catch (e) {
+    progress(`SKIP pgbench reference: ${(e as Error).message.split('\n')[0]}`);
+  } finally {
+    try {
+      execFileSync('dropdb', ['--if-exists', dbName], { env, stdio: 'ignore' });
+    } catch {
+      /* best effort */
+    }
+  }
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+function table(): string {
+  const p1 = reference['pgbench one-row UPDATE, 1 client (tps)'];
+  const p16 = reference['pgbench one-row UPDATE, 16 clients (tps)'];
+  const lines = ['| dialect | scenario | atoms | seconds | atoms/s | commits/atom | ÷ pgbench 1 | ÷ pgbench 16 |', '|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    if (r.dialect === 'postgres' && p1 && p16) {
+      r.ratioToPgbench1 = round(r.atomsPerSec / p1, 3);
+      r.ratioToPgbench16 = round(r.atomsPerSec / p16, 3);
+    }
+    lines.push(`| ${r.dialect} | ${r.scenario} | ${r.atoms} | ${r.seconds} | ${r.atomsPerSec} | ${r.commitsPerAtom ?? ''} | ${r.ratioToPgbench1 ?? ''} | ${r.ratioToPgbench16 ?? ''} |`);
+  }
+  lines.push('', '| reference / extra | value |', '|---|---|');
+  for (const [k, v] of Object.entries({ ...reference, ...extra })) lines.push(`| ${k} | ${String(v)} |`);
+  return lines.join('\n');
+}
+
+if (dialects.includes('postgres')) pgbenchReference();
+for (const d of dialects) await benchDialect(d);
+const md = table();
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const dir = join(process.cwd(), 'bench', 'results');
+mkdirSync(dir, { recursive: true });
+const json = JSON.stringify({ at: new Date().toISOString(), quick, node: process.version, reference, extra, rows }, null, 2);
+writeFileSync(join(dir, `${stamp}.json`), json);
+writeFileSync(join(dir, `${stamp}.md`), md + '\n');
+writeFileSync(join(dir, 'latest.json'), json);
+writeFileSync(join(dir, 'latest.md'), md + '\n');
+process.stdout.write(md + '\n');
