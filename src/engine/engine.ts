@@ -103,6 +103,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly runs = new Map<string, RunContext & { flow: CompiledFlow | null }>();
   private readonly results = new Map<string, Map<number, JsonValue | null>>();
   private wakeResolve: (() => void) | null = null;
+  private wakePending = false;
   private loopDone: Promise<void> | null = null;
   private heartbeatTimer: TimerHandle | null = null;
   private unsubscribe: (() => void) | null = null;
@@ -280,7 +281,9 @@ export class Engine extends EventEmitter<EngineEvents> {
   private wake(): void {
     const r = this.wakeResolve;
     this.wakeResolve = null;
-    r?.();
+    // a wake-up while the loop is busy claiming is remembered, not lost
+    if (r) r();
+    else this.wakePending = true;
   }
 
   private async claimLoop(): Promise<void> {
@@ -302,6 +305,10 @@ export class Engine extends EventEmitter<EngineEvents> {
         }
       }
       if (claimed > 0 && claimed === free) continue;
+      if (this.wakePending || this.stopping) {
+        this.wakePending = false;
+        continue;
+      }
       // idle: wait for a wake-up, a free slot or the jittered poll
       const jitter = 0.8 + this.rng.next() * 0.4;
       const waitMs = failures > 0 ? Math.min(5000, 100 * 2 ** failures) : this.opts.pollMs * jitter;

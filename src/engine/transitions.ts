@@ -171,12 +171,12 @@ export class RunTransition {
   }
 
   /** The fenced write for a claim: epoch and state must still be the claim's. */
-  private async fencedWrite(claim: ClaimedAtom, to: AtomState, patch: AtomUpdate['patch'], expectRevertRequested?: boolean): Promise<boolean> {
+  private async fencedWrite(claim: ClaimedAtom, to: AtomState, patch: AtomUpdate['patch'], expectRevertRequested?: boolean, kind?: string, data?: JsonValue): Promise<boolean> {
     const update: AtomUpdate = { index: claim.index, epoch: claim.epoch, expectStates: [claim.state], patch: { ...patch, state: to } };
     if (expectRevertRequested !== undefined) update.expectRevertRequested = expectRevertRequested;
     const [ok] = await this.tx.updateAtoms(this.run.id, [update]);
     if (ok) {
-      this.event(claim.index, `atom.${to.toLowerCase()}`, claim.state, to, undefined, claim.epoch);
+      this.event(claim.index, kind ?? `atom.${to.toLowerCase()}`, claim.state, to, data, claim.epoch);
       this.atomCache.delete(claim.index);
     }
     return ok === true;
@@ -301,9 +301,10 @@ export class RunTransition {
         AtomState.READY,
         { claimedBy: null, failure, attempt: claim.attempt + 1, execution: 0, journal: [], waitKind: null, waitRef: null, readyAt: { delayMs } },
         false,
+        'atom.retry_scheduled',
+        { attempt: claim.attempt + 1, delayMs, failure: failure.message },
       );
       if (ok) {
-        this.event(claim.index, 'atom.retry_scheduled', AtomState.RUNNING, AtomState.READY, { attempt: claim.attempt + 1, delayMs, failure: failure.message });
         this.result.madeReady += 1;
         return;
       }

@@ -1,0 +1,103 @@
+/**
+ * `stoker engine --flows MODULE`: runs engines in this process until SIGINT/SIGTERM. The
+ * first signal stops gracefully (in-flight atoms finish and are recorded, up to
+ * --drain-ms; the rest is handed back to other engines at once); a second exits at once.
+ */
+import { Option, type Command } from 'commander';
+import { FlowRegistry } from '../../flow/registry.js';
+import { loadFlowsModule } from '../../runtime/load-flows.js';
+import type { CliContext } from '../context.js';
+import { durationText } from '../format.js';
+import { openRuntime } from '../open-runtime.js';
+import { intOption, redactUrl, requireFlows, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
+import { watchShutdown } from '../shutdown.js';
+
+interface EngineOptions extends CommonOptions {
+  flows?: string;
+  concurrency: number;
+  engines: number;
+  pollMs?: number;
+  leaseMs?: number;
+  drainMs: number;
+  statsMs: number;
+}
+
+export function registerEngineCommand(program: Command, ctx: CliContext): void {
+  const cmd = program
+    .command('engine')
+    .summary('run an engine that executes runs until stopped')
+    .description(
+      'Run an engine in this process: it claims ready atoms of runs in the store and executes them with the flows of the ' +
+        'flows module, until SIGINT or SIGTERM (graceful: in-flight atoms finish; a second signal exits at once). Start as ' +
+        'many engines as you like, on any host that reaches the database.',
+    );
+  withFlowsOption(cmd)
+    .addOption(
+      new Option('--concurrency <n>', 'atoms executed at once, per engine')
+        .argParser(intOption(1, 10_000))
+        .env('STOKER_CONCURRENCY')
+        .default(10),
+    )
+    .addOption(new Option('--engines <n>', 'engines in this process (sharing one store connection)').argParser(intOption(1, 64)).default(1))
+    .addOption(new Option('--poll-ms <n>', 'claim poll interval when idle (jittered ±20 %)').argParser(intOption(10)).env('STOKER_POLL_MS'))
+    .addOption(new Option('--lease-ms <n>', 'engine lease; renewed every third of it').argParser(intOption(1000)).env('STOKER_LEASE_MS'))
+    .addOption(new Option('--drain-ms <n>', 'on stop, how long in-flight atoms may take to finish').argParser(intOption(0)).default(30_000))
+    .addOption(
+      new Option('--stats-ms <n>', 'print a one-line summary this often when something changed (0 = never)')
+        .argParser(intOption(0))
+        .default(60_000),
+    );
+  withCommonOptions(cmd).addHelpText(
+    'after',
+    `
+Examples:
+  $ stoker engine --flows ./flows.ts --store postgres://stoker:secret@db.internal/stoker --concurrency 50
+  $ STOKER_FLOWS=dist/flows.js STOKER_STORE=sqlite:./data/stoker.db stoker engine`,
+  );
+  cmd.action(async (o: EngineOptions) => {
+    const flows = new FlowRegistry();
+    const loaded = await loadFlowsModule(requireFlows(o.flows, 'stoker engine'), flows);
+    const runtime = await openRuntime(
+      o,
+      {
+        flows,
+        engines: o.engines,
+        concurrency: o.concurrency,
+        ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
+        ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+      },
+      'engine',
+    );
+    const shutdown = watchShutdown(ctx, `stopping: in-flight atoms may finish for up to ${durationText(o.drainMs)}`);
+    let statsTimer: NodeJS.Timeout | null = null;
+    try {
+      await runtime.start();
+      const ids = runtime.engines.map((e) => e.id).join(', ');
+      const names = loaded.map((f) => `${f.name}@${f.version}`).join(', ');
+      ctx.note(`engine ${ids} started on ${redactUrl(o.store)} (pid ${process.pid}, concurrency ${o.concurrency}, flows: ${names})`);
+      if (o.statsMs > 0) {
+        let last = '';
+        statsTimer = setInterval(() => {
+          const total = { claimed: 0, executed: 0, commits: 0, fencedWrites: 0 };
+          for (const e of runtime.engines) {
+            total.claimed += e.stats.claimed;
+            total.executed += e.stats.executed;
+            total.commits += e.stats.commits;
+            total.fencedWrites += e.stats.fencedWrites;
+          }
+          const line = `claimed ${total.claimed}, executed ${total.executed}, commits ${total.commits}, fenced writes ${total.fencedWrites}`;
+          if (line !== last) ctx.note(`engine ${ids}: ${line}`);
+          last = line;
+        }, o.statsMs);
+        statsTimer.unref();
+      }
+      const signal = await shutdown.requested;
+      await runtime.stop({ timeoutMs: o.drainMs });
+      ctx.note(`engine ${ids} stopped after ${signal}`);
+    } finally {
+      if (statsTimer) clearInterval(statsTimer);
+      shutdown.dispose();
+      await runtime.stop({ drain: false });
+    }
+  });
+}

@@ -1,0 +1,133 @@
+/**
+ * `stoker runs list|show|cancel`: what the store holds about runs. None of these needs a
+ * flows module: a run carries its own graph, and cancel only uses that graph.
+ */
+import type { Command } from 'commander';
+import { RunStatus } from '../../engine/states.js';
+import { NotFoundError } from '../../errors.js';
+import type { RunFilter } from '../../store/store.js';
+import type { CliContext } from '../context.js';
+import { ATOM_COLUMNS, RUN_COLUMNS, atomJson, eventColumns, eventJson, formatJson, formatTable, runJson, runRecord } from '../format.js';
+import { openRuntime } from '../open-runtime.js';
+import { intOption, usageError, withCommonOptions, type CommonOptions } from '../options.js';
+
+const STATUSES = Object.values(RunStatus);
+
+function parseStatuses(text: string): RunStatus[] {
+  const list = text
+    .split(',')
+    .map((s) => s.trim().toUpperCase())
+    .filter((s) => s.length > 0);
+  for (const s of list) {
+    if (!(STATUSES as string[]).includes(s))
+      throw usageError(`--status ${JSON.stringify(s)} is not a run status (use ${STATUSES.join(', ')})`);
+  }
+  return list as RunStatus[];
+}
+
+interface ListOptions extends CommonOptions {
+  status?: string;
+  flow?: string;
+  key?: string;
+  limit: number;
+  before?: string;
+}
+
+interface ShowOptions extends CommonOptions {
+  events?: boolean;
+  eventLimit: number;
+}
+
+interface CancelOptions extends CommonOptions {
+  reason?: string;
+}
+
+export function registerRunsCommand(program: Command, ctx: CliContext): void {
+  const runs = program
+    .command('runs')
+    .summary('list, show and cancel runs')
+    .description('Look at the runs the store holds, and cancel one.')
+    .addHelpText('after', '\nExamples:\n  $ stoker runs list --status RUNNING\n  $ stoker runs show 0b6f…  --events');
+
+  const list = runs
+    .command('list')
+    .description('List runs, newest first.')
+    .option('--status <statuses>', `only runs in these statuses, comma-separated (${STATUSES.join(', ')})`)
+    .option('--flow <name>', 'only runs of this flow')
+    .option('--key <key>', 'only runs with this key')
+    .option('--limit <n>', 'at most N runs', intOption(1, 10_000), 50)
+    .option('--before <runId>', 'only runs created before this run (next page)');
+  withCommonOptions(list).addHelpText(
+    'after',
+    '\nExamples:\n  $ stoker runs list --status REVERTED,FAILED --limit 10\n  $ stoker runs list --flow order -f json',
+  );
+  list.action(async (o: ListOptions) => {
+    const filter: RunFilter = { limit: o.limit };
+    if (o.status !== undefined) filter.status = parseStatuses(o.status);
+    if (o.flow !== undefined) filter.flow = o.flow;
+    if (o.key !== undefined) filter.key = o.key;
+    if (o.before !== undefined) filter.before = o.before;
+    const runtime = await openRuntime(o, { engines: 0 });
+    try {
+      const rows = await runtime.store.listRuns(filter);
+      if (o.format === 'json') ctx.out(formatJson(rows.map(runJson)));
+      else if (rows.length === 0) ctx.out('no runs\n');
+      else ctx.out(formatTable(RUN_COLUMNS, rows));
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  const show = runs
+    .command('show')
+    .description('Show one run with its atoms (and with --events, its event history).')
+    .argument('<runId>', 'id of the run')
+    .option('--events', 'also show the events recorded for the run')
+    .option('--event-limit <n>', 'with --events: at most N events', intOption(1, 100_000), 1000);
+  withCommonOptions(show).addHelpText(
+    'after',
+    '\nExamples:\n  $ stoker runs show 0b6f2c1e-… --events\n  $ stoker runs show 0b6f2c1e-… -f json | jq .atoms',
+  );
+  show.action(async (runId: string, o: ShowOptions) => {
+    const runtime = await openRuntime(o, { engines: 0 });
+    try {
+      const run = await runtime.store.getRun(runId);
+      if (!run) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId} in this store`, { details: { runId } });
+      const atoms = await runtime.store.getAtoms(runId);
+      const events = o.events ? await runtime.store.listEvents(runId, { limit: o.eventLimit }) : null;
+      const names = new Map(atoms.map((a) => [a.index, a.name]));
+      if (o.format === 'json') {
+        ctx.out(
+          formatJson({
+            ...runJson(run),
+            atoms: atoms.map(atomJson),
+            ...(events ? { events: events.map((e) => eventJson(e, e.atom === null ? undefined : names.get(e.atom))) } : {}),
+          }),
+        );
+        return;
+      }
+      let text = `${runRecord(run)}\nAtoms\n${formatTable(ATOM_COLUMNS, atoms)}`;
+      if (events) text += `\nEvents (time since the run was created)\n${formatTable(eventColumns(names, run.createdAt), events)}`;
+      ctx.out(text);
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  const cancel = runs
+    .command('cancel')
+    .description('Cancel an active run: no new atoms start; running ones see their abort signal. Child runs are cancelled too.')
+    .argument('<runId>', 'id of the run')
+    .option('--reason <text>', 'stored with the cancellation', 'cancelled from the command line');
+  withCommonOptions(cancel).addHelpText('after', '\nExamples:\n  $ stoker runs cancel 0b6f2c1e-… --reason "customer called"');
+  cancel.action(async (runId: string, o: CancelOptions) => {
+    const runtime = await openRuntime(o, { engines: 0 });
+    try {
+      // An empty registry is enough: cancel only reads the run's stored graph.
+      const run = await runtime.engine.cancel(runId, o.reason);
+      ctx.out(o.format === 'json' ? formatJson(runJson(run)) : runRecord(run));
+    } finally {
+      await runtime.stop();
+    }
+  });
+}

@@ -1,0 +1,20 @@
+/**
+ * The runtime a command works with, built from the common flags. Kept in one place so
+ * every command opens, migrates and names its store the same way.
+ */
+import { createRuntime, type Runtime, type RuntimeOptions } from '../runtime/create-runtime.js';
+import type { CommonOptions } from './options.js';
+
+/** `role` names the database connections (application_name), e.g. stoker-engine. */
+export function openRuntime(
+  options: CommonOptions,
+  extra: Omit<RuntimeOptions, 'store' | 'storeOptions' | 'logLevel'> = {},
+  role = 'cli',
+): Promise<Runtime> {
+  return createRuntime({
+    store: options.store,
+    storeOptions: { role, ...(options.tablePrefix !== undefined ? { tablePrefix: options.tablePrefix } : {}) },
+    logLevel: options.logLevel,
+    ...extra,
+  });
+}

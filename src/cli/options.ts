@@ -1,0 +1,75 @@
+/**
+ * Flags shared by the commands, and where their values come from: flag > environment
+ * variable `STOKER_*` > default (STYLE.md). Only the CLI reads `process.env`; the
+ * runtime gets plain values.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { ValidationError } from '../errors.js';
+import { LOG_LEVELS, type LogLevel } from '../runtime/create-runtime.js';
+import { OUTPUT_FORMATS, type OutputFormat } from './format.js';
+
+/** The store a command uses without `--store` or `STOKER_STORE`. */
+export const DEFAULT_STORE_URL = 'sqlite:./.stoker/stoker.db';
+
+/** Options every command accepts. */
+export interface CommonOptions {
+  store: string;
+  format: OutputFormat;
+  logLevel: LogLevel;
+  tablePrefix?: string;
+}
+
+/** Adds `--store`, `-f/--format`, `--table-prefix` and `--log-level` to a command. */
+export function withCommonOptions(cmd: Command, defaults: { store?: string; storeEnv?: boolean; logLevel?: LogLevel } = {}): Command {
+  const store = new Option('--store <url>', 'database: sqlite:PATH, postgres://…, mysql://…').default(defaults.store ?? DEFAULT_STORE_URL);
+  if (defaults.storeEnv !== false) store.env('STOKER_STORE');
+  return cmd
+    .addOption(store)
+    .addOption(new Option('-f, --format <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
+    .addOption(new Option('--table-prefix <prefix>', "prefix of Stoker's tables (default stoker_)").env('STOKER_TABLE_PREFIX'))
+    .addOption(
+      new Option('--log-level <level>', 'engine log lines (JSON) on stderr at this level or above')
+        .choices([...LOG_LEVELS])
+        .env('STOKER_LOG_LEVEL')
+        .default(defaults.logLevel ?? 'warn'),
+    );
+}
+
+/** Adds `--flows MODULE` (env STOKER_FLOWS). */
+export function withFlowsOption(
+  cmd: Command,
+  description = 'flows module (.js, .mjs, .ts, .mts) that default-exports an array of flows',
+): Command {
+  return cmd.addOption(new Option('--flows <module>', description).env('STOKER_FLOWS'));
+}
+
+/** A commander parser for an integer flag in [min, max]. */
+export function intOption(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(
+        `expected an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'}, got "${value}"`,
+      );
+    }
+    return n;
+  };
+}
+
+/** A usage error (exit code 2). */
+export function usageError(message: string): ValidationError {
+  return new ValidationError('STOKER_CLI_USAGE', message);
+}
+
+/** The `--flows` value, or a usage error that says how to give it. */
+export function requireFlows(flows: string | undefined, command: string): string {
+  if (flows === undefined || flows.trim() === '') {
+    throw usageError(`${command} needs a flows module: pass --flows MODULE (or set STOKER_FLOWS)`);
+  }
+  return flows;
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*):[^@/]*@/i, '$1:***@');
+}

@@ -1,0 +1,50 @@
+/**
+ * Waiting for a run in a command: until it ends, a timeout passes, or the user asks to
+ * stop. The engine's `run.finished` event wakes the wait at once when this process ran
+ * the last atom; a short poll covers runs finished by other engines.
+ */
+import { isTerminalRun } from '../engine/states.js';
+import { NotFoundError } from '../errors.js';
+import type { Runtime } from '../runtime/create-runtime.js';
+import type { RunRow } from '../store/store.js';
+
+export type WaitOutcome = { kind: 'finished'; run: RunRow } | { kind: 'timeout'; run: RunRow } | { kind: 'interrupted'; run: RunRow };
+
+export async function waitForRun(
+  runtime: Runtime,
+  runId: string,
+  options: { timeoutMs?: number; pollMs?: number; interrupt?: Promise<unknown> } = {},
+): Promise<WaitOutcome> {
+  const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
+  let interrupted = false;
+  let wake: (() => void) | null = null;
+  const onFinished = (e: { runId: string }): void => {
+    if (e.runId === runId) wake?.();
+  };
+  for (const engine of runtime.engines) engine.on('run.finished', onFinished);
+  void options.interrupt?.then(() => {
+    interrupted = true;
+    wake?.();
+  });
+  try {
+    for (;;) {
+      const run = await runtime.store.getRun(runId);
+      if (!run) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+      if (isTerminalRun(run.status)) return { kind: 'finished', run };
+      if (interrupted) return { kind: 'interrupted', run };
+      const left = deadline - Date.now();
+      if (left <= 0) return { kind: 'timeout', run };
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(left, options.pollMs ?? 250));
+        function done(): void {
+          clearTimeout(timer);
+          wake = null;
+          resolve();
+        }
+        wake = done;
+      });
+    }
+  } finally {
+    for (const engine of runtime.engines) engine.off('run.finished', onFinished);
+  }
+}

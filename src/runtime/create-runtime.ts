@@ -1,0 +1,179 @@
+/**
+ * `createRuntime(options)`: the one place that wires Stoker together: a store opened from
+ * a URL (and migrated), a flow registry, one in-process wake-up hub shared by every engine
+ * and client of the process, a pino logger, and one or more engines.
+ *
+ * The CLI, the server and applications all go through here, so the wiring (and its
+ * defaults) exists once. Options come in as data: this module never reads `process.env`.
+ */
+import pino from 'pino';
+import type { Logger } from '../core/logger.js';
+import { Engine } from '../engine/engine.js';
+import { WakeHub } from '../engine/wake-hub.js';
+import { ValidationError } from '../errors.js';
+import { FlowRegistry } from '../flow/registry.js';
+import type { CompiledFlow, FlowDefinition } from '../flow/types.js';
+import type { Store } from '../store/store.js';
+import { openStore, type OpenStoreOptions } from '../store/open-store.js';
+
+/** pino's levels, plus `silent`. */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** Defaults of {@link createRuntime}, in one place. */
+export const RUNTIME_DEFAULTS = Object.freeze({
+  engines: 1,
+  concurrency: 10,
+  migrate: true,
+  logLevel: 'info' as LogLevel,
+  stopTimeoutMs: 30_000,
+});
+
+export interface RuntimeOptions {
+  /** a store URL (`sqlite:PATH`, `postgres://…`, `mysql://…`) or an already opened store */
+  store: string | Store;
+  /** passed to `openStore` when `store` is a URL */
+  storeOptions?: OpenStoreOptions;
+  /** apply pending migrations when the runtime is created (default true) */
+  migrate?: boolean;
+  /** a registry to use, or flows to register in a new one (default: an empty registry) */
+  flows?: FlowRegistry | readonly (FlowDefinition | CompiledFlow)[];
+  /** how many engines to create (default 1); 0 makes a client-only runtime whose `engine` never claims */
+  engines?: number;
+  /** per engine: atoms executed at once (default 10) */
+  concurrency?: number;
+  pollMs?: number;
+  leaseMs?: number;
+  heartbeatMs?: number;
+  /** version reported in the engines table */
+  version?: string;
+  /** a logger to use (pino or the Logger port); otherwise a pino logger writing JSON lines to stderr */
+  logger?: Logger;
+  /** level of the pino logger created when `logger` is not given (default 'info') */
+  logLevel?: LogLevel;
+}
+
+export interface Runtime {
+  readonly store: Store;
+  readonly flows: FlowRegistry;
+  readonly wakeHub: WakeHub;
+  readonly logger: Logger;
+  /** the first engine; with `engines: 0` an engine that is never started (client API only) */
+  readonly engine: Engine;
+  /** every engine that `start()` starts (empty with `engines: 0`) */
+  readonly engines: readonly Engine[];
+  /** versions applied by the migration at creation (empty when up to date or disabled) */
+  readonly migrated: readonly number[];
+  /** starts every engine */
+  start(): Promise<void>;
+  /**
+   * Stops the engines (draining in-flight atoms up to `timeoutMs`, default 30 s) and
+   * closes the store unless it was passed in already opened. Safe to call twice.
+   */
+  stop(options?: { drain?: boolean; timeoutMs?: number }): Promise<void>;
+}
+
+function checkCount(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError('STOKER_CONFIG_INVALID', `${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Opens the store, migrates it (unless `migrate: false`), and builds the engines. Engines
+ * are not started until `start()`; the first engine's client API (`startRun`, `cancel`,
+ * `signal`, `waitForRun`) works at once.
+ *
+ * @example
+ * ```ts
+ * const runtime = await createRuntime({ store: 'sqlite:./.stoker/app.db', flows: [orderFlow], concurrency: 8 });
+ * await runtime.start();
+ * const { run } = await runtime.engine.startRun('order', { orderId: 42 });
+ * console.log((await runtime.engine.waitForRun(run.id)).status);
+ * await runtime.stop();
+ * ```
+ */
+export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const engineCount = checkCount('engines', options.engines ?? RUNTIME_DEFAULTS.engines, 0, 64);
+  const concurrency = checkCount('concurrency', options.concurrency ?? RUNTIME_DEFAULTS.concurrency, 1, 10_000);
+  const level = options.logLevel ?? RUNTIME_DEFAULTS.logLevel;
+  if (!LOG_LEVELS.includes(level)) {
+    throw new ValidationError('STOKER_CONFIG_INVALID', `log level must be one of ${LOG_LEVELS.join(', ')}, got ${String(level)}`);
+  }
+  const logger: Logger = options.logger ?? pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+
+  let flows: FlowRegistry;
+  if (options.flows instanceof FlowRegistry) flows = options.flows;
+  else {
+    flows = new FlowRegistry();
+    for (const f of options.flows ?? []) flows.register(f);
+  }
+
+  const ownsStore = typeof options.store === 'string';
+  const store = typeof options.store === 'string' ? await openStore(options.store, options.storeOptions ?? {}) : options.store;
+  let migrated: number[] = [];
+  try {
+    if (options.migrate ?? RUNTIME_DEFAULTS.migrate) {
+      migrated = await store.migrate();
+      if (migrated.length > 0) logger.info({ versions: migrated }, 'store migrated');
+    }
+  } catch (e) {
+    if (ownsStore) await store.close().catch(() => undefined);
+    throw e;
+  }
+
+  const wakeHub = new WakeHub();
+  const makeEngine = (): Engine =>
+    new Engine({
+      store,
+      flows,
+      wakeHub,
+      logger,
+      concurrency,
+      ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
+      ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
+      ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+      ...(options.version !== undefined ? { version: options.version } : {}),
+    });
+  const engines: Engine[] = [];
+  try {
+    for (let i = 0; i < engineCount; i++) engines.push(makeEngine());
+  } catch (e) {
+    if (ownsStore) await store.close().catch(() => undefined);
+    throw e;
+  }
+  const client = engines[0] ?? makeEngine();
+
+  let started = false;
+  let stopped: Promise<void> | null = null;
+  return {
+    store,
+    flows,
+    wakeHub,
+    logger,
+    engine: client,
+    engines,
+    migrated,
+    async start() {
+      if (stopped) throw new ValidationError('STOKER_ENGINE_STOPPED', 'this runtime was stopped; create a new one');
+      if (started) return;
+      started = true;
+      try {
+        for (const e of engines) await e.start();
+      } catch (err) {
+        await Promise.all(engines.map((e) => e.stop({ drain: false }).catch(() => undefined)));
+        throw err;
+      }
+    },
+    stop(stopOptions = {}) {
+      stopped ??= (async () => {
+        const timeoutMs = stopOptions.timeoutMs ?? RUNTIME_DEFAULTS.stopTimeoutMs;
+        await Promise.all(engines.map((e) => e.stop({ drain: stopOptions.drain ?? true, timeoutMs })));
+        if (ownsStore) await store.close();
+      })();
+      return stopped;
+    },
+  };
+}

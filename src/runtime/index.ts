@@ -1,0 +1,6 @@
+/**
+ * The runtime: wiring of store, flows, wake-ups, logger and engines (see create-runtime.ts),
+ * and loading of flows modules.
+ */
+export { createRuntime, RUNTIME_DEFAULTS, LOG_LEVELS, type LogLevel, type Runtime, type RuntimeOptions } from './create-runtime.js';
+export { loadFlowsModule, FLOWS_MODULE_EXTENSIONS } from './load-flows.js';

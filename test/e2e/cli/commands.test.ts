@@ -1,0 +1,312 @@
+/**
+ * The `stoker` commands end to end: the built CLI as a child process against temporary
+ * SQLite files.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { buildCli, json, ROOT, runCli, startCli, tempDir, waitUntil, writeFile, type Built, type RunJson } from './harness.js';
+
+let built: Built;
+let dir: { path: string; remove(): void };
+let flows: string;
+let storeN = 0;
+/** a fresh store URL per test */
+const freshStore = (): string => `sqlite:${join(dir.path, `store-${++storeN}.db`)}`;
+
+beforeAll(() => {
+  built = buildCli();
+  dir = tempDir();
+  flows = writeFile(
+    dir.path,
+    'flows.mjs',
+    `import { task, linear } from ${JSON.stringify(built.flowIndexUrl)};
+export default [
+  linear('greet', [
+    task({ name: 'hello', requires: ['who'], provides: 'greeting', execute: ({ who }) => 'hello ' + who }),
+    task({ name: 'shout', requires: ['greeting'], provides: 'loud', execute: ({ greeting }) => greeting.toUpperCase() + '!' }),
+  ]),
+  linear('approval', [
+    task({ name: 'ask', requires: ['doc'], provides: 'decision', execute: async ({ doc }, ctx) => ({ doc, ...(await ctx.waitForSignal('approve')) }) }),
+  ]),
+  linear('doomed', [
+    task({ name: 'fail', execute: () => { const e = new Error('no luck'); e.retryable = false; throw e; } }),
+  ]),
+];
+`,
+  );
+});
+
+afterAll(() => {
+  built?.remove();
+  dir?.remove();
+});
+
+const cli = (args: string[], env?: Record<string, string>) => runCli(built, args, { cwd: dir.path, ...(env ? { env } : {}) });
+
+describe('stoker migrate', () => {
+  it('applies the migrations once, then reports up to date', async () => {
+    const store = freshStore();
+    const first = await cli(['migrate', '--store', store]);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/applied migrations? 1/);
+    const again = await cli(['migrate', '--store', store, '-f', 'json']);
+    expect(again.code).toBe(0);
+    expect(json(again)).toEqual({ store, applied: [] });
+    const table = await cli(['migrate', '--store', store]);
+    expect(table.stdout.trim()).toBe(`${store}: up to date`);
+  });
+});
+
+describe('stoker run', () => {
+  it('--wait -f json executes the run and prints it with its result', async () => {
+    const store = freshStore();
+    const r = await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "ada"}', '--wait', '--store', store, '-f', 'json']);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const run = json<RunJson>(r);
+    expect(run.status).toBe('SUCCESS');
+    expect(run.flow).toBe('greet');
+    expect(run.version).toBe('1');
+    expect(run.args).toEqual({ who: 'ada' });
+    expect(run.result).toEqual({ greeting: 'hello ada', loud: 'HELLO ADA!' });
+    expect(run.failure).toBeNull();
+    expect(new Date(run.createdAt).toISOString()).toBe(run.createdAt);
+    expect(run.finishedAt).not.toBeNull();
+  });
+
+  it('--wait exits 3 when the run does not succeed, and prints the failure', async () => {
+    const store = freshStore();
+    const r = await cli(['run', 'doomed', '--flows', flows, '--wait', '--store', store, '-f', 'json']);
+    expect(r.code).toBe(3);
+    const run = json<RunJson>(r);
+    expect(run.status).toBe('REVERTED');
+    expect(run.failure?.message).toBe('no luck');
+  });
+
+  it('without --wait only starts the run: runs show reports it PENDING with PENDING/READY atoms', async () => {
+    const store = freshStore();
+    const r = await cli([
+      'run',
+      'greet',
+      '--flows',
+      flows,
+      '--args',
+      '{"who": "bob"}',
+      '--key',
+      'greet-bob',
+      '--store',
+      store,
+      '-f',
+      'json',
+    ]);
+    expect(r.code).toBe(0);
+    const started = json<RunJson>(r);
+    expect(started.status).toBe('PENDING');
+    expect(started.key).toBe('greet-bob');
+
+    const shown = await cli(['runs', 'show', started.id, '--store', store, '-f', 'json']);
+    expect(shown.code).toBe(0);
+    const run = json<RunJson>(shown);
+    expect(run.id).toBe(started.id);
+    expect(run.status).toBe('PENDING');
+    expect(run.result).toBeNull();
+    expect(run.atoms?.map((a) => [a.name, a.state, a.attempt])).toEqual([
+      ['hello', 'READY', 1],
+      ['shout', 'PENDING', 1],
+    ]);
+
+    // the same key and arguments while active: the same run, no second row
+    const again = await cli([
+      'run',
+      'greet',
+      '--flows',
+      flows,
+      '--args',
+      '{"who": "bob"}',
+      '--key',
+      'greet-bob',
+      '--store',
+      store,
+      '-f',
+      'json',
+    ]);
+    expect(again.code).toBe(0);
+    expect(json<RunJson>(again).id).toBe(started.id);
+    expect(again.stderr).toContain('stoker: an active run with key "greet-bob" and the same arguments exists: showing it (no new run)');
+    const list = await cli(['runs', 'list', '--store', store, '-f', 'json']);
+    expect(json<RunJson[]>(list).map((x) => x.id)).toEqual([started.id]);
+
+    const table = await cli(['runs', 'show', started.id, '--store', store]);
+    expect(table.stdout).toMatch(/^id:\s+[0-9a-f-]{36}$/m);
+    expect(table.stdout).toMatch(/^status:\s+PENDING$/m);
+    expect(table.stdout).toMatch(/^0\s+hello\s+READY\s+1\s+0/m);
+  });
+
+  it('accepts a TypeScript flows module (examples/order-flows.ts) and runs its retry and its revert', async () => {
+    const store = freshStore();
+    const example = join(ROOT, 'examples', 'order-flows.ts');
+    const args = JSON.stringify({
+      orderId: 'T-1',
+      customer: 'ts@example.com',
+      items: [{ sku: 'kettle', qty: 2 }],
+      address: { city: 'Delft', country: 'NL' },
+    });
+    const ok = await cli(['run', 'order', '--flows', example, '--args', args, '--wait', '--store', store, '-f', 'json']);
+    expect(ok.code).toBe(0);
+    const run = json<RunJson>(ok);
+    expect(run.status).toBe('SUCCESS');
+    const result = run.result as { payment: { amountCents: number; attempt: number }; shipment: { to: string } };
+    expect(result.payment.amountCents).toBe(2 * 3499);
+    expect(result.payment.attempt).toBe(2);
+    expect(result.shipment.to).toBe('Delft, NL');
+
+    const bad = await cli(['run', 'order-express', '--flows', example, '--args', args, '--wait', '--store', store, '-f', 'json']);
+    expect(bad.code).toBe(3);
+    expect(json<RunJson>(bad).status).toBe('REVERTED');
+    expect(json<RunJson>(bad).failure?.message).toBe('the express courier does not deliver to Delft, NL');
+  });
+
+  it('--help describes the command with an example', async () => {
+    const r = await cli(['run', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: stoker run [options] <flow>');
+    expect(r.stdout).toContain('--wait');
+    expect(r.stdout).toMatch(/Examples:\n\s+\$ stoker run order/);
+  });
+});
+
+describe('stoker runs', () => {
+  it('list filters by status and flow, in table and JSON', async () => {
+    const store = freshStore();
+    const done = json<RunJson>(
+      await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "x"}', '--wait', '--store', store, '-f', 'json']),
+    );
+    const pending = json<RunJson>(
+      await cli(['run', 'approval', '--flows', flows, '--args', '{"doc": "d"}', '--store', store, '-f', 'json']),
+    );
+
+    const all = json<RunJson[]>(await cli(['runs', 'list', '--store', store, '-f', 'json']));
+    expect(all.map((r) => [r.id, r.status])).toEqual([
+      [pending.id, 'PENDING'],
+      [done.id, 'SUCCESS'],
+    ]);
+    const ok = json<RunJson[]>(await cli(['runs', 'list', '--status', 'success', '--store', store, '-f', 'json']));
+    expect(ok.map((r) => r.id)).toEqual([done.id]);
+    const byFlow = json<RunJson[]>(await cli(['runs', 'list', '--flow', 'approval', '--store', store, '-f', 'json']));
+    expect(byFlow.map((r) => r.id)).toEqual([pending.id]);
+    const limited = json<RunJson[]>(await cli(['runs', 'list', '--limit', '1', '--store', store, '-f', 'json']));
+    expect(limited).toHaveLength(1);
+
+    const table = await cli(['runs', 'list', '--store', store]);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+FLOW\s+STATUS\s+KEY\s+CREATED\s+TOOK/);
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toMatch(new RegExp(`^${pending.id}\\s+approval@1\\s+PENDING\\s`));
+    expect(lines[2]).toMatch(new RegExp(`^${done.id}\\s+greet@1\\s+SUCCESS\\s`));
+    // columns are aligned: STATUS starts at the same offset on every line
+    const col = lines[0]!.indexOf('STATUS');
+    expect(lines[1]!.slice(col, col + 7)).toBe('PENDING');
+    expect(lines[2]!.slice(col, col + 7)).toBe('SUCCESS');
+  });
+
+  it('cancel cancels an active run and refuses a finished one (exit 8)', async () => {
+    const store = freshStore();
+    const started = json<RunJson>(await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "c"}', '--store', store, '-f', 'json']));
+    const r = await cli(['runs', 'cancel', started.id, '--reason', 'changed my mind', '--store', store, '-f', 'json']);
+    expect(r.code).toBe(0);
+    expect(json<RunJson>(r).status).toBe('CANCELLED');
+    const shown = json<RunJson>(await cli(['runs', 'show', started.id, '--events', '--store', store, '-f', 'json']));
+    expect(shown.status).toBe('CANCELLED');
+    expect(shown.atoms?.map((a) => a.state)).toEqual(['CANCELLED', 'CANCELLED']);
+    expect(shown.events?.map((e) => e.kind)).toContain('run.cancelled');
+
+    const again = await cli(['runs', 'cancel', started.id, '--store', store]);
+    expect(again.code).toBe(8);
+    expect(again.stderr).toMatch(/^stoker: error: run [0-9a-f-]{36} already ended CANCELLED \(code STOKER_RUN_NOT_ACTIVE\)$/m);
+  });
+});
+
+describe('stoker engine, signal and engines list', () => {
+  it('an engine process executes a run that waits for a signal, and stops gracefully on SIGTERM', async () => {
+    const store = freshStore();
+    const engine = startCli(built, ['engine', '--flows', flows, '--store', store, '--poll-ms', '50'], { cwd: dir.path });
+    try {
+      await waitUntil(() => engine.output.stderr.includes(' started on '), 15_000, 'the engine to start');
+      expect(engine.output.stderr).toMatch(/stoker: engine [0-9a-f-]{36} started on sqlite:.*flows: greet@1, approval@1, doomed@1/);
+
+      const engines = json<{ id: string; pid: number; state: string; atomsHeld: number }[]>(
+        await cli(['engines', 'list', '--store', store, '-f', 'json']),
+      );
+      expect(engines).toHaveLength(1);
+      expect(engines[0]!.pid).toBe(engine.pid);
+      expect(engines[0]!.state).toBe('alive');
+      const table = await cli(['engines', 'list', '--store', store]);
+      expect(table.stdout).toMatch(/^ID\s+HOST\s+PID\s+VERSION\s+LEASE AGE\s+ATOMS HELD\s+STATE$/m);
+      expect(table.stdout).toContain(String(engine.pid));
+
+      const run = json<RunJson>(
+        await cli(['run', 'approval', '--flows', flows, '--args', '{"doc": "contract-7"}', '--store', store, '-f', 'json']),
+      );
+      await waitUntil(
+        async () => {
+          const shown = json<RunJson>(await cli(['runs', 'show', run.id, '--store', store, '-f', 'json']));
+          return shown.atoms?.[0]?.state === 'WAITING';
+        },
+        15_000,
+        'the atom to wait for its signal',
+      );
+
+      const malformed = await cli(['signal', run.id, 'approve', '--payload', '{"by": ann}', '--store', store]);
+      expect(malformed.code).toBe(2);
+      expect(malformed.stderr).toMatch(/--payload is not valid JSON: .* at line 1, column 8/);
+
+      const sent = await cli(['signal', run.id, 'approve', '--payload', '{"by": "ann"}', '--store', store, '-f', 'json']);
+      expect(sent.code).toBe(0);
+      expect(json(sent)).toEqual({ runId: run.id, name: 'approve', payload: { by: 'ann' }, woke: 1 });
+
+      await waitUntil(
+        async () => json<RunJson>(await cli(['runs', 'show', run.id, '--store', store, '-f', 'json'])).status === 'SUCCESS',
+        15_000,
+        'the run to succeed',
+      );
+      const done = json<RunJson>(await cli(['runs', 'show', run.id, '--store', store, '-f', 'json']));
+      expect(done.result).toEqual({ decision: { doc: 'contract-7', by: 'ann' } });
+
+      engine.kill('SIGTERM');
+      const exit = await engine.exited;
+      expect(exit.code).toBe(0);
+      expect(exit.stderr).toMatch(/received SIGTERM: stopping/);
+      expect(exit.stderr).toMatch(/engine [0-9a-f-]{36} stopped after SIGTERM/);
+      const after = json<{ id: string }[]>(await cli(['engines', 'list', '--store', store, '-f', 'json']));
+      expect(after).toEqual([]);
+    } finally {
+      if (engine.exitCode === null) engine.kill('SIGKILL');
+    }
+  });
+
+  it('signal to an unknown run exits 6', async () => {
+    const store = freshStore();
+    const r = await cli(['signal', '00000000-0000-0000-0000-000000000000', 'approve', '--store', store]);
+    expect(r.code).toBe(6);
+    expect(r.stderr).toContain('(code STOKER_RUN_NOT_FOUND)');
+  });
+});
+
+describe('configuration sources', () => {
+  it('reads STOKER_STORE and STOKER_FLOWS when the flags are absent; a flag wins over the variable', async () => {
+    const store = freshStore();
+    const viaEnv = await cli(['run', 'greet', '--args', '{"who": "env"}', '--wait', '-f', 'json'], {
+      STOKER_STORE: store,
+      STOKER_FLOWS: flows,
+    });
+    expect(viaEnv.code).toBe(0);
+    const id = json<RunJson>(viaEnv).id;
+    const listed = json<RunJson[]>(await cli(['runs', 'list', '--store', store, '-f', 'json']));
+    expect(listed.map((r) => r.id)).toEqual([id]);
+
+    const other = freshStore();
+    const flagWins = await cli(['runs', 'list', '--store', other, '-f', 'json'], { STOKER_STORE: store });
+    expect(json(flagWins)).toEqual([]);
+  });
+});

@@ -1,0 +1,170 @@
+/**
+ * Runs the built `stoker` CLI as a child process, the way users run it.
+ *
+ * Each test file builds the package once (tsc, ~3 s) into its own folder under
+ * node_modules/.cache so that parallel test files and a developer's own `dist/` never see
+ * half-written files; packages still resolve from the project's node_modules.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export interface Built {
+  /** the built dist folder */
+  dist: string;
+  /** dist/cli/main.js */
+  main: string;
+  /** file URL of dist/flow/index.js, for flows modules written by tests */
+  flowIndexUrl: string;
+  remove(): void;
+}
+
+/**
+ * Compiles src/ with tsconfig.build.json. Type errors in other folders (work in progress
+ * elsewhere) do not stop the emit and are not this suite's concern; errors in the CLI and
+ * runtime folders fail the build.
+ */
+export function buildCli(): Built {
+  const base = join(ROOT, 'node_modules', '.cache', 'stoker-e2e');
+  mkdirSync(base, { recursive: true });
+  const dist = mkdtempSync(join(base, 'dist-'));
+  let output = '';
+  try {
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', dist],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        stdio: 'pipe',
+      },
+    );
+  } catch (e) {
+    output = String((e as { stdout?: string }).stdout ?? '');
+  }
+  const ours = output.split('\n').filter((l) => /^src\/(cli|runtime)\//.test(l));
+  if (ours.length > 0) throw new Error(`the CLI does not compile:\n${ours.join('\n')}`);
+  const main = join(dist, 'cli', 'main.js');
+  if (!existsSync(main)) throw new Error(`tsc did not emit ${main}:\n${output}`);
+  return {
+    dist,
+    main,
+    flowIndexUrl: pathToFileURL(join(dist, 'flow', 'index.js')).href,
+    remove: () => rmSync(dist, { recursive: true, force: true }),
+  };
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  cwd: string;
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+}
+
+/** Environment for the child: the parent's minus any STOKER_* a developer may have set. */
+function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('STOKER_')) env[k] = v;
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+/** Starts the CLI and returns the child (for long-running commands such as `engine`). */
+export function startCli(
+  built: Built,
+  args: readonly string[],
+  options: CliOptions,
+): ChildProcess & { output: { stdout: string; stderr: string }; exited: Promise<CliResult> } {
+  const child = spawn(process.execPath, [built.main, ...args], {
+    cwd: options.cwd,
+    env: childEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (output.stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (output.stderr += d));
+  const exited = new Promise<CliResult>((resolveExit) => {
+    child.on('close', (code, signal) => resolveExit({ code, signal, ...output }));
+  });
+  return Object.assign(child, { output, exited });
+}
+
+/** Runs the CLI to completion (killed after `timeoutMs`, default 30 s). */
+export async function runCli(built: Built, args: readonly string[], options: CliOptions): Promise<CliResult> {
+  const child = startCli(built, args, options);
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+  try {
+    return await child.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves when `predicate(output)` holds, polling every 25 ms; rejects after `timeoutMs`. */
+export async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A fresh temporary directory (removed by the returned function). */
+export function tempDir(prefix = 'stoker-cli-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Writes a file (creating folders) and returns its path. */
+export function writeFile(dir: string, name: string, content: string): string {
+  const file = join(dir, name);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, content);
+  return file;
+}
+
+/** Parses stdout as JSON, with the output in the error when it is not. */
+export function json<T = unknown>(result: CliResult): T {
+  try {
+    return JSON.parse(result.stdout) as T;
+  } catch {
+    throw new Error(`stdout is not JSON (exit ${result.code}):\n${result.stdout}\nstderr:\n${result.stderr}`);
+  }
+}
+
+/** The fields of a run the tests read. */
+export interface RunJson {
+  id: string;
+  flow: string;
+  version: string;
+  key: string | null;
+  status: string;
+  args: Record<string, unknown>;
+  result: unknown;
+  failure: { type: string; message: string } | null;
+  createdAt: string;
+  finishedAt: string | null;
+  atoms?: {
+    index: number;
+    name: string;
+    state: string;
+    attempt: number;
+    execution: number;
+    result: unknown;
+    failure: { message: string } | null;
+  }[];
+  events?: { kind: string; atom: number | null; atomName?: string; fromState: string | null; toState: string | null }[];
+}
