@@ -1,0 +1,36 @@
+/**
+ * Stoker's public API. Explicit named exports only; importing this module loads no
+ * database driver (drivers are imported when `openStore` needs one).
+ *
+ * @example
+ * ```ts
+ * import { Engine, FlowRegistry, linear, task, openStore } from 'stoker';
+ * ```
+ */
+export { task, linear, unordered, graph, times, forEach, parameterizedForEach, alwaysRevert, revertAll, compileFlow, FlowRegistry } from './flow/index.js';
+export type {
+  AtomSpec,
+  CompiledFlow,
+  Decider,
+  FailureRecord,
+  FlowDefinition,
+  FlowGraph,
+  FlowOptions,
+  InputSource,
+  Link,
+  RetryController,
+  TaskContext,
+  TaskDefinition,
+  TaskOptions,
+} from './flow/index.js';
+export { Engine, type EngineOptions, type EngineEvents, type FlowLookup, type StartRunOptions } from './engine/engine.js';
+export { WakeHub } from './engine/wake-hub.js';
+export { RunStatus, AtomState, RUN_TRANSITIONS, ATOM_TRANSITIONS, isTerminalRun } from './engine/states.js';
+export { ChildRunFailedError } from './engine/failure.js';
+export { openStore } from './store/open-store.js';
+export type { Store, RunRow, AtomRow, EventRow, EngineRow, StartResult, DialectCapabilities } from './store/store.js';
+export { createRuntime, loadFlowsModule, type Runtime, type RuntimeOptions } from './runtime/index.js';
+export { StokerError, ValidationError, NotFoundError, ConflictError, StoreError, TransportError, ErrorCodes, isStokerError, type ErrorCode } from './errors.js';
+export type { JsonValue, JsonObject } from './core/json.js';
+export { systemClock, seededRng, type Clock, type Rng } from './core/clock.js';
+export type { Logger } from './core/logger.js';
