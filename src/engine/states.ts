@@ -56,17 +56,22 @@ export const ATOM_TRANSITIONS: Readonly<Record<AtomState, readonly AtomState[]>>
   PENDING: ['READY', 'SKIPPED', 'CANCELLED'],
   READY: ['RUNNING', 'PENDING', 'CANCELLED'],
   RUNNING: ['SUCCESS', 'FAILURE', 'READY', 'WAITING', 'REVERT_PENDING', 'REVERT_READY', 'CANCELLED'],
-  WAITING: ['RUNNING', 'PENDING', 'CANCELLED'],
+  WAITING: ['RUNNING', 'PENDING', 'REVERT_PENDING', 'CANCELLED'],
   SUCCESS: ['REVERT_PENDING', 'REVERT_READY', 'REVERTED'],
   FAILURE: ['REVERT_PENDING', 'REVERT_READY', 'REVERTED'],
   SKIPPED: ['PENDING'],
   CANCELLED: [],
-  REVERT_PENDING: ['REVERT_READY', 'REVERTED'],
+  REVERT_PENDING: ['REVERT_READY', 'REVERTED', 'READY', 'CANCELLED'],
   REVERT_READY: ['REVERTING', 'REVERTED', 'CANCELLED'],
   REVERTING: ['REVERTED', 'REVERT_FAILURE', 'REVERT_READY', 'CANCELLED'],
   REVERTED: ['PENDING'],
   REVERT_FAILURE: [],
 };
+
+/** Whether the transition tables allow `from → to` for an atom. */
+export function atomTransitionAllowed(from: AtomState, to: AtomState): boolean {
+  return ATOM_TRANSITIONS[from].includes(to);
+}
 
 export function isTerminalRun(status: RunStatus): boolean {
   return TERMINAL_RUN_STATUSES.includes(status);

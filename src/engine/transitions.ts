@@ -15,7 +15,7 @@ import { providedValue } from '../flow/provided-value.js';
 import type { AtomRow, AtomUpdate, ClaimedAtom, EventInput, JournalEntry, NewRun, RunTx } from '../store/store.js';
 import { backoffDelayMs } from './backoff.js';
 import type { WaitRequest } from './failure.js';
-import { AtomState, RunStatus, isTerminalRun } from './states.js';
+import { AtomState, RunStatus, atomTransitionAllowed, isTerminalRun } from './states.js';
 
 /** How an execution (or revert) of a claimed atom ended. */
 export type Outcome =
@@ -128,6 +128,7 @@ export class RunTransition {
 
   /** A conditional write of a non-claimed atom (its state is expected; the run lock makes misses rare). */
   private async set(atom: AtomRow, to: AtomState, patch: Omit<AtomUpdate['patch'], 'state'> = {}, kind = `atom.${to.toLowerCase()}`): Promise<boolean> {
+    assertTransition(atom.state, to, atom.name);
     const [ok] = await this.tx.updateAtoms(this.run.id, [{ index: atom.index, expectStates: [atom.state], patch: { ...patch, state: to } }]);
     if (!ok) {
       this.atomCache.delete(atom.index);
@@ -172,6 +173,7 @@ export class RunTransition {
 
   /** The fenced write for a claim: epoch and state must still be the claim's. */
   private async fencedWrite(claim: ClaimedAtom, to: AtomState, patch: AtomUpdate['patch'], expectRevertRequested?: boolean, kind?: string, data?: JsonValue): Promise<boolean> {
+    assertTransition(claim.state, to, this.spec(claim.index).name);
     const update: AtomUpdate = { index: claim.index, epoch: claim.epoch, expectStates: [claim.state], patch: { ...patch, state: to } };
     if (expectRevertRequested !== undefined) update.expectRevertRequested = expectRevertRequested;
     const [ok] = await this.tx.updateAtoms(this.run.id, [update]);
@@ -463,7 +465,7 @@ export class RunTransition {
     for (const a of rows) {
       if (a.index === ctlRow.index) continue;
       const pending = this.spec(a.index).predecessors.filter((p) => members.has(p) || !FORWARD_DONE.includes(outside.get(p)?.state ?? AtomState.PENDING)).length;
-      await this.set(a, AtomState.PENDING, {
+      const fresh = {
         pending,
         revertPending: 0,
         skip: false,
@@ -475,7 +477,14 @@ export class RunTransition {
         waitKind: null,
         waitRef: null,
         readyAt: null,
-      }, 'atom.reset');
+      };
+      if (a.state === AtomState.PENDING) {
+        // never ran: only its counters start over, no state transition
+        await this.tx.updateAtoms(this.run.id, [{ index: a.index, expectStates: [AtomState.PENDING], patch: fresh }]);
+        this.atomCache.delete(a.index);
+      } else {
+        await this.set(a, AtomState.PENDING, fresh, 'atom.reset');
+      }
     }
     this.event(ctlRow.index, 'scope.retry', null, null, { scope: sc.name, attempt: ctlRow.attempt + 1 });
     if (await this.set(ctlRow, AtomState.READY, { attempt: ctlRow.attempt + 1, execution: 0, revertPending: 0, readyAt: { delayMs: 0 } })) {
@@ -603,6 +612,11 @@ export function resolveInput(src: InputSource, graph: FlowGraph, args: Record<st
       return providedValue(results.get(src.atom) ?? null, provider, src.key);
     }
   }
+}
+
+/** The transition tables are the contract (docs/states.md): a move outside them is a bug here. */
+function assertTransition(from: AtomState, to: AtomState, name: string): void {
+  if (!atomTransitionAllowed(from, to)) throw new Error(`internal: atom ${name} may not move ${from} → ${to}`);
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

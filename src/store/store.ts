@@ -250,7 +250,14 @@ export interface Store {
   startRun(run: NewRun): Promise<StartResult>;
   /** protocol 2: claims up to `limit` claimable atoms whose ready_at has passed */
   claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]>;
-  /** opens a transaction that locks the given runs, in id order, and runs `fn` in it */
+  /**
+   * Opens a transaction that locks the given runs, in id order, and runs `fn` in it.
+   * Commits when `fn` resolves; rolls back and rethrows (the same error) when it rejects.
+   * On PostgreSQL and MySQL a deadlock or serialization failure rolls back and runs the
+   * WHOLE transaction again, so `fn` may be called more than once: it must have no effect
+   * outside `tx` (collect in-memory results from its return value, not from side effects).
+   * `tx` must not be used after `fn` has settled.
+   */
   runTransaction<T>(runIds: readonly string[], fn: (tx: RunTx) => Promise<T>): Promise<T>;
 
   getRun(id: string): Promise<RunRow | null>;
