@@ -429,12 +429,18 @@ export class Engine extends EventEmitter<EngineEvents> {
 
     if (spec.kind === 'retry') return { kind: 'success', result: await this.controllerValue(spec.controller!, claim.attempt, run), journal: [] };
 
-    const task = run.flow?.tasks.get(spec.name);
+    if (run.flow === null) {
+      // Another engine (with this flow registered) should run it: hand it back, and look
+      // again later in case the flow gets registered here.
+      this.runs.delete(claim.runId);
+      return { kind: 'release', delayMs: this.opts.pollMs };
+    }
+    const task = run.flow.tasks.get(spec.name);
     if (!task) {
       const failure: FailureRecord = {
         type: 'StokerError',
         code: 'STOKER_TASK_NOT_FOUND',
-        message: `flow ${run.flow?.name ?? '(not registered in this engine)'} has no task ${spec.name}`,
+        message: `flow ${run.flow.name}@${run.flow.version} has no task ${spec.name}`,
         retryable: false,
       };
       return claim.state === 'REVERTING' ? { kind: 'revertFailed', failure } : { kind: 'failure', failure, journal: claim.journal };

@@ -23,7 +23,9 @@ export type Outcome =
   | { kind: 'failure'; failure: FailureRecord; journal: JournalEntry[] }
   | { kind: 'suspend'; wait: WaitRequest; journal: JournalEntry[] }
   | { kind: 'reverted' }
-  | { kind: 'revertFailed'; failure: FailureRecord };
+  | { kind: 'revertFailed'; failure: FailureRecord }
+  /** this engine cannot execute the atom (it does not have the flow's code): hand it back */
+  | { kind: 'release'; delayMs: number };
 
 export interface Completion {
   claim: ClaimedAtom;
@@ -145,6 +147,13 @@ export class RunTransition {
   async apply(c: Completion): Promise<void> {
     const { claim, outcome } = c;
     const runStatus = this.status();
+    if (outcome.kind === 'release') {
+      const back = claim.state === 'REVERTING' ? AtomState.REVERT_READY : AtomState.READY;
+      if (!(await this.fencedWrite(claim, back, { claimedBy: null, execution: claim.execution - 1, readyAt: { delayMs: outcome.delayMs } }, undefined, 'atom.released'))) {
+        await this.missReason(claim);
+      } else this.result.madeReady += 1;
+      return;
+    }
     if (isTerminalRun(runStatus)) return this.recordAfterEnd(c);
 
     if (claim.state === 'REVERTING') {

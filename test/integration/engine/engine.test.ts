@@ -386,6 +386,25 @@ for (const dialect of testDialects()) {
       expect(byName.hang!.failure?.code).toBe('STOKER_TASK_TIMEOUT');
     });
 
+    dbIt('an engine without the flow hands the atom back; one with the flow runs it', async () => {
+      const flow = linear('known', [task({ name: 'k', provides: 'v', execute: () => 'done' })]);
+      const withFlow = new FlowRegistry();
+      withFlow.register(flow);
+      const stranger = new Engine({ store, flows: new FlowRegistry(), pollMs: 30 });
+      await stranger.start();
+      const client = new Engine({ store, flows: withFlow });
+      const { run } = await client.startRun('known', {});
+      await waitUntil(async () => (await store.listEvents(run.id)).some((e) => e.kind === 'atom.released'));
+      const owner = new Engine({ store, flows: withFlow, pollMs: 30 });
+      await owner.start();
+      const done = await owner.waitForRun(run.id, { timeoutMs: 10_000 });
+      await Promise.all([stranger.stop(), owner.stop()]);
+      expect(done.status).toBe('SUCCESS');
+      expect(done.result).toEqual({ v: 'done' });
+      const [atom] = await store.getAtoms(run.id);
+      expect(atom!.execution).toBe(1);
+    });
+
     dbIt('starts idempotently by key, rejects other arguments, supersedes on request', async () => {
       const registry = new FlowRegistry();
       registry.register(linear('keyed', [task({ name: 'wait', requires: ['n'], execute: async (_in, ctx) => ctx.waitForSignal('go') })]));
