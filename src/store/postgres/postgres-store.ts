@@ -24,7 +24,7 @@ import { canonicalJson } from '../../core/canonical-json.js';
 import type { JsonValue } from '../../core/json.js';
 import { ConflictError, StoreError, isStokerError } from '../../errors.js';
 import type { FlowGraph } from '../../flow/graph.js';
-import { TERMINAL_RUN_STATUSES } from '../../engine/states.js';
+import { TERMINAL_RUN_STATUSES, type RunStatus } from '../../engine/states.js';
 import { checkPrefix, migrationChecksum, pendingMigrations, withPrefix, type AppliedMigration } from '../migration.js';
 import {
   ATOM_PATCH_COLUMNS,
@@ -91,6 +91,8 @@ const RUN_COLUMNS = `id, flow, version, key, status, args, result, failure, pare
 const CLAIM_COLUMNS = 'run_id, idx, state, epoch, attempt, execution, journal, failure';
 /** pg_advisory_xact_lock key of the migration runner ("STOKER" in ASCII). */
 const MIGRATION_LOCK_KEY = '91754623788370';
+const JSON_OID = 114;
+const JSONB_OID = 3802;
 const JSON_FIELDS = new Set(['result', 'failure', 'journal']);
 const BOOLEAN_FIELDS = new Set(['skip', 'revertRequested']);
 
@@ -98,7 +100,16 @@ const BOOLEAN_FIELDS = new Set(['skip', 'revertRequested']);
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 /** SQLSTATEs that mean "the database cannot be used from here" rather than "this statement failed". */
 const UNREACHABLE_SQLSTATES = new Set(['28P01', '28000', '3D000', '57P01', '57P02', '57P03', '53300']);
-const UNREACHABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE']);
+const UNREACHABLE_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'EPIPE',
+]);
 
 /** Per-attempt bookkeeping of one transaction. */
 interface TxState {
@@ -147,6 +158,13 @@ export class PostgresStore implements Store {
       lock_timeout: options.lockTimeoutMs ?? 5_000,
       idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 15_000,
       options: startup.join(' '),
+      // json/jsonb arrive as text and are parsed by jsonColumn, like the other dialects: pg's
+      // own parser would hand a JSON *string* value over as a bare JS string, which cannot be
+      // told apart from JSON text. Per pool, so other users of pg in the process are unaffected.
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === JSON_OID || oid === JSONB_OID ? (v: string) => v : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
     });
     const onError = options.onError ?? (() => undefined);
     // Without a listener an idle client's error (server restart, pg_terminate_backend)
@@ -181,10 +199,14 @@ export class PostgresStore implements Store {
   private wrap(e: unknown, purpose: string): unknown {
     if (isStokerError(e)) return e;
     if (isUnreachable(e)) {
-      return new StoreError('STOKER_STORE_UNREACHABLE', `cannot use PostgreSQL at ${this.target} (${purpose}): ${describeCause(e)}`, {
-        cause: e,
-        details: { target: this.target, ...codeDetails(e) },
-      });
+      return new StoreError(
+        'STOKER_STORE_UNREACHABLE',
+        `cannot connect to PostgreSQL at ${this.target} (${purpose}): ${describeCause(e)}`,
+        {
+          cause: e,
+          details: { target: this.target, ...codeDetails(e) },
+        },
+      );
     }
     return new StoreError('STOKER_STORE_QUERY_FAILED', `PostgreSQL: ${purpose} failed: ${describeCause(e)}`, {
       cause: e,
@@ -234,7 +256,9 @@ export class PostgresStore implements Store {
         const res = await this.q(`${purpose}: commit`, 'COMMIT', [], client);
         // COMMIT of a transaction that already failed answers ROLLBACK instead of an error.
         if (res.command === 'ROLLBACK') {
-          throw new StoreError('STOKER_STORE_QUERY_FAILED', `PostgreSQL: ${purpose} was rolled back by the server`, { details: { purpose } });
+          throw new StoreError('STOKER_STORE_QUERY_FAILED', `PostgreSQL: ${purpose} was rolled back by the server`, {
+            details: { purpose },
+          });
         }
         return out;
       } catch (e) {
@@ -287,6 +311,12 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
+  /** Verifies that the database is reachable and accepts the credentials (`SELECT 1`). */
+  async ping(): Promise<void> {
+    this.assertOpen();
+    await this.q('connect', 'SELECT 1', []);
+  }
+
   async now(): Promise<Date> {
     this.assertOpen();
     const r = await this.q('read the clock', 'SELECT now() AS t', []);
@@ -299,15 +329,21 @@ export class PostgresStore implements Store {
     const argsText = canonicalJson(run.args);
     let superseded: string | undefined;
     if (run.key !== null) {
-      const active = (await this.q('find the active run of a key', `SELECT ${RUN_COLUMNS}, flow FROM {p}runs WHERE active_key = $1 FOR UPDATE`, [run.key], c)).rows[0];
+      const active = (
+        await this.q('find the active run of a key', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE active_key = $1 FOR UPDATE`, [run.key], c)
+      ).rows[0];
       if (active) {
         if (!run.supersede) {
           if (canonicalJson(jsonColumn(active.args) as JsonValue) === argsText && active.flow === run.flow) {
             return { run: runFromRow(active), created: false };
           }
-          throw new ConflictError('STOKER_RUN_KEY_CONFLICT', `run ${String(active.id)} with key "${run.key}" is still active with different arguments`, {
-            details: { runId: String(active.id), key: run.key },
-          });
+          throw new ConflictError(
+            'STOKER_RUN_KEY_CONFLICT',
+            `run ${String(active.id)} with key "${run.key}" is still active with different arguments`,
+            {
+              details: { runId: String(active.id), key: run.key },
+            },
+          );
         }
         superseded = String(active.id);
         await this.supersedeOn(c, superseded);
@@ -320,7 +356,17 @@ export class PostgresStore implements Store {
         `INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $4, 'PENDING', $5::jsonb, $6::jsonb, $7, $8, $9, $9, now(), now())
          RETURNING ${RUN_COLUMNS}`,
-        [run.id, run.flow, run.version, run.key, argsText, JSON.stringify(run.graph), run.parentRunId ?? null, run.parentAtom ?? null, atoms.length],
+        [
+          run.id,
+          run.flow,
+          run.version,
+          run.key,
+          argsText,
+          JSON.stringify(run.graph),
+          run.parentRunId ?? null,
+          run.parentAtom ?? null,
+          atoms.length,
+        ],
         c,
       )
     ).rows[0]!;
@@ -335,7 +381,9 @@ export class PostgresStore implements Store {
         c,
       );
     }
-    await this.insertEventsOn(c, [{ runId: run.id, atom: null, kind: 'run.created', toState: 'PENDING', data: superseded ? { supersedes: superseded } : null }]);
+    await this.insertEventsOn(c, [
+      { runId: run.id, atom: null, kind: 'run.created', toState: 'PENDING', data: superseded ? { supersedes: superseded } : null },
+    ]);
     return { run: runFromRow(row), created: true, ...(superseded ? { superseded } : {}) };
   }
 
@@ -353,7 +401,9 @@ export class PostgresStore implements Store {
       [runId],
       c,
     );
-    await this.insertEventsOn(c, [{ runId, atom: null, kind: 'run.superseded', toState: 'SUPERSEDED', data: { cancelledAtoms: cancelled.rowCount ?? 0 } }]);
+    await this.insertEventsOn(c, [
+      { runId, atom: null, kind: 'run.superseded', toState: 'SUPERSEDED', data: { cancelledAtoms: cancelled.rowCount ?? 0 } },
+    ]);
   }
 
   async startRun(run: NewRun): Promise<StartResult> {
@@ -402,7 +452,9 @@ export class PostgresStore implements Store {
     return this.transaction('run transaction', async (c, state) => {
       const runs = new Map<string, RunRow>();
       if (ids.length > 0) {
-        const rows = (await this.q('lock runs', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, [ids], c)).rows;
+        const rows = (
+          await this.q('lock runs', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, [ids], c)
+        ).rows;
         for (const r of rows) runs.set(String(r.id), runFromRow(r));
       }
       try {
@@ -417,7 +469,10 @@ export class PostgresStore implements Store {
     const store = this;
     /** Refuses calls after the transaction ended or failed; remembers the first database error. */
     async function guarded<R>(what: string, op: () => Promise<R>): Promise<R> {
-      if (state.done) throw new StoreError('STOKER_STORE_QUERY_FAILED', `PostgreSQL: ${what} was called after its transaction ended`, { details: { purpose: what } });
+      if (state.done)
+        throw new StoreError('STOKER_STORE_QUERY_FAILED', `PostgreSQL: ${what} was called after its transaction ended`, {
+          details: { purpose: what },
+        });
       if (state.failure !== undefined) throw state.failure;
       try {
         return await op();
@@ -438,7 +493,12 @@ export class PostgresStore implements Store {
       getAtomsInStates(runId, states) {
         return guarded('getAtomsInStates', async () => {
           if (states.length === 0) return [];
-          const r = await store.q('read atoms by state', `SELECT * FROM {p}atoms WHERE run_id = $1 AND state = ANY($2::text[]) ORDER BY idx`, [runId, [...states]], c);
+          const r = await store.q(
+            'read atoms by state',
+            `SELECT * FROM {p}atoms WHERE run_id = $1 AND state = ANY($2::text[]) ORDER BY idx`,
+            [runId, [...states]],
+            c,
+          );
           return r.rows.map(atomFromRow);
         });
       },
@@ -463,10 +523,7 @@ export class PostgresStore implements Store {
               c,
             )
           ).rows[0];
-          if (!row) return null;
-          const claim = claimFromRow(row);
-          await store.insertEventsOn(c, [{ runId, atom: index, kind: 'atom.claimed', toState: 'RUNNING', engineId, epoch: claim.epoch, data: { local: true } }]);
-          return claim;
+          return row ? claimFromRow(row) : null;
         });
       },
       updateRun(runId, patch) {
@@ -481,12 +538,28 @@ export class PostgresStore implements Store {
       startRun(run) {
         return guarded('startRun', () => store.startRunOn(c, run));
       },
+      signalCount(runId, name) {
+        return guarded('signalCount', async () => {
+          const r = await store.q(
+            'count signals',
+            `SELECT count(*) AS n FROM {p}signals WHERE run_id = $1 AND name = $2`,
+            [runId, name],
+            c,
+          );
+          return Number(r.rows[0]!.n);
+        });
+      },
     };
   }
 
   private async getAtomsOn(on: Queryable, runId: string, indexes: readonly number[]): Promise<AtomRow[]> {
     if (indexes.length === 0) return [];
-    const r = await this.q('read atoms', `SELECT * FROM {p}atoms WHERE run_id = $1 AND idx = ANY($2::integer[]) ORDER BY idx`, [runId, [...indexes]], on);
+    const r = await this.q(
+      'read atoms',
+      `SELECT * FROM {p}atoms WHERE run_id = $1 AND idx = ANY($2::integer[]) ORDER BY idx`,
+      [runId, [...indexes]],
+      on,
+    );
     return r.rows.map(atomFromRow);
   }
 
@@ -512,12 +585,22 @@ export class PostgresStore implements Store {
     sets.push('updated_at = now()');
     const where = [`run_id = ${bind(runId)}`, `idx = ${bind(u.index)}`];
     if (u.epoch !== undefined) where.push(`epoch = ${bind(u.epoch)}`);
+    if (u.expectRevertRequested !== undefined) where.push(`revert_requested = ${bind(u.expectRevertRequested)}`);
     if (u.expectStates && u.expectStates.length > 0) where.push(`state = ANY(${bind([...u.expectStates])}::text[])`);
-    const r = await this.q(u.epoch !== undefined ? 'fenced atom update' : 'atom update', `UPDATE {p}atoms SET ${sets.join(', ')} WHERE ${where.join(' AND ')}`, params, c);
+    const r = await this.q(
+      u.epoch !== undefined ? 'fenced atom update' : 'atom update',
+      `UPDATE {p}atoms SET ${sets.join(', ')} WHERE ${where.join(' AND ')}`,
+      params,
+      c,
+    );
     return r.rowCount === 1;
   }
 
-  private async decrementPendingOn(c: pg.PoolClient, runId: string, entries: readonly { index: number; disable: boolean }[]): Promise<AtomRow[]> {
+  private async decrementPendingOn(
+    c: pg.PoolClient,
+    runId: string,
+    entries: readonly { index: number; disable: boolean }[],
+  ): Promise<AtomRow[]> {
     if (entries.length === 0) return [];
     const distinct = new Set(entries.map((e) => e.index)).size === entries.length;
     if (!distinct) {
@@ -527,11 +610,16 @@ export class PostgresStore implements Store {
       for (const e of entries) out.push(...(await this.decrementPendingOn(c, runId, [e])));
       return out;
     }
+    // Reaching 0 without `skip` makes the atom READY in the same statement (SET expressions
+    // read the old row, so `a.pending = 1` means "reaches 0 now").
     const r = await this.q(
       'decrement pending counters',
-      `UPDATE {p}atoms a SET pending = a.pending - 1, skip = a.skip OR d.disable, updated_at = now()
+      `UPDATE {p}atoms a SET pending = a.pending - 1, skip = a.skip OR d.disable,
+         state = CASE WHEN a.pending = 1 AND NOT a.skip AND NOT d.disable THEN 'READY' ELSE a.state END,
+         ready_at = CASE WHEN a.pending = 1 AND NOT a.skip AND NOT d.disable THEN now() ELSE a.ready_at END,
+         updated_at = now()
        FROM unnest($2::integer[], $3::boolean[]) AS d(idx, disable)
-       WHERE a.run_id = $1 AND a.idx = d.idx
+       WHERE a.run_id = $1 AND a.idx = d.idx AND a.state = 'PENDING'
        RETURNING a.*`,
       [runId, entries.map((e) => e.index), entries.map((e) => e.disable)],
       c,
@@ -554,9 +642,13 @@ export class PostgresStore implements Store {
     if (patch.result !== undefined) sets.push(`result = ${bind(toJsonText(patch.result))}::jsonb`);
     if (patch.failure !== undefined) sets.push(`failure = ${bind(toJsonText(patch.failure))}::jsonb`);
     if (patch.pendingAtomsDelta) sets.push(`pending_atoms = pending_atoms + ${bind(patch.pendingAtomsDelta)}::integer`);
-    if (patch.revertPending !== undefined) sets.push(`revert_pending = ${bind(patch.revertPending)}::integer`);
-    if (patch.revertPendingDelta) sets.push(`revert_pending = revert_pending + ${bind(patch.revertPendingDelta)}::integer`);
-    const row = (await this.q('update a run', `UPDATE {p}runs SET ${sets.join(', ')} WHERE id = ${bind(runId)} RETURNING ${RUN_COLUMNS}`, params, c)).rows[0];
+    // both given: set, then add (one assignment; PostgreSQL refuses two to one column)
+    if (patch.revertPending !== undefined)
+      sets.push(`revert_pending = ${bind(patch.revertPending + (patch.revertPendingDelta ?? 0))}::integer`);
+    else if (patch.revertPendingDelta) sets.push(`revert_pending = revert_pending + ${bind(patch.revertPendingDelta)}::integer`);
+    const row = (
+      await this.q('update a run', `UPDATE {p}runs SET ${sets.join(', ')} WHERE id = ${bind(runId)} RETURNING ${RUN_COLUMNS}`, params, c)
+    ).rows[0];
     return row ? runFromRow(row) : undefined;
   }
 
@@ -592,6 +684,13 @@ export class PostgresStore implements Store {
     return r ? runFromRow(r) : null;
   }
 
+  async getRunStatuses(ids: readonly string[]): Promise<Map<string, RunStatus>> {
+    this.assertOpen();
+    if (ids.length === 0) return new Map();
+    const r = await this.q('read run statuses', `SELECT id, status FROM {p}runs WHERE id = ANY($1::text[])`, [[...ids]]);
+    return new Map(r.rows.map((row) => [String(row.id), row.status as RunStatus]));
+  }
+
   async getRunGraph(id: string): Promise<FlowGraph | null> {
     this.assertOpen();
     const r = (await this.q('read a run graph', `SELECT graph FROM {p}runs WHERE id = $1`, [id])).rows[0];
@@ -610,20 +709,27 @@ export class PostgresStore implements Store {
     if (filter.flow !== undefined) where.push(`flow = ${bind(filter.flow)}`);
     if (filter.key !== undefined) where.push(`key = ${bind(filter.key)}`);
     if (filter.parentRunId !== undefined) where.push(`parent_run_id = ${bind(filter.parentRunId)}`);
-    if (filter.before !== undefined) where.push(`(created_at, id) < (SELECT created_at, id FROM {p}runs WHERE id = ${bind(filter.before)})`);
+    if (filter.before !== undefined)
+      where.push(`(created_at, id) < (SELECT created_at, id FROM {p}runs WHERE id = ${bind(filter.before)})`);
     const text = `SELECT ${RUN_COLUMNS} FROM {p}runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT ${bind(filter.limit ?? 100)}`;
     return (await this.q('list runs', text, params)).rows.map(runFromRow);
   }
 
   async getAtoms(runId: string): Promise<AtomRow[]> {
     this.assertOpen();
-    return (await this.q('read the atoms of a run', `SELECT * FROM {p}atoms WHERE run_id = $1 ORDER BY idx`, [runId])).rows.map(atomFromRow);
+    return (await this.q('read the atoms of a run', `SELECT * FROM {p}atoms WHERE run_id = $1 ORDER BY idx`, [runId])).rows.map(
+      atomFromRow,
+    );
   }
 
   async getAtomResults(runId: string, indexes: readonly number[]): Promise<Map<number, JsonValue | null>> {
     this.assertOpen();
     if (indexes.length === 0) return new Map();
-    const r = await this.q('read atom results', `SELECT idx, result FROM {p}atoms WHERE run_id = $1 AND idx = ANY($2::integer[]) ORDER BY idx`, [runId, [...indexes]]);
+    const r = await this.q(
+      'read atom results',
+      `SELECT idx, result FROM {p}atoms WHERE run_id = $1 AND idx = ANY($2::integer[]) ORDER BY idx`,
+      [runId, [...indexes]],
+    );
     return new Map(r.rows.map((row) => [Number(row.idx), jsonColumn(row.result)]));
   }
 
@@ -646,7 +752,12 @@ export class PostgresStore implements Store {
       // transaction (which locks the run first) sees the stored signal. No lost wake-up.
       const run = (await this.q('lock the run of a signal', `SELECT status FROM {p}runs WHERE id = $1 FOR UPDATE`, [runId], c)).rows[0];
       if (!run) throw new StoreError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
-      await this.q('store a signal', `INSERT INTO {p}signals (run_id, name, payload, at) VALUES ($1, $2, $3::jsonb, now())`, [runId, name, JSON.stringify(payload)], c);
+      await this.q(
+        'store a signal',
+        `INSERT INTO {p}signals (run_id, name, payload, at) VALUES ($1, $2, $3::jsonb, now())`,
+        [runId, name, JSON.stringify(payload)],
+        c,
+      );
       const woke =
         (
           await this.q(
@@ -730,7 +841,8 @@ export class PostgresStore implements Store {
     // One statement: mark the engines whose lease ran out dead (their next heartbeat then
     // fails and they stop writing), and requeue every held atom whose holder is not a live
     // engine (expired, dead, or without a row). SKIP LOCKED: an atom being completed right
-    // now is left to that transaction; the next sweep sees its outcome.
+    // now is left to that transaction; the next sweep sees its outcome. (A data-modifying
+    // CTE runs to completion whether or not the main query reads it.)
     const r = await this.withRetry(() =>
       this.q(
         'requeue the atoms of expired engines',
@@ -750,11 +862,15 @@ export class PostgresStore implements Store {
          e AS (
            INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
            SELECT run_id, idx, 'atom.requeued', state, engine_id, epoch, now() FROM u)
-         SELECT u.run_id, u.idx, u.engine_id, (SELECT count(*) FROM d) AS marked FROM u ORDER BY u.engine_id, u.run_id, u.idx`,
+         SELECT u.run_id, u.idx, u.engine_id FROM u ORDER BY u.engine_id, u.run_id, u.idx`,
         [],
       ),
     );
-    return r.rows.map((row) => ({ runId: String(row.run_id), index: Number(row.idx), engineId: row.engine_id === null ? null : String(row.engine_id) }));
+    return r.rows.map((row) => ({
+      runId: String(row.run_id),
+      index: Number(row.idx),
+      engineId: row.engine_id === null ? null : String(row.engine_id),
+    }));
   }
 
   async requeueEngine(engineId: string): Promise<number> {
@@ -797,7 +913,7 @@ function checkIdentifier(value: string, what: string, pattern = /^[a-z][a-z0-9_]
 export function describeTarget(connectionString: string): string {
   try {
     const u = new URL(connectionString);
-    const host = u.hostname || process.env.PGHOST || 'localhost';
+    const host = u.hostname || 'localhost';
     const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || '(default database)';
     return `${host}:${u.port || '5432'}/${db}`;
   } catch {
@@ -829,7 +945,9 @@ function isUnreachable(e: unknown): boolean {
   const code = nodeCode(e);
   if (code !== undefined && UNREACHABLE_NODE_CODES.has(code)) return true;
   const message = e instanceof Error ? e.message : '';
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended/i.test(message);
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended/i.test(
+    message,
+  );
 }
 
 function codeDetails(e: unknown): Record<string, string> {

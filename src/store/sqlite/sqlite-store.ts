@@ -388,10 +388,10 @@ export class SqliteStore implements Store {
       params.push(patch.pendingAtomsDelta);
     }
     if (patch.revertPending !== undefined) {
+      // both given: set, then add (one assignment, as in the other dialects)
       sets.push('revert_pending = ?');
-      params.push(patch.revertPending);
-    }
-    if (patch.revertPendingDelta) {
+      params.push(patch.revertPending + (patch.revertPendingDelta ?? 0));
+    } else if (patch.revertPendingDelta) {
       sets.push('revert_pending = revert_pending + ?');
       params.push(patch.revertPendingDelta);
     }

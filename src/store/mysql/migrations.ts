@@ -1,0 +1,113 @@
+import type { Migration } from '../migration.js';
+
+/**
+ * MySQL 8 / MariaDB 10.6+ schema: the same tables and version numbers as SQLite's.
+ *
+ * - InnoDB, utf8mb4 with binary collation;
+ * - ids, keys and signal names are `VARBINARY`: compared byte for byte, with no trailing-space
+ *   padding (utf8mb4_bin is a PAD SPACE collation, so `'k'` and `'k '` would be one key),
+ *   and ordered like SQLite orders them; the adapter reads them back as UTF-8 strings;
+ * - times are `DATETIME(6)` in UTC (every session sets `time_zone = '+00:00'`), written
+ *   with `NOW(6)`;
+ * - JSON is `LONGTEXT` (what MariaDB's JSON type is anyway): stored as given, parsed by
+ *   the adapter;
+ * - no partial indexes: `atoms_claimable` is on `(ready_at, state)`, and `ready_at` is NULL
+ *   for every atom that is not claimable or parked on a timer, so the claim's range scan
+ *   in `ready_at` order still only walks claimable rows;
+ * - DDL is not transactional here, so each statement is `IF NOT EXISTS` and a migration
+ *   interrupted half-way can simply run again.
+ */
+export const mysqlMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'runs, atoms, events, engines, signals',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {p}runs (
+        id VARBINARY(255) NOT NULL,
+        flow VARCHAR(255) NOT NULL,
+        version VARCHAR(255) NOT NULL,
+        \`key\` VARBINARY(255) NULL,
+        active_key VARBINARY(255) NULL,
+        status VARCHAR(16) NOT NULL,
+        args LONGTEXT NOT NULL,
+        graph LONGTEXT NOT NULL,
+        result LONGTEXT NULL,
+        failure LONGTEXT NULL,
+        parent_run_id VARBINARY(255) NULL,
+        parent_atom INT NULL,
+        pending_atoms INT NOT NULL,
+        revert_pending INT NOT NULL DEFAULT 0,
+        atom_count INT NOT NULL,
+        row_version BIGINT NOT NULL DEFAULT 0,
+        created_at DATETIME(6) NOT NULL,
+        updated_at DATETIME(6) NOT NULL,
+        finished_at DATETIME(6) NULL,
+        PRIMARY KEY (id),
+        UNIQUE KEY {p}runs_active_key (active_key),
+        KEY {p}runs_created (created_at, id),
+        KEY {p}runs_status (status, created_at),
+        KEY {p}runs_key (\`key\`),
+        KEY {p}runs_parent (parent_run_id)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      `CREATE TABLE IF NOT EXISTS {p}atoms (
+        run_id VARBINARY(255) NOT NULL,
+        idx INT NOT NULL,
+        name VARCHAR(255) NOT NULL,
+        state VARCHAR(16) NOT NULL,
+        pending INT NOT NULL,
+        revert_pending INT NOT NULL DEFAULT 0,
+        skip TINYINT(1) NOT NULL DEFAULT 0,
+        revert_requested TINYINT(1) NOT NULL DEFAULT 0,
+        epoch BIGINT NOT NULL DEFAULT 0,
+        claimed_by VARBINARY(255) NULL,
+        claimed_at DATETIME(6) NULL,
+        attempt INT NOT NULL DEFAULT 1,
+        execution INT NOT NULL DEFAULT 0,
+        result LONGTEXT NULL,
+        failure LONGTEXT NULL,
+        journal LONGTEXT NULL,
+        wait_kind VARCHAR(64) NULL,
+        wait_ref VARBINARY(255) NULL,
+        ready_at DATETIME(6) NULL,
+        updated_at DATETIME(6) NOT NULL,
+        PRIMARY KEY (run_id, idx),
+        KEY {p}atoms_claimable (ready_at, state),
+        KEY {p}atoms_running (state, claimed_by)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      `CREATE TABLE IF NOT EXISTS {p}events (
+        id BIGINT NOT NULL AUTO_INCREMENT,
+        run_id VARBINARY(255) NOT NULL,
+        atom INT NULL,
+        kind VARCHAR(64) NOT NULL,
+        from_state VARCHAR(32) NULL,
+        to_state VARCHAR(32) NULL,
+        engine_id VARBINARY(255) NULL,
+        epoch BIGINT NULL,
+        data LONGTEXT NULL,
+        at DATETIME(6) NOT NULL,
+        PRIMARY KEY (id),
+        KEY {p}events_run (run_id, id)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      `CREATE TABLE IF NOT EXISTS {p}engines (
+        id VARBINARY(255) NOT NULL,
+        host VARCHAR(255) NOT NULL,
+        pid INT NOT NULL,
+        version VARCHAR(255) NOT NULL,
+        state VARCHAR(16) NOT NULL,
+        started_at DATETIME(6) NOT NULL,
+        heartbeat_at DATETIME(6) NOT NULL,
+        lease_expires_at DATETIME(6) NOT NULL,
+        PRIMARY KEY (id)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      `CREATE TABLE IF NOT EXISTS {p}signals (
+        id BIGINT NOT NULL AUTO_INCREMENT,
+        run_id VARBINARY(255) NOT NULL,
+        name VARBINARY(255) NOT NULL,
+        payload LONGTEXT NOT NULL,
+        at DATETIME(6) NOT NULL,
+        PRIMARY KEY (id),
+        KEY {p}signals_run (run_id, name, id)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    ],
+  },
+];

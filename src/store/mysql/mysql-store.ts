@@ -1,0 +1,1190 @@
+/**
+ * MySQL 8 / MariaDB 10.6+ adapter (mysql2/promise pool). Behaves like {@link SqliteStore};
+ * what differs is only what the dialect needs:
+ *
+ * - no `UPDATE … RETURNING` (MariaDB has it only for INSERT/DELETE, MySQL not at all): the
+ *   claim is `SELECT … FOR UPDATE SKIP LOCKED; UPDATE …; SELECT` the rows back inside one
+ *   short transaction; the rows stay locked, so what is read back is what was written;
+ * - sessions run READ COMMITTED: locking reads and UPDATEs always see the latest committed
+ *   row (RULES.md R4: a plain REPEATABLE READ snapshot can be stale), and no gap locks;
+ * - connections use the FOUND_ROWS flag, so `affectedRows` counts *matched* rows: a fenced
+ *   update that matched but changed nothing still reports true, and 0 always means fenced;
+ * - DDL is not transactional: migrations run under `GET_LOCK` and every statement is
+ *   idempotent (`IF NOT EXISTS`);
+ * - deadlocks (1213) and lock wait timeouts (1205) roll back and re-run the whole
+ *   transaction.
+ *
+ * Values are bound with mysql2's `query` placeholders (client-side escaping, every value
+ * through `?`); server-side prepared statements are avoided because statements with
+ * variable IN lists would fill the per-connection statement cache.
+ *
+ * @example
+ * ```ts
+ * const store = new MysqlStore({ uri: 'mysql://stoker:secret@db:3306/stoker' });
+ * await store.migrate();
+ * const claims = await store.claimAtoms('engine-1', 8);
+ * ```
+ */
+import mysql from 'mysql2/promise';
+import { canonicalJson } from '../../core/canonical-json.js';
+import type { JsonValue } from '../../core/json.js';
+import { ConflictError, StoreError, isStokerError } from '../../errors.js';
+import type { FlowGraph } from '../../flow/graph.js';
+import { TERMINAL_RUN_STATUSES, type RunStatus } from '../../engine/states.js';
+import { checkPrefix, migrationChecksum, pendingMigrations, withPrefix, type AppliedMigration } from '../migration.js';
+import {
+  ATOM_PATCH_COLUMNS,
+  atomFromRow,
+  claimFromRow,
+  engineFromRow,
+  eventFromRow,
+  jsonColumn,
+  patchValue,
+  runFromRow,
+  signalFromRow,
+  toJsonText,
+} from '../rows.js';
+import type {
+  AtomRow,
+  AtomUpdate,
+  ClaimedAtom,
+  DialectCapabilities,
+  EngineRow,
+  EventInput,
+  EventRow,
+  NewRun,
+  RunFilter,
+  RunPatch,
+  RunRow,
+  RunTx,
+  SignalRow,
+  StartResult,
+  Store,
+} from '../store.js';
+import { mysqlMigrations } from './migrations.js';
+
+type Raw = Record<string, unknown>;
+type Conn = mysql.PoolConnection;
+
+/** Options of {@link MysqlStore}. Durations in milliseconds. */
+export interface MysqlStoreOptions {
+  /** `mysql://user:password@host:port/database` (`mariadb://` is accepted too) */
+  uri: string;
+  /** table name prefix, default `stoker_` */
+  tablePrefix?: string;
+  /** maximum pooled connections, default 10 */
+  poolSize?: number;
+  /** sent as the `program_name` connection attribute `stoker-<role>`, default `store` */
+  role?: string;
+  /** `innodb_lock_wait_timeout`, default 5 000 (rounded up to whole seconds) */
+  lockTimeoutMs?: number;
+  /** per-statement limit (MariaDB `max_statement_time`, MySQL `max_execution_time`), default 30 000 */
+  statementTimeoutMs?: number;
+  /** how long opening a connection may take, default 5 000 */
+  connectTimeoutMs?: number;
+  /** attempts of a transaction that hits a deadlock or lock wait timeout, default 5 */
+  maxTransactionAttempts?: number;
+  /** errors of idle pooled connections (the server went away); the next query reports it too */
+  onError?: (error: Error) => void;
+}
+
+const RUN_COLUMNS = `id, flow, version, \`key\`, status, args, result, failure, parent_run_id, parent_atom,
+  pending_atoms, revert_pending, atom_count, created_at, updated_at, finished_at`;
+const CLAIM_COLUMNS = 'run_id, idx, state, epoch, attempt, execution, journal, failure';
+const MIGRATION_LOCK = 'stoker_migrate';
+/** rows per multi-row INSERT and keys per `(run_id, idx)` list: keeps statements well inside the range optimizer's limits */
+const CHUNK = 200;
+/** errno of a deadlock and of a lock wait timeout: the whole transaction may run again */
+const RETRYABLE_ERRNOS = new Set([1213, 1205]);
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'EPIPE',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_BAD_DB_ERROR',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_HOST_NOT_PRIVILEGED',
+  'ER_HOST_IS_BLOCKED',
+]);
+
+interface TxState {
+  done: boolean;
+  failure: unknown;
+}
+
+interface Target {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+/**
+ * Reads a `mysql://` or `mariadb://` URL. Throws STOKER_STORE_URL_INVALID when it is not one
+ * or names no database.
+ */
+export function parseMysqlUrl(uri: string): Target {
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    throw new StoreError('STOKER_STORE_URL_INVALID', 'the MySQL store URL is malformed; expected mysql://user:password@host:port/database');
+  }
+  if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') {
+    throw new StoreError('STOKER_STORE_URL_INVALID', `a MySQL store URL starts with mysql:// or mariadb://, not ${u.protocol}//`);
+  }
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (!u.hostname || !database || database.includes('/')) {
+    throw new StoreError(
+      'STOKER_STORE_URL_INVALID',
+      'a MySQL store URL must name a host and a database: mysql://user:password@host:port/database',
+    );
+  }
+  return {
+    host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username) || 'root',
+    password: decodeURIComponent(u.password),
+    database,
+  };
+}
+
+export class MysqlStore implements Store {
+  readonly capabilities: DialectCapabilities = {
+    name: 'mysql',
+    skipLocked: true,
+    returning: false,
+    advisoryLocks: true,
+    listenNotify: false,
+    transactionalDdl: false,
+    singleWriter: false,
+  };
+  private readonly pool: mysql.Pool;
+  private readonly p: string;
+  /** host:port/database, for messages (never the password) */
+  readonly target: string;
+  private readonly maxAttempts: number;
+  private readonly lockWaitS: number;
+  private readonly statementTimeoutMs: number;
+  /** core connections whose session settings are in place */
+  private readonly prepared = new WeakSet<object>();
+  private sessionSql: string[] | undefined;
+  private readonly sqlCache = new Map<string, string>();
+  private closed = false;
+
+  constructor(options: MysqlStoreOptions) {
+    this.p = checkPrefix(options.tablePrefix ?? 'stoker_');
+    const t = parseMysqlUrl(options.uri);
+    this.target = `${t.host}:${t.port}/${t.database}`;
+    this.maxAttempts = Math.max(1, options.maxTransactionAttempts ?? 5);
+    this.lockWaitS = Math.max(1, Math.ceil((options.lockTimeoutMs ?? 5_000) / 1000));
+    this.statementTimeoutMs = Math.max(1, Math.round(options.statementTimeoutMs ?? 30_000));
+    const role = options.role ?? 'store';
+    if (!/^[a-z][a-z0-9_-]{0,40}$/.test(role))
+      throw new StoreError('STOKER_CONFIG_INVALID', `role "${role}" must match [a-z][a-z0-9_-]{0,40}`);
+    this.pool = mysql.createPool({
+      host: t.host,
+      port: t.port,
+      user: t.user,
+      password: t.password,
+      database: t.database,
+      connectionLimit: options.poolSize ?? 10,
+      maxIdle: options.poolSize ?? 10,
+      idleTimeout: 60_000,
+      connectTimeout: options.connectTimeoutMs ?? 5_000,
+      enableKeepAlive: true,
+      keepAliveInitialDelay: 10_000,
+      // DATETIMEs are UTC on both sides (the session sets time_zone = '+00:00').
+      timezone: 'Z',
+      supportBigNumbers: true,
+      // affectedRows = matched rows, so "fenced" (0) is never confused with "unchanged".
+      flags: ['FOUND_ROWS'],
+      multipleStatements: false,
+      connectAttributes: { program_name: `stoker-${role}` },
+      // VARBINARY ids and keys come back as UTF-8 strings, not Buffers.
+      typeCast: (field, next) => (field.type === 'VAR_STRING' || field.type === 'STRING' ? field.string('utf8') : next()),
+    });
+    const onError = options.onError ?? (() => undefined);
+    // A pooled connection's own 'error' listener is a `once`; a second error (the server
+    // going away twice) would otherwise crash the process.
+    this.pool.on('connection', (conn) => {
+      (conn as unknown as { on(ev: 'error', fn: (e: Error) => void): void }).on('error', (e) => onError(e));
+    });
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private sql(text: string): string {
+    let s = this.sqlCache.get(text);
+    if (s === undefined) {
+      s = withPrefix(text, this.p);
+      this.sqlCache.set(text, s);
+    }
+    return s;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('STOKER_STORE_CLOSED', 'the store is closed');
+  }
+
+  private wrap(e: unknown, purpose: string): unknown {
+    if (isStokerError(e)) return e;
+    if (isUnreachable(e)) {
+      return new StoreError('STOKER_STORE_UNREACHABLE', `cannot connect to MySQL at ${this.target} (${purpose}): ${describeCause(e)}`, {
+        cause: e,
+        details: { target: this.target, ...codeDetails(e) },
+      });
+    }
+    return new StoreError('STOKER_STORE_QUERY_FAILED', `MySQL: ${purpose} failed: ${describeCause(e)}`, {
+      cause: e,
+      details: { purpose, ...codeDetails(e) },
+    });
+  }
+
+  private isRetryable(e: unknown): boolean {
+    const err = driverError(e);
+    if (!err) return false;
+    if (err.errno !== undefined && RETRYABLE_ERRNOS.has(err.errno)) return true;
+    // Two starts with the same new key raced: the loser runs again and finds the winner.
+    return err.errno === 1062 && (err.message ?? '').includes(`${this.p}runs_active_key`);
+  }
+
+  private async withRetry<T>(op: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await op();
+      } catch (e) {
+        if (attempt >= this.maxAttempts || !this.isRetryable(e)) throw e;
+        await sleep(Math.random() * 10 * 2 ** attempt);
+      }
+    }
+  }
+
+  /** A pooled connection with this store's session settings (R12) in place. */
+  private async acquire(purpose: string): Promise<Conn> {
+    this.assertOpen();
+    let conn: Conn;
+    try {
+      conn = await this.pool.getConnection();
+    } catch (e) {
+      throw this.wrap(e, purpose);
+    }
+    if (!this.prepared.has(conn.connection)) {
+      try {
+        for (const s of await this.sessionStatements(conn)) await conn.query(s);
+        this.prepared.add(conn.connection);
+      } catch (e) {
+        conn.destroy();
+        throw this.wrap(e, 'prepare a session');
+      }
+    }
+    return conn;
+  }
+
+  private async sessionStatements(conn: Conn): Promise<string[]> {
+    if (this.sessionSql === undefined) {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
+      const mariadb = /mariadb/i.test(String(rows[0]?.v ?? ''));
+      this.sessionSql = [
+        `SET SESSION time_zone = '+00:00', SESSION innodb_lock_wait_timeout = ${this.lockWaitS}, ` +
+          `SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', ` +
+          (mariadb
+            ? `SESSION max_statement_time = ${this.statementTimeoutMs / 1000}`
+            : `SESSION max_execution_time = ${this.statementTimeoutMs}`),
+        'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED',
+      ];
+    }
+    return this.sessionSql;
+  }
+
+  private async rows(purpose: string, text: string, params: readonly unknown[], conn: Conn): Promise<Raw[]> {
+    try {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(this.sql(text), params as unknown[]);
+      return rows as Raw[];
+    } catch (e) {
+      throw this.wrap(e, purpose);
+    }
+  }
+
+  /** Runs a write; returns the number of *matched* rows (FOUND_ROWS). */
+  private async exec(purpose: string, text: string, params: readonly unknown[], conn: Conn): Promise<number> {
+    try {
+      const [res] = await conn.query<mysql.ResultSetHeader>(this.sql(text), params as unknown[]);
+      return res.affectedRows;
+    } catch (e) {
+      throw this.wrap(e, purpose);
+    }
+  }
+
+  /** One statement outside any transaction, on a session with the right settings. */
+  private async single<T>(purpose: string, fn: (conn: Conn) => Promise<T>): Promise<T> {
+    const conn = await this.acquire(purpose);
+    let discard = false;
+    try {
+      return await fn(conn);
+    } catch (e) {
+      if (isStokerError(e) && e.code === 'STOKER_STORE_UNREACHABLE') discard = true;
+      throw e;
+    } finally {
+      if (discard) conn.destroy();
+      else conn.release();
+    }
+  }
+
+  /**
+   * START TRANSACTION; fn; COMMIT on one pooled connection, ROLLBACK on any error; the whole
+   * transaction runs again after a deadlock or lock wait timeout (so `fn` may run more than once).
+   */
+  private async transaction<T>(purpose: string, fn: (conn: Conn, state: TxState) => Promise<T>): Promise<T> {
+    return this.withRetry(async () => {
+      const conn = await this.acquire(purpose);
+      const state: TxState = { done: false, failure: undefined };
+      let discard = false;
+      try {
+        await this.exec(`${purpose}: begin`, 'START TRANSACTION', [], conn);
+        const out = await fn(conn, state);
+        state.done = true;
+        // InnoDB rolls the whole transaction back on a deadlock and continues in autocommit:
+        // after any failed statement the only safe end is ROLLBACK.
+        if (state.failure !== undefined) throw state.failure;
+        await this.exec(`${purpose}: commit`, 'COMMIT', [], conn);
+        return out;
+      } catch (e) {
+        state.done = true;
+        try {
+          await conn.query('ROLLBACK');
+        } catch {
+          discard = true;
+        }
+        if (isStokerError(e) && e.code === 'STOKER_STORE_UNREACHABLE') discard = true;
+        throw e;
+      } finally {
+        if (discard) conn.destroy();
+        else conn.release();
+      }
+    });
+  }
+
+  async migrate(): Promise<number[]> {
+    return this.single('migrate', async (c) => {
+      const got = await this.rows('take the migration lock', 'SELECT GET_LOCK(?, 30) AS ok', [MIGRATION_LOCK], c);
+      if (Number(got[0]?.ok) !== 1) {
+        throw new StoreError('STOKER_STORE_QUERY_FAILED', `MySQL: another process held the migration lock "${MIGRATION_LOCK}" for 30 s`, {
+          details: { purpose: 'migrate' },
+        });
+      }
+      try {
+        await this.exec(
+          'create the migrations table',
+          `CREATE TABLE IF NOT EXISTS {p}migrations (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, checksum CHAR(64) NOT NULL, applied_at DATETIME(6) NOT NULL)
+           ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+          [],
+          c,
+        );
+        const applied = (await this.rows('read applied migrations', `SELECT version, name, checksum FROM {p}migrations`, [], c)).map(
+          (r): AppliedMigration => ({ version: Number(r.version), name: String(r.name), checksum: String(r.checksum) }),
+        );
+        const todo = pendingMigrations(mysqlMigrations, applied);
+        for (const m of todo) {
+          for (const [i, s] of m.statements.entries()) await this.exec(`migration ${m.version} statement ${i + 1}`, s, [], c);
+          await this.exec(
+            'record a migration',
+            `INSERT INTO {p}migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, NOW(6))`,
+            [m.version, m.name, migrationChecksum(m)],
+            c,
+          );
+        }
+        return todo.map((m) => m.version);
+      } finally {
+        await c.query('SELECT RELEASE_LOCK(?)', [MIGRATION_LOCK]).catch(() => undefined);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  /** Verifies that the database is reachable and accepts the credentials (`SELECT 1`). */
+  async ping(): Promise<void> {
+    await this.single('connect', (c) => this.rows('connect', 'SELECT 1', [], c));
+  }
+
+  async now(): Promise<Date> {
+    return this.single('read the clock', async (c) => (await this.rows('read the clock', 'SELECT NOW(6) AS t', [], c))[0]!.t as Date);
+  }
+
+  // ---------------------------------------------------------------- runs
+
+  private async startRunOn(c: Conn, run: NewRun): Promise<StartResult> {
+    const argsText = canonicalJson(run.args);
+    let superseded: string | undefined;
+    if (run.key !== null) {
+      const active = (
+        await this.rows('find the active run of a key', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE active_key = ? FOR UPDATE`, [run.key], c)
+      )[0];
+      if (active) {
+        if (!run.supersede) {
+          if (canonicalJson(jsonColumn(active.args) as JsonValue) === argsText && active.flow === run.flow) {
+            return { run: runFromRow(active), created: false };
+          }
+          throw new ConflictError(
+            'STOKER_RUN_KEY_CONFLICT',
+            `run ${String(active.id)} with key "${run.key}" is still active with different arguments`,
+            {
+              details: { runId: String(active.id), key: run.key },
+            },
+          );
+        }
+        superseded = String(active.id);
+        await this.supersedeOn(c, superseded);
+      }
+    }
+    const atoms = run.graph.atoms;
+    await this.exec(
+      'insert a run',
+      `INSERT INTO {p}runs (id, flow, version, \`key\`, active_key, status, args, graph, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, NOW(6), NOW(6))`,
+      [
+        run.id,
+        run.flow,
+        run.version,
+        run.key,
+        run.key,
+        argsText,
+        JSON.stringify(run.graph),
+        run.parentRunId ?? null,
+        run.parentAtom ?? null,
+        atoms.length,
+        atoms.length,
+      ],
+      c,
+    );
+    for (let i = 0; i < atoms.length; i += CHUNK) {
+      const chunk = atoms.slice(i, i + CHUNK);
+      const params: unknown[] = [];
+      for (const a of chunk) {
+        const ready = a.predecessors.length === 0;
+        params.push(run.id, a.index, a.name, ready ? 'READY' : 'PENDING', a.predecessors.length, ready ? 1 : 0);
+      }
+      await this.exec(
+        'insert the atoms of a run',
+        `INSERT INTO {p}atoms (run_id, idx, name, state, pending, ready_at, updated_at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, IF(?, NOW(6), NULL), NOW(6))').join(', ')}`,
+        params,
+        c,
+      );
+    }
+    await this.insertEventsOn(c, [
+      { runId: run.id, atom: null, kind: 'run.created', toState: 'PENDING', data: superseded ? { supersedes: superseded } : null },
+    ]);
+    const row = (await this.rows('read a new run', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = ?`, [run.id], c))[0]!;
+    return { run: runFromRow(row), created: true, ...(superseded ? { superseded } : {}) };
+  }
+
+  private async supersedeOn(c: Conn, runId: string): Promise<void> {
+    await this.exec(
+      'supersede a run',
+      `UPDATE {p}runs SET status = 'SUPERSEDED', active_key = NULL, finished_at = NOW(6), updated_at = NOW(6), row_version = row_version + 1 WHERE id = ?`,
+      [runId],
+      c,
+    );
+    const cancelled = await this.exec(
+      'cancel the atoms of a superseded run',
+      `UPDATE {p}atoms SET state = 'CANCELLED', ready_at = NULL, updated_at = NOW(6)
+       WHERE run_id = ? AND state IN ('PENDING', 'READY', 'WAITING', 'REVERT_PENDING', 'REVERT_READY')`,
+      [runId],
+      c,
+    );
+    await this.insertEventsOn(c, [
+      { runId, atom: null, kind: 'run.superseded', toState: 'SUPERSEDED', data: { cancelledAtoms: cancelled } },
+    ]);
+  }
+
+  async startRun(run: NewRun): Promise<StartResult> {
+    return this.transaction('start a run', (c) => this.startRunOn(c, run));
+  }
+
+  async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
+    if (limit <= 0) return [];
+    return this.transaction('claim atoms', async (c) => {
+      // SKIP LOCKED (MariaDB 10.6+, MySQL 8): concurrent claimers take different rows.
+      const picked = await this.rows(
+        'pick claimable atoms',
+        `SELECT run_id, idx FROM {p}atoms
+         WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= NOW(6)
+         ORDER BY ready_at LIMIT ? FOR UPDATE SKIP LOCKED`,
+        [limit],
+        c,
+      );
+      if (picked.length === 0) return [];
+      const keys = picked.map((r) => ({ runId: String(r.run_id), index: Number(r.idx) }));
+      const byKey = new Map<string, ClaimedAtom>();
+      for (const chunk of chunks(keys)) {
+        const where = keyList(chunk);
+        // MySQL evaluates SET left to right, each seeing the new values of the ones before:
+        // `execution` must read `state` before `state` changes.
+        await this.exec(
+          'claim the picked atoms',
+          `UPDATE {p}atoms SET
+             execution = CASE state WHEN 'REVERT_READY' THEN execution ELSE execution + 1 END,
+             state = CASE state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
+             claimed_by = ?, claimed_at = NOW(6), epoch = epoch + 1, ready_at = NULL, updated_at = NOW(6)
+           WHERE ${where.text}`,
+          [engineId, ...where.params],
+          c,
+        );
+        for (const r of await this.rows(
+          'read the claimed atoms',
+          `SELECT ${CLAIM_COLUMNS} FROM {p}atoms WHERE ${where.text}`,
+          where.params,
+          c,
+        )) {
+          const claim = claimFromRow(r);
+          byKey.set(`${claim.index}:${claim.runId}`, claim);
+        }
+      }
+      const claims = keys.flatMap((k) => byKey.get(`${k.index}:${k.runId}`) ?? []);
+      await this.insertEventsOn(
+        c,
+        claims.map((cl) => ({ runId: cl.runId, atom: cl.index, kind: 'atom.claimed', toState: cl.state, engineId, epoch: cl.epoch })),
+      );
+      return claims;
+    });
+  }
+
+  /**
+   * {@inheritDoc Store.runTransaction}
+   *
+   * On a deadlock or lock wait timeout the transaction is rolled back and `fn` runs again
+   * from the start (up to `maxTransactionAttempts`).
+   */
+  async runTransaction<T>(runIds: readonly string[], fn: (tx: RunTx) => Promise<T>): Promise<T> {
+    const ids = [...new Set(runIds)].sort();
+    return this.transaction('run transaction', async (c, state) => {
+      const runs = new Map<string, RunRow>();
+      if (ids.length > 0) {
+        for (const r of await this.rows(
+          'lock runs',
+          `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id IN (?) ORDER BY id FOR UPDATE`,
+          [ids],
+          c,
+        )) {
+          runs.set(String(r.id), runFromRow(r));
+        }
+      }
+      try {
+        return await fn(this.makeTx(c, runs, state));
+      } finally {
+        state.done = true;
+      }
+    });
+  }
+
+  private makeTx(c: Conn, runs: Map<string, RunRow>, state: TxState): RunTx {
+    const store = this;
+    async function guarded<R>(what: string, op: () => Promise<R>): Promise<R> {
+      if (state.done)
+        throw new StoreError('STOKER_STORE_QUERY_FAILED', `MySQL: ${what} was called after its transaction ended`, {
+          details: { purpose: what },
+        });
+      if (state.failure !== undefined) throw state.failure;
+      try {
+        return await op();
+      } catch (e) {
+        if (isStokerError(e) && (e.code === 'STOKER_STORE_QUERY_FAILED' || e.code === 'STOKER_STORE_UNREACHABLE')) state.failure ??= e;
+        throw e;
+      }
+    }
+    return {
+      run(runId) {
+        const r = runs.get(runId);
+        if (!r) throw new StoreError('STOKER_RUN_NOT_FOUND', `run ${runId} is not locked by this transaction (or does not exist)`);
+        return r;
+      },
+      getAtoms(runId, indexes) {
+        return guarded('getAtoms', () => store.getAtomsOn(c, runId, indexes));
+      },
+      getAtomsInStates(runId, states) {
+        return guarded('getAtomsInStates', async () => {
+          if (states.length === 0) return [];
+          return (
+            await store.rows(
+              'read atoms by state',
+              `SELECT * FROM {p}atoms WHERE run_id = ? AND state IN (?) ORDER BY idx`,
+              [runId, [...states]],
+              c,
+            )
+          ).map(atomFromRow);
+        });
+      },
+      updateAtoms(runId, updates) {
+        return guarded('updateAtoms', async () => {
+          const out: boolean[] = [];
+          for (const u of updates) out.push(await store.updateAtomOn(c, runId, u));
+          return out;
+        });
+      },
+      decrementPending(runId, entries) {
+        return guarded('decrementPending', () => store.decrementPendingOn(c, runId, entries));
+      },
+      claimAtom(runId, index, engineId) {
+        return guarded('claimAtom', async () => {
+          const matched = await store.exec(
+            'claim an atom (local continuation)',
+            `UPDATE {p}atoms SET execution = execution + 1, state = 'RUNNING', claimed_by = ?, claimed_at = NOW(6), epoch = epoch + 1, ready_at = NULL, updated_at = NOW(6)
+             WHERE run_id = ? AND idx = ? AND state = 'READY'`,
+            [engineId, runId, index],
+            c,
+          );
+          if (matched !== 1) return null;
+          const row = (
+            await store.rows('read a claimed atom', `SELECT ${CLAIM_COLUMNS} FROM {p}atoms WHERE run_id = ? AND idx = ?`, [runId, index], c)
+          )[0]!;
+          return claimFromRow(row);
+        });
+      },
+      updateRun(runId, patch) {
+        return guarded('updateRun', async () => {
+          const row = await store.updateRunOn(c, runId, patch);
+          if (row) runs.set(runId, row);
+        });
+      },
+      insertEvents(events) {
+        return guarded('insertEvents', () => store.insertEventsOn(c, events));
+      },
+      startRun(run) {
+        return guarded('startRun', () => store.startRunOn(c, run));
+      },
+      signalCount(runId, name) {
+        return guarded('signalCount', async () => {
+          const r = await store.rows(
+            'count signals',
+            `SELECT COUNT(*) AS n FROM {p}signals WHERE run_id = ? AND name = ?`,
+            [runId, name],
+            c,
+          );
+          return Number(r[0]!.n);
+        });
+      },
+    };
+  }
+
+  private async getAtomsOn(c: Conn, runId: string, indexes: readonly number[]): Promise<AtomRow[]> {
+    if (indexes.length === 0) return [];
+    const out: AtomRow[] = [];
+    for (let i = 0; i < indexes.length; i += 1000) {
+      const chunk = indexes.slice(i, i + 1000);
+      out.push(
+        ...(await this.rows('read atoms', `SELECT * FROM {p}atoms WHERE run_id = ? AND idx IN (?) ORDER BY idx`, [runId, chunk], c)).map(
+          atomFromRow,
+        ),
+      );
+    }
+    return out;
+  }
+
+  private async updateAtomOn(c: Conn, runId: string, u: AtomUpdate): Promise<boolean> {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    // Every assignment is a bound value (none reads another column), so MySQL's
+    // left-to-right SET evaluation cannot change the outcome.
+    for (const [field, column] of Object.entries(ATOM_PATCH_COLUMNS) as [keyof typeof ATOM_PATCH_COLUMNS, string][]) {
+      if (field in u.patch && u.patch[field] !== undefined) {
+        sets.push(`${column} = ?`);
+        params.push(patchValue(field, u.patch[field]));
+      }
+    }
+    if (u.patch.readyAt !== undefined) {
+      if (u.patch.readyAt === null) sets.push('ready_at = NULL');
+      else {
+        sets.push('ready_at = DATE_ADD(NOW(6), INTERVAL ? MICROSECOND)');
+        params.push(Math.max(0, Math.round(u.patch.readyAt.delayMs)) * 1000);
+      }
+    }
+    sets.push('updated_at = NOW(6)');
+    const where = ['run_id = ?', 'idx = ?'];
+    params.push(runId, u.index);
+    if (u.epoch !== undefined) {
+      where.push('epoch = ?');
+      params.push(u.epoch);
+    }
+    if (u.expectRevertRequested !== undefined) {
+      where.push('revert_requested = ?');
+      params.push(u.expectRevertRequested ? 1 : 0);
+    }
+    if (u.expectStates && u.expectStates.length > 0) {
+      where.push('state IN (?)');
+      params.push([...u.expectStates]);
+    }
+    const matched = await this.exec(
+      u.epoch !== undefined ? 'fenced atom update' : 'atom update',
+      `UPDATE {p}atoms SET ${sets.join(', ')} WHERE ${where.join(' AND ')}`,
+      params,
+      c,
+    );
+    return matched === 1;
+  }
+
+  private async decrementPendingOn(c: Conn, runId: string, entries: readonly { index: number; disable: boolean }[]): Promise<AtomRow[]> {
+    if (entries.length === 0) return [];
+    const indexes = entries.map((e) => e.index);
+    if (new Set(indexes).size !== indexes.length) {
+      // The same atom twice: one statement per entry, so each returned row shows the state
+      // after its own decrement, exactly as the SQLite adapter reports it.
+      const out: AtomRow[] = [];
+      for (const e of entries) out.push(...(await this.decrementPendingOn(c, runId, [e])));
+      return out;
+    }
+    // No RETURNING: lock the rows that are still PENDING first, so that what is read back
+    // afterwards is exactly the set this statement changed (SQLite returns only those).
+    const pendingNow = new Set(
+      (
+        await this.rows(
+          'lock pending successors',
+          `SELECT idx FROM {p}atoms WHERE run_id = ? AND idx IN (?) AND state = 'PENDING' FOR UPDATE`,
+          [runId, indexes],
+          c,
+        )
+      ).map((r) => Number(r.idx)),
+    );
+    const todo = entries.filter((e) => pendingNow.has(e.index));
+    if (todo.length === 0) return [];
+    const targets = todo.map((e) => e.index);
+    const disabled = todo.filter((e) => e.disable).map((e) => e.index);
+    // Reaching 0 without `skip` makes the atom READY in the same statement. MySQL evaluates
+    // SET left to right, each assignment seeing the ones before it: `ready_at` and `state`
+    // come first so that they read the old `pending` and `skip`.
+    const becomesReady = `pending = 1 AND skip = 0${disabled.length > 0 ? ' AND idx NOT IN (?)' : ''}`;
+    await this.exec(
+      'decrement pending counters',
+      `UPDATE {p}atoms SET
+         ready_at = CASE WHEN ${becomesReady} THEN NOW(6) ELSE ready_at END,
+         state = CASE WHEN ${becomesReady} THEN 'READY' ELSE state END,
+         pending = pending - 1,
+         ${disabled.length > 0 ? 'skip = CASE WHEN idx IN (?) THEN 1 ELSE skip END,' : ''}
+         updated_at = NOW(6)
+       WHERE run_id = ? AND idx IN (?) AND state = 'PENDING'`,
+      disabled.length > 0 ? [disabled, disabled, disabled, runId, targets] : [runId, targets],
+      c,
+    );
+    const byIndex = new Map((await this.getAtomsOn(c, runId, targets)).map((a) => [a.index, a]));
+    return todo.flatMap((e) => byIndex.get(e.index) ?? []);
+  }
+
+  private async updateRunOn(c: Conn, runId: string, patch: RunPatch): Promise<RunRow | undefined> {
+    const sets: string[] = ['updated_at = NOW(6)', 'row_version = row_version + 1'];
+    const params: unknown[] = [];
+    if (patch.status !== undefined) {
+      sets.push('status = ?');
+      params.push(patch.status);
+      if (TERMINAL_RUN_STATUSES.includes(patch.status)) sets.push('active_key = NULL', 'finished_at = NOW(6)');
+    }
+    if (patch.result !== undefined) {
+      sets.push('result = ?');
+      params.push(toJsonText(patch.result));
+    }
+    if (patch.failure !== undefined) {
+      sets.push('failure = ?');
+      params.push(toJsonText(patch.failure));
+    }
+    if (patch.pendingAtomsDelta) {
+      sets.push('pending_atoms = pending_atoms + ?');
+      params.push(patch.pendingAtomsDelta);
+    }
+    if (patch.revertPending !== undefined) {
+      // set, then add the delta if both are given (one assignment: same in every dialect)
+      sets.push('revert_pending = ?');
+      params.push(patch.revertPending + (patch.revertPendingDelta ?? 0));
+    } else if (patch.revertPendingDelta) {
+      sets.push('revert_pending = revert_pending + ?');
+      params.push(patch.revertPendingDelta);
+    }
+    const matched = await this.exec('update a run', `UPDATE {p}runs SET ${sets.join(', ')} WHERE id = ?`, [...params, runId], c);
+    if (matched !== 1) return undefined;
+    const row = (await this.rows('read an updated run', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = ?`, [runId], c))[0];
+    return row ? runFromRow(row) : undefined;
+  }
+
+  private async insertEventsOn(c: Conn, events: readonly EventInput[]): Promise<void> {
+    for (let i = 0; i < events.length; i += CHUNK) {
+      const chunk = events.slice(i, i + CHUNK);
+      const params: unknown[] = [];
+      for (const e of chunk) {
+        params.push(
+          e.runId,
+          e.atom,
+          e.kind,
+          e.fromState ?? null,
+          e.toState ?? null,
+          e.engineId ?? null,
+          e.epoch ?? null,
+          toJsonText(e.data ?? null),
+        );
+      }
+      await this.exec(
+        'insert events',
+        `INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, NOW(6))').join(', ')}`,
+        params,
+        c,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async getRun(id: string): Promise<RunRow | null> {
+    return this.single('read a run', async (c) => {
+      const r = (await this.rows('read a run', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = ?`, [id], c))[0];
+      return r ? runFromRow(r) : null;
+    });
+  }
+
+  async getRunStatuses(ids: readonly string[]): Promise<Map<string, RunStatus>> {
+    if (ids.length === 0) return new Map();
+    return this.single('read run statuses', async (c) => {
+      const out = new Map<string, RunStatus>();
+      for (let i = 0; i < ids.length; i += 1000) {
+        for (const r of await this.rows(
+          'read run statuses',
+          `SELECT id, status FROM {p}runs WHERE id IN (?)`,
+          [ids.slice(i, i + 1000)],
+          c,
+        )) {
+          out.set(String(r.id), r.status as RunStatus);
+        }
+      }
+      return out;
+    });
+  }
+
+  async getRunGraph(id: string): Promise<FlowGraph | null> {
+    return this.single('read a run graph', async (c) => {
+      const r = (await this.rows('read a run graph', `SELECT graph FROM {p}runs WHERE id = ?`, [id], c))[0];
+      return r ? jsonColumn<FlowGraph>(r.graph) : null;
+    });
+  }
+
+  async listRuns(filter: RunFilter = {}): Promise<RunRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.status && filter.status.length > 0) {
+      where.push('status IN (?)');
+      params.push([...filter.status]);
+    }
+    if (filter.flow !== undefined) {
+      where.push('flow = ?');
+      params.push(filter.flow);
+    }
+    if (filter.key !== undefined) {
+      where.push('`key` = ?');
+      params.push(filter.key);
+    }
+    if (filter.parentRunId !== undefined) {
+      where.push('parent_run_id = ?');
+      params.push(filter.parentRunId);
+    }
+    if (filter.before !== undefined) {
+      where.push(`(created_at, id) < (SELECT created_at, id FROM {p}runs WHERE id = ?)`);
+      params.push(filter.before);
+    }
+    params.push(filter.limit ?? 100);
+    const text = `SELECT ${RUN_COLUMNS} FROM {p}runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
+    return this.single('list runs', async (c) => (await this.rows('list runs', text, params, c)).map(runFromRow));
+  }
+
+  async getAtoms(runId: string): Promise<AtomRow[]> {
+    return this.single('read the atoms of a run', async (c) =>
+      (await this.rows('read the atoms of a run', `SELECT * FROM {p}atoms WHERE run_id = ? ORDER BY idx`, [runId], c)).map(atomFromRow),
+    );
+  }
+
+  async getAtomResults(runId: string, indexes: readonly number[]): Promise<Map<number, JsonValue | null>> {
+    if (indexes.length === 0) return new Map();
+    return this.single(
+      'read atom results',
+      async (c) => new Map((await this.getAtomsOn(c, runId, indexes)).map((a) => [a.index, a.result])),
+    );
+  }
+
+  async listEvents(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<EventRow[]> {
+    return this.single('list events', async (c) =>
+      (
+        await this.rows(
+          'list events',
+          `SELECT * FROM {p}events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`,
+          [runId, options.afterId ?? 0, options.limit ?? 10_000],
+          c,
+        )
+      ).map(eventFromRow),
+    );
+  }
+
+  // ---------------------------------------------------------------- signals and waits
+
+  async sendSignal(runId: string, name: string, payload: JsonValue): Promise<number> {
+    return this.transaction('send a signal', async (c) => {
+      // Locking the run row serialises with the run's own transactions: an atom being parked
+      // on this signal right now is either seen WAITING here, or its transaction (which locks
+      // the run first) sees the stored signal. No lost wake-up.
+      const run = (await this.rows('lock the run of a signal', `SELECT status FROM {p}runs WHERE id = ? FOR UPDATE`, [runId], c))[0];
+      if (!run) throw new StoreError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+      await this.exec(
+        'store a signal',
+        `INSERT INTO {p}signals (run_id, name, payload, at) VALUES (?, ?, ?, NOW(6))`,
+        [runId, name, JSON.stringify(payload)],
+        c,
+      );
+      const woke = await this.exec(
+        'wake atoms waiting for a signal',
+        `UPDATE {p}atoms SET ready_at = NOW(6), updated_at = NOW(6) WHERE run_id = ? AND state = 'WAITING' AND wait_kind = 'signal' AND wait_ref = ?`,
+        [runId, name],
+        c,
+      );
+      await this.insertEventsOn(c, [{ runId, atom: null, kind: 'run.signal', data: { name, woke } }]);
+      return woke;
+    });
+  }
+
+  async getSignals(runId: string): Promise<SignalRow[]> {
+    return this.single('read signals', async (c) =>
+      (await this.rows('read signals', `SELECT * FROM {p}signals WHERE run_id = ? ORDER BY id`, [runId], c)).map(signalFromRow),
+    );
+  }
+
+  async wakeAtom(runId: string, index: number): Promise<void> {
+    await this.transaction('wake an atom', async (c) => {
+      // Lock the run first (see sendSignal): the parent may be parking this atom right now.
+      await this.rows('lock the run of a waiting atom', `SELECT 1 FROM {p}runs WHERE id = ? FOR UPDATE`, [runId], c);
+      await this.exec(
+        'wake an atom',
+        `UPDATE {p}atoms SET ready_at = NOW(6), updated_at = NOW(6) WHERE run_id = ? AND idx = ? AND state = 'WAITING'`,
+        [runId, index],
+        c,
+      );
+    });
+  }
+
+  // ---------------------------------------------------------------- engines
+
+  async registerEngine(e: { id: string; host: string; pid: number; version: string; leaseMs: number }): Promise<void> {
+    await this.single('register an engine', (c) =>
+      this.exec(
+        'register an engine',
+        `INSERT INTO {p}engines (id, host, pid, version, state, started_at, heartbeat_at, lease_expires_at)
+         VALUES (?, ?, ?, ?, 'alive', NOW(6), NOW(6), DATE_ADD(NOW(6), INTERVAL ? MICROSECOND))`,
+        [e.id, e.host, e.pid, e.version, Math.round(e.leaseMs) * 1000],
+        c,
+      ),
+    );
+  }
+
+  async heartbeat(engineId: string, leaseMs: number): Promise<boolean> {
+    const matched = await this.single('renew an engine lease', (c) =>
+      this.exec(
+        'renew an engine lease',
+        `UPDATE {p}engines SET heartbeat_at = NOW(6), lease_expires_at = DATE_ADD(NOW(6), INTERVAL ? MICROSECOND) WHERE id = ? AND state <> 'dead'`,
+        [Math.round(leaseMs) * 1000, engineId],
+        c,
+      ),
+    );
+    return matched === 1;
+  }
+
+  async setEngineState(engineId: string, state: 'alive' | 'draining' | 'dead'): Promise<void> {
+    await this.single('set an engine state', (c) =>
+      this.exec('set an engine state', `UPDATE {p}engines SET state = ? WHERE id = ?`, [state, engineId], c),
+    );
+  }
+
+  async deregisterEngine(engineId: string): Promise<void> {
+    await this.single('deregister an engine', (c) =>
+      this.exec('deregister an engine', `DELETE FROM {p}engines WHERE id = ?`, [engineId], c),
+    );
+  }
+
+  async listEngines(): Promise<EngineRow[]> {
+    return this.single('list engines', async (c) =>
+      (
+        await this.rows(
+          'list engines',
+          `SELECT e.id, e.host, e.pid, e.version, e.started_at, e.heartbeat_at, e.lease_expires_at,
+             TIMESTAMPDIFF(MICROSECOND, e.heartbeat_at, NOW(6)) DIV 1000 AS lease_age_ms,
+             CASE WHEN e.state <> 'dead' AND e.lease_expires_at < NOW(6) THEN 'dead' ELSE e.state END AS state,
+             (SELECT COUNT(*) FROM {p}atoms a WHERE a.claimed_by = e.id AND a.state IN ('RUNNING', 'REVERTING')) AS atoms_held
+           FROM {p}engines e ORDER BY e.started_at, e.id`,
+          [],
+          c,
+        )
+      ).map(engineFromRow),
+    );
+  }
+
+  /** Requeues the given locked atoms and records `atom.requeued` events; returns them in order. */
+  private async requeueLocked(
+    c: Conn,
+    held: readonly { runId: string; index: number; engineId: string }[],
+  ): Promise<{ runId: string; index: number; engineId: string }[]> {
+    const after = new Map<string, Raw>();
+    for (const chunk of chunks(held)) {
+      const where = keyList(chunk);
+      await this.exec(
+        'requeue atoms',
+        `UPDATE {p}atoms SET state = CASE state WHEN 'REVERTING' THEN 'REVERT_READY' ELSE 'READY' END,
+           claimed_by = NULL, ready_at = NOW(6), updated_at = NOW(6)
+         WHERE ${where.text}`,
+        where.params,
+        c,
+      );
+      for (const r of await this.rows(
+        'read requeued atoms',
+        `SELECT run_id, idx, state, epoch FROM {p}atoms WHERE ${where.text}`,
+        where.params,
+        c,
+      )) {
+        after.set(`${Number(r.idx)}:${String(r.run_id)}`, r);
+      }
+    }
+    const events: EventInput[] = [];
+    for (const h of held) {
+      const r = after.get(`${h.index}:${h.runId}`);
+      if (r)
+        events.push({
+          runId: h.runId,
+          atom: h.index,
+          kind: 'atom.requeued',
+          fromState: null,
+          toState: String(r.state),
+          engineId: h.engineId,
+          epoch: Number(r.epoch),
+        });
+    }
+    await this.insertEventsOn(c, events);
+    return [...held];
+  }
+
+  async requeueExpired(): Promise<{ runId: string; index: number; engineId: string | null }[]> {
+    return this.transaction('requeue the atoms of expired engines', async (c) => {
+      // Engines whose lease ran out are marked dead: their next heartbeat fails and they stop.
+      await this.exec(
+        'mark expired engines dead',
+        `UPDATE {p}engines SET state = 'dead' WHERE state <> 'dead' AND lease_expires_at < NOW(6)`,
+        [],
+        c,
+      );
+      // A plain (non-locking) read of the live engines: a locking read with SKIP LOCKED here
+      // would treat an engine busy renewing its lease as absent.
+      const live = (
+        await this.rows('read live engines', `SELECT id FROM {p}engines WHERE state <> 'dead' AND lease_expires_at >= NOW(6)`, [], c)
+      ).map((r) => String(r.id));
+      // SKIP LOCKED: an atom being completed right now is left to that transaction.
+      const held = (
+        await this.rows(
+          'pick atoms held by dead engines',
+          `SELECT run_id, idx, claimed_by FROM {p}atoms
+           WHERE state IN ('RUNNING', 'REVERTING') AND claimed_by IS NOT NULL${live.length > 0 ? ' AND claimed_by NOT IN (?)' : ''}
+           ORDER BY run_id, idx FOR UPDATE SKIP LOCKED`,
+          live.length > 0 ? [live] : [],
+          c,
+        )
+      ).map((r) => ({ runId: String(r.run_id), index: Number(r.idx), engineId: String(r.claimed_by) }));
+      if (held.length === 0) return [];
+      const out = await this.requeueLocked(c, held);
+      return out.sort((a, b) => cmp(a.engineId, b.engineId) || cmp(a.runId, b.runId) || a.index - b.index);
+    });
+  }
+
+  async requeueEngine(engineId: string): Promise<number> {
+    return this.transaction('requeue the atoms of an engine', async (c) => {
+      const held = (
+        await this.rows(
+          'lock the atoms of an engine',
+          `SELECT run_id, idx FROM {p}atoms WHERE state IN ('RUNNING', 'REVERTING') AND claimed_by = ? ORDER BY run_id, idx FOR UPDATE`,
+          [engineId],
+          c,
+        )
+      ).map((r) => ({ runId: String(r.run_id), index: Number(r.idx), engineId }));
+      if (held.length === 0) return 0;
+      return (await this.requeueLocked(c, held)).length;
+    });
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+/** `(run_id = ? AND idx = ?) OR …`: a list of primary keys the range optimizer reads as point lookups. */
+function keyList(keys: readonly { runId: string; index: number }[]): { text: string; params: unknown[] } {
+  return {
+    text: keys.map(() => '(run_id = ? AND idx = ?)').join(' OR '),
+    params: keys.flatMap((k) => [k.runId, k.index]),
+  };
+}
+
+interface DriverError {
+  code?: string;
+  errno?: number;
+  sqlState?: string;
+  message?: string;
+  fatal?: boolean;
+}
+
+function driverError(e: unknown): DriverError | undefined {
+  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
+    if (isStokerError(cur)) continue;
+    if (typeof cur === 'object' && cur !== null && ('errno' in cur || 'sqlState' in cur || 'code' in cur)) return cur as DriverError;
+  }
+  return undefined;
+}
+
+function isUnreachable(e: unknown): boolean {
+  const err = driverError(e);
+  if (!err) return false;
+  if (err.code !== undefined && UNREACHABLE_CODES.has(err.code)) return true;
+  // a fatal error leaves the connection unusable: the server or the network went away
+  return err.fatal === true && err.errno === undefined;
+}
+
+function codeDetails(e: unknown): Record<string, string | number> {
+  const err = driverError(e);
+  const out: Record<string, string | number> = {};
+  if (err?.code) out.errorCode = err.code;
+  if (err?.errno !== undefined) out.errno = err.errno;
+  return out;
+}
+
+/** A cause as one readable line (Node's AggregateError for ECONNREFUSED has an empty message). */
+function describeCause(e: unknown): string {
+  if (e instanceof AggregateError && e.errors.length > 0) {
+    return [...new Set(e.errors.map((x: unknown) => (x instanceof Error ? x.message : String(x))))].join('; ');
+  }
+  if (e instanceof Error) {
+    const err = e as Error & DriverError;
+    return err.message || err.code || err.name;
+  }
+  return String(e);
+}

@@ -1,0 +1,173 @@
+/**
+ * Opens a {@link Store} from a URL, choosing the adapter by scheme. Drivers are loaded with
+ * a dynamic `import()` only when their scheme is used, so importing Stoker never loads
+ * better-sqlite3, pg or mysql2.
+ *
+ * Accepted forms:
+ * - `sqlite:PATH` (relative or absolute), `sqlite:///absolute/path`, `sqlite::memory:`
+ * - `postgres://user:password@host:port/database` (or `postgresql://`)
+ * - `mysql://user:password@host:port/database` (or `mariadb://`)
+ *
+ * The connection is verified (`SELECT` of the database clock) before the store is returned;
+ * migrations are *not* run: call `store.migrate()`.
+ *
+ * @example
+ * ```ts
+ * const store = await openStore(process.env.STOKER_STORE ?? 'sqlite:./stoker.db');
+ * await store.migrate();
+ * ```
+ */
+import { StoreError, isStokerError } from '../errors.js';
+import type { Store } from './store.js';
+
+/** Options of {@link openStore}. */
+export interface OpenStoreOptions {
+  /** table name prefix, default `stoker_` */
+  tablePrefix?: string;
+  /** maximum pooled connections (PostgreSQL, MySQL), default 10 */
+  poolSize?: number;
+  /** PostgreSQL schema for Stoker's tables (created by migrate) */
+  schema?: string;
+  /** names the connections (`application_name` / `program_name` = `stoker-<role>`), default `store` */
+  role?: string;
+}
+
+const ACCEPTED_FORMS =
+  'accepted forms: sqlite:PATH, sqlite:///absolute/path, sqlite::memory:, ' +
+  'postgres://user:password@host:port/database (or postgresql://), ' +
+  'mysql://user:password@host:port/database (or mariadb://)';
+
+/** The dialect and location a store URL names (parsed without loading any driver). */
+export type StoreLocation = { dialect: 'sqlite'; path: string } | { dialect: 'postgres'; url: string } | { dialect: 'mysql'; url: string };
+
+/**
+ * Parses a store URL; throws STOKER_STORE_URL_INVALID (listing the accepted forms) when it is
+ * malformed or names an unknown scheme. The password never appears in the message.
+ *
+ * @example
+ * ```ts
+ * parseStoreUrl('sqlite:///var/lib/stoker.db'); // { dialect: 'sqlite', path: '/var/lib/stoker.db' }
+ * ```
+ */
+export function parseStoreUrl(url: string): StoreLocation {
+  const invalid = (why: string): StoreError =>
+    new StoreError('STOKER_STORE_URL_INVALID', `store URL ${redact(url)} ${why}; ${ACCEPTED_FORMS}`, { details: { url: redact(url) } });
+  if (typeof url !== 'string' || url.trim() === '') throw invalid('is empty');
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(url);
+  if (!m) throw invalid('has no scheme');
+  const scheme = m[1]!.toLowerCase();
+  if (scheme === 'sqlite') {
+    const rest = url.slice(m[0].length);
+    if (rest === ':memory:') return { dialect: 'sqlite', path: ':memory:' };
+    // sqlite:///abs/path → /abs/path; sqlite://rel/path → rel/path; sqlite:path → path
+    const path = rest.startsWith('//') ? rest.slice(2) : rest;
+    if (path === '') throw invalid('has no path');
+    if (path.includes('\0')) throw invalid('has a NUL byte in its path');
+    return { dialect: 'sqlite', path };
+  }
+  if (scheme === 'postgres' || scheme === 'postgresql' || scheme === 'mysql' || scheme === 'mariadb') {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw invalid('is malformed');
+    }
+    if (!url.slice(m[0].length).startsWith('//')) throw invalid('must start with ' + scheme + '://');
+    if (u.port !== '' && !(Number(u.port) > 0 && Number(u.port) < 65536)) throw invalid('has an invalid port');
+    const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+    if (database.includes('/')) throw invalid('has more than one path segment (expected /database)');
+    if (scheme === 'mysql' || scheme === 'mariadb') {
+      if (!u.hostname) throw invalid('has no host');
+      if (!database) throw invalid('names no database');
+      return { dialect: 'mysql', url };
+    }
+    return { dialect: 'postgres', url };
+  }
+  throw invalid(`has the unknown scheme "${scheme}:"`);
+}
+
+/**
+ * Opens and verifies a store. Fails with STOKER_STORE_URL_INVALID for a bad URL and with
+ * STOKER_STORE_UNREACHABLE (naming host:port/database and the cause) when the database
+ * cannot be reached or refuses the credentials, within about 5 s.
+ */
+export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
+  const where = parseStoreUrl(url);
+  if (options.schema !== undefined && where.dialect !== 'postgres') {
+    throw new StoreError('STOKER_CONFIG_INVALID', `the schema option is only supported on PostgreSQL (the store URL is ${where.dialect})`);
+  }
+  let store: Store & { ping?: () => Promise<void> };
+  try {
+    store = await construct(where, options);
+  } catch (e) {
+    if (isStokerError(e)) throw e;
+    throw new StoreError(
+      'STOKER_STORE_UNREACHABLE',
+      `cannot open the store at ${redact(url)}: ${e instanceof Error ? e.message : String(e)}`,
+      { cause: e },
+    );
+  }
+  try {
+    if (store.ping) await store.ping();
+    else await store.now();
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    if (isStokerError(e)) throw e;
+    throw new StoreError(
+      'STOKER_STORE_UNREACHABLE',
+      `cannot open the store at ${redact(url)}: ${e instanceof Error ? e.message : String(e)}`,
+      { cause: e },
+    );
+  }
+  return store;
+}
+
+async function construct(where: StoreLocation, options: OpenStoreOptions): Promise<Store & { ping?: () => Promise<void> }> {
+  switch (where.dialect) {
+    case 'sqlite': {
+      const { SqliteStore } = await import('./sqlite/sqlite-store.js');
+      return new SqliteStore({
+        path: where.path,
+        isPidAlive,
+        ...(options.tablePrefix !== undefined ? { tablePrefix: options.tablePrefix } : {}),
+      });
+    }
+    case 'postgres': {
+      const { PostgresStore } = await import('./postgres/postgres-store.js');
+      return new PostgresStore({
+        connectionString: where.url,
+        ...(options.tablePrefix !== undefined ? { tablePrefix: options.tablePrefix } : {}),
+        ...(options.poolSize !== undefined ? { poolSize: options.poolSize } : {}),
+        ...(options.schema !== undefined ? { schema: options.schema } : {}),
+        ...(options.role !== undefined ? { role: options.role } : {}),
+      });
+    }
+    case 'mysql': {
+      const { MysqlStore } = await import('./mysql/mysql-store.js');
+      return new MysqlStore({
+        uri: where.url,
+        ...(options.tablePrefix !== undefined ? { tablePrefix: options.tablePrefix } : {}),
+        ...(options.poolSize !== undefined ? { poolSize: options.poolSize } : {}),
+        ...(options.role !== undefined ? { role: options.role } : {}),
+      });
+    }
+  }
+}
+
+/** Is a process on this host alive? (SQLite engines share one host, so pids are meaningful.) */
+function isPidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return true; // not a pid we can check: rely on the lease
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: the process exists but belongs to another user
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The URL with its password replaced, for messages. */
+function redact(url: string): string {
+  if (typeof url !== 'string') return String(url);
+  return url.replace(/^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/, '$1:***@');
+}
