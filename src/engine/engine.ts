@@ -75,6 +75,8 @@ export interface EngineEvents {
   'run.finished': [{ runId: string; status: RunStatus }];
 }
 
+type EngineRunContext = RunContext & { flow: CompiledFlow | null; hasDeciders: boolean };
+
 interface InFlight {
   claim: ClaimedAtom;
   abort: AbortController;
@@ -100,7 +102,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly inflight = new Map<string, InFlight>();
   private readonly queue: Completion[] = [];
   private flushing: Promise<void> | null = null;
-  private readonly runs = new Map<string, RunContext & { flow: CompiledFlow | null }>();
+  private readonly runs = new Map<string, EngineRunContext>();
+  private readonly loadingRuns = new Map<string, Promise<EngineRunContext>>();
   private readonly results = new Map<string, Map<number, JsonValue | null>>();
   private wakeResolve: (() => void) | null = null;
   private wakePending = false;
@@ -404,9 +407,19 @@ export class Engine extends EventEmitter<EngineEvents> {
     void this.execute(claim, abort.signal).then(finish, (e) => finish({ kind: 'failure', failure: toFailureRecord(e), journal: claim.journal }));
   }
 
-  private async runContext(runId: string): Promise<RunContext & { flow: CompiledFlow | null }> {
+  private async runContext(runId: string): Promise<EngineRunContext> {
     const cached = this.runs.get(runId);
     if (cached) return cached;
+    // many atoms of one run claimed together share one load of its (possibly large) graph
+    let loading = this.loadingRuns.get(runId);
+    if (!loading) {
+      loading = this.loadRunContext(runId).finally(() => this.loadingRuns.delete(runId));
+      this.loadingRuns.set(runId, loading);
+    }
+    return loading;
+  }
+
+  private async loadRunContext(runId: string): Promise<EngineRunContext> {
     const [row, graph] = await Promise.all([this.store.getRun(runId), this.store.getRunGraph(runId)]);
     if (!row || !graph) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
     let flow: CompiledFlow | null = null;
@@ -415,7 +428,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     } catch {
       flow = null;
     }
-    const ctx = { id: runId, graph, args: row.args, parentRunId: row.parentRunId, parentAtom: row.parentAtom, deciders: flow?.deciders ?? null, flow };
+    const hasDeciders = graph.atoms.some((a) => a.deciders !== undefined && Object.keys(a.deciders).length > 0);
+    const ctx = { id: runId, graph, args: row.args, parentRunId: row.parentRunId, parentAtom: row.parentAtom, deciders: flow?.deciders ?? null, flow, hasDeciders };
     this.runs.set(runId, ctx);
     return ctx;
   }
@@ -638,13 +652,15 @@ export class Engine extends EventEmitter<EngineEvents> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.opts.maxBatch);
       let result: TransitionResult | null = null;
+      // Keep trying while our claims can still be valid: dropping a completion would leave
+      // its atom RUNNING under our (live) lease. Once the lease is gone, others take over.
       for (let attempt = 1; result === null; attempt++) {
         try {
           result = await this.commit(batch);
         } catch (e) {
           this.emitError(e);
-          if (attempt >= 5 || this.stopping && !this.leaseValid()) break;
-          await this.clock.sleep(50 * 2 ** attempt);
+          if (!this.leaseValid() || (this.stopping && attempt >= 5)) break;
+          await this.clock.sleep(Math.min(5000, 50 * 2 ** attempt));
         }
       }
       for (const c of batch) this.inflight.delete(`${c.claim.runId}/${c.claim.index}`);
@@ -690,6 +706,8 @@ export class Engine extends EventEmitter<EngineEvents> {
         m.set(c.claim.index, c.outcome.result);
       }
     }
+    const fast = await this.tryFastSuccess(batch);
+    if (fast) return fast;
     const contexts = await Promise.all([...byRun.keys()].map((id) => this.runContext(id)));
     const locks = [...new Set(contexts.flatMap((c) => this.lockSet(c)))];
     const stopping = this.stopping;
@@ -704,6 +722,33 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
       return result;
     });
+  }
+
+  /**
+   * A lone success in a run without deciders goes through the store's one-statement fast
+   * path when it has one (PostgreSQL); null = use the general transaction.
+   */
+  private async tryFastSuccess(batch: Completion[]): Promise<TransitionResult | null> {
+    const only = batch.length === 1 ? batch[0] : undefined;
+    if (!only || !this.store.completeSuccessFast || only.outcome.kind !== 'success' || only.claim.state !== 'RUNNING') return null;
+    const ctx = await this.runContext(only.claim.runId);
+    if (ctx.hasDeciders) return null;
+    const successors = ctx.graph.atoms[only.claim.index]?.successors ?? [];
+    const r = await this.store
+      .completeSuccessFast({
+      runId: only.claim.runId,
+      index: only.claim.index,
+      epoch: only.claim.epoch,
+      result: only.outcome.result,
+      journal: only.outcome.journal,
+      successors,
+      claim: this.stopping ? null : (successors[0] ?? null),
+        engineId: this.id,
+      })
+      // the general path decides again (and reports a persistent error itself)
+      .catch((e: unknown) => (this.emitError(e), { handled: false, claimed: null, madeReady: 0 }));
+    if (!r.handled) return null;
+    return { ...emptyResult(), continuations: r.claimed ? [r.claimed] : [], madeReady: r.madeReady };
   }
 
   private transitionDeps() {

@@ -17,6 +17,7 @@
  * await store.migrate();
  * ```
  */
+import { readFileSync } from 'node:fs';
 import { StoreError, isStokerError } from '../errors.js';
 import type { Store } from './store.js';
 
@@ -154,16 +155,57 @@ async function construct(where: StoreLocation, options: OpenStoreOptions): Promi
   }
 }
 
-/** Is a process on this host alive? (SQLite engines share one host, so pids are meaningful.) */
-function isPidAlive(pid: number): boolean {
+/**
+ * Is the engine process `pid`, registered at `startedAt`, alive on this host? (SQLite engines
+ * share one host, so pids are meaningful; RULES.md R11.) `kill(pid, 0)`, and on Linux also
+ * `/proc/<pid>/stat`: a zombie (killed, not yet reaped by its parent) is dead, and so is a
+ * process that started well after the engine registered (the pid was reused).
+ */
+export function isPidAlive(pid: number, startedAt?: Date): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return true; // not a pid we can check: rely on the lease
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     // EPERM: the process exists but belongs to another user
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const stat = procStat(pid);
+  if (stat === undefined) return true; // no /proc (not Linux), or it just exited: the lease decides
+  if (stat.state === 'Z' || stat.state === 'X') return false;
+  // The start time is derived from the boot time, which is only known to the second, and
+  // moves with steps of the wall clock: only a clearly later start counts as a reused pid.
+  if (startedAt !== undefined && stat.startedMs !== undefined && stat.startedMs > startedAt.getTime() + PID_REUSE_SLACK_MS) return false;
+  return true;
+}
+
+/** how much later than its engine's registration a process must have started to count as a reused pid */
+const PID_REUSE_SLACK_MS = 10_000;
+/** USER_HZ: the unit of /proc/<pid>/stat times, 100 on every Linux architecture Node runs on */
+const CLOCK_TICKS_PER_S = 100;
+let bootTimeMs: number | null | undefined;
+
+/** State letter and start time (wall clock, ms) of a process, from /proc/<pid>/stat. */
+function procStat(pid: number): { state: string; startedMs: number | undefined } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ')'
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0] ?? '';
+  const ticks = Number(fields[19]); // field 22, starttime
+  if (bootTimeMs === undefined) {
+    try {
+      const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+      bootTimeMs = m ? Number(m[1]) * 1000 : null;
+    } catch {
+      bootTimeMs = null;
+    }
+  }
+  const startedMs = bootTimeMs === null || !Number.isFinite(ticks) ? undefined : bootTimeMs + (ticks * 1000) / CLOCK_TICKS_PER_S;
+  return { state, startedMs };
 }
 
 /** The URL with its password replaced, for messages. */

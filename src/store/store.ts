@@ -110,6 +110,16 @@ export interface NewRun {
   parentAtom?: number | null;
   /** mark the active run with the same key SUPERSEDED instead of returning it */
   supersede?: boolean;
+  /**
+   * Wake idle engines (protocol 6) when this start creates claimable atoms: on PostgreSQL a
+   * `NOTIFY` inside the start's own transaction, delivered at its commit. Default `true`
+   * for {@link Store.startRun} (a start should be picked up at once, not at the next poll)
+   * and `false` for {@link RunTx.startRun} (the engine announces a whole commit once, with
+   * {@link Store.notifyWakeup}). A NOTIFY serialises commits on PostgreSQL (measured: about
+   * 3,100 commits/s with one in every transaction), so bulk starters pass `false` and call
+   * `notifyWakeup()` once per batch. Ignored where the dialect has no push (MySQL, SQLite).
+   */
+  wakeup?: boolean;
 }
 
 export interface StartResult {
@@ -186,6 +196,26 @@ export interface SignalRow {
   at: Date;
 }
 
+/** The common completion (an atom succeeded, its run goes on), for stores with a one-statement fast path. */
+export interface FastSuccess {
+  runId: string;
+  index: number;
+  epoch: number;
+  result: JsonValue;
+  journal: JournalEntry[];
+  successors: readonly number[];
+  /** a successor to claim for this engine if it becomes ready (local continuation), or null */
+  claim: number | null;
+  engineId: string;
+}
+
+export interface FastSuccessResult {
+  /** false: nothing was written; take the general path (run ends, not RUNNING, fence missed) */
+  handled: boolean;
+  claimed: ClaimedAtom | null;
+  madeReady: number;
+}
+
 /** Operations inside one transaction that holds the locks of some runs. */
 export interface RunTx {
   /** the locked run rows, as they are now */
@@ -212,6 +242,42 @@ export interface RunTx {
   startRun(run: NewRun): Promise<StartResult>;
   /** how many signals with this name the run has received */
   signalCount(runId: string, name: string): Promise<number>;
+}
+
+/** What {@link Store.registerEngine} records about an engine. */
+export interface EngineRegistration {
+  id: string;
+  host: string;
+  pid: number;
+  version: string;
+  leaseMs: number;
+  /**
+   * Called once if the engine's session lock (PostgreSQL advisory lock, MySQL `GET_LOCK`,
+   * on a connection of its own) is lost while it is registered: the server restarted or
+   * failed over, the session was killed, the network broke. Other engines may requeue its
+   * atoms from now on, so the engine must fence itself (abort its tasks, stop writing) and
+   * register again under a NEW id. The store does not re-acquire the lock; it marks the
+   * engine row dead (best effort) and from then on {@link Store.heartbeat} returns false.
+   * Never called after {@link Store.deregisterEngine} or `close()`. SQLite has no session
+   * lock and never calls it.
+   */
+  onSessionLost?: (cause: Error) => void;
+}
+
+/** Options of {@link Store.requeueExpired}. */
+export interface RequeueOptions {
+  /**
+   * Fast crash detection (RULES.md R11), PostgreSQL and MySQL: an engine that holds atoms,
+   * whose last heartbeat is at least this old (by the database clock) and whose session
+   * lock is free is dead, although its lease has not run out. Default: a third of that
+   * engine's own lease (one missed heartbeat at the usual renew interval). `0` checks the
+   * lock of every engine that holds atoms on every call (sub-second takeover; one
+   * `pg_try_advisory_xact_lock` / `IS_FREE_LOCK` per such engine per call, fine for tens of
+   * engines). `Infinity` turns the check off (lease only). Beware `0` after a database
+   * restart: every session, and so every lock, is gone, and every engine looks dead until
+   * it has registered again. SQLite ignores it: there the pid is always checked.
+   */
+  liveCheckAfterMs?: number;
 }
 
 export interface EngineRow {
@@ -251,6 +317,12 @@ export interface Store {
   /** protocol 2: claims up to `limit` claimable atoms whose ready_at has passed */
   claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]>;
   /**
+   * Optional fast path for {@link FastSuccess}: the whole forward step in one statement.
+   * Must write nothing and return `handled: false` whenever it cannot apply the step exactly
+   * as the general path would. Not used for graphs with deciders.
+   */
+  completeSuccessFast?(input: FastSuccess): Promise<FastSuccessResult>;
+  /**
    * Opens a transaction that locks the given runs, in id order, and runs `fn` in it.
    * Commits when `fn` resolves; rolls back and rethrows (the same error) when it rejects.
    * On PostgreSQL and MySQL a deadlock or serialization failure rolls back and runs the
@@ -280,18 +352,48 @@ export interface Store {
   wakeAtom(runId: string, index: number): Promise<void>;
 
   // --- engines and liveness (protocol 4) ---
-  registerEngine(engine: { id: string; host: string; pid: number; version: string; leaseMs: number }): Promise<void>;
-  /** renews the lease; false if the row is gone or marked dead (the engine must stop writing) */
+  /**
+   * Inserts the engine row. On PostgreSQL and MySQL it first takes the engine's session
+   * lock on a dedicated connection (not from the pool), held until
+   * {@link deregisterEngine} or `close()`; an id whose lock is held elsewhere is refused
+   * (STOKER_STORE_QUERY_FAILED), like an id whose row exists.
+   */
+  registerEngine(engine: EngineRegistration): Promise<void>;
+  /**
+   * Renews the lease; false if the row is gone or marked dead, or the engine's session lock
+   * was lost (see {@link EngineRegistration.onSessionLost}): the engine must stop writing.
+   */
   heartbeat(engineId: string, leaseMs: number): Promise<boolean>;
   setEngineState(engineId: string, state: 'alive' | 'draining' | 'dead'): Promise<void>;
+  /** deletes the engine row, then releases its session lock and closes that connection */
   deregisterEngine(engineId: string): Promise<void>;
   listEngines(): Promise<EngineRow[]>;
   /**
-   * Requeues RUNNING/REVERTING atoms held by engines whose lease expired (or whose row is
-   * gone, or that `isDead` reports dead): back to READY/REVERT_READY, claim released.
-   * Returns the requeued atoms.
+   * Requeues RUNNING/REVERTING atoms held by engines whose lease expired, whose row is gone
+   * or marked dead, or that are found dead by their session lock (PostgreSQL, MySQL: see
+   * {@link RequeueOptions.liveCheckAfterMs}) or their pid (SQLite): back to
+   * READY/REVERT_READY, claim released. Engines found dead are marked dead. Returns the
+   * requeued atoms.
    */
-  requeueExpired(): Promise<{ runId: string; index: number; engineId: string | null }[]>;
+  requeueExpired(options?: RequeueOptions): Promise<{ runId: string; index: number; engineId: string | null }[]>;
   /** requeues the atoms of one engine at once (graceful drain, or a detected crash) */
   requeueEngine(engineId: string): Promise<number>;
+
+  // --- wake-ups (protocol 6): present only where the database can push (PostgreSQL) ---
+  /**
+   * Calls `onWake` whenever some store announces claimable work ({@link notifyWakeup}, or a
+   * start with {@link NewRun.wakeup}), including this store's own announcements. One
+   * dedicated LISTEN connection per store, shared by its subscribers. If it drops, it is
+   * reconnected with backoff and `onWake` is called once after reconnecting (wake-ups may
+   * have been lost meanwhile). Resolves once listening; rejects if the first connection
+   * fails. Returns the unsubscribe function. A lost wake-up costs a poll interval, never
+   * correctness: engines keep polling.
+   */
+  subscribeWakeups?(onWake: () => void): Promise<() => Promise<void>>;
+  /**
+   * Announces claimable work to subscribed engines. A separate short statement, NOT part of
+   * any transaction: call it after a commit that made atoms claimable for others, at most
+   * once per commit batch. Calls made while one is in flight share one follow-up.
+   */
+  notifyWakeup?(): Promise<void>;
 }

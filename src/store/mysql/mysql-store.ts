@@ -12,7 +12,14 @@
  * - DDL is not transactional: migrations run under `GET_LOCK` and every statement is
  *   idempotent (`IF NOT EXISTS`);
  * - deadlocks (1213) and lock wait timeouts (1205) roll back and re-run the whole
- *   transaction.
+ *   transaction;
+ * - liveness (protocol 4, RULES.md R11): {@link MysqlStore.registerEngine} takes
+ *   `GET_LOCK('stoker_engine_<40 hex digits of SHA-256(namespace, engine id)>', 0)` on a
+ *   dedicated connection (program_name `stoker-<role>-lock`; lock names are server-wide and
+ *   at most 64 characters, hence the hash with the database and prefix in it), held until
+ *   deregistration; {@link MysqlStore.requeueExpired} declares an engine dead when its lease
+ *   expired, or when its heartbeat is overdue and `IS_FREE_LOCK` says its lock is free (the
+ *   server drops it as soon as the session ends). No LISTEN/NOTIFY: engines poll.
  *
  * Values are bound with mysql2's `query` placeholders (client-side escaping, every value
  * through `?`); server-side prepared statements are avoided because statements with
@@ -49,11 +56,13 @@ import type {
   AtomUpdate,
   ClaimedAtom,
   DialectCapabilities,
+  EngineRegistration,
   EngineRow,
   EventInput,
   EventRow,
   NewRun,
   RunFilter,
+  RequeueOptions,
   RunPatch,
   RunRow,
   RunTx,
@@ -121,6 +130,20 @@ interface TxState {
   failure: unknown;
 }
 
+/** SQL of an engine's GET_LOCK name (at most 54 characters); the first `?` is the lock namespace of this store. */
+const ENGINE_LOCK_NAME = (id: string): string => `CONCAT('stoker_engine_', LEFT(SHA2(CONCAT(?, ${id}), 256), 40))`;
+/** the largest `wait_timeout`: the lock connection is idle by design and must not be closed for it */
+const LOCK_SESSION_WAIT_TIMEOUT_S = 31_536_000;
+
+/** An engine's session lock: the dedicated connection that holds it. */
+interface SessionLock {
+  conn: mysql.Connection;
+  /** deregisterEngine/close ended it on purpose */
+  released: boolean;
+  /** why the session was lost, once it was */
+  lost: Error | undefined;
+}
+
 interface Target {
   host: string;
   port: number;
@@ -181,6 +204,14 @@ export class MysqlStore implements Store {
   private sessionSql: string[] | undefined;
   private readonly sqlCache = new Map<string, string>();
   private closed = false;
+  /** settings of every connection, pooled or dedicated */
+  private readonly connectionOptions: mysql.ConnectionOptions;
+  private readonly role: string;
+  private readonly onError: (error: Error) => void;
+  /** hashed with engine ids into GET_LOCK names: lock names are server-wide */
+  private readonly lockNamespace: string;
+  /** session locks of the engines registered through this store */
+  private readonly sessionLocks = new Map<string, SessionLock>();
 
   constructor(options: MysqlStoreOptions) {
     this.p = checkPrefix(options.tablePrefix ?? 'stoker_');
@@ -192,15 +223,14 @@ export class MysqlStore implements Store {
     const role = options.role ?? 'store';
     if (!/^[a-z][a-z0-9_-]{0,40}$/.test(role))
       throw new StoreError('STOKER_CONFIG_INVALID', `role "${role}" must match [a-z][a-z0-9_-]{0,40}`);
-    this.pool = mysql.createPool({
+    this.role = role;
+    this.lockNamespace = `${t.database}.${this.p}engine:`;
+    this.connectionOptions = {
       host: t.host,
       port: t.port,
       user: t.user,
       password: t.password,
       database: t.database,
-      connectionLimit: options.poolSize ?? 10,
-      maxIdle: options.poolSize ?? 10,
-      idleTimeout: 60_000,
       connectTimeout: options.connectTimeoutMs ?? 5_000,
       enableKeepAlive: true,
       keepAliveInitialDelay: 10_000,
@@ -213,8 +243,15 @@ export class MysqlStore implements Store {
       connectAttributes: { program_name: `stoker-${role}` },
       // VARBINARY ids and keys come back as UTF-8 strings, not Buffers.
       typeCast: (field, next) => (field.type === 'VAR_STRING' || field.type === 'STRING' ? field.string('utf8') : next()),
+    };
+    this.pool = mysql.createPool({
+      ...this.connectionOptions,
+      connectionLimit: options.poolSize ?? 10,
+      maxIdle: options.poolSize ?? 10,
+      idleTimeout: 60_000,
     });
     const onError = options.onError ?? (() => undefined);
+    this.onError = onError;
     // A pooled connection's own 'error' listener is a `once`; a second error (the server
     // going away twice) would otherwise crash the process.
     this.pool.on('connection', (conn) => {
@@ -291,7 +328,7 @@ export class MysqlStore implements Store {
     return conn;
   }
 
-  private async sessionStatements(conn: Conn): Promise<string[]> {
+  private async sessionStatements(conn: mysql.Connection): Promise<string[]> {
     if (this.sessionSql === undefined) {
       const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
       const mariadb = /mariadb/i.test(String(rows[0]?.v ?? ''));
@@ -307,7 +344,7 @@ export class MysqlStore implements Store {
     return this.sessionSql;
   }
 
-  private async rows(purpose: string, text: string, params: readonly unknown[], conn: Conn): Promise<Raw[]> {
+  private async rows(purpose: string, text: string, params: readonly unknown[], conn: mysql.Connection): Promise<Raw[]> {
     try {
       const [rows] = await conn.query<mysql.RowDataPacket[]>(this.sql(text), params as unknown[]);
       return rows as Raw[];
@@ -414,6 +451,11 @@ export class MysqlStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Ending the lock sessions frees the engines' locks: others may take their atoms over.
+    const locks = [...this.sessionLocks.values()];
+    this.sessionLocks.clear();
+    for (const l of locks) l.released = true;
+    await Promise.allSettled(locks.map((l) => l.conn.end()));
     await this.pool.end();
   }
 
@@ -978,19 +1020,101 @@ export class MysqlStore implements Store {
 
   // ---------------------------------------------------------------- engines
 
-  async registerEngine(e: { id: string; host: string; pid: number; version: string; leaseMs: number }): Promise<void> {
-    await this.single('register an engine', (c) =>
-      this.exec(
-        'register an engine',
-        `INSERT INTO {p}engines (id, host, pid, version, state, started_at, heartbeat_at, lease_expires_at)
-         VALUES (?, ?, ?, ?, 'alive', NOW(6), NOW(6), DATE_ADD(NOW(6), INTERVAL ? MICROSECOND))`,
-        [e.id, e.host, e.pid, e.version, Math.round(e.leaseMs) * 1000],
-        c,
-      ),
+  /**
+   * A connection outside the pool, with the session settings of the pooled ones, named
+   * `stoker-<role>-lock`, whose `wait_timeout` is the largest the server allows: it is idle
+   * by design.
+   */
+  private async lockConnection(): Promise<mysql.Connection> {
+    let conn: mysql.Connection;
+    try {
+      conn = await mysql.createConnection({ ...this.connectionOptions, connectAttributes: { program_name: `stoker-${this.role}-lock` } });
+    } catch (e) {
+      throw this.wrap(e, 'open a lock connection');
+    }
+    // until the caller installs its own: an error of an idle connection must not crash the process
+    const early = (e: Error): void => this.onError(e);
+    conn.on('error', early);
+    try {
+      for (const s of await this.sessionStatements(conn)) await conn.query(s);
+      await conn.query(`SET SESSION wait_timeout = ${LOCK_SESSION_WAIT_TIMEOUT_S}`);
+    } catch (e) {
+      conn.destroy();
+      throw this.wrap(e, 'prepare a lock connection');
+    } finally {
+      conn.removeListener('error', early);
+    }
+    return conn;
+  }
+
+  async registerEngine(e: EngineRegistration): Promise<void> {
+    this.assertOpen();
+    // Lock first, row second (and the reverse on deregistration): while the row exists its
+    // lock is held, unless the session was lost.
+    const conn = await this.lockConnection();
+    const lock: SessionLock = { conn, released: false, lost: undefined };
+    const onLost = (cause: Error): void => {
+      if (lock.released || lock.lost !== undefined) return;
+      lock.lost = cause;
+      this.onError(cause);
+      // Best effort: others requeue a dead engine's atoms without waiting for a lock check,
+      // and its next heartbeat fails. If the server is down this fails too; heartbeat retries.
+      this.markDead(e.id).catch(() => undefined);
+      conn.destroy();
+      try {
+        e.onSessionLost?.(cause);
+      } catch (err) {
+        this.onError(err instanceof Error ? err : new Error(String(err)));
+      }
+    };
+    conn.on('error', (err: Error) => onLost(err));
+    conn.on('end', () => onLost(new StoreError('STOKER_STORE_UNREACHABLE', `MySQL: the session lock connection of engine ${e.id} ended`)));
+    try {
+      const got = await this.rows(
+        'take the engine session lock',
+        `SELECT GET_LOCK(${ENGINE_LOCK_NAME('?')}, 0) AS ok`,
+        [this.lockNamespace, e.id],
+        conn,
+      );
+      if (Number(got[0]?.ok) !== 1) {
+        throw new StoreError('STOKER_STORE_QUERY_FAILED', `MySQL: engine ${e.id} is already registered (its session lock is held)`, {
+          details: { purpose: 'take the engine session lock', engineId: e.id },
+        });
+      }
+      await this.single('register an engine', (c) =>
+        this.exec(
+          'register an engine',
+          `INSERT INTO {p}engines (id, host, pid, version, state, started_at, heartbeat_at, lease_expires_at)
+           VALUES (?, ?, ?, ?, 'alive', NOW(6), NOW(6), DATE_ADD(NOW(6), INTERVAL ? MICROSECOND))`,
+          [e.id, e.host, e.pid, e.version, Math.round(e.leaseMs) * 1000],
+          c,
+        ),
+      );
+    } catch (err) {
+      lock.released = true;
+      conn.destroy();
+      throw err;
+    }
+    if (this.closed) {
+      lock.released = true;
+      conn.destroy();
+      return;
+    }
+    this.sessionLocks.set(e.id, lock);
+  }
+
+  private async markDead(engineId: string): Promise<void> {
+    await this.single('mark an engine dead (session lost)', (c) =>
+      this.exec('mark an engine dead (session lost)', `UPDATE {p}engines SET state = 'dead' WHERE id = ?`, [engineId], c),
     );
   }
 
   async heartbeat(engineId: string, leaseMs: number): Promise<boolean> {
+    if (this.sessionLocks.get(engineId)?.lost !== undefined) {
+      // Others may already treat it as dead: it must not renew, whatever the row says.
+      await this.markDead(engineId);
+      return false;
+    }
     const matched = await this.single('renew an engine lease', (c) =>
       this.exec(
         'renew an engine lease',
@@ -1012,6 +1136,13 @@ export class MysqlStore implements Store {
     await this.single('deregister an engine', (c) =>
       this.exec('deregister an engine', `DELETE FROM {p}engines WHERE id = ?`, [engineId], c),
     );
+    const lock = this.sessionLocks.get(engineId);
+    if (lock) {
+      this.sessionLocks.delete(engineId);
+      lock.released = true;
+      // ending the session releases the lock
+      await lock.conn.end().catch(() => lock.conn.destroy());
+    }
   }
 
   async listEngines(): Promise<EngineRow[]> {
@@ -1074,7 +1205,10 @@ export class MysqlStore implements Store {
     return [...held];
   }
 
-  async requeueExpired(): Promise<{ runId: string; index: number; engineId: string | null }[]> {
+  async requeueExpired(options: RequeueOptions = {}): Promise<{ runId: string; index: number; engineId: string | null }[]> {
+    const after = options.liveCheckAfterMs;
+    // null: a third of each engine's own lease; -1: no lock check at all
+    const checkAfterUs = after === undefined ? null : Number.isFinite(after) ? Math.max(0, Math.round(after)) * 1000 : -1;
     return this.transaction('requeue the atoms of expired engines', async (c) => {
       // Engines whose lease ran out are marked dead: their next heartbeat fails and they stop.
       await this.exec(
@@ -1083,6 +1217,30 @@ export class MysqlStore implements Store {
         [],
         c,
       );
+      if (checkAfterUs !== -1) {
+        // R11: engines that hold atoms, whose heartbeat is overdue (a database restart frees
+        // every lock) and whose session lock is free, are dead too. IS_FREE_LOCK only looks.
+        const lost = (
+          await this.rows(
+            'find engines whose session is gone',
+            `SELECT e.id FROM {p}engines e
+             WHERE e.state <> 'dead' AND e.lease_expires_at >= NOW(6)
+               AND (? = 0 OR TIMESTAMPDIFF(MICROSECOND, e.heartbeat_at, NOW(6)) >= COALESCE(?, TIMESTAMPDIFF(MICROSECOND, e.heartbeat_at, e.lease_expires_at) DIV 3))
+               AND EXISTS (SELECT 1 FROM {p}atoms a WHERE a.state IN ('RUNNING', 'REVERTING') AND a.claimed_by = e.id)
+               AND IS_FREE_LOCK(${ENGINE_LOCK_NAME('e.id')}) = 1`,
+            [checkAfterUs ?? -1, checkAfterUs, this.lockNamespace],
+            c,
+          )
+        ).map((r) => String(r.id));
+        if (lost.length > 0) {
+          await this.exec(
+            'mark engines without a session dead',
+            `UPDATE {p}engines SET state = 'dead' WHERE id IN (?) AND state <> 'dead'`,
+            [lost],
+            c,
+          );
+        }
+      }
       // A plain (non-locking) read of the live engines: a locking read with SKIP LOCKED here
       // would treat an engine busy renewing its lease as absent.
       const live = (

@@ -10,7 +10,16 @@
  *   whole transaction on serialization failures and deadlocks (SQLSTATE 40001/40P01);
  * - every pooled session gets the R12 settings as startup parameters (no extra round trip):
  *   `statement_timeout`, `lock_timeout`, `idle_in_transaction_session_timeout`, server-side
- *   TCP keepalives, `application_name = stoker-<role>`, and `search_path` for a schema.
+ *   TCP keepalives, `application_name = stoker-<role>`, and `search_path` for a schema;
+ * - liveness (protocol 4, RULES.md R11): {@link PostgresStore.registerEngine} takes a session
+ *   advisory lock on `hashtextextended('<namespace>' || engine id, 0)` on a dedicated
+ *   connection (`stoker-<role>-lock`), held until deregistration; {@link
+ *   PostgresStore.requeueExpired} declares an engine dead when its lease expired, or when its
+ *   heartbeat is overdue and `pg_try_advisory_xact_lock` on its key succeeds (the session
+ *   that held it is gone: measured free within milliseconds of `kill -9`);
+ * - wake-ups (protocol 6): LISTEN on a dedicated connection (`stoker-<role>-listen`) on the
+ *   channel `<schema>.<prefix>wake`, `pg_notify` from {@link PostgresStore.notifyWakeup}
+ *   and from the start transaction.
  *
  * @example
  * ```ts
@@ -43,22 +52,27 @@ import type {
   AtomUpdate,
   ClaimedAtom,
   DialectCapabilities,
+  EngineRegistration,
   EngineRow,
   EventInput,
   EventRow,
+  FastSuccess,
+  FastSuccessResult,
   NewRun,
   RunFilter,
   RunPatch,
   RunRow,
+  RequeueOptions,
   RunTx,
   SignalRow,
   StartResult,
   Store,
 } from '../store.js';
 import { postgresMigrations } from './migrations.js';
+import { FAST_SUCCESS_SQL, fastSuccessParams, fastSuccessResult } from './fast-success.js';
 
 type Raw = Record<string, unknown>;
-type Queryable = pg.Pool | pg.PoolClient;
+type Queryable = pg.Pool | pg.PoolClient | pg.Client;
 
 /** Options of {@link PostgresStore}. Durations in milliseconds. */
 export interface PostgresStoreOptions {
@@ -82,7 +96,10 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number;
   /** attempts of a transaction that hits a deadlock or serialization failure, default 5 */
   maxTransactionAttempts?: number;
-  /** errors of idle pooled connections (the server went away); the next query reports it too */
+  /**
+   * errors of idle pooled connections (the server went away; the next query reports it too),
+   * and of the wake-up listener's connection (it reconnects by itself)
+   */
   onError?: (error: Error) => void;
 }
 
@@ -111,6 +128,21 @@ const UNREACHABLE_NODE_CODES = new Set([
   'EPIPE',
 ]);
 
+/** SQL of an engine's advisory lock key; `$1` is the lock namespace of this store. */
+const ENGINE_LOCK_KEY = (id: string): string => `hashtextextended(($1::text || ${id}) COLLATE "C", 0)`;
+/** Backoff of the wake-up listener's reconnects: first delay and cap, in ms. */
+const LISTEN_RETRY_MS = 100;
+const LISTEN_RETRY_MAX_MS = 5_000;
+
+/** An engine's session lock: the dedicated connection that holds it. */
+interface SessionLock {
+  client: pg.Client;
+  /** deregisterEngine/close ended it on purpose */
+  released: boolean;
+  /** why the session was lost, once it was */
+  lost: Error | undefined;
+}
+
 /** Per-attempt bookkeeping of one transaction. */
 interface TxState {
   done: boolean;
@@ -136,20 +168,36 @@ export class PostgresStore implements Store {
   private readonly maxAttempts: number;
   private readonly sqlCache = new Map<string, string>();
   private closed = false;
+  /** settings of every session, pooled or dedicated */
+  private readonly clientConfig: pg.ClientConfig;
+  private readonly role: string;
+  private readonly onError: (error: Error) => void;
+  /** namespace hashed with engine ids into advisory lock keys: two deployments in one database never collide */
+  private readonly lockNamespace: string;
+  /** session locks of the engines registered through this store */
+  private readonly sessionLocks = new Map<string, SessionLock>();
+  /** the NOTIFY channel of this deployment */
+  readonly wakeChannel: string;
+  private listener: WakeListener | undefined;
+  private listenerStarting: Promise<WakeListener> | undefined;
+  private notifyRunning: Promise<void> | undefined;
+  private notifyQueued: Promise<void> | undefined;
 
   constructor(options: PostgresStoreOptions) {
     this.p = checkPrefix(options.tablePrefix ?? 'stoker_');
     this.schema = options.schema === undefined ? undefined : checkIdentifier(options.schema, 'schema');
     const role = checkIdentifier(options.role ?? 'store', 'role', /^[a-z][a-z0-9_-]{0,40}$/);
+    this.role = role;
+    this.lockNamespace = `stoker:${this.schema ?? ''}.${this.p}engine:`;
+    this.wakeChannel = `${this.schema === undefined ? '' : this.schema + '.'}${this.p}wake`;
     this.target = describeTarget(options.connectionString);
     this.maxAttempts = Math.max(1, options.maxTransactionAttempts ?? 5);
     // Server-side keepalives end a partitioned engine's session (and its row locks) in
     // about 25 s instead of the kernel default of 2 h 11 min (RULES.md R12, measured).
     const startup = ['-c tcp_keepalives_idle=10', '-c tcp_keepalives_interval=5', '-c tcp_keepalives_count=3'];
     if (this.schema !== undefined) startup.push(`-c search_path=${this.schema}`);
-    this.pool = new pg.Pool({
+    this.clientConfig = {
       connectionString: options.connectionString,
-      max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
@@ -165,11 +213,40 @@ export class PostgresStore implements Store {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
           oid === JSON_OID || oid === JSONB_OID ? (v: string) => v : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
-    });
+    };
+    this.pool = new pg.Pool({ ...this.clientConfig, max: options.poolSize ?? 10 });
     const onError = options.onError ?? (() => undefined);
+    this.onError = onError;
     // Without a listener an idle client's error (server restart, pg_terminate_backend)
     // would crash the process; the pool already discards that client.
     this.pool.on('error', (e) => onError(e));
+  }
+
+  /**
+   * A connected client outside the pool, with the same session settings, named
+   * `stoker-<role>-<purpose>`. `idle_session_timeout` (PostgreSQL 14+) is switched off on
+   * it: it is idle by design. Errors before `connect` resolves are the caller's; install
+   * the caller's own 'error' listener before relying on it afterwards.
+   */
+  private async dedicatedClient(purpose: 'lock' | 'listen'): Promise<pg.Client> {
+    const client = new pg.Client({ ...this.clientConfig, application_name: `stoker-${this.role}-${purpose}` });
+    // until the caller installs its own: an error of an idle client must not crash the process
+    const early = (e: Error): void => this.onError(e);
+    client.on('error', early);
+    try {
+      await client.connect();
+      try {
+        await client.query('SET idle_session_timeout = 0');
+      } catch (e) {
+        if (sqlState(e) !== '42704') throw e; // undefined parameter: before PostgreSQL 14
+      }
+    } catch (e) {
+      client.removeListener('error', early);
+      await client.end().catch(() => undefined);
+      throw this.wrap(e, `open a ${purpose} connection`);
+    }
+    client.removeListener('error', early);
+    return client;
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -308,6 +385,13 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Ending the lock sessions frees the engines' locks: others may take their atoms over.
+    const locks = [...this.sessionLocks.values()];
+    this.sessionLocks.clear();
+    for (const l of locks) l.released = true;
+    const listener = this.listener;
+    this.listener = undefined;
+    await Promise.allSettled([...locks.map((l) => l.client.end()), ...(listener ? [listener.stop()] : [])]);
     await this.pool.end();
   }
 
@@ -325,7 +409,7 @@ export class PostgresStore implements Store {
 
   // ---------------------------------------------------------------- runs
 
-  private async startRunOn(c: pg.PoolClient, run: NewRun): Promise<StartResult> {
+  private async startRunOn(c: pg.PoolClient, run: NewRun, wakeupByDefault: boolean): Promise<StartResult> {
     const argsText = canonicalJson(run.args);
     let superseded: string | undefined;
     if (run.key !== null) {
@@ -384,6 +468,10 @@ export class PostgresStore implements Store {
     await this.insertEventsOn(c, [
       { runId: run.id, atom: null, kind: 'run.created', toState: 'PENDING', data: superseded ? { supersedes: superseded } : null },
     ]);
+    // Delivered at commit (and once per transaction however many starts ask for it).
+    if ((run.wakeup ?? wakeupByDefault) && atoms.some((a) => a.predecessors.length === 0)) {
+      await this.q('announce a start', `SELECT pg_notify($1, '')`, [this.wakeChannel], c);
+    }
     return { run: runFromRow(row), created: true, ...(superseded ? { superseded } : {}) };
   }
 
@@ -407,7 +495,7 @@ export class PostgresStore implements Store {
   }
 
   async startRun(run: NewRun): Promise<StartResult> {
-    return this.transaction('start a run', (c) => this.startRunOn(c, run));
+    return this.transaction('start a run', (c) => this.startRunOn(c, run, true));
   }
 
   async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
@@ -439,6 +527,23 @@ export class PostgresStore implements Store {
       ),
     );
     return res.rows.map(claimFromRow);
+  }
+
+  /** {@inheritDoc Store.completeSuccessFast} (see fast-success.ts for why and how) */
+  async completeSuccessFast(input: FastSuccess): Promise<FastSuccessResult> {
+    this.assertOpen();
+    // a named statement: parsed and planned once per connection, not on every atom
+    let res: pg.QueryResult<Raw>;
+    try {
+      res = await this.pool.query<Raw>({
+        name: `${this.p}fast_success`,
+        text: this.sql(FAST_SUCCESS_SQL),
+        values: fastSuccessParams(input),
+      });
+    } catch (e) {
+      throw this.wrap(e, 'complete an atom (fast path)');
+    }
+    return fastSuccessResult(res.rows);
   }
 
   /**
@@ -536,7 +641,7 @@ export class PostgresStore implements Store {
         return guarded('insertEvents', () => store.insertEventsOn(c, events));
       },
       startRun(run) {
-        return guarded('startRun', () => store.startRunOn(c, run));
+        return guarded('startRun', () => store.startRunOn(c, run, false));
       },
       signalCount(runId, name) {
         return guarded('signalCount', async () => {
@@ -792,18 +897,68 @@ export class PostgresStore implements Store {
 
   // ---------------------------------------------------------------- engines
 
-  async registerEngine(e: { id: string; host: string; pid: number; version: string; leaseMs: number }): Promise<void> {
+  async registerEngine(e: EngineRegistration): Promise<void> {
     this.assertOpen();
-    await this.q(
-      'register an engine',
-      `INSERT INTO {p}engines (id, host, pid, version, state, started_at, heartbeat_at, lease_expires_at)
-       VALUES ($1, $2, $3, $4, 'alive', now(), now(), now() + $5::bigint * interval '1 millisecond')`,
-      [e.id, e.host, e.pid, e.version, Math.round(e.leaseMs)],
+    // Lock first, row second (and the reverse on deregistration): while the row exists its
+    // lock is held, unless the session was lost.
+    const client = await this.dedicatedClient('lock');
+    const lock: SessionLock = { client, released: false, lost: undefined };
+    const onLost = (cause: Error): void => {
+      if (lock.released || lock.lost !== undefined) return;
+      lock.lost = cause;
+      this.onError(cause);
+      // Best effort: others requeue a dead engine's atoms without waiting for a lock check,
+      // and its next heartbeat fails. If the server is down this fails too; heartbeat retries.
+      this.q('mark an engine dead (session lost)', `UPDATE {p}engines SET state = 'dead' WHERE id = $1`, [e.id]).catch(() => undefined);
+      client.end().catch(() => undefined);
+      try {
+        e.onSessionLost?.(cause);
+      } catch (err) {
+        this.onError(err instanceof Error ? err : new Error(String(err)));
+      }
+    };
+    client.on('error', (err) => onLost(err));
+    client.on('end', () =>
+      onLost(new StoreError('STOKER_STORE_UNREACHABLE', `PostgreSQL: the session lock connection of engine ${e.id} ended`)),
     );
+    try {
+      const got = await this.q(
+        'take the engine session lock',
+        `SELECT pg_try_advisory_lock(${ENGINE_LOCK_KEY('$2::text')}) AS ok`,
+        [this.lockNamespace, e.id],
+        client,
+      );
+      if (got.rows[0]?.ok !== true) {
+        throw new StoreError('STOKER_STORE_QUERY_FAILED', `PostgreSQL: engine ${e.id} is already registered (its session lock is held)`, {
+          details: { purpose: 'take the engine session lock', engineId: e.id },
+        });
+      }
+      await this.q(
+        'register an engine',
+        `INSERT INTO {p}engines (id, host, pid, version, state, started_at, heartbeat_at, lease_expires_at)
+         VALUES ($1, $2, $3, $4, 'alive', now(), now(), now() + $5::bigint * interval '1 millisecond')`,
+        [e.id, e.host, e.pid, e.version, Math.round(e.leaseMs)],
+      );
+    } catch (err) {
+      lock.released = true;
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    if (this.closed) {
+      lock.released = true;
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.sessionLocks.set(e.id, lock);
   }
 
   async heartbeat(engineId: string, leaseMs: number): Promise<boolean> {
     this.assertOpen();
+    if (this.sessionLocks.get(engineId)?.lost !== undefined) {
+      // Others may already treat it as dead: it must not renew, whatever the row says.
+      await this.q('mark an engine dead (session lost)', `UPDATE {p}engines SET state = 'dead' WHERE id = $1`, [engineId]);
+      return false;
+    }
     const r = await this.q(
       'renew an engine lease',
       `UPDATE {p}engines SET heartbeat_at = now(), lease_expires_at = now() + $1::bigint * interval '1 millisecond' WHERE id = $2 AND state <> 'dead'`,
@@ -820,6 +975,13 @@ export class PostgresStore implements Store {
   async deregisterEngine(engineId: string): Promise<void> {
     this.assertOpen();
     await this.q('deregister an engine', `DELETE FROM {p}engines WHERE id = $1`, [engineId]);
+    const lock = this.sessionLocks.get(engineId);
+    if (lock) {
+      this.sessionLocks.delete(engineId);
+      lock.released = true;
+      // ending the session releases the lock
+      await lock.client.end().catch(() => undefined);
+    }
   }
 
   async listEngines(): Promise<EngineRow[]> {
@@ -836,22 +998,38 @@ export class PostgresStore implements Store {
     return r.rows.map(engineFromRow);
   }
 
-  async requeueExpired(): Promise<{ runId: string; index: number; engineId: string | null }[]> {
+  async requeueExpired(options: RequeueOptions = {}): Promise<{ runId: string; index: number; engineId: string | null }[]> {
     this.assertOpen();
-    // One statement: mark the engines whose lease ran out dead (their next heartbeat then
-    // fails and they stop writing), and requeue every held atom whose holder is not a live
-    // engine (expired, dead, or without a row). SKIP LOCKED: an atom being completed right
-    // now is left to that transaction; the next sweep sees its outcome. (A data-modifying
-    // CTE runs to completion whether or not the main query reads it.)
+    const after = options.liveCheckAfterMs;
+    // null: a third of each engine's own lease; -1: no lock check at all
+    const checkAfterMs = after === undefined ? null : Number.isFinite(after) ? Math.max(0, Math.round(after)) : -1;
+    // One statement: find the engines whose session is gone (lost), mark them and the ones
+    // whose lease ran out dead (their next heartbeat then fails and they stop writing), and
+    // requeue every held atom whose holder is not a live engine (expired, dead, lost, or
+    // without a row). `lost` checks only engines that are live by lease, hold atoms and
+    // whose heartbeat is overdue (R11: a database restart frees every lock); the CASE keeps
+    // the lock attempt last. pg_try_advisory_xact_lock succeeds only when no session holds
+    // the engine's lock, and is released when this statement's transaction ends. SKIP LOCKED:
+    // an atom being completed right now is left to that transaction; the next sweep sees its
+    // outcome. (All CTEs see one snapshot, so `t` excludes `lost` explicitly; a
+    // data-modifying CTE runs to completion whether or not the main query reads it.)
     const r = await this.withRetry(() =>
       this.q(
         'requeue the atoms of expired engines',
-        `WITH d AS (
-           UPDATE {p}engines SET state = 'dead' WHERE state <> 'dead' AND lease_expires_at < now() RETURNING id),
+        `WITH lost AS (
+           SELECT e.id FROM {p}engines e
+           WHERE CASE WHEN ($2::bigint IS NULL OR $2::bigint >= 0) AND e.state <> 'dead' AND e.lease_expires_at >= now()
+               AND ($2::bigint = 0 OR now() - e.heartbeat_at >= COALESCE($2::bigint * interval '1 millisecond', (e.lease_expires_at - e.heartbeat_at) / 3))
+               AND EXISTS (SELECT 1 FROM {p}atoms a WHERE a.claimed_by = e.id AND a.state IN ('RUNNING', 'REVERTING'))
+             THEN pg_try_advisory_xact_lock(${ENGINE_LOCK_KEY('e.id')}) ELSE false END),
+         d AS (
+           UPDATE {p}engines SET state = 'dead'
+           WHERE state <> 'dead' AND (lease_expires_at < now() OR id IN (SELECT id FROM lost)) RETURNING id),
          t AS (
            SELECT a.run_id, a.idx, a.claimed_by FROM {p}atoms a
            WHERE a.state IN ('RUNNING', 'REVERTING') AND a.claimed_by IS NOT NULL
-             AND NOT EXISTS (SELECT 1 FROM {p}engines e WHERE e.id = a.claimed_by AND e.state <> 'dead' AND e.lease_expires_at >= now())
+             AND (a.claimed_by IN (SELECT id FROM lost)
+               OR NOT EXISTS (SELECT 1 FROM {p}engines e WHERE e.id = a.claimed_by AND e.state <> 'dead' AND e.lease_expires_at >= now()))
            ORDER BY a.run_id, a.idx
            FOR UPDATE OF a SKIP LOCKED),
          u AS (
@@ -863,7 +1041,7 @@ export class PostgresStore implements Store {
            INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
            SELECT run_id, idx, 'atom.requeued', state, engine_id, epoch, now() FROM u)
          SELECT u.run_id, u.idx, u.engine_id FROM u ORDER BY u.engine_id, u.run_id, u.idx`,
-        [],
+        [this.lockNamespace, checkAfterMs],
       ),
     );
     return r.rows.map((row) => ({
@@ -895,9 +1073,177 @@ export class PostgresStore implements Store {
     );
     return Number(r.rows[0]!.n);
   }
+
+  // ---------------------------------------------------------------- wake-ups
+
+  async subscribeWakeups(onWake: () => void): Promise<() => Promise<void>> {
+    this.assertOpen();
+    let listener = this.listener;
+    if (!listener) {
+      // concurrent first subscribers share one connection attempt
+      this.listenerStarting ??= (async () => {
+        const l = new WakeListener(() => this.dedicatedClient('listen'), this.wakeChannel, this.onError);
+        try {
+          await l.start();
+        } finally {
+          this.listenerStarting = undefined;
+        }
+        if (this.closed) {
+          await l.stop();
+          throw new StoreError('STOKER_STORE_CLOSED', 'the store is closed');
+        }
+        this.listener = l;
+        return l;
+      })();
+      listener = await this.listenerStarting;
+    }
+    const l = listener;
+    const entry = { onWake };
+    l.subscribers.add(entry);
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      l.subscribers.delete(entry);
+      if (l.subscribers.size === 0 && this.listener === l) {
+        this.listener = undefined;
+        await l.stop();
+      }
+    };
+  }
+
+  async notifyWakeup(): Promise<void> {
+    this.assertOpen();
+    // One NOTIFY in flight at a time; calls meanwhile share one more, sent after it (their
+    // commits may postdate the one in flight).
+    if (this.notifyQueued) return this.notifyQueued;
+    const running = this.notifyRunning;
+    if (running) {
+      this.notifyQueued = running
+        .catch(() => undefined)
+        .then(() => {
+          this.notifyQueued = undefined;
+          return this.sendNotify();
+        });
+      return this.notifyQueued;
+    }
+    return this.sendNotify();
+  }
+
+  private sendNotify(): Promise<void> {
+    const p = this.q('announce claimable atoms', `SELECT pg_notify($1, '')`, [this.wakeChannel]).then(() => undefined);
+    this.notifyRunning = p;
+    const clear = (): void => {
+      if (this.notifyRunning === p) this.notifyRunning = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+}
+
+/**
+ * The LISTEN side of protocol 6: one dedicated connection, reconnected with jittered
+ * exponential backoff when it drops; subscribers are called once after every reconnect,
+ * since notifications sent while it was down are lost.
+ */
+class WakeListener {
+  readonly subscribers = new Set<{ onWake: () => void }>();
+  private client: pg.Client | undefined;
+  private stopped = false;
+  private failures = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly connect: () => Promise<pg.Client>,
+    private readonly channel: string,
+    private readonly onError: (error: Error) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.open();
+  }
+
+  private async open(): Promise<void> {
+    const client = await this.connect();
+    let dropped = false;
+    /** listening: a drop from now on is reconnected (before, the caller gets the error) */
+    let ready = false;
+    const drop = (e?: Error): void => {
+      if (dropped) return;
+      dropped = true;
+      if (this.client === client) this.client = undefined;
+      client.end().catch(() => undefined);
+      if (this.stopped || !ready) return;
+      if (e) this.onError(e);
+      this.schedule();
+    };
+    client.on('error', (e) => drop(e));
+    client.on('end', () => drop());
+    client.on('notification', () => this.wakeAll());
+    try {
+      await client.query(`LISTEN ${quoteIdentifier(this.channel)}`);
+    } catch (e) {
+      dropped = true;
+      await client.end().catch(() => undefined);
+      throw e;
+    }
+    if (this.stopped || dropped) {
+      dropped = true;
+      await client.end().catch(() => undefined);
+      if (!this.stopped)
+        throw new StoreError('STOKER_STORE_UNREACHABLE', 'PostgreSQL: the wake-up connection ended while it started to listen');
+      return;
+    }
+    ready = true;
+    this.client = client;
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.timer) return;
+    const delay = Math.min(LISTEN_RETRY_MAX_MS, LISTEN_RETRY_MS * 2 ** this.failures) * (0.5 + Math.random() / 2);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.open().then(
+        () => {
+          this.failures = 0;
+          if (!this.stopped) this.wakeAll();
+        },
+        (e: unknown) => {
+          this.failures = Math.min(this.failures + 1, 10);
+          this.onError(e instanceof Error ? e : new Error(String(e)));
+          this.schedule();
+        },
+      );
+    }, delay);
+    this.timer.unref();
+  }
+
+  private wakeAll(): void {
+    for (const s of [...this.subscribers]) {
+      try {
+        s.onWake();
+      } catch (e) {
+        this.onError(e instanceof Error ? e : new Error(String(e)));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const c = this.client;
+    this.client = undefined;
+    if (c) await c.end().catch(() => undefined);
+  }
 }
 
 // ---------------------------------------------------------------- helpers
+
+/** A PostgreSQL quoted identifier. */
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

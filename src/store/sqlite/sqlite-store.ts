@@ -33,6 +33,7 @@ import type {
   EventInput,
   EventRow,
   NewRun,
+  RequeueOptions,
   RunFilter,
   RunPatch,
   RunRow,
@@ -53,8 +54,11 @@ export interface SqliteStoreOptions {
   tablePrefix?: string;
   /** how long a writer waits for the lock before failing (ms) */
   busyTimeoutMs?: number;
-  /** is the engine with this pid on this host alive? (SQLite is one host: pid checks are valid) */
-  isPidAlive?: (pid: number) => boolean;
+  /**
+   * is the engine with this pid on this host alive? (SQLite is one host: pid checks are
+   * valid). `startedAt` is when the engine registered, to tell a reused pid apart.
+   */
+  isPidAlive?: (pid: number, startedAt: Date) => boolean;
 }
 
 export class SqliteStore implements Store {
@@ -70,7 +74,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly p: string;
   private readonly mutex = new AsyncMutex();
-  private readonly isPidAlive: (pid: number) => boolean;
+  private readonly isPidAlive: (pid: number, startedAt: Date) => boolean;
   private closed = false;
 
   constructor(options: SqliteStoreOptions) {
@@ -548,13 +552,21 @@ export class SqliteStore implements Store {
     );
   }
 
-  async requeueExpired(): Promise<{ runId: string; index: number; engineId: string | null }[]> {
+  /**
+   * {@inheritDoc Store.requeueExpired}
+   *
+   * SQLite has no session locks: `liveCheckAfterMs` is ignored and every engine's pid is
+   * checked on every call (SQLite is one host, and a pid check cannot be fooled by a
+   * database restart).
+   */
+  async requeueExpired(_options?: RequeueOptions): Promise<{ runId: string; index: number; engineId: string | null }[]> {
     return this.write(() => {
       // Engines whose lease ran out, or whose process is gone from this host (SQLite is one host).
-      const engines = this.all(`SELECT id, pid, lease_expires_at < ${NOW} AS expired, state FROM {p}engines`);
+      const engines = this.all(`SELECT id, pid, started_at, lease_expires_at < ${NOW} AS expired, state FROM {p}engines`);
       const dead = new Set<string>();
       for (const e of engines) {
-        if (Number(e.expired) === 1 || e.state === 'dead' || !this.isPidAlive(Number(e.pid))) dead.add(String(e.id));
+        if (Number(e.expired) === 1 || e.state === 'dead' || !this.isPidAlive(Number(e.pid), new Date(Number(e.started_at))))
+          dead.add(String(e.id));
       }
       const held = this.all(`SELECT DISTINCT claimed_by FROM {p}atoms WHERE claimed_by IS NOT NULL AND state IN ('RUNNING', 'REVERTING')`);
       const known = new Set(engines.map((e) => String(e.id)));

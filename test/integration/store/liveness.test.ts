@@ -1,0 +1,392 @@
+/**
+ * Store-level liveness and wake-ups (DESIGN.md protocols 4 and 6, RULES.md R11 and R12):
+ *
+ * - an engine process killed with SIGKILL is found dead within milliseconds, by its session
+ *   lock (PostgreSQL advisory lock, MySQL GET_LOCK) or its pid (SQLite), although its lease
+ *   has a minute left; the kill → requeue latency is measured and printed;
+ * - the lease rules still win: a live engine whose lease ran out is requeued, a live engine
+ *   with a valid lease and its lock held is not; without `liveCheckAfterMs: 0` the lock is
+ *   looked at only once the heartbeat is overdue;
+ * - a lost lock session is reported to the engine, fails its heartbeat and frees its atoms;
+ * - PostgreSQL LISTEN/NOTIFY wake-ups arrive within milliseconds and survive the listener's
+ *   backend being terminated;
+ * - dedicated connections carry the R12 session settings.
+ *
+ * Engine processes are test/helpers/liveness-child.ts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { afterAll, expect, it } from 'vitest';
+import type { Store } from '../../../src/store/store.js';
+import { describeEachDialect } from '../../helpers/databases.js';
+import { newRun } from '../../helpers/graphs.js';
+
+const CHILD = join(import.meta.dirname, '../../helpers/liveness-child.ts');
+const KILLS = 10;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (performance.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(1);
+  }
+}
+
+function summary(ms: number[]): { median: number; max: number; all: string } {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median, max: sorted[sorted.length - 1]!, all: ms.map((m) => m.toFixed(1)).join(' ') };
+}
+
+interface Child {
+  id: string;
+  pid: number;
+  process: ChildProcess;
+  claims: { runId: string; index: number }[];
+  exited: Promise<void>;
+}
+
+const children = new Set<ChildProcess>();
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+/** Starts an engine process that registers `id`, claims `claims` atoms and waits. */
+function spawnEngine(url: string, prefix: string, id: string, leaseMs: number, claims = 1): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, url, prefix, id, String(leaseMs), String(claims)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise<Child>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (!line) return;
+      const msg = JSON.parse(line) as { pid: number; claims: { runId: string; index: number }[] };
+      resolve({ id, pid: msg.pid, process: child, claims: msg.claims, exited });
+    });
+    child.once('exit', (code, signal) => reject(new Error(`engine process ${id} exited early (${String(code ?? signal)}): ${stderr}`)));
+  });
+}
+
+await describeEachDialect('liveness', (ctx) => {
+  let prefixSeq = 0;
+  /** A migrated store on tables of its own, and their prefix (for engine processes). */
+  const fresh = async (): Promise<{ store: Store; prefix: string }> => {
+    const prefix = `l${prefixSeq++}_`;
+    return { store: await ctx.db.open({ tablePrefix: prefix }), prefix };
+  };
+  const pid = process.pid;
+  const sessionLocks = ctx.dialect !== 'sqlite';
+
+  it(`a SIGKILLed engine process is found dead at once (${KILLS} kills), although its lease has 60 s left`, async () => {
+    const { store, prefix } = await fresh();
+    for (let i = 0; i < KILLS; i++) await store.startRun(newRun());
+    const engines = await Promise.all(Array.from({ length: KILLS }, (_, i) => spawnEngine(ctx.url, prefix, `kid-${i}`, 60_000)));
+    expect(new Set(engines.flatMap((e) => e.claims.map((c) => c.runId))).size).toBe(KILLS);
+
+    // all alive, locks held, leases valid: nothing to requeue, even when every lock is checked
+    expect(await store.requeueExpired({ liveCheckAfterMs: 0 })).toEqual([]);
+
+    const latencies: number[] = [];
+    for (const e of engines) {
+      const t0 = performance.now();
+      process.kill(e.pid, 'SIGKILL');
+      const requeued = await waitFor(
+        async () => {
+          const r = await store.requeueExpired({ liveCheckAfterMs: 0 });
+          return r.length > 0 ? r : undefined;
+        },
+        5_000,
+        `the atom of ${e.id} to be requeued`,
+      );
+      latencies.push(performance.now() - t0);
+      // only the killed engine's atom: the others are alive
+      expect(requeued).toEqual([{ ...e.claims[0]!, engineId: e.id }]);
+      const [atom] = await store.getAtoms(e.claims[0]!.runId);
+      expect(atom).toMatchObject({ state: 'READY', claimedBy: null, epoch: 1 });
+      await e.exited;
+    }
+    const s = summary(latencies);
+    console.log(
+      `${ctx.dialect}: kill -> requeue latency over ${KILLS} kills: median ${s.median.toFixed(1)} ms, max ${s.max.toFixed(1)} ms (${s.all})`,
+    );
+    expect(s.max).toBeLessThan(1_000);
+    // marked dead, long before their leases run out
+    const listed = await store.listEngines();
+    expect(listed.map((e) => [e.id, e.state, e.atomsHeld]).sort()).toEqual(engines.map((e) => [e.id, 'dead', 0]).sort());
+    const now = (await store.now()).getTime();
+    for (const e of listed) expect(e.leaseExpiresAt.getTime() - now).toBeGreaterThan(50_000);
+  });
+
+  it('lease rules win: a live engine whose lease ran out is requeued; one with a valid lease is not', async () => {
+    const { store, prefix } = await fresh();
+    const engineSide = await ctx.db.open({ tablePrefix: prefix });
+    const { run } = await store.startRun(newRun({ predecessors: [[], []] }));
+    await engineSide.registerEngine({ id: 'live-long', host: 'h', pid, version: 't', leaseMs: 60_000 });
+    await engineSide.registerEngine({ id: 'live-short', host: 'h', pid, version: 't', leaseMs: 300 });
+    const [long] = await engineSide.claimAtoms('live-long', 1);
+    const [short] = await engineSide.claimAtoms('live-short', 1);
+    expect(await store.requeueExpired({ liveCheckAfterMs: 0 })).toEqual([]);
+    await sleep(400);
+    // the lock of live-short is still held, but its lease ran out
+    expect(await store.requeueExpired({ liveCheckAfterMs: 0 })).toEqual([{ runId: run.id, index: short!.index, engineId: 'live-short' }]);
+    expect(await engineSide.heartbeat('live-short', 300)).toBe(false);
+    expect(await engineSide.heartbeat('live-long', 60_000)).toBe(true);
+    expect(await store.requeueExpired({ liveCheckAfterMs: 0 })).toEqual([]);
+    const atoms = await store.getAtoms(run.id);
+    expect(atoms.find((a) => a.index === long!.index)).toMatchObject({ state: 'RUNNING', claimedBy: 'live-long' });
+
+    await engineSide.deregisterEngine('live-long');
+    await engineSide.deregisterEngine('live-short');
+    expect((await store.listEngines()).map((e) => e.id)).toEqual([]);
+    // deregistered: the atom (not handed back by this test) now has a holder without a row
+    expect(await store.requeueExpired()).toEqual([{ runId: run.id, index: long!.index, engineId: 'live-long' }]);
+  });
+
+  it.runIf(sessionLocks)('an engine id whose session lock is held cannot be registered again, until it is deregistered', async () => {
+    const { store, prefix } = await fresh();
+    const other = await ctx.db.open({ tablePrefix: prefix });
+    await store.registerEngine({ id: 'dup', host: 'h', pid, version: 't', leaseMs: 60_000 });
+    await expect(other.registerEngine({ id: 'dup', host: 'h', pid, version: 't', leaseMs: 60_000 })).rejects.toMatchObject({
+      code: 'STOKER_STORE_QUERY_FAILED',
+      message: expect.stringMatching(/already registered/) as string,
+    });
+    // the same id in another deployment (table prefix) of the same database is another lock
+    const { store: elsewhere } = await fresh();
+    await elsewhere.registerEngine({ id: 'dup', host: 'h', pid, version: 't', leaseMs: 60_000 });
+    await store.deregisterEngine('dup');
+    await other.registerEngine({ id: 'dup', host: 'h', pid, version: 't', leaseMs: 60_000 });
+    expect((await other.listEngines()).map((e) => [e.id, e.state])).toEqual([['dup', 'alive']]);
+    await other.deregisterEngine('dup');
+    await elsewhere.deregisterEngine('dup');
+  });
+
+  it.runIf(sessionLocks)(
+    'the lock is checked only once the heartbeat is overdue, by default after a third of the lease (R11)',
+    async () => {
+      const { store, prefix } = await fresh();
+      const { run } = await store.startRun(newRun());
+      const e = await spawnEngine(ctx.url, prefix, 'kid-overdue', 3_000);
+      process.kill(e.pid, 'SIGKILL');
+      await e.exited;
+      // as if it had renewed just now: lease 3 s, so its lock is looked at after 1 s
+      await ctx.db.exec(
+        ctx.dialect === 'postgres'
+          ? `UPDATE ${prefix}engines SET heartbeat_at = now(), lease_expires_at = now() + interval '3 seconds'`
+          : `UPDATE ${prefix}engines SET heartbeat_at = NOW(6), lease_expires_at = DATE_ADD(NOW(6), INTERVAL 3 SECOND)`,
+      );
+      expect(await store.requeueExpired()).toEqual([]);
+      expect(await store.requeueExpired({ liveCheckAfterMs: 800 })).toEqual([]);
+      await sleep(1_100);
+      expect(await store.requeueExpired({ liveCheckAfterMs: Infinity })).toEqual([]); // lease only
+      expect(await store.requeueExpired({ liveCheckAfterMs: 5_000 })).toEqual([]);
+      expect(await store.requeueExpired()).toEqual([{ runId: run.id, index: 0, engineId: 'kid-overdue' }]);
+      // its lease has not run out, but it was marked dead
+      const [row] = await store.listEngines();
+      expect(row).toMatchObject({ id: 'kid-overdue', state: 'dead', atomsHeld: 0 });
+      expect(row!.leaseExpiresAt.getTime()).toBeGreaterThan((await store.now()).getTime());
+    },
+  );
+
+  it.runIf(sessionLocks)('a lost session lock is reported, fails the heartbeat and frees the atoms at once', async () => {
+    const { store, prefix } = await fresh();
+    const engineSide = await ctx.db.open({ tablePrefix: prefix });
+    const { run } = await store.startRun(newRun());
+    const lost: Error[] = [];
+    await engineSide.registerEngine({ id: 'victim', host: 'h', pid, version: 't', leaseMs: 60_000, onSessionLost: (e) => lost.push(e) });
+    await engineSide.claimAtoms('victim', 1);
+    expect(await engineSide.heartbeat('victim', 60_000)).toBe(true);
+
+    const locks = (engineSide as unknown as { sessionLocks: Map<string, { client?: { processID: number }; conn?: { threadId: number } }> })
+      .sessionLocks;
+    const lock = locks.get('victim')!;
+    const t0 = performance.now();
+    if (ctx.dialect === 'postgres') await ctx.db.exec(`SELECT pg_terminate_backend(${lock.client!.processID})`);
+    else await ctx.db.exec(`KILL ${lock.conn!.threadId}`);
+    await waitFor(() => (lost.length > 0 ? true : undefined), 5_000, 'onSessionLost');
+    const noticed = performance.now() - t0;
+    // the default check (heartbeat not overdue) would not look at the lock: the store marked it dead
+    const requeued = await waitFor(
+      async () => {
+        const r = await store.requeueExpired();
+        return r.length > 0 ? r : undefined;
+      },
+      5_000,
+      'the atom of the engine whose session was lost',
+    );
+    console.log(
+      `${ctx.dialect}: session lost noticed after ${noticed.toFixed(1)} ms, atom requeued after ${(performance.now() - t0).toFixed(1)} ms`,
+    );
+    expect(requeued).toEqual([{ runId: run.id, index: 0, engineId: 'victim' }]);
+    expect(lost).toHaveLength(1);
+    expect(await engineSide.heartbeat('victim', 60_000)).toBe(false);
+    expect((await store.listEngines())[0]).toMatchObject({ id: 'victim', state: 'dead' });
+    // the engine comes back under a new id
+    await engineSide.registerEngine({ id: 'victim-2', host: 'h', pid, version: 't', leaseMs: 60_000 });
+    expect(await engineSide.heartbeat('victim-2', 60_000)).toBe(true);
+    await engineSide.deregisterEngine('victim-2');
+    expect(lost).toHaveLength(1);
+  });
+
+  it.runIf(ctx.dialect === 'sqlite')('sqlite: a SIGKILLed engine process is found dead by its pid, without a lock check', async () => {
+    const { store, prefix } = await fresh();
+    const { run } = await store.startRun(newRun());
+    const e = await spawnEngine(ctx.url, prefix, 'kid-pid', 60_000);
+    expect(await store.requeueExpired()).toEqual([]);
+    const t0 = performance.now();
+    process.kill(e.pid, 'SIGKILL');
+    // the default options: SQLite checks every pid on every call
+    const requeued = await waitFor(
+      async () => {
+        const r = await store.requeueExpired();
+        return r.length > 0 ? r : undefined;
+      },
+      5_000,
+      'the atom of the killed process',
+    );
+    console.log(`sqlite: kill -> requeue by pid: ${(performance.now() - t0).toFixed(1)} ms`);
+    expect(requeued).toEqual([{ runId: run.id, index: 0, engineId: 'kid-pid' }]);
+  });
+
+  // ------------------------------------------------------------------ wake-ups
+
+  it.runIf(ctx.dialect !== 'postgres')('no push wake-ups on this dialect: engines poll', () => {
+    expect(ctx.store.subscribeWakeups).toBeUndefined();
+    expect(ctx.store.notifyWakeup).toBeUndefined();
+  });
+
+  it.runIf(ctx.dialect === 'postgres')(
+    'LISTEN/NOTIFY wake-ups: fast, from starts, coalesced, and they survive a killed listener',
+    async () => {
+      const { store: listener, prefix } = await fresh();
+      const notifier = await ctx.db.open({ tablePrefix: prefix });
+      let wakes = 0;
+      const unsubscribe = await listener.subscribeWakeups!(() => (wakes += 1));
+      const nextWake = async (timeoutMs: number, what: string): Promise<number> => {
+        const before = wakes;
+        const t0 = performance.now();
+        await waitFor(() => (wakes > before ? true : undefined), timeoutMs, what);
+        return performance.now() - t0;
+      };
+
+      const latencies: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const before = wakes;
+        const t0 = performance.now();
+        await notifier.notifyWakeup!();
+        await waitFor(() => (wakes > before ? true : undefined), 1_000, 'a wake-up');
+        latencies.push(performance.now() - t0);
+      }
+      const s = summary(latencies);
+      console.log(`postgres: notifyWakeup -> onWake: median ${s.median.toFixed(1)} ms, max ${s.max.toFixed(1)} ms`);
+      expect(s.max).toBeLessThan(100);
+
+      // a start wakes idle engines by default; `wakeup: false` and a child start in a RunTx do not
+      const startWake = nextWake(1_000, 'the wake-up of a start');
+      const { run } = await notifier.startRun(newRun());
+      await startWake;
+      const quiet = wakes;
+      await notifier.startRun({ ...newRun(), wakeup: false });
+      await notifier.runTransaction([run.id], (tx) => tx.startRun(newRun()));
+      await sleep(200);
+      expect(wakes).toBe(quiet);
+      const txWake = nextWake(1_000, 'the wake-up of a child start that asks for one');
+      await notifier.runTransaction([run.id], (tx) => tx.startRun({ ...newRun(), wakeup: true }));
+      await txWake;
+
+      // another deployment (table prefix) has its own channel
+      const { store: elsewhere } = await fresh();
+      const before = wakes;
+      await elsewhere.notifyWakeup!();
+      await sleep(200);
+      expect(wakes).toBe(before);
+
+      // calls while one is in flight share one follow-up NOTIFY
+      const burst = wakes;
+      await Promise.all(Array.from({ length: 10 }, () => notifier.notifyWakeup!()));
+      await sleep(200);
+      expect(wakes - burst).toBeGreaterThanOrEqual(1);
+      expect(wakes - burst).toBeLessThanOrEqual(2);
+
+      // the listener's backend is terminated: it reconnects and wakes its subscribers once
+      const backend = (listener as unknown as { listener: { client: { processID: number } } }).listener.client.processID;
+      const reconnectWake = nextWake(5_000, 'the wake-up after reconnecting');
+      const t0 = performance.now();
+      await ctx.db.exec(`SELECT pg_terminate_backend(${backend})`);
+      await reconnectWake;
+      console.log(`postgres: listener terminated -> reconnected and woke after ${(performance.now() - t0).toFixed(1)} ms`);
+      const after = (listener as unknown as { listener: { client: { processID: number } } }).listener.client.processID;
+      expect(after).not.toBe(backend);
+      const again = nextWake(1_000, 'a wake-up after the reconnect');
+      await notifier.notifyWakeup!();
+      await again;
+
+      await unsubscribe();
+      expect((listener as unknown as { listener?: unknown }).listener).toBeUndefined();
+      const listening = await ctx.db.exec(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${after}`);
+      expect(listening[0]!.n).toBe(0);
+    },
+  );
+
+  // ------------------------------------------------------------------ R12 on dedicated connections
+
+  it.runIf(sessionLocks)('the session lock connection carries the R12 settings', async () => {
+    const { store } = await fresh();
+    await store.registerEngine({ id: 'hygiene', host: 'h', pid, version: 't', leaseMs: 60_000 });
+    try {
+      const lock = (store as unknown as { sessionLocks: Map<string, { client?: QueryClient; conn?: MysqlQueryClient }> }).sessionLocks.get(
+        'hygiene',
+      )!;
+      if (ctx.dialect === 'postgres') {
+        expect(await pgSettings(lock.client!)).toEqual({ ...PG_R12, app: 'stoker-store-lock', ist: '0' });
+      } else {
+        const [rows] = await lock.conn!.query(
+          `SHOW SESSION VARIABLES WHERE Variable_name IN ('time_zone', 'innodb_lock_wait_timeout', 'tx_isolation', 'transaction_isolation', 'wait_timeout')`,
+        );
+        const vars = Object.fromEntries(rows.map((r) => [String(r.Variable_name), String(r.Value)]));
+        expect(vars).toMatchObject({ time_zone: '+00:00', innodb_lock_wait_timeout: '5', wait_timeout: '31536000' });
+        expect(vars.transaction_isolation ?? vars.tx_isolation).toBe('READ-COMMITTED');
+      }
+    } finally {
+      await store.deregisterEngine('hygiene');
+    }
+  });
+
+  it.runIf(ctx.dialect === 'postgres')('the wake-up listener connection carries the R12 settings', async () => {
+    const { store } = await fresh();
+    const unsubscribe = await store.subscribeWakeups!(() => undefined);
+    try {
+      const client = (store as unknown as { listener: { client: QueryClient } }).listener.client;
+      expect(await pgSettings(client)).toEqual({ ...PG_R12, app: 'stoker-store-listen', ist: '0' });
+    } finally {
+      await unsubscribe();
+    }
+  });
+});
+
+type QueryClient = { query(sql: string): Promise<{ rows: Record<string, string>[] }> };
+type MysqlQueryClient = { query(sql: string): Promise<[Record<string, unknown>[]]> };
+
+const PG_R12 = { st: '30s', lt: '5s', it: '15s', ki: '10', kint: '5', kc: '3' };
+
+async function pgSettings(client: QueryClient): Promise<Record<string, string>> {
+  return (
+    await client.query(
+      `SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt,
+              current_setting('idle_in_transaction_session_timeout') AS it, current_setting('application_name') AS app,
+              current_setting('tcp_keepalives_idle') AS ki, current_setting('tcp_keepalives_interval') AS kint,
+              current_setting('tcp_keepalives_count') AS kc, current_setting('idle_session_timeout', true) AS ist`,
+    )
+  ).rows[0]!;
+}
