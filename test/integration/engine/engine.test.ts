@@ -386,6 +386,32 @@ for (const dialect of testDialects()) {
       expect(byName.hang!.failure?.code).toBe('STOKER_TASK_TIMEOUT');
     });
 
+    dbIt('rejects bad input with a clear error and writes nothing', async () => {
+      const registry = new FlowRegistry();
+      registry.register(linear('strict', [task({ name: 'echo', requires: ['x'], provides: 'y', execute: ({ x }) => x! })]));
+      const engine = new Engine({ store, flows: registry });
+      const before = (await store.listRuns({ limit: 10_000 })).length;
+      let deep: JsonValue = 1;
+      for (let i = 0; i < 100; i++) deep = [deep];
+      const cases: [unknown, string, RegExp][] = [
+        [{ x: deep }, 'STOKER_INPUT_TOO_DEEP', /deeper than 64 levels at \$\.x/],
+        [JSON.parse('{"x": 1, "__proto__": {"polluted": true}}'), 'STOKER_INPUT_FORBIDDEN_KEY', /__proto__/],
+        [{ x: 'a'.repeat(2 * 1024 * 1024) }, 'STOKER_INPUT_TOO_LARGE', /over the limit/],
+        [{ x: () => 1 }, 'STOKER_FLOW_INVALID', /not plain JSON at \$\.x \(found a function\)/],
+        [{}, 'STOKER_RUN_MISSING_ARGUMENT', /needs argument x/],
+      ];
+      for (const [args, code, message] of cases) {
+        const err = await engine.startRun('strict', args as Record<string, JsonValue>).then(() => null, (e: unknown) => e as { code: string; message: string });
+        expect(err?.code, `args ${JSON.stringify(args)?.slice(0, 40)}`).toBe(code);
+        expect(err!.message).toMatch(message);
+      }
+      await expect(engine.startRun('nope', {})).rejects.toMatchObject({ code: 'STOKER_FLOW_NOT_FOUND' });
+      await expect(engine.signal('no-such-run', 'go')).rejects.toMatchObject({ code: 'STOKER_RUN_NOT_FOUND' });
+      await expect(engine.signal('no-such-run', 'bad name!')).rejects.toMatchObject({ code: 'STOKER_CONFIG_INVALID' });
+      await expect(engine.cancel('no-such-run')).rejects.toMatchObject({ code: 'STOKER_RUN_NOT_FOUND' });
+      expect((await store.listRuns({ limit: 10_000 })).length).toBe(before);
+    });
+
     dbIt('an engine without the flow hands the atom back; one with the flow runs it', async () => {
       const flow = linear('known', [task({ name: 'k', provides: 'v', execute: () => 'done' })]);
       const withFlow = new FlowRegistry();
