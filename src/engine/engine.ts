@@ -43,6 +43,12 @@ export interface EngineOptions {
   /** engine lease (default 30 s) and its renewal interval (default lease/3) */
   leaseMs?: number;
   heartbeatMs?: number;
+  /**
+   * How often this engine looks for dead engines' atoms (default 500 ms, jittered). Where the
+   * store has session locks (PostgreSQL, MySQL) a crashed engine is found by its free lock at
+   * the next look, well under a second after `kill -9`; frozen or cut-off engines by their lease.
+   */
+  reapMs?: number;
   /** how many completions one transaction may carry (group commit; default 128) */
   maxBatch?: number;
   engineId?: string;
@@ -85,15 +91,20 @@ interface InFlight {
 const DEFAULTS = { concurrency: 10, pollMs: 1000, leaseMs: 30_000, maxBatch: 128, maxResultBytes: 256 * 1024, maxArgsBytes: 64 * 1024 * 16 };
 
 export class Engine extends EventEmitter<EngineEvents> {
-  readonly id: string;
+  /** this engine's current id: a new one after it fenced itself and registered again */
+  get id(): string {
+    return this.currentId;
+  }
+  private currentId: string;
   private readonly store: Store;
   private readonly flows: FlowLookup;
   private readonly clock: Clock;
   private readonly rng: Rng;
   private readonly ids: IdGenerator;
-  private readonly log: Logger;
+  private log: Logger;
+  private readonly baseLog: Logger;
   private readonly hub: WakeHub;
-  private readonly opts: Required<Pick<EngineOptions, 'concurrency' | 'pollMs' | 'leaseMs' | 'heartbeatMs' | 'maxBatch' | 'maxResultBytes' | 'maxArgsBytes'>>;
+  private readonly opts: Required<Pick<EngineOptions, 'concurrency' | 'pollMs' | 'leaseMs' | 'heartbeatMs' | 'reapMs' | 'maxBatch' | 'maxResultBytes' | 'maxArgsBytes'>>;
   private readonly faultPoint: NonNullable<EngineOptions['faultPoint']>;
   private readonly identity: { host: string; pid: number; version: string };
 
@@ -109,6 +120,10 @@ export class Engine extends EventEmitter<EngineEvents> {
   private wakePending = false;
   private loopDone: Promise<void> | null = null;
   private heartbeatTimer: TimerHandle | null = null;
+  private reaperTimer: TimerHandle | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
+  /** set when the lease or the session lock was lost: register again under a new id */
+  private fencedOut = false;
   private unsubscribe: (() => void) | null = null;
   private lastRenewMono = 0;
   private readonly waiters = new Map<string, Set<() => void>>();
@@ -127,6 +142,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       pollMs: options.pollMs ?? DEFAULTS.pollMs,
       leaseMs,
       heartbeatMs: options.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3)),
+      reapMs: options.reapMs ?? 500,
       maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
       maxResultBytes: options.maxResultBytes ?? DEFAULTS.maxResultBytes,
       maxArgsBytes: options.maxArgsBytes ?? DEFAULTS.maxArgsBytes,
@@ -136,8 +152,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.clock = options.clock ?? systemClock;
     this.rng = options.rng ?? systemRng;
     this.ids = options.ids ?? randomId;
-    this.id = options.engineId ?? this.ids();
-    this.log = (options.logger ?? silentLogger).child({ engineId: this.id });
+    this.currentId = options.engineId ?? this.ids();
+    this.baseLog = options.logger ?? silentLogger;
+    this.log = this.baseLog.child({ engineId: this.currentId });
     this.hub = options.wakeHub ?? new WakeHub();
     this.faultPoint = options.faultPoint ?? (() => {});
     this.identity = { host: options.host ?? hostname(), pid: options.pid ?? process.pid, version: options.version ?? '0.1.0' };
@@ -251,10 +268,18 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (this.running) return;
     this.running = true;
     this.stopping = false;
-    await this.store.registerEngine({ id: this.id, ...this.identity, leaseMs: this.opts.leaseMs });
-    this.lastRenewMono = this.clock.monotonicMs();
+    await this.register();
     this.unsubscribe = this.hub.subscribe(() => this.wake());
+    if (this.store.subscribeWakeups) {
+      try {
+        this.unlisten = await this.store.subscribeWakeups(() => this.wake());
+      } catch (e) {
+        // polling still finds the work; only latency suffers
+        this.emitError(e);
+      }
+    }
     this.scheduleHeartbeat(0);
+    this.scheduleReaper();
     this.loopDone = this.claimLoop();
     this.log.info({ concurrency: this.opts.concurrency }, 'engine started');
   }
@@ -274,7 +299,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     for (const f of this.inflight.values()) f.abort.abort(new StokerError('STOKER_ENGINE_STOPPED', 'engine stopping'));
     await this.flushing;
     this.heartbeatTimer?.cancel();
+    this.reaperTimer?.cancel();
     this.unsubscribe?.();
+    await this.unlisten?.().catch((e: unknown) => this.emitError(e));
     await this.store.requeueEngine(this.id).catch((e) => this.emitError(e));
     await this.store.deregisterEngine(this.id).catch((e) => this.emitError(e));
     this.running = false;
@@ -329,6 +356,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private leaseValid(): boolean {
+    if (this.fencedOut) return false;
     // Self-fencing (R9): without a renewal for most of the lease, stop starting work.
     return this.clock.monotonicMs() - this.lastRenewMono < this.opts.leaseMs * 0.9;
   }
@@ -341,26 +369,86 @@ export class Engine extends EventEmitter<EngineEvents> {
     });
   }
 
+  /** Registers this engine (a row with a lease, and a session lock where the store has one). */
+  private async register(): Promise<void> {
+    const id = this.currentId;
+    await this.store.registerEngine({
+      id,
+      ...this.identity,
+      leaseMs: this.opts.leaseMs,
+      onSessionLost: (cause) => {
+        if (this.currentId !== id) return;
+        this.log.warn({ err: cause }, 'session lock lost: fencing myself');
+        this.fenceSelf('session lock lost');
+      },
+    });
+    this.lastRenewMono = this.clock.monotonicMs();
+    this.fencedOut = false;
+  }
+
+  /**
+   * Self-fencing (R9, R14): others may now take our atoms, so abort them and write nothing
+   * more for them; the next heartbeat registers this engine again under a new id (R3).
+   */
+  private fenceSelf(reason: string): void {
+    this.fencedOut = true;
+    this.abortAll(reason);
+    this.wake();
+  }
+
   private async heartbeat(): Promise<void> {
+    if (this.fencedOut && !this.stopping) {
+      const old = this.currentId;
+      this.currentId = this.ids();
+      this.log = this.baseLog.child({ engineId: this.currentId });
+      try {
+        await this.register();
+        this.log.info({ previousId: old }, 'registered again after fencing');
+      } catch (e) {
+        this.currentId = old;
+        this.emitError(e);
+      }
+      return;
+    }
     const t0 = this.clock.monotonicMs();
     try {
-      const ok = await this.store.heartbeat(this.id, this.opts.leaseMs);
+      const ok = await this.store.heartbeat(this.currentId, this.opts.leaseMs);
       if (ok) this.lastRenewMono = t0;
       else {
         this.log.warn({}, 'engine row gone or marked dead: fencing myself');
-        this.abortAll('engine lease lost');
+        this.fenceSelf('engine lease lost');
       }
     } catch (e) {
       this.emitError(e);
     }
-    if (!this.leaseValid()) this.abortAll('engine lease expired locally');
+    if (!this.leaseValid()) this.fenceSelf('engine lease expired locally');
     try {
-      const requeued = await this.store.requeueExpired();
-      if (requeued.length > 0) {
-        this.log.info({ count: requeued.length }, 'requeued atoms of dead engines');
-        this.wake();
-      }
       await this.checkCancelled();
+    } catch (e) {
+      this.emitError(e);
+    }
+  }
+
+  private scheduleReaper(): void {
+    const ms = this.opts.reapMs * (0.8 + this.rng.next() * 0.4);
+    this.reaperTimer = this.clock.setTimer(ms, () => {
+      void this.reap().finally(() => {
+        if (this.running && !this.stopping) this.scheduleReaper();
+      });
+    });
+  }
+
+  /** Requeues the atoms of dead engines (lease expired, session lock free, or pid gone). */
+  private async reap(): Promise<void> {
+    if (this.fencedOut) return;
+    try {
+      // A crashed engine's session lock is free at once; check it on every look (R11).
+      const requeued = await this.store.requeueExpired({ liveCheckAfterMs: 0 });
+      if (requeued.length > 0) {
+        this.log.info({ count: requeued.length, engines: [...new Set(requeued.map((r) => r.engineId))] }, 'requeued atoms of dead engines');
+        this.wake();
+        await this.store.notifyWakeup?.();
+      }
     } catch (e) {
       this.emitError(e);
     }
@@ -683,7 +771,11 @@ export class Engine extends EventEmitter<EngineEvents> {
           this.stats.claimed += 1;
           this.launch(c);
         }
-        if (result.madeReady > 0) this.hub.wake();
+        if (result.madeReady > 0) {
+          this.hub.wake();
+          // other processes: one NOTIFY per commit batch, never inside the transaction
+          this.store.notifyWakeup?.().catch((e: unknown) => this.emitError(e));
+        }
       }
       this.wake();
     }
