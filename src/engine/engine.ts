@@ -64,7 +64,12 @@ export interface EngineOptions {
   /** limits on arguments and results (bytes) */
   maxResultBytes?: number;
   maxArgsBytes?: number;
-  /** test hook at named points (TEST-PLAN §2): e.g. crash the process there */
+  /**
+   * Test hook at named points (TEST-PLAN §2), a no-op in production: `after-claim-commit`,
+   * `before-execute`, `after-side-effect-before-result`, `inside-fenced-tx` (in the
+   * completion transaction, before commit), `before-release` (graceful stop). Chaos tests
+   * use it to SIGKILL or SIGSTOP the process exactly there.
+   */
   faultPoint?: (name: string, info: { runId: string; atom: number }) => void;
 }
 
@@ -298,6 +303,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     while (this.inflight.size > 0 && this.clock.monotonicMs() < drainUntil) await this.clock.sleep(5);
     for (const f of this.inflight.values()) f.abort.abort(new StokerError('STOKER_ENGINE_STOPPED', 'engine stopping'));
     await this.flushing;
+    this.faultPoint('before-release', { runId: '', atom: -1 });
     this.heartbeatTimer?.cancel();
     this.reaperTimer?.cancel();
     this.unsubscribe?.();
@@ -324,6 +330,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       if (free > 0 && this.leaseValid()) {
         try {
           const claims = await this.store.claimAtoms(this.id, free);
+          for (const c of claims) this.faultPoint('after-claim-commit', { runId: c.runId, atom: c.index });
           failures = 0;
           if (claims.length > 0) this.stats.claimCommits += 1;
           claimed = claims.length;
@@ -812,6 +819,8 @@ export class Engine extends EventEmitter<EngineEvents> {
         await t.flush();
         free = Math.max(0, batch.length - result.continuations.length);
       }
+      const first = batch[0]!.claim;
+      this.faultPoint('inside-fenced-tx', { runId: first.runId, atom: first.index });
       return result;
     });
   }
