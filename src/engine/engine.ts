@@ -815,7 +815,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       let free = stopping ? 0 : batch.length;
       for (const ctx of contexts) {
         const t = new RunTransition(tx, ctx, this.transitionDeps(), result, free);
-        for (const c of byRun.get(ctx.id)!) await t.apply(c);
+        await t.applyAll(byRun.get(ctx.id)!);
         await t.flush();
         free = Math.max(0, batch.length - result.continuations.length);
       }

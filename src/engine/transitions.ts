@@ -226,28 +226,74 @@ export class RunTransition {
       return;
     }
     this.countMove(AtomState.RUNNING, AtomState.SUCCESS);
-    await this.forward(claim.index, result);
+    await this.forward([{ index: claim.index, result }]);
   }
 
-  /** Decrements successors; READY ones may be claimed locally; skips cascade. */
-  private async forward(index: number, result: JsonValue): Promise<void> {
-    let frontier: { index: number; result: JsonValue; skipped: boolean }[] = [{ index, result, skipped: false }];
+  /**
+   * Applies all completions of this run from one group commit. Successes (the common case)
+   * share one fenced multi-row write and one successor update; the rest go one by one.
+   */
+  async applyAll(completions: readonly Completion[]): Promise<void> {
+    const successes = completions.filter(
+      (c): c is Completion & { outcome: { kind: 'success' } } => c.claim.state === 'RUNNING' && c.outcome.kind === 'success',
+    );
+    if (successes.length < 2 || isTerminalRun(this.status())) {
+      for (const c of completions) await this.apply(c);
+      return;
+    }
+    for (const c of completions) if (!successes.includes(c as (typeof successes)[number])) await this.apply(c);
+    if (isTerminalRun(this.status())) {
+      // one of the others ended the run: the successes are only recorded
+      for (const c of successes) await this.apply(c);
+      return;
+    }
+    const updates: AtomUpdate[] = successes.map((c) => {
+      assertTransition(AtomState.RUNNING, AtomState.SUCCESS, this.spec(c.claim.index).name);
+      return {
+        index: c.claim.index,
+        epoch: c.claim.epoch,
+        expectStates: [AtomState.RUNNING],
+        expectRevertRequested: false,
+        patch: { state: AtomState.SUCCESS, claimedBy: null, result: c.outcome.result, journal: c.outcome.journal, waitKind: null, waitRef: null },
+      };
+    });
+    const oks = await this.tx.updateAtoms(this.run.id, updates);
+    const finished: { index: number; result: JsonValue }[] = [];
+    for (const [i, c] of successes.entries()) {
+      if (oks[i]) {
+        this.event(c.claim.index, 'atom.success', AtomState.RUNNING, AtomState.SUCCESS, undefined, c.claim.epoch);
+        this.atomCache.delete(c.claim.index);
+        this.countMove(AtomState.RUNNING, AtomState.SUCCESS);
+        finished.push({ index: c.claim.index, result: c.outcome.result });
+      } else if ((await this.missReason(c.claim)) === 'revert') {
+        await this.joinRevert(c.claim, { result: c.outcome.result, journal: c.outcome.journal });
+      }
+    }
+    if (finished.length > 0) await this.forward(finished);
+  }
+
+  /**
+   * Decrements the successors of every finished atom in one statement per wave; READY ones
+   * may be claimed locally; skips cascade wave by wave.
+   */
+  private async forward(finished: { index: number; result: JsonValue }[]): Promise<void> {
+    let frontier: { index: number; result: JsonValue; skipped: boolean }[] = finished.map((f) => ({ ...f, skipped: false }));
     while (frontier.length > 0) {
       const next: typeof frontier = [];
-      for (const done of frontier) {
-        const spec = this.spec(done.index);
-        if (spec.successors.length === 0) continue;
-        const entries = spec.successors.map((s) => ({ index: s, disable: done.skipped || !this.decide(done.index, s, done.result) }));
-        const rows = await this.tx.decrementPending(this.run.id, entries);
-        for (const row of rows) {
-          this.atomCache.set(row.index, row);
-          if (row.pending !== 0) continue;
-          if (row.state === AtomState.READY) {
-            this.event(row.index, 'atom.ready', AtomState.PENDING, AtomState.READY);
-            await this.readied(row.index);
-          } else if (row.state === AtomState.PENDING && row.skip) {
-            if (await this.set(row, AtomState.SKIPPED)) next.push({ index: row.index, result: null, skipped: true });
-          }
+      const entries = frontier.flatMap((done) =>
+        this.spec(done.index).successors.map((s) => ({ index: s, disable: done.skipped || !this.decide(done.index, s, done.result) })),
+      );
+      const rows = entries.length > 0 ? await this.tx.decrementPending(this.run.id, entries) : [];
+      const reachedZero = new Set<number>();
+      for (const row of rows) {
+        this.atomCache.set(row.index, row);
+        if (row.pending !== 0 || reachedZero.has(row.index)) continue;
+        reachedZero.add(row.index);
+        if (row.state === AtomState.READY) {
+          this.event(row.index, 'atom.ready', AtomState.PENDING, AtomState.READY);
+          await this.readied(row.index);
+        } else if (row.state === AtomState.PENDING && row.skip) {
+          if (await this.set(row, AtomState.SKIPPED)) next.push({ index: row.index, result: null, skipped: true });
         }
       }
       frontier = next;
