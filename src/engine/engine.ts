@@ -408,6 +408,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       const old = this.currentId;
       this.currentId = this.ids();
       this.log = this.baseLog.child({ engineId: this.currentId });
+      // the old id is dead for everyone: let the store forget it (and its session lock)
+      await this.store.deregisterEngine(old).catch((e: unknown) => this.emitError(e));
       try {
         await this.register();
         this.log.info({ previousId: old }, 'registered again after fencing');

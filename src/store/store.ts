@@ -344,11 +344,15 @@ export interface Store {
   /**
    * Stores a signal and makes atoms waiting for it claimable; returns how many atoms woke.
    * Locks the run row first, so it is serialised with an atom parking on that signal.
+   * When atoms woke, subscribed engines are woken at commit (PostgreSQL NOTIFY, protocol 6).
    */
   sendSignal(runId: string, name: string, payload: JsonValue): Promise<number>;
   getSignals(runId: string): Promise<SignalRow[]>;
 
-  /** makes the given waiting atom claimable now (a child run finished) */
+  /**
+   * makes the given waiting atom claimable now (a child run finished); sends no wake-up:
+   * the engine that calls it announces its batch with {@link notifyWakeup}
+   */
   wakeAtom(runId: string, index: number): Promise<void>;
 
   // --- engines and liveness (protocol 4) ---

@@ -138,6 +138,8 @@ const LOCK_SESSION_WAIT_TIMEOUT_S = 31_536_000;
 /** An engine's session lock: the dedicated connection that holds it. */
 interface SessionLock {
   conn: mysql.Connection;
+  /** registerEngine has completed: a loss from now on is reported to the engine */
+  registered: boolean;
   /** deregisterEngine/close ended it on purpose */
   released: boolean;
   /** why the session was lost, once it was */
@@ -1052,15 +1054,16 @@ export class MysqlStore implements Store {
     // Lock first, row second (and the reverse on deregistration): while the row exists its
     // lock is held, unless the session was lost.
     const conn = await this.lockConnection();
-    const lock: SessionLock = { conn, released: false, lost: undefined };
+    const lock: SessionLock = { conn, registered: false, released: false, lost: undefined };
     const onLost = (cause: Error): void => {
       if (lock.released || lock.lost !== undefined) return;
       lock.lost = cause;
+      conn.destroy();
+      if (!lock.registered) return; // registerEngine fails instead
       this.onError(cause);
       // Best effort: others requeue a dead engine's atoms without waiting for a lock check,
       // and its next heartbeat fails. If the server is down this fails too; heartbeat retries.
       this.markDead(e.id).catch(() => undefined);
-      conn.destroy();
       try {
         e.onSessionLost?.(cause);
       } catch (err) {
@@ -1090,16 +1093,17 @@ export class MysqlStore implements Store {
           c,
         ),
       );
+      if (lock.lost !== undefined || this.closed) {
+        if (!this.closed) await this.markDead(e.id).catch(() => undefined);
+        if (this.closed) throw new StoreError('STOKER_STORE_CLOSED', 'the store was closed while an engine registered');
+        throw this.wrap(lock.lost, 'keep the engine session lock');
+      }
     } catch (err) {
       lock.released = true;
       conn.destroy();
       throw err;
     }
-    if (this.closed) {
-      lock.released = true;
-      conn.destroy();
-      return;
-    }
+    lock.registered = true;
     this.sessionLocks.set(e.id, lock);
   }
 
@@ -1112,7 +1116,7 @@ export class MysqlStore implements Store {
   async heartbeat(engineId: string, leaseMs: number): Promise<boolean> {
     if (this.sessionLocks.get(engineId)?.lost !== undefined) {
       // Others may already treat it as dead: it must not renew, whatever the row says.
-      await this.markDead(engineId);
+      await this.markDead(engineId).catch(() => undefined);
       return false;
     }
     const matched = await this.single('renew an engine lease', (c) =>

@@ -137,6 +137,8 @@ const LISTEN_RETRY_MAX_MS = 5_000;
 /** An engine's session lock: the dedicated connection that holds it. */
 interface SessionLock {
   client: pg.Client;
+  /** registerEngine has completed: a loss from now on is reported to the engine */
+  registered: boolean;
   /** deregisterEngine/close ended it on purpose */
   released: boolean;
   /** why the session was lost, once it was */
@@ -873,6 +875,8 @@ export class PostgresStore implements Store {
           )
         ).rowCount ?? 0;
       await this.insertEventsOn(c, [{ runId, atom: null, kind: 'run.signal', data: { name, woke } }]);
+      // like a start, a signal comes from outside: wake idle engines at commit (protocol 6)
+      if (woke > 0) await this.q('announce woken atoms', `SELECT pg_notify($1, '')`, [this.wakeChannel], c);
       return woke;
     });
   }
@@ -902,15 +906,16 @@ export class PostgresStore implements Store {
     // Lock first, row second (and the reverse on deregistration): while the row exists its
     // lock is held, unless the session was lost.
     const client = await this.dedicatedClient('lock');
-    const lock: SessionLock = { client, released: false, lost: undefined };
+    const lock: SessionLock = { client, registered: false, released: false, lost: undefined };
     const onLost = (cause: Error): void => {
       if (lock.released || lock.lost !== undefined) return;
       lock.lost = cause;
+      client.end().catch(() => undefined);
+      if (!lock.registered) return; // registerEngine fails instead
       this.onError(cause);
       // Best effort: others requeue a dead engine's atoms without waiting for a lock check,
       // and its next heartbeat fails. If the server is down this fails too; heartbeat retries.
-      this.q('mark an engine dead (session lost)', `UPDATE {p}engines SET state = 'dead' WHERE id = $1`, [e.id]).catch(() => undefined);
-      client.end().catch(() => undefined);
+      this.markDead(e.id).catch(() => undefined);
       try {
         e.onSessionLost?.(cause);
       } catch (err) {
@@ -939,24 +944,29 @@ export class PostgresStore implements Store {
          VALUES ($1, $2, $3, $4, 'alive', now(), now(), now() + $5::bigint * interval '1 millisecond')`,
         [e.id, e.host, e.pid, e.version, Math.round(e.leaseMs)],
       );
+      if (lock.lost !== undefined || this.closed) {
+        if (!this.closed) await this.markDead(e.id).catch(() => undefined);
+        if (this.closed) throw new StoreError('STOKER_STORE_CLOSED', 'the store was closed while an engine registered');
+        throw this.wrap(lock.lost, 'keep the engine session lock');
+      }
     } catch (err) {
       lock.released = true;
       await client.end().catch(() => undefined);
       throw err;
     }
-    if (this.closed) {
-      lock.released = true;
-      await client.end().catch(() => undefined);
-      return;
-    }
+    lock.registered = true;
     this.sessionLocks.set(e.id, lock);
+  }
+
+  private async markDead(engineId: string): Promise<void> {
+    await this.q('mark an engine dead (session lost)', `UPDATE {p}engines SET state = 'dead' WHERE id = $1`, [engineId]);
   }
 
   async heartbeat(engineId: string, leaseMs: number): Promise<boolean> {
     this.assertOpen();
     if (this.sessionLocks.get(engineId)?.lost !== undefined) {
       // Others may already treat it as dead: it must not renew, whatever the row says.
-      await this.q('mark an engine dead (session lost)', `UPDATE {p}engines SET state = 'dead' WHERE id = $1`, [engineId]);
+      await this.markDead(engineId).catch(() => undefined);
       return false;
     }
     const r = await this.q(

@@ -239,6 +239,28 @@ await describeEachDialect('liveness', (ctx) => {
     expect(lost).toHaveLength(1);
   });
 
+  it.runIf(sessionLocks)("closing the store ends its engines' lock sessions quietly: others take their atoms over", async () => {
+    const { store, prefix } = await fresh();
+    const engineSide = await ctx.db.open({ tablePrefix: prefix });
+    const { run } = await store.startRun(newRun());
+    const lost: Error[] = [];
+    await engineSide.registerEngine({ id: 'closer', host: 'h', pid, version: 't', leaseMs: 60_000, onSessionLost: (e) => lost.push(e) });
+    await engineSide.claimAtoms('closer', 1);
+    expect(await store.requeueExpired({ liveCheckAfterMs: 0 })).toEqual([]);
+    await engineSide.close();
+    const requeued = await waitFor(
+      async () => {
+        const r = await store.requeueExpired({ liveCheckAfterMs: 0 });
+        return r.length > 0 ? r : undefined;
+      },
+      5_000,
+      "the atom of the closed store's engine",
+    );
+    expect(requeued).toEqual([{ runId: run.id, index: 0, engineId: 'closer' }]);
+    await sleep(50);
+    expect(lost).toEqual([]);
+  });
+
   it.runIf(ctx.dialect === 'sqlite')('sqlite: a SIGKILLed engine process is found dead by its pid, without a lock check', async () => {
     const { store, prefix } = await fresh();
     const { run } = await store.startRun(newRun());
@@ -304,6 +326,23 @@ await describeEachDialect('liveness', (ctx) => {
       const txWake = nextWake(1_000, 'the wake-up of a child start that asks for one');
       await notifier.runTransaction([run.id], (tx) => tx.startRun({ ...newRun(), wakeup: true }));
       await txWake;
+
+      // a signal that wakes a waiting atom wakes engines too
+      const claim = (await notifier.claimAtoms('e-wait', 10)).find((c) => c.runId === run.id)!;
+      await notifier.runTransaction([run.id], (tx) =>
+        tx.updateAtoms(run.id, [
+          {
+            index: claim.index,
+            epoch: claim.epoch,
+            expectStates: ['RUNNING'],
+            patch: { state: 'WAITING', waitKind: 'signal', waitRef: 'go', readyAt: null, claimedBy: null },
+          },
+        ]),
+      );
+      await sleep(100);
+      const signalWake = nextWake(1_000, 'the wake-up of a signal');
+      expect(await notifier.sendSignal(run.id, 'go', {})).toBe(1);
+      await signalWake;
 
       // another deployment (table prefix) has its own channel
       const { store: elsewhere } = await fresh();

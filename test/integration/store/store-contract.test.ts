@@ -919,17 +919,22 @@ await describeEachDialect('store contract', (ctx) => {
     }
   });
 
-  it.runIf(ctx.dialect !== 'sqlite')('sessions carry the R12 settings', async () => {
-    if (ctx.dialect === 'postgres') {
+  it('sessions carry the R12 settings', async () => {
+    if (ctx.dialect === 'sqlite') {
+      const db = (ctx.store as unknown as { db: { pragma(p: string, o: { simple: true }): unknown } }).db;
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+    } else if (ctx.dialect === 'postgres') {
       const pool = (ctx.store as unknown as { pool: { query(sql: string): Promise<{ rows: Record<string, string>[] }> } }).pool;
       const settings = (
         await pool.query(
           `SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt,
                   current_setting('idle_in_transaction_session_timeout') AS it, current_setting('application_name') AS app,
-                  current_setting('tcp_keepalives_idle') AS ki`,
+                  current_setting('tcp_keepalives_idle') AS ki, current_setting('tcp_keepalives_interval') AS kint,
+                  current_setting('tcp_keepalives_count') AS kc`,
         )
       ).rows[0]!;
-      expect(settings).toEqual({ st: '30s', lt: '5s', it: '15s', app: 'stoker-store', ki: '10' });
+      expect(settings).toEqual({ st: '30s', lt: '5s', it: '15s', app: 'stoker-store', ki: '10', kint: '5', kc: '3' });
     } else {
       const acquire = (
         ctx.store as unknown as {
