@@ -611,6 +611,7 @@ export class PostgresStore implements Store {
       },
       updateAtoms(runId, updates) {
         return guarded('updateAtoms', async () => {
+          if (sameShape(updates)) return store.updateAtomsBatchOn(c, runId, updates);
           const out: boolean[] = [];
           for (const u of updates) out.push(await store.updateAtomOn(c, runId, u));
           return out;
@@ -701,6 +702,49 @@ export class PostgresStore implements Store {
       c,
     );
     return r.rowCount === 1;
+  }
+
+  /**
+   * Many conditional atom writes of one shape (a group commit's successes) in one statement:
+   * the values arrive as parallel arrays, each row keeps its own epoch fence.
+   */
+  private async updateAtomsBatchOn(c: pg.PoolClient, runId: string, updates: readonly AtomUpdate[]): Promise<boolean[]> {
+    const first = updates[0]!;
+    const fields = patchFields(first);
+    const params: unknown[] = [runId, updates.map((u) => u.index), updates.map((u) => u.epoch ?? null)];
+    const columns = ['idx', 'epoch'];
+    const arrays = ['$2::integer[]', '$3::bigint[]'];
+    const sets: string[] = [];
+    for (const field of fields) {
+      const column = ATOM_PATCH_COLUMNS[field];
+      params.push(updates.map((u) => (BOOLEAN_FIELDS.has(field) ? Boolean(u.patch[field]) : patchValue(field, u.patch[field]))));
+      const type = JSON_FIELDS.has(field) ? 'text' : BOOLEAN_FIELDS.has(field) ? 'boolean' : INTEGER_FIELDS.has(field) ? 'bigint' : 'text';
+      arrays.push(`$${params.length}::${type}[]`);
+      columns.push(`v_${column}`);
+      sets.push(`${column} = v.v_${column}${JSON_FIELDS.has(field) ? '::jsonb' : ''}`);
+    }
+    sets.push('updated_at = now()');
+    const where = ['a.run_id = $1', 'a.idx = v.idx'];
+    if (first.epoch !== undefined) where.push('a.epoch = v.epoch');
+    if (first.expectRevertRequested !== undefined) {
+      params.push(first.expectRevertRequested);
+      where.push(`a.revert_requested = $${params.length}`);
+    }
+    if (first.expectStates && first.expectStates.length > 0) {
+      params.push([...first.expectStates]);
+      where.push(`a.state = ANY($${params.length}::text[])`);
+    }
+    const r = await this.q(
+      first.epoch !== undefined ? 'fenced atom updates (batch)' : 'atom updates (batch)',
+      `UPDATE {p}atoms a SET ${sets.join(', ')}
+       FROM unnest(${arrays.join(', ')}) AS v(${columns.join(', ')})
+       WHERE ${where.join(' AND ')}
+       RETURNING a.idx`,
+      params,
+      c,
+    );
+    const matched = new Set(r.rows.map((row) => Number(row.idx)));
+    return updates.map((u) => matched.has(u.index));
   }
 
   private async decrementPendingOn(
@@ -1321,4 +1365,22 @@ function describeCause(e: unknown): string {
   if (e instanceof pg.DatabaseError) return `${e.message} (SQLSTATE ${e.code ?? '?'})`;
   if (e instanceof Error) return e.message || nodeCode(e) || e.name;
   return String(e);
+}
+
+const INTEGER_FIELDS: ReadonlySet<string> = new Set(['pending', 'revertPending', 'attempt', 'execution']);
+
+/** The patch fields an update sets (readyAt excluded). */
+function patchFields(u: AtomUpdate): (keyof typeof ATOM_PATCH_COLUMNS)[] {
+  return (Object.keys(ATOM_PATCH_COLUMNS) as (keyof typeof ATOM_PATCH_COLUMNS)[]).filter((f) => f in u.patch && u.patch[f] !== undefined);
+}
+
+/** Whether updates can share one statement: 2+ distinct atoms, same fields, fences and expectations, no ready_at. */
+function sameShape(updates: readonly AtomUpdate[]): boolean {
+  if (updates.length < 2) return false;
+  const first = updates[0]!;
+  const key = (u: AtomUpdate): string =>
+    JSON.stringify([patchFields(u), u.epoch === undefined, u.expectRevertRequested ?? null, [...(u.expectStates ?? [])].sort(), u.patch.readyAt !== undefined]);
+  const k0 = key(first);
+  if (first.patch.readyAt !== undefined) return false;
+  return new Set(updates.map((u) => u.index)).size === updates.length && updates.every((u) => key(u) === k0);
 }

@@ -70,3 +70,42 @@ describe('fast success path (postgres)', () => {
     expect((await store.getAtoms(run.id)).map((a) => a.state)).toEqual(['RUNNING', 'PENDING', 'PENDING']);
   });
 });
+
+describe('batched fenced writes (postgres)', () => {
+  let db: TestStore | null = null;
+  beforeAll(async () => {
+    db = await createTestStore('postgres');
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('applies a same-shaped batch in one statement, each row under its own epoch fence', async (ctx) => {
+    if (!db) return ctx.skip();
+    const store = db.store;
+    const run = newRun({ predecessors: [[], [], [], []] });
+    await store.startRun(run);
+    const claims = await store.claimAtoms('e1', 4);
+    expect(claims).toHaveLength(4);
+    const byIdx = new Map(claims.map((c) => [c.index, c]));
+    const oks = await store.runTransaction([run.id], (tx) =>
+      tx.updateAtoms(
+        run.id,
+        [0, 1, 2, 3].map((i) => ({
+          index: i,
+          // atom 2 carries a stale epoch: it must be fenced while the others land
+          epoch: byIdx.get(i)!.epoch - (i === 2 ? 1 : 0),
+          expectStates: ['RUNNING' as const],
+          expectRevertRequested: false,
+          patch: { state: 'SUCCESS' as const, claimedBy: null, result: { i }, journal: [] },
+        })),
+      ),
+    );
+    expect(oks).toEqual([true, true, false, true]);
+    const atoms = await store.getAtoms(run.id);
+    expect(atoms.map((a) => a.state)).toEqual(['SUCCESS', 'SUCCESS', 'RUNNING', 'SUCCESS']);
+    expect(atoms[3]!.result).toEqual({ i: 3 });
+    expect(atoms[0]!.claimedBy).toBeNull();
+    expect(atoms[2]!.claimedBy).toBe('e1');
+  });
+});
