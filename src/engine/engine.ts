@@ -821,6 +821,12 @@ export class Engine extends EventEmitter<EngineEvents> {
         await t.flush();
         free = Math.max(0, batch.length - result.continuations.length);
       }
+      // slots this batch frees and no continuation took: claim for them in the same commit
+      if (tx.claimMore && free > 0 && !stopping) {
+        const more = await tx.claimMore(this.id, free);
+        result.continuations.push(...more);
+        result.claimedMore = more.length;
+      }
       const first = batch[0]!.claim;
       this.faultPoint('inside-fenced-tx', { runId: first.runId, atom: first.index });
       return result;

@@ -63,6 +63,8 @@ export interface TransitionResult {
   finishedRuns: { runId: string; status: RunStatus }[];
   /** child runs started */
   startedChildren: string[];
+  /** of `continuations`, how many were claimed from any run (not successors) */
+  claimedMore?: number;
 }
 
 export function emptyResult(): TransitionResult {

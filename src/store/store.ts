@@ -240,6 +240,12 @@ export interface RunTx {
   updateRun(runId: string, patch: RunPatch): Promise<void>;
   insertEvents(events: readonly EventInput[]): Promise<void>;
   startRun(run: NewRun): Promise<StartResult>;
+  /**
+   * Optional: claims up to `limit` claimable atoms of ANY run inside this transaction, as
+   * {@link Store.claimAtoms} would (protocol 2), so that a completion batch and the next
+   * claims share one commit.
+   */
+  claimMore?(engineId: string, limit: number): Promise<ClaimedAtom[]>;
   /** how many signals with this name the run has received */
   signalCount(runId: string, name: string): Promise<number>;
 }

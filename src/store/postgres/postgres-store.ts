@@ -506,29 +506,17 @@ export class PostgresStore implements Store {
     // One statement, one round trip (protocol 2). SKIP LOCKED: concurrent claimers take
     // different rows instead of queueing behind each other; a row that changed while we
     // waited is re-checked by PostgreSQL before it is locked.
-    const res = await this.withRetry(() =>
-      this.q(
-        'claim atoms',
-        `WITH c AS (
-           SELECT run_id, idx FROM {p}atoms
-           WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= now()
-           ORDER BY ready_at LIMIT $2
-           FOR UPDATE SKIP LOCKED),
-         u AS (
-           UPDATE {p}atoms a SET
-             state = CASE a.state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
-             execution = CASE a.state WHEN 'REVERT_READY' THEN a.execution ELSE a.execution + 1 END,
-             claimed_by = $1, claimed_at = now(), epoch = a.epoch + 1, ready_at = NULL, updated_at = now()
-           FROM c WHERE a.run_id = c.run_id AND a.idx = c.idx
-           RETURNING a.run_id, a.idx, a.state, a.epoch, a.attempt, a.execution, a.journal, a.failure),
-         e AS (
-           INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
-           SELECT run_id, idx, 'atom.claimed', state, $1, epoch, now() FROM u)
-         SELECT * FROM u`,
-        [engineId, limit],
-      ),
-    );
+    const res = await this.withRetry(() => this.claimOn(this.pool, engineId, limit));
     return res.rows.map(claimFromRow);
+  }
+
+  /** The claim statement, named so it is planned once per connection. */
+  private async claimOn(on: Queryable, engineId: string, limit: number): Promise<pg.QueryResult<Raw>> {
+    try {
+      return await on.query<Raw>({ name: `${this.p}claim`, text: this.sql(CLAIM_SQL), values: [engineId, limit] });
+    } catch (e) {
+      throw this.wrap(e, 'claim atoms');
+    }
   }
 
   /** {@inheritDoc Store.completeSuccessFast} (see fast-success.ts for why and how) */
@@ -616,6 +604,9 @@ export class PostgresStore implements Store {
           for (const u of updates) out.push(await store.updateAtomOn(c, runId, u));
           return out;
         });
+      },
+      claimMore(engineId, limit) {
+        return guarded('claimMore', async () => (limit > 0 ? (await store.claimOn(c, engineId, limit)).rows.map(claimFromRow) : []));
       },
       decrementPending(runId, entries) {
         return guarded('decrementPending', () => store.decrementPendingOn(c, runId, entries));
@@ -1384,3 +1375,25 @@ function sameShape(updates: readonly AtomUpdate[]): boolean {
   if (first.patch.readyAt !== undefined) return false;
   return new Set(updates.map((u) => u.index)).size === updates.length && updates.every((u) => key(u) === k0);
 }
+
+/**
+ * Protocol 2 in one statement: SKIP LOCKED lets concurrent claimers take different rows
+ * instead of queueing behind each other (a row that changed while we waited is re-checked
+ * before it is locked); the UPDATE bumps epoch and execution; the events are written too.
+ */
+const CLAIM_SQL = `WITH c AS (
+  SELECT run_id, idx FROM {p}atoms
+  WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= now()
+  ORDER BY ready_at LIMIT $2
+  FOR UPDATE SKIP LOCKED),
+u AS (
+  UPDATE {p}atoms a SET
+    state = CASE a.state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
+    execution = CASE a.state WHEN 'REVERT_READY' THEN a.execution ELSE a.execution + 1 END,
+    claimed_by = $1, claimed_at = now(), epoch = a.epoch + 1, ready_at = NULL, updated_at = now()
+  FROM c WHERE a.run_id = c.run_id AND a.idx = c.idx
+  RETURNING a.run_id, a.idx, a.state, a.epoch, a.attempt, a.execution, a.journal, a.failure),
+e AS (
+  INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
+  SELECT run_id, idx, 'atom.claimed', state, $1, epoch, now() FROM u)
+SELECT * FROM u`;

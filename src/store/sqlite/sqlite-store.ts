@@ -231,25 +231,26 @@ export class SqliteStore implements Store {
 
   async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
     if (limit <= 0) return [];
-    return this.write(() => {
-      const rows = this.all(
-        `UPDATE {p}atoms SET
-           state = CASE state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
-           execution = CASE state WHEN 'REVERT_READY' THEN execution ELSE execution + 1 END,
-           claimed_by = ?, claimed_at = ${NOW}, epoch = epoch + 1, ready_at = NULL, updated_at = ${NOW}
-         WHERE (run_id, idx) IN (
-           SELECT run_id, idx FROM {p}atoms
-           WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= ${NOW}
-           ORDER BY ready_at LIMIT ?)
-         RETURNING run_id, idx, state, epoch, attempt, execution, journal, failure`,
-        engineId, limit,
-      );
-      const claims = rows.map(claimFromRow);
-      this.insertEventsSync(
-        claims.map((c) => ({ runId: c.runId, atom: c.index, kind: 'atom.claimed', toState: c.state, engineId, epoch: c.epoch })),
-      );
-      return claims;
-    });
+    return this.write(() => this.claimAtomsSync(engineId, limit));
+  }
+
+  private claimAtomsSync(engineId: string, limit: number): ClaimedAtom[] {
+    const rows = this.all(
+      `UPDATE {p}atoms SET
+         state = CASE state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
+         execution = CASE state WHEN 'REVERT_READY' THEN execution ELSE execution + 1 END,
+         claimed_by = ?, claimed_at = ${NOW}, epoch = epoch + 1, ready_at = NULL, updated_at = ${NOW}
+       WHERE (run_id, idx) IN (
+         SELECT run_id, idx FROM {p}atoms
+         WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= ${NOW}
+         ORDER BY ready_at LIMIT ?)
+       RETURNING run_id, idx, state, epoch, attempt, execution, journal, failure`,
+      engineId,
+      limit,
+    );
+    const claims = rows.map(claimFromRow);
+    this.insertEventsSync(claims.map((c) => ({ runId: c.runId, atom: c.index, kind: 'atom.claimed', toState: c.state, engineId, epoch: c.epoch })));
+    return claims;
   }
 
   async runTransaction<T>(runIds: readonly string[], fn: (tx: RunTx) => Promise<T>): Promise<T> {
@@ -317,6 +318,9 @@ export class SqliteStore implements Store {
       },
       async startRun(run) {
         return store.startRunSync(run);
+      },
+      async claimMore(engineId, limit) {
+        return limit > 0 ? store.claimAtomsSync(engineId, limit) : [];
       },
       async signalCount(runId, name) {
         return Number(store.get(`SELECT count(*) AS n FROM {p}signals WHERE run_id = ? AND name = ?`, runId, name)!.n);
