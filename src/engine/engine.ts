@@ -212,9 +212,11 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (isTerminalRun(row.status)) throw new ConflictError('STOKER_RUN_NOT_ACTIVE', `run ${runId} already ended ${row.status}`, { details: { runId, status: row.status } });
     const ctx = await this.runContext(runId);
     await this.store.runTransaction(this.lockSet(ctx), async (tx) => {
-      const t = new RunTransition(tx, ctx, this.transitionDeps(), emptyResult(), 0);
+      const result = emptyResult();
+      const t = new RunTransition(tx, ctx, this.transitionDeps(), result, 0);
       await t.cancel(reason);
       await t.flush();
+      await tx.insertEvents(result.events);
     });
     this.abortRun(runId, reason);
     for (const child of await this.store.listRuns({ parentRunId: runId, status: ['PENDING', 'RUNNING', 'REVERTING'] })) {
@@ -821,6 +823,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         await t.flush();
         free = Math.max(0, batch.length - result.continuations.length);
       }
+      if (result.events.length > 0) await tx.insertEvents(result.events);
       // slots this batch frees and no continuation took: claim for them in the same commit
       if (tx.claimMore && free > 0 && !stopping) {
         const more = await tx.claimMore(this.id, free);

@@ -65,10 +65,12 @@ export interface TransitionResult {
   startedChildren: string[];
   /** of `continuations`, how many were claimed from any run (not successors) */
   claimedMore?: number;
+  /** event rows to insert before commit (one statement for the whole transaction) */
+  events: EventInput[];
 }
 
 export function emptyResult(): TransitionResult {
-  return { continuations: [], madeReady: 0, fenced: [], finishedRuns: [], startedChildren: [] };
+  return { continuations: [], madeReady: 0, fenced: [], finishedRuns: [], startedChildren: [], events: [] };
 }
 
 /** Forward-terminal states: an atom in one counts as done for the run's success. */
@@ -612,9 +614,12 @@ export class RunTransition {
   private async finishRun(status: RunStatus, patch: { result?: JsonValue; failure?: FailureRecord | null }): Promise<void> {
     const from = this.status();
     this.runPatchStatus = status;
-    // open atoms will never run now
-    const open = await this.tx.getAtomsInStates(this.run.id, OPEN);
-    for (const a of open) await this.set(a, AtomState.CANCELLED, { readyAt: null });
+    // Open atoms will never run now. A run that succeeded has none (every atom is SUCCESS
+    // or SKIPPED when pending_atoms reaches zero), so only other endings look for them.
+    if (status !== RunStatus.SUCCESS) {
+      const open = await this.tx.getAtomsInStates(this.run.id, OPEN);
+      for (const a of open) await this.set(a, AtomState.CANCELLED, { readyAt: null });
+    }
     this.event(null, `run.${status.toLowerCase()}`, from, status, patch.failure ? { failure: patch.failure.message } : null);
     if (patch.result !== undefined) this.finalResult = patch.result;
     if (patch.failure !== undefined) this.runFailure = patch.failure;
@@ -636,7 +641,7 @@ export class RunTransition {
     return true;
   }
 
-  /** Writes the run row and the events: call once after all completions of this run. */
+  /** Writes the run row and queues the events: call once after all completions of this run. */
   async flush(): Promise<void> {
     const run = this.tx.run(this.run.id);
     const patch: Parameters<RunTx['updateRun']>[1] = {};
@@ -652,7 +657,8 @@ export class RunTransition {
     if (this.finalResult !== undefined) patch.result = this.finalResult;
     if (this.runFailure !== null && this.runFailure !== run.failure) patch.failure = this.runFailure;
     if (Object.keys(patch).length > 0) await this.tx.updateRun(this.run.id, patch);
-    if (this.events.length > 0) await this.tx.insertEvents(this.events);
+    // events of all runs in the transaction are written together by the caller
+    this.result.events.push(...this.events);
   }
 }
 
