@@ -497,7 +497,50 @@ export class PostgresStore implements Store {
   }
 
   async startRun(run: NewRun): Promise<StartResult> {
+    // Without a key there is nothing to look up first: the whole start is one statement
+    // (one round trip instead of six), which is what bulk starters spend their time on.
+    if (run.key === null) return this.startRunOneStatement(run);
     return this.transaction('start a run', (c) => this.startRunOn(c, run, true));
+  }
+
+  private async startRunOneStatement(run: NewRun): Promise<StartResult> {
+    this.assertOpen();
+    const atoms = run.graph.atoms;
+    const wake = (run.wakeup ?? true) && atoms.some((a) => a.predecessors.length === 0);
+    const text = this.sql(`WITH r AS (
+        INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
+        VALUES ($1, $2, $3, NULL, NULL, 'PENDING', $4::jsonb, $5::jsonb, $6, $7, $8, $8, now(), now())
+        RETURNING ${RUN_COLUMNS}),
+      a AS (
+        INSERT INTO {p}atoms (run_id, idx, name, state, pending, ready_at, updated_at)
+        SELECT $1, t.idx, t.name, CASE WHEN t.pending = 0 THEN 'READY' ELSE 'PENDING' END, t.pending,
+               CASE WHEN t.pending = 0 THEN now() END, now()
+        FROM unnest($9::integer[], $10::text[], $11::integer[]) AS t(idx, name, pending)),
+      e AS (
+        INSERT INTO {p}events (run_id, atom, kind, to_state, at) VALUES ($1, NULL, 'run.created', 'PENDING', now())),
+      n AS (SELECT pg_notify($12, '') AS sent WHERE $13::boolean)
+      SELECT r.*, (SELECT count(*) FROM n) AS notified FROM r`);
+    const params = [
+      run.id,
+      run.flow,
+      run.version,
+      canonicalJson(run.args),
+      JSON.stringify(run.graph),
+      run.parentRunId ?? null,
+      run.parentAtom ?? null,
+      atoms.length,
+      atoms.map((a) => a.index),
+      atoms.map((a) => a.name),
+      atoms.map((a) => a.predecessors.length),
+      this.wakeChannel,
+      wake,
+    ];
+    try {
+      const res = await this.withRetry(() => this.pool.query<Raw>({ name: `${this.p}start_run`, text, values: params }));
+      return { run: runFromRow(res.rows[0]!), created: true };
+    } catch (e) {
+      throw this.wrap(e, 'start a run');
+    }
   }
 
   async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
