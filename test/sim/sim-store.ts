@@ -43,11 +43,15 @@ import type {
   AtomUpdate,
   ClaimedAtom,
   DialectCapabilities,
+  EngineRegistration,
   EngineRow,
   EventInput,
   EventRow,
+  FastSuccess,
+  FastSuccessResult,
   JournalEntry,
   NewRun,
+  RequeueOptions,
   RunFilter,
   RunPatch,
   RunRow,
@@ -70,6 +74,8 @@ export interface SimFaults {
   ambiguousP: number;
   /** per transaction: serialization failure after the callback: roll back and call it again */
   txRetryP: number;
+  /** when set, `reject` and `ambiguous` hit only these statements (e.g. 'claimAtoms', 'commit', 'getRunGraph') */
+  ops?: readonly string[];
 }
 
 export const NO_FAULTS: SimFaults = { rejectP: 0, delayP: 0, delayMaxMs: 0, ambiguousP: 0, txRetryP: 0 };
@@ -95,17 +101,34 @@ export interface SimStoreOptions {
   /** idle_in_transaction_session_timeout: a paused session's open transaction is rolled back after this */
   idleTxTimeoutMs?: number;
   /**
-   * R11 / DESIGN protocol 4: a crashed engine's session end is visible at once (PostgreSQL
-   * advisory lock, SQLite pid check): `requeueExpired` treats its engine as dead.
+   * R11 / DESIGN protocol 4 (PostgreSQL, MySQL): each engine holds a session lock from
+   * `registerEngine` on; a crashed process frees it at once (so `requeueExpired` may treat the
+   * engine as dead before its lease runs out), a store restart frees every lock and calls
+   * `onSessionLost`. Off: leases only.
    */
-  detectCrashedSessions?: boolean;
+  sessionLocks?: boolean;
+  /** offer `completeSuccessFast` (PostgreSQL's one-statement completion) */
+  fastPath?: boolean;
+  /** offer `subscribeWakeups` / `notifyWakeup` (PostgreSQL LISTEN/NOTIFY) */
+  listenNotify?: boolean;
 }
 
 // ------------------------------------------------------------------------------ history
 
 /** One change inside a committed unit. Fields are what the checker needs, nothing more. */
 export type Change =
-  | { k: 'claim'; run: string; idx: number; epoch: number; engine: string; from: AtomState; to: AtomState; attempt: number; execution: number; local: boolean }
+  | {
+      k: 'claim';
+      run: string;
+      idx: number;
+      epoch: number;
+      engine: string;
+      from: AtomState;
+      to: AtomState;
+      attempt: number;
+      execution: number;
+      local: boolean;
+    }
   | {
       k: 'atom';
       run: string;
@@ -123,7 +146,7 @@ export type Change =
     }
   | { k: 'pending'; run: string; idx: number; from: AtomState; to: AtomState; pending: number }
   | { k: 'run'; run: string; from: RunStatus; to: RunStatus }
-  | { k: 'runInsert'; run: string; flow: string; parent: string | null; status: RunStatus }
+  | { k: 'runInsert'; run: string; flow: string; parent: string | null; status: RunStatus; atoms: AtomState[] }
   | { k: 'requeue'; run: string; idx: number; holder: string; epoch: number; from: AtomState; to: AtomState; reason: 'expired' | 'engine' }
   | { k: 'engine'; engine: string; what: 'register' | 'heartbeat' | 'state' | 'deregister' | 'markDead'; leaseMs?: number; state?: string }
   | { k: 'event'; run: string; atom: number | null; kind: string; engine: string | null; epoch: number | null }
@@ -142,7 +165,7 @@ export interface Commit {
 /** Things the store noticed that are not commits (crashes, rollbacks, faults), for reports. */
 export interface StoreNote {
   t: number;
-  what: 'session-crash' | 'rollback' | 'restart' | 'reject' | 'ambiguous' | 'tx-retry' | 'idle-timeout';
+  what: 'session-crash' | 'rollback' | 'restart' | 'reject' | 'ambiguous' | 'tx-retry' | 'idle-timeout' | 'session-lost';
   by: string;
   detail?: string;
 }
@@ -288,7 +311,9 @@ export class SimStore {
   faults: SimFaults;
   readonly mutants: SimMutants;
   readonly idleTxTimeoutMs: number;
-  readonly detectCrashedSessions: boolean;
+  readonly sessionLocks: boolean;
+  readonly fastPath: boolean;
+  readonly listenNotify: boolean;
 
   private readonly runs = new Map<string, RunRec>();
   private readonly atoms = new Map<string, AtomRec[]>();
@@ -302,6 +327,9 @@ export class SimStore {
   private readonly rowLocks = new Map<string, TxState>();
   private readonly runLocks = new Map<string, RunLock>();
   private readonly sessions: Session[] = [];
+  /** engine id → its session lock (when `sessionLocks`) */
+  private readonly locks = new Map<string, { session: Session; lost: boolean; onLost: ((cause: Error) => void) | undefined }>();
+  private readonly wakeSubscribers = new Set<{ session: Session; fn: () => void }>();
   private nextTx = 1;
   private nextEvent = 1;
   private nextSignal = 1;
@@ -317,7 +345,9 @@ export class SimStore {
     this.faults = options.faults ?? NO_FAULTS;
     this.mutants = options.mutants ?? {};
     this.idleTxTimeoutMs = options.idleTxTimeoutMs ?? 1500;
-    this.detectCrashedSessions = options.detectCrashedSessions ?? false;
+    this.sessionLocks = options.sessionLocks ?? false;
+    this.fastPath = options.fastPath ?? false;
+    this.listenNotify = options.listenNotify ?? false;
   }
 
   get now(): number {
@@ -328,7 +358,13 @@ export class SimStore {
   connect(name: string, proc: SimProc | null, options: { faulty?: boolean; clockOffsetMs?: number } = {}): SimConnection {
     const s = new Session(this.sessions.length + 1, name, proc, options.faulty ?? proc !== null, options.clockOffsetMs ?? 0);
     this.sessions.push(s);
-    return new SimConnection(this, s);
+    const conn = new SimConnection(this, s);
+    if (this.fastPath) conn.completeSuccessFast = (input) => this.completeSuccessFast(s, input);
+    if (this.listenNotify) {
+      conn.subscribeWakeups = (onWake) => this.subscribeWakeups(s, onWake);
+      conn.notifyWakeup = () => this.notifyWakeup(s);
+    }
+    return conn;
   }
 
   // ---------------------------------------------------------------- nemesis hooks
@@ -352,11 +388,29 @@ export class SimStore {
     });
   }
 
-  /** A database restart: every engine session's open transaction is rolled back; calls fail until `now + downMs`. */
+  /**
+   * A database restart: every engine session's open transaction is rolled back, every
+   * session lock is lost (its engine is told through `onSessionLost`); calls fail until
+   * `now + downMs`.
+   */
   restart(downMs: number): void {
     this.notes.push({ t: this.now, what: 'restart', by: 'nemesis', detail: `${downMs} ms` });
     for (const s of this.sessions) if (s.faulty) for (const tx of [...s.openTxs]) this.rollback(tx, 'server restart');
     this.outageUntil = Math.max(this.outageUntil, this.now + downMs);
+    for (const [engineId, lock] of this.locks) {
+      if (lock.lost || lock.session.crashed || !lock.session.faulty) continue;
+      lock.lost = true;
+      this.notes.push({ t: this.now, what: 'session-lost', by: lock.session.name, detail: engineId });
+      const cause = new StoreError('STOKER_STORE_UNREACHABLE', `sim: the session lock connection of engine ${engineId} ended`);
+      // the client notices the closed socket at once (a paused process when it resumes)
+      this.sched.after(0, () => lock.onLost?.(cause), lock.session.proc);
+    }
+  }
+
+  /** Whether the engine's session lock is free (crashed process, lost session, never taken). */
+  private lockFree(engineId: string): boolean {
+    const l = this.locks.get(engineId);
+    return l === undefined || l.lost || l.session.crashed;
   }
 
   // ---------------------------------------------------------------- gates
@@ -383,7 +437,7 @@ export class SimStore {
       this.counters.rejected += 1;
       throw new StoreError('STOKER_STORE_UNREACHABLE', `sim: the database is restarting (${op})`);
     }
-    if (this.draw(f.rejectP)) {
+    if ((f.ops === undefined || f.ops.includes(op)) && this.draw(f.rejectP)) {
       this.counters.rejected += 1;
       this.notes.push({ t: this.now, what: 'reject', by: s.name, detail: op });
       throw new StoreError('STOKER_STORE_UNREACHABLE', `sim: connection refused (${op})`);
@@ -392,7 +446,8 @@ export class SimStore {
 
   /** The response half: an applied write may still be reported as a connection error; a paused process receives nothing. */
   async response(s: Session, op: string, ambiguousEligible: boolean): Promise<void> {
-    if (s.faulty && ambiguousEligible && this.draw(this.faults.ambiguousP)) {
+    const f = this.faults;
+    if (s.faulty && ambiguousEligible && (f.ops === undefined || f.ops.includes(op)) && this.draw(f.ambiguousP)) {
       this.counters.ambiguous += 1;
       this.notes.push({ t: this.now, what: 'ambiguous', by: s.name, detail: op });
       const g = s.proc?.gate();
@@ -449,6 +504,7 @@ export class SimStore {
   // ---------------------------------------------------------------- run locks
 
   private async lockRun(tx: TxState, runId: string): Promise<void> {
+    this.alive(tx);
     let l = this.runLocks.get(runId);
     if (!l) this.runLocks.set(runId, (l = { holder: null, queue: [] }));
     if (l.holder === tx) return;
@@ -475,6 +531,8 @@ export class SimStore {
   }
 
   private begin(s: Session): TxState {
+    // a crashed process's code may still run a few microtasks: it never opens a transaction again
+    if (s.crashed) throw new StoreError('STOKER_STORE_UNREACHABLE', 'sim: the session is gone');
     const tx = new TxState(this.nextTx++, s);
     s.openTxs.add(tx);
     return tx;
@@ -653,7 +711,18 @@ export class SimStore {
           updatedAt: store.now,
         };
         store.txWriteAtom(tx, next);
-        tx.changes.push({ k: 'claim', run: runId, idx: index, epoch: next.epoch, engine: engineId, from: cur.state, to: next.state, attempt: next.attempt, execution: next.execution, local: true });
+        tx.changes.push({
+          k: 'claim',
+          run: runId,
+          idx: index,
+          epoch: next.epoch,
+          engine: engineId,
+          from: cur.state,
+          to: next.state,
+          attempt: next.attempt,
+          execution: next.execution,
+          local: true,
+        });
         return claimOf(next);
       },
       async updateRun(runId, patch) {
@@ -678,12 +747,20 @@ export class SimStore {
       async startRun(run) {
         await store.txStatement(tx, 'startRun');
         if (run.key !== null) throw new StoreError('STOKER_STORE_QUERY_FAILED', 'sim: keyed starts inside a transaction are not modelled');
-        if (store.runs.has(run.id) || tx.inserted.has(run.id)) throw new ConflictError('STOKER_RUN_KEY_CONFLICT', `sim: duplicate run id ${run.id}`);
+        if (store.runs.has(run.id) || tx.inserted.has(run.id))
+          throw new ConflictError('STOKER_RUN_KEY_CONFLICT', `sim: duplicate run id ${run.id}`);
         const { rec, atoms } = store.newRun(run);
         tx.inserted.set(rec.id, rec);
         for (const a of atoms) store.txWriteAtom(tx, a);
         tx.events.push(store.eventRec({ runId: run.id, atom: null, kind: 'run.created', toState: 'PENDING', data: null }));
-        tx.changes.push({ k: 'runInsert', run: rec.id, flow: rec.flow, parent: rec.parentRunId, status: rec.status });
+        tx.changes.push({
+          k: 'runInsert',
+          run: rec.id,
+          flow: rec.flow,
+          parent: rec.parentRunId,
+          status: rec.status,
+          atoms: atoms.map((a) => a.state),
+        });
         return { run: runRow(rec), created: true };
       },
       async signalCount(runId, name) {
@@ -819,7 +896,10 @@ export class SimStore {
             await this.response(s, 'startRun', false);
             return { run: runRow(active), created: false };
           }
-          throw new ConflictError('STOKER_RUN_KEY_CONFLICT', `run ${active.id} with key "${run.key}" is still active with different arguments`);
+          throw new ConflictError(
+            'STOKER_RUN_KEY_CONFLICT',
+            `run ${active.id} with key "${run.key}" is still active with different arguments`,
+          );
         }
         throw new StoreError('STOKER_STORE_QUERY_FAILED', 'sim: supersede is not modelled');
       }
@@ -828,9 +908,28 @@ export class SimStore {
     const { rec, atoms } = this.newRun(run);
     this.runs.set(rec.id, rec);
     for (const a of atoms) this.putAtom(a);
-    changes.push({ k: 'runInsert', run: rec.id, flow: rec.flow, parent: rec.parentRunId, status: rec.status });
-    this.addEvents([this.eventRec({ runId: run.id, atom: null, kind: 'run.created', toState: 'PENDING', data: superseded ? { supersedes: superseded } : null })], changes);
+    changes.push({
+      k: 'runInsert',
+      run: rec.id,
+      flow: rec.flow,
+      parent: rec.parentRunId,
+      status: rec.status,
+      atoms: atoms.map((a) => a.state),
+    });
+    this.addEvents(
+      [
+        this.eventRec({
+          runId: run.id,
+          atom: null,
+          kind: 'run.created',
+          toState: 'PENDING',
+          data: superseded ? { supersedes: superseded } : null,
+        }),
+      ],
+      changes,
+    );
     this.record(s, 'startRun', changes);
+    if (this.listenNotify && run.wakeup !== false) this.broadcastWakeup();
     await this.response(s, 'startRun', true);
     return { run: runRow(rec), created: true };
   }
@@ -860,14 +959,187 @@ export class SimStore {
         updatedAt: now,
       };
       this.putAtom(next);
-      changes.push({ k: 'claim', run: cur.runId, idx: cur.index, epoch: next.epoch, engine: engineId, from: cur.state, to: next.state, attempt: next.attempt, execution: next.execution, local: false });
-      events.push(this.eventRec({ runId: cur.runId, atom: cur.index, kind: 'atom.claimed', toState: next.state, engineId, epoch: next.epoch }));
+      changes.push({
+        k: 'claim',
+        run: cur.runId,
+        idx: cur.index,
+        epoch: next.epoch,
+        engine: engineId,
+        from: cur.state,
+        to: next.state,
+        attempt: next.attempt,
+        execution: next.execution,
+        local: false,
+      });
+      events.push(
+        this.eventRec({ runId: cur.runId, atom: cur.index, kind: 'atom.claimed', toState: next.state, engineId, epoch: next.epoch }),
+      );
       claims.push(claimOf(next));
     }
     this.addEvents(events, changes);
     this.record(s, 'claimAtoms', changes);
     await this.response(s, 'claimAtoms', claims.length > 0);
     return claims;
+  }
+
+  /**
+   * PostgreSQL's one-statement completion (src/store/postgres/fast-success.ts), same
+   * semantics: lock the run (RUNNING, more than one atom pending), fenced write of the atom,
+   * decrement the successors (the one named in `claim` is claimed for this engine when it
+   * becomes ready), count the run down. Writes nothing and returns `handled: false` otherwise.
+   */
+  async completeSuccessFast(s: Session, input: FastSuccess): Promise<FastSuccessResult> {
+    await this.request(s, 'completeSuccessFast');
+    const tx = this.begin(s);
+    let out: FastSuccessResult = { handled: false, claimed: null, madeReady: 0 };
+    try {
+      await this.lockRun(tx, input.runId);
+      this.alive(tx);
+      const run = this.runs.get(input.runId);
+      const cur = this.committedAtom(input.runId, input.index);
+      const m = this.mutants;
+      const fenceOk =
+        cur !== undefined &&
+        (m.ignoreEpoch || cur.epoch === input.epoch) &&
+        (m.ignoreExpectStates || cur.state === 'RUNNING') &&
+        !cur.revertRequested;
+      if (run && run.status === 'RUNNING' && run.pendingAtoms > 1 && fenceOk) {
+        const now = this.now;
+        const changes: Change[] = [];
+        const events: Omit<EventRec, 'id'>[] = [];
+        const done: AtomRec = {
+          ...cur,
+          state: 'SUCCESS',
+          result: json(input.result),
+          journal: json(input.journal),
+          claimedBy: null,
+          waitKind: null,
+          waitRef: null,
+          updatedAt: now,
+        };
+        this.putAtom(done);
+        changes.push({
+          k: 'atom',
+          run: input.runId,
+          idx: input.index,
+          from: cur.state,
+          to: 'SUCCESS',
+          writerEpoch: input.epoch,
+          attemptFrom: cur.attempt,
+          attemptTo: done.attempt,
+          result: canonicalJson(input.result),
+          resultChanged: done.result !== cur.result,
+          claimedBy: null,
+        });
+        events.push(
+          this.eventRec({
+            runId: input.runId,
+            atom: input.index,
+            kind: 'atom.success',
+            fromState: 'RUNNING',
+            toState: 'SUCCESS',
+            engineId: input.engineId,
+            epoch: input.epoch,
+          }),
+        );
+        let claimed: ClaimedAtom | null = null;
+        let madeReady = 0;
+        for (const idx of [...new Set(input.successors)]) {
+          const a = this.committedAtom(input.runId, idx);
+          if (!a || a.state !== 'PENDING') continue;
+          if (a.pending !== 1) {
+            this.putAtom({ ...a, pending: a.pending - 1, updatedAt: now });
+            changes.push({ k: 'pending', run: input.runId, idx, from: 'PENDING', to: 'PENDING', pending: a.pending - 1 });
+            continue;
+          }
+          changes.push({ k: 'pending', run: input.runId, idx, from: 'PENDING', to: 'READY', pending: 0 });
+          if (idx === input.claim) {
+            const next: AtomRec = {
+              ...a,
+              pending: 0,
+              state: 'RUNNING',
+              claimedBy: input.engineId,
+              claimedAt: now,
+              epoch: a.epoch + 1,
+              execution: a.execution + 1,
+              readyAt: null,
+              updatedAt: now,
+            };
+            this.putAtom(next);
+            changes.push({
+              k: 'claim',
+              run: input.runId,
+              idx,
+              epoch: next.epoch,
+              engine: input.engineId,
+              from: 'READY',
+              to: 'RUNNING',
+              attempt: next.attempt,
+              execution: next.execution,
+              local: true,
+            });
+            events.push(
+              this.eventRec({
+                runId: input.runId,
+                atom: idx,
+                kind: 'atom.claimed',
+                fromState: 'READY',
+                toState: 'RUNNING',
+                engineId: input.engineId,
+                epoch: next.epoch,
+                data: { local: true },
+              }),
+            );
+            claimed = claimOf(next);
+          } else {
+            this.putAtom({ ...a, pending: 0, state: 'READY', readyAt: now, updatedAt: now });
+            events.push(
+              this.eventRec({
+                runId: input.runId,
+                atom: idx,
+                kind: 'atom.ready',
+                fromState: 'PENDING',
+                toState: 'READY',
+                engineId: input.engineId,
+              }),
+            );
+            madeReady += 1;
+          }
+        }
+        this.runs.set(run.id, { ...run, pendingAtoms: run.pendingAtoms - 1, updatedAt: now });
+        this.addEvents(events, changes);
+        this.record(s, 'completeSuccessFast', changes);
+        out = { handled: true, claimed, madeReady };
+      }
+      this.finish(tx);
+    } catch (e) {
+      if (!tx.finished) this.rollback(tx, `error: ${(e as Error).message}`);
+      throw e;
+    }
+    await this.response(s, 'completeSuccessFast', out.handled);
+    return out;
+  }
+
+  async subscribeWakeups(s: Session, onWake: () => void): Promise<() => Promise<void>> {
+    await this.request(s, 'listen');
+    const sub = { session: s, fn: onWake };
+    this.wakeSubscribers.add(sub);
+    await this.response(s, 'listen', false);
+    return async () => void this.wakeSubscribers.delete(sub);
+  }
+
+  async notifyWakeup(s: Session): Promise<void> {
+    await this.request(s, 'notify');
+    this.broadcastWakeup();
+    await this.response(s, 'notify', false);
+  }
+
+  /** NOTIFY: every listening session hears it a moment later (a paused one when it resumes, a dead one never). */
+  private broadcastWakeup(): void {
+    for (const sub of this.wakeSubscribers) {
+      if (sub.session.crashed) continue;
+      this.sched.after(1, sub.fn, sub.session.proc);
+    }
   }
 
   // ---------------------------------------------------------------- Store: reads
@@ -933,7 +1205,9 @@ export class SimStore {
   }
 
   getSignals(runId: string): SignalRow[] {
-    return this.signals.filter((x) => x.runId === runId).map((x) => ({ runId: x.runId, name: x.name, payload: parse<JsonValue>(x.payload), at: date(x.at) }));
+    return this.signals
+      .filter((x) => x.runId === runId)
+      .map((x) => ({ runId: x.runId, name: x.name, payload: parse<JsonValue>(x.payload), at: date(x.at) }));
   }
 
   // ---------------------------------------------------------------- Store: signals and waits
@@ -978,7 +1252,8 @@ export class SimStore {
   async wakeAtom(s: Session, runId: string, index: number): Promise<void> {
     await this.withRunLock(s, runId, 'wakeAtom', () => {
       const a = this.committedAtom(runId, index);
-      if (a && a.state === 'WAITING' && !this.rowLocks.has(akey(runId, index))) this.putAtom({ ...a, readyAt: this.now, updatedAt: this.now });
+      if (a && a.state === 'WAITING' && !this.rowLocks.has(akey(runId, index)))
+        this.putAtom({ ...a, readyAt: this.now, updatedAt: this.now });
     });
   }
 
@@ -988,9 +1263,14 @@ export class SimStore {
     return this.mutants.engineClockLease ? this.now + s.clockOffsetMs : this.now;
   }
 
-  async registerEngine(s: Session, e: { id: string; host: string; pid: number; version: string; leaseMs: number }): Promise<void> {
+  async registerEngine(s: Session, e: EngineRegistration): Promise<void> {
     await this.request(s, 'registerEngine');
     if (this.engines.has(e.id)) throw new StoreError('STOKER_STORE_QUERY_FAILED', `sim: engine ${e.id} already registered`);
+    if (this.sessionLocks) {
+      if (!this.lockFree(e.id))
+        throw new StoreError('STOKER_STORE_QUERY_FAILED', `sim: engine ${e.id} is already registered (its session lock is held)`);
+      this.locks.set(e.id, { session: s, lost: false, onLost: e.onSessionLost });
+    }
     this.engines.set(e.id, {
       id: e.id,
       host: e.host,
@@ -1007,6 +1287,21 @@ export class SimStore {
   }
 
   async heartbeat(s: Session, engineId: string, leaseMs: number): Promise<boolean> {
+    if (this.sessionLocks && this.locks.get(engineId)?.lost) {
+      // others may already treat it as dead: never renew; mark the row dead (best effort)
+      try {
+        await this.request(s, 'markDead');
+        const e = this.engines.get(engineId);
+        if (e && e.state !== 'dead') {
+          e.state = 'dead';
+          this.record(s, 'markDead', [{ k: 'engine', engine: engineId, what: 'markDead' }]);
+        }
+        await this.response(s, 'markDead', false);
+      } catch {
+        // the server is down: the next heartbeat tries again
+      }
+      return false;
+    }
     await this.request(s, 'heartbeat');
     const e = this.engines.get(engineId);
     const ok = e !== undefined && e.state !== 'dead';
@@ -1033,6 +1328,7 @@ export class SimStore {
   async deregisterEngine(s: Session, engineId: string): Promise<void> {
     await this.request(s, 'deregisterEngine');
     if (this.engines.delete(engineId)) this.record(s, 'deregisterEngine', [{ k: 'engine', engine: engineId, what: 'deregister' }]);
+    if (this.locks.get(engineId)?.session === s) this.locks.delete(engineId);
     await this.response(s, 'deregisterEngine', true);
   }
 
@@ -1054,24 +1350,30 @@ export class SimStore {
       }));
   }
 
-  private crashedEngines(): Set<string> {
-    const out = new Set<string>();
-    if (this.detectCrashedSessions) for (const s of this.sessions) if (s.crashed) out.add(s.name);
-    return out;
-  }
-
-  async requeueExpired(s: Session): Promise<{ runId: string; index: number; engineId: string | null }[]> {
+  async requeueExpired(s: Session, options: RequeueOptions = {}): Promise<{ runId: string; index: number; engineId: string | null }[]> {
     await this.request(s, 'requeueExpired');
     const cmpNow = this.leaseBase(s);
+    const after = options.liveCheckAfterMs;
+    // null: a third of each engine's own lease; -1: no lock check (as in postgres-store.ts)
+    const checkAfter = after === undefined ? null : Number.isFinite(after) ? Math.max(0, Math.round(after)) : -1;
+    const holders = new Set([...this.held.values()].map((a) => a.claimedBy!));
+    const lost = new Set<string>();
+    if (this.sessionLocks && checkAfter !== -1) {
+      for (const e of this.engines.values()) {
+        if (e.state === 'dead' || e.leaseExpiresAt < cmpNow || !holders.has(e.id)) continue;
+        const overdue = checkAfter === 0 || this.now - e.heartbeatAt >= (checkAfter ?? e.leaseMs / 3);
+        if (overdue && this.lockFree(e.id)) lost.add(e.id);
+      }
+    }
     const changes: Change[] = [];
-    const crashed = this.crashedEngines();
     for (const e of this.engines.values()) {
-      if (e.state !== 'dead' && (e.leaseExpiresAt < cmpNow || crashed.has(e.id))) {
+      if (e.state !== 'dead' && (e.leaseExpiresAt < cmpNow || lost.has(e.id))) {
         e.state = 'dead';
         changes.push({ k: 'engine', engine: e.id, what: 'markDead' });
       }
     }
     const live = (id: string, a: AtomRec): boolean => {
+      if (lost.has(id)) return false;
       const e = this.engines.get(id);
       const ok = e !== undefined && e.state !== 'dead' && e.leaseExpiresAt >= cmpNow;
       if (ok && this.mutants.requeueLive && a.claimedAt !== null && a.claimedAt + e.leaseMs < this.now) return false;
@@ -1082,12 +1384,27 @@ export class SimStore {
     const targets = [...this.held.entries()]
       .filter(([k, a]) => !this.rowLocks.has(k) && !live(a.claimedBy!, a))
       .map(([, a]) => a)
-      .sort((a, b) => (a.claimedBy! < b.claimedBy! ? -1 : a.claimedBy! > b.claimedBy! ? 1 : 0) || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : a.index - b.index));
+      .sort(
+        (a, b) =>
+          (a.claimedBy! < b.claimedBy! ? -1 : a.claimedBy! > b.claimedBy! ? 1 : 0) ||
+          (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : a.index - b.index),
+      );
     for (const a of targets) {
       const to: AtomState = a.state === 'REVERTING' ? 'REVERT_READY' : 'READY';
       this.putAtom({ ...a, state: to, claimedBy: null, readyAt: this.now, updatedAt: this.now });
-      changes.push({ k: 'requeue', run: a.runId, idx: a.index, holder: a.claimedBy!, epoch: a.epoch, from: a.state, to, reason: 'expired' });
-      events.push(this.eventRec({ runId: a.runId, atom: a.index, kind: 'atom.requeued', toState: to, engineId: a.claimedBy, epoch: a.epoch }));
+      changes.push({
+        k: 'requeue',
+        run: a.runId,
+        idx: a.index,
+        holder: a.claimedBy!,
+        epoch: a.epoch,
+        from: a.state,
+        to,
+        reason: 'expired',
+      });
+      events.push(
+        this.eventRec({ runId: a.runId, atom: a.index, kind: 'atom.requeued', toState: to, engineId: a.claimedBy, epoch: a.epoch }),
+      );
       out.push({ runId: a.runId, index: a.index, engineId: a.claimedBy });
     }
     this.addEvents(events, changes);
@@ -1225,6 +1542,11 @@ export class SimConnection implements Store {
     singleWriter: false,
   };
 
+  /** set by `SimStore.connect` when the store offers it (PostgreSQL profile) */
+  completeSuccessFast?: (input: FastSuccess) => Promise<FastSuccessResult>;
+  subscribeWakeups?: (onWake: () => void) => Promise<() => Promise<void>>;
+  notifyWakeup?: () => Promise<void>;
+
   constructor(
     readonly sim: SimStore,
     readonly session: Session,
@@ -1276,7 +1598,7 @@ export class SimConnection implements Store {
   wakeAtom(runId: string, index: number): Promise<void> {
     return this.sim.wakeAtom(this.session, runId, index);
   }
-  registerEngine(engine: { id: string; host: string; pid: number; version: string; leaseMs: number }): Promise<void> {
+  registerEngine(engine: EngineRegistration): Promise<void> {
     return this.sim.registerEngine(this.session, engine);
   }
   heartbeat(engineId: string, leaseMs: number): Promise<boolean> {
@@ -1291,8 +1613,8 @@ export class SimConnection implements Store {
   listEngines(): Promise<EngineRow[]> {
     return this.sim.read(this.session, 'listEngines', () => this.sim.listEngines());
   }
-  requeueExpired(): Promise<{ runId: string; index: number; engineId: string | null }[]> {
-    return this.sim.requeueExpired(this.session);
+  requeueExpired(options?: RequeueOptions): Promise<{ runId: string; index: number; engineId: string | null }[]> {
+    return this.sim.requeueExpired(this.session, options);
   }
   requeueEngine(engineId: string): Promise<number> {
     return this.sim.requeueEngine(this.session, engineId);

@@ -87,6 +87,8 @@ export interface MysqlStoreOptions {
   role?: string;
   /** `innodb_lock_wait_timeout`, default 5 000 (rounded up to whole seconds) */
   lockTimeoutMs?: number;
+  /** MariaDB `idle_transaction_timeout` (RULES R12: at most half the lease), default 15 000 */
+  idleInTransactionTimeoutMs?: number;
   /** per-statement limit (MariaDB `max_statement_time`, MySQL `max_execution_time`), default 30 000 */
   statementTimeoutMs?: number;
   /** how long opening a connection may take, default 5 000 */
@@ -200,6 +202,7 @@ export class MysqlStore implements Store {
   readonly target: string;
   private readonly maxAttempts: number;
   private readonly lockWaitS: number;
+  private readonly idleInTransactionS: number;
   private readonly statementTimeoutMs: number;
   /** core connections whose session settings are in place */
   private readonly prepared = new WeakSet<object>();
@@ -221,6 +224,7 @@ export class MysqlStore implements Store {
     this.target = `${t.host}:${t.port}/${t.database}`;
     this.maxAttempts = Math.max(1, options.maxTransactionAttempts ?? 5);
     this.lockWaitS = Math.max(1, Math.ceil((options.lockTimeoutMs ?? 5_000) / 1000));
+    this.idleInTransactionS = Math.max(1, Math.ceil((options.idleInTransactionTimeoutMs ?? 15_000) / 1000));
     this.statementTimeoutMs = Math.max(1, Math.round(options.statementTimeoutMs ?? 30_000));
     const role = options.role ?? 'store';
     if (!/^[a-z][a-z0-9_-]{0,40}$/.test(role))
@@ -338,7 +342,9 @@ export class MysqlStore implements Store {
         `SET SESSION time_zone = '+00:00', SESSION innodb_lock_wait_timeout = ${this.lockWaitS}, ` +
           `SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', ` +
           (mariadb
-            ? `SESSION max_statement_time = ${this.statementTimeoutMs / 1000}`
+            ? // R12: a session frozen inside a transaction must not hold its row locks for
+              // hours; MariaDB ends it after this (MySQL 8 has no such setting)
+              `SESSION max_statement_time = ${this.statementTimeoutMs / 1000}, SESSION idle_transaction_timeout = ${this.idleInTransactionS}`
             : `SESSION max_execution_time = ${this.statementTimeoutMs}`),
         'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED',
       ];

@@ -327,6 +327,15 @@ export class PostgresStore implements Store {
       }
       const state: TxState = { done: false, failure: undefined };
       let discard = false;
+      // pg-pool listens for errors only on idle clients: a session ended by the server while
+      // we hold the client (pg_terminate_backend, idle_in_transaction_session_timeout) would
+      // otherwise be an unhandled 'error' event that kills the process (chaos C6). The
+      // pending or next query fails on its own; the client is discarded.
+      const onError = (e: Error): void => {
+        discard = true;
+        state.failure ??= this.wrap(e, purpose) as Error;
+      };
+      client.on('error', onError);
       try {
         await this.q(`${purpose}: begin`, 'BEGIN', [], client);
         const out = await fn(client, state);
@@ -350,6 +359,7 @@ export class PostgresStore implements Store {
         if (isStokerError(e) && e.code === 'STOKER_STORE_UNREACHABLE') discard = true;
         throw e;
       } finally {
+        client.removeListener('error', onError);
         client.release(discard ? true : undefined);
       }
     });

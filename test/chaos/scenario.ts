@@ -1,0 +1,75 @@
+/**
+ * Per-dialect scaffolding of a chaos scenario: its own database, a temp directory for the
+ * side-effect log, a fleet of engine processes that is always cleaned up, and the final
+ * check of the history. (Kept apart from harness.ts, which the benchmark uses outside vitest.)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import type { Store } from '../../src/store/store.js';
+import { EXPECTED_STATUS } from '../fixtures/chaos-flows.js';
+import { createTestStore, type Dialect, type TestStore } from '../helpers/databases.js';
+import { checkHistory, collectHistory, formatVerdict, type History, type Verdict } from './checker.js';
+import { Fleet, readEffects, type Submitted } from './harness.js';
+
+export interface Scenario {
+  readonly dialect: Dialect;
+  /** null when the dialect's server is unreachable (the tests skip) */
+  readonly db: TestStore | null;
+  readonly store: Store;
+  readonly fleet: Fleet;
+  /** the side-effect log every task of this scenario appends to */
+  readonly log: string;
+  readonly dir: string;
+}
+
+/** Registers beforeAll/afterAll for one scenario on one dialect; use inside a describe. */
+export function useScenario(dialect: Dialect, label: string): Scenario {
+  let db: TestStore | null = null;
+  let fleet: Fleet | null = null;
+  let dir = '';
+  beforeAll(async () => {
+    db = await createTestStore(dialect);
+    dir = mkdtempSync(join(tmpdir(), `stoker-chaos-${label}-`));
+    if (db) fleet = new Fleet(db.url);
+  });
+  afterAll(async () => {
+    await fleet?.cleanup();
+    await db?.drop();
+    if (dir && process.env.CHAOS_KEEP_LOGS !== '1') rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    dialect,
+    get db() {
+      return db;
+    },
+    get store() {
+      if (!db) throw new Error(`no ${dialect} database`);
+      return db.store;
+    },
+    get fleet() {
+      if (!fleet) throw new Error(`no ${dialect} fleet`);
+      return fleet;
+    },
+    get log() {
+      return join(dir, 'effects.jsonl');
+    },
+    get dir() {
+      return dir;
+    },
+  };
+}
+
+/** Collects the history of the submitted runs and checks it; prints the verdict. */
+export async function verify(s: Scenario, submitted: readonly Submitted[], label: string): Promise<{ verdict: Verdict; history: History }> {
+  const effects = readEffects(s.log);
+  const history = await collectHistory(
+    s.store,
+    submitted.map((r) => ({ id: r.id, flow: r.flow, ...(EXPECTED_STATUS[r.flow] ? { expect: EXPECTED_STATUS[r.flow] } : {}) })),
+    effects,
+  );
+  const verdict = checkHistory(history);
+  console.log(formatVerdict(verdict, `${label} on ${s.dialect}`));
+  return { verdict, history };
+}
