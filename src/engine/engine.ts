@@ -275,7 +275,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (this.running) return;
     this.running = true;
     this.stopping = false;
-    await this.register();
+    try {
+      await this.register();
+    } catch (e) {
+      this.running = false;
+      throw e;
+    }
     this.unsubscribe = this.hub.subscribe(() => this.wake());
     if (this.store.subscribeWakeups) {
       try {
@@ -341,6 +346,10 @@ export class Engine extends EventEmitter<EngineEvents> {
         } catch (e) {
           failures += 1;
           this.emitError(e);
+          // The claim may have committed although we got no answer (an ambiguous commit):
+          // atoms could now be held under our id that nobody runs. Give the id up; the
+          // reapers requeue whatever it holds (found by the simulation, TEST-PLAN C11).
+          this.fenceSelf('claim outcome unknown');
         }
       }
       if (claimed > 0 && claimed === free) continue;
@@ -534,13 +543,43 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private async execute(claim: ClaimedAtom, signal: AbortSignal): Promise<Outcome> {
-    this.stats.executed += 1;
+    let prepared: Awaited<ReturnType<Engine['prepare']>>;
+    try {
+      prepared = await this.prepare(claim);
+    } catch (e) {
+      // The store failed before the task started: that is not the task's failure. Hand
+      // the atom back (found by the simulation: such errors used to revert whole runs).
+      if (isStokerError(e) && e.code.startsWith('STOKER_STORE_')) {
+        this.emitError(e);
+        return { kind: 'release', delayMs: this.opts.pollMs };
+      }
+      throw e;
+    }
+    if (!this.leaseValid()) {
+      // R9: never start a side effect once our lease may have run out (a resumed zombie)
+      return { kind: 'release', delayMs: 0 };
+    }
+    return this.executePrepared(claim, signal, prepared);
+  }
+
+  /** Everything an execution needs from the store, loaded before the task starts. */
+  private async prepare(claim: ClaimedAtom) {
     const run = await this.runContext(claim.runId);
     const spec = run.graph.atoms[claim.index];
     if (!spec) throw new StokerError('STOKER_TASK_NOT_FOUND', `run ${claim.runId} has no atom ${claim.index}`);
     const inputs = await this.inputs(run, spec.inputs);
 
-    if (spec.kind === 'retry') return { kind: 'success', result: await this.controllerValue(spec.controller!, claim.attempt, run), journal: [] };
+    const controllerValue = spec.kind === 'retry' ? await this.controllerValue(spec.controller!, claim.attempt, run) : null;
+    return { run, spec, inputs, controllerValue };
+  }
+
+  private async executePrepared(
+    claim: ClaimedAtom,
+    signal: AbortSignal,
+    { run, spec, inputs, controllerValue }: Awaited<ReturnType<Engine['prepare']>>,
+  ): Promise<Outcome> {
+    this.stats.executed += 1;
+    if (spec.kind === 'retry') return { kind: 'success', result: controllerValue, journal: [] };
 
     if (run.flow === null) {
       // Another engine (with this flow registered) should run it: hand it back, and look
@@ -560,7 +599,16 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     const journal = claim.journal.map((j) => ({ ...j }));
     const parked: { suspension: Suspension | null } = { suspension: null };
-    const ctx = await this.taskContext(claim, spec.name, journal, signal, run, parked);
+    let ctx: TaskContext;
+    try {
+      ctx = await this.taskContext(claim, spec.name, journal, signal, run, parked);
+    } catch (e) {
+      if (isStokerError(e) && e.code.startsWith('STOKER_STORE_')) {
+        this.emitError(e);
+        return { kind: 'release', delayMs: this.opts.pollMs };
+      }
+      throw e;
+    }
     this.faultPoint('before-execute', { runId: claim.runId, atom: claim.index });
 
     if (claim.state === 'REVERTING') {
@@ -753,16 +801,22 @@ export class Engine extends EventEmitter<EngineEvents> {
       let result: TransitionResult | null = null;
       // Keep trying while our claims can still be valid: dropping a completion would leave
       // its atom RUNNING under our (live) lease. Once the lease is gone, others take over.
+      let ambiguous = false;
       for (let attempt = 1; result === null; attempt++) {
         try {
           result = await this.commit(batch);
         } catch (e) {
+          ambiguous = true;
           this.emitError(e);
           if (!this.leaseValid() || (this.stopping && attempt >= 5)) break;
           await this.clock.sleep(Math.min(5000, 50 * 2 ** attempt));
         }
       }
       for (const c of batch) this.inflight.delete(`${c.claim.runId}/${c.claim.index}`);
+      // A failed attempt may have committed (with claims of its own) before the error, or
+      // the batch was given up and its atoms stay RUNNING under our id: either way, give
+      // the id up so that the reapers requeue what it holds (simulation findings B1, B2).
+      if (ambiguous || result === null) this.fenceSelf(result === null ? 'completions could not be recorded' : 'commit outcome was unknown');
       if (result) {
         this.stats.commits += 1;
         for (const f of result.fenced) {
@@ -813,7 +867,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (fast) return fast;
     const contexts = await Promise.all([...byRun.keys()].map((id) => this.runContext(id)));
     const locks = [...new Set(contexts.flatMap((c) => this.lockSet(c)))];
-    const stopping = this.stopping;
+    // a fenced engine records what it finished but takes nothing new under its old id
+    const stopping = this.stopping || this.fencedOut;
     return this.store.runTransaction(locks, async (tx) => {
       const result = emptyResult();
       let free = stopping ? 0 : batch.length;
@@ -854,11 +909,16 @@ export class Engine extends EventEmitter<EngineEvents> {
       result: only.outcome.result,
       journal: only.outcome.journal,
       successors,
-      claim: this.stopping ? null : (successors[0] ?? null),
+      claim: this.stopping || this.fencedOut ? null : (successors[0] ?? null),
         engineId: this.id,
       })
-      // the general path decides again (and reports a persistent error itself)
-      .catch((e: unknown) => (this.emitError(e), { handled: false, claimed: null, madeReady: 0 }));
+      // The statement may have committed (with a claim) although we got no answer: give the
+      // id up after this batch; the general path then finds the fence moved or completes it.
+      .catch((e: unknown) => {
+        this.emitError(e);
+        this.fenceSelf('fast completion outcome unknown');
+        return { handled: false, claimed: null, madeReady: 0 };
+      });
     if (!r.handled) return null;
     return { ...emptyResult(), continuations: r.claimed ? [r.claimed] : [], madeReady: r.madeReady };
   }
