@@ -46,6 +46,12 @@ import { sqliteMigrations } from './migrations.js';
 import { AsyncMutex } from '../async-mutex.js';
 
 const NOW = `CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
+/**
+ * Run columns without `graph`: a run's graph can be megabytes (10,000 atoms), and reading it
+ * back with every transition made a linear flow's cost per atom grow with its length.
+ */
+const RUN_COLUMNS = `id, flow, version, key, status, args, result, failure, parent_run_id, parent_atom,
+  pending_atoms, revert_pending, atom_count, created_at, updated_at, finished_at`;
 type Raw = Record<string, unknown>;
 
 export interface SqliteStoreOptions {
@@ -180,7 +186,7 @@ export class SqliteStore implements Store {
     const argsText = canonicalJson(run.args);
     let superseded: string | undefined;
     if (run.key !== null) {
-      const active = this.get(`SELECT * FROM {p}runs WHERE active_key = ?`, run.key);
+      const active = this.get(`SELECT ${RUN_COLUMNS} FROM {p}runs WHERE active_key = ?`, run.key);
       if (active) {
         if (!run.supersede) {
           if (canonicalJson(jsonColumn(active.args) as JsonValue) === argsText && active.flow === run.flow) {
@@ -209,7 +215,7 @@ export class SqliteStore implements Store {
       ins.run(run.id, a.index, a.name, ready ? 'READY' : 'PENDING', a.predecessors.length, ready ? 1 : 0);
     }
     this.insertEventsSync([{ runId: run.id, atom: null, kind: 'run.created', toState: 'PENDING', data: superseded ? { supersedes: superseded } : null }]);
-    const row = this.get(`SELECT * FROM {p}runs WHERE id = ?`, run.id)!;
+    const row = this.get(`SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = ?`, run.id)!;
     return { run: runFromRow(row), created: true, ...(superseded ? { superseded } : {}) };
   }
 
@@ -259,7 +265,7 @@ export class SqliteStore implements Store {
       for (const id of [...new Set(runIds)].sort()) {
         // Taking the write lock (BEGIN IMMEDIATE) already serialises everything; bumping
         // row_version keeps the "first statement locks the run" shape of the other dialects.
-        const row = this.get(`UPDATE {p}runs SET row_version = row_version + 1 WHERE id = ? RETURNING *`, id);
+        const row = this.get(`UPDATE {p}runs SET row_version = row_version + 1 WHERE id = ? RETURNING ${RUN_COLUMNS}`, id);
         if (row) runs.set(id, runFromRow(row));
       }
       return fn(this.makeTx(runs));
@@ -403,7 +409,7 @@ export class SqliteStore implements Store {
       sets.push('revert_pending = revert_pending + ?');
       params.push(patch.revertPendingDelta);
     }
-    const row = this.get(`UPDATE {p}runs SET ${sets.join(', ')} WHERE id = ? RETURNING *`, ...params, runId);
+    const row = this.get(`UPDATE {p}runs SET ${sets.join(', ')} WHERE id = ? RETURNING ${RUN_COLUMNS}`, ...params, runId);
     return row ? runFromRow(row) : undefined;
   }
 
@@ -420,7 +426,7 @@ export class SqliteStore implements Store {
 
   async getRun(id: string): Promise<RunRow | null> {
     return this.read(() => {
-      const r = this.get(`SELECT * FROM {p}runs WHERE id = ?`, id);
+      const r = this.get(`SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = ?`, id);
       return r ? runFromRow(r) : null;
     });
   }
@@ -469,7 +475,7 @@ export class SqliteStore implements Store {
         where.push(`(created_at, id) < (SELECT created_at, id FROM {p}runs WHERE id = ?)`);
         params.push(filter.before);
       }
-      const text = `SELECT * FROM {p}runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
+      const text = `SELECT ${RUN_COLUMNS} FROM {p}runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
       return this.db.prepare(this.sql(text)).all(...params, filter.limit ?? 100).map((r) => runFromRow(r as Raw));
     });
   }
