@@ -927,7 +927,6 @@ export class Engine extends EventEmitter<EngineEvents> {
     return {
       engineId: this.id,
       rng: this.rng,
-      newId: this.ids,
       prepareChild: (flow: string, version: string | undefined, args: Record<string, JsonValue>, parent: { runId: string; atom: number }) =>
         this.prepareRun(flow, args, version, null, parent),
     };

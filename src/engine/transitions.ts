@@ -46,7 +46,6 @@ export interface RunContext {
 export interface TransitionDeps {
   engineId: string;
   rng: Rng;
-  newId(): string;
   /** builds the NewRun for a child run (compiles/looks up the flow); throws when unknown */
   prepareChild(flow: string, version: string | undefined, args: Record<string, JsonValue>, parent: { runId: string; atom: number }): NewRun;
 }
