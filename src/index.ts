@@ -27,8 +27,19 @@ export { Engine, type EngineOptions, type EngineEvents, type FlowLookup, type St
 export { WakeHub } from './engine/wake-hub.js';
 export { RunStatus, AtomState, RUN_TRANSITIONS, ATOM_TRANSITIONS, isTerminalRun } from './engine/states.js';
 export { ChildRunFailedError } from './engine/failure.js';
+export {
+  createLocks,
+  LOCK_LIMITS,
+  type Locks,
+  type LocksOptions,
+  type AcquireOptions,
+  type WithLockOptions,
+  type HeldLock,
+  type LockContext,
+} from './engine/locks.js';
 export { openStore } from './store/open-store.js';
 export type { Store, RunRow, AtomRow, EventRow, EngineRow, StartResult, DialectCapabilities } from './store/store.js';
+export type { AcquiredLock, LockRow, LockFilter } from './store/store.js';
 export { createRuntime, loadFlowsModule, type Runtime, type RuntimeOptions } from './runtime/index.js';
 export { StokerError, ValidationError, NotFoundError, ConflictError, StoreError, TransportError, ErrorCodes, isStokerError, type ErrorCode } from './errors.js';
 export type { JsonValue, JsonObject } from './core/json.js';

@@ -5,6 +5,7 @@
 import type { JsonValue } from '../core/json.js';
 import type { FailureRecord } from '../flow/types.js';
 import type { AtomRow, EngineRow, EventRow, RunRow } from '../store/store.js';
+import type { LockRow } from '../store/store.js';
 
 export type OutputFormat = 'json' | 'table';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'json'];
@@ -236,3 +237,35 @@ export function runRecord(run: RunRow): string {
   ]);
   return formatRecord(pairs);
 }
+
+// ------------------------------------------------------------------ locks (docs/locks.md)
+
+/** `held`, `expired` (the lease ran out without a release) or `released`, by the database clock. */
+export function lockState(lock: LockRow): 'held' | 'expired' | 'released' {
+  return lock.held ? 'held' : lock.releasedAt !== null ? 'released' : 'expired';
+}
+
+export function lockJson(lock: LockRow): Record<string, JsonValue> {
+  return {
+    name: lock.name,
+    holder: lock.holder,
+    token: lock.token,
+    state: lockState(lock),
+    remainingMs: lock.remainingMs,
+    acquiredAt: iso(lock.acquiredAt),
+    expiresAt: iso(lock.expiresAt),
+    releasedAt: iso(lock.releasedAt),
+  };
+}
+
+export const LOCK_COLUMNS: readonly Column<LockRow>[] = [
+  { header: 'name', value: (l) => l.name, maxWidth: 60 },
+  { header: 'holder', value: (l) => l.holder, maxWidth: 40 },
+  { header: 'token', value: (l) => String(l.token), align: 'right' },
+  { header: 'state', value: (l) => lockState(l) },
+  {
+    header: 'expires',
+    value: (l) => (l.held ? `in ${durationText(l.remainingMs)}` : lockState(l) === 'expired' ? dateCell(l.expiresAt) : '-'),
+  },
+  { header: 'acquired', value: (l) => dateCell(l.acquiredAt) },
+];

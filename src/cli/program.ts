@@ -8,6 +8,7 @@ import { isStokerError } from '../errors.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerEngineCommand } from './commands/engine.js';
 import { registerEnginesCommand } from './commands/engines.js';
+import { registerLocksCommand } from './commands/locks.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerRunsCommand } from './commands/runs.js';
@@ -38,6 +39,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerSignalCommand(program, ctx);
   registerEngineCommand(program, ctx);
   registerEnginesCommand(program, ctx);
+  registerLocksCommand(program, ctx);
   registerMigrateCommand(program, ctx);
   program.addHelpText(
     'after',

@@ -406,4 +406,65 @@ export interface Store {
    * once per commit batch. Calls made while one is in flight share one follow-up.
    */
   notifyWakeup?(): Promise<void>;
+
+  // --- locks (protocol 10): a band-aid for callers, never how Stoker coordinates (docs/locks.md) ---
+  /**
+   * Acquires the lock `name` for `ttlMs` (by the database clock) in one conditional write:
+   * it succeeds when the lock is new, released, or expired, and then bumps the lock's token
+   * (the fencing token: it never decreases and is never handed out twice, because the row
+   * is kept after release). Returns null while anyone holds it unexpired, the same holder
+   * included: a holder name grants nothing, only the token does.
+   */
+  acquireLock(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null>;
+  /**
+   * Moves the expiry of a lock still held under `token` to `now + ttlMs` (database clock);
+   * false when the token is no longer current (taken over), or the lock was released or has
+   * expired: the caller must stop acting as its holder. Never revives an expired lease.
+   */
+  extendLock(name: string, token: number, ttlMs: number): Promise<boolean>;
+  /**
+   * Releases a lock held under `token` (the row and its token stay); false when it was
+   * already released or another acquire has taken it since (a newer token): a late release
+   * never frees the next holder's lock (RULES.md R5).
+   */
+  releaseLock(name: string, token: number): Promise<boolean>;
+  /** the lock's row with its state by the database clock, or null if it was never acquired */
+  getLock(name: string): Promise<LockRow | null>;
+  /** locks in name order (keyset pagination by `after`) */
+  listLocks(filter?: LockFilter): Promise<LockRow[]>;
+}
+
+/** What {@link Store.acquireLock} hands to the new holder. */
+export interface AcquiredLock {
+  /** the fencing token: greater than every token this lock name had before */
+  token: number;
+  /** when the lease runs out, by the database clock */
+  expiresAt: Date;
+}
+
+/** A lock as {@link Store.getLock} and {@link Store.listLocks} show it. */
+export interface LockRow {
+  name: string;
+  /** the current or last holder (kept after release and expiry, for inspection) */
+  holder: string;
+  /** the token of the last acquire */
+  token: number;
+  acquiredAt: Date;
+  expiresAt: Date;
+  /** set by a release; null while held or after an expiry without release */
+  releasedAt: Date | null;
+  /** held now: not released and not expired, by the database clock */
+  held: boolean;
+  /** milliseconds the lease has left by the database clock; 0 when not held */
+  remainingMs: number;
+}
+
+/** Filter of {@link Store.listLocks}. */
+export interface LockFilter {
+  /** only locks held now (by the database clock) */
+  heldOnly?: boolean;
+  /** names after this one (keyset pagination) */
+  after?: string;
+  /** at most this many rows, default 100 */
+  limit?: number;
 }

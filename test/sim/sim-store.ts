@@ -61,6 +61,7 @@ import type {
   Store,
 } from '../../src/store/store.js';
 import { SIM_EPOCH_MS, type Scheduler, type SimProc } from './sim-clock.js';
+import type { AcquiredLock, LockRow } from '../../src/store/store.js';
 
 // ------------------------------------------------------------------------------ knobs
 
@@ -1618,5 +1619,23 @@ export class SimConnection implements Store {
   }
   requeueEngine(engineId: string): Promise<number> {
     return this.sim.requeueEngine(this.session, engineId);
+  }
+
+  // Locks (protocol 10) are a band-aid API for users; the engine never takes one, so the
+  // simulation does not model them.
+  acquireLock(): Promise<AcquiredLock | null> {
+    return Promise.reject(new StoreError('STOKER_STORE_QUERY_FAILED', 'sim: locks are not modelled'));
+  }
+  extendLock(): Promise<boolean> {
+    return Promise.reject(new StoreError('STOKER_STORE_QUERY_FAILED', 'sim: locks are not modelled'));
+  }
+  releaseLock(): Promise<boolean> {
+    return Promise.reject(new StoreError('STOKER_STORE_QUERY_FAILED', 'sim: locks are not modelled'));
+  }
+  getLock(): Promise<LockRow | null> {
+    return Promise.reject(new StoreError('STOKER_STORE_QUERY_FAILED', 'sim: locks are not modelled'));
+  }
+  listLocks(): Promise<LockRow[]> {
+    return Promise.reject(new StoreError('STOKER_STORE_QUERY_FAILED', 'sim: locks are not modelled'));
   }
 }

@@ -110,4 +110,21 @@ export const mysqlMigrations: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
     ],
   },
+  {
+    version: 3,
+    name: 'locks',
+    statements: [
+      // DESIGN.md protocol 10. A row is kept after release and expiry, so a name's token
+      // only ever grows (every acquire bumps it); `released_at` is set by a release.
+      `CREATE TABLE IF NOT EXISTS {p}locks (
+        name VARBINARY(255) NOT NULL,
+        holder VARCHAR(255) NOT NULL,
+        token BIGINT NOT NULL,
+        acquired_at DATETIME(6) NOT NULL,
+        expires_at DATETIME(6) NOT NULL,
+        released_at DATETIME(6) NULL,
+        PRIMARY KEY (name)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    ],
+  },
 ];

@@ -71,6 +71,8 @@ import type {
   Store,
 } from '../store.js';
 import { mysqlMigrations } from './migrations.js';
+import { MysqlLockStatements, type MysqlLockQuery } from './locks.js';
+import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
 
 type Raw = Record<string, unknown>;
 type Conn = mysql.PoolConnection;
@@ -1286,6 +1288,40 @@ export class MysqlStore implements Store {
       if (held.length === 0) return 0;
       return (await this.requeueLocked(c, held)).length;
     });
+  }
+
+  // ---------------------------------------------------------------- locks (protocol 10; statements in ./locks.ts)
+
+  private lockQuery(c: Conn): MysqlLockQuery {
+    return {
+      rows: (purpose, text, params) => this.rows(purpose, text, params, c),
+      exec: (purpose, text, params) => this.exec(purpose, text, params, c),
+    };
+  }
+
+  private readonly lockStatements = new MysqlLockStatements({
+    single: (purpose, fn) => this.single(purpose, (c) => fn(this.lockQuery(c))),
+    transaction: (purpose, fn) => this.transaction(purpose, (c) => fn(this.lockQuery(c))),
+  });
+
+  acquireLock(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
+    return this.lockStatements.acquire(name, holder, ttlMs);
+  }
+
+  extendLock(name: string, token: number, ttlMs: number): Promise<boolean> {
+    return this.lockStatements.extend(name, token, ttlMs);
+  }
+
+  releaseLock(name: string, token: number): Promise<boolean> {
+    return this.lockStatements.release(name, token);
+  }
+
+  getLock(name: string): Promise<LockRow | null> {
+    return this.lockStatements.get(name);
+  }
+
+  listLocks(filter?: LockFilter): Promise<LockRow[]> {
+    return this.lockStatements.list(filter);
   }
 }
 

@@ -14,6 +14,14 @@
  * would finish the run, the run is not RUNNING, or the fence misses, the statement changes
  * nothing and the caller takes the general path. Callers must not use it for runs whose
  * graph has deciders (a skip cascade needs the general path).
+ *
+ * Plans: a named statement runs on a generic plan after a few executions, so every lookup is
+ * written to be a primary-key probe whatever the planner thinks of the parameters: the run is
+ * locked by `id` alone (its status is checked on the locked row, never through the status
+ * index), and the successors are bounded by a range on the primary key's second column
+ * (`idx BETWEEN lowest AND highest successor`), which every plan uses as an index condition.
+ * Without the range, `idx = ANY($6)` alone was planned as a filter over all the run's atoms
+ * (estimates taken while the table was small), so the cost per atom grew with the flow.
  */
 import type { JsonValue } from '../../core/json.js';
 import type { ClaimedAtom, FastSuccess, FastSuccessResult, JournalEntry } from '../store.js';
@@ -21,25 +29,26 @@ import { claimFromRow } from '../rows.js';
 
 export const FAST_SUCCESS_SQL = `
 WITH r AS (
-  SELECT id FROM {p}runs WHERE id = $1 AND status = 'RUNNING' AND pending_atoms > 1 FOR UPDATE
+  SELECT id, status, pending_atoms FROM {p}runs WHERE id = $1 FOR UPDATE
 ), a AS (
   UPDATE {p}atoms SET state = 'SUCCESS', result = $4::jsonb, journal = $5::jsonb, claimed_by = NULL,
          wait_kind = NULL, wait_ref = NULL, updated_at = now()
   WHERE run_id = $1 AND idx = $2 AND epoch = $3 AND state = 'RUNNING' AND NOT revert_requested
-    AND EXISTS (SELECT 1 FROM r)
+    AND EXISTS (SELECT 1 FROM r WHERE status = 'RUNNING' AND pending_atoms > 1)
   RETURNING idx
 ), s AS (
-  UPDATE {p}atoms SET
-    pending = pending - 1,
-    state = CASE WHEN pending = 1 THEN CASE WHEN idx = $7 THEN 'RUNNING' ELSE 'READY' END ELSE state END,
-    ready_at = CASE WHEN pending = 1 AND idx IS DISTINCT FROM $7 THEN now() ELSE ready_at END,
-    claimed_by = CASE WHEN pending = 1 AND idx = $7 THEN $8 ELSE claimed_by END,
-    claimed_at = CASE WHEN pending = 1 AND idx = $7 THEN now() ELSE claimed_at END,
-    epoch = CASE WHEN pending = 1 AND idx = $7 THEN epoch + 1 ELSE epoch END,
-    execution = CASE WHEN pending = 1 AND idx = $7 THEN execution + 1 ELSE execution END,
+  UPDATE {p}atoms t SET
+    pending = t.pending - 1,
+    state = CASE WHEN t.pending = 1 THEN CASE WHEN t.idx = $7 THEN 'RUNNING' ELSE 'READY' END ELSE t.state END,
+    ready_at = CASE WHEN t.pending = 1 AND t.idx IS DISTINCT FROM $7 THEN now() ELSE t.ready_at END,
+    claimed_by = CASE WHEN t.pending = 1 AND t.idx = $7 THEN $8 ELSE t.claimed_by END,
+    claimed_at = CASE WHEN t.pending = 1 AND t.idx = $7 THEN now() ELSE t.claimed_at END,
+    epoch = CASE WHEN t.pending = 1 AND t.idx = $7 THEN t.epoch + 1 ELSE t.epoch END,
+    execution = CASE WHEN t.pending = 1 AND t.idx = $7 THEN t.execution + 1 ELSE t.execution END,
     updated_at = now()
-  WHERE run_id = $1 AND idx = ANY($6::int[]) AND state = 'PENDING' AND EXISTS (SELECT 1 FROM a)
-  RETURNING run_id, idx, state, epoch, attempt, execution, journal, failure
+  WHERE t.run_id = $1 AND t.idx BETWEEN $9 AND $10 AND t.idx = ANY($6::int[]) AND t.state = 'PENDING'
+    AND EXISTS (SELECT 1 FROM a)
+  RETURNING t.run_id, t.idx, t.state, t.epoch, t.attempt, t.execution, t.journal, t.failure
 ), u AS (
   UPDATE {p}runs SET pending_atoms = pending_atoms - 1, row_version = row_version + 1, updated_at = now()
   WHERE id = $1 AND EXISTS (SELECT 1 FROM a)
@@ -65,6 +74,9 @@ export function fastSuccessParams(input: FastSuccess): unknown[] {
     input.successors,
     input.claim,
     input.engineId,
+    // an empty range when there is no successor (a sink)
+    input.successors.length > 0 ? Math.min(...input.successors) : 0,
+    input.successors.length > 0 ? Math.max(...input.successors) : -1,
   ];
 }
 

@@ -102,4 +102,20 @@ export const postgresMigrations: readonly Migration[] = [
       `CREATE INDEX {p}signals_run ON {p}signals (run_id, name, id)`,
     ],
   },
+  {
+    version: 3,
+    name: 'locks',
+    statements: [
+      // DESIGN.md protocol 10. A row is kept after release and expiry, so a name's token
+      // only ever grows (every acquire bumps it); `released_at` is set by a release.
+      `CREATE TABLE {p}locks (
+        name text COLLATE "C" PRIMARY KEY,
+        holder text NOT NULL,
+        token bigint NOT NULL,
+        acquired_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        released_at timestamptz
+      )`,
+    ],
+  },
 ];

@@ -70,6 +70,8 @@ import type {
 } from '../store.js';
 import { postgresMigrations } from './migrations.js';
 import { FAST_SUCCESS_SQL, fastSuccessParams, fastSuccessResult } from './fast-success.js';
+import { PostgresLockStatements } from './locks.js';
+import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
 
 type Raw = Record<string, unknown>;
 type Queryable = pg.Pool | pg.PoolClient | pg.Client;
@@ -425,6 +427,18 @@ export class PostgresStore implements Store {
     const argsText = canonicalJson(run.args);
     let superseded: string | undefined;
     if (run.key !== null) {
+      if (run.supersede) {
+        // Supersedes of one key queue here, so the next one sees the run this one starts. A
+        // FOR UPDATE wait alone ends with no row under READ COMMITTED (the row it waited for
+        // lost its key), so a back-to-back superseder made the other one fail on the unique
+        // index until it ran out of attempts (test/chaos/supersede-across-engines.test.ts).
+        await this.q(
+          'queue supersedes of a key',
+          'SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))',
+          [`stoker:${this.schema ?? ''}.${this.p}supersede:${run.key}`],
+          c,
+        );
+      }
       const active = (
         await this.q('find the active run of a key', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE active_key = $1 FOR UPDATE`, [run.key], c)
       ).rows[0];
@@ -1236,6 +1250,33 @@ export class PostgresStore implements Store {
     };
     p.then(clear, clear);
     return p;
+  }
+
+  // ---------------------------------------------------------------- locks (protocol 10; statements in ./locks.ts)
+
+  private readonly lockStatements = new PostgresLockStatements(async (purpose, text, params) => {
+    this.assertOpen();
+    return (await this.q(purpose, text, params)).rows;
+  });
+
+  acquireLock(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
+    return this.lockStatements.acquire(name, holder, ttlMs);
+  }
+
+  extendLock(name: string, token: number, ttlMs: number): Promise<boolean> {
+    return this.lockStatements.extend(name, token, ttlMs);
+  }
+
+  releaseLock(name: string, token: number): Promise<boolean> {
+    return this.lockStatements.release(name, token);
+  }
+
+  getLock(name: string): Promise<LockRow | null> {
+    return this.lockStatements.get(name);
+  }
+
+  listLocks(filter?: LockFilter): Promise<LockRow[]> {
+    return this.lockStatements.list(filter);
   }
 }
 

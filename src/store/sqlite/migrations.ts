@@ -89,4 +89,20 @@ export const sqliteMigrations: readonly Migration[] = [
       `CREATE INDEX {p}signals_run ON {p}signals (run_id, name, id)`,
     ],
   },
+  {
+    version: 3,
+    name: 'locks',
+    statements: [
+      // DESIGN.md protocol 10. A row is kept after release and expiry, so a name's token
+      // only ever grows (every acquire bumps it); `released_at` is set by a release.
+      `CREATE TABLE {p}locks (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        token INTEGER NOT NULL,
+        acquired_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        released_at INTEGER
+      ) WITHOUT ROWID`,
+    ],
+  },
 ];

@@ -43,6 +43,8 @@ import type {
   Store,
 } from '../store.js';
 import { sqliteMigrations } from './migrations.js';
+import { SqliteLockStatements } from './locks.js';
+import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
 import { AsyncMutex } from '../async-mutex.js';
 
 const NOW = `CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
@@ -605,6 +607,30 @@ export class SqliteStore implements Store {
 
   async requeueEngine(engineId: string): Promise<number> {
     return this.write(() => this.requeueEngineSync(engineId).length);
+  }
+
+  // ---------------------------------------------------------------- locks (protocol 10; statements in ./locks.ts)
+
+  private readonly lockStatements = new SqliteLockStatements((text) => this.stmt(text));
+
+  async acquireLock(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
+    return this.write(() => this.lockStatements.acquire(name, holder, ttlMs));
+  }
+
+  async extendLock(name: string, token: number, ttlMs: number): Promise<boolean> {
+    return this.write(() => this.lockStatements.extend(name, token, ttlMs));
+  }
+
+  async releaseLock(name: string, token: number): Promise<boolean> {
+    return this.write(() => this.lockStatements.release(name, token));
+  }
+
+  async getLock(name: string): Promise<LockRow | null> {
+    return this.read(() => this.lockStatements.get(name));
+  }
+
+  async listLocks(filter?: LockFilter): Promise<LockRow[]> {
+    return this.read(() => this.lockStatements.list(filter));
   }
 }
 

@@ -16,6 +16,9 @@ import type { AtomRow, ClaimedAtom, RunTx, Store } from '../../../src/store/stor
 import { openStore, parseStoreUrl } from '../../../src/store/open-store.js';
 import { describeEachDialect, mysqlAdminUrl, postgresAdminUrl, probeDialect } from '../../helpers/databases.js';
 import { graphOf, newRun, runId } from '../../helpers/graphs.js';
+import { sqliteMigrations } from '../../../src/store/sqlite/migrations.js';
+import { postgresMigrations } from '../../../src/store/postgres/migrations.js';
+import { mysqlMigrations } from '../../../src/store/mysql/migrations.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const byIndex = (atoms: AtomRow[]) => new Map(atoms.map((a) => [a.index, a]));
@@ -25,12 +28,17 @@ await describeEachDialect('store contract', (ctx) => {
   let prefixSeq = 0;
   /** A migrated store on tables of its own: nothing else claims or requeues there. */
   const fresh = (): Promise<Store> => ctx.db.open({ tablePrefix: `c${prefixSeq++}_` });
+  /** the migration versions this build ships for the dialect, in order */
+  const shipped = (): number[] =>
+    ({ sqlite: sqliteMigrations, postgres: postgresMigrations, mysql: mysqlMigrations })[ctx.dialect]
+      .map((m) => m.version)
+      .sort((a, b) => a - b);
 
   // ------------------------------------------------------------------ migrations and clock
 
-  it('migrate applies version 1 once; later calls (and concurrent migrators) apply nothing', async () => {
+  it('migrate applies every shipped version once; later calls (and concurrent migrators) apply nothing', async () => {
     const s = await ctx.db.open({ tablePrefix: 'mig_', migrate: false });
-    expect(await s.migrate()).toEqual([1]);
+    expect(await s.migrate()).toEqual(shipped());
     expect(await s.migrate()).toEqual([]);
     const other = await ctx.db.open({ tablePrefix: 'mig_', migrate: false });
     expect(await other.migrate()).toEqual([]);
@@ -40,10 +48,9 @@ await describeEachDialect('store contract', (ctx) => {
     const a = await ctx.db.open({ tablePrefix: 'mig2_', migrate: false });
     const b = await ctx.db.open({ tablePrefix: 'mig2_', migrate: false });
     const both = a.capabilities.singleWriter ? [await a.migrate(), await b.migrate()] : await Promise.all([a.migrate(), b.migrate()]);
-    expect(both.flat()).toEqual([1]);
-    const rows = await ctx.db.exec('SELECT version, name, checksum FROM mig2_migrations');
-    expect(rows).toHaveLength(1);
-    expect(Number(rows[0]!.version)).toBe(1);
+    expect(both.flat()).toEqual(shipped());
+    const rows = await ctx.db.exec('SELECT version, name, checksum FROM mig2_migrations ORDER BY version');
+    expect(rows.map((r) => Number(r.version))).toEqual(shipped());
     expect(String(rows[0]!.checksum)).toMatch(/^[0-9a-f]{64}$/);
   });
 
@@ -61,7 +68,10 @@ await describeEachDialect('store contract', (ctx) => {
     await ctx.db.exec(
       `INSERT INTO new_migrations (version, name, checksum, applied_at) SELECT 99, 'future', 'x', applied_at FROM new_migrations WHERE version = 1`,
     );
-    await expect(t.migrate()).rejects.toMatchObject({ code: 'STOKER_STORE_SCHEMA_TOO_NEW', details: { applied: 99, known: 1 } });
+    await expect(t.migrate()).rejects.toMatchObject({
+      code: 'STOKER_STORE_SCHEMA_TOO_NEW',
+      details: { applied: 99, known: Math.max(...shipped()) },
+    });
   });
 
   it('now() is the database clock, and writes are stamped with it', async () => {
@@ -907,13 +917,21 @@ await describeEachDialect('store contract', (ctx) => {
   it.runIf(ctx.dialect === 'postgres')('postgres: a schema option keeps the tables in that schema', async () => {
     const s = await openStore(ctx.url, { schema: 'stoker_extra', tablePrefix: 'x_' });
     try {
-      expect(await s.migrate()).toEqual([1]);
+      expect(await s.migrate()).toEqual(shipped());
       const { run } = await s.startRun(newRun());
       expect((await s.getRun(run.id))!.id).toBe(run.id);
       const tables = await ctx.db.exec(
         `SELECT table_name FROM information_schema.tables WHERE table_schema = 'stoker_extra' ORDER BY table_name`,
       );
-      expect(tables.map((t) => t.table_name)).toEqual(['x_atoms', 'x_engines', 'x_events', 'x_migrations', 'x_runs', 'x_signals']);
+      expect(tables.map((t) => t.table_name)).toEqual([
+        'x_atoms',
+        'x_engines',
+        'x_events',
+        'x_locks',
+        'x_migrations',
+        'x_runs',
+        'x_signals',
+      ]);
     } finally {
       await s.close();
     }
@@ -998,7 +1016,7 @@ describe('openStore', () => {
     try {
       expect(s.capabilities.name).toBe('sqlite');
       expect(await s.now()).toBeInstanceOf(Date);
-      expect(await s.migrate()).toEqual([1]);
+      expect(await s.migrate()).toEqual(sqliteMigrations.map((m) => m.version).sort((a, b) => a - b));
     } finally {
       await s.close();
     }
