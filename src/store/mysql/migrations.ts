@@ -111,6 +111,32 @@ export const mysqlMigrations: readonly Migration[] = [
     ],
   },
   {
+    version: 2,
+    name: 'graphs stored once per content',
+    statements: [
+      // src/store/graphs.ts says why. Runs from before keep their graph under a per-run key.
+      // MariaDB commits each DDL statement: every step can run again after a crash.
+      `CREATE TABLE IF NOT EXISTS {p}graphs (
+        hash VARBINARY(80) NOT NULL,
+        graph LONGTEXT NOT NULL,
+        created_at DATETIME(6) NOT NULL,
+        PRIMARY KEY (hash)
+      ) ENGINE=InnoDB`,
+      `ALTER TABLE {p}runs ADD COLUMN IF NOT EXISTS graph_hash VARBINARY(80) NOT NULL DEFAULT ''`,
+      // the copy reads runs.graph, which a finished earlier attempt may have dropped already
+      `SET @stoker_m2 = IF(
+        (SELECT COUNT(*) FROM information_schema.columns
+          WHERE table_schema = DATABASE() AND table_name = '{p}runs' AND column_name = 'graph') > 0,
+        'INSERT IGNORE INTO {p}graphs (hash, graph, created_at) SELECT CONCAT(''run:'', id), graph, created_at FROM {p}runs',
+        'DO 0')`,
+      `PREPARE stoker_m2 FROM @stoker_m2`,
+      `EXECUTE stoker_m2`,
+      `DEALLOCATE PREPARE stoker_m2`,
+      `UPDATE {p}runs SET graph_hash = CONCAT('run:', id) WHERE graph_hash = ''`,
+      `ALTER TABLE {p}runs DROP COLUMN IF EXISTS graph`,
+    ],
+  },
+  {
     version: 3,
     name: 'locks',
     statements: [

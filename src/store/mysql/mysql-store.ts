@@ -37,6 +37,7 @@ import { canonicalJson } from '../../core/canonical-json.js';
 import type { JsonValue } from '../../core/json.js';
 import { ConflictError, StoreError, isStokerError } from '../../errors.js';
 import type { FlowGraph } from '../../flow/graph.js';
+import { graphDigest, KnownGraphs } from '../graphs.js';
 import { TERMINAL_RUN_STATUSES, type RunStatus } from '../../engine/states.js';
 import { checkPrefix, migrationChecksum, pendingMigrations, withPrefix, type AppliedMigration } from '../migration.js';
 import {
@@ -211,6 +212,7 @@ export class MysqlStore implements Store {
   private sessionSql: string[] | undefined;
   private readonly sqlCache = new Map<string, string>();
   private closed = false;
+  private readonly graphs = new KnownGraphs();
   /** settings of every connection, pooled or dedicated */
   private readonly connectionOptions: mysql.ConnectionOptions;
   private readonly role: string;
@@ -505,9 +507,13 @@ export class MysqlStore implements Store {
       }
     }
     const atoms = run.graph.atoms;
+    const graph = graphDigest(run.graph);
+    if (!this.graphs.has(graph.hash)) {
+      await this.exec('store a flow graph', `INSERT IGNORE INTO {p}graphs (hash, graph, created_at) VALUES (?, ?, NOW(6))`, [graph.hash, graph.text], c);
+    }
     await this.exec(
       'insert a run',
-      `INSERT INTO {p}runs (id, flow, version, \`key\`, active_key, status, args, graph, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
+      `INSERT INTO {p}runs (id, flow, version, \`key\`, active_key, status, args, graph_hash, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, NOW(6), NOW(6))`,
       [
         run.id,
@@ -516,7 +522,7 @@ export class MysqlStore implements Store {
         run.key,
         run.key,
         argsText,
-        JSON.stringify(run.graph),
+        graph.hash,
         run.parentRunId ?? null,
         run.parentAtom ?? null,
         atoms.length,
@@ -565,7 +571,9 @@ export class MysqlStore implements Store {
   }
 
   async startRun(run: NewRun): Promise<StartResult> {
-    return this.transaction('start a run', (c) => this.startRunOn(c, run));
+    const started = await this.transaction('start a run', (c) => this.startRunOn(c, run));
+    this.graphs.committedHash(graphDigest(run.graph).hash);
+    return started;
   }
 
   async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
@@ -923,8 +931,16 @@ export class MysqlStore implements Store {
 
   async getRunGraph(id: string): Promise<FlowGraph | null> {
     return this.single('read a run graph', async (c) => {
-      const r = (await this.rows('read a run graph', `SELECT graph FROM {p}runs WHERE id = ?`, [id], c))[0];
-      return r ? jsonColumn<FlowGraph>(r.graph) : null;
+      const r = (await this.rows('read a run graph', `SELECT graph_hash FROM {p}runs WHERE id = ?`, [id], c))[0];
+      if (!r) return null;
+      const hash = String(r.graph_hash);
+      const known = this.graphs.get(hash);
+      if (known) return known;
+      const g = (await this.rows('read a flow graph', `SELECT graph FROM {p}graphs WHERE hash = ?`, [hash], c))[0];
+      if (!g) throw new StoreError('STOKER_STORE_QUERY_FAILED', `run ${id} refers to graph ${hash}, which is not stored`, { details: { runId: id, hash } });
+      const graph = jsonColumn<FlowGraph>(g.graph)!;
+      this.graphs.remember(hash, graph);
+      return graph;
     });
   }
 

@@ -103,6 +103,23 @@ export const postgresMigrations: readonly Migration[] = [
     ],
   },
   {
+    version: 2,
+    name: 'graphs stored once per content',
+    statements: [
+      // src/store/graphs.ts says why. Runs from before keep their graph under a per-run key.
+      `CREATE TABLE {p}graphs (
+        hash text COLLATE "C" PRIMARY KEY,
+        graph jsonb NOT NULL,
+        created_at timestamptz NOT NULL
+      )`,
+      `INSERT INTO {p}graphs (hash, graph, created_at) SELECT 'run:' || id, graph, created_at FROM {p}runs`,
+      `ALTER TABLE {p}runs ADD COLUMN graph_hash text COLLATE "C"`,
+      `UPDATE {p}runs SET graph_hash = 'run:' || id`,
+      `ALTER TABLE {p}runs ALTER COLUMN graph_hash SET NOT NULL`,
+      `ALTER TABLE {p}runs DROP COLUMN graph`,
+    ],
+  },
+  {
     version: 3,
     name: 'locks',
     statements: [

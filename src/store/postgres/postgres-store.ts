@@ -33,6 +33,7 @@ import { canonicalJson } from '../../core/canonical-json.js';
 import type { JsonValue } from '../../core/json.js';
 import { ConflictError, StoreError, isStokerError } from '../../errors.js';
 import type { FlowGraph } from '../../flow/graph.js';
+import { graphDigest, KnownGraphs } from '../graphs.js';
 import { TERMINAL_RUN_STATUSES, type RunStatus } from '../../engine/states.js';
 import { checkPrefix, migrationChecksum, pendingMigrations, withPrefix, type AppliedMigration } from '../migration.js';
 import {
@@ -172,6 +173,7 @@ export class PostgresStore implements Store {
   private readonly maxAttempts: number;
   private readonly sqlCache = new Map<string, string>();
   private closed = false;
+  private readonly graphs = new KnownGraphs();
   /** settings of every session, pooled or dedicated */
   private readonly clientConfig: pg.ClientConfig;
   private readonly role: string;
@@ -460,11 +462,20 @@ export class PostgresStore implements Store {
       }
     }
     const atoms = run.graph.atoms;
+    const graph = graphDigest(run.graph);
+    if (!this.graphs.has(graph.hash)) {
+      await this.q(
+        'store a flow graph',
+        `INSERT INTO {p}graphs (hash, graph, created_at) VALUES ($1, $2::jsonb, now()) ON CONFLICT (hash) DO NOTHING`,
+        [graph.hash, graph.text],
+        c,
+      );
+    }
     const row = (
       await this.q(
         'insert a run',
-        `INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $4, 'PENDING', $5::jsonb, $6::jsonb, $7, $8, $9, $9, now(), now())
+        `INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph_hash, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $4, 'PENDING', $5::jsonb, $6, $7, $8, $9, $9, now(), now())
          RETURNING ${RUN_COLUMNS}`,
         [
           run.id,
@@ -472,7 +483,7 @@ export class PostgresStore implements Store {
           run.version,
           run.key,
           argsText,
-          JSON.stringify(run.graph),
+          graph.hash,
           run.parentRunId ?? null,
           run.parentAtom ?? null,
           atoms.length,
@@ -523,17 +534,22 @@ export class PostgresStore implements Store {
   async startRun(run: NewRun): Promise<StartResult> {
     // Without a key there is nothing to look up first: the whole start is one statement
     // (one round trip instead of six), which is what bulk starters spend their time on.
-    if (run.key === null) return this.startRunOneStatement(run);
-    return this.transaction('start a run', (c) => this.startRunOn(c, run, true));
+    const started = run.key === null ? await this.startRunOneStatement(run) : await this.transaction('start a run', (c) => this.startRunOn(c, run, true));
+    this.graphs.committedHash(graphDigest(run.graph).hash);
+    return started;
   }
 
   private async startRunOneStatement(run: NewRun): Promise<StartResult> {
     this.assertOpen();
     const atoms = run.graph.atoms;
     const wake = (run.wakeup ?? true) && atoms.some((a) => a.predecessors.length === 0);
-    const text = this.sql(`WITH r AS (
-        INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
-        VALUES ($1, $2, $3, NULL, NULL, 'PENDING', $4::jsonb, $5::jsonb, $6, $7, $8, $8, now(), now())
+    const graph = graphDigest(run.graph);
+    const text = this.sql(`WITH g AS (
+        INSERT INTO {p}graphs (hash, graph, created_at) SELECT $5, $14::text::jsonb, now() WHERE $14::text IS NOT NULL
+        ON CONFLICT (hash) DO NOTHING),
+      r AS (
+        INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph_hash, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
+        VALUES ($1, $2, $3, NULL, NULL, 'PENDING', $4::jsonb, $5, $6, $7, $8, $8, now(), now())
         RETURNING ${RUN_COLUMNS}),
       a AS (
         INSERT INTO {p}atoms (run_id, idx, name, state, pending, ready_at, updated_at)
@@ -549,7 +565,7 @@ export class PostgresStore implements Store {
       run.flow,
       run.version,
       canonicalJson(run.args),
-      JSON.stringify(run.graph),
+      graph.hash,
       run.parentRunId ?? null,
       run.parentAtom ?? null,
       atoms.length,
@@ -558,6 +574,8 @@ export class PostgresStore implements Store {
       atoms.map((a) => a.predecessors.length),
       this.wakeChannel,
       wake,
+      // the graph's text only until this store has seen it committed
+      this.graphs.has(graph.hash) ? null : graph.text,
     ];
     try {
       const res = await this.withRetry(() => this.pool.query<Raw>({ name: `${this.p}start_run`, text, values: params }));
@@ -902,8 +920,16 @@ export class PostgresStore implements Store {
 
   async getRunGraph(id: string): Promise<FlowGraph | null> {
     this.assertOpen();
-    const r = (await this.q('read a run graph', `SELECT graph FROM {p}runs WHERE id = $1`, [id])).rows[0];
-    return r ? jsonColumn<FlowGraph>(r.graph) : null;
+    const r = (await this.q('read a run graph', `SELECT graph_hash FROM {p}runs WHERE id = $1`, [id])).rows[0];
+    if (!r) return null;
+    const hash = String(r.graph_hash);
+    const known = this.graphs.get(hash);
+    if (known) return known;
+    const g = (await this.q('read a flow graph', `SELECT graph FROM {p}graphs WHERE hash = $1`, [hash])).rows[0];
+    if (!g) throw new StoreError('STOKER_STORE_QUERY_FAILED', `run ${id} refers to graph ${hash}, which is not stored`, { details: { runId: id, hash } });
+    const graph = jsonColumn<FlowGraph>(g.graph)!;
+    this.graphs.remember(hash, graph);
+    return graph;
   }
 
   async listRuns(filter: RunFilter = {}): Promise<RunRow[]> {

@@ -90,6 +90,22 @@ export const sqliteMigrations: readonly Migration[] = [
     ],
   },
   {
+    version: 2,
+    name: 'graphs stored once per content',
+    statements: [
+      // src/store/graphs.ts says why. Runs from before keep their graph under a per-run key.
+      `CREATE TABLE {p}graphs (
+        hash TEXT PRIMARY KEY,
+        graph TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      )`,
+      `INSERT INTO {p}graphs (hash, graph, created_at) SELECT 'run:' || id, graph, created_at FROM {p}runs`,
+      `ALTER TABLE {p}runs ADD COLUMN graph_hash TEXT NOT NULL DEFAULT ''`,
+      `UPDATE {p}runs SET graph_hash = 'run:' || id`,
+      `ALTER TABLE {p}runs DROP COLUMN graph`,
+    ],
+  },
+  {
     version: 3,
     name: 'locks',
     statements: [

@@ -10,6 +10,7 @@ import { canonicalJson } from '../../core/canonical-json.js';
 import type { JsonValue } from '../../core/json.js';
 import { ConflictError, StoreError } from '../../errors.js';
 import type { FlowGraph } from '../../flow/graph.js';
+import { graphDigest, KnownGraphs } from '../graphs.js';
 import { TERMINAL_RUN_STATUSES, type RunStatus } from '../../engine/states.js';
 import { checkPrefix, pendingMigrations, migrationChecksum, withPrefix, type AppliedMigration } from '../migration.js';
 import {
@@ -84,6 +85,7 @@ export class SqliteStore implements Store {
   private readonly mutex = new AsyncMutex();
   private readonly isPidAlive: (pid: number, startedAt: Date) => boolean;
   private closed = false;
+  private readonly graphs = new KnownGraphs();
 
   constructor(options: SqliteStoreOptions) {
     this.p = checkPrefix(options.tablePrefix ?? 'stoker_');
@@ -203,10 +205,14 @@ export class SqliteStore implements Store {
       }
     }
     const atoms = run.graph.atoms;
+    const graph = graphDigest(run.graph);
+    if (!this.graphs.has(graph.hash)) {
+      this.run(`INSERT OR IGNORE INTO {p}graphs (hash, graph, created_at) VALUES (?, ?, ${NOW})`, graph.hash, graph.text);
+    }
     this.run(
-      `INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
+      `INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph_hash, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ${NOW}, ${NOW})`,
-      run.id, run.flow, run.version, run.key, run.key, argsText, JSON.stringify(run.graph),
+      run.id, run.flow, run.version, run.key, run.key, argsText, graph.hash,
       run.parentRunId ?? null, run.parentAtom ?? null, atoms.length, atoms.length,
     );
     const ins = this.stmt(
@@ -234,7 +240,9 @@ export class SqliteStore implements Store {
   }
 
   async startRun(run: NewRun): Promise<StartResult> {
-    return this.write(() => this.startRunSync(run));
+    const started = await this.write(() => this.startRunSync(run));
+    this.graphs.committedHash(graphDigest(run.graph).hash);
+    return started;
   }
 
   async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
@@ -448,8 +456,16 @@ export class SqliteStore implements Store {
 
   async getRunGraph(id: string): Promise<FlowGraph | null> {
     return this.read(() => {
-      const r = this.get(`SELECT graph FROM {p}runs WHERE id = ?`, id);
-      return r ? jsonColumn<FlowGraph>(r.graph) : null;
+      const r = this.get(`SELECT graph_hash FROM {p}runs WHERE id = ?`, id);
+      if (!r) return null;
+      const hash = String(r.graph_hash);
+      const known = this.graphs.get(hash);
+      if (known) return known;
+      const g = this.get(`SELECT graph FROM {p}graphs WHERE hash = ?`, hash);
+      if (!g) throw new StoreError('STOKER_STORE_QUERY_FAILED', `run ${id} refers to graph ${hash}, which is not stored`, { details: { runId: id, hash } });
+      const graph = jsonColumn<FlowGraph>(g.graph)!;
+      this.graphs.remember(hash, graph);
+      return graph;
     });
   }
 

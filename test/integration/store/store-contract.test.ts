@@ -927,6 +927,7 @@ await describeEachDialect('store contract', (ctx) => {
         'x_atoms',
         'x_engines',
         'x_events',
+        'x_graphs',
         'x_locks',
         'x_migrations',
         'x_runs',
