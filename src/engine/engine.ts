@@ -22,6 +22,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { ConflictError, NotFoundError, StokerError, ValidationError, isStokerError } from '../errors.js';
 import type { InputSource, RetryControllerSpec } from '../flow/graph.js';
 import type { CompiledFlow, FailureRecord, TaskContext } from '../flow/types.js';
+import { graphDigest } from '../store/graphs.js';
 import type { ClaimedAtom, JournalEntry, NewRun, RunRow, SignalRow, StartResult, Store } from '../store/store.js';
 import { ChildRunFailedError, Suspension, toFailureRecord, type WaitRequest } from './failure.js';
 import { isTerminalRun, RunStatus } from './states.js';
@@ -125,6 +126,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private wakePending = false;
   private loopDone: Promise<void> | null = null;
   private heartbeatTimer: TimerHandle | null = null;
+  /** fires when the local lease estimate runs out (R9), even while a renewal hangs */
+  private leaseTimer: TimerHandle | null = null;
   private reaperTimer: TimerHandle | null = null;
   private unlisten: (() => Promise<void>) | null = null;
   /** set when the lease or the session lock was lost: register again under a new id */
@@ -312,6 +315,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.flushing;
     this.faultPoint('before-release', { runId: '', atom: -1 });
     this.heartbeatTimer?.cancel();
+    this.leaseTimer?.cancel();
     this.reaperTimer?.cancel();
     this.unsubscribe?.();
     await this.unlisten?.().catch((e: unknown) => this.emitError(e));
@@ -381,8 +385,12 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private scheduleHeartbeat(ms: number): void {
     this.heartbeatTimer = this.clock.setTimer(ms, () => {
+      const started = this.clock.monotonicMs();
       void this.heartbeat().finally(() => {
-        if (this.running && !this.stopping) this.scheduleHeartbeat(this.opts.heartbeatMs);
+        // Renew every heartbeatMs from the start of the last renewal, not from its end: with
+        // slow round trips (renewal + cancellation check) the lease must not lapse (chaos C9).
+        const next = Math.max(0, this.opts.heartbeatMs - (this.clock.monotonicMs() - started));
+        if (this.running && !this.stopping) this.scheduleHeartbeat(next);
       });
     });
   }
@@ -402,6 +410,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     });
     this.lastRenewMono = this.clock.monotonicMs();
     this.fencedOut = false;
+    this.armLeaseTimer();
   }
 
   /**
@@ -412,6 +421,22 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.fencedOut = true;
     this.abortAll(reason);
     this.wake();
+  }
+
+  /**
+   * R9: fence ourselves once the local lease estimate runs out, even if the renewal never
+   * answers (a partition holds it: chaos C9). Otherwise only the heartbeat's own check does,
+   * after its store call returns, and a hung call let tasks run on after a takeover.
+   */
+  private armLeaseTimer(): void {
+    this.leaseTimer?.cancel();
+    const left = this.lastRenewMono + this.opts.leaseMs * 0.9 - this.clock.monotonicMs();
+    this.leaseTimer = this.clock.setTimer(Math.max(0, left) + 1, () => {
+      this.leaseTimer = null;
+      if (this.running && !this.stopping && !this.fencedOut && !this.leaseValid()) {
+        this.fenceSelf('engine lease expired locally (renewal overdue)');
+      }
+    });
   }
 
   private async heartbeat(): Promise<void> {
@@ -433,8 +458,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     const t0 = this.clock.monotonicMs();
     try {
       const ok = await this.store.heartbeat(this.currentId, this.opts.leaseMs);
-      if (ok) this.lastRenewMono = t0;
-      else {
+      if (ok) {
+        this.lastRenewMono = t0;
+        this.armLeaseTimer();
+      } else {
         this.log.warn({}, 'engine row gone or marked dead: fencing myself');
         this.fenceSelf('engine lease lost');
       }
@@ -478,7 +505,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     const ids = [...new Set([...this.inflight.values()].map((f) => f.claim.runId))];
     if (ids.length === 0) return;
     const statuses = await this.store.getRunStatuses(ids);
-    for (const [id, status] of statuses) if (isTerminalRun(status)) this.abortRun(id, `run ${status}`);
+    // A superseded run's running atoms may finish and record their effects (protocol 7): not aborted.
+    for (const [id, status] of statuses) if (isTerminalRun(status) && status !== RunStatus.SUPERSEDED) this.abortRun(id, `run ${status}`);
   }
 
   private abortRun(runId: string, reason: string): void {
@@ -528,14 +556,18 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private async loadRunContext(runId: string): Promise<EngineRunContext> {
-    const [row, graph] = await Promise.all([this.store.getRun(runId), this.store.getRunGraph(runId)]);
-    if (!row || !graph) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+    const row = await this.store.getRun(runId);
+    if (!row) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
     let flow: CompiledFlow | null = null;
     try {
       flow = this.flows.get(row.flow, row.version);
     } catch {
       flow = null;
     }
+    // The run keeps the graph it started with. When this engine's code compiles to the same
+    // graph (same content hash) there is nothing to read; otherwise the stored one rules.
+    const graph = flow && graphDigest(flow.graph).hash === row.graphHash ? flow.graph : await this.store.getRunGraph(runId);
+    if (!graph) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no graph for run ${runId}`, { details: { runId } });
     const hasDeciders = graph.atoms.some((a) => a.deciders !== undefined && Object.keys(a.deciders).length > 0);
     const ctx = { id: runId, graph, args: row.args, parentRunId: row.parentRunId, parentAtom: row.parentAtom, deciders: flow?.deciders ?? null, flow, hasDeciders };
     this.runs.set(runId, ctx);

@@ -49,6 +49,7 @@ export function runFromRow(r: Raw): RunRow {
     pendingAtoms: num(r.pending_atoms),
     revertPending: num(r.revert_pending),
     atomCount: num(r.atom_count),
+    graphHash: String(r.graph_hash),
     createdAt: dateColumn(r.created_at),
     updatedAt: dateColumn(r.updated_at),
     finishedAt: nullableDate(r.finished_at),

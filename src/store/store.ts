@@ -45,6 +45,8 @@ export interface RunRow {
   /** atoms still to revert while the run is REVERTING */
   revertPending: number;
   atomCount: number;
+  /** the content hash of the run's compiled graph (src/store/graphs.ts): equal to the registry's when the code is unchanged */
+  graphHash: string;
   createdAt: Date;
   updatedAt: Date;
   finishedAt: Date | null;

@@ -71,6 +71,7 @@ const runRow = (status: RunRow['status']): RunRow => ({
   pendingAtoms: 0,
   revertPending: 0,
   atomCount: 2,
+  graphHash: 'test',
   createdAt: new Date(T0),
   updatedAt: new Date(T0),
   finishedAt: new Date(T0),

@@ -36,6 +36,7 @@ import type { JsonObject, JsonValue } from '../../src/core/json.js';
 import { TERMINAL_RUN_STATUSES, type AtomState, type RunStatus } from '../../src/engine/states.js';
 import { ConflictError, StoreError } from '../../src/errors.js';
 import type { FlowGraph } from '../../src/flow/graph.js';
+import { graphDigest } from '../../src/store/graphs.js';
 import type { FailureRecord } from '../../src/flow/types.js';
 import type {
   AtomPatch,
@@ -182,6 +183,7 @@ interface RunRec {
   status: RunStatus;
   args: string;
   graph: FlowGraph;
+  graphHash: string;
   result: string | null;
   failure: string | null;
   parentRunId: string | null;
@@ -846,6 +848,7 @@ export class SimStore {
       status: 'PENDING',
       args: canonicalJson(run.args),
       graph: JSON.parse(JSON.stringify(run.graph)) as FlowGraph,
+      graphHash: graphDigest(run.graph).hash,
       result: null,
       failure: null,
       parentRunId: run.parentRunId ?? null,
@@ -1471,6 +1474,7 @@ function runRow(r: RunRec): RunRow {
     pendingAtoms: r.pendingAtoms,
     revertPending: r.revertPending,
     atomCount: r.atomCount,
+    graphHash: r.graphHash,
     createdAt: date(r.createdAt),
     updatedAt: date(r.updatedAt),
     finishedAt: r.finishedAt === null ? null : date(r.finishedAt),

@@ -103,7 +103,7 @@ export interface MysqlStoreOptions {
 }
 
 const RUN_COLUMNS = `id, flow, version, \`key\`, status, args, result, failure, parent_run_id, parent_atom,
-  pending_atoms, revert_pending, atom_count, created_at, updated_at, finished_at`;
+  pending_atoms, revert_pending, atom_count, graph_hash, created_at, updated_at, finished_at`;
 const CLAIM_COLUMNS = 'run_id, idx, state, epoch, attempt, execution, journal, failure';
 const MIGRATION_LOCK = 'stoker_migrate';
 /** rows per multi-row INSERT and keys per `(run_id, idx)` list: keeps statements well inside the range optimizer's limits */

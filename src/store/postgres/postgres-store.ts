@@ -107,7 +107,7 @@ export interface PostgresStoreOptions {
 }
 
 const RUN_COLUMNS = `id, flow, version, key, status, args, result, failure, parent_run_id, parent_atom,
-  pending_atoms, revert_pending, atom_count, created_at, updated_at, finished_at`;
+  pending_atoms, revert_pending, atom_count, graph_hash, created_at, updated_at, finished_at`;
 const CLAIM_COLUMNS = 'run_id, idx, state, epoch, attempt, execution, journal, failure';
 /** pg_advisory_xact_lock key of the migration runner ("STOKER" in ASCII). */
 const MIGRATION_LOCK_KEY = '91754623788370';

@@ -54,7 +54,7 @@ const NOW = `CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
  * back with every transition made a linear flow's cost per atom grow with its length.
  */
 const RUN_COLUMNS = `id, flow, version, key, status, args, result, failure, parent_run_id, parent_atom,
-  pending_atoms, revert_pending, atom_count, created_at, updated_at, finished_at`;
+  pending_atoms, revert_pending, atom_count, graph_hash, created_at, updated_at, finished_at`;
 type Raw = Record<string, unknown>;
 
 export interface SqliteStoreOptions {
