@@ -23,7 +23,7 @@ import { ConflictError, NotFoundError, StokerError, ValidationError, isStokerErr
 import type { InputSource, RetryControllerSpec } from '../flow/graph.js';
 import type { CompiledFlow, FailureRecord, TaskContext } from '../flow/types.js';
 import { graphDigest } from '../store/graphs.js';
-import type { ClaimedAtom, JournalEntry, NewRun, RunRow, SignalRow, StartResult, Store } from '../store/store.js';
+import type { ClaimedAtom, FastBatchResult, JournalEntry, NewRun, RunRow, SignalRow, StartResult, Store } from '../store/store.js';
 import { ChildRunFailedError, Suspension, toFailureRecord, type WaitRequest } from './failure.js';
 import { isTerminalRun, RunStatus } from './states.js';
 import { RunTransition, emptyResult, resolveInput, type Completion, type Outcome, type RunContext, type TransitionResult } from './transitions.js';
@@ -50,6 +50,17 @@ export interface EngineOptions {
    * the next look, well under a second after `kill -9`; frozen or cut-off engines by their lease.
    */
   reapMs?: number;
+  /**
+   * The local supervisor (RULES.md R12, TEST-PLAN C12; default true). Acts only where the
+   * store offers {@link Store.superviseLocalEngines} (SQLite): when this engine has been
+   * unable to write (no lease renewal or registration succeeded) for longer than X = 2 ×
+   * `leaseMs`, by its own monotonic clock, it SIGKILLs the engine processes on this host
+   * that are stopped (SIGSTOP, a debugger) and whose lease ran out more than X ago: one of
+   * them holds SQLite's write lock and stalls every engine. Never a running process, another
+   * host's, or its own. Checked from the reaper and heartbeat timers, between write attempts.
+   * `false` turns it off.
+   */
+  localSupervisor?: boolean;
   /** how many completions one transaction may carry (group commit; default 128) */
   maxBatch?: number;
   engineId?: string;
@@ -85,6 +96,8 @@ export interface EngineEvents {
   error: [Error];
   fenced: [ClaimedAtom];
   'run.finished': [{ runId: string; status: RunStatus }];
+  /** the local supervisor SIGKILLed a stopped engine process of this host (see {@link EngineOptions.localSupervisor}) */
+  'supervisor.killed': [{ engineId: string; pid: number; overdueMs: number }];
 }
 
 type EngineRunContext = RunContext & { flow: CompiledFlow | null; hasDeciders: boolean };
@@ -112,6 +125,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly hub: WakeHub;
   private readonly opts: Required<Pick<EngineOptions, 'concurrency' | 'pollMs' | 'leaseMs' | 'heartbeatMs' | 'reapMs' | 'maxBatch' | 'maxResultBytes' | 'maxArgsBytes'>>;
   private readonly faultPoint: NonNullable<EngineOptions['faultPoint']>;
+  private readonly localSupervisor: boolean;
   private readonly identity: { host: string; pid: number; version: string };
 
   private running = false;
@@ -136,7 +150,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private lastRenewMono = 0;
   private readonly waiters = new Map<string, Set<() => void>>();
   /** counters for metrics and tests */
-  readonly stats = { claimed: 0, executed: 0, fencedWrites: 0, commits: 0, claimCommits: 0, continuations: 0 };
+  readonly stats = { claimed: 0, executed: 0, fencedWrites: 0, commits: 0, claimCommits: 0, continuations: 0, supervisorKills: 0 };
 
   constructor(options: EngineOptions) {
     super();
@@ -165,6 +179,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.log = this.baseLog.child({ engineId: this.currentId });
     this.hub = options.wakeHub ?? new WakeHub();
     this.faultPoint = options.faultPoint ?? (() => {});
+    this.localSupervisor = options.localSupervisor ?? true;
     this.identity = { host: options.host ?? hostname(), pid: options.pid ?? process.pid, version: options.version ?? '0.1.0' };
     // an unhandled 'error' event would crash the host process: default to logging
     this.on('error', (e) => this.log.error({ err: e }, 'engine error'));
@@ -440,12 +455,15 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private async heartbeat(): Promise<void> {
+    await this.superviseLocal();
     if (this.fencedOut && !this.stopping) {
       const old = this.currentId;
       this.currentId = this.ids();
       this.log = this.baseLog.child({ engineId: this.currentId });
       // the old id is dead for everyone: let the store forget it (and its session lock)
       await this.store.deregisterEngine(old).catch((e: unknown) => this.emitError(e));
+      // between two writes that may each have waited busy_timeout for a stuck lock
+      await this.superviseLocal();
       try {
         await this.register();
         this.log.info({ previousId: old }, 'registered again after fencing');
@@ -487,6 +505,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Requeues the atoms of dead engines (lease expired, session lock free, or pid gone). */
   private async reap(): Promise<void> {
+    await this.superviseLocal();
     if (this.fencedOut) return;
     try {
       // A crashed engine's session lock is free at once; check it on every look (R11).
@@ -495,6 +514,34 @@ export class Engine extends EventEmitter<EngineEvents> {
         this.log.info({ count: requeued.length, engines: [...new Set(requeued.map((r) => r.engineId))] }, 'requeued atoms of dead engines');
         this.wake();
         await this.store.notifyWakeup?.();
+      }
+    } catch (e) {
+      this.emitError(e);
+    }
+  }
+
+  /**
+   * The local supervisor (RULES.md R12; {@link EngineOptions.localSupervisor}). Does nothing
+   * unless this engine has been unable to write for longer than X = 2 × lease: its last
+   * successful renewal or registration (`lastRenewMono`) is older than that by its own
+   * monotonic clock. Then the store (reads only) SIGKILLs this host's stopped engines whose
+   * lease ran out more than X ago. Runs from the timers, between write attempts: a blocked
+   * SQLite write holds this whole process for up to busy_timeout.
+   */
+  private async superviseLocal(): Promise<void> {
+    if (!this.localSupervisor || !this.store.superviseLocalEngines || !this.running || this.stopping) return;
+    const staleMs = 2 * this.opts.leaseMs;
+    const unableMs = this.clock.monotonicMs() - this.lastRenewMono;
+    if (unableMs <= staleMs) return;
+    try {
+      const killed = await this.store.superviseLocalEngines({ selfId: this.currentId, staleMs });
+      for (const k of killed) {
+        this.stats.supervisorKills += 1;
+        this.log.warn(
+          { killedEngineId: k.engineId, pid: k.pid, leaseOverdueMs: k.overdueMs, unableToWriteMs: Math.round(unableMs) },
+          `local supervisor: SIGKILLed engine ${k.engineId} (pid ${k.pid}): stopped with its lease over for ${k.overdueMs} ms while this engine could not write for ${Math.round(unableMs)} ms (a stopped process holding SQLite's write lock stalls every engine)`,
+        );
+        this.emit('supervisor.killed', k);
       }
     } catch (e) {
       this.emitError(e);
@@ -883,11 +930,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private async commit(batch: Completion[]): Promise<TransitionResult> {
-    const byRun = new Map<string, Completion[]>();
     for (const c of batch) {
-      const list = byRun.get(c.claim.runId);
-      if (list) list.push(c);
-      else byRun.set(c.claim.runId, [c]);
       // keep successful results for local continuation inputs
       if (c.outcome.kind === 'success') {
         let m = this.results.get(c.claim.runId);
@@ -897,6 +940,28 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     const fast = await this.tryFastSuccess(batch);
     if (fast) return fast;
+    const fastBatch = await this.tryFastBatch(batch);
+    if (!fastBatch) return this.commitGeneral(batch);
+    if (fastBatch.rest.length === 0) return fastBatch.result;
+    // some claims of the batch were lost meanwhile: the general path records why
+    this.stats.commits += 1;
+    const general = await this.commitGeneral(fastBatch.rest);
+    return {
+      ...general,
+      continuations: [...fastBatch.result.continuations, ...general.continuations],
+      madeReady: fastBatch.result.madeReady + general.madeReady,
+      claimedMore: (fastBatch.result.claimedMore ?? 0) + (general.claimedMore ?? 0),
+    };
+  }
+
+  /** The general completion: one transaction that locks the batch's runs and applies the transition rules. */
+  private async commitGeneral(batch: Completion[]): Promise<TransitionResult> {
+    const byRun = new Map<string, Completion[]>();
+    for (const c of batch) {
+      const list = byRun.get(c.claim.runId);
+      if (list) list.push(c);
+      else byRun.set(c.claim.runId, [c]);
+    }
     const contexts = await Promise.all([...byRun.keys()].map((id) => this.runContext(id)));
     const locks = [...new Set(contexts.flatMap((c) => this.lockSet(c)))];
     // a fenced engine records what it finished but takes nothing new under its old id
@@ -953,6 +1018,40 @@ export class Engine extends EventEmitter<EngineEvents> {
       });
     if (!r.handled) return null;
     return { ...emptyResult(), continuations: r.claimed ? [r.claimed] : [], madeReady: r.madeReady };
+  }
+
+  /**
+   * Several successes of one run without deciders go through the store's one-statement
+   * batch path when it has one (PostgreSQL). null = use the general transaction for all;
+   * otherwise `rest` holds the completions the statement did not write.
+   */
+  private async tryFastBatch(batch: Completion[]): Promise<{ result: TransitionResult; rest: Completion[] } | null> {
+    const first = batch[0];
+    if (!first || batch.length < 2 || !this.store.completeSuccessesFast) return null;
+    const runId = first.claim.runId;
+    if (!batch.every((c) => c.claim.runId === runId && c.outcome.kind === 'success' && c.claim.state === 'RUNNING')) return null;
+    const ctx = await this.runContext(runId);
+    if (ctx.hasDeciders) return null;
+    const stopping = this.stopping || this.fencedOut;
+    const inBatch = new Set(batch.map((c) => c.claim.index));
+    const successes = batch.map((c) => {
+      const outcome = c.outcome as Extract<Outcome, { kind: 'success' }>;
+      return { index: c.claim.index, epoch: c.claim.epoch, result: outcome.result, journal: outcome.journal, successors: ctx.graph.atoms[c.claim.index]?.successors ?? [] };
+    });
+    const claim = stopping ? [] : [...new Set(successes.flatMap((s) => s.successors))].filter((i) => !inBatch.has(i)).slice(0, batch.length);
+    let r: FastBatchResult;
+    try {
+      r = await this.store.completeSuccessesFast({ runId, successes, claim, claimMore: stopping ? 0 : batch.length - claim.length, engineId: this.id });
+    } catch (e) {
+      // It may have committed (with claims) although we got no answer: as in tryFastSuccess.
+      this.emitError(e);
+      this.fenceSelf('fast completion outcome unknown');
+      return null;
+    }
+    if (r.written.length === 0) return null;
+    const written = new Set(r.written);
+    const result: TransitionResult = { ...emptyResult(), continuations: r.continuations, madeReady: r.madeReady, claimedMore: r.claimedMore };
+    return { result, rest: batch.filter((c) => !written.has(c.claim.index)) };
   }
 
   private transitionDeps() {

@@ -218,6 +218,27 @@ export interface FastSuccessResult {
   madeReady: number;
 }
 
+/** Several successes of one run committed together, for stores with a one-statement batch path. */
+export interface FastSuccessBatch {
+  runId: string;
+  successes: readonly { index: number; epoch: number; result: JsonValue; journal: JournalEntry[]; successors: readonly number[] }[];
+  /** successors to claim for this engine if they become ready (local continuation) */
+  claim: readonly number[];
+  /** how many READY atoms of any run to claim as well, for the slots the batch frees */
+  claimMore: number;
+  engineId: string;
+}
+
+export interface FastBatchResult {
+  /** indexes of the successes that were written; the others go through the general path */
+  written: number[];
+  /** successors claimed locally, then atoms claimed from any run */
+  continuations: ClaimedAtom[];
+  /** of `continuations`, how many were claimed from any run (not successors) */
+  claimedMore: number;
+  madeReady: number;
+}
+
 /** Operations inside one transaction that holds the locks of some runs. */
 export interface RunTx {
   /** the locked run rows, as they are now */
@@ -288,6 +309,22 @@ export interface RequeueOptions {
   liveCheckAfterMs?: number;
 }
 
+/** Options of {@link Store.superviseLocalEngines}. */
+export interface SuperviseOptions {
+  /** the calling engine's current id (never a target) */
+  selfId: string;
+  /** X: only engines whose lease ran out more than this long ago (database clock) are targets */
+  staleMs: number;
+}
+
+/** An engine process the local supervisor SIGKILLed (RULES.md R12). */
+export interface LocalEngineKill {
+  engineId: string;
+  pid: number;
+  /** how long its lease had been over, by the database clock */
+  overdueMs: number;
+}
+
 export interface EngineRow {
   id: string;
   host: string;
@@ -330,6 +367,14 @@ export interface Store {
    * as the general path would. Not used for graphs with deciders.
    */
   completeSuccessFast?(input: FastSuccess): Promise<FastSuccessResult>;
+  /**
+   * Optional: several successes of one RUNNING run that do not finish it, written in one
+   * statement with their successors, local claims and claims for the freed slots. Writes
+   * only the successes whose fence holds (the others are left for the general path) and
+   * nothing at all when the run is not RUNNING or would finish. Not used for graphs with
+   * deciders.
+   */
+  completeSuccessesFast?(input: FastSuccessBatch): Promise<FastBatchResult>;
   /**
    * Opens a transaction that locks the given runs, in id order, and runs `fn` in it.
    * Commits when `fn` resolves; rolls back and rethrows (the same error) when it rejects.
@@ -390,6 +435,19 @@ export interface Store {
   requeueExpired(options?: RequeueOptions): Promise<{ runId: string; index: number; engineId: string | null }[]>;
   /** requeues the atoms of one engine at once (graceful drain, or a detected crash) */
   requeueEngine(engineId: string): Promise<number>;
+  /**
+   * The local supervisor (RULES.md R12, TEST-PLAN C12), single-writer stores on one host
+   * only (SQLite): a process stopped while it holds the one write lock stalls every engine,
+   * and no lease can end that. The engine calls this when it has been unable to write for
+   * longer than X ({@link SuperviseOptions.staleMs}). With reads only (it never needs the
+   * write lock, nor waits behind this store's queued writes), it finds the engines on this
+   * host, other than the caller and its process, whose lease ran out more than X ago and
+   * whose process is stopped (SIGSTOP, a debugger) and is still the one that registered (not
+   * a reused pid), and SIGKILLs them: the OS drops the dead process's file locks and SQLite
+   * rolls its transaction back. Running processes are never touched. Returns the kills.
+   * Absent on PostgreSQL and MySQL, where a session's locks end with its session.
+   */
+  superviseLocalEngines?(options: SuperviseOptions): Promise<LocalEngineKill[]>;
 
   // --- wake-ups (protocol 6): present only where the database can push (PostgreSQL) ---
   /**

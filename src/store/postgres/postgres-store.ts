@@ -57,7 +57,9 @@ import type {
   EngineRow,
   EventInput,
   EventRow,
+  FastBatchResult,
   FastSuccess,
+  FastSuccessBatch,
   FastSuccessResult,
   NewRun,
   RunFilter,
@@ -70,7 +72,7 @@ import type {
   Store,
 } from '../store.js';
 import { postgresMigrations } from './migrations.js';
-import { FAST_SUCCESS_SQL, fastSuccessParams, fastSuccessResult } from './fast-success.js';
+import { FAST_BATCH_SQL, FAST_SUCCESS_SQL, fastBatchParams, fastBatchResult, fastSuccessParams, fastSuccessResult } from './fast-success.js';
 import { PostgresLockStatements } from './locks.js';
 import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
 
@@ -619,6 +621,18 @@ export class PostgresStore implements Store {
       throw this.wrap(e, 'complete an atom (fast path)');
     }
     return fastSuccessResult(res.rows);
+  }
+
+  /** {@inheritDoc Store.completeSuccessesFast} (see fast-success.ts) */
+  async completeSuccessesFast(input: FastSuccessBatch): Promise<FastBatchResult> {
+    this.assertOpen();
+    let res: pg.QueryResult<Raw>;
+    try {
+      res = await this.pool.query<Raw>({ name: `${this.p}fast_batch`, text: this.sql(FAST_BATCH_SQL), values: fastBatchParams(input) });
+    } catch (e) {
+      throw this.wrap(e, 'complete atoms (fast path)');
+    }
+    return fastBatchResult(res.rows);
   }
 
   /**

@@ -109,3 +109,86 @@ describe('batched fenced writes (postgres)', () => {
     expect(atoms[2]!.claimedBy).toBe('e1');
   });
 });
+
+describe('fast batch path (postgres)', () => {
+  let db: TestStore | null = null;
+  let store: Store;
+  beforeAll(async () => {
+    db = await createTestStore('postgres');
+    if (db) store = db.store;
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  /** atoms 0, 1, 2 → 3 → 4 (fan-in, then a tail), RUNNING, the three roots claimed by e1 */
+  async function fanIn() {
+    const run = newRun({ predecessors: [[], [], [], [0, 1, 2], [3]] });
+    await store.startRun(run);
+    await store.runTransaction([run.id], (tx) => tx.updateRun(run.id, { status: 'RUNNING' }));
+    const claims = (await store.claimAtoms('e1', 3)).filter((c) => c.runId === run.id).sort((a, b) => a.index - b.index);
+    expect(claims.map((c) => c.index)).toEqual([0, 1, 2]);
+    return { run, claims };
+  }
+  const success = (c: { index: number; epoch: number }, successors: number[]) => ({ index: c.index, epoch: c.epoch, result: { i: c.index }, journal: [], successors });
+
+  it('completes the batch, counts the successor down by all of it and claims it, in one statement', async (ctx) => {
+    if (!db) return ctx.skip();
+    const { run, claims } = await fanIn();
+    const r = await store.completeSuccessesFast!({ runId: run.id, successes: claims.map((c) => success(c, [3])), claim: [3], claimMore: 0, engineId: 'e1' });
+    expect(r.written.sort()).toEqual([0, 1, 2]);
+    expect(r.continuations).toHaveLength(1);
+    expect(r.continuations[0]).toMatchObject({ runId: run.id, index: 3, state: 'RUNNING', epoch: 1, execution: 1 });
+    const atoms = await store.getAtoms(run.id);
+    expect(atoms.map((a) => [a.state, a.pending])).toEqual([['SUCCESS', 0], ['SUCCESS', 0], ['SUCCESS', 0], ['RUNNING', 0], ['PENDING', 1]]);
+    expect(atoms.map((a) => a.result)).toEqual([{ i: 0 }, { i: 1 }, { i: 2 }, null, null]);
+    expect((await store.getRun(run.id))!.pendingAtoms).toBe(2);
+    const kinds = (await store.listEvents(run.id)).map((e) => `${e.atom}:${e.kind}`);
+    expect(kinds).toEqual(expect.arrayContaining(['0:atom.success', '1:atom.success', '2:atom.success', '3:atom.ready', '3:atom.claimed']));
+  });
+
+  it('writes only the successes whose fence holds, and counts only those', async (ctx) => {
+    if (!db) return ctx.skip();
+    const { run, claims } = await fanIn();
+    const stale = claims.map((c) => (c.index === 1 ? { ...c, epoch: c.epoch - 1 } : c));
+    const r = await store.completeSuccessesFast!({ runId: run.id, successes: stale.map((c) => success(c, [3])), claim: [3], claimMore: 0, engineId: 'e1' });
+    expect(r.written.sort()).toEqual([0, 2]);
+    expect(r.continuations).toEqual([]);
+    const atoms = await store.getAtoms(run.id);
+    expect(atoms.map((a) => [a.state, a.pending])).toEqual([['SUCCESS', 0], ['RUNNING', 0], ['SUCCESS', 0], ['PENDING', 1], ['PENDING', 1]]);
+    expect((await store.getRun(run.id))!.pendingAtoms).toBe(3);
+  });
+
+  it('writes nothing when the batch would finish the run or the run is not RUNNING', async (ctx) => {
+    if (!db) return ctx.skip();
+    const two = newRun({ predecessors: [[], []] });
+    await store.startRun(two);
+    await store.runTransaction([two.id], (tx) => tx.updateRun(two.id, { status: 'RUNNING' }));
+    const cs = (await store.claimAtoms('e1', 2)).filter((c) => c.runId === two.id);
+    expect(cs).toHaveLength(2);
+    const r = await store.completeSuccessesFast!({ runId: two.id, successes: cs.map((c) => success(c, [])), claim: [], claimMore: 4, engineId: 'e1' });
+    expect(r).toEqual({ written: [], continuations: [], claimedMore: 0, madeReady: 0 });
+    expect((await store.getAtoms(two.id)).map((a) => a.state)).toEqual(['RUNNING', 'RUNNING']);
+
+    const { run, claims } = await fanIn();
+    await store.runTransaction([run.id], (tx) => tx.updateRun(run.id, { status: 'CANCELLED' }));
+    const r2 = await store.completeSuccessesFast!({ runId: run.id, successes: claims.map((c) => success(c, [3])), claim: [3], claimMore: 0, engineId: 'e1' });
+    expect(r2.written).toEqual([]);
+    expect((await store.getAtoms(run.id)).map((a) => a.state)).toEqual(['RUNNING', 'RUNNING', 'RUNNING', 'PENDING', 'PENDING']);
+  });
+
+  it('claims READY atoms of any run for the slots it frees', async (ctx) => {
+    if (!db) return ctx.skip();
+    const { run, claims } = await fanIn();
+    const other = newRun({ predecessors: [[], []] });
+    await store.startRun(other);
+    const r = await store.completeSuccessesFast!({ runId: run.id, successes: claims.slice(0, 2).map((c) => success(c, [3])), claim: [], claimMore: 5, engineId: 'e2' });
+    expect(r.written.sort()).toEqual([0, 1]);
+    expect(r.claimedMore).toBe(2);
+    expect(r.continuations.map((c) => [c.runId, c.index, c.state]).sort()).toEqual([
+      [other.id, 0, 'RUNNING'],
+      [other.id, 1, 'RUNNING'],
+    ]);
+    expect((await store.getAtoms(other.id)).map((a) => a.claimedBy)).toEqual(['e2', 'e2']);
+  });
+});
