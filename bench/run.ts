@@ -2,22 +2,27 @@
  * `npm run bench`: throughput and cost per atom on every reachable dialect, with the
  * database's own one-row-commit rate (pgbench) measured in the same run as the reference.
  *
- *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--quick]
+ *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--scenarios core,engines] [--quick]
+ *
+ * Scenarios: `core`, scenarios a)–c) (and the memory figure) on each dialect, one engine in
+ * this process; `engines`, d) 1, 2 and 4 engine processes on PostgreSQL (bench/engines.ts,
+ * also `npm run bench:engines` on its own). Both by default.
  *
  * Results: bench/results/<timestamp>.json and .md (and latest.json / latest.md).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Engine } from '../src/engine/engine.js';
 import { FlowRegistry, linear, task, unordered } from '../src/flow/index.js';
 import type { Store } from '../src/store/store.js';
 import { createTestStore, type TestStore } from '../test/helpers/databases.js';
+import { pgbenchReference, progressFor, round, writeResults } from './common.js';
+import { benchEngines, enginesMarkdown, type EnginesResult } from './engines.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const dialectArg = args[args.indexOf('--dialects') + 1];
 const dialects = (args.includes('--dialects') && dialectArg ? dialectArg : 'sqlite,postgres,mysql').split(',');
+const scenarioArg = args[args.indexOf('--scenarios') + 1];
+const scenarios = (args.includes('--scenarios') && scenarioArg ? scenarioArg : 'core,engines').split(',');
 
 interface Row {
   dialect: string;
@@ -34,10 +39,7 @@ interface Row {
 const rows: Row[] = [];
 const reference: Record<string, number> = {};
 const extra: Record<string, unknown> = {};
-
-function progress(msg: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
+const progress = progressFor('bench');
 
 const noop = (name: string) => task({ name, execute: () => null });
 
@@ -148,36 +150,6 @@ async function memoryInFlight(dialect: string, db: TestStore): Promise<void> {
   progress(`${dialect} memory: peak RSS ${round(peak / 1024 / 1024, 1)} MB`);
 }
 
-/** pgbench, one-row UPDATE per transaction, 1 and 16 clients: the machine's commit ceiling. */
-function pgbenchReference(): void {
-  const dbName = `stoker_bench_ref_${process.pid}`;
-  const env = { ...process.env, PGHOST: '127.0.0.1', PGUSER: 'postgres' };
-  try {
-    execFileSync('createdb', [dbName], { env, stdio: 'ignore' });
-    execFileSync('pgbench', ['-i', '-s', '1', '-q', dbName], { env, stdio: 'ignore' });
-    const script = join(process.cwd(), 'bench', 'one-row-update.sql');
-    for (const clients of [1, 16]) {
-      const out = execFileSync('pgbench', ['-n', '-f', script, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', quick ? '3' : '8', dbName], { env, encoding: 'utf8' });
-      const m = /tps = ([\d.]+)/.exec(out);
-      if (m) reference[`pgbench one-row UPDATE, ${clients} client${clients > 1 ? 's' : ''} (tps)`] = round(Number(m[1]), 0);
-      progress(`pgbench ${clients} clients: ${m?.[1] ?? '?'} tps`);
-    }
-  } catch (e) {
-    progress(`SKIP pgbench reference: ${(e as Error).message.split('\n')[0]}`);
-  } finally {
-    try {
-      execFileSync('dropdb', ['--if-exists', dbName], { env, stdio: 'ignore' });
-    } catch {
-      /* best effort */
-    }
-  }
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-}
-
 function table(): string {
   const p1 = reference['pgbench one-row UPDATE, 1 client (tps)'];
   const p16 = reference['pgbench one-row UPDATE, 16 clients (tps)'];
@@ -194,15 +166,25 @@ function table(): string {
   return lines.join('\n');
 }
 
-if (dialects.includes('postgres')) pgbenchReference();
-for (const d of dialects) await benchDialect(d);
-const md = table();
-const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-const dir = join(process.cwd(), 'bench', 'results');
-mkdirSync(dir, { recursive: true });
-const json = JSON.stringify({ at: new Date().toISOString(), quick, node: process.version, reference, extra, rows }, null, 2);
-writeFileSync(join(dir, `${stamp}.json`), json);
-writeFileSync(join(dir, `${stamp}.md`), md + '\n');
-writeFileSync(join(dir, 'latest.json'), json);
-writeFileSync(join(dir, 'latest.md'), md + '\n');
+if (dialects.includes('postgres')) Object.assign(reference, pgbenchReference(quick, progress));
+if (scenarios.includes('core')) for (const d of dialects) await benchDialect(d);
+let engines: EnginesResult | null = null;
+if (scenarios.includes('engines') && dialects.includes('postgres')) {
+  // d) several engine processes on one PostgreSQL database (bench/engines.ts)
+  engines = await benchEngines({ quick, progress });
+  for (const r of engines?.rows ?? []) {
+    rows.push({
+      dialect: 'postgres',
+      scenario: `d) ${r.runs} runs of graph10, ${r.engines} engine process${r.engines > 1 ? 'es' : ''} × ${r.concurrencyPerEngine} slots`,
+      atoms: r.atoms,
+      seconds: r.seconds,
+      atomsPerSec: r.atomsPerSec,
+      commitsPerAtom: r.commitsPerAtom,
+      note: `${r.ratioToOneEngine ?? '–'}× one engine; ${r.xactCommitsPerAtom} xact_commit/atom; atoms per engine ${r.perEngine.map((e) => e.atoms).join(' / ')}`,
+    });
+  }
+}
+const md = table() + (engines ? '\n\n' + enginesMarkdown(engines) : '');
+const at = new Date().toISOString();
+writeResults('', { at, quick, node: process.version, reference, extra, rows, ...(engines ? { engines } : {}) }, md);
 process.stdout.write(md + '\n');

@@ -23,7 +23,7 @@ import { ConflictError, NotFoundError, StokerError, ValidationError, isStokerErr
 import type { InputSource, RetryControllerSpec } from '../flow/graph.js';
 import type { CompiledFlow, FailureRecord, TaskContext } from '../flow/types.js';
 import { graphDigest } from '../store/graphs.js';
-import type { ClaimedAtom, FastBatchResult, JournalEntry, NewRun, RunRow, SignalRow, StartResult, Store } from '../store/store.js';
+import type { ClaimedAtom, FastBatchResult, FastFinishResult, JournalEntry, NewRun, RunRow, SignalRow, StartResult, Store } from '../store/store.js';
 import { ChildRunFailedError, Suspension, toFailureRecord, type WaitRequest } from './failure.js';
 import { isTerminalRun, RunStatus } from './states.js';
 import { RunTransition, emptyResult, resolveInput, type Completion, type Outcome, type RunContext, type TransitionResult } from './transitions.js';
@@ -940,7 +940,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     const fast = await this.tryFastSuccess(batch);
     if (fast) return fast;
-    const fastBatch = await this.tryFastBatch(batch);
+    const fastBatch = (await this.tryFastBatch(batch)) ?? (await this.tryFastFinish(batch));
     if (!fastBatch) return this.commitGeneral(batch);
     if (fastBatch.rest.length === 0) return fastBatch.result;
     // some claims of the batch were lost meanwhile: the general path records why
@@ -949,6 +949,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     return {
       ...general,
       continuations: [...fastBatch.result.continuations, ...general.continuations],
+      finishedRuns: [...fastBatch.result.finishedRuns, ...general.finishedRuns],
       madeReady: fastBatch.result.madeReady + general.madeReady,
       claimedMore: (fastBatch.result.claimedMore ?? 0) + (general.claimedMore ?? 0),
     };
@@ -996,7 +997,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     const only = batch.length === 1 ? batch[0] : undefined;
     if (!only || !this.store.completeSuccessFast || only.outcome.kind !== 'success' || only.claim.state !== 'RUNNING') return null;
     const ctx = await this.runContext(only.claim.runId);
-    if (ctx.hasDeciders) return null;
+    // a run of one atom always ends with it: that is tryFastFinish's case
+    if (ctx.hasDeciders || ctx.graph.atoms.length === 1) return null;
     const successors = ctx.graph.atoms[only.claim.index]?.successors ?? [];
     const r = await this.store
       .completeSuccessFast({
@@ -1052,6 +1054,52 @@ export class Engine extends EventEmitter<EngineEvents> {
     const written = new Set(r.written);
     const result: TransitionResult = { ...emptyResult(), continuations: r.continuations, madeReady: r.madeReady, claimedMore: r.claimedMore };
     return { result, rest: batch.filter((c) => !written.has(c.claim.index)) };
+  }
+
+  /**
+   * Successes that each finish their run (the run's last open atom; runs without deciders
+   * and without a parent to wake, one completion per run) go through the store's
+   * one-statement finish when it has one (PostgreSQL). The outputs are computed here, from
+   * the results this engine holds; a run whose outputs need results it does not hold takes
+   * the general path. null = use the general transaction for all.
+   */
+  private async tryFastFinish(batch: Completion[]): Promise<{ result: TransitionResult; rest: Completion[] } | null> {
+    if (batch.length === 0 || !this.store.finishRunsFast) return null;
+    if (new Set(batch.map((c) => c.claim.runId)).size !== batch.length) return null;
+    const finishes = [];
+    for (const c of batch) {
+      if (c.outcome.kind !== 'success' || c.claim.state !== 'RUNNING') return null;
+      const ctx = await this.runContext(c.claim.runId);
+      const spec = ctx.graph.atoms[c.claim.index];
+      if (ctx.hasDeciders || ctx.parentRunId !== null || !spec || spec.successors.length > 0) return null;
+      const results = new Map(this.results.get(c.claim.runId) ?? []);
+      results.set(c.claim.index, c.outcome.result);
+      const outputs: Record<string, JsonValue> = {};
+      for (const [name, src] of Object.entries(ctx.graph.outputs)) {
+        if (src.from === 'atom' && !results.has(src.atom)) return null;
+        const v = resolveInput(src, ctx.graph, ctx.args, results);
+        if (v !== undefined) outputs[name] = v;
+      }
+      finishes.push({ runId: c.claim.runId, index: c.claim.index, epoch: c.claim.epoch, result: c.outcome.result, journal: c.outcome.journal, outputs });
+    }
+    const stopping = this.stopping || this.fencedOut;
+    let r: FastFinishResult;
+    try {
+      r = await this.store.finishRunsFast({ finishes, claimMore: stopping ? 0 : batch.length, engineId: this.id });
+    } catch (e) {
+      this.emitError(e);
+      this.fenceSelf('fast completion outcome unknown');
+      return null;
+    }
+    if (r.finished.length === 0) return null;
+    const done = new Set(r.finished.map((f) => `${f.runId}/${f.index}`));
+    const result: TransitionResult = {
+      ...emptyResult(),
+      continuations: r.continuations,
+      claimedMore: r.continuations.length,
+      finishedRuns: r.finished.map((f) => ({ runId: f.runId, status: RunStatus.SUCCESS })),
+    };
+    return { result, rest: batch.filter((c) => !done.has(`${c.claim.runId}/${c.claim.index}`)) };
   }
 
   private transitionDeps() {

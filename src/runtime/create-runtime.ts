@@ -46,6 +46,12 @@ export interface RuntimeOptions {
   pollMs?: number;
   leaseMs?: number;
   heartbeatMs?: number;
+  /**
+   * SQLite: the local supervisor that SIGKILLs a stopped engine process of this host
+   * stalling every engine by holding the write lock (RULES.md R12; default true; see
+   * `EngineOptions.localSupervisor`). No effect on PostgreSQL and MySQL.
+   */
+  localSupervisor?: boolean;
   /** version reported in the engines table */
   version?: string;
   /** a logger to use (pino or the Logger port); otherwise a pino logger writing JSON lines to stderr */
@@ -135,6 +141,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
       ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
       ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+      ...(options.localSupervisor !== undefined ? { localSupervisor: options.localSupervisor } : {}),
       ...(options.version !== undefined ? { version: options.version } : {}),
     });
   const engines: Engine[] = [];

@@ -18,6 +18,7 @@
  * ```
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { StoreError, isStokerError } from '../errors.js';
 import type { Store } from './store.js';
 
@@ -130,6 +131,7 @@ async function construct(where: StoreLocation, options: OpenStoreOptions): Promi
       return new SqliteStore({
         path: where.path,
         isPidAlive,
+        localProcesses: { host: () => hostname(), selfPid: process.pid, isStopped: isStoppedProcess, kill: (pid) => process.kill(pid, 'SIGKILL') },
         ...(options.tablePrefix !== undefined ? { tablePrefix: options.tablePrefix } : {}),
       });
     }
@@ -174,8 +176,28 @@ export function isPidAlive(pid: number, startedAt?: Date): boolean {
   if (stat.state === 'Z' || stat.state === 'X') return false;
   // The start time is derived from the boot time, which is only known to the second, and
   // moves with steps of the wall clock: only a clearly later start counts as a reused pid.
-  if (startedAt !== undefined && stat.startedMs !== undefined && stat.startedMs > startedAt.getTime() + PID_REUSE_SLACK_MS) return false;
+  if (startedAt !== undefined && startedAfter(stat, startedAt)) return false;
   return true;
+}
+
+/**
+ * Is the engine process `pid`, registered at `registeredAt`, stopped on this host (state
+ * `T`, SIGSTOP, or `t`, stopped by a debugger)? For the SQLite store's local supervisor
+ * (RULES.md R12), which SIGKILLs such a process: so false whenever in doubt, when the
+ * process runs, sleeps, is gone or a zombie, when its start time is unknown (no /proc: not
+ * Linux), and when it started after the registration (the pid was reused).
+ */
+export function isStoppedProcess(pid: number, registeredAt: Date): boolean {
+  if (!Number.isInteger(pid) || pid <= 1) return false;
+  const stat = procStat(pid);
+  if (stat === undefined || stat.startedMs === undefined) return false;
+  if (stat.state !== 'T' && stat.state !== 't') return false;
+  return !startedAfter(stat, registeredAt);
+}
+
+/** did the process clearly start after `at` (so it is not the one that registered then: a reused pid)? */
+function startedAfter(stat: { startedMs: number | undefined }, at: Date): boolean {
+  return stat.startedMs !== undefined && stat.startedMs > at.getTime() + PID_REUSE_SLACK_MS;
 }
 
 /** how much later than its engine's registration a process must have started to count as a reused pid */

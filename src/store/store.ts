@@ -239,6 +239,21 @@ export interface FastBatchResult {
   madeReady: number;
 }
 
+/** Successes that finish their runs, one per run, for stores with a one-statement path. */
+export interface FastFinish {
+  finishes: readonly { runId: string; index: number; epoch: number; result: JsonValue; journal: JournalEntry[]; outputs: JsonValue }[];
+  /** how many READY atoms of any run to claim as well, for the slots the batch frees */
+  claimMore: number;
+  engineId: string;
+}
+
+export interface FastFinishResult {
+  /** the successes written; their runs are SUCCESS now. The others go through the general path. */
+  finished: { runId: string; index: number }[];
+  /** atoms claimed from any run for the freed slots */
+  continuations: ClaimedAtom[];
+}
+
 /** Operations inside one transaction that holds the locks of some runs. */
 export interface RunTx {
   /** the locked run rows, as they are now */
@@ -375,6 +390,13 @@ export interface Store {
    * deciders.
    */
   completeSuccessesFast?(input: FastSuccessBatch): Promise<FastBatchResult>;
+  /**
+   * Optional: successes that finish their runs (the last open atom of each, runs without a
+   * parent), for several runs in one statement, with claims for the freed slots. Writes
+   * only those whose run is PENDING or RUNNING with that one atom left and whose fence
+   * holds; the caller computed each run's outputs. Not used for graphs with deciders.
+   */
+  finishRunsFast?(input: FastFinish): Promise<FastFinishResult>;
   /**
    * Opens a transaction that locks the given runs, in id order, and runs `fn` in it.
    * Commits when `fn` resolves; rolls back and rethrows (the same error) when it rejects.

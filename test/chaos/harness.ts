@@ -28,6 +28,8 @@ export interface EngineOptions {
   env?: Record<string, string>;
   /** a label for logs */
   name?: string;
+  /** the process to run instead of test/fixtures/engine-process.ts (same arguments and output lines) */
+  script?: string;
 }
 
 /** One engine process and what it printed. */
@@ -50,10 +52,14 @@ export class EngineProc {
 
   constructor(url: string, opts: EngineOptions = {}) {
     this.name = opts.name ?? 'engine';
-    this.child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, url, String(opts.concurrency ?? 4), String(opts.leaseMs ?? 3000)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...opts.env },
-    });
+    this.child = spawn(
+      process.execPath,
+      ['--import', 'tsx', opts.script ?? FIXTURE, url, String(opts.concurrency ?? 4), String(opts.leaseMs ?? 3000)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...opts.env },
+      },
+    );
     this.pid = this.child.pid!;
     this.child.stderr!.on('data', (d: Buffer) => {
       // keep the tail only: an engine under chaos logs many connection errors

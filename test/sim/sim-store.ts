@@ -51,6 +51,7 @@ import type {
   FastSuccess,
   FastSuccessResult,
   JournalEntry,
+  LocalEngineKill,
   NewRun,
   RequeueOptions,
   RunFilter,
@@ -60,6 +61,7 @@ import type {
   SignalRow,
   StartResult,
   Store,
+  SuperviseOptions,
 } from '../../src/store/store.js';
 import { SIM_EPOCH_MS, type Scheduler, type SimProc } from './sim-clock.js';
 import type { AcquiredLock, LockRow } from '../../src/store/store.js';
@@ -1551,6 +1553,11 @@ export class SimConnection implements Store {
   completeSuccessFast?: (input: FastSuccess) => Promise<FastSuccessResult>;
   subscribeWakeups?: (onWake: () => void) => Promise<() => Promise<void>>;
   notifyWakeup?: () => Promise<void>;
+  /**
+   * Never set: the simulation models PostgreSQL, where a stopped engine's session (and its
+   * locks) ends by timeout; the local supervisor is for SQLite's single write lock (C12).
+   */
+  superviseLocalEngines?: (options: SuperviseOptions) => Promise<LocalEngineKill[]>;
 
   constructor(
     readonly sim: SimStore,

@@ -20,6 +20,7 @@ interface EngineOptions extends CommonOptions {
   leaseMs?: number;
   drainMs: number;
   statsMs: number;
+  localSupervisor: boolean;
 }
 
 export function registerEngineCommand(program: Command, ctx: CliContext): void {
@@ -43,6 +44,12 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
     .addOption(new Option('--lease-ms <n>', 'engine lease; renewed every third of it').argParser(intOption(1000)).env('STOKER_LEASE_MS'))
     .addOption(new Option('--drain-ms <n>', 'on stop, how long in-flight atoms may take to finish').argParser(intOption(0)).default(30_000))
     .addOption(
+      new Option(
+        '--no-local-supervisor',
+        'SQLite: do not SIGKILL a stopped engine process of this host that stalls every engine by holding the write lock (after 2 leases)',
+      ),
+    )
+    .addOption(
       new Option('--stats-ms <n>', 'print a one-line summary this often when something changed (0 = never)')
         .argParser(intOption(0))
         .default(60_000),
@@ -65,6 +72,7 @@ Examples:
         concurrency: o.concurrency,
         ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
         ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+        localSupervisor: o.localSupervisor,
       },
       'engine',
     );

@@ -24,7 +24,7 @@
  * (estimates taken while the table was small), so the cost per atom grew with the flow.
  */
 import type { JsonValue } from '../../core/json.js';
-import type { ClaimedAtom, FastBatchResult, FastSuccess, FastSuccessBatch, FastSuccessResult, JournalEntry } from '../store.js';
+import type { ClaimedAtom, FastBatchResult, FastFinish, FastFinishResult, FastSuccess, FastSuccessBatch, FastSuccessResult, JournalEntry } from '../store.js';
 import { claimFromRow } from '../rows.js';
 
 export const FAST_SUCCESS_SQL = `
@@ -217,4 +217,86 @@ export function fastBatchResult(rows: Record<string, unknown>[]): FastBatchResul
     else if (row.state === 'READY') madeReady += 1;
   }
   return { written, continuations, madeReady, claimedMore };
+}
+
+/**
+ * Successes that finish their runs (each the last open atom of a different run), for
+ * several runs in one statement, with claims for the freed slots: what a queue of short
+ * runs commits. The engine computes each run's outputs (it has the results they need);
+ * the statement checks, on the locked run rows (locked in id order, like the general
+ * path), that the run is PENDING or RUNNING with exactly this atom left and no parent to
+ * wake, and on each atom its fence. What does not qualify is not written and goes through
+ * the general path. Sent unnamed, so that it is planned with its actual arrays: every
+ * lookup is a primary-key join on a handful of rows.
+ */
+export const FAST_FINISH_SQL = `
+WITH n AS (
+  SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[]) AS n(run_id, idx, epoch, result, journal, outputs)
+), r AS (
+  SELECT id, status, pending_atoms, parent_run_id FROM {p}runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
+), ok AS (
+  SELECT id, status FROM r WHERE status IN ('PENDING', 'RUNNING') AND pending_atoms = 1 AND parent_run_id IS NULL
+), a AS (
+  UPDATE {p}atoms t SET state = 'SUCCESS', result = n.result::jsonb, journal = n.journal::jsonb, claimed_by = NULL,
+         wait_kind = NULL, wait_ref = NULL, updated_at = now()
+  FROM n JOIN ok ON ok.id = n.run_id
+  WHERE t.run_id = n.run_id AND t.idx = n.idx AND t.epoch = n.epoch AND t.state = 'RUNNING' AND NOT t.revert_requested
+  RETURNING t.run_id, t.idx, t.epoch
+), u AS (
+  UPDATE {p}runs SET status = 'SUCCESS', result = n.outputs::jsonb, pending_atoms = 0, active_key = NULL,
+         finished_at = now(), updated_at = now(), row_version = row_version + 1
+  FROM n JOIN a ON a.run_id = n.run_id
+  WHERE {p}runs.id = n.run_id
+  RETURNING {p}runs.id
+), c AS (
+  SELECT run_id, idx FROM {p}atoms
+  WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= now() AND EXISTS (SELECT 1 FROM a)
+  ORDER BY ready_at LIMIT $8
+  FOR UPDATE SKIP LOCKED
+), cu AS (
+  UPDATE {p}atoms t SET
+    state = CASE t.state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
+    execution = CASE t.state WHEN 'REVERT_READY' THEN t.execution ELSE t.execution + 1 END,
+    claimed_by = $7, claimed_at = now(), epoch = t.epoch + 1, ready_at = NULL, updated_at = now()
+  FROM c WHERE t.run_id = c.run_id AND t.idx = c.idx
+  RETURNING t.run_id, t.idx, t.state, t.epoch, t.attempt, t.execution, t.journal, t.failure
+), e AS (
+  INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
+  SELECT run_id, atom, kind, from_state, to_state, $7, epoch, NULL::jsonb, now() FROM (
+    SELECT ok.id AS run_id, NULL::int AS atom, 'run.running' AS kind, 'PENDING' AS from_state, 'RUNNING' AS to_state, NULL::bigint AS epoch, 1 AS ord
+    FROM ok JOIN a ON a.run_id = ok.id WHERE ok.status = 'PENDING'
+    UNION ALL
+    SELECT run_id, idx, 'atom.success', 'RUNNING', 'SUCCESS', epoch, 2 FROM a
+    UNION ALL
+    SELECT run_id, NULL, 'run.success', 'RUNNING', 'SUCCESS', NULL, 3 FROM a
+    UNION ALL
+    SELECT run_id, idx, 'atom.claimed', NULL, state, epoch, 4 FROM cu
+  ) x ORDER BY x.ord, x.run_id
+)
+SELECT 'done' AS src, run_id, idx, NULL::text AS state, epoch, NULL::int AS attempt, NULL::int AS execution, NULL::jsonb AS journal, NULL::jsonb AS failure
+FROM a
+UNION ALL
+SELECT 'claimed', run_id, idx, state, epoch, attempt, execution, journal, failure FROM cu`;
+
+export function fastFinishParams(input: FastFinish): unknown[] {
+  return [
+    input.finishes.map((f) => f.runId),
+    input.finishes.map((f) => f.index),
+    input.finishes.map((f) => f.epoch),
+    input.finishes.map((f) => JSON.stringify(f.result satisfies JsonValue)),
+    input.finishes.map((f) => JSON.stringify(f.journal satisfies JournalEntry[])),
+    input.finishes.map((f) => JSON.stringify(f.outputs satisfies JsonValue)),
+    input.engineId,
+    input.claimMore,
+  ];
+}
+
+export function fastFinishResult(rows: Record<string, unknown>[]): FastFinishResult {
+  const finished: { runId: string; index: number }[] = [];
+  const continuations: ClaimedAtom[] = [];
+  for (const row of rows) {
+    if (row.src === 'done') finished.push({ runId: String(row.run_id), index: Number(row.idx) });
+    else continuations.push(claimFromRow(row));
+  }
+  return { finished, continuations };
 }

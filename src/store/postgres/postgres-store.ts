@@ -58,6 +58,8 @@ import type {
   EventInput,
   EventRow,
   FastBatchResult,
+  FastFinish,
+  FastFinishResult,
   FastSuccess,
   FastSuccessBatch,
   FastSuccessResult,
@@ -72,7 +74,17 @@ import type {
   Store,
 } from '../store.js';
 import { postgresMigrations } from './migrations.js';
-import { FAST_BATCH_SQL, FAST_SUCCESS_SQL, fastBatchParams, fastBatchResult, fastSuccessParams, fastSuccessResult } from './fast-success.js';
+import {
+  FAST_BATCH_SQL,
+  FAST_FINISH_SQL,
+  FAST_SUCCESS_SQL,
+  fastBatchParams,
+  fastBatchResult,
+  fastFinishParams,
+  fastFinishResult,
+  fastSuccessParams,
+  fastSuccessResult,
+} from './fast-success.js';
 import { PostgresLockStatements } from './locks.js';
 import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
 
@@ -633,6 +645,18 @@ export class PostgresStore implements Store {
       throw this.wrap(e, 'complete atoms (fast path)');
     }
     return fastBatchResult(res.rows);
+  }
+
+  /** {@inheritDoc Store.finishRunsFast} (see fast-success.ts) */
+  async finishRunsFast(input: FastFinish): Promise<FastFinishResult> {
+    this.assertOpen();
+    let res: pg.QueryResult<Raw>;
+    try {
+      res = await this.pool.query<Raw>(this.sql(FAST_FINISH_SQL), fastFinishParams(input));
+    } catch (e) {
+      throw this.wrap(e, 'finish runs (fast path)');
+    }
+    return fastFinishResult(res.rows);
   }
 
   /**

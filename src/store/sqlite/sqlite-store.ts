@@ -33,6 +33,7 @@ import type {
   EngineRow,
   EventInput,
   EventRow,
+  LocalEngineKill,
   NewRun,
   RequeueOptions,
   RunFilter,
@@ -42,6 +43,7 @@ import type {
   SignalRow,
   StartResult,
   Store,
+  SuperviseOptions,
 } from '../store.js';
 import { sqliteMigrations } from './migrations.js';
 import { SqliteLockStatements } from './locks.js';
@@ -68,6 +70,23 @@ export interface SqliteStoreOptions {
    * valid). `startedAt` is when the engine registered, to tell a reused pid apart.
    */
   isPidAlive?: (pid: number, startedAt: Date) => boolean;
+  /**
+   * This host's processes, for {@link SqliteStore.superviseLocalEngines} (RULES.md R12);
+   * without it the supervisor finds nothing. `openStore` passes the real one (/proc, SIGKILL).
+   */
+  localProcesses?: LocalProcesses;
+}
+
+/** What the local supervisor needs from the host (injected: the store itself inspects and signals no process). */
+export interface LocalProcesses {
+  /** this host's name, as engines register it */
+  host(): string;
+  /** the pid of this process: never a target */
+  selfPid: number;
+  /** is `pid` stopped, and the process that registered at `registeredAt` (not a reused pid)? false when in doubt */
+  isStopped(pid: number, registeredAt: Date): boolean;
+  /** sends SIGKILL */
+  kill(pid: number): void;
 }
 
 export class SqliteStore implements Store {
@@ -84,6 +103,9 @@ export class SqliteStore implements Store {
   private readonly p: string;
   private readonly mutex = new AsyncMutex();
   private readonly isPidAlive: (pid: number, startedAt: Date) => boolean;
+  private readonly localProcesses: LocalProcesses | null;
+  /** engine processes this store killed (pid@registration), not counted twice while they exit */
+  private readonly killed = new Set<string>();
   private closed = false;
   private readonly graphs = new KnownGraphs();
 
@@ -99,6 +121,7 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
     this.isPidAlive = options.isPidAlive ?? (() => true);
+    this.localProcesses = options.localProcesses ?? null;
   }
 
   private sql(text: string): string {
@@ -623,6 +646,42 @@ export class SqliteStore implements Store {
 
   async requeueEngine(engineId: string): Promise<number> {
     return this.write(() => this.requeueEngineSync(engineId).length);
+  }
+
+  /**
+   * {@inheritDoc Store.superviseLocalEngines}
+   *
+   * One statement, run at once: not behind this store's mutex, where queued writes may each
+   * wait busy_timeout for the lock the stopped process holds. Reading needs no lock in WAL
+   * mode, and a read inside another caller's open transaction on this connection is harmless.
+   */
+  async superviseLocalEngines(options: SuperviseOptions): Promise<LocalEngineKill[]> {
+    this.assertOpen();
+    const procs = this.localProcesses;
+    if (!procs) return [];
+    let rows: Raw[];
+    try {
+      rows = this.all(
+        `SELECT id, host, pid, started_at, ${NOW} - lease_expires_at AS overdue_ms FROM {p}engines
+         WHERE id <> ? AND lease_expires_at < ${NOW} - ? ORDER BY lease_expires_at`,
+        options.selfId, Math.max(0, Math.trunc(options.staleMs)),
+      );
+    } catch (e) {
+      throw wrap(e);
+    }
+    const host = procs.host();
+    const out: LocalEngineKill[] = [];
+    for (const r of rows) {
+      const pid = Number(r.pid);
+      // one process may have several rows (ids it had before fencing itself)
+      const key = `${pid}@${String(r.started_at)}`;
+      if (r.host !== host || pid === procs.selfPid || this.killed.has(key) || out.some((k) => k.pid === pid)) continue;
+      if (!procs.isStopped(pid, new Date(Number(r.started_at)))) continue;
+      procs.kill(pid);
+      this.killed.add(key);
+      out.push({ engineId: String(r.id), pid, overdueMs: Number(r.overdue_ms) });
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- locks (protocol 10; statements in ./locks.ts)
