@@ -192,3 +192,90 @@ describe('fast batch path (postgres)', () => {
     expect((await store.getAtoms(other.id)).map((a) => a.claimedBy)).toEqual(['e2', 'e2']);
   });
 });
+
+describe('fast finish path (postgres)', () => {
+  let db: TestStore | null = null;
+  let store: Store;
+  beforeAll(async () => {
+    db = await createTestStore('postgres');
+    if (db) store = db.store;
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  /** n one-atom runs, each claimed by e1 (still PENDING: no transition yet) */
+  async function oneAtomRuns(n: number) {
+    const runs = Array.from({ length: n }, () => newRun({ predecessors: [[]] }));
+    for (const r of runs) await store.startRun(r);
+    const ids = new Set(runs.map((r) => r.id));
+    const claims = (await store.claimAtoms('e1', 100)).filter((c) => ids.has(c.runId));
+    expect(claims).toHaveLength(n);
+    return { runs, claims };
+  }
+  const finish = (c: { runId: string; index: number; epoch: number }, outputs: Record<string, number> = {}) => ({
+    runId: c.runId,
+    index: c.index,
+    epoch: c.epoch,
+    result: { r: c.runId },
+    journal: [],
+    outputs,
+  });
+
+  it('finishes several runs in one statement: atom and run rows, outputs, the history of each run', async (ctx) => {
+    if (!db) return ctx.skip();
+    const { claims } = await oneAtomRuns(3);
+    const r = await store.finishRunsFast!({ finishes: claims.map((c, i) => finish(c, { n: i })), claimMore: 0, engineId: 'e1' });
+    expect(r.finished.map((f) => f.runId).sort()).toEqual(claims.map((c) => c.runId).sort());
+    expect(r.continuations).toEqual([]);
+    for (const [i, c] of claims.entries()) {
+      const run = (await store.getRun(c.runId))!;
+      expect(run).toMatchObject({ status: 'SUCCESS', pendingAtoms: 0, result: { n: i } });
+      expect(run.finishedAt).not.toBeNull();
+      expect((await store.getAtoms(c.runId))[0]).toMatchObject({ state: 'SUCCESS', result: { r: c.runId }, claimedBy: null });
+      const events = (await store.listEvents(c.runId)).map((e) => `${e.kind}:${e.fromState ?? ''}>${e.toState ?? ''}`);
+      expect(events).toEqual(['run.created:>PENDING', 'atom.claimed:>RUNNING', 'run.running:PENDING>RUNNING', 'atom.success:RUNNING>SUCCESS', 'run.success:RUNNING>SUCCESS']);
+    }
+  });
+
+  it('skips runs whose fence misses, that have work left, that ended, or that have a parent; writes the others', async (ctx) => {
+    if (!db) return ctx.skip();
+    const { claims } = await oneAtomRuns(3);
+    const [stale, cancelled, fine] = claims as [(typeof claims)[0], (typeof claims)[0], (typeof claims)[0]];
+    await store.runTransaction([cancelled.runId], (tx) => tx.updateRun(cancelled.runId, { status: 'CANCELLED' }));
+    const twoAtoms = newRun({ predecessors: [[], []] });
+    await store.startRun(twoAtoms);
+    const [left] = (await store.claimAtoms('e1', 100)).filter((c) => c.runId === twoAtoms.id);
+    const child = newRun({ predecessors: [[]], parentRunId: fine.runId, parentAtom: 0 });
+    await store.startRun(child);
+    const [childClaim] = (await store.claimAtoms('e1', 100)).filter((c) => c.runId === child.id);
+    const r = await store.finishRunsFast!({
+      finishes: [finish({ ...stale, epoch: stale.epoch - 1 }), finish(cancelled), finish(fine), finish(left!), finish(childClaim!)],
+      claimMore: 0,
+      engineId: 'e1',
+    });
+    expect(r.finished).toEqual([{ runId: fine.runId, index: 0 }]);
+    expect((await store.getRun(stale.runId))!.status).toBe('PENDING');
+    expect((await store.getRun(cancelled.runId))!.status).toBe('CANCELLED');
+    expect((await store.getRun(twoAtoms.id))!.pendingAtoms).toBe(2);
+    expect((await store.getRun(child.id))!.status).toBe('PENDING');
+    expect((await store.getAtoms(stale.runId))[0]!.state).toBe('RUNNING');
+    expect((await store.getAtoms(child.id))[0]!.state).toBe('RUNNING');
+  });
+
+  it('claims READY atoms for the freed slots, only when it wrote something', async (ctx) => {
+    if (!db) return ctx.skip();
+    const { claims } = await oneAtomRuns(2);
+    const waiting = newRun({ predecessors: [[], []] });
+    await store.startRun(waiting);
+    const none = await store.finishRunsFast!({ finishes: claims.map((c) => finish({ ...c, epoch: c.epoch + 5 })), claimMore: 5, engineId: 'e2' });
+    expect(none).toEqual({ finished: [], continuations: [] });
+    expect((await store.getAtoms(waiting.id)).map((a) => a.state)).toEqual(['READY', 'READY']);
+    const r = await store.finishRunsFast!({ finishes: claims.map((c) => finish(c)), claimMore: 5, engineId: 'e2' });
+    expect(r.finished).toHaveLength(2);
+    expect(r.continuations.map((c) => [c.runId, c.index, c.state]).sort()).toEqual([
+      [waiting.id, 0, 'RUNNING'],
+      [waiting.id, 1, 'RUNNING'],
+    ]);
+  });
+});
