@@ -602,8 +602,28 @@ export class Engine extends EventEmitter<EngineEvents> {
     return loading;
   }
 
+  /**
+   * Run rows asked for in the same tick (a claim batch preparing its atoms, a commit
+   * loading its runs) are read together, in one round trip.
+   */
+  private readRunRow(runId: string): Promise<RunRow | null> {
+    let batch = this.rowBatch;
+    if (!batch) {
+      const ids = new Set<string>();
+      const rows = Promise.resolve().then(async () => {
+        this.rowBatch = null;
+        return new Map((await this.store.getRuns([...ids])).map((r) => [r.id, r]));
+      });
+      batch = this.rowBatch = { ids, rows };
+    }
+    batch.ids.add(runId);
+    return batch.rows.then((m) => m.get(runId) ?? null);
+  }
+
+  private rowBatch: { ids: Set<string>; rows: Promise<Map<string, RunRow>> } | null = null;
+
   private async loadRunContext(runId: string): Promise<EngineRunContext> {
-    const row = await this.store.getRun(runId);
+    const row = await this.readRunRow(runId);
     if (!row) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
     let flow: CompiledFlow | null = null;
     try {

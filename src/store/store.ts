@@ -408,6 +408,8 @@ export interface Store {
   runTransaction<T>(runIds: readonly string[], fn: (tx: RunTx) => Promise<T>): Promise<T>;
 
   getRun(id: string): Promise<RunRow | null>;
+  /** the runs with these ids (missing ids are absent, order is not kept): one round trip for many */
+  getRuns(ids: readonly string[]): Promise<RunRow[]>;
   /** statuses of the given runs (missing ids are absent); used to notice cancels of in-flight runs */
   getRunStatuses(ids: readonly string[]): Promise<Map<string, RunStatus>>;
   getRunGraph(id: string): Promise<FlowGraph | null>;

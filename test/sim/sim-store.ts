@@ -1583,6 +1583,9 @@ export class SimConnection implements Store {
   getRun(id: string): Promise<RunRow | null> {
     return this.sim.read(this.session, 'getRun', () => this.sim.getRun(id));
   }
+  getRuns(ids: readonly string[]): Promise<RunRow[]> {
+    return this.sim.read(this.session, 'getRun', () => ids.flatMap((id) => this.sim.getRun(id) ?? []));
+  }
   getRunStatuses(ids: readonly string[]): Promise<Map<string, RunStatus>> {
     return this.sim.read(this.session, 'getRunStatuses', () => this.sim.getRunStatuses(ids));
   }

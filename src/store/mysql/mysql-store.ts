@@ -911,6 +911,19 @@ export class MysqlStore implements Store {
     });
   }
 
+  async getRuns(ids: readonly string[]): Promise<RunRow[]> {
+    if (ids.length === 0) return [];
+    return this.single('read runs', async (c) => {
+      const out: RunRow[] = [];
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        const rows = await this.rows('read runs', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id IN (${chunk.map(() => '?').join(',')})`, chunk, c);
+        out.push(...rows.map(runFromRow));
+      }
+      return out;
+    });
+  }
+
   async getRunStatuses(ids: readonly string[]): Promise<Map<string, RunStatus>> {
     if (ids.length === 0) return new Map();
     return this.single('read run statuses', async (c) => {

@@ -949,6 +949,13 @@ export class PostgresStore implements Store {
     return r ? runFromRow(r) : null;
   }
 
+  async getRuns(ids: readonly string[]): Promise<RunRow[]> {
+    this.assertOpen();
+    if (ids.length === 0) return [];
+    const r = await this.q('read runs', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = ANY($1::text[])`, [[...ids]]);
+    return r.rows.map(runFromRow);
+  }
+
   async getRunStatuses(ids: readonly string[]): Promise<Map<string, RunStatus>> {
     this.assertOpen();
     if (ids.length === 0) return new Map();

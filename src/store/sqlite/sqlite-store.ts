@@ -464,6 +464,17 @@ export class SqliteStore implements Store {
     });
   }
 
+  async getRuns(ids: readonly string[]): Promise<RunRow[]> {
+    return this.read(() => {
+      const out: RunRow[] = [];
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        out.push(...this.all(`SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id IN (${chunk.map(() => '?').join(',')})`, ...chunk).map(runFromRow));
+      }
+      return out;
+    });
+  }
+
   async getRunStatuses(ids: readonly string[]): Promise<Map<string, RunStatus>> {
     return this.read(() => {
       const out = new Map<string, RunStatus>();
