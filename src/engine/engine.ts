@@ -196,6 +196,22 @@ export class Engine extends EventEmitter<EngineEvents> {
     return res;
   }
 
+  /**
+   * Starts many runs of one flow at once, without keys: all of them or none, in one
+   * statement on PostgreSQL and one transaction elsewhere. For bulk producers (imports,
+   * fan-out from another system); `startRun` remains the call for keyed, idempotent starts.
+   */
+  async startRuns(flow: string, argsList: readonly JsonObject[], options: { version?: string } = {}): Promise<RunRow[]> {
+    if (argsList.length > MAX_BULK_START) {
+      throw new ValidationError('STOKER_CONFIG_INVALID', `startRuns takes at most ${MAX_BULK_START} runs at a time, got ${argsList.length}: split the list`);
+    }
+    const runs = argsList.map((args) => this.prepareRun(flow, args, options.version, null));
+    if (runs.length === 0) return [];
+    const rows = await this.store.startRuns(runs);
+    this.hub.wake();
+    return rows;
+  }
+
   private prepareRun(flowName: string, args: JsonObject, version: string | undefined, key: string | null, parent?: { runId: string; atom: number }): NewRun {
     const flow = this.flows.get(flowName, version);
     checkJson(args, `arguments of flow ${flowName}`, { maxBytes: this.opts.maxArgsBytes, maxDepth: 64 });
@@ -1131,6 +1147,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     };
   }
 }
+
+/** Runs per `startRuns` call: one statement's worth of parameters, and a bounded transaction. */
+const MAX_BULK_START = 10_000;
 
 function abortPromise(signal: AbortSignal): Promise<never> {
   return new Promise((_, reject) => {

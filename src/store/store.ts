@@ -375,6 +375,11 @@ export interface Store {
   /** protocol 1: inserts the run and all its atoms in one transaction (or returns the active run with the same key) */
   startRun(run: NewRun): Promise<StartResult>;
   /** protocol 2: claims up to `limit` claimable atoms whose ready_at has passed */
+  /**
+   * Starts many runs without keys at once (protocol 1 for each): all of them or none.
+   * One statement on PostgreSQL, one transaction elsewhere. Returns the run rows, in order.
+   */
+  startRuns(runs: readonly NewRun[]): Promise<RunRow[]>;
   claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]>;
   /**
    * Optional fast path for {@link FastSuccess}: the whole forward step in one statement.

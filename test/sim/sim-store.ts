@@ -1574,6 +1574,12 @@ export class SimConnection implements Store {
   startRun(run: NewRun): Promise<StartResult> {
     return this.sim.startRun(this.session, run);
   }
+  /** not atomic here (one start after the other): the simulated engines never start runs in bulk */
+  async startRuns(runs: readonly NewRun[]): Promise<RunRow[]> {
+    const out: RunRow[] = [];
+    for (const r of runs) out.push((await this.sim.startRun(this.session, r)).run);
+    return out;
+  }
   claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
     return this.sim.claimAtoms(this.session, engineId, limit);
   }

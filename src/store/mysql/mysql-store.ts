@@ -570,6 +570,18 @@ export class MysqlStore implements Store {
     ]);
   }
 
+  async startRuns(runs: readonly NewRun[]): Promise<RunRow[]> {
+    if (runs.some((r) => r.key !== null)) throw new StoreError('STOKER_CONFIG_INVALID', 'startRuns takes runs without keys; start keyed runs one by one');
+    if (runs.length === 0) return [];
+    const rows = await this.transaction('start runs', async (c) => {
+      const out: RunRow[] = [];
+      for (const r of runs) out.push((await this.startRunOn(c, r)).run);
+      return out;
+    });
+    for (const r of runs) this.graphs.committedHash(graphDigest(r.graph).hash);
+    return rows;
+  }
+
   async startRun(run: NewRun): Promise<StartResult> {
     const started = await this.transaction('start a run', (c) => this.startRunOn(c, run));
     this.graphs.committedHash(graphDigest(run.graph).hash);

@@ -553,6 +553,77 @@ export class PostgresStore implements Store {
     return started;
   }
 
+  async startRuns(runs: readonly NewRun[]): Promise<RunRow[]> {
+    this.assertOpen();
+    if (runs.some((r) => r.key !== null)) throw new StoreError('STOKER_CONFIG_INVALID', 'startRuns takes runs without keys; start keyed runs one by one');
+    if (runs.length === 0) return [];
+    // graphs this store has not seen committed yet, once each
+    const newGraphs = new Map<string, string>();
+    for (const r of runs) {
+      const g = graphDigest(r.graph);
+      if (!this.graphs.has(g.hash)) newGraphs.set(g.hash, g.text);
+    }
+    const atomRun: string[] = [];
+    const atomIdx: number[] = [];
+    const atomName: string[] = [];
+    const atomPending: number[] = [];
+    for (const r of runs) {
+      for (const a of r.graph.atoms) {
+        atomRun.push(r.id);
+        atomIdx.push(a.index);
+        atomName.push(a.name);
+        atomPending.push(a.predecessors.length);
+      }
+    }
+    const wake = runs.some((r) => (r.wakeup ?? true) && r.graph.atoms.some((a) => a.predecessors.length === 0));
+    const text = this.sql(`WITH g AS (
+        INSERT INTO {p}graphs (hash, graph, created_at) SELECT h, t::jsonb, now() FROM unnest($1::text[], $2::text[]) AS x(h, t)
+        ON CONFLICT (hash) DO NOTHING),
+      r AS (
+        INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph_hash, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
+        SELECT id, flow, version, NULL, NULL, 'PENDING', args::jsonb, hash, parent_run_id, parent_atom, n, n, now(), now()
+        FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::int[])
+             AS x(id, flow, version, args, hash, parent_run_id, parent_atom, n)
+        RETURNING ${RUN_COLUMNS}),
+      a AS (
+        INSERT INTO {p}atoms (run_id, idx, name, state, pending, ready_at, updated_at)
+        SELECT run_id, idx, name, CASE WHEN pending = 0 THEN 'READY' ELSE 'PENDING' END, pending,
+               CASE WHEN pending = 0 THEN now() END, now()
+        FROM unnest($11::text[], $12::int[], $13::text[], $14::int[]) AS x(run_id, idx, name, pending)),
+      e AS (
+        INSERT INTO {p}events (run_id, atom, kind, to_state, at)
+        SELECT id, NULL, 'run.created', 'PENDING', now() FROM unnest($3::text[]) WITH ORDINALITY AS x(id, ord) ORDER BY ord),
+      w AS (SELECT pg_notify($15, '') AS sent WHERE $16::boolean)
+      SELECT r.*, (SELECT count(*) FROM w) AS notified FROM r`);
+    const params = [
+      [...newGraphs.keys()],
+      [...newGraphs.values()],
+      runs.map((r) => r.id),
+      runs.map((r) => r.flow),
+      runs.map((r) => r.version),
+      runs.map((r) => canonicalJson(r.args)),
+      runs.map((r) => graphDigest(r.graph).hash),
+      runs.map((r) => r.parentRunId ?? null),
+      runs.map((r) => r.parentAtom ?? null),
+      runs.map((r) => r.graph.atoms.length),
+      atomRun,
+      atomIdx,
+      atomName,
+      atomPending,
+      this.wakeChannel,
+      wake,
+    ];
+    let res: pg.QueryResult<Raw>;
+    try {
+      res = await this.withRetry(() => this.pool.query<Raw>(text, params));
+    } catch (e) {
+      throw this.wrap(e, 'start runs');
+    }
+    for (const h of newGraphs.keys()) this.graphs.committedHash(h);
+    const byId = new Map(res.rows.map((row) => [String(row.id), runFromRow(row)]));
+    return runs.map((r) => byId.get(r.id)!);
+  }
+
   private async startRunOneStatement(run: NewRun): Promise<StartResult> {
     this.assertOpen();
     const atoms = run.graph.atoms;

@@ -262,6 +262,13 @@ export class SqliteStore implements Store {
     ]);
   }
 
+  async startRuns(runs: readonly NewRun[]): Promise<RunRow[]> {
+    if (runs.some((r) => r.key !== null)) throw new StoreError('STOKER_CONFIG_INVALID', 'startRuns takes runs without keys; start keyed runs one by one');
+    const rows = await this.write(() => runs.map((r) => this.startRunSync(r).run));
+    for (const r of runs) this.graphs.committedHash(graphDigest(r.graph).hash);
+    return rows;
+  }
+
   async startRun(run: NewRun): Promise<StartResult> {
     const started = await this.write(() => this.startRunSync(run));
     this.graphs.committedHash(graphDigest(run.graph).hash);

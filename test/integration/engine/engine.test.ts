@@ -448,6 +448,44 @@ for (const dialect of testDialects()) {
       expect(await store.listRuns({ key: 'k2' })).toEqual([]);
       await engine.cancel(newer.run.id);
     });
+
+    dbIt('starts many runs at once (all or none) and drains them', async () => {
+      const registry = new FlowRegistry();
+      registry.register(linear('bulk', [task({ name: 'double', requires: ['n'], provides: 'twice', execute: ({ n }) => (n as number) * 2 })]));
+      registry.register(graph('bulkg', [task({ name: 'a', provides: 'x', execute: () => 1 }), task({ name: 'b', requires: ['x'], provides: 'y', execute: ({ x }) => (x as number) + 1 })]));
+      const engine = new Engine({ store, flows: registry, concurrency: 8, pollMs: 50, leaseMs: 5000 });
+      const rows = await engine.startRuns('bulk', Array.from({ length: 40 }, (_, n) => ({ n })));
+      expect(rows).toHaveLength(40);
+      expect(rows.every((r) => r.status === 'PENDING' && r.flow === 'bulk')).toBe(true);
+      expect(new Set(rows.map((r) => r.id)).size).toBe(40);
+      const two = await engine.startRuns('bulkg', [{}, {}]);
+      // a bad element anywhere rejects the whole call before anything is written
+      const before = (await store.listRuns({ flow: 'bulk', limit: 1000 })).length;
+      await expect(engine.startRuns('bulk', [{ n: 1 }, {}])).rejects.toMatchObject({ code: 'STOKER_RUN_MISSING_ARGUMENT' });
+      await expect(engine.startRuns('nope', [{}])).rejects.toMatchObject({ code: 'STOKER_FLOW_NOT_FOUND' });
+      expect((await store.listRuns({ flow: 'bulk', limit: 1000 })).length).toBe(before);
+      // the store writes all or none: a duplicate id fails the whole batch
+      const dup = { ...rows[0]!, key: null };
+      await expect(
+        store.startRuns([
+          { id: `fresh-${dialect}-${Date.now()}`, flow: 'bulk', version: rows[0]!.version, key: null, args: { n: 1 }, graph: registry.get('bulk').graph },
+          { id: dup.id, flow: 'bulk', version: rows[0]!.version, key: null, args: { n: 1 }, graph: registry.get('bulk').graph },
+        ]),
+      ).rejects.toThrow();
+      expect((await store.listRuns({ flow: 'bulk', limit: 1000 })).length).toBe(before);
+      await engine.start();
+      try {
+        for (const r of [...rows, ...two]) {
+          const done = await engine.waitForRun(r.id, { timeoutMs: 15_000 });
+          expect(done.status).toBe('SUCCESS');
+        }
+        const results = await Promise.all(rows.map(async (r) => (await store.getRun(r.id))!.result));
+        expect(results).toEqual(rows.map((_, n) => ({ twice: n * 2 })));
+        expect((await store.getRun(two[0]!.id))!.result).toEqual({ x: 1, y: 2 });
+      } finally {
+        await engine.stop();
+      }
+    });
   });
 }
 
