@@ -110,6 +110,14 @@ async function benchDialect(dialect: string): Promise<void> {
       await waitAllDone(db.store, ids);
       return runs;
     });
+    // the same runs from a bulk producer: Engine.startRuns, 500 per call (one statement each on PostgreSQL)
+    await scenario(dialect, db, `c') ${runs} one-task runs, bulk start (startRuns) then drain`, runs, 16, async (e) => {
+      const t0 = performance.now();
+      for (let i = 0; i < runs; i += 500) await e.startRuns('one', Array.from({ length: Math.min(500, runs - i) }, () => ({})));
+      extra[`${dialect}: runs started/s, bulk`] = round(runs / ((performance.now() - t0) / 1000), 0);
+      await waitAllDone(db.store, []);
+      return Math.ceil(runs / 500);
+    });
     if (!quick) await memoryInFlight(dialect, db);
   } finally {
     await db.drop();
