@@ -140,6 +140,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private wakePending = false;
   private loopDone: Promise<void> | null = null;
   private heartbeatTimer: TimerHandle | null = null;
+  /** set by stop() once draining is over: no timer is armed again */
+  private timersStopped = false;
   /** fires when the local lease estimate runs out (R9), even while a renewal hangs */
   private leaseTimer: TimerHandle | null = null;
   private reaperTimer: TimerHandle | null = null;
@@ -309,6 +311,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (this.running) return;
     this.running = true;
     this.stopping = false;
+    this.timersStopped = false;
     try {
       await this.register();
     } catch (e) {
@@ -345,6 +348,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     for (const f of this.inflight.values()) f.abort.abort(new StokerError('STOKER_ENGINE_STOPPED', 'engine stopping'));
     await this.flushing;
     this.faultPoint('before-release', { runId: '', atom: -1 });
+    this.timersStopped = true;
     this.heartbeatTimer?.cancel();
     this.leaseTimer?.cancel();
     this.reaperTimer?.cancel();
@@ -421,7 +425,8 @@ export class Engine extends EventEmitter<EngineEvents> {
         // Renew every heartbeatMs from the start of the last renewal, not from its end: with
         // slow round trips (renewal + cancellation check) the lease must not lapse (chaos C9).
         const next = Math.max(0, this.opts.heartbeatMs - (this.clock.monotonicMs() - started));
-        if (this.running && !this.stopping) this.scheduleHeartbeat(next);
+        // a draining engine renews too: a drain may outlast the lease (stop() ends the timer)
+        if (this.running && !this.timersStopped) this.scheduleHeartbeat(next);
       });
     });
   }
@@ -461,10 +466,11 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   private armLeaseTimer(): void {
     this.leaseTimer?.cancel();
+    if (this.timersStopped) return;
     const left = this.lastRenewMono + this.opts.leaseMs * 0.9 - this.clock.monotonicMs();
     this.leaseTimer = this.clock.setTimer(Math.max(0, left) + 1, () => {
       this.leaseTimer = null;
-      if (this.running && !this.stopping && !this.fencedOut && !this.leaseValid()) {
+      if (this.running && !this.fencedOut && !this.leaseValid()) {
         this.fenceSelf('engine lease expired locally (renewal overdue)');
       }
     });

@@ -449,6 +449,41 @@ for (const dialect of testDialects()) {
       await engine.cancel(newer.run.id);
     });
 
+    dbIt('a drain that outlasts the lease keeps renewing it: nothing is taken over, the task records once', async () => {
+      const registry = new FlowRegistry();
+      let executions = 0;
+      registry.register(
+        linear('slowdrain', [
+          task({
+            name: 'slow',
+            execute: async () => {
+              executions += 1;
+              await new Promise((r) => setTimeout(r, 2000));
+              return 'done';
+            },
+          }),
+        ]),
+      );
+      // the lease is 600 ms: the drain below lasts more than three leases
+      const draining = new Engine({ store, flows: registry, concurrency: 1, pollMs: 50, leaseMs: 600 });
+      const other = new Engine({ store, flows: registry, concurrency: 1, pollMs: 50, leaseMs: 600, reapMs: 100 });
+      await draining.start();
+      const { run } = await draining.startRun('slowdrain', {});
+      await waitUntil(async () => (await store.getAtoms(run.id))[0]?.state === 'RUNNING');
+      await other.start();
+      try {
+        await draining.stop({ timeoutMs: 10_000 });
+        const atom = (await store.getAtoms(run.id))[0]!;
+        expect(atom).toMatchObject({ state: 'SUCCESS', result: 'done', execution: 1 });
+        expect(executions).toBe(1);
+        expect(draining.stats.fencedWrites).toBe(0);
+        const claims = (await store.listEvents(run.id)).filter((e) => e.kind === 'atom.claimed');
+        expect(claims).toHaveLength(1);
+      } finally {
+        await other.stop();
+      }
+    });
+
     dbIt('starts many runs at once (all or none) and drains them', async () => {
       const registry = new FlowRegistry();
       registry.register(linear('bulk', [task({ name: 'double', requires: ['n'], provides: 'twice', execute: ({ n }) => (n as number) * 2 })]));
