@@ -222,7 +222,10 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
           );
           expect(part.exit?.code, `${part.name} exits 0 on SIGTERM`).toBe(0);
           if (leaseMs >= 3000) {
-            expect(recordedOfThose.length, `${part.name} recorded work it did under latency`).toBeGreaterThan(0);
+            // It keeps recording: completions of its own committed inside the window, or the
+            // results of tasks it started in it recorded later. (How many tasks it gets at all
+            // depends on how fast the direct workers drain the queue, so either counts.)
+            expect(recorded.length + recordedOfThose.length, `${part.name} recorded work under latency`).toBeGreaterThan(0);
             // renewals (one or two round trips, every lease/3) fit in this lease: it kept it
             expect(part.ids.length - 1, `${part.name} re-registrations (it fenced itself)`).toBe(0);
           }

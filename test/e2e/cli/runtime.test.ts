@@ -1,6 +1,7 @@
 /**
  * createRuntime and loadFlowsModule, in process: the wiring the CLI commands stand on.
  */
+import { sqliteMigrations } from '../../../src/store/sqlite/migrations.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { isStokerError } from '../../../src/errors.js';
@@ -28,7 +29,7 @@ describe('createRuntime', () => {
       pollMs: 20,
       logLevel: 'silent',
     });
-    expect(runtime.migrated).toEqual([1]);
+    expect(runtime.migrated).toEqual(sqliteMigrations.map((m) => m.version));
     expect(runtime.engines).toHaveLength(2);
     expect(runtime.engine).toBe(runtime.engines[0]);
     expect(runtime.flows.list().map((f) => f.name)).toEqual(['double']);
