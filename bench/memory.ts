@@ -12,8 +12,9 @@ import { openStore } from '../src/store/open-store.js';
 
 const url = process.argv[2];
 if (!url) throw new Error('usage: bench/memory.ts <storeUrl>');
-const RUNS = 10_000;
+const RUNS = Number(process.env.BENCH_MEMORY_RUNS ?? 10_000);
 const store = await openStore(url, { role: 'bench-memory' });
+await store.migrate();
 const baseline = process.memoryUsage().rss;
 const registry = new FlowRegistry();
 registry.register(

@@ -677,7 +677,10 @@ export class Engine extends EventEmitter<EngineEvents> {
       throw e;
     }
     if (!this.leaseValid()) {
-      // R9: never start a side effect once our lease may have run out (a resumed zombie)
+      // R9: never start a side effect once our lease may have run out (a resumed zombie),
+      // and claim nothing more under this id: without fencing, a lease that is stale while
+      // the claims still pass could make a tight claim-and-release loop.
+      if (!this.fencedOut) this.fenceSelf('lease ran out before a task could start');
       return { kind: 'release', delayMs: 0 };
     }
     return this.executePrepared(claim, signal, prepared);
