@@ -111,6 +111,27 @@ export function fastSuccessResult(rows: Record<string, unknown>[]): FastSuccessR
  * caller sends the others through the general path. Claims (`c`, `cu`) are made only when
  * something was written, for at most `$11` atoms of any run, like the claim statement.
  */
+/**
+ * CTEs `c` and `cu` that claim up to `limit` claimable atoms of any run for `engine`, like
+ * the claim statement, but only when CTE `a` wrote something (the slots were freed).
+ * Starts with `), ` and ends after `cu`'s closing parenthesis.
+ */
+function freedSlotClaims(engine: string, limit: string): string {
+  return `), c AS (
+  SELECT run_id, idx FROM {p}atoms
+  WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= now() AND EXISTS (SELECT 1 FROM a)
+  ORDER BY ready_at LIMIT ${limit}
+  FOR UPDATE SKIP LOCKED
+), cu AS (
+  UPDATE {p}atoms t SET
+    state = CASE t.state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
+    execution = CASE t.state WHEN 'REVERT_READY' THEN t.execution ELSE t.execution + 1 END,
+    claimed_by = ${engine}, claimed_at = now(), epoch = t.epoch + 1, ready_at = NULL, updated_at = now()
+  FROM c WHERE t.run_id = c.run_id AND t.idx = c.idx
+  RETURNING t.run_id, t.idx, t.state, t.epoch, t.attempt, t.execution, t.journal, t.failure
+)`;
+}
+
 export const FAST_BATCH_SQL = `
 WITH r AS (
   SELECT id, status, pending_atoms FROM {p}runs WHERE id = $1 FOR UPDATE
@@ -144,19 +165,7 @@ WITH r AS (
   UPDATE {p}runs SET pending_atoms = pending_atoms - (SELECT count(*) FROM a)::int, row_version = row_version + 1, updated_at = now()
   WHERE id = $1 AND EXISTS (SELECT 1 FROM a)
   RETURNING id
-), c AS (
-  SELECT run_id, idx FROM {p}atoms
-  WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= now() AND EXISTS (SELECT 1 FROM a)
-  ORDER BY ready_at LIMIT $11
-  FOR UPDATE SKIP LOCKED
-), cu AS (
-  UPDATE {p}atoms t SET
-    state = CASE t.state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
-    execution = CASE t.state WHEN 'REVERT_READY' THEN t.execution ELSE t.execution + 1 END,
-    claimed_by = $10, claimed_at = now(), epoch = t.epoch + 1, ready_at = NULL, updated_at = now()
-  FROM c WHERE t.run_id = c.run_id AND t.idx = c.idx
-  RETURNING t.run_id, t.idx, t.state, t.epoch, t.attempt, t.execution, t.journal, t.failure
-), e AS (
+${freedSlotClaims('$10', '$11')}, e AS (
   INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
   SELECT $1, idx, 'atom.success', 'RUNNING', 'SUCCESS', $10, epoch, NULL::jsonb, now() FROM a
   UNION ALL
@@ -248,19 +257,7 @@ WITH n AS (
   FROM n JOIN a ON a.run_id = n.run_id
   WHERE {p}runs.id = n.run_id
   RETURNING {p}runs.id
-), c AS (
-  SELECT run_id, idx FROM {p}atoms
-  WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= now() AND EXISTS (SELECT 1 FROM a)
-  ORDER BY ready_at LIMIT $8
-  FOR UPDATE SKIP LOCKED
-), cu AS (
-  UPDATE {p}atoms t SET
-    state = CASE t.state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
-    execution = CASE t.state WHEN 'REVERT_READY' THEN t.execution ELSE t.execution + 1 END,
-    claimed_by = $7, claimed_at = now(), epoch = t.epoch + 1, ready_at = NULL, updated_at = now()
-  FROM c WHERE t.run_id = c.run_id AND t.idx = c.idx
-  RETURNING t.run_id, t.idx, t.state, t.epoch, t.attempt, t.execution, t.journal, t.failure
-), e AS (
+${freedSlotClaims('$7', '$8')}, e AS (
   INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
   SELECT run_id, atom, kind, from_state, to_state, $7, epoch, NULL::jsonb, now() FROM (
     SELECT ok.id AS run_id, NULL::int AS atom, 'run.running' AS kind, 'PENDING' AS from_state, 'RUNNING' AS to_state, NULL::bigint AS epoch, 1 AS ord
