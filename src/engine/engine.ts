@@ -612,13 +612,14 @@ export class Engine extends EventEmitter<EngineEvents> {
     void this.execute(claim, abort.signal).then(finish, (e) => finish({ kind: 'failure', failure: toFailureRecord(e), journal: claim.journal }));
   }
 
-  private async runContext(runId: string): Promise<EngineRunContext> {
+  /** `row`: the run's row when the caller has it already (a claim that read it), else it is read. */
+  private async runContext(runId: string, row?: RunRow): Promise<EngineRunContext> {
     const cached = this.runs.get(runId);
     if (cached) return cached;
     // many atoms of one run claimed together share one load of its (possibly large) graph
     let loading = this.loadingRuns.get(runId);
     if (!loading) {
-      loading = this.loadRunContext(runId).finally(() => this.loadingRuns.delete(runId));
+      loading = this.loadRunContext(runId, row).finally(() => this.loadingRuns.delete(runId));
       this.loadingRuns.set(runId, loading);
     }
     return loading;
@@ -644,8 +645,8 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private rowBatch: { ids: Set<string>; rows: Promise<Map<string, RunRow>> } | null = null;
 
-  private async loadRunContext(runId: string): Promise<EngineRunContext> {
-    const row = await this.readRunRow(runId);
+  private async loadRunContext(runId: string, known?: RunRow): Promise<EngineRunContext> {
+    const row = known ?? (await this.readRunRow(runId));
     if (!row) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
     let flow: CompiledFlow | null = null;
     try {
@@ -688,7 +689,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Everything an execution needs from the store, loaded before the task starts. */
   private async prepare(claim: ClaimedAtom) {
-    const run = await this.runContext(claim.runId);
+    const run = await this.runContext(claim.runId, claim.run);
     const spec = run.graph.atoms[claim.index];
     if (!spec) throw new StokerError('STOKER_TASK_NOT_FOUND', `run ${claim.runId} has no atom ${claim.index}`);
     const inputs = await this.inputs(run, spec.inputs);

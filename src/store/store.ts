@@ -99,6 +99,12 @@ export interface ClaimedAtom {
   execution: number;
   journal: JournalEntry[];
   failure: FailureRecord | null;
+  /**
+   * The run's row as the claim read it, on one claimed atom of each run (stores that read
+   * it in the claim's own statement: PostgreSQL). Saves the engine a round trip before a
+   * run's first task starts.
+   */
+  run?: RunRow;
 }
 
 export interface NewRun {

@@ -677,7 +677,7 @@ export class PostgresStore implements Store {
     // different rows instead of queueing behind each other; a row that changed while we
     // waited is re-checked by PostgreSQL before it is locked.
     const res = await this.withRetry(() => this.claimOn(this.pool, engineId, limit));
-    return res.rows.map(claimFromRow);
+    return res.rows.map(claimWithRun);
   }
 
   /** The claim statement, named so it is planned once per connection. */
@@ -800,7 +800,7 @@ export class PostgresStore implements Store {
         });
       },
       claimMore(engineId, limit) {
-        return guarded('claimMore', async () => (limit > 0 ? (await store.claimOn(c, engineId, limit)).rows.map(claimFromRow) : []));
+        return guarded('claimMore', async () => (limit > 0 ? (await store.claimOn(c, engineId, limit)).rows.map(claimWithRun) : []));
       },
       decrementPending(runId, entries) {
         return guarded('decrementPending', () => store.decrementPendingOn(c, runId, entries));
@@ -1612,6 +1612,15 @@ function sameShape(updates: readonly AtomUpdate[]): boolean {
   return new Set(updates.map((u) => u.index)).size === updates.length && updates.every((u) => key(u) === k0);
 }
 
+/** A row of {@link CLAIM_SQL}: the claimed atom, and its run's row (`run_*` columns) on the first atom of each run. */
+function claimWithRun(row: Raw): ClaimedAtom {
+  const claim = claimFromRow(row);
+  if (row.run_flow === null || row.run_flow === undefined) return claim;
+  const run: Raw = { id: claim.runId };
+  for (const [k, v] of Object.entries(row)) if (k.startsWith('run_') && k !== 'run_id') run[k.slice(4)] = v;
+  return { ...claim, run: runFromRow(run) };
+}
+
 /**
  * Protocol 2 in one statement: SKIP LOCKED lets concurrent claimers take different rows
  * instead of queueing behind each other (a row that changed while we waited is re-checked
@@ -1631,5 +1640,11 @@ u AS (
   RETURNING a.run_id, a.idx, a.state, a.epoch, a.attempt, a.execution, a.journal, a.failure),
 e AS (
   INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
-  SELECT run_id, idx, 'atom.claimed', state, $1, epoch, now() FROM u)
-SELECT * FROM u`;
+  SELECT run_id, idx, 'atom.claimed', state, $1, epoch, now() FROM u),
+n AS (SELECT u.*, row_number() OVER (PARTITION BY u.run_id ORDER BY u.idx) AS nth FROM u)
+SELECT n.*, ${RUN_COLUMNS.split(',')
+  .map((c) => c.trim())
+  .filter((c) => c !== 'id')
+  .map((c) => `r.${c} AS run_${c}`)
+  .join(', ')}
+FROM n LEFT JOIN {p}runs r ON n.nth = 1 AND r.id = n.run_id`;

@@ -246,7 +246,14 @@ await describeEachDialect('store contract', (ctx) => {
 
     const claimed = [...first, ...second];
     expect(claimed.map((c) => c.index).sort()).toEqual([0, 1, 2, 3]);
-    for (const c of claimed) {
+    // a store that reads the run's row in the claim statement gives it on one atom per run and batch
+    const row = await s.getRun(run.id);
+    for (const batch of [first, second]) {
+      const withRun = batch.filter((c) => c.run !== undefined);
+      expect(withRun.length).toBe(ctx.dialect === 'postgres' ? 1 : 0);
+      for (const c of withRun) expect(c.run).toEqual(row);
+    }
+    for (const { run: _row, ...c } of claimed) {
       expect(c).toEqual<ClaimedAtom>({
         runId: run.id,
         index: c.index,
@@ -318,7 +325,7 @@ await describeEachDialect('store contract', (ctx) => {
     );
     expect(ok).toEqual([true, true]);
     const again = await s.claimAtoms('e2', 5);
-    const got = new Map(again.map((c) => [c.index, c]));
+    const got = new Map(again.map(({ run: _row, ...c }) => [c.index, c]));
     expect(got.get(0)).toEqual({
       runId: run.id,
       index: 0,
@@ -779,7 +786,7 @@ await describeEachDialect('store contract', (ctx) => {
     expect(atoms.get(0)!.readyAt).toBeInstanceOf(Date);
     expect(atoms.get(1)!.readyAt).toBeNull(); // names compare exactly ('Go' ≠ 'go')
 
-    const woke = await s.claimAtoms('e2', 5);
+    const woke = (await s.claimAtoms('e2', 5)).map(({ run: _row, ...c }) => c);
     expect(woke).toEqual([{ runId: run.id, index: 0, state: 'RUNNING', epoch: 2, attempt: 1, execution: 2, journal: [], failure: null }]);
 
     const signals = await s.getSignals(run.id);
