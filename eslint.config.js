@@ -259,7 +259,7 @@ const nodeGlobals = Object.fromEntries(
 );
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bench/results/', '.stoker/', 'web/dist/', '.prof/'] },
+  { ignores: ['dist/', 'node_modules/', 'bench/peers/node_modules/', 'coverage/', 'bench/results/', '.stoker/', 'web/dist/', '.prof/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -16,7 +16,9 @@
  *   idle engine process (poll interval 1 s, the engine default, so wake-ups show): the
  *   task's own start line in the side-effect log (wall clock, same host). 200 starts on
  *   PostgreSQL (LISTEN/NOTIFY), fewer elsewhere (polling), with random pauses between
- *   starts so they fall at random points of the poll cycle.
+ *   starts so they fall at random points of the poll cycle. On PostgreSQL the same is
+ *   measured for graphile-worker in the same run, its starts interleaved with Stoker's
+ *   (bench/peers/; `--no-peers` leaves it out): the reference for this machine's state.
  *
  * Results: bench/results/takeover-latest.json and .md; a table on stdout.
  */
@@ -28,6 +30,7 @@ import type { Store } from '../src/store/store.js';
 import { EngineProc, client, percentile, sleep } from '../test/chaos/harness.js';
 import type { EffectLine } from '../test/fixtures/chaos-flows.js';
 import { createTestStore, type Dialect } from '../test/helpers/databases.js';
+import { ensurePeers, GraphileWorkerPeer } from './peers/peers.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -37,6 +40,7 @@ const KILLS = Number(opt('--kills') ?? (quick ? 5 : 20));
 const STOPS = Number(opt('--stops') ?? (quick ? 1 : 3));
 const IDLE_PG = Number(opt('--idle') ?? (quick ? 30 : 200));
 const IDLE_OTHER = quick ? 10 : 30;
+const PEERS = !args.includes('--no-peers');
 
 const HOLD_LEASE_MS = 6000; // TEST-PLAN §3 default T: a kill is found by the session lock / pid, not the lease
 const STOP_LEASE_MS = 1500;
@@ -56,6 +60,8 @@ interface DialectResult {
   stopBoundMs: number;
   idleMs: Stat;
   idleNote: string;
+  /** graphile-worker's idle latency, measured interleaved with Stoker's (PostgreSQL) */
+  peerIdleMs?: Stat;
   dbClockOffsetMs: number;
 }
 
@@ -88,11 +94,11 @@ async function until<T>(fn: () => Promise<T | undefined>, timeoutMs: number, wha
 }
 
 /** Follows a JSONL file, returning lines appended since the last call. */
-class Tail {
+class Tail<Line = EffectLine> {
   private offset = 0;
   private partial = '';
   constructor(private readonly path: string) {}
-  read(): EffectLine[] {
+  read(): Line[] {
     let size = 0;
     try {
       size = statSync(this.path).size;
@@ -107,7 +113,7 @@ class Tail {
     this.offset = size;
     const parts = (this.partial + buf.toString()).split('\n');
     this.partial = parts.pop() ?? '';
-    return parts.filter((l) => l.trim()).map((l) => JSON.parse(l) as EffectLine);
+    return parts.filter((l) => l.trim()).map((l) => JSON.parse(l) as Line);
   }
 }
 
@@ -209,6 +215,12 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
     tail.read();
     const idleMs: number[] = [];
     const listen = store.capabilities.listenNotify;
+    // the same run's reference: graphile-worker, idle too, its starts between ours
+    const peerLog = join(dir, 'graphile.jsonl');
+    const peer = dialect === 'postgres' && PEERS && ensurePeers(progress) ? await GraphileWorkerPeer.start(db.url, peerLog) : null;
+    const peerTail = new Tail<{ id: string; t: number }>(peerLog);
+    const peerMs: number[] = [];
+    if (peer) await sleep(1500);
     for (let i = 0; i < idleN; i++) {
       const t0 = Date.now();
       const { run } = await c.startRun('chaosHold', { log, holdMs: 0 });
@@ -222,7 +234,14 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
       // a random pause, so that starts fall at random points of the engine's poll cycle
       // (right after finishing a run the engine sleeps a whole poll interval)
       await sleep(listen ? 20 + Math.random() * 80 : 50 + Math.random() * 1200);
+      if (!peer) continue;
+      const p0 = Date.now();
+      await peer.addJob(String(i));
+      const done = await until(async () => peerTail.read().find((l) => l.id === String(i)), 10_000, 'the graphile-worker job to start', 1);
+      peerMs.push(done.t - p0);
+      await sleep(20 + Math.random() * 80);
     }
+    await peer?.stop();
     return {
       dialect,
       killRequeueMs: stat(killRequeue),
@@ -231,6 +250,7 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
       stopBoundMs: STOP_LEASE_MS + POLL_MS + 1000,
       idleMs: stat(idleMs),
       idleNote: listen ? 'LISTEN/NOTIFY wake-up (poll 1 s)' : 'polling only (poll 1 s ± 20 %)',
+      ...(peer ? { peerIdleMs: stat(peerMs) } : {}),
       dbClockOffsetMs: round(offset),
     };
   } finally {
@@ -261,6 +281,15 @@ const md = [
   ...results.map(
     (r) =>
       `| ${r.dialect} | ${fmt(r.killRequeueMs)} | ${fmt(r.killClaimMs)} | ${fmt(r.stopClaimMs)} (≤ ${r.stopBoundMs}) | ${fmt(r.idleMs)} | ${r.idleNote} |`,
+  ),
+  ...results.flatMap((r) =>
+    r.peerIdleMs
+      ? [
+          '',
+          `Same run, ${r.dialect}, reference: graphile-worker 0.16.6 idle add_job → task executing ${fmt(r.peerIdleMs)} (its starts interleaved with Stoker's, same pauses); ` +
+            `Stoker ÷ graphile-worker, median ${(r.idleMs.median / r.peerIdleMs.median).toFixed(2)}, p99 ${(r.idleMs.p99 / r.peerIdleMs.p99).toFixed(2)}.`,
+        ]
+      : [],
   ),
   '',
   `DB clock − wall clock offsets (ms): ${results.map((r) => `${r.dialect} ${r.dbClockOffsetMs}`).join(', ')}. Recorded ${new Date().toISOString()}.`,

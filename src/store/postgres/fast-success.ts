@@ -250,7 +250,7 @@ WITH n AS (
          wait_kind = NULL, wait_ref = NULL, updated_at = now()
   FROM n JOIN ok ON ok.id = n.run_id
   WHERE t.run_id = n.run_id AND t.idx = n.idx AND t.epoch = n.epoch AND t.state = 'RUNNING' AND NOT t.revert_requested
-  RETURNING t.run_id, t.idx, t.epoch
+  RETURNING t.run_id, t.idx, t.epoch, ok.status AS run_status
 ), u AS (
   UPDATE {p}runs SET status = 'SUCCESS', result = n.outputs::jsonb, pending_atoms = 0, active_key = NULL,
          finished_at = now(), updated_at = now(), row_version = row_version + 1
@@ -260,8 +260,8 @@ WITH n AS (
 ${freedSlotClaims('$7', '$8')}, e AS (
   INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
   SELECT run_id, atom, kind, from_state, to_state, $7, epoch, NULL::jsonb, now() FROM (
-    SELECT ok.id AS run_id, NULL::int AS atom, 'run.running' AS kind, 'PENDING' AS from_state, 'RUNNING' AS to_state, NULL::bigint AS epoch, 1 AS ord
-    FROM ok JOIN a ON a.run_id = ok.id WHERE ok.status = 'PENDING'
+    SELECT run_id, NULL::int AS atom, 'run.running' AS kind, 'PENDING' AS from_state, 'RUNNING' AS to_state, NULL::bigint AS epoch, 1 AS ord
+    FROM a WHERE run_status = 'PENDING'
     UNION ALL
     SELECT run_id, idx, 'atom.success', 'RUNNING', 'SUCCESS', epoch, 2 FROM a
     UNION ALL
