@@ -1089,7 +1089,7 @@ export class SimStore {
                 runId: input.runId,
                 atom: idx,
                 kind: 'atom.claimed',
-                fromState: 'READY',
+                fromState: 'PENDING',
                 toState: 'RUNNING',
                 engineId: input.engineId,
                 epoch: next.epoch,

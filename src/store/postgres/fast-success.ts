@@ -57,9 +57,9 @@ WITH r AS (
   INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
   SELECT $1, $2, 'atom.success', 'RUNNING', 'SUCCESS', $8, $3::bigint, NULL::jsonb, now() FROM a
   UNION ALL
-  SELECT $1, idx, 'atom.ready', 'PENDING', 'READY', $8, NULL::bigint, NULL::jsonb, now() FROM s WHERE state <> 'PENDING'
+  SELECT $1, idx, 'atom.ready', 'PENDING', 'READY', $8, NULL::bigint, NULL::jsonb, now() FROM s WHERE state = 'READY'
   UNION ALL
-  SELECT $1, idx, 'atom.claimed', 'READY', 'RUNNING', $8, epoch, '{"local":true}'::jsonb, now() FROM s WHERE state = 'RUNNING'
+  SELECT $1, idx, 'atom.claimed', 'PENDING', 'RUNNING', $8, epoch, '{"local":true}'::jsonb, now() FROM s WHERE state = 'RUNNING'
 )
 SELECT (SELECT count(*) FROM a)::int AS done, (SELECT count(*) FROM u)::int AS counted, s.*
 FROM (SELECT 1) AS one LEFT JOIN s ON true`;
@@ -169,9 +169,9 @@ ${freedSlotClaims('$10', '$11')}, e AS (
   INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
   SELECT $1, idx, 'atom.success', 'RUNNING', 'SUCCESS', $10, epoch, NULL::jsonb, now() FROM a
   UNION ALL
-  SELECT $1, idx, 'atom.ready', 'PENDING', 'READY', $10, NULL::bigint, NULL::jsonb, now() FROM s WHERE state <> 'PENDING'
+  SELECT $1, idx, 'atom.ready', 'PENDING', 'READY', $10, NULL::bigint, NULL::jsonb, now() FROM s WHERE state = 'READY'
   UNION ALL
-  SELECT $1, idx, 'atom.claimed', 'READY', 'RUNNING', $10, epoch, '{"local":true}'::jsonb, now() FROM s WHERE state = 'RUNNING'
+  SELECT $1, idx, 'atom.claimed', 'PENDING', 'RUNNING', $10, epoch, '{"local":true}'::jsonb, now() FROM s WHERE state = 'RUNNING'
   UNION ALL
   SELECT run_id, idx, 'atom.claimed', NULL, state, $10, epoch, NULL::jsonb, now() FROM cu
 )

@@ -38,8 +38,24 @@ describe('fast success path (postgres)', () => {
     expect(atoms.map((a) => [a.state, a.pending])).toEqual([['SUCCESS', 0], ['RUNNING', 0], ['PENDING', 1]]);
     expect(atoms[0]!.result).toEqual({ v: 1 });
     expect((await store.getRun(run.id))!.pendingAtoms).toBe(2);
-    const kinds = (await store.listEvents(run.id)).map((e) => `${e.atom}:${e.kind}`);
-    expect(kinds).toEqual(expect.arrayContaining(['0:atom.success', '1:atom.ready', '1:atom.claimed']));
+    const events = await store.listEvents(run.id);
+    expect(events.map((e) => `${e.atom}:${e.kind}`)).toEqual(expect.arrayContaining(['0:atom.success', '1:atom.claimed']));
+    // one write took the successor from PENDING to RUNNING: one event says so
+    expect(events.filter((e) => e.atom === 1).map((e) => [e.kind, e.fromState, e.toState, e.epoch, e.data])).toEqual([
+      ['atom.claimed', 'PENDING', 'RUNNING', 1, { local: true }],
+    ]);
+  });
+
+  it('a successor it does not claim becomes READY, with its own event', async (ctx) => {
+    if (!db) return ctx.skip();
+    const { run, claim } = await chainWithClaim();
+    const r = await store.completeSuccessFast!({ runId: run.id, index: 0, epoch: claim.epoch, result: 1, journal: [], successors: [1], claim: null, engineId: 'e1' });
+    expect(r).toEqual({ handled: true, claimed: null, madeReady: 1 });
+    expect((await store.getAtoms(run.id)).map((a) => [a.state, a.claimedBy])).toEqual([['SUCCESS', null], ['READY', null], ['PENDING', null]]);
+    const events = (await store.listEvents(run.id)).filter((e) => e.atom === 1);
+    expect(events.map((e) => [e.kind, e.fromState, e.toState])).toEqual([['atom.ready', 'PENDING', 'READY']]);
+    // the tests share the tables: leave nothing claimable behind
+    expect(await store.claimAtoms('e-cleanup', 10)).toMatchObject([{ runId: run.id, index: 1 }]);
   });
 
   it('writes nothing for a stale epoch (fenced)', async (ctx) => {
@@ -143,8 +159,9 @@ describe('fast batch path (postgres)', () => {
     expect(atoms.map((a) => [a.state, a.pending])).toEqual([['SUCCESS', 0], ['SUCCESS', 0], ['SUCCESS', 0], ['RUNNING', 0], ['PENDING', 1]]);
     expect(atoms.map((a) => a.result)).toEqual([{ i: 0 }, { i: 1 }, { i: 2 }, null, null]);
     expect((await store.getRun(run.id))!.pendingAtoms).toBe(2);
-    const kinds = (await store.listEvents(run.id)).map((e) => `${e.atom}:${e.kind}`);
-    expect(kinds).toEqual(expect.arrayContaining(['0:atom.success', '1:atom.success', '2:atom.success', '3:atom.ready', '3:atom.claimed']));
+    const events = await store.listEvents(run.id);
+    expect(events.map((e) => `${e.atom}:${e.kind}`)).toEqual(expect.arrayContaining(['0:atom.success', '1:atom.success', '2:atom.success', '3:atom.claimed']));
+    expect(events.filter((e) => e.atom === 3).map((e) => [e.kind, e.fromState, e.toState, e.data])).toEqual([['atom.claimed', 'PENDING', 'RUNNING', { local: true }]]);
   });
 
   it('writes only the successes whose fence holds, and counts only those', async (ctx) => {
