@@ -2,15 +2,18 @@
  * `npm run bench`: throughput and cost per atom on every reachable dialect, with the
  * database's own one-row-commit rate (pgbench) measured in the same run as the reference.
  *
- *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--scenarios core,engines] [--quick]
+ *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--scenarios core,engines] [--quick] [--no-peers]
  *
  * Scenarios: `core`, scenarios a)–c) (and the memory figure) on each dialect, one engine in
  * this process; `engines`, d) 1, 2 and 4 engine processes on PostgreSQL (bench/engines.ts,
- * also `npm run bench:engines` on its own). Both by default.
+ * also `npm run bench:engines` on its own). Both by default. On PostgreSQL, scenario c) is
+ * also measured for graphile-worker with its defaults, in the same run (bench/peers/,
+ * installed on first use; `--no-peers` leaves it out).
  *
  * Results: bench/results/<timestamp>.json and .md (and latest.json / latest.md).
  */
 import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../src/engine/engine.js';
 import { FlowRegistry, linear, task, unordered } from '../src/flow/index.js';
@@ -18,6 +21,7 @@ import type { Store } from '../src/store/store.js';
 import { createTestStore, type TestStore } from '../test/helpers/databases.js';
 import { pgbenchReference, progressFor, round, writeResults } from './common.js';
 import { benchEngines, enginesMarkdown, type EnginesResult } from './engines.js';
+import { ensurePeers, graphileDrain } from './peers/peers.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -25,6 +29,7 @@ const dialectArg = args[args.indexOf('--dialects') + 1];
 const dialects = (args.includes('--dialects') && dialectArg ? dialectArg : 'sqlite,postgres,mysql').split(',');
 const scenarioArg = args[args.indexOf('--scenarios') + 1];
 const scenarios = (args.includes('--scenarios') && scenarioArg ? scenarioArg : 'core,engines').split(',');
+const PEERS = !args.includes('--no-peers');
 
 interface Row {
   dialect: string;
@@ -113,13 +118,29 @@ async function benchDialect(dialect: string): Promise<void> {
       return runs;
     });
     // the same runs from a bulk producer: Engine.startRuns, 500 per call (one statement each on PostgreSQL)
-    await scenario(dialect, db, `c') ${runs} one-task runs, bulk start (startRuns) then drain`, runs, 16, async (e) => {
+    const bulk = (label: string) => async (e: Engine) => {
       const t0 = performance.now();
       for (let i = 0; i < runs; i += 500) await e.startRuns('one', Array.from({ length: Math.min(500, runs - i) }, () => ({})));
-      extra[`${dialect}: runs started/s, bulk`] = round(runs / ((performance.now() - t0) / 1000), 0);
+      extra[`${dialect}: runs started/s, bulk${label}`] = round(runs / ((performance.now() - t0) / 1000), 0);
       await waitAllDone(db.store, []);
       return Math.ceil(runs / 500);
-    });
+    };
+    await scenario(dialect, db, `c') ${runs} one-task runs, bulk start (startRuns) then drain`, runs, 16, bulk(''));
+    // no-op tasks leave the engine waiting on the database: more slots mean bigger group commits
+    await scenario(dialect, db, `c'') the same, engine concurrency 64`, runs, 64, bulk(', concurrency 64'));
+    if (dialect === 'postgres' && PEERS && ensurePeers(progress)) {
+      // the same run's reference for c): graphile-worker with its defaults (concurrency 1)
+      const peerDb = await createTestStore('postgres');
+      if (peerDb) {
+        try {
+          const g = await graphileDrain(peerDb.url, join(tmpdir(), `stoker-bench-graphile-${process.pid}.jsonl`), runs);
+          extra[`postgres: graphile-worker 0.16.6, its defaults, drains ${runs} queued no-op jobs (jobs/s)`] = g.jobsPerSec;
+          progress(`postgres graphile-worker drain: ${g.jobsPerSec} jobs/s`);
+        } finally {
+          await peerDb.drop();
+        }
+      }
+    }
     if (!quick) await memoryInFlight(dialect, db);
   } finally {
     await db.drop();

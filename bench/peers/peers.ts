@@ -14,6 +14,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
@@ -39,9 +40,12 @@ export class GraphileWorkerPeer {
     private readonly db: pg.Client,
   ) {}
 
-  /** Starts the worker against `url` (it installs its schema there), once it listens. */
-  static async start(url: string, log: string): Promise<GraphileWorkerPeer> {
-    const child = spawn(process.execPath, [join(HERE, 'graphile-worker-process.mjs'), url, log], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /**
+   * Starts the worker against `url` (it installs its schema there), once it listens. Mode:
+   * see graphile-worker-process.mjs (`idle`: poll 1 s like Stoker's idle engine; `defaults`).
+   */
+  static async start(url: string, log: string, mode: 'idle' | 'defaults' = 'idle'): Promise<GraphileWorkerPeer> {
+    const child = spawn(process.execPath, [join(HERE, 'graphile-worker-process.mjs'), url, log, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     await new Promise<void>((resolve, reject) => {
@@ -68,5 +72,36 @@ export class GraphileWorkerPeer {
     this.child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     this.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * Scenario c) of bench/run.ts for graphile-worker, with its defaults: `jobs` no-op jobs
+ * queued (one statement), then one worker process started and timed until the queue is
+ * empty. Returns jobs/s over the drain (from the worker's start command, including its
+ * start-up, as Stoker's figure includes the engine's).
+ */
+export async function graphileDrain(url: string, log: string, jobs: number): Promise<{ jobsPerSec: number; seconds: number }> {
+  // a first start installs graphile-worker's schema
+  await (await GraphileWorkerPeer.start(url, log, 'defaults')).stop();
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    await db.query(`SELECT graphile_worker.add_job('noop', '{}'::json) FROM generate_series(1, $1::int)`, [jobs]);
+    const t0 = performance.now();
+    const worker = await GraphileWorkerPeer.start(url, log, 'defaults');
+    try {
+      for (;;) {
+        const r = await db.query<{ n: string }>('SELECT count(*) AS n FROM graphile_worker.jobs');
+        if (Number(r.rows[0]!.n) === 0) break;
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      return { jobsPerSec: Math.round(jobs / seconds), seconds: Math.round(seconds * 1000) / 1000 };
+    } finally {
+      await worker.stop();
+    }
+  } finally {
+    await db.end();
   }
 }

@@ -17,6 +17,12 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
   /** wall time for log lines only */
   wallForLogs(): Date;
+  /**
+   * runs `fn` once the callbacks due now have run (Node: `setImmediate`), without the
+   * minimum delay of a timer: a group commit waits this long for completions that land
+   * in the same turn
+   */
+  defer(fn: () => void): void;
 }
 
 export interface Rng {
@@ -46,6 +52,9 @@ export const systemClock: Clock = {
     });
   },
   wallForLogs: () => new Date(),
+  defer(fn) {
+    setImmediate(fn);
+  },
 };
 
 export const systemRng: Rng = { next: () => Math.random() };

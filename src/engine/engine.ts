@@ -917,7 +917,13 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private enqueue(c: Completion): void {
     this.queue.push(c);
-    if (!this.flushing) this.flushing = this.flushLoop().finally(() => (this.flushing = null));
+    if (this.flushing) return;
+    // Group commit: while other atoms are still executing, wait one turn of the event loop
+    // for those finishing in the same turn (no-op tasks at concurrency 16: 16 atoms per
+    // commit instead of about 5). A lone completion (a linear flow) is sent at once.
+    const others = this.inflight.size > this.queue.length;
+    const ready = others ? new Promise<void>((resolve) => this.clock.defer(resolve)) : Promise.resolve();
+    this.flushing = ready.then(() => this.flushLoop()).finally(() => (this.flushing = null));
   }
 
   private async flushLoop(): Promise<void> {

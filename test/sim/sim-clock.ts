@@ -250,4 +250,8 @@ export class SimClock implements Clock {
   wallForLogs(): Date {
     return new Date(SIM_EPOCH_MS + this.skew.offsetMs + this.sched.now * this.skew.rate);
   }
+
+  defer(fn: () => void): void {
+    this.sched.after(0, fn, this.proc);
+  }
 }
