@@ -145,6 +145,33 @@ export class RunTransition {
     return true;
   }
 
+  /**
+   * {@link set} for many atoms: one store call (one statement where the store can) per
+   * state they leave, one event each. An atom whose state moved meanwhile is left alone.
+   */
+  private async setAll(atoms: readonly AtomRow[], to: AtomState, patch: Omit<AtomUpdate['patch'], 'state'> = {}): Promise<void> {
+    const byState = new Map<AtomState, AtomRow[]>();
+    for (const a of atoms) {
+      assertTransition(a.state, to, a.name);
+      byState.set(a.state, [...(byState.get(a.state) ?? []), a]);
+    }
+    for (const [from, group] of byState) {
+      const ok = await this.tx.updateAtoms(
+        this.run.id,
+        group.map((a) => ({ index: a.index, expectStates: [from], patch: { ...patch, state: to } })),
+      );
+      group.forEach((atom, i) => {
+        if (!ok[i]) {
+          this.atomCache.delete(atom.index);
+          return;
+        }
+        this.countMove(from, to);
+        this.event(atom.index, `atom.${to.toLowerCase()}`, from, to);
+        this.atomCache.set(atom.index, { ...atom, ...definedOnly(patch), state: to } as AtomRow);
+      });
+    }
+  }
+
   // ------------------------------------------------------------------ entry
 
   async apply(c: Completion): Promise<void> {
@@ -617,7 +644,7 @@ export class RunTransition {
     // or SKIPPED when pending_atoms reaches zero), so only other endings look for them.
     if (status !== RunStatus.SUCCESS) {
       const open = await this.tx.getAtomsInStates(this.run.id, OPEN);
-      for (const a of open) await this.set(a, AtomState.CANCELLED, { readyAt: null });
+      await this.setAll(open, AtomState.CANCELLED, { readyAt: null });
     }
     this.event(null, `run.${status.toLowerCase()}`, from, status, patch.failure ? { failure: patch.failure.message } : null);
     if (patch.result !== undefined) this.finalResult = patch.result;

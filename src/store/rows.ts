@@ -1,7 +1,7 @@
 /** Helpers shared by the adapters to turn database rows into the port's row types. */
 import type { JsonValue } from '../core/json.js';
 import type { FailureRecord } from '../flow/types.js';
-import type { AtomRow, ClaimedAtom, EngineRow, EventRow, JournalEntry, RunRow, SignalRow } from './store.js';
+import type { AtomRow, ClaimedAtom, EngineRow, EventInput, EventRow, JournalEntry, RunRow, SignalRow } from './store.js';
 import type { AtomState, RunStatus } from '../engine/states.js';
 
 type Raw = Record<string, unknown>;
@@ -91,6 +91,11 @@ export function claimFromRow(r: Raw): ClaimedAtom {
     journal: jsonColumn<JournalEntry[]>(r.journal) ?? [],
     failure: jsonColumn<FailureRecord>(r.failure),
   };
+}
+
+/** The `atom.cancelled` events of a superseded run's open atoms (rows with `idx` and their `state` before). */
+export function supersededAtomEvents(runId: string, open: readonly Raw[]): EventInput[] {
+  return open.map((a) => ({ runId, atom: num(a.idx), kind: 'atom.cancelled', fromState: String(a.state), toState: 'CANCELLED' }));
 }
 
 export function eventFromRow(r: Raw): EventRow {

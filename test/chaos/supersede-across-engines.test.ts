@@ -181,6 +181,13 @@ await describeEachDialect('supersede across engine processes (protocol 7)', (ctx
     const superseded = terminal[0]!;
     expect(superseded.data).toEqual({ cancelledAtoms: open.length });
     expect(
+      oldEvents
+        .filter((e) => e.kind === 'atom.cancelled')
+        .map((e) => e.atom)
+        .sort((x, y) => x! - y!),
+      'one atom.cancelled event per atom the supersede cancelled',
+    ).toEqual(open.map((o) => o.index).sort((x, y) => x - y));
+    expect(
       oldEvents.filter((e) => e.kind === 'atom.claimed' && e.id > superseded.id),
       'atoms of the old run claimed after the supersede',
     ).toEqual([]);
@@ -250,7 +257,7 @@ await describeEachDialect('supersede across engine processes (protocol 7)', (ctx
     for (const s of pair)
       expect(
         s.lines.filter((l) => l.startsWith('error')),
-        `starter errors; stderr: ${s.stderr.slice(-1000)}`,
+        `starter errors: ${s.lines.filter((l) => l.startsWith('error')).join(' | ')}; stderr: ${s.stderr.slice(-1000)}`,
       ).toEqual([]);
     expect(codes).toEqual([0, 0]);
 

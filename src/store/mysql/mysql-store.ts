@@ -49,6 +49,7 @@ import {
   jsonColumn,
   patchValue,
   runFromRow,
+  supersededAtomEvents,
   signalFromRow,
   toJsonText,
 } from '../rows.js';
@@ -558,15 +559,24 @@ export class MysqlStore implements Store {
       [runId],
       c,
     );
-    const cancelled = await this.exec(
-      'cancel the atoms of a superseded run',
-      `UPDATE {p}atoms SET state = 'CANCELLED', ready_at = NULL, updated_at = NOW(6)
-       WHERE run_id = ? AND state IN ('PENDING', 'READY', 'WAITING', 'REVERT_PENDING', 'REVERT_READY')`,
+    // locked: a claim may take a READY atom meanwhile (it is then RUNNING and left alone)
+    const open = await this.rows(
+      'lock the open atoms of a superseded run',
+      `SELECT idx, state FROM {p}atoms WHERE run_id = ? AND state IN ('PENDING', 'READY', 'WAITING', 'REVERT_PENDING', 'REVERT_READY') ORDER BY idx FOR UPDATE`,
       [runId],
       c,
     );
+    if (open.length > 0) {
+      await this.exec(
+        'cancel the atoms of a superseded run',
+        `UPDATE {p}atoms SET state = 'CANCELLED', ready_at = NULL, updated_at = NOW(6) WHERE run_id = ? AND idx IN (${open.map(() => '?').join(', ')})`,
+        [runId, ...open.map((a) => a.idx)],
+        c,
+      );
+    }
     await this.insertEventsOn(c, [
-      { runId, atom: null, kind: 'run.superseded', toState: 'SUPERSEDED', data: { cancelledAtoms: cancelled } },
+      ...supersededAtomEvents(runId, open),
+      { runId, atom: null, kind: 'run.superseded', toState: 'SUPERSEDED', data: { cancelledAtoms: open.length } },
     ]);
   }
 

@@ -533,10 +533,21 @@ export class PostgresStore implements Store {
       [runId],
       c,
     );
+    // one write and one event per atom, like any other transition; locked first, so the
+    // event names the state each atom was really in (a claim may take a READY atom meanwhile:
+    // it is then RUNNING and left alone)
     const cancelled = await this.q(
       'cancel the atoms of a superseded run',
-      `UPDATE {p}atoms SET state = 'CANCELLED', ready_at = NULL, updated_at = now()
-       WHERE run_id = $1 AND state IN ('PENDING', 'READY', 'WAITING', 'REVERT_PENDING', 'REVERT_READY')`,
+      `WITH o AS (
+         SELECT idx, state FROM {p}atoms
+         WHERE run_id = $1 AND state IN ('PENDING', 'READY', 'WAITING', 'REVERT_PENDING', 'REVERT_READY') ORDER BY idx FOR UPDATE
+       ), u AS (
+         UPDATE {p}atoms t SET state = 'CANCELLED', ready_at = NULL, updated_at = now()
+         FROM o WHERE t.run_id = $1 AND t.idx = o.idx
+         RETURNING t.idx, o.state
+       )
+       INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, at)
+       SELECT $1, idx, 'atom.cancelled', state, 'CANCELLED', now() FROM u ORDER BY idx`,
       [runId],
       c,
     );
@@ -908,6 +919,7 @@ export class PostgresStore implements Store {
       columns.push(`v_${column}`);
       sets.push(`${column} = v.v_${column}${JSON_FIELDS.has(field) ? '::jsonb' : ''}`);
     }
+    if (first.patch.readyAt === null) sets.push('ready_at = NULL');
     sets.push('updated_at = now()');
     const where = ['a.run_id = $1', 'a.idx = v.idx'];
     if (first.epoch !== undefined) where.push('a.epoch = v.epoch');
@@ -1601,14 +1613,19 @@ function patchFields(u: AtomUpdate): (keyof typeof ATOM_PATCH_COLUMNS)[] {
   return (Object.keys(ATOM_PATCH_COLUMNS) as (keyof typeof ATOM_PATCH_COLUMNS)[]).filter((f) => f in u.patch && u.patch[f] !== undefined);
 }
 
-/** Whether updates can share one statement: 2+ distinct atoms, same fields, fences and expectations, no ready_at. */
+/**
+ * Whether updates can share one statement: 2+ distinct atoms, same fields, fences and
+ * expectations, and no ready_at delay (a delay is computed per atom in SQL; clearing
+ * ready_at, `readyAt: null`, batches).
+ */
 function sameShape(updates: readonly AtomUpdate[]): boolean {
   if (updates.length < 2) return false;
   const first = updates[0]!;
+  const readyAt = (u: AtomUpdate): string => (u.patch.readyAt === undefined ? 'keep' : u.patch.readyAt === null ? 'clear' : 'delay');
   const key = (u: AtomUpdate): string =>
-    JSON.stringify([patchFields(u), u.epoch === undefined, u.expectRevertRequested ?? null, [...(u.expectStates ?? [])].sort(), u.patch.readyAt !== undefined]);
+    JSON.stringify([patchFields(u), u.epoch === undefined, u.expectRevertRequested ?? null, [...(u.expectStates ?? [])].sort(), readyAt(u)]);
   const k0 = key(first);
-  if (first.patch.readyAt !== undefined) return false;
+  if (readyAt(first) === 'delay') return false;
   return new Set(updates.map((u) => u.index)).size === updates.length && updates.every((u) => key(u) === k0);
 }
 

@@ -22,6 +22,7 @@ import {
   jsonColumn,
   patchValue,
   runFromRow,
+  supersededAtomEvents,
   signalFromRow,
   toJsonText,
 } from '../rows.js';
@@ -252,13 +253,19 @@ export class SqliteStore implements Store {
 
   private supersedeSync(runId: string): void {
     this.run(`UPDATE {p}runs SET status = 'SUPERSEDED', active_key = NULL, finished_at = ${NOW}, updated_at = ${NOW}, row_version = row_version + 1 WHERE id = ?`, runId);
-    const cancelled = this.all(
+    // (inside the write transaction: the states read are the ones the update changes)
+    const open = this.all(
+      `SELECT idx, state FROM {p}atoms WHERE run_id = ? AND state IN ('PENDING', 'READY', 'WAITING', 'REVERT_PENDING', 'REVERT_READY') ORDER BY idx`,
+      runId,
+    );
+    this.run(
       `UPDATE {p}atoms SET state = 'CANCELLED', ready_at = NULL, updated_at = ${NOW}
-       WHERE run_id = ? AND state IN ('PENDING', 'READY', 'WAITING', 'REVERT_PENDING', 'REVERT_READY') RETURNING idx`,
+       WHERE run_id = ? AND state IN ('PENDING', 'READY', 'WAITING', 'REVERT_PENDING', 'REVERT_READY')`,
       runId,
     );
     this.insertEventsSync([
-      { runId, atom: null, kind: 'run.superseded', toState: 'SUPERSEDED', data: { cancelledAtoms: cancelled.length } },
+      ...supersededAtomEvents(runId, open),
+      { runId, atom: null, kind: 'run.superseded', toState: 'SUPERSEDED', data: { cancelledAtoms: open.length } },
     ]);
   }
 

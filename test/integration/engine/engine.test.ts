@@ -299,8 +299,9 @@ for (const dialect of testDialects()) {
             }),
         }),
         task({ name: 'after', execute: () => { startedSecond = true; } }),
+        task({ name: 'last', execute: () => { startedSecond = true; } }),
       ]);
-      const { run, byName } = await runFlow([flow], 'cancellable', {}, {
+      const { run, byName, events } = await runFlow([flow], 'cancellable', {}, {
         during: async (engine, runId) => {
           await waitUntil(async () => (await store.getAtoms(runId)).some((a) => a.state === 'RUNNING'));
           await engine.cancel(runId);
@@ -310,6 +311,14 @@ for (const dialect of testDialects()) {
       expect(aborted).toBe(true);
       expect(startedSecond).toBe(false);
       expect(byName.after!.state).toBe('CANCELLED');
+      expect(byName.last!.state).toBe('CANCELLED');
+      // one event per atom the cancel took out of PENDING, then the run's own
+      const cancelled = events.filter((e) => e.kind === 'atom.cancelled').map((e) => [e.atom, e.fromState, e.toState]);
+      expect(cancelled).toEqual([
+        [byName.after!.index, 'PENDING', 'CANCELLED'],
+        [byName.last!.index, 'PENDING', 'CANCELLED'],
+      ]);
+      expect(events.filter((e) => e.kind === 'run.cancelled')).toHaveLength(1);
     });
 
     dbIt('a durable sleep parks the atom without a claim and resumes it', async () => {

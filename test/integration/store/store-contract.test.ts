@@ -219,6 +219,15 @@ await describeEachDialect('store contract', (ctx) => {
     }
     const oldEvents = await s.listEvents(old.run.id);
     expect(oldEvents.at(-1)).toMatchObject({ kind: 'run.superseded', toState: 'SUPERSEDED', data: { cancelledAtoms: 2 } });
+    // every atom it cancelled has its own event, naming the state it left
+    const cancelledEvents = oldEvents.filter((e) => e.kind === 'atom.cancelled').map((e) => [e.atom, e.fromState, e.toState]);
+    const readyLeft = claim!.index === 0 ? 1 : 0;
+    expect(cancelledEvents).toEqual(
+      [
+        [readyLeft, 'READY', 'CANCELLED'],
+        [2, 'PENDING', 'CANCELLED'],
+      ].sort((x, y) => Number(x[0]) - Number(y[0])),
+    );
     expect((await s.listEvents(newId))[0]).toMatchObject({ kind: 'run.created', data: { supersedes: old.run.id } });
 
     // the key now belongs to the new run
@@ -481,6 +490,37 @@ await describeEachDialect('store contract', (ctx) => {
     );
     expect(r).toEqual([false, true]);
     expect((await s.getAtoms(run.id))[1]).toMatchObject({ attempt: 4, revertRequested: false, skip: false, result: null, failure: null });
+  });
+
+  it('updateAtoms in one call: cleared ready_at on several atoms, and a delay on one atom beside one without', async () => {
+    const s = await fresh();
+    const { run } = await s.startRun(newRun({ predecessors: [[], [], [], []] }));
+    const before = byIndex(await s.getAtoms(run.id));
+    const now = (await s.now()).getTime();
+    expect(
+      await s.runTransaction([run.id], (tx) =>
+        tx.updateAtoms(run.id, [
+          { index: 0, expectStates: ['READY'], patch: { state: 'CANCELLED', readyAt: null } },
+          { index: 1, expectStates: ['READY'], patch: { state: 'CANCELLED', readyAt: null } },
+        ]),
+      ),
+    ).toEqual([true, true]);
+    expect(
+      await s.runTransaction([run.id], (tx) =>
+        tx.updateAtoms(run.id, [
+          { index: 2, expectStates: ['READY'], patch: { waitRef: 'kept' } },
+          { index: 3, expectStates: ['READY'], patch: { waitRef: 'delayed', readyAt: { delayMs: 60_000 } } },
+        ]),
+      ),
+    ).toEqual([true, true]);
+    const after = byIndex(await s.getAtoms(run.id));
+    expect([0, 1].map((i) => [after.get(i)!.state, after.get(i)!.readyAt])).toEqual([
+      ['CANCELLED', null],
+      ['CANCELLED', null],
+    ]);
+    expect(after.get(2)).toMatchObject({ state: 'READY', waitRef: 'kept', readyAt: before.get(2)!.readyAt });
+    expect(after.get(3)).toMatchObject({ state: 'READY', waitRef: 'delayed' });
+    expect(after.get(3)!.readyAt!.getTime()).toBeGreaterThan(now + 50_000);
   });
 
   it('decrementPending counts down PENDING atoms, makes them READY at 0, and ORs disable into skip', async () => {
