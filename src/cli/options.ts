@@ -56,6 +56,21 @@ export function intOption(min: number, max = Number.MAX_SAFE_INTEGER): (value: s
   };
 }
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a duration: a number with a unit (`500ms`, `45s`, `90m`, `12h`, `30d`), or plain
+ * milliseconds. Throws a message naming the accepted forms.
+ */
+export function parseDuration(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(value);
+  const ms = m ? Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']! : NaN;
+  if (!Number.isFinite(ms) || ms > Number.MAX_SAFE_INTEGER) {
+    throw new InvalidArgumentError(`expected a duration such as 500ms, 45s, 90m, 12h or 30d (or milliseconds), got "${value}"`);
+  }
+  return Math.round(ms);
+}
+
 /** A usage error (exit code 2). */
 export function usageError(message: string): ValidationError {
   return new ValidationError('STOKER_CLI_USAGE', message);

@@ -63,6 +63,16 @@ export interface EngineOptions {
   localSupervisor?: boolean;
   /** how many completions one transaction may carry (group commit; default 128) */
   maxBatch?: number;
+  /**
+   * Retention (DESIGN.md, Storage): when set, this engine deletes runs that ended more than
+   * this long ago (ms, database clock), with their atoms, events and signals, plus engine
+   * rows whose lease ran out that long ago ({@link Store.pruneRuns}), every
+   * `retentionEveryMs`, in batches of 1,000 runs. Off by default: nothing is deleted unless
+   * asked. Several engines may prune at once (they take different runs).
+   */
+  retentionMs?: number;
+  /** how often to prune when `retentionMs` is set (default 10 minutes, jittered ±20 %) */
+  retentionEveryMs?: number;
   engineId?: string;
   clock?: Clock;
   rng?: Rng;
@@ -145,6 +155,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** fires when the local lease estimate runs out (R9), even while a renewal hangs */
   private leaseTimer: TimerHandle | null = null;
   private reaperTimer: TimerHandle | null = null;
+  private retentionTimer: TimerHandle | null = null;
+  private readonly retention: { olderThanMs: number; everyMs: number } | null;
   private unlisten: (() => Promise<void>) | null = null;
   /** set when the lease or the session lock was lost: register again under a new id */
   private fencedOut = false;
@@ -182,6 +194,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.hub = options.wakeHub ?? new WakeHub();
     this.faultPoint = options.faultPoint ?? (() => {});
     this.localSupervisor = options.localSupervisor ?? true;
+    for (const [name, v] of [['retentionMs', options.retentionMs], ['retentionEveryMs', options.retentionEveryMs]] as const) {
+      if (v !== undefined && (!Number.isFinite(v) || v < (name === 'retentionMs' ? 0 : 1000))) {
+        throw new ValidationError('STOKER_CONFIG_INVALID', `${name} must be a number of milliseconds, at least ${name === 'retentionMs' ? 0 : 1000}; got ${String(v)}`);
+      }
+    }
+    this.retention = options.retentionMs === undefined ? null : { olderThanMs: options.retentionMs, everyMs: options.retentionEveryMs ?? 600_000 };
     this.identity = { host: options.host ?? hostname(), pid: options.pid ?? process.pid, version: options.version ?? '0.1.0' };
     // an unhandled 'error' event would crash the host process: default to logging
     this.on('error', (e) => this.log.error({ err: e }, 'engine error'));
@@ -329,6 +347,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     this.scheduleHeartbeat(0);
     this.scheduleReaper();
+    this.scheduleRetention();
     this.loopDone = this.claimLoop();
     this.log.info({ concurrency: this.opts.concurrency }, 'engine started');
   }
@@ -352,6 +371,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.heartbeatTimer?.cancel();
     this.leaseTimer?.cancel();
     this.reaperTimer?.cancel();
+    this.retentionTimer?.cancel();
     this.unsubscribe?.();
     await this.unlisten?.().catch((e: unknown) => this.emitError(e));
     await this.store.requeueEngine(this.id).catch((e) => this.emitError(e));
@@ -514,6 +534,32 @@ export class Engine extends EventEmitter<EngineEvents> {
     } catch (e) {
       this.emitError(e);
     }
+  }
+
+  private scheduleRetention(): void {
+    const retention = this.retention;
+    if (!retention) return;
+    const ms = retention.everyMs * (0.8 + this.rng.next() * 0.4);
+    this.retentionTimer = this.clock.setTimer(ms, () => {
+      void this.prune(retention.olderThanMs).finally(() => {
+        if (this.running && !this.stopping) this.scheduleRetention();
+      });
+    });
+  }
+
+  /** One retention round: batches of 1,000 runs until fewer are left (at most 100 batches a round). */
+  private async prune(olderThanMs: number): Promise<void> {
+    const total = { runs: 0, atoms: 0, events: 0, signals: 0, engines: 0 };
+    try {
+      for (let batch = 0; batch < 100 && this.running && !this.stopping; batch++) {
+        const r = await this.store.pruneRuns({ olderThanMs, limit: 1000 });
+        for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += r[k];
+        if (r.runs < 1000) break;
+      }
+    } catch (e) {
+      this.emitError(e);
+    }
+    if (total.runs > 0 || total.engines > 0) this.log.info({ ...total, olderThanMs }, 'retention: pruned runs that ended long ago');
   }
 
   private scheduleReaper(): void {

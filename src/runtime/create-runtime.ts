@@ -52,6 +52,8 @@ export interface RuntimeOptions {
    * `EngineOptions.localSupervisor`). No effect on PostgreSQL and MySQL.
    */
   localSupervisor?: boolean;
+  /** retention: prune runs that ended more than this long ago (ms; see `EngineOptions.retentionMs`; default off) */
+  retentionMs?: number;
   /** version reported in the engines table */
   version?: string;
   /** a logger to use (pino or the Logger port); otherwise a pino logger writing JSON lines to stderr */
@@ -142,6 +144,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
       ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
       ...(options.localSupervisor !== undefined ? { localSupervisor: options.localSupervisor } : {}),
+      ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
       ...(options.version !== undefined ? { version: options.version } : {}),
     });
   const engines: Engine[] = [];

@@ -191,6 +191,24 @@ export interface EventInput {
   data?: JsonValue;
 }
 
+export interface PruneOptions {
+  /** runs that ended more than this long ago (ms, database clock); at least 0 */
+  olderThanMs: number;
+  /** at most this many runs in one call (one transaction) */
+  limit: number;
+  /** count only */
+  dryRun?: boolean;
+}
+
+/** What {@link Store.pruneRuns} deleted (or, dry run, would delete). */
+export interface PruneResult {
+  runs: number;
+  atoms: number;
+  events: number;
+  signals: number;
+  engines: number;
+}
+
 export interface EventRow extends Required<Omit<EventInput, 'data'>> {
   id: number;
   data: JsonValue | null;
@@ -428,6 +446,15 @@ export interface Store {
   getAtoms(runId: string): Promise<AtomRow[]>;
   getAtomResults(runId: string, indexes: readonly number[]): Promise<Map<number, JsonValue | null>>;
   listEvents(runId: string, options?: { afterId?: number; limit?: number }): Promise<EventRow[]>;
+  /**
+   * Retention (DESIGN.md, Storage): deletes up to `limit` runs that ended (a terminal
+   * status) more than `olderThanMs` ago by the database clock, with their atoms, events and
+   * signals, in one transaction; never a run whose parent or a child is still active (it
+   * is taken on a later call). Also deletes engine rows whose lease ran out more than
+   * `olderThanMs` ago and that hold no atom (crashed engines leave them behind). Call again
+   * while it returns `limit` runs. `dryRun` deletes nothing and counts what one call would.
+   */
+  pruneRuns(options: PruneOptions): Promise<PruneResult>;
 
   /**
    * Stores a signal and makes atoms waiting for it claimable; returns how many atoms woke.

@@ -43,6 +43,7 @@ import type {
   AtomRow,
   AtomUpdate,
   ClaimedAtom,
+  PruneResult,
   DialectCapabilities,
   EngineRegistration,
   EngineRow,
@@ -1639,6 +1640,12 @@ export class SimConnection implements Store {
   }
   requeueEngine(engineId: string): Promise<number> {
     return this.sim.requeueEngine(this.session, engineId);
+  }
+
+  // Retention is an operator's call (CLI, or the engine's retention timer, off in the
+  // simulated engines): not modelled.
+  pruneRuns(): Promise<PruneResult> {
+    return Promise.reject(new StoreError('STOKER_STORE_QUERY_FAILED', 'sim: retention is not modelled'));
   }
 
   // Locks (protocol 10) are a band-aid API for users; the engine never takes one, so the

@@ -9,7 +9,7 @@ import { loadFlowsModule } from '../../runtime/load-flows.js';
 import type { CliContext } from '../context.js';
 import { durationText } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, redactUrl, requireFlows, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
+import { intOption, parseDuration, redactUrl, requireFlows, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 
 interface EngineOptions extends CommonOptions {
@@ -21,6 +21,7 @@ interface EngineOptions extends CommonOptions {
   drainMs: number;
   statsMs: number;
   localSupervisor: boolean;
+  retention?: number;
 }
 
 export function registerEngineCommand(program: Command, ctx: CliContext): void {
@@ -50,6 +51,14 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
       ),
     )
     .addOption(
+      new Option(
+        '--retention <duration>',
+        'delete runs (with their atoms, events and signals) that ended more than this long ago, checked every 10 minutes: 30d, 12h… (default: keep everything)',
+      )
+        .argParser(parseDuration)
+        .env('STOKER_RETENTION'),
+    )
+    .addOption(
       new Option('--stats-ms <n>', 'print a one-line summary this often when something changed (0 = never)')
         .argParser(intOption(0))
         .default(60_000),
@@ -73,6 +82,7 @@ Examples:
         ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
         ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
         localSupervisor: o.localSupervisor,
+        ...(o.retention !== undefined ? { retentionMs: o.retention } : {}),
       },
       'engine',
     );

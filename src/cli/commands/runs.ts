@@ -1,15 +1,15 @@
 /**
- * `stoker runs list|show|cancel`: what the store holds about runs. None of these needs a
- * flows module: a run carries its own graph, and cancel only uses that graph.
+ * `stoker runs list|show|cancel|prune`: what the store holds about runs. None of these needs
+ * a flows module: a run carries its own graph, and cancel only uses that graph.
  */
 import type { Command } from 'commander';
 import { RunStatus } from '../../engine/states.js';
 import { NotFoundError } from '../../errors.js';
-import type { RunFilter } from '../../store/store.js';
+import type { PruneResult, RunFilter } from '../../store/store.js';
 import type { CliContext } from '../context.js';
-import { ATOM_COLUMNS, RUN_COLUMNS, atomJson, eventColumns, eventJson, formatJson, formatTable, runJson, runRecord } from '../format.js';
+import { ATOM_COLUMNS, RUN_COLUMNS, atomJson, durationText, eventColumns, eventJson, formatJson, formatTable, runJson, runRecord } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, usageError, withCommonOptions, type CommonOptions } from '../options.js';
+import { intOption, parseDuration, usageError, withCommonOptions, type CommonOptions } from '../options.js';
 
 const STATUSES = Object.values(RunStatus);
 
@@ -42,11 +42,17 @@ interface CancelOptions extends CommonOptions {
   reason?: string;
 }
 
+interface PruneCliOptions extends CommonOptions {
+  olderThan?: number;
+  batch: number;
+  dryRun?: boolean;
+}
+
 export function registerRunsCommand(program: Command, ctx: CliContext): void {
   const runs = program
     .command('runs')
-    .summary('list, show and cancel runs')
-    .description('Look at the runs the store holds, and cancel one.')
+    .summary('list, show, cancel and prune runs')
+    .description('Look at the runs the store holds, cancel one, or delete old finished ones.')
     .addHelpText('after', '\nExamples:\n  $ stoker runs list --status RUNNING\n  $ stoker runs show 0b6f…  --events');
 
   const list = runs
@@ -126,6 +132,43 @@ export function registerRunsCommand(program: Command, ctx: CliContext): void {
       // An empty registry is enough: cancel only reads the run's stored graph.
       const run = await runtime.engine.cancel(runId, o.reason);
       ctx.out(o.format === 'json' ? formatJson(runJson(run)) : runRecord(run));
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  const prune = runs
+    .command('prune')
+    .description(
+      'Delete runs that ended more than --older-than ago (database clock), with their atoms, events and signals, in ' +
+        'batches of one transaction each; a run whose parent or child is still active is kept. Also deletes the rows ' +
+        'of engines whose lease ran out that long ago and that hold nothing. Active runs are never touched.',
+    )
+    .option('--older-than <duration>', 'age of the runs to delete, counted from when they ended: 30d, 12h, 90m, 45s or ms', parseDuration)
+    .option('--batch <n>', 'runs deleted per transaction', intOption(1, 100_000), 1000)
+    .option('--dry-run', 'count what one batch would delete, delete nothing');
+  withCommonOptions(prune).addHelpText(
+    'after',
+    '\nExamples:\n  $ stoker runs prune --older-than 30d --dry-run\n  $ stoker runs prune --older-than 7d --store postgres://…/stoker -f json',
+  );
+  prune.action(async (o: PruneCliOptions) => {
+    if (o.olderThan === undefined) throw usageError('runs prune needs --older-than (for example --older-than 30d): nothing is deleted by default');
+    const olderThanMs = o.olderThan;
+    const runtime = await openRuntime(o, { engines: 0 });
+    try {
+      const total: PruneResult = { runs: 0, atoms: 0, events: 0, signals: 0, engines: 0 };
+      for (let batch = 1; ; batch++) {
+        const r = await runtime.store.pruneRuns({ olderThanMs, limit: o.batch, dryRun: o.dryRun === true });
+        for (const k of Object.keys(total) as (keyof PruneResult)[]) total[k] += r[k];
+        if (o.dryRun || r.runs < o.batch) break;
+        ctx.note(`batch ${batch}: ${r.runs} runs deleted (${total.runs} so far)`);
+      }
+      if (o.format === 'json') ctx.out(formatJson({ dryRun: o.dryRun === true, olderThanMs, ...total }));
+      else
+        ctx.out(
+          `${o.dryRun ? 'would delete (first batch of at most ' + o.batch + ' runs)' : 'deleted'}: ${total.runs} runs, ${total.atoms} atoms, ` +
+            `${total.events} events, ${total.signals} signals, ${total.engines} engine rows (ended more than ${durationText(olderThanMs)} ago)\n`,
+        );
     } finally {
       await runtime.stop();
     }

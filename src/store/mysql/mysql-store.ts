@@ -48,6 +48,7 @@ import {
   eventFromRow,
   jsonColumn,
   patchValue,
+  checkPruneOptions,
   runFromRow,
   supersededAtomEvents,
   signalFromRow,
@@ -71,6 +72,8 @@ import type {
   SignalRow,
   StartResult,
   Store,
+  PruneOptions,
+  PruneResult,
 } from '../store.js';
 import { mysqlMigrations } from './migrations.js';
 import { MysqlLockStatements, type MysqlLockQuery } from './locks.js';
@@ -1032,6 +1035,41 @@ export class MysqlStore implements Store {
         )
       ).map(eventFromRow),
     );
+  }
+
+  /** {@inheritDoc Store.pruneRuns} One transaction; the runs it takes are locked (SKIP LOCKED: two pruners take different runs). */
+  async pruneRuns(options: PruneOptions): Promise<PruneResult> {
+    this.assertOpen();
+    const { olderThanMs, limit } = checkPruneOptions(options);
+    const terminal = [...TERMINAL_RUN_STATUSES];
+    const cutoff = `DATE_SUB(NOW(6), INTERVAL ${Math.round(olderThanMs) * 1000} MICROSECOND)`;
+    const victims = `SELECT r.id FROM {p}runs r
+      WHERE r.status IN (?) AND r.finished_at < ${cutoff}
+        AND NOT EXISTS (SELECT 1 FROM {p}runs p WHERE p.id = r.parent_run_id AND p.status NOT IN (?))
+        AND NOT EXISTS (SELECT 1 FROM {p}runs c WHERE c.parent_run_id = r.id AND c.status NOT IN (?))
+      LIMIT ?`;
+    const engines = `{p}engines WHERE lease_expires_at < ${cutoff}
+        AND NOT EXISTS (SELECT 1 FROM {p}atoms a WHERE a.claimed_by = {p}engines.id AND a.state IN ('RUNNING', 'REVERTING'))`;
+    const params = [terminal, terminal, terminal, limit];
+    if (options.dryRun) {
+      return this.single('count runs to prune', async (c) => {
+        const ids = (await this.rows('count runs to prune', victims, params, c)).map((r) => String(r.id));
+        const count = async (table: string) =>
+          ids.length === 0 ? 0 : Number((await this.rows(`count ${table} to prune`, `SELECT count(*) AS n FROM {p}${table} WHERE run_id IN (?)`, [ids], c))[0]!.n);
+        const [row] = await this.rows('count engines to prune', `SELECT count(*) AS n FROM ${engines}`, [], c);
+        return { runs: ids.length, atoms: await count('atoms'), events: await count('events'), signals: await count('signals'), engines: Number(row!.n) };
+      });
+    }
+    return this.transaction('prune runs', async (c) => {
+      const ids = (await this.rows('lock runs to prune', `${victims} FOR UPDATE SKIP LOCKED`, params, c)).map((r) => String(r.id));
+      const del = async (table: string, column = 'run_id') =>
+        ids.length === 0 ? 0 : this.exec(`prune ${table}`, `DELETE FROM {p}${table} WHERE ${column} IN (?)`, [ids], c);
+      const events = await del('events');
+      const atoms = await del('atoms');
+      const signals = await del('signals');
+      const runs = await del('runs', 'id');
+      return { runs, atoms, events, signals, engines: await this.exec('prune engines', `DELETE FROM ${engines}`, [], c) };
+    });
   }
 
   // ---------------------------------------------------------------- signals and waits

@@ -44,6 +44,8 @@ import {
   eventFromRow,
   jsonColumn,
   patchValue,
+  checkPruneOptions,
+  pruneResult,
   runFromRow,
   signalFromRow,
   toJsonText,
@@ -72,6 +74,8 @@ import type {
   SignalRow,
   StartResult,
   Store,
+  PruneOptions,
+  PruneResult,
 } from '../store.js';
 import { postgresMigrations } from './migrations.js';
 import {
@@ -1104,6 +1108,37 @@ export class PostgresStore implements Store {
       options.limit ?? 10_000,
     ]);
     return r.rows.map(eventFromRow);
+  }
+
+  /** {@inheritDoc Store.pruneRuns} One statement; the runs it takes are locked (SKIP LOCKED: two pruners take different runs). */
+  async pruneRuns(options: PruneOptions): Promise<PruneResult> {
+    this.assertOpen();
+    const { olderThanMs, limit } = checkPruneOptions(options);
+    const params = [olderThanMs, limit, [...TERMINAL_RUN_STATUSES]];
+    const victims = `SELECT r.id FROM {p}runs r
+      WHERE r.status = ANY($3::text[]) AND r.finished_at < now() - $1::bigint * interval '1 millisecond'
+        AND NOT EXISTS (SELECT 1 FROM {p}runs p WHERE p.id = r.parent_run_id AND NOT (p.status = ANY($3::text[])))
+        AND NOT EXISTS (SELECT 1 FROM {p}runs c WHERE c.parent_run_id = r.id AND NOT (c.status = ANY($3::text[])))
+      LIMIT $2`;
+    const engines = `{p}engines e WHERE e.lease_expires_at < now() - $1::bigint * interval '1 millisecond'
+        AND NOT EXISTS (SELECT 1 FROM {p}atoms a WHERE a.claimed_by = e.id AND a.state IN ('RUNNING', 'REVERTING'))`;
+    const text = options.dryRun
+      ? `WITH v AS (${victims})
+         SELECT (SELECT count(*) FROM v) AS runs,
+                (SELECT count(*) FROM {p}atoms WHERE run_id IN (SELECT id FROM v)) AS atoms,
+                (SELECT count(*) FROM {p}events WHERE run_id IN (SELECT id FROM v)) AS events,
+                (SELECT count(*) FROM {p}signals WHERE run_id IN (SELECT id FROM v)) AS signals,
+                (SELECT count(*) FROM ${engines}) AS engines`
+      : `WITH v AS (${victims} FOR UPDATE OF r SKIP LOCKED),
+           de AS (DELETE FROM {p}events WHERE run_id IN (SELECT id FROM v) RETURNING 1),
+           da AS (DELETE FROM {p}atoms WHERE run_id IN (SELECT id FROM v) RETURNING 1),
+           ds AS (DELETE FROM {p}signals WHERE run_id IN (SELECT id FROM v) RETURNING 1),
+           dr AS (DELETE FROM {p}runs WHERE id IN (SELECT id FROM v) RETURNING 1),
+           dg AS (DELETE FROM ${engines} RETURNING 1)
+         SELECT (SELECT count(*) FROM dr) AS runs, (SELECT count(*) FROM da) AS atoms, (SELECT count(*) FROM de) AS events,
+                (SELECT count(*) FROM ds) AS signals, (SELECT count(*) FROM dg) AS engines`;
+    const r = await this.q(options.dryRun ? 'count runs to prune' : 'prune runs', text, params);
+    return pruneResult(r.rows[0]!);
   }
 
   // ---------------------------------------------------------------- signals and waits

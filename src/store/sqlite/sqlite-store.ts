@@ -21,6 +21,7 @@ import {
   eventFromRow,
   jsonColumn,
   patchValue,
+  checkPruneOptions,
   runFromRow,
   supersededAtomEvents,
   signalFromRow,
@@ -45,6 +46,8 @@ import type {
   StartResult,
   Store,
   SuperviseOptions,
+  PruneOptions,
+  PruneResult,
 } from '../store.js';
 import { sqliteMigrations } from './migrations.js';
 import { SqliteLockStatements } from './locks.js';
@@ -560,6 +563,40 @@ export class SqliteStore implements Store {
         eventFromRow,
       ),
     );
+  }
+
+  /** {@inheritDoc Store.pruneRuns} One write transaction; ids are passed as one JSON array. */
+  async pruneRuns(options: PruneOptions): Promise<PruneResult> {
+    this.assertOpen();
+    const { olderThanMs, limit } = checkPruneOptions(options);
+    const terminal = TERMINAL_RUN_STATUSES.map((st) => `'${st}'`).join(', ');
+    const victims = `SELECT r.id FROM {p}runs r
+      WHERE r.status IN (${terminal}) AND r.finished_at < ${NOW} - ?
+        AND NOT EXISTS (SELECT 1 FROM {p}runs p WHERE p.id = r.parent_run_id AND p.status NOT IN (${terminal}))
+        AND NOT EXISTS (SELECT 1 FROM {p}runs c WHERE c.parent_run_id = r.id AND c.status NOT IN (${terminal}))
+      LIMIT ?`;
+    const engines = `{p}engines WHERE lease_expires_at < ${NOW} - ?
+        AND NOT EXISTS (SELECT 1 FROM {p}atoms a WHERE a.claimed_by = {p}engines.id AND a.state IN ('RUNNING', 'REVERTING'))`;
+    const prune = (): PruneResult => {
+      const ids = JSON.stringify(this.all(victims, olderThanMs, limit).map((r) => String(r.id)));
+      const inIds = (column: string) => `${column} IN (SELECT value FROM json_each(?))`;
+      if (options.dryRun) {
+        const count = (table: string) => Number(this.get(`SELECT count(*) AS n FROM {p}${table} WHERE ${inIds('run_id')}`, ids)!.n);
+        return {
+          runs: JSON.parse(ids).length as number,
+          atoms: count('atoms'),
+          events: count('events'),
+          signals: count('signals'),
+          engines: Number(this.get(`SELECT count(*) AS n FROM ${engines}`, olderThanMs)!.n),
+        };
+      }
+      const del = (table: string, column = 'run_id') => this.run(`DELETE FROM {p}${table} WHERE ${inIds(column)}`, ids);
+      const events = del('events');
+      const atoms = del('atoms');
+      const signals = del('signals');
+      return { runs: del('runs', 'id'), atoms, events, signals, engines: this.run(`DELETE FROM ${engines}`, olderThanMs) };
+    };
+    return options.dryRun ? this.read(prune) : this.write(prune);
   }
 
   // ---------------------------------------------------------------- signals and waits

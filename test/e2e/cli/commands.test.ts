@@ -227,6 +227,38 @@ describe('stoker runs', () => {
   });
 });
 
+describe('stoker runs prune', () => {
+  it('deletes finished runs older than --older-than, keeps active ones; --dry-run only counts; bad input is a usage error', async () => {
+    const store = freshStore();
+    const done = json<RunJson>(await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "p"}', '--wait', '--store', store, '-f', 'json']));
+    expect(done.status).toBe('SUCCESS');
+    const open = json<RunJson>(await cli(['run', 'approval', '--flows', flows, '--args', '{"doc": "d"}', '--store', store, '-f', 'json']));
+
+    const recent = await cli(['runs', 'prune', '--older-than', '1h', '--store', store, '-f', 'json']);
+    expect(recent.code).toBe(0);
+    expect(json(recent)).toEqual({ dryRun: false, olderThanMs: 3_600_000, runs: 0, atoms: 0, events: 0, signals: 0, engines: 0 });
+
+    const dry = await cli(['runs', 'prune', '--older-than', '0s', '--dry-run', '--store', store, '-f', 'json']);
+    expect(json<{ runs: number; atoms: number }>(dry)).toMatchObject({ dryRun: true, runs: 1, atoms: 2 });
+    expect((await cli(['runs', 'show', done.id, '--store', store])).code).toBe(0);
+
+    const pruned = await cli(['runs', 'prune', '--older-than', '0', '--store', store]);
+    expect(pruned.code).toBe(0);
+    expect(pruned.stdout).toMatch(/^deleted: 1 runs, 2 atoms, \d+ events, 0 signals, \d+ engine rows \(ended more than /);
+    const gone = await cli(['runs', 'show', done.id, '--store', store]);
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr).toMatch(/no run .* in this store/);
+    expect(json<RunJson>(await cli(['runs', 'show', open.id, '--store', store, '-f', 'json'])).status).toBe('PENDING');
+
+    const missing = await cli(['runs', 'prune', '--store', store]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/needs --older-than/);
+    const bad = await cli(['runs', 'prune', '--older-than', 'soon', '--store', store]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/expected a duration such as 500ms, 45s, 90m, 12h or 30d/);
+  });
+});
+
 describe('stoker engine, signal and engines list', () => {
   it('an engine process executes a run that waits for a signal, and stops gracefully on SIGTERM', async () => {
     const store = freshStore();

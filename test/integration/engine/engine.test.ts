@@ -321,6 +321,28 @@ for (const dialect of testDialects()) {
       expect(events.filter((e) => e.kind === 'run.cancelled')).toHaveLength(1);
     });
 
+    dbIt('retention: an engine with retentionMs prunes runs that ended, never active ones', async () => {
+      // tables of its own: pruning here must not take other tests' runs
+      const own = await db!.open({ tablePrefix: 'ret_' });
+      const registry = new FlowRegistry();
+      registry.register(linear('short', [task({ name: 'one', execute: () => 1 })]));
+      registry.register(linear('parked', [task({ name: 'wait', execute: async (_in, ctx) => ctx.waitForSignal('never') })]));
+      const engine = new Engine({ store: own, flows: registry, pollMs: 50, leaseMs: 5000, retentionMs: 0, retentionEveryMs: 1000 });
+      expect(() => new Engine({ store: own, flows: registry, retentionMs: -5 })).toThrow(/retentionMs must be a number of milliseconds/);
+      await engine.start();
+      try {
+        const { run: done } = await engine.startRun('short', {});
+        const { run: open } = await engine.startRun('parked', {});
+        expect((await engine.waitForRun(done.id, { timeoutMs: 10_000 })).status).toBe('SUCCESS');
+        await waitUntil(async () => (await own.getRun(done.id)) === null, 5_000);
+        expect(await own.listEvents(done.id)).toEqual([]);
+        expect((await own.getRun(open.id))?.status).toBe('RUNNING');
+      } finally {
+        await engine.stop();
+        await own.close();
+      }
+    });
+
     dbIt('a durable sleep parks the atom without a claim and resumes it', async () => {
       const marks: number[] = [];
       const flow = linear('sleepy', [

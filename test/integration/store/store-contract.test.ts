@@ -985,6 +985,91 @@ await describeEachDialect('store contract', (ctx) => {
     }
   });
 
+  it('pruneRuns deletes old finished runs with their atoms, events and signals, and nothing else', async () => {
+    const s = await fresh();
+    const finish = (id: string, status: 'SUCCESS' | 'FAILED' | 'CANCELLED') =>
+      s.runTransaction([id], (tx) => tx.updateRun(id, { status }));
+    // done: finished, no family; family: a finished parent with a finished child; stale:
+    // a finished child of a parent still running; busy: a finished parent of a child still running
+    const done = await s.startRun(newRun({ predecessors: [[], [0]] }));
+    await s.sendSignal(done.run.id, 'go', { x: 1 });
+    const parent = await s.startRun(newRun());
+    const child = await s.startRun(newRun({ parentRunId: parent.run.id, parentAtom: 0 }));
+    const running = await s.startRun(newRun());
+    const stale = await s.startRun(newRun({ parentRunId: running.run.id, parentAtom: 0 }));
+    const busy = await s.startRun(newRun());
+    const busyChild = await s.startRun(newRun({ parentRunId: busy.run.id, parentAtom: 0 }));
+    const active = await s.startRun(newRun());
+    for (const [r, st] of [
+      [done, 'SUCCESS'],
+      [parent, 'FAILED'],
+      [child, 'CANCELLED'],
+      [stale, 'SUCCESS'],
+      [busy, 'SUCCESS'],
+    ] as const)
+      await finish(r.run.id, st);
+    await sleep(20);
+    const gone = [done.run.id, parent.run.id, child.run.id];
+    const kept = [running.run.id, stale.run.id, busy.run.id, busyChild.run.id, active.run.id];
+
+    // too recent: nothing; a dry run counts and deletes nothing
+    expect(await s.pruneRuns({ olderThanMs: 3_600_000, limit: 100 })).toEqual({ runs: 0, atoms: 0, events: 0, signals: 0, engines: 0 });
+    const eventsOf = async (ids: string[]) => (await Promise.all(ids.map((id) => s.listEvents(id)))).flat().length;
+    const expected = { runs: 3, atoms: 4, events: await eventsOf(gone), signals: 1, engines: 0 };
+    expect(await s.pruneRuns({ olderThanMs: 0, limit: 100, dryRun: true })).toEqual(expected);
+    expect((await s.getRuns(gone)).length).toBe(3);
+
+    // a limit of 2 takes two of the three, the next call the last one
+    const first = await s.pruneRuns({ olderThanMs: 0, limit: 2 });
+    expect(first.runs).toBe(2);
+    const second = await s.pruneRuns({ olderThanMs: 0, limit: 2 });
+    expect(second.runs).toBe(1);
+    for (const k of ['atoms', 'events', 'signals'] as const) expect(first[k] + second[k], k).toBe(expected[k]);
+    expect(await s.getRuns(gone)).toEqual([]);
+    for (const id of gone) {
+      expect(await s.getAtoms(id)).toEqual([]);
+      expect(await s.listEvents(id)).toEqual([]);
+      expect(await s.getSignals(id)).toEqual([]);
+    }
+    expect((await s.getRuns(kept)).map((r) => r.id).sort()).toEqual([...kept].sort());
+    expect((await s.pruneRuns({ olderThanMs: 0, limit: 100 })).runs).toBe(0);
+
+    // once the family's last active member ends, it goes too
+    await finish(running.run.id, 'SUCCESS');
+    await finish(busyChild.run.id, 'SUCCESS');
+    await sleep(20);
+    expect((await s.pruneRuns({ olderThanMs: 0, limit: 100 })).runs).toBe(4);
+    expect((await s.getRuns(kept)).map((r) => r.id)).toEqual([active.run.id]);
+  });
+
+  it('pruneRuns deletes the rows of engines whose lease ran out long ago and that hold nothing', async () => {
+    const s = await fresh();
+    const gone = `gone-${runId()}`;
+    const holder = `holder-${runId()}`;
+    await s.registerEngine({ id: gone, host: 'h', pid: 1, version: 't', leaseMs: 1 });
+    await s.registerEngine({ id: holder, host: 'h', pid: 2, version: 't', leaseMs: 1 });
+    await s.startRun(newRun());
+    expect(await s.claimAtoms(holder, 1)).toHaveLength(1);
+    await sleep(30);
+    expect((await s.pruneRuns({ olderThanMs: 3_600_000, limit: 10 })).engines).toBe(0);
+    expect((await s.pruneRuns({ olderThanMs: 0, limit: 10, dryRun: true })).engines).toBe(1);
+    expect((await s.pruneRuns({ olderThanMs: 0, limit: 10 })).engines).toBe(1);
+    expect((await s.listEngines()).map((e) => e.id).sort()).toEqual([holder]);
+    await s.deregisterEngine(gone);
+    await s.deregisterEngine(holder);
+  });
+
+  it('pruneRuns refuses options it cannot use', async () => {
+    for (const bad of [
+      { olderThanMs: -1, limit: 10 },
+      { olderThanMs: Number.NaN, limit: 10 },
+      { olderThanMs: 0, limit: 0 },
+      { olderThanMs: 0, limit: 1.5 },
+    ]) {
+      await expect(ctx.store.pruneRuns(bad), JSON.stringify(bad)).rejects.toMatchObject({ code: 'STOKER_CONFIG_INVALID' });
+    }
+  });
+
   it('sessions carry the R12 settings', async () => {
     if (ctx.dialect === 'sqlite') {
       const db = (ctx.store as unknown as { db: { pragma(p: string, o: { simple: true }): unknown } }).db;
