@@ -1038,7 +1038,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     const fast = await this.tryFastSuccess(batch);
     if (fast) return fast;
-    const fastBatch = (await this.tryFastBatch(batch)) ?? (await this.tryFastFinish(batch));
+    const fastBatch = (await this.tryFastBatch(batch)) ?? (await this.tryFastFinish(batch)) ?? (await this.tryFastPerRun(batch));
     if (!fastBatch) return this.commitGeneral(batch);
     if (fastBatch.rest.length === 0) return fastBatch.result;
     // some claims of the batch were lost meanwhile: the general path records why
@@ -1198,6 +1198,52 @@ export class Engine extends EventEmitter<EngineEvents> {
       finishedRuns: r.finished.map((f) => ({ runId: f.runId, status: RunStatus.SUCCESS })),
     };
     return { result, rest: batch.filter((c) => !done.has(`${c.claim.runId}/${c.claim.index}`)) };
+  }
+
+  /**
+   * A batch of several runs that no single fast statement takes (graphs of many runs in
+   * flight): one fast statement per run, sent at once on separate connections (different
+   * runs share no row, so they do not wait for each other, and the database flushes their
+   * commits together). The runs each of them finish go in one finish statement. What no
+   * statement wrote is returned in `rest` for the general transaction. null: nothing to
+   * gain (one run, or a store without the statements).
+   */
+  private async tryFastPerRun(batch: Completion[]): Promise<{ result: TransitionResult; rest: Completion[] } | null> {
+    if (!this.store.completeSuccessesFast || !this.store.completeSuccessFast || !this.store.finishRunsFast) return null;
+    const byRun = new Map<string, Completion[]>();
+    for (const c of batch) byRun.set(c.claim.runId, [...(byRun.get(c.claim.runId) ?? []), c]);
+    if (byRun.size < 2) return null;
+    // a lone sink success may finish its run: those go together through the finish statement
+    const finishing: Completion[] = [];
+    const groups: Completion[][] = [];
+    for (const group of byRun.values()) {
+      const only = group.length === 1 ? group[0]! : null;
+      const ctx = only ? await this.runContext(only.claim.runId) : null;
+      if (only && ctx && (ctx.graph.atoms.length === 1 || (ctx.graph.atoms[only.claim.index]?.successors.length ?? 1) === 0)) finishing.push(only);
+      else groups.push(group);
+    }
+    const unwritten = (input: Completion[]) => ({ result: emptyResult(), rest: input, wrote: false });
+    const wrote = (input: Completion[], r: { result: TransitionResult; rest: Completion[] }) => ({ ...r, wrote: r.rest.length < input.length });
+    const outcomes = await Promise.all([
+      ...(finishing.length > 0 ? [this.tryFastFinish(finishing).then((r) => (r ? wrote(finishing, r) : unwritten(finishing)))] : []),
+      ...groups.map((g) =>
+        g.length === 1
+          ? this.tryFastSuccess(g).then((r) => (r ? wrote(g, { result: r, rest: [] }) : unwritten(g)))
+          : this.tryFastBatch(g).then((r) => (r ? wrote(g, r) : unwritten(g))),
+      ),
+    ]);
+    const rest = outcomes.flatMap((o) => o.rest);
+    if (rest.length === batch.length) return null;
+    // each statement that wrote something was a commit of its own (the flush counts one)
+    this.stats.commits += outcomes.filter((o) => o.wrote).length - 1;
+    const result = emptyResult();
+    for (const { result: r } of outcomes) {
+      result.continuations.push(...r.continuations);
+      result.finishedRuns.push(...r.finishedRuns);
+      result.madeReady += r.madeReady;
+      result.claimedMore = (result.claimedMore ?? 0) + (r.claimedMore ?? 0);
+    }
+    return { result, rest };
   }
 
   private transitionDeps() {

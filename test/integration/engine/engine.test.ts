@@ -321,6 +321,33 @@ for (const dialect of testDialects()) {
       expect(events.filter((e) => e.kind === 'run.cancelled')).toHaveLength(1);
     });
 
+    dbIt('many runs of a graph in flight at once: every run ends right, every atom recorded once', async () => {
+      // completions of several runs arrive together: on PostgreSQL one fast statement per run, sent at once
+      const flow = graph('fanjoin', [
+        task({ name: 'src', requires: ['n'], provides: 'x', execute: ({ n }) => n as number }),
+        task({ name: 'left', requires: ['x'], provides: 'l', execute: ({ x }) => (x as number) * 2 }),
+        task({ name: 'right', requires: ['x'], provides: 'r', execute: ({ x }) => (x as number) * 3 }),
+        task({ name: 'join', requires: ['l', 'r'], provides: 'sum', execute: ({ l, r }) => (l as number) + (r as number) }),
+      ]);
+      const registry = new FlowRegistry();
+      registry.register(flow);
+      const engine = new Engine({ store, flows: registry, concurrency: 16, pollMs: 50, leaseMs: 5000 });
+      await engine.start();
+      try {
+        const runs = await engine.startRuns('fanjoin', Array.from({ length: 24 }, (_, n) => ({ n })));
+        for (const [n, r] of runs.entries()) {
+          const done = await engine.waitForRun(r.id, { timeoutMs: 15_000 });
+          expect(done.status).toBe('SUCCESS');
+          expect(done.result).toEqual({ x: n, l: 2 * n, r: 3 * n, sum: 5 * n });
+          const events = await store.listEvents(r.id);
+          for (const i of [0, 1, 2, 3]) expect(events.filter((e) => e.atom === i && e.kind === 'atom.success'), `run ${n} atom ${i}`).toHaveLength(1);
+          expect(events.filter((e) => e.kind === 'run.success')).toHaveLength(1);
+        }
+      } finally {
+        await engine.stop();
+      }
+    });
+
     dbIt('retention: an engine with retentionMs prunes runs that ended, never active ones', async () => {
       // tables of its own: pruning here must not take other tests' runs
       const own = await db!.open({ tablePrefix: 'ret_' });
