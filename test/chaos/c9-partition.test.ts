@@ -423,12 +423,21 @@ async function partitionOnce(s: Scenario, direction: 'both' | 'up' | 'down'): Pr
     expect(fencedEvents.length, 'fenced writes of the partitioned engine').toBeGreaterThan(0);
     expect(startsLate, 'tasks started after its lease ran out, during the partition').toEqual([]);
     expect(longHeld.length, 'the long task was held when the partition began').toBe(1);
+    // Time this process was not scheduled (its `lag` lines): its timers, the R9 one included,
+    // fire that much late, and no engine can do better; fencing (the epoch) covers that case,
+    // and `longWrites` below shows nothing was written.
+    const lags = part.lines
+      .filter((l) => l.startsWith('lag '))
+      .map((l) => ({ from: Number(l.split(' ')[1]), ms: Number(l.split(' ')[2]) }));
+    const stalledMs = (from: number, to: number) => lags.filter((g) => g.from < to && g.from + g.ms > from).reduce((n, g) => n + g.ms, 0);
     for (const x of aborts) {
       expect(x.abort, `R9: ${part.name} aborted its long task ${x.atom.runId}/${x.atom.index} during the partition`).toBeDefined();
       expect(x.abort!.t).toBeGreaterThanOrEqual(t0);
-      expect(x.abort!.t, 'R9: aborted before its lease ran out in the database').toBeLessThanOrEqual(renewedAt + LEASE_MS);
+      const stalled = stalledMs(renewedAt, x.abort!.t);
+      if (stalled > 0) console.log(`${label}: ${part.name} was not scheduled for ${stalled} ms before it aborted its long task: its timers ran that late`);
+      expect(x.abort!.t, `R9: aborted before its lease ran out in the database (+ ${stalled} ms not scheduled)`).toBeLessThanOrEqual(renewedAt + LEASE_MS + stalled);
       expect(x.claim, 'the long task was taken over').toBeDefined();
-      expect(x.abort!.t, 'aborted before another engine took it over').toBeLessThan(x.claim!.at.getTime());
+      if (stalled === 0) expect(x.abort!.t, 'aborted before another engine took it over').toBeLessThan(x.claim!.at.getTime());
     }
     expect(longWrites, 'R9: nothing was written for the aborted task').toBe(0);
     expect(part.exit?.code, `${part.name} exits 0 on SIGTERM; stderr: ${part.stderr.slice(-1000)}`).toBe(0);
