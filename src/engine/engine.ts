@@ -490,9 +490,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     const left = this.lastRenewMono + this.opts.leaseMs * 0.9 - this.clock.monotonicMs();
     this.leaseTimer = this.clock.setTimer(Math.max(0, left) + 1, () => {
       this.leaseTimer = null;
-      if (this.running && !this.fencedOut && !this.leaseValid()) {
-        this.fenceSelf('engine lease expired locally (renewal overdue)');
-      }
+      if (!this.running || this.fencedOut) return;
+      // A timer may fire a little early by the monotonic clock (Node computes due times
+      // from a loop time cached at the start of an iteration, so more so under load): the
+      // lease then still holds, and the timer must be armed again, not dropped. Dropped, it
+      // left only the hung renewal to fence the engine, seconds late (chaos C9, in CI).
+      if (this.leaseValid()) this.armLeaseTimer();
+      else this.fenceSelf('engine lease expired locally (renewal overdue)');
     });
   }
 
