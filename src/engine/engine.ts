@@ -28,6 +28,7 @@ import { ChildRunFailedError, Suspension, toFailureRecord, type WaitRequest } fr
 import { isTerminalRun, RunStatus } from './states.js';
 import { RunTransition, emptyResult, resolveInput, type Completion, type Outcome, type RunContext, type TransitionResult } from './transitions.js';
 import { WakeHub } from './wake-hub.js';
+import { pruneInBatches } from '../store/prune.js';
 
 /** Where the engine finds flows by name (a FlowRegistry). */
 export interface FlowLookup {
@@ -194,11 +195,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.hub = options.wakeHub ?? new WakeHub();
     this.faultPoint = options.faultPoint ?? (() => {});
     this.localSupervisor = options.localSupervisor ?? true;
-    for (const [name, v] of [['retentionMs', options.retentionMs], ['retentionEveryMs', options.retentionEveryMs]] as const) {
-      if (v !== undefined && (!Number.isFinite(v) || v < (name === 'retentionMs' ? 0 : 1000))) {
-        throw new ValidationError('STOKER_CONFIG_INVALID', `${name} must be a number of milliseconds, at least ${name === 'retentionMs' ? 0 : 1000}; got ${String(v)}`);
+    const checkMs = (name: string, v: number | undefined, min: number): void => {
+      if (v !== undefined && (!Number.isFinite(v) || v < min)) {
+        throw new ValidationError('STOKER_CONFIG_INVALID', `${name} must be a number of milliseconds, at least ${min}; got ${String(v)}`);
       }
-    }
+    };
+    checkMs('retentionMs', options.retentionMs, 0);
+    checkMs('retentionEveryMs', options.retentionEveryMs, 1000);
     this.retention = options.retentionMs === undefined ? null : { olderThanMs: options.retentionMs, everyMs: options.retentionEveryMs ?? 600_000 };
     this.identity = { host: options.host ?? hostname(), pid: options.pid ?? process.pid, version: options.version ?? '0.1.0' };
     // an unhandled 'error' event would crash the host process: default to logging
@@ -553,17 +556,12 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** One retention round: batches of 1,000 runs until fewer are left (at most 100 batches a round). */
   private async prune(olderThanMs: number): Promise<void> {
-    const total = { runs: 0, atoms: 0, events: 0, signals: 0, engines: 0 };
     try {
-      for (let batch = 0; batch < 100 && this.running && !this.stopping; batch++) {
-        const r = await this.store.pruneRuns({ olderThanMs, limit: 1000 });
-        for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += r[k];
-        if (r.runs < 1000) break;
-      }
+      const total = await pruneInBatches(this.store, { olderThanMs, batch: 1000, maxBatches: 100, keepGoing: () => this.running && !this.stopping });
+      if (total.runs > 0 || total.engines > 0) this.log.info({ ...total, olderThanMs }, 'retention: pruned runs that ended long ago');
     } catch (e) {
       this.emitError(e);
     }
-    if (total.runs > 0 || total.engines > 0) this.log.info({ ...total, olderThanMs }, 'retention: pruned runs that ended long ago');
   }
 
   private scheduleReaper(): void {
@@ -1047,14 +1045,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (fastBatch.rest.length === 0) return fastBatch.result;
     // some claims of the batch were lost meanwhile: the general path records why
     this.stats.commits += 1;
-    const general = await this.commitGeneral(fastBatch.rest);
-    return {
-      ...general,
-      continuations: [...fastBatch.result.continuations, ...general.continuations],
-      finishedRuns: [...fastBatch.result.finishedRuns, ...general.finishedRuns],
-      madeReady: fastBatch.result.madeReady + general.madeReady,
-      claimedMore: (fastBatch.result.claimedMore ?? 0) + (general.claimedMore ?? 0),
-    };
+    return mergeResults(fastBatch.result, await this.commitGeneral(fastBatch.rest));
   }
 
   /** The general completion: one transaction that locks the batch's runs and applies the transition rules. */
@@ -1240,14 +1231,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (rest.length === batch.length) return null;
     // each statement that wrote something was a commit of its own (the flush counts one)
     this.stats.commits += outcomes.filter((o) => o.wrote).length - 1;
-    const result = emptyResult();
-    for (const { result: r } of outcomes) {
-      result.continuations.push(...r.continuations);
-      result.finishedRuns.push(...r.finishedRuns);
-      result.madeReady += r.madeReady;
-      result.claimedMore = (result.claimedMore ?? 0) + (r.claimedMore ?? 0);
-    }
-    return { result, rest };
+    return { result: outcomes.map((o) => o.result).reduce(mergeResults, emptyResult()), rest };
   }
 
   private transitionDeps() {
@@ -1258,6 +1242,20 @@ export class Engine extends EventEmitter<EngineEvents> {
         this.prepareRun(flow, args, version, null, parent),
     };
   }
+}
+
+/** The results of two commits of one flush: `b`'s fields after `a`'s (fenced, events and children too). */
+function mergeResults(a: TransitionResult, b: TransitionResult): TransitionResult {
+  return {
+    ...b,
+    continuations: [...a.continuations, ...b.continuations],
+    finishedRuns: [...a.finishedRuns, ...b.finishedRuns],
+    fenced: [...a.fenced, ...b.fenced],
+    startedChildren: [...a.startedChildren, ...b.startedChildren],
+    events: [...a.events, ...b.events],
+    madeReady: a.madeReady + b.madeReady,
+    claimedMore: (a.claimedMore ?? 0) + (b.claimedMore ?? 0),
+  };
 }
 
 /** Runs per `startRuns` call: one statement's worth of parameters, and a bounded transaction. */

@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { RunStatus } from '../../engine/states.js';
 import { NotFoundError } from '../../errors.js';
-import type { PruneResult, RunFilter } from '../../store/store.js';
+import { pruneInBatches } from '../../store/prune.js';
+import type { RunFilter } from '../../store/store.js';
 import type { CliContext } from '../context.js';
 import { ATOM_COLUMNS, RUN_COLUMNS, atomJson, durationText, eventColumns, eventJson, formatJson, formatTable, runJson, runRecord } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
@@ -156,13 +157,13 @@ export function registerRunsCommand(program: Command, ctx: CliContext): void {
     const olderThanMs = o.olderThan;
     const runtime = await openRuntime(o, { engines: 0 });
     try {
-      const total: PruneResult = { runs: 0, atoms: 0, events: 0, signals: 0, engines: 0 };
-      for (let batch = 1; ; batch++) {
-        const r = await runtime.store.pruneRuns({ olderThanMs, limit: o.batch, dryRun: o.dryRun === true });
-        for (const k of Object.keys(total) as (keyof PruneResult)[]) total[k] += r[k];
-        if (o.dryRun || r.runs < o.batch) break;
-        ctx.note(`batch ${batch}: ${r.runs} runs deleted (${total.runs} so far)`);
-      }
+      const total = o.dryRun
+        ? await runtime.store.pruneRuns({ olderThanMs, limit: o.batch, dryRun: true })
+        : await pruneInBatches(runtime.store, {
+            olderThanMs,
+            batch: o.batch,
+            onBatch: (n, r, sum) => ctx.note(`batch ${n}: ${r.runs} runs deleted (${sum.runs} so far)`),
+          });
       if (o.format === 'json') ctx.out(formatJson({ dryRun: o.dryRun === true, olderThanMs, ...total }));
       else
         ctx.out(
