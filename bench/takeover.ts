@@ -14,7 +14,7 @@
  *   must come within lease + poll + 1 s.
  * - idle latency: from `startRun` in this process to the task starting to execute on an
  *   idle engine process (poll interval 1 s, the engine default, so wake-ups show): the
- *   task's own start line in the side-effect log (wall clock, same host). 200 starts on
+ *   task's own start line in the side-effect log (wall clock to a fraction of a ms, same host). 200 starts on
  *   PostgreSQL (LISTEN/NOTIFY), fewer elsewhere (polling), with random pauses between
  *   starts so they fall at random points of the poll cycle. On PostgreSQL the same is
  *   measured for graphile-worker in the same run, its starts interleaved with Stoker's
@@ -26,6 +26,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { WATCH_WAIT_MS } from '../src/engine/peers.js';
 import type { Store } from '../src/store/store.js';
 import { EngineProc, client, percentile, sleep } from '../test/chaos/harness.js';
 import type { EffectLine } from '../test/fixtures/chaos-flows.js';
@@ -69,6 +70,8 @@ function stat(xs: number[]): Stat {
   return { n: xs.length, median: round(percentile(xs, 50)), p99: round(percentile(xs, 99)), max: round(xs.length ? Math.max(...xs) : NaN) };
 }
 const round = (x: number) => Math.round(x * 10) / 10;
+/** Wall-clock ms with a fraction, comparable across processes on this host (the tasks' `hr`). */
+const wallMs = (): number => performance.timeOrigin + performance.now();
 const progress = (msg: string) => process.stderr.write(`[takeover ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** DB clock − wall clock (ms), from a few `now()` round trips. */
@@ -171,6 +174,9 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
       }
       const epoch = (await store.getAtoms(run.id))[0]!.epoch;
       await sleep(300); // B is back to normal (its timers caught up)
+      // where engines watch a peer's session lock (a ring, looked at every 2 s), let B see A
+      // join first: a victim that has run for a few seconds, not one killed as it starts
+      if (store.watchEngine) await sleep(WATCH_WAIT_MS + 500);
       const wall = Date.now();
       const t0 = performance.now();
       a.signal(freeze ? 'SIGSTOP' : 'SIGKILL');
@@ -218,11 +224,11 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
     // the same run's reference: graphile-worker, idle too, its starts between ours
     const peerLog = join(dir, 'graphile.jsonl');
     const peer = dialect === 'postgres' && PEERS && ensurePeers(progress) ? await GraphileWorkerPeer.start(db.url, peerLog) : null;
-    const peerTail = new Tail<{ id: string; t: number }>(peerLog);
+    const peerTail = new Tail<{ id: string; t: number; hr: number }>(peerLog);
     const peerMs: number[] = [];
     if (peer) await sleep(1500);
     for (let i = 0; i < idleN; i++) {
-      const t0 = Date.now();
+      const t0 = wallMs();
       const { run } = await c.startRun('chaosHold', { log, holdMs: 0 });
       const line = await until(
         async () => tail.read().find((l) => l.run === run.id && l.phase === 'start'),
@@ -230,15 +236,15 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
         'the task to start',
         1,
       );
-      idleMs.push(line.t - t0);
+      idleMs.push(line.hr - t0);
       // a random pause, so that starts fall at random points of the engine's poll cycle
       // (right after finishing a run the engine sleeps a whole poll interval)
       await sleep(listen ? 20 + Math.random() * 80 : 50 + Math.random() * 1200);
       if (!peer) continue;
-      const p0 = Date.now();
+      const p0 = wallMs();
       await peer.addJob(String(i));
       const done = await until(async () => peerTail.read().find((l) => l.id === String(i)), 10_000, 'the graphile-worker job to start', 1);
-      peerMs.push(done.t - p0);
+      peerMs.push(done.hr - p0);
       await sleep(20 + Math.random() * 80);
     }
     await peer?.stop();

@@ -1,7 +1,7 @@
 /**
  * graphile-worker as a worker process, for the same-run references of the benchmarks:
  * `node graphile-worker-process.mjs <postgresUrl> <logPath> [idle|defaults]`.
- * - task `idle` appends `{"id": <payload.id>, "t": <wall ms>}` to the log as it starts,
+ * - task `idle` appends `{"id": <payload.id>, "t": <wall ms>, "hr": <wall ms, fractional>}` to the log as it starts,
  *   the way Stoker's benchmark task does (bench/takeover.ts, idle latency);
  * - task `noop` does nothing (bench/run.ts, scenario c: a queue of one-task jobs drained).
  * Mode `idle` (the default) polls every second like Stoker's idle engine (both wake by
@@ -22,7 +22,7 @@ const runner = await run({
   noHandleSignals: true,
   taskList: {
     idle: async (payload) => {
-      appendFileSync(log, JSON.stringify({ id: String(payload.id), t: Date.now() }) + '\n');
+      appendFileSync(log, JSON.stringify({ id: String(payload.id), t: Date.now(), hr: performance.timeOrigin + performance.now() }) + '\n');
     },
     noop: async () => undefined,
   },

@@ -28,6 +28,7 @@ import { ChildRunFailedError, Suspension, toFailureRecord, type WaitRequest } fr
 import { isTerminalRun, RunStatus } from './states.js';
 import { RunTransition, emptyResult, resolveInput, type Completion, type Outcome, type RunContext, type TransitionResult } from './transitions.js';
 import { WakeHub } from './wake-hub.js';
+import { WATCH_WAIT_MS, watchTarget } from './peers.js';
 import { pruneInBatches } from '../store/prune.js';
 
 /** Where the engine finds flows by name (a FlowRegistry). */
@@ -51,6 +52,16 @@ export interface EngineOptions {
    * the next look, well under a second after `kill -9`; frozen or cut-off engines by their lease.
    */
   reapMs?: number;
+  /**
+   * Watch a peer (default true; used where the store offers {@link Store.watchEngine}:
+   * PostgreSQL, MySQL). The engine processes form a ring in id order and one engine of each
+   * waits, on one connection of its own, for the session lock of the next process's: the
+   * database hands that lock over the moment the peer's session ends, and the watcher
+   * sweeps at once. A `kill -9` is
+   * then taken over in milliseconds instead of at the next look of a reaper; the reapers
+   * stay the safety net. `false` leaves detection to the reapers alone.
+   */
+  watchPeers?: boolean;
   /**
    * The local supervisor (RULES.md R12, TEST-PLAN C12; default true). Acts only where the
    * store offers {@link Store.superviseLocalEngines} (SQLite): when this engine has been
@@ -156,6 +167,9 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** fires when the local lease estimate runs out (R9), even while a renewal hangs */
   private leaseTimer: TimerHandle | null = null;
   private reaperTimer: TimerHandle | null = null;
+  /** the peer watch (protocol 4): aborted, then awaited, by stop() */
+  private watching: { abort: AbortController; done: Promise<void> } | null = null;
+  private readonly watchPeers: boolean;
   private retentionTimer: TimerHandle | null = null;
   private readonly retention: { olderThanMs: number; everyMs: number } | null;
   private unlisten: (() => Promise<void>) | null = null;
@@ -195,6 +209,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.hub = options.wakeHub ?? new WakeHub();
     this.faultPoint = options.faultPoint ?? (() => {});
     this.localSupervisor = options.localSupervisor ?? true;
+    this.watchPeers = options.watchPeers ?? true;
     const checkMs = (name: string, v: number | undefined, min: number): void => {
       if (v !== undefined && (!Number.isFinite(v) || v < min)) {
         throw new ValidationError('STOKER_CONFIG_INVALID', `${name} must be a number of milliseconds, at least ${min}; got ${String(v)}`);
@@ -351,6 +366,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.scheduleHeartbeat(0);
     this.scheduleReaper();
     this.scheduleRetention();
+    if (this.watchPeers && this.store.watchEngine) {
+      const abort = new AbortController();
+      this.watching = { abort, done: this.watchLoop(abort.signal) };
+    }
     this.loopDone = this.claimLoop();
     this.log.info({ concurrency: this.opts.concurrency }, 'engine started');
   }
@@ -375,6 +394,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.leaseTimer?.cancel();
     this.reaperTimer?.cancel();
     this.retentionTimer?.cancel();
+    this.watching?.abort.abort();
+    await this.watching?.done;
+    this.watching = null;
     this.unsubscribe?.();
     await this.unlisten?.().catch((e: unknown) => this.emitError(e));
     await this.store.requeueEngine(this.id).catch((e) => this.emitError(e));
@@ -588,6 +610,59 @@ export class Engine extends EventEmitter<EngineEvents> {
     } catch (e) {
       this.emitError(e);
     }
+  }
+
+  /**
+   * Protocol 4, the immediate half ({@link EngineOptions.watchPeers}): waits for the session
+   * lock of the next live process's engine in id order (peers.ts: one watcher per process),
+   * and sweeps the moment it comes free. Each wait lasts at most {@link WATCH_WAIT_MS}, so engines that joined or left are
+   * seen at the next look. A peer found free is not watched again (it deregistered, or it
+   * died holding nothing, and its row stays until its lease ends).
+   */
+  private async watchLoop(signal: AbortSignal): Promise<void> {
+    const freed = new Set<string>();
+    const look = Math.max(this.opts.reapMs * 2, WATCH_WAIT_MS);
+    let failures = 0;
+    while (!signal.aborted) {
+      let outcome: 'free' | 'held' | 'aborted' | 'alone' | 'follower' = 'alone';
+      try {
+        const live = (await this.store.listEngines()).filter((e) => e.state !== 'dead' && !freed.has(e.id));
+        for (const id of freed) if (!live.some((e) => e.id === id)) freed.delete(id);
+        const self = { id: this.id, host: this.identity.host, pid: this.identity.pid };
+        const ring = this.fencedOut ? { role: 'alone' as const } : watchTarget(self, live);
+        if (ring.role === 'follower') outcome = 'follower';
+        else if (ring.role === 'watch' && !signal.aborted) {
+          outcome = await this.store.watchEngine!(ring.peer, { maxWaitMs: WATCH_WAIT_MS, signal });
+          if (outcome === 'free') {
+            freed.add(ring.peer);
+            this.log.info({ peer: ring.peer }, 'watched engine session ended: sweeping');
+            await this.reap();
+          }
+        }
+        failures = 0;
+      } catch (e) {
+        failures += 1;
+        this.emitError(e);
+      }
+      if (outcome === 'free' || outcome === 'held') continue;
+      // alone, or another engine of this process watches (it changes only when that one
+      // stops), or a failure: look again later
+      await this.pause(signal, Math.min(30_000, (outcome === 'follower' ? 5 * look : look) * 2 ** Math.min(failures, 4)));
+    }
+  }
+
+  /** Sleeps `ms` on the injected clock, or until `signal` aborts. */
+  private pause(signal: AbortSignal, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        timer.cancel();
+        resolve();
+      };
+      const timer = this.clock.setTimer(ms, done);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   /**

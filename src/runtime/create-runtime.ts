@@ -52,6 +52,12 @@ export interface RuntimeOptions {
    * `EngineOptions.localSupervisor`). No effect on PostgreSQL and MySQL.
    */
   localSupervisor?: boolean;
+  /**
+   * PostgreSQL and MySQL: one engine of this process watches the session lock of another
+   * process's engine, so a crash is taken over at once (default true; see
+   * `EngineOptions.watchPeers`). No effect on SQLite.
+   */
+  watchPeers?: boolean;
   /** retention: prune runs that ended more than this long ago (ms; see `EngineOptions.retentionMs`; default off) */
   retentionMs?: number;
   /** version reported in the engines table */
@@ -144,6 +150,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
       ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
       ...(options.localSupervisor !== undefined ? { localSupervisor: options.localSupervisor } : {}),
+      ...(options.watchPeers !== undefined ? { watchPeers: options.watchPeers } : {}),
       ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
       ...(options.version !== undefined ? { version: options.version } : {}),
     });

@@ -333,6 +333,13 @@ export interface EngineRegistration {
 }
 
 /** Options of {@link Store.requeueExpired}. */
+export interface WatchOptions {
+  /** how long to wait for the lock before answering `'held'` (ms, at least 1) */
+  maxWaitMs: number;
+  /** ends the wait early (engine stopping): the call resolves `'aborted'` */
+  signal: AbortSignal;
+}
+
 export interface RequeueOptions {
   /**
    * Fast crash detection (RULES.md R11), PostgreSQL and MySQL: an engine that holds atoms,
@@ -497,6 +504,17 @@ export interface Store {
   requeueExpired(options?: RequeueOptions): Promise<{ runId: string; index: number; engineId: string | null }[]>;
   /** requeues the atoms of one engine at once (graceful drain, or a detected crash) */
   requeueEngine(engineId: string): Promise<number>;
+  /**
+   * Crash detection the moment it happens (protocol 4), for stores whose engines hold a
+   * session lock (PostgreSQL, MySQL/MariaDB): waits on a connection of its own, for up to
+   * `maxWaitMs`, to take engine `engineId`'s session lock, which the database hands over
+   * as soon as that engine's session ends (`kill -9`, a lost connection) or it deregisters,
+   * and lets it go again at once. `'free'`: the lock was free or came free; the caller then
+   * sweeps with {@link requeueExpired}, which decides whether the engine is dead (a free
+   * lock alone is not proof: it may have deregistered). `'held'`: the wait ran out (the
+   * engine is alive). `'aborted'`: `signal` ended the wait. Rejects when the connection fails.
+   */
+  watchEngine?(engineId: string, options: WatchOptions): Promise<'free' | 'held' | 'aborted'>;
   /**
    * The local supervisor (RULES.md R12, TEST-PLAN C12), single-writer stores on one host
    * only (SQLite): a process stopped while it holds the one write lock stalls every engine,

@@ -5,13 +5,14 @@
  * - PostgreSQL: `pg_terminate_backend` of a random backend whose `application_name` is
  *   `stoker-engine…` (the fixture opens its store with role `engine`: pool connections are
  *   `stoker-engine`, the session-lock connection `stoker-engine-lock`, LISTEN
- *   `stoker-engine-listen`).
+ *   `stoker-engine-listen`, the peer watch `stoker-engine-watch`).
  * - MariaDB (performance_schema is off, so no program_name): `KILL CONNECTION` of a
  *   PROCESSLIST entry whose client port belongs to an engine process (ports → pids by `ss`);
- *   an engine's session-lock connection is the one `IS_USED_LOCK(<its lock name>)` names.
+ *   an engine's session-lock connection is the one `IS_USED_LOCK(<its lock name>)` names,
+ *   its peer watch the one waiting in `GET_LOCK`.
  *
- * Kinds are killed in turn (pool, session lock, LISTEN where there is one), a random
- * connection of the kind each time.
+ * Kinds are killed in turn (pool, session lock, LISTEN where there is one, peer watch), a
+ * random connection of the kind each time.
  *
  * Losing the session-lock connection makes an engine fence itself and register again under
  * a new id (its atoms are taken over, so fenced writes are allowed here). Pass: no engine
@@ -30,7 +31,7 @@ const WINDOW_MS = process.env.CHAOS_LONG === '1' ? 60_000 : 8_000;
 
 interface Victim {
   id: number;
-  kind: 'pool' | 'lock' | 'listen';
+  kind: 'pool' | 'lock' | 'listen' | 'watch';
   what: string;
 }
 
@@ -42,7 +43,8 @@ async function engineConnections(s: Scenario, engines: readonly EngineProc[]): P
     );
     return rows.map((r) => {
       const name = String(r.application_name);
-      return { id: Number(r.pid), kind: name.endsWith('-lock') ? 'lock' : name.endsWith('-listen') ? 'listen' : 'pool', what: name };
+      const kind = name.endsWith('-lock') ? 'lock' : name.endsWith('-listen') ? 'listen' : name.endsWith('-watch') ? 'watch' : 'pool';
+      return { id: Number(r.pid), kind, what: name };
     });
   }
   // the session-lock connection of each engine holds GET_LOCK(<name of its id>): IS_USED_LOCK names it
@@ -59,12 +61,13 @@ async function engineConnections(s: Scenario, engines: readonly EngineProc[]): P
   const pids = new Set(engines.map((e) => e.pid));
   const port = Number(new URL(mysqlAdminUrl()).port || 3306);
   const owners = clientPortsToPids(port);
-  const rows = await exec(`SELECT ID, HOST, COMMAND FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()`);
+  const rows = await exec(`SELECT ID, HOST, COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()`);
   return rows.flatMap((r) => {
     const id = Number(r.ID);
     const pid = owners.get(Number(String(r.HOST).split(':')[1]));
     if (pid === undefined || !pids.has(pid)) return [];
-    return [{ id, kind: locks.has(id) ? 'lock' : 'pool', what: `pid ${pid} ${String(r.COMMAND)}` } satisfies Victim];
+    const kind = locks.has(id) ? 'lock' : String(r.INFO ?? '').startsWith('SELECT GET_LOCK(') ? 'watch' : 'pool';
+    return [{ id, kind, what: `pid ${pid} ${String(r.COMMAND)}` } satisfies Victim];
   });
 }
 
@@ -93,9 +96,9 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
       })();
       while (Date.now() < until) {
         await sleep(randInt(500, 2000));
-        // every kind of connection in turn (pool, session lock, LISTEN), a random one of that kind
+        // every kind of connection in turn (pool, session lock, LISTEN, peer watch), a random one of that kind
         const victims = await engineConnections(s, engines);
-        const kinds = (['pool', 'lock', 'listen'] as const).filter((k) => victims.some((v) => v.kind === k));
+        const kinds = (['pool', 'lock', 'listen', 'watch'] as const).filter((k) => victims.some((v) => v.kind === k));
         const kind = kinds[kills.length % Math.max(1, kinds.length)];
         const ofKind = victims.filter((v) => v.kind === kind);
         const v = ofKind[randInt(0, ofKind.length - 1)];

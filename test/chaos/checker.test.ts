@@ -54,7 +54,7 @@ function atomRow(index: number, name: string, o: Partial<AtomRow> = {}): AtomRow
 }
 
 function line(phase: EffectLine['phase'], name: string, epoch: number, o: Partial<EffectLine> = {}): EffectLine {
-  return { phase, run: RUN, name, key: `${RUN}/${name}/1`, execution: 1, attempt: 1, pid: 100, epoch, t: T0, ...o };
+  return { phase, run: RUN, name, key: `${RUN}/${name}/1`, execution: 1, attempt: 1, pid: 100, epoch, t: T0, hr: T0, ...o };
 }
 
 const runRow = (status: RunRow['status']): RunRow => ({

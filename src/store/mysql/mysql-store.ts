@@ -66,6 +66,7 @@ import type {
   NewRun,
   RunFilter,
   RequeueOptions,
+  WatchOptions,
   RunPatch,
   RunRow,
   RunTx,
@@ -77,6 +78,7 @@ import type {
 } from '../store.js';
 import { mysqlMigrations } from './migrations.js';
 import { MysqlLockStatements, type MysqlLockQuery } from './locks.js';
+import { closeWatchConnections, watchOnOwnConnection, type WatchAnswer, type WatchConnections } from '../watch-connections.js';
 import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
 
 type Raw = Record<string, unknown>;
@@ -225,6 +227,18 @@ export class MysqlStore implements Store {
   private readonly lockNamespace: string;
   /** session locks of the engines registered through this store */
   private readonly sessionLocks = new Map<string, SessionLock>();
+  /** connections of watchEngine (closed by close()) */
+  private readonly watch: WatchConnections<mysql.Connection> = {
+    busy: new Set(),
+    idle: [],
+    open: async () => {
+      const conn = await this.lockConnection('watch');
+      conn.on('error', () => undefined); // the wait's query rejects instead
+      return conn;
+    },
+    close: (conn) => conn.destroy(),
+    closed: () => this.closed,
+  };
 
   constructor(options: MysqlStoreOptions) {
     this.p = checkPrefix(options.tablePrefix ?? 'stoker_');
@@ -471,6 +485,7 @@ export class MysqlStore implements Store {
     const locks = [...this.sessionLocks.values()];
     this.sessionLocks.clear();
     for (const l of locks) l.released = true;
+    closeWatchConnections(this.watch);
     await Promise.allSettled(locks.map((l) => l.conn.end()));
     await this.pool.end();
   }
@@ -1121,15 +1136,15 @@ export class MysqlStore implements Store {
 
   /**
    * A connection outside the pool, with the session settings of the pooled ones, named
-   * `stoker-<role>-lock`, whose `wait_timeout` is the largest the server allows: it is idle
-   * by design.
+   * `stoker-<role>-<purpose>`, whose `wait_timeout` is the largest the server allows: it is
+   * idle by design.
    */
-  private async lockConnection(): Promise<mysql.Connection> {
+  private async lockConnection(purpose: 'lock' | 'watch' = 'lock'): Promise<mysql.Connection> {
     let conn: mysql.Connection;
     try {
-      conn = await mysql.createConnection({ ...this.connectionOptions, connectAttributes: { program_name: `stoker-${this.role}-lock` } });
+      conn = await mysql.createConnection({ ...this.connectionOptions, connectAttributes: { program_name: `stoker-${this.role}-${purpose}` } });
     } catch (e) {
-      throw this.wrap(e, 'open a lock connection');
+      throw this.wrap(e, `open a ${purpose} connection`);
     }
     // until the caller installs its own: an error of an idle connection must not crash the process
     const early = (e: Error): void => this.onError(e);
@@ -1139,7 +1154,7 @@ export class MysqlStore implements Store {
       await conn.query(`SET SESSION wait_timeout = ${LOCK_SESSION_WAIT_TIMEOUT_S}`);
     } catch (e) {
       conn.destroy();
-      throw this.wrap(e, 'prepare a lock connection');
+      throw this.wrap(e, `prepare a ${purpose} connection`);
     } finally {
       conn.removeListener('error', early);
     }
@@ -1361,6 +1376,28 @@ export class MysqlStore implements Store {
       if (held.length === 0) return [];
       const out = await this.requeueLocked(c, held);
       return out.sort((a, b) => cmp(a.engineId, b.engineId) || cmp(a.runId, b.runId) || a.index - b.index);
+    });
+  }
+
+  /**
+   * {@inheritDoc Store.watchEngine}
+   *
+   * `GET_LOCK` on the engine's lock name with the wait as its timeout (whole seconds, below
+   * the session's statement time limit), on a connection of its own, then `RELEASE_LOCK` at
+   * once: while this session holds the lock, the sweep's `IS_FREE_LOCK` would take the
+   * engine for alive. The connection is kept for the next call; an aborted or failed one is
+   * closed.
+   */
+  async watchEngine(engineId: string, options: WatchOptions): Promise<WatchAnswer> {
+    this.assertOpen();
+    const waitS = Math.max(1, Math.min(Math.ceil(options.maxWaitMs / 1000), Math.floor(this.statementTimeoutMs / 1000) - 1));
+    return watchOnOwnConnection(this.watch, options.signal, async (conn) => {
+      const got = await this.rows('wait for an engine session lock', `SELECT GET_LOCK(${ENGINE_LOCK_NAME('?')}, ?) AS ok`, [this.lockNamespace, engineId, waitS], conn);
+      const ok = got[0]?.ok;
+      // 0: the wait ran out, the engine lives; NULL: an error (the connection is not trusted again)
+      if (Number(ok) !== 1) return { answer: 'held', reusable: ok !== null && ok !== undefined };
+      await this.rows('let an engine session lock go', `SELECT RELEASE_LOCK(${ENGINE_LOCK_NAME('?')}) AS ok`, [this.lockNamespace, engineId], conn);
+      return { answer: 'free', reusable: true };
     });
   }
 

@@ -70,6 +70,7 @@ import type {
   RunPatch,
   RunRow,
   RequeueOptions,
+  WatchOptions,
   RunTx,
   SignalRow,
   StartResult,
@@ -90,6 +91,7 @@ import {
   fastSuccessResult,
 } from './fast-success.js';
 import { PostgresLockStatements } from './locks.js';
+import { closeWatchConnections, watchOnOwnConnection, type WatchAnswer, type WatchConnections } from '../watch-connections.js';
 import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
 
 type Raw = Record<string, unknown>;
@@ -200,6 +202,20 @@ export class PostgresStore implements Store {
   private readonly lockNamespace: string;
   /** session locks of the engines registered through this store */
   private readonly sessionLocks = new Map<string, SessionLock>();
+  /** connections of watchEngine (closed by close()) */
+  private readonly watch: WatchConnections<pg.Client> = {
+    busy: new Set(),
+    idle: [],
+    open: async () => {
+      const client = await this.dedicatedClient('watch');
+      client.on('error', () => undefined); // the wait's query rejects instead
+      return client;
+    },
+    close: (client) => void client.end().catch(() => undefined),
+    closed: () => this.closed,
+  };
+  /** the lock_timeout each watch connection has (ms) */
+  private readonly watchWaits = new WeakMap<pg.Client, number>();
   /** the NOTIFY channel of this deployment */
   readonly wakeChannel: string;
   private listener: WakeListener | undefined;
@@ -252,7 +268,7 @@ export class PostgresStore implements Store {
    * it: it is idle by design. Errors before `connect` resolves are the caller's; install
    * the caller's own 'error' listener before relying on it afterwards.
    */
-  private async dedicatedClient(purpose: 'lock' | 'listen'): Promise<pg.Client> {
+  private async dedicatedClient(purpose: 'lock' | 'listen' | 'watch'): Promise<pg.Client> {
     const client = new pg.Client({ ...this.clientConfig, application_name: `stoker-${this.role}-${purpose}` });
     // until the caller installs its own: an error of an idle client must not crash the process
     const early = (e: Error): void => this.onError(e);
@@ -425,6 +441,7 @@ export class PostgresStore implements Store {
     for (const l of locks) l.released = true;
     const listener = this.listener;
     this.listener = undefined;
+    closeWatchConnections(this.watch);
     await Promise.allSettled([...locks.map((l) => l.client.end()), ...(listener ? [listener.stop()] : [])]);
     await this.pool.end();
   }
@@ -1373,6 +1390,36 @@ export class PostgresStore implements Store {
       ),
     );
     return Number(r.rows[0]!.n);
+  }
+
+  /**
+   * {@inheritDoc Store.watchEngine}
+   *
+   * `pg_advisory_lock` on the engine's key, on a connection of its own whose `lock_timeout`
+   * is the wait (so the server also ends a wait whose client went away), then
+   * `pg_advisory_unlock` at once: while this session holds the lock, the sweep's
+   * `pg_try_advisory_xact_lock` would take the engine for alive. The connection is kept for
+   * the next call (the ring is looked at every few seconds); an aborted or failed one is
+   * closed.
+   */
+  async watchEngine(engineId: string, options: WatchOptions): Promise<WatchAnswer> {
+    this.assertOpen();
+    const waitMs = Math.max(1, Math.round(options.maxWaitMs));
+    return watchOnOwnConnection(this.watch, options.signal, async (client) => {
+      if (this.watchWaits.get(client) !== waitMs) {
+        await this.q('prepare a watch connection', `SET lock_timeout = ${waitMs}; SET statement_timeout = ${waitMs + 5_000}`, [], client);
+        this.watchWaits.set(client, waitMs);
+      }
+      try {
+        await this.q('wait for an engine session lock', `SELECT pg_advisory_lock(${ENGINE_LOCK_KEY('$2::text')})`, [this.lockNamespace, engineId], client);
+      } catch (e) {
+        // lock_not_available: lock_timeout ran out, the engine lives
+        if (sqlState(e) === '55P03') return { answer: 'held', reusable: true };
+        throw e;
+      }
+      await this.q('let an engine session lock go', `SELECT pg_advisory_unlock(${ENGINE_LOCK_KEY('$2::text')})`, [this.lockNamespace, engineId], client);
+      return { answer: 'free', reusable: true };
+    });
   }
 
   // ---------------------------------------------------------------- wake-ups

@@ -1,9 +1,10 @@
 /**
  * The `stoker` commands end to end: the built CLI as a child process against temporary
- * SQLite files.
+ * SQLite files (and a PostgreSQL database for the peer watch).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { createTestStore, testDialects } from '../../helpers/databases.js';
 import { buildCli, json, ROOT, runCli, startCli, tempDir, waitUntil, writeFile, type Built, type RunJson } from './harness.js';
 
 let built: Built;
@@ -341,4 +342,25 @@ describe('configuration sources', () => {
     const flagWins = await cli(['runs', 'list', '--store', other, '-f', 'json'], { STOKER_STORE: store });
     expect(json(flagWins)).toEqual([]);
   });
+});
+
+describe.runIf(testDialects().includes('postgres'))('stoker engine --no-watch-peers', () => {
+  it('on PostgreSQL an engine process watches another one on a connection of its own, unless told not to', async () => {
+    const db = (await createTestStore('postgres'))!;
+    const watchers = async () =>
+      Number((await db.exec(`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'stoker-engine-watch' AND datname = current_database()`))[0]!.n);
+    const quiet = startCli(built, ['engine', '--flows', flows, '--store', db.url, '--no-watch-peers'], { cwd: dir.path });
+    const watching = startCli(built, ['engine', '--flows', flows, '--store', db.url], { cwd: dir.path });
+    try {
+      for (const e of [quiet, watching]) await waitUntil(() => e.output.stderr.includes(' started on '), 15_000, 'the engines to start');
+      await waitUntil(async () => (await watchers()) >= 1, 15_000, 'an engine to watch the other');
+      // the first one, alone when it started, would have looked again after 2 s
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(await watchers()).toBe(1);
+    } finally {
+      for (const e of [quiet, watching]) e.kill('SIGTERM');
+      await Promise.all([quiet.exited, watching.exited]);
+      await db.drop();
+    }
+  }, 60_000);
 });

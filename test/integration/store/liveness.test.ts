@@ -261,6 +261,51 @@ await describeEachDialect('liveness', (ctx) => {
     expect(lost).toEqual([]);
   });
 
+  it.runIf(sessionLocks)('watchEngine: held while the engine lives, free the moment its process is SIGKILLed, aborted on demand', async () => {
+    const { store, prefix } = await fresh();
+    const { run } = await store.startRun(newRun());
+    const e = await spawnEngine(ctx.url, prefix, 'kid-watched', 60_000);
+    const never = new AbortController().signal;
+    // alive: the wait runs out; the lock is still the engine's (nothing to requeue)
+    expect(await store.watchEngine!('kid-watched', { maxWaitMs: 1_000, signal: never })).toBe('held');
+    expect(await store.requeueExpired({ liveCheckAfterMs: 0 })).toEqual([]);
+    // an id nobody holds: free at once
+    expect(await store.watchEngine!('nobody', { maxWaitMs: 5_000, signal: never })).toBe('free');
+
+    const watching = store.watchEngine!('kid-watched', { maxWaitMs: 20_000, signal: never });
+    await sleep(200);
+    const t0 = performance.now();
+    process.kill(e.pid, 'SIGKILL');
+    expect(await watching).toBe('free');
+    console.log(`${ctx.dialect}: kill -> watchEngine answered 'free' after ${(performance.now() - t0).toFixed(1)} ms`);
+    // the watch let the lock go again: the sweep sees the engine dead
+    expect(await store.requeueExpired({ liveCheckAfterMs: 0 })).toEqual([{ runId: run.id, index: 0, engineId: 'kid-watched' }]);
+    await e.exited;
+
+    // aborted by its signal, and by closing the store
+    const other = await ctx.db.open({ tablePrefix: prefix });
+    await other.registerEngine({ id: 'alive', host: 'h', pid, version: 't', leaseMs: 60_000 });
+    const abort = new AbortController();
+    const aborted = store.watchEngine!('alive', { maxWaitMs: 20_000, signal: abort.signal });
+    await sleep(100);
+    abort.abort();
+    expect(await aborted).toBe('aborted');
+    expect(await store.watchEngine!('alive', { maxWaitMs: 10_000, signal: abort.signal })).toBe('aborted');
+    const closing = await ctx.db.open({ tablePrefix: prefix });
+    const cut = closing.watchEngine!('alive', { maxWaitMs: 20_000, signal: never });
+    await sleep(100);
+    await closing.close();
+    expect(await cut).toBe('aborted');
+    // the engine's lock was never taken from it
+    expect(await store.watchEngine!('alive', { maxWaitMs: 1_000, signal: never })).toBe('held');
+    await other.deregisterEngine('alive');
+    expect(await store.watchEngine!('alive', { maxWaitMs: 5_000, signal: never })).toBe('free');
+  });
+
+  it.runIf(ctx.dialect === 'sqlite')('sqlite: no session locks, so nothing to watch', () => {
+    expect(ctx.db.store.watchEngine).toBeUndefined();
+  });
+
   it.runIf(ctx.dialect === 'sqlite')('sqlite: a SIGKILLed engine process is found dead by its pid, without a lock check', async () => {
     const { store, prefix } = await fresh();
     const { run } = await store.startRun(newRun());
