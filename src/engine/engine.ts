@@ -53,11 +53,11 @@ export interface EngineOptions {
    */
   reapMs?: number;
   /**
-   * Watch a peer (default true; used where the store offers {@link Store.watchEngine}:
-   * PostgreSQL, MySQL). The engine processes form a ring in id order and one engine of each
-   * waits, on one connection of its own, for the session lock of the next process's: the
-   * database hands that lock over the moment the peer's session ends, and the watcher
-   * sweeps at once. A `kill -9` is
+   * Watch a peer (default true; used where the store offers {@link Store.watchEngine}: all
+   * three). The engine processes form a ring in id order and one engine of each watches the
+   * next process's engine: on PostgreSQL and MySQL it waits, on one connection of its own,
+   * for that engine's session lock, which the database hands over the moment the peer's
+   * session ends; on SQLite it looks at the peer's pid every 20 ms. Then it sweeps at once. A `kill -9` is
    * then taken over in milliseconds instead of at the next look of a reaper; the reapers
    * stay the safety net. `false` leaves detection to the reapers alone.
    */

@@ -53,9 +53,9 @@ export interface RuntimeOptions {
    */
   localSupervisor?: boolean;
   /**
-   * PostgreSQL and MySQL: one engine of this process watches the session lock of another
-   * process's engine, so a crash is taken over at once (default true; see
-   * `EngineOptions.watchPeers`). No effect on SQLite.
+   * One engine of this process watches another process's engine (its session lock on
+   * PostgreSQL and MySQL, its pid on SQLite), so a crash is taken over at once (default
+   * true; see `EngineOptions.watchPeers`).
    */
   watchPeers?: boolean;
   /** retention: prune runs that ended more than this long ago (ms; see `EngineOptions.retentionMs`; default off) */

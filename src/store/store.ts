@@ -505,14 +505,15 @@ export interface Store {
   /** requeues the atoms of one engine at once (graceful drain, or a detected crash) */
   requeueEngine(engineId: string): Promise<number>;
   /**
-   * Crash detection the moment it happens (protocol 4), for stores whose engines hold a
-   * session lock (PostgreSQL, MySQL/MariaDB): waits on a connection of its own, for up to
-   * `maxWaitMs`, to take engine `engineId`'s session lock, which the database hands over
-   * as soon as that engine's session ends (`kill -9`, a lost connection) or it deregisters,
-   * and lets it go again at once. `'free'`: the lock was free or came free; the caller then
-   * sweeps with {@link requeueExpired}, which decides whether the engine is dead (a free
-   * lock alone is not proof: it may have deregistered). `'held'`: the wait ran out (the
-   * engine is alive). `'aborted'`: `signal` ended the wait. Rejects when the connection fails.
+   * Crash detection the moment it happens (protocol 4): waits, for up to `maxWaitMs`, until
+   * engine `engineId` is gone. PostgreSQL and MySQL/MariaDB wait on a connection of their
+   * own to take its session lock, which the database hands over as soon as that engine's
+   * session ends (`kill -9`, a lost connection) or it deregisters, and let it go again at
+   * once; SQLite (one host) looks at its pid every few ms. `'free'`: gone, or already gone;
+   * the caller then sweeps with {@link requeueExpired}, which decides whether the engine is
+   * dead (a free lock alone is not proof: it may have deregistered). `'held'`: the wait ran
+   * out (the engine is alive). `'aborted'`: `signal` ended the wait. Rejects when the
+   * connection fails.
    */
   watchEngine?(engineId: string, options: WatchOptions): Promise<'free' | 'held' | 'aborted'>;
   /**

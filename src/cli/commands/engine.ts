@@ -54,7 +54,7 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
     .addOption(
       new Option(
         '--no-watch-peers',
-        'PostgreSQL, MySQL: do not wait on another engine process\'s session lock (one connection); its crash is then found by the reapers (~0.5 s) instead of at once',
+        'do not watch another engine process (PostgreSQL, MySQL: its session lock, on one connection; SQLite: its pid); its crash is then found by the reapers (~0.5 s) instead of at once',
       ),
     )
     .addOption(

@@ -38,6 +38,7 @@ import type {
   LocalEngineKill,
   NewRun,
   RequeueOptions,
+  WatchOptions,
   RunFilter,
   RunPatch,
   RunRow,
@@ -53,6 +54,7 @@ import { sqliteMigrations } from './migrations.js';
 import { SqliteLockStatements } from './locks.js';
 import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
 import { AsyncMutex } from '../async-mutex.js';
+import type { WatchAnswer } from '../watch-connections.js';
 
 const NOW = `CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
 /**
@@ -62,6 +64,8 @@ const NOW = `CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
 const RUN_COLUMNS = `id, flow, version, key, status, args, result, failure, parent_run_id, parent_atom,
   pending_atoms, revert_pending, atom_count, graph_hash, created_at, updated_at, finished_at`;
 type Raw = Record<string, unknown>;
+/** how often watchEngine looks at the watched engine's process (ms): a pid check and one row read */
+const PID_WATCH_MS = 20;
 
 export interface SqliteStoreOptions {
   /** file path, or ':memory:' */
@@ -704,6 +708,37 @@ export class SqliteStore implements Store {
       rows.map((r) => ({ runId: String(r.run_id), atom: Number(r.idx), kind: 'atom.requeued', fromState: null, toState: String(r.state), engineId, epoch: Number(r.epoch) })),
     );
     return rows.map((r) => ({ runId: String(r.run_id), index: Number(r.idx) }));
+  }
+
+  /**
+   * {@inheritDoc Store.watchEngine}
+   *
+   * SQLite has no sessions, but its engines share one host: the wait looks at the engine's
+   * process every {@link PID_WATCH_MS} ms with the same pid check as the sweep, and answers
+   * `'free'` once it is gone (or the engine's row is). Without a pid check (a store made
+   * without `isPidAlive`) every wait runs out (`'held'`). A stopped (SIGSTOP) process is
+   * alive here: its lease decides.
+   */
+  async watchEngine(engineId: string, options: WatchOptions): Promise<WatchAnswer> {
+    this.assertOpen();
+    const until = performance.now() + Math.max(1, options.maxWaitMs);
+    for (;;) {
+      if (options.signal.aborted || this.closed) return 'aborted';
+      const row = this.get(`SELECT pid, started_at FROM {p}engines WHERE id = ?`, engineId);
+      if (!row || !this.isPidAlive(Number(row.pid), new Date(Number(row.started_at)))) return 'free';
+      const left = until - performance.now();
+      if (left <= 0) return 'held';
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          options.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(PID_WATCH_MS, left));
+        timer.unref(); // like the engine's timers: a watch does not keep the process alive
+        options.signal.addEventListener('abort', done, { once: true });
+      });
+    }
   }
 
   async requeueEngine(engineId: string): Promise<number> {

@@ -261,7 +261,7 @@ await describeEachDialect('liveness', (ctx) => {
     expect(lost).toEqual([]);
   });
 
-  it.runIf(sessionLocks)('watchEngine: held while the engine lives, free the moment its process is SIGKILLed, aborted on demand', async () => {
+  it('watchEngine: held while the engine lives, free the moment its process is SIGKILLed, aborted on demand', async () => {
     const { store, prefix } = await fresh();
     const { run } = await store.startRun(newRun());
     const e = await spawnEngine(ctx.url, prefix, 'kid-watched', 60_000);
@@ -300,10 +300,6 @@ await describeEachDialect('liveness', (ctx) => {
     expect(await store.watchEngine!('alive', { maxWaitMs: 1_000, signal: never })).toBe('held');
     await other.deregisterEngine('alive');
     expect(await store.watchEngine!('alive', { maxWaitMs: 5_000, signal: never })).toBe('free');
-  });
-
-  it.runIf(ctx.dialect === 'sqlite')('sqlite: no session locks, so nothing to watch', () => {
-    expect(ctx.db.store.watchEngine).toBeUndefined();
   });
 
   it.runIf(ctx.dialect === 'sqlite')('sqlite: a SIGKILLed engine process is found dead by its pid, without a lock check', async () => {
