@@ -33,6 +33,7 @@
  * ```
  */
 import mysql from 'mysql2/promise';
+import { createHash } from 'node:crypto';
 import { canonicalJson } from '../../core/canonical-json.js';
 import type { JsonValue } from '../../core/json.js';
 import { ConflictError, StoreError, isStokerError } from '../../errors.js';
@@ -143,6 +144,10 @@ interface TxState {
 
 /** SQL of an engine's GET_LOCK name (at most 54 characters); the first `?` is the lock namespace of this store. */
 const ENGINE_LOCK_NAME = (id: string): string => `CONCAT('stoker_engine_', LEFT(SHA2(CONCAT(?, ${id}), 256), 40))`;
+/** The GET_LOCK name that queues the supersedes of one key (at most 64 characters; lock names are server-wide). */
+function supersedeLockName(namespace: string, key: string): string {
+  return `stoker_supersede_${createHash('sha256').update(`${namespace}supersede:${key}`).digest('hex').slice(0, 40)}`;
+}
 /** the largest `wait_timeout`: the lock connection is idle by design and must not be closed for it */
 const LOCK_SESSION_WAIT_TIMEOUT_S = 31_536_000;
 
@@ -412,12 +417,25 @@ export class MysqlStore implements Store {
    * START TRANSACTION; fn; COMMIT on one pooled connection, ROLLBACK on any error; the whole
    * transaction runs again after a deadlock or lock wait timeout (so `fn` may run more than once).
    */
-  private async transaction<T>(purpose: string, fn: (conn: Conn, state: TxState) => Promise<T>): Promise<T> {
+  private async transaction<T>(purpose: string, fn: (conn: Conn, state: TxState) => Promise<T>, queue?: { lockName: string }): Promise<T> {
     return this.withRetry(async () => {
       const conn = await this.acquire(purpose);
       const state: TxState = { done: false, failure: undefined };
       let discard = false;
+      let queued = false;
       try {
+        if (queue) {
+          // a named lock of the session (MySQL has no transaction-scoped one), taken before
+          // any row lock and let go after the commit: callers with the same name run one by one
+          const got = await this.rows(`${purpose}: queue`, 'SELECT GET_LOCK(?, ?) AS ok', [queue.lockName, this.lockWaitS], conn);
+          if (Number(got[0]?.ok) !== 1) {
+            throw new StoreError('STOKER_STORE_QUERY_FAILED', `MySQL: ${purpose} failed: waited ${this.lockWaitS} s for its turn (lock ${queue.lockName})`, {
+              cause: Object.assign(new Error('Lock wait timeout exceeded'), { errno: 1205 }),
+              details: { purpose },
+            });
+          }
+          queued = true;
+        }
         await this.exec(`${purpose}: begin`, 'START TRANSACTION', [], conn);
         const out = await fn(conn, state);
         state.done = true;
@@ -436,6 +454,7 @@ export class MysqlStore implements Store {
         if (isStokerError(e) && e.code === 'STOKER_STORE_UNREACHABLE') discard = true;
         throw e;
       } finally {
+        if (queued && !discard) await conn.query('SELECT RELEASE_LOCK(?)', [queue!.lockName]).catch(() => (discard = true));
         if (discard) conn.destroy();
         else conn.release();
       }
@@ -611,7 +630,12 @@ export class MysqlStore implements Store {
   }
 
   async startRun(run: NewRun): Promise<StartResult> {
-    const started = await this.transaction('start a run', (c) => this.startRunOn(c, run));
+    // Supersedes of one key queue (as on PostgreSQL): a FOR UPDATE wait alone ends with no
+    // row under READ COMMITTED (the row it waited for lost its key), so a back-to-back
+    // superseder made the other one fail on the unique index until it ran out of attempts
+    // (test/chaos/supersede-across-engines.test.ts, once in CI).
+    const queue = run.key !== null && run.supersede ? { lockName: supersedeLockName(this.lockNamespace, run.key) } : undefined;
+    const started = await this.transaction('start a run', (c) => this.startRunOn(c, run), queue);
     this.graphs.committedHash(graphDigest(run.graph).hash);
     return started;
   }
