@@ -57,9 +57,9 @@ export interface EngineOptions {
    * three). The engine processes form a ring in id order and one engine of each watches the
    * next process's engine: on PostgreSQL and MySQL it waits, on one connection of its own,
    * for that engine's session lock, which the database hands over the moment the peer's
-   * session ends; on SQLite it looks at the peer's pid every 20 ms. Then it sweeps at once. A `kill -9` is
-   * then taken over in milliseconds instead of at the next look of a reaper; the reapers
-   * stay the safety net. `false` leaves detection to the reapers alone.
+   * session ends; on SQLite it looks at the peer's pid every 20 ms. Then it sweeps at once.
+   * A `kill -9` is taken over in milliseconds instead of at the next look of a reaper; the
+   * reapers stay the safety net. `false` leaves detection to the reapers alone.
    */
   watchPeers?: boolean;
   /**
@@ -613,11 +613,12 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   /**
-   * Protocol 4, the immediate half ({@link EngineOptions.watchPeers}): waits for the session
-   * lock of the next live process's engine in id order (peers.ts: one watcher per process),
-   * and sweeps the moment it comes free. Each wait lasts at most {@link WATCH_WAIT_MS}, so engines that joined or left are
-   * seen at the next look. A peer found free is not watched again (it deregistered, or it
-   * died holding nothing, and its row stays until its lease ends).
+   * Protocol 4, the immediate half ({@link EngineOptions.watchPeers}): watches the next live
+   * process's engine in id order (peers.ts: one watcher per process) through
+   * {@link Store.watchEngine}, and sweeps the moment it is gone. Each wait lasts at most
+   * {@link WATCH_WAIT_MS}, so engines that joined or left are seen at the next look. A peer
+   * found gone is not watched again (it deregistered, or it died holding nothing and its
+   * row stays until its lease ends).
    */
   private async watchLoop(signal: AbortSignal): Promise<void> {
     const freed = new Set<string>();
