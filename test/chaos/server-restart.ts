@@ -405,9 +405,9 @@ async function engineSessions(server: PrivateServer, db: string, engines: readon
     if (!/^[0-9a-f-]+$/.test(id)) throw new Error(`unexpected engine id ${id}`);
     let lock: boolean;
     if (server.kind === 'postgres') {
-      // a one-statement transaction: takes the lock only if no session holds it, and frees it at once
+      // a one-statement transaction: takes the lock (shared) only if no session holds it exclusively, and frees it at once
       const [row] = await server.exec(
-        `SELECT pg_try_advisory_xact_lock(hashtextextended(('stoker:.stoker_engine:' || '${id}') COLLATE "C", 0)) AS free`,
+        `SELECT pg_try_advisory_xact_lock_shared(hashtextextended(('stoker:.stoker_engine:' || '${id}') COLLATE "C", 0)) AS free`,
         db,
       );
       lock = row?.free === false;

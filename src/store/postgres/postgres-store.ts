@@ -15,8 +15,9 @@
  *   advisory lock on `hashtextextended('<namespace>' || engine id, 0)` on a dedicated
  *   connection (`stoker-<role>-lock`), held until deregistration; {@link
  *   PostgresStore.requeueExpired} declares an engine dead when its lease expired, or when its
- *   heartbeat is overdue and `pg_try_advisory_xact_lock` on its key succeeds (the session
- *   that held it is gone: measured free within milliseconds of `kill -9`);
+ *   heartbeat is overdue and `pg_try_advisory_xact_lock_shared` on its key succeeds (the
+ *   session that held it exclusively is gone: measured free within milliseconds of `kill
+ *   -9`); {@link PostgresStore.watchEngine} waits for the same shared lock;
  * - wake-ups (protocol 6): LISTEN on a dedicated connection (`stoker-<role>-listen`) on the
  *   channel `<schema>.<prefix>wake`, `pg_notify` from {@link PostgresStore.notifyWakeup}
  *   and from the start transaction.
@@ -1326,8 +1327,9 @@ export class PostgresStore implements Store {
     // requeue every held atom whose holder is not a live engine (expired, dead, lost, or
     // without a row). `lost` checks only engines that are live by lease, hold atoms and
     // whose heartbeat is overdue (R11: a database restart frees every lock); the CASE keeps
-    // the lock attempt last. pg_try_advisory_xact_lock succeeds only when no session holds
-    // the engine's lock, and is released when this statement's transaction ends. SKIP LOCKED:
+    // the lock attempt last. pg_try_advisory_xact_lock_shared succeeds only when no session
+    // holds the engine's lock exclusively (the engine's own; watchers hold it shared, if at
+    // all), and is released when this statement's transaction ends. SKIP LOCKED:
     // an atom being completed right now is left to that transaction; the next sweep sees its
     // outcome. (All CTEs see one snapshot, so `t` excludes `lost` explicitly; a
     // data-modifying CTE runs to completion whether or not the main query reads it.)
@@ -1339,7 +1341,7 @@ export class PostgresStore implements Store {
            WHERE CASE WHEN ($2::bigint IS NULL OR $2::bigint >= 0) AND e.state <> 'dead' AND e.lease_expires_at >= now()
                AND ($2::bigint = 0 OR now() - e.heartbeat_at >= COALESCE($2::bigint * interval '1 millisecond', (e.lease_expires_at - e.heartbeat_at) / 3))
                AND EXISTS (SELECT 1 FROM {p}atoms a WHERE a.claimed_by = e.id AND a.state IN ('RUNNING', 'REVERTING'))
-             THEN pg_try_advisory_xact_lock(${ENGINE_LOCK_KEY('e.id')}) ELSE false END),
+             THEN pg_try_advisory_xact_lock_shared(${ENGINE_LOCK_KEY('e.id')}) ELSE false END),
          d AS (
            UPDATE {p}engines SET state = 'dead'
            WHERE state <> 'dead' AND (lease_expires_at < now() OR id IN (SELECT id FROM lost)) RETURNING id),
@@ -1395,12 +1397,14 @@ export class PostgresStore implements Store {
   /**
    * {@inheritDoc Store.watchEngine}
    *
-   * `pg_advisory_lock` on the engine's key, on a connection of its own whose `lock_timeout`
-   * is the wait (so the server also ends a wait whose client went away), then
-   * `pg_advisory_unlock` at once: while this session holds the lock, the sweep's
-   * `pg_try_advisory_xact_lock` would take the engine for alive. The connection is kept for
-   * the next call (the ring is looked at every few seconds); an aborted or failed one is
-   * closed.
+   * `pg_advisory_lock_shared` on the engine's key, on a connection of its own whose
+   * `lock_timeout` is the wait (so the server also ends a wait whose client went away), then
+   * `pg_advisory_unlock_shared` at once. Shared, like the sweep's own check
+   * (`pg_try_advisory_xact_lock_shared`): the engine holds its lock exclusively, so both
+   * conflict with the engine only, and a watcher that is frozen right after the grant (it
+   * holds the lock until it runs again) never makes a dead engine look alive. The
+   * connection is kept for the next call (the ring is looked at every few seconds); an
+   * aborted or failed one is closed.
    */
   async watchEngine(engineId: string, options: WatchOptions): Promise<WatchAnswer> {
     this.assertOpen();
@@ -1411,13 +1415,13 @@ export class PostgresStore implements Store {
         this.watchWaits.set(client, waitMs);
       }
       try {
-        await this.q('wait for an engine session lock', `SELECT pg_advisory_lock(${ENGINE_LOCK_KEY('$2::text')})`, [this.lockNamespace, engineId], client);
+        await this.q('wait for an engine session lock', `SELECT pg_advisory_lock_shared(${ENGINE_LOCK_KEY('$2::text')})`, [this.lockNamespace, engineId], client);
       } catch (e) {
         // lock_not_available: lock_timeout ran out, the engine lives
         if (sqlState(e) === '55P03') return { answer: 'held', reusable: true };
         throw e;
       }
-      await this.q('let an engine session lock go', `SELECT pg_advisory_unlock(${ENGINE_LOCK_KEY('$2::text')})`, [this.lockNamespace, engineId], client);
+      await this.q('let an engine session lock go', `SELECT pg_advisory_unlock_shared(${ENGINE_LOCK_KEY('$2::text')})`, [this.lockNamespace, engineId], client);
       return { answer: 'free', reusable: true };
     });
   }
