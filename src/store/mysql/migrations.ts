@@ -153,4 +153,13 @@ export const mysqlMigrations: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
     ],
   },
+  {
+    version: 4,
+    name: 'engine lock sessions',
+    statements: [
+      // MySQL records which session holds an engine's GET_LOCK (its CONNECTION_ID), so that a
+      // watcher left holding a dead engine's lock cannot make it look alive; elsewhere NULL.
+      `ALTER TABLE {p}engines ADD COLUMN lock_session BIGINT NULL`,
+    ],
+  },
 ];

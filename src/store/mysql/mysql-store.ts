@@ -17,9 +17,11 @@
  *   `GET_LOCK('stoker_engine_<40 hex digits of SHA-256(namespace, engine id)>', 0)` on a
  *   dedicated connection (program_name `stoker-<role>-lock`; lock names are server-wide and
  *   at most 64 characters, hence the hash with the database and prefix in it), held until
- *   deregistration; {@link MysqlStore.requeueExpired} declares an engine dead when its lease
- *   expired, or when its heartbeat is overdue and `IS_FREE_LOCK` says its lock is free (the
- *   server drops it as soon as the session ends). No LISTEN/NOTIFY: engines poll.
+ *   deregistration, and records that session's `CONNECTION_ID()` in the engine's row
+ *   (`lock_session`); {@link MysqlStore.requeueExpired} declares an engine dead when its
+ *   lease expired, or when its heartbeat is overdue and `IS_USED_LOCK` says its lock is not
+ *   held by that session (the server drops it as soon as the session ends; a watcher may
+ *   hold it for a moment after). No LISTEN/NOTIFY: engines poll.
  *
  * Values are bound with mysql2's `query` placeholders (client-side escaping, every value
  * through `?`); server-side prepared statements are avoided because statements with
@@ -1211,7 +1213,7 @@ export class MysqlStore implements Store {
     try {
       const got = await this.rows(
         'take the engine session lock',
-        `SELECT GET_LOCK(${ENGINE_LOCK_NAME('?')}, 0) AS ok`,
+        `SELECT GET_LOCK(${ENGINE_LOCK_NAME('?')}, 0) AS ok, CONNECTION_ID() AS session`,
         [this.lockNamespace, e.id],
         conn,
       );
@@ -1223,9 +1225,9 @@ export class MysqlStore implements Store {
       await this.single('register an engine', (c) =>
         this.exec(
           'register an engine',
-          `INSERT INTO {p}engines (id, host, pid, version, state, started_at, heartbeat_at, lease_expires_at)
-           VALUES (?, ?, ?, ?, 'alive', NOW(6), NOW(6), DATE_ADD(NOW(6), INTERVAL ? MICROSECOND))`,
-          [e.id, e.host, e.pid, e.version, Math.round(e.leaseMs) * 1000],
+          `INSERT INTO {p}engines (id, host, pid, version, state, started_at, heartbeat_at, lease_expires_at, lock_session)
+           VALUES (?, ?, ?, ?, 'alive', NOW(6), NOW(6), DATE_ADD(NOW(6), INTERVAL ? MICROSECOND), ?)`,
+          [e.id, e.host, e.pid, e.version, Math.round(e.leaseMs) * 1000, Number(got[0]!.session)],
           c,
         ),
       );
@@ -1359,7 +1361,9 @@ export class MysqlStore implements Store {
       );
       if (checkAfterUs !== -1) {
         // R11: engines that hold atoms, whose heartbeat is overdue (a database restart frees
-        // every lock) and whose session lock is free, are dead too. IS_FREE_LOCK only looks.
+        // every lock) and whose session lock is not held by their own session, are dead too:
+        // free, or held by another session (a watcher that took it as the engine died and is
+        // frozen before it could let go). IS_USED_LOCK only looks.
         const lost = (
           await this.rows(
             'find engines whose session is gone',
@@ -1367,8 +1371,8 @@ export class MysqlStore implements Store {
              WHERE e.state <> 'dead' AND e.lease_expires_at >= NOW(6)
                AND (? = 0 OR TIMESTAMPDIFF(MICROSECOND, e.heartbeat_at, NOW(6)) >= COALESCE(?, TIMESTAMPDIFF(MICROSECOND, e.heartbeat_at, e.lease_expires_at) DIV 3))
                AND EXISTS (SELECT 1 FROM {p}atoms a WHERE a.state IN ('RUNNING', 'REVERTING') AND a.claimed_by = e.id)
-               AND IS_FREE_LOCK(${ENGINE_LOCK_NAME('e.id')}) = 1`,
-            [checkAfterUs ?? -1, checkAfterUs, this.lockNamespace],
+               AND COALESCE(IS_USED_LOCK(${ENGINE_LOCK_NAME('e.id')}) <> e.lock_session, IS_FREE_LOCK(${ENGINE_LOCK_NAME('e.id')}) = 1)`,
+            [checkAfterUs ?? -1, checkAfterUs, this.lockNamespace, this.lockNamespace],
             c,
           )
         ).map((r) => String(r.id));
@@ -1408,9 +1412,9 @@ export class MysqlStore implements Store {
    *
    * `GET_LOCK` on the engine's lock name with the wait as its timeout (whole seconds, below
    * the session's statement time limit), on a connection of its own, then `RELEASE_LOCK` at
-   * once: while this session holds the lock, the sweep's `IS_FREE_LOCK` would take the
-   * engine for alive. The connection is kept for the next call; an aborted or failed one is
-   * closed.
+   * once. A watcher frozen before it lets go does not make the engine look alive: the sweep
+   * compares the lock's holder with the session the engine registered from (`lock_session`).
+   * The connection is kept for the next call; an aborted or failed one is closed.
    */
   async watchEngine(engineId: string, options: WatchOptions): Promise<WatchAnswer> {
     this.assertOpen();

@@ -17,6 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import type { Store } from '../../../src/store/store.js';
@@ -303,28 +304,35 @@ await describeEachDialect('liveness', (ctx) => {
     expect(await store.watchEngine!('alive', { maxWaitMs: 5_000, signal: never })).toBe('free');
   });
 
-  it.runIf(ctx.dialect === 'postgres')(
-    'postgres: a watcher left holding a dead engine\'s lock (frozen right after the grant) does not make it look alive',
-    async () => {
-      const { store, prefix } = await fresh();
-      const { run } = await store.startRun(newRun());
-      const e = await spawnEngine(ctx.url, prefix, 'kid-frozen-watch', 60_000);
-      // a session that waits for the lock as watchEngine does, and then never lets it go
+  it.runIf(sessionLocks)("a watcher left holding a dead engine's lock (frozen right after the grant) does not make it look alive", async () => {
+    const { store, prefix } = await fresh();
+    const { run } = await store.startRun(newRun());
+    const e = await spawnEngine(ctx.url, prefix, 'kid-frozen-watch', 60_000);
+    // a session that waits for the lock as watchEngine does, and then never lets it go
+    let granted: Promise<unknown>;
+    let end: () => Promise<void>;
+    if (ctx.dialect === 'postgres') {
       const frozen = new pg.Client({ connectionString: ctx.url });
       await frozen.connect();
-      try {
-        const key = `hashtextextended(('stoker:.${prefix}engine:' || 'kid-frozen-watch') COLLATE "C", 0)`;
-        const granted = frozen.query(`SELECT pg_advisory_lock_shared(${key})`);
-        await sleep(100);
-        process.kill(e.pid, 'SIGKILL');
-        await granted;
-        expect(await store.requeueExpired({ liveCheckAfterMs: 0 })).toEqual([{ runId: run.id, index: 0, engineId: 'kid-frozen-watch' }]);
-      } finally {
-        await frozen.end();
-      }
-      await e.exited;
-    },
-  );
+      granted = frozen.query(`SELECT pg_advisory_lock_shared(hashtextextended(('stoker:.${prefix}engine:' || 'kid-frozen-watch') COLLATE "C", 0))`);
+      end = () => frozen.end();
+    } else {
+      const frozen = await mysql.createConnection(ctx.url);
+      granted = frozen.query(
+        `SELECT GET_LOCK(CONCAT('stoker_engine_', LEFT(SHA2(CONCAT(DATABASE(), '.${prefix}engine:', 'kid-frozen-watch'), 256), 40)), 20) AS ok`,
+      );
+      end = () => frozen.end();
+    }
+    try {
+      await sleep(100);
+      process.kill(e.pid, 'SIGKILL');
+      await granted;
+      expect(await store.requeueExpired({ liveCheckAfterMs: 0 })).toEqual([{ runId: run.id, index: 0, engineId: 'kid-frozen-watch' }]);
+    } finally {
+      await end();
+    }
+    await e.exited;
+  });
 
   it.runIf(ctx.dialect === 'sqlite')('sqlite: a SIGKILLed engine process is found dead by its pid, without a lock check', async () => {
     const { store, prefix } = await fresh();
