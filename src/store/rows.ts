@@ -81,7 +81,10 @@ export function atomFromRow(r: Raw): AtomRow {
   };
 }
 
-export function claimFromRow(r: Raw): ClaimedAtom {
+export function claimFromRow(r: Raw, run?: RunRow): ClaimedAtom {
+  // Every claim has the same fields in the same order, `run` included (undefined when the
+  // claim did not read the run): one object shape keeps the engine's hot paths
+  // monomorphic, where a second shape made V8 throw their optimized code away.
   return {
     runId: String(r.run_id),
     index: num(r.idx),
@@ -91,6 +94,7 @@ export function claimFromRow(r: Raw): ClaimedAtom {
     execution: num(r.execution),
     journal: jsonColumn<JournalEntry[]>(r.journal) ?? [],
     failure: jsonColumn<FailureRecord>(r.failure),
+    run,
   };
 }
 

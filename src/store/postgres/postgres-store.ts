@@ -1717,11 +1717,10 @@ function sameShape(updates: readonly AtomUpdate[]): boolean {
 
 /** A row of {@link CLAIM_SQL}: the claimed atom, and its run's row (`run_*` columns) on the first atom of each run. */
 function claimWithRun(row: Raw): ClaimedAtom {
-  const claim = claimFromRow(row);
-  if (row.run_flow === null || row.run_flow === undefined) return claim;
-  const run: Raw = { id: claim.runId };
+  if (row.run_flow === null || row.run_flow === undefined) return claimFromRow(row);
+  const run: Raw = { id: row.run_id };
   for (const [k, v] of Object.entries(row)) if (k.startsWith('run_') && k !== 'run_id') run[k.slice(4)] = v;
-  return { ...claim, run: runFromRow(run) };
+  return claimFromRow(row, runFromRow(run));
 }
 
 /**

@@ -308,7 +308,7 @@ export class SqliteStore implements Store {
       engineId,
       limit,
     );
-    const claims = rows.map(claimFromRow);
+    const claims = rows.map((r) => claimFromRow(r));
     this.insertEventsSync(claims.map((c) => ({ runId: c.runId, atom: c.index, kind: 'atom.claimed', toState: c.state, engineId, epoch: c.epoch })));
     return claims;
   }
