@@ -122,7 +122,11 @@ export interface EngineEvents {
   'supervisor.killed': [{ engineId: string; pid: number; overdueMs: number }];
 }
 
-type EngineRunContext = RunContext & { flow: CompiledFlow | null; hasDeciders: boolean };
+/**
+ * `finalAtom`: the graph's only sink, or null. Every other atom is its ancestor, so without
+ * deciders its success ends the run.
+ */
+type EngineRunContext = RunContext & { flow: CompiledFlow | null; hasDeciders: boolean; finalAtom: number | null };
 
 interface InFlight {
   claim: ClaimedAtom;
@@ -783,7 +787,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     const graph = flow && graphDigest(flow.graph).hash === row.graphHash ? flow.graph : await this.store.getRunGraph(runId);
     if (!graph) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no graph for run ${runId}`, { details: { runId } });
     const hasDeciders = graph.atoms.some((a) => a.deciders !== undefined && Object.keys(a.deciders).length > 0);
-    const ctx = { id: runId, graph, args: row.args, parentRunId: row.parentRunId, parentAtom: row.parentAtom, deciders: flow?.deciders ?? null, flow, hasDeciders };
+    const sinks = graph.atoms.filter((a) => a.successors.length === 0);
+    const finalAtom = sinks.length === 1 ? sinks[0]!.index : null;
+    const ctx = { id: runId, graph, args: row.args, parentRunId: row.parentRunId, parentAtom: row.parentAtom, deciders: flow?.deciders ?? null, flow, hasDeciders, finalAtom };
     this.runs.set(runId, ctx);
     return ctx;
   }
@@ -1166,8 +1172,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     const only = batch.length === 1 ? batch[0] : undefined;
     if (!only || !this.store.completeSuccessFast || only.outcome.kind !== 'success' || only.claim.state !== 'RUNNING') return null;
     const ctx = await this.runContext(only.claim.runId);
-    // a run of one atom always ends with it: that is tryFastFinish's case
-    if (ctx.hasDeciders || ctx.graph.atoms.length === 1) return null;
+    // The final atom (a run of one atom, the last of a linear flow) ends its run: that is
+    // tryFastFinish's case, or the general path's for a child run. This statement would
+    // change nothing, at the cost of a round trip.
+    if (ctx.hasDeciders || ctx.finalAtom === only.claim.index) return null;
     const successors = ctx.graph.atoms[only.claim.index]?.successors ?? [];
     const r = await this.store
       .completeSuccessFast({

@@ -120,12 +120,13 @@ export interface NewRun {
   supersede?: boolean;
   /**
    * Wake idle engines (protocol 6) when this start creates claimable atoms: on PostgreSQL a
-   * `NOTIFY` inside the start's own transaction, delivered at its commit. Default `true`
+   * `NOTIFY` inside the start's own transaction, delivered at its commit; on SQLite a touch
+   * of the wake file after the commit. Default `true`
    * for {@link Store.startRun} (a start should be picked up at once, not at the next poll)
    * and `false` for {@link RunTx.startRun} (the engine announces a whole commit once, with
    * {@link Store.notifyWakeup}). A NOTIFY serialises commits on PostgreSQL (measured: about
    * 3,100 commits/s with one in every transaction), so bulk starters pass `false` and call
-   * `notifyWakeup()` once per batch. Ignored where the dialect has no push (MySQL, SQLite).
+   * `notifyWakeup()` once per batch. Ignored where the dialect has no push (MySQL).
    */
   wakeup?: boolean;
 }
@@ -530,21 +531,24 @@ export interface Store {
    */
   superviseLocalEngines?(options: SuperviseOptions): Promise<LocalEngineKill[]>;
 
-  // --- wake-ups (protocol 6): present only where the database can push (PostgreSQL) ---
+  // --- wake-ups (protocol 6): present where engines can be pushed (PostgreSQL; SQLite, one host) ---
   /**
    * Calls `onWake` whenever some store announces claimable work ({@link notifyWakeup}, or a
-   * start with {@link NewRun.wakeup}), including this store's own announcements. One
-   * dedicated LISTEN connection per store, shared by its subscribers. If it drops, it is
-   * reconnected with backoff and `onWake` is called once after reconnecting (wake-ups may
-   * have been lost meanwhile). Resolves once listening; rejects if the first connection
-   * fails. Returns the unsubscribe function. A lost wake-up costs a poll interval, never
-   * correctness: engines keep polling.
+   * start with {@link NewRun.wakeup}), including this store's own announcements.
+   * PostgreSQL: one dedicated LISTEN connection per store, shared by its subscribers; if it
+   * drops, it is reconnected with backoff. SQLite: a watch on the deployment's wake file
+   * next to the database; if the file is removed, it is made and watched again. Either way
+   * `onWake` is called once after such a recovery (wake-ups may have been lost meanwhile).
+   * Resolves once listening; rejects if the first connection (or watch) fails. Returns the
+   * unsubscribe function. A lost wake-up costs a poll interval, never correctness: engines
+   * keep polling.
    */
   subscribeWakeups?(onWake: () => void): Promise<() => Promise<void>>;
   /**
-   * Announces claimable work to subscribed engines. A separate short statement, NOT part of
-   * any transaction: call it after a commit that made atoms claimable for others, at most
-   * once per commit batch. Calls made while one is in flight share one follow-up.
+   * Announces claimable work to subscribed engines. Not part of any transaction (on
+   * PostgreSQL a separate short statement; on SQLite a touch of the wake file): call it
+   * after a commit that made atoms claimable for others, at most once per commit batch.
+   * PostgreSQL: calls made while one is in flight share one follow-up.
    */
   notifyWakeup?(): Promise<void>;
 

@@ -87,7 +87,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
     const freshFile = o.store === DEMO_STORE_URL;
     if (freshFile) {
       const path = DEMO_STORE_URL.slice('sqlite:'.length);
-      for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
+      for (const suffix of ['', '-wal', '-shm', '-journal', '-stoker_wake']) rmSync(`${path}${suffix}`, { force: true });
     }
     const runtime = await openRuntime(o, { flows: demoFlows, engines: 1, concurrency: 4, pollMs: 100 }, 'demo');
     const shutdown = watchShutdown(ctx, 'stopping the demo engine');

@@ -10,9 +10,11 @@
  * the general path) and re-checks `status` and `pending_atoms` on the newest row version;
  * the atom and successor UPDATEs re-check their predicates on the newest versions of the
  * rows they change (EvalPlanQual), so the fence (`epoch`, `state`, `revert_requested`) and
- * the counter arithmetic see every committed change. Nothing else is read. When the atom
- * would finish the run, the run is not RUNNING, or the fence misses, the statement changes
- * nothing and the caller takes the general path. Callers must not use it for runs whose
+ * the counter arithmetic see every committed change. Nothing else is read. A run's first
+ * completion also moves it PENDING → RUNNING, with its `run.running` event first, as the
+ * general path does. When the atom would finish the run, the run is neither PENDING nor
+ * RUNNING, or the fence misses, the statement changes nothing and the caller takes the
+ * general path. Callers must not use it for runs whose
  * graph has deciders (a skip cascade needs the general path).
  *
  * Plans: a named statement runs on a generic plan after a few executions, so every lookup is
@@ -34,7 +36,7 @@ WITH r AS (
   UPDATE {p}atoms SET state = 'SUCCESS', result = $4::jsonb, journal = $5::jsonb, claimed_by = NULL,
          wait_kind = NULL, wait_ref = NULL, updated_at = now()
   WHERE run_id = $1 AND idx = $2 AND epoch = $3 AND state = 'RUNNING' AND NOT revert_requested
-    AND EXISTS (SELECT 1 FROM r WHERE status = 'RUNNING' AND pending_atoms > 1)
+    AND EXISTS (SELECT 1 FROM r WHERE status IN ('PENDING', 'RUNNING') AND pending_atoms > 1)
   RETURNING idx
 ), s AS (
   UPDATE {p}atoms t SET
@@ -50,11 +52,13 @@ WITH r AS (
     AND EXISTS (SELECT 1 FROM a)
   RETURNING t.run_id, t.idx, t.state, t.epoch, t.attempt, t.execution, t.journal, t.failure
 ), u AS (
-  UPDATE {p}runs SET pending_atoms = pending_atoms - 1, row_version = row_version + 1, updated_at = now()
+  UPDATE {p}runs SET status = 'RUNNING', pending_atoms = pending_atoms - 1, row_version = row_version + 1, updated_at = now()
   WHERE id = $1 AND EXISTS (SELECT 1 FROM a)
   RETURNING id
 ), e AS (
   INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
+  SELECT $1, NULL::int, 'run.running', 'PENDING', 'RUNNING', $8, NULL::bigint, NULL::jsonb, now() FROM r WHERE status = 'PENDING' AND EXISTS (SELECT 1 FROM a)
+  UNION ALL
   SELECT $1, $2, 'atom.success', 'RUNNING', 'SUCCESS', $8, $3::bigint, NULL::jsonb, now() FROM a
   UNION ALL
   SELECT $1, idx, 'atom.ready', 'PENDING', 'READY', $8, NULL::bigint, NULL::jsonb, now() FROM s WHERE state = 'READY'
@@ -142,7 +146,7 @@ WITH r AS (
          wait_kind = NULL, wait_ref = NULL, updated_at = now()
   FROM n
   WHERE t.run_id = $1 AND t.idx BETWEEN $12 AND $13 AND t.idx = n.idx AND t.epoch = n.epoch AND t.state = 'RUNNING' AND NOT t.revert_requested
-    AND EXISTS (SELECT 1 FROM r WHERE status = 'RUNNING' AND pending_atoms > $6)
+    AND EXISTS (SELECT 1 FROM r WHERE status IN ('PENDING', 'RUNNING') AND pending_atoms > $6)
   RETURNING t.idx, t.epoch
 ), d AS (
   SELECT l.succ AS idx, count(*)::int AS cnt, bool_or(l.succ = ANY($9::int[])) AS claim
@@ -162,11 +166,13 @@ WITH r AS (
   WHERE t.run_id = $1 AND t.idx BETWEEN $14 AND $15 AND t.idx = d.idx AND t.state = 'PENDING'
   RETURNING t.run_id, t.idx, t.state, t.epoch, t.attempt, t.execution, t.journal, t.failure
 ), u AS (
-  UPDATE {p}runs SET pending_atoms = pending_atoms - (SELECT count(*) FROM a)::int, row_version = row_version + 1, updated_at = now()
+  UPDATE {p}runs SET status = 'RUNNING', pending_atoms = pending_atoms - (SELECT count(*) FROM a)::int, row_version = row_version + 1, updated_at = now()
   WHERE id = $1 AND EXISTS (SELECT 1 FROM a)
   RETURNING id
 ${freedSlotClaims('$10', '$11')}, e AS (
   INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
+  SELECT $1, NULL::int, 'run.running', 'PENDING', 'RUNNING', $10, NULL::bigint, NULL::jsonb, now() FROM r WHERE status = 'PENDING' AND EXISTS (SELECT 1 FROM a)
+  UNION ALL
   SELECT $1, idx, 'atom.success', 'RUNNING', 'SUCCESS', $10, epoch, NULL::jsonb, now() FROM a
   UNION ALL
   SELECT $1, idx, 'atom.ready', 'PENDING', 'READY', $10, NULL::bigint, NULL::jsonb, now() FROM s WHERE state = 'READY'
@@ -238,11 +244,28 @@ export function fastBatchResult(rows: Record<string, unknown>[]): FastBatchResul
  * the general path. Sent unnamed, so that it is planned with its actual arrays: every
  * lookup is a primary-key join on a handful of rows.
  */
-export const FAST_FINISH_SQL = `
+export const FAST_FINISH_SQL = fastFinishSql(
+  'unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[])',
+  'id = ANY($1::text[]) ORDER BY id',
+);
+
+/**
+ * The same for one run, with scalar parameters, sent as a named statement: its generic plan
+ * is primary-key probes whatever the planner knows of the tables (one-element arrays, whose
+ * length the planner sees). What finishes a linear flow, or a graph whose runs end one at
+ * a time: planning the array form on every call took about 1 ms of each.
+ */
+export const FAST_FINISH_ONE_SQL = fastFinishSql(
+  'unnest(ARRAY[$1::text], ARRAY[$2::int], ARRAY[$3::bigint], ARRAY[$4::text], ARRAY[$5::text], ARRAY[$6::text])',
+  'id = $1::text',
+);
+
+function fastFinishSql(finishes: string, runs: string): string {
+  return `
 WITH n AS (
-  SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[]) AS n(run_id, idx, epoch, result, journal, outputs)
+  SELECT * FROM ${finishes} AS n(run_id, idx, epoch, result, journal, outputs)
 ), r AS (
-  SELECT id, status, pending_atoms, parent_run_id FROM {p}runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
+  SELECT id, status, pending_atoms, parent_run_id FROM {p}runs WHERE ${runs} FOR UPDATE
 ), ok AS (
   SELECT id, status FROM r WHERE status IN ('PENDING', 'RUNNING') AND pending_atoms = 1 AND parent_run_id IS NULL
 ), a AS (
@@ -274,8 +297,14 @@ SELECT 'done' AS src, run_id, idx, NULL::text AS state, epoch, NULL::int AS atte
 FROM a
 UNION ALL
 SELECT 'claimed', run_id, idx, state, epoch, attempt, execution, journal, failure FROM cu`;
+}
 
+/** Parameters of {@link FAST_FINISH_SQL}, or of {@link FAST_FINISH_ONE_SQL} for a single finish. */
 export function fastFinishParams(input: FastFinish): unknown[] {
+  if (input.finishes.length === 1) {
+    const f = input.finishes[0]!;
+    return [f.runId, f.index, f.epoch, JSON.stringify(f.result satisfies JsonValue), JSON.stringify(f.journal satisfies JournalEntry[]), JSON.stringify(f.outputs satisfies JsonValue), input.engineId, input.claimMore];
+  }
   return [
     input.finishes.map((f) => f.runId),
     input.finishes.map((f) => f.index),

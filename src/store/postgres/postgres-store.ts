@@ -84,6 +84,7 @@ import {
   FAST_BATCH_SQL,
   FAST_FINISH_SQL,
   FAST_SUCCESS_SQL,
+  FAST_FINISH_ONE_SQL,
   fastBatchParams,
   fastBatchResult,
   fastFinishParams,
@@ -756,7 +757,10 @@ export class PostgresStore implements Store {
     this.assertOpen();
     let res: pg.QueryResult<Raw>;
     try {
-      res = await this.pool.query<Raw>(this.sql(FAST_FINISH_SQL), fastFinishParams(input));
+      res =
+        input.finishes.length === 1
+          ? await this.pool.query<Raw>({ name: `${this.p}fast_finish_one`, text: this.sql(FAST_FINISH_ONE_SQL), values: fastFinishParams(input) })
+          : await this.pool.query<Raw>(this.sql(FAST_FINISH_SQL), fastFinishParams(input));
     } catch (e) {
       throw this.wrap(e, 'finish runs (fast path)');
     }

@@ -54,6 +54,7 @@ import { sqliteMigrations } from './migrations.js';
 import { SqliteLockStatements } from './locks.js';
 import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
 import { AsyncMutex } from '../async-mutex.js';
+import { WakeFile } from './wake-file.js';
 import type { WatchAnswer } from '../watch-connections.js';
 
 const NOW = `CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
@@ -116,6 +117,10 @@ export class SqliteStore implements Store {
   private readonly killed = new Set<string>();
   private closed = false;
   private readonly graphs = new KnownGraphs();
+  /** cross-process wake-ups (protocol 6); null for an in-memory database */
+  private readonly wakeFile: WakeFile | null;
+  /** a transaction in progress made atoms claimable that others should hear of at its commit */
+  private wakeAtCommit = false;
 
   constructor(options: SqliteStoreOptions) {
     this.p = checkPrefix(options.tablePrefix ?? 'stoker_');
@@ -130,6 +135,7 @@ export class SqliteStore implements Store {
     this.db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
     this.isPidAlive = options.isPidAlive ?? (() => true);
     this.localProcesses = options.localProcesses ?? null;
+    this.wakeFile = options.path === ':memory:' ? null : new WakeFile(`${options.path}-${this.p}wake`);
   }
 
   private sql(text: string): string {
@@ -161,13 +167,17 @@ export class SqliteStore implements Store {
     this.assertOpen();
     return this.mutex.run(async () => {
       this.db.exec('BEGIN IMMEDIATE');
+      this.wakeAtCommit = false;
       try {
         const out = await fn();
         this.db.exec('COMMIT');
+        if (this.wakeAtCommit) this.wakeFile?.touch();
         return out;
       } catch (e) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw wrap(e);
+      } finally {
+        this.wakeAtCommit = false;
       }
     });
   }
@@ -217,7 +227,7 @@ export class SqliteStore implements Store {
 
   // ---------------------------------------------------------------- runs
 
-  private startRunSync(run: NewRun): StartResult {
+  private startRunSync(run: NewRun, wakeupByDefault: boolean): StartResult {
     const argsText = canonicalJson(run.args);
     let superseded: string | undefined;
     if (run.key !== null) {
@@ -253,6 +263,7 @@ export class SqliteStore implements Store {
       const ready = a.predecessors.length === 0;
       ins.run(run.id, a.index, a.name, ready ? 'READY' : 'PENDING', a.predecessors.length, ready ? 1 : 0);
     }
+    if ((run.wakeup ?? wakeupByDefault) && atoms.some((a) => a.predecessors.length === 0)) this.wakeAtCommit = true;
     this.insertEventsSync([{ runId: run.id, atom: null, kind: 'run.created', toState: 'PENDING', data: superseded ? { supersedes: superseded } : null }]);
     const row = this.get(`SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = ?`, run.id)!;
     return { run: runFromRow(row), created: true, ...(superseded ? { superseded } : {}) };
@@ -278,13 +289,13 @@ export class SqliteStore implements Store {
 
   async startRuns(runs: readonly NewRun[]): Promise<RunRow[]> {
     if (runs.some((r) => r.key !== null)) throw new StoreError('STOKER_CONFIG_INVALID', 'startRuns takes runs without keys; start keyed runs one by one');
-    const rows = await this.write(() => runs.map((r) => this.startRunSync(r).run));
+    const rows = await this.write(() => runs.map((r) => this.startRunSync(r, true).run));
     for (const r of runs) this.graphs.committedHash(graphDigest(r.graph).hash);
     return rows;
   }
 
   async startRun(run: NewRun): Promise<StartResult> {
-    const started = await this.write(() => this.startRunSync(run));
+    const started = await this.write(() => this.startRunSync(run, true));
     this.graphs.committedHash(graphDigest(run.graph).hash);
     return started;
   }
@@ -377,7 +388,7 @@ export class SqliteStore implements Store {
         store.insertEventsSync(events);
       },
       async startRun(run) {
-        return store.startRunSync(run);
+        return store.startRunSync(run, false);
       },
       async claimMore(engineId, limit) {
         return limit > 0 ? store.claimAtomsSync(engineId, limit) : [];
@@ -615,6 +626,7 @@ export class SqliteStore implements Store {
         runId, name,
       );
       this.insertEventsSync([{ runId, atom: null, kind: 'run.signal', data: { name, woke } }]);
+      if (woke > 0) this.wakeAtCommit = true;
       return woke;
     });
   }
@@ -627,6 +639,23 @@ export class SqliteStore implements Store {
     await this.write(() => {
       this.run(`UPDATE {p}atoms SET ready_at = ${NOW}, updated_at = ${NOW} WHERE run_id = ? AND idx = ? AND state = 'WAITING'`, runId, index);
     });
+  }
+
+  // ---------------------------------------------------------------- wake-ups (protocol 6)
+
+  /**
+   * Watches the deployment's wake file (src/store/sqlite/wake-file.ts): `onWake` runs when
+   * any process on this host touches it. An in-memory database has no other process to hear.
+   */
+  async subscribeWakeups(onWake: () => void): Promise<() => Promise<void>> {
+    this.assertOpen();
+    const stop = this.wakeFile?.subscribe(onWake);
+    return async () => stop?.();
+  }
+
+  /** Touches the wake file: the engines of other processes claim at once. */
+  async notifyWakeup(): Promise<void> {
+    this.wakeFile?.touch();
   }
 
   // ---------------------------------------------------------------- engines

@@ -1,7 +1,7 @@
 /**
  * The PostgreSQL one-statement completion must behave exactly like the general path, and
- * must write nothing when it cannot (fenced claim, run about to finish, run not RUNNING,
- * scope reverting).
+ * must write nothing when it cannot (fenced claim, run about to finish, run neither PENDING
+ * nor RUNNING, scope reverting).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../../src/store/store.js';
@@ -44,6 +44,27 @@ describe('fast success path (postgres)', () => {
     expect(events.filter((e) => e.atom === 1).map((e) => [e.kind, e.fromState, e.toState, e.epoch, e.data])).toEqual([
       ['atom.claimed', 'PENDING', 'RUNNING', 1, { local: true }],
     ]);
+  });
+
+  it("a run's first completion also moves it PENDING → RUNNING, with run.running first, as the general path does", async (ctx) => {
+    if (!db) return ctx.skip();
+    const run = newRun({ predecessors: [[], [0], [1]] });
+    await store.startRun(run);
+    const claim = (await store.claimAtoms('e1', 10)).find((c) => c.runId === run.id)!;
+    expect((await store.getRun(run.id))!.status).toBe('PENDING');
+    const r = await store.completeSuccessFast!({ runId: run.id, index: 0, epoch: claim.epoch, result: 1, journal: [], successors: [1], claim: 1, engineId: 'e1' });
+    expect(r.handled).toBe(true);
+    expect((await store.getRun(run.id))!).toMatchObject({ status: 'RUNNING', pendingAtoms: 2 });
+    const events = (await store.listEvents(run.id)).filter((e) => e.kind !== 'run.created' && e.kind !== 'atom.claimed' || e.atom === 1);
+    expect(events.map((e) => [e.kind, e.atom, e.fromState, e.toState, e.engineId])).toEqual([
+      ['run.running', null, 'PENDING', 'RUNNING', 'e1'],
+      ['atom.success', 0, 'RUNNING', 'SUCCESS', 'e1'],
+      ['atom.claimed', 1, 'PENDING', 'RUNNING', 'e1'],
+    ]);
+    // the next completion finds it RUNNING: no second run.running
+    const next = await store.completeSuccessFast!({ runId: run.id, index: 1, epoch: r.claimed!.epoch, result: 2, journal: [], successors: [2], claim: 2, engineId: 'e1' });
+    expect(next.handled).toBe(true);
+    expect((await store.listEvents(run.id)).filter((e) => e.kind === 'run.running')).toHaveLength(1);
   });
 
   it('a successor it does not claim becomes READY, with its own event', async (ctx) => {
@@ -162,6 +183,19 @@ describe('fast batch path (postgres)', () => {
     const events = await store.listEvents(run.id);
     expect(events.map((e) => `${e.atom}:${e.kind}`)).toEqual(expect.arrayContaining(['0:atom.success', '1:atom.success', '2:atom.success', '3:atom.claimed']));
     expect(events.filter((e) => e.atom === 3).map((e) => [e.kind, e.fromState, e.toState, e.data])).toEqual([['atom.claimed', 'PENDING', 'RUNNING', { local: true }]]);
+  });
+
+  it("a PENDING run's first batch moves it to RUNNING, with run.running first", async (ctx) => {
+    if (!db) return ctx.skip();
+    const run = newRun({ predecessors: [[], [], [], [0, 1, 2], [3]] });
+    await store.startRun(run);
+    const claims = (await store.claimAtoms('e1', 3)).filter((c) => c.runId === run.id);
+    expect(claims).toHaveLength(3);
+    const r = await store.completeSuccessesFast!({ runId: run.id, successes: claims.map((c) => success(c, [3])), claim: [3], claimMore: 0, engineId: 'e1' });
+    expect(r.written.sort()).toEqual([0, 1, 2]);
+    expect((await store.getRun(run.id))!).toMatchObject({ status: 'RUNNING', pendingAtoms: 2 });
+    const kinds = (await store.listEvents(run.id)).map((e) => e.kind).filter((k) => k !== 'run.created' && k !== 'atom.claimed');
+    expect(kinds).toEqual(['run.running', 'atom.success', 'atom.success', 'atom.success']);
   });
 
   it('writes only the successes whose fence holds, and counts only those', async (ctx) => {

@@ -9,12 +9,14 @@
  *   looked at only once the heartbeat is overdue;
  * - a lost lock session is reported to the engine, fails its heartbeat and frees its atoms;
  * - PostgreSQL LISTEN/NOTIFY wake-ups arrive within milliseconds and survive the listener's
- *   backend being terminated;
+ *   backend being terminated; SQLite's wake-file wake-ups arrive within milliseconds and
+ *   survive the file being removed;
  * - dedicated connections carry the R12 session settings.
  *
  * Engine processes are test/helpers/liveness-child.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
@@ -356,7 +358,7 @@ await describeEachDialect('liveness', (ctx) => {
 
   // ------------------------------------------------------------------ wake-ups
 
-  it.runIf(ctx.dialect !== 'postgres')('no push wake-ups on this dialect: engines poll', () => {
+  it.runIf(ctx.dialect === 'mysql')('no push wake-ups on this dialect: engines poll', () => {
     expect(ctx.store.subscribeWakeups).toBeUndefined();
     expect(ctx.store.notifyWakeup).toBeUndefined();
   });
@@ -448,6 +450,109 @@ await describeEachDialect('liveness', (ctx) => {
       expect((listener as unknown as { listener?: unknown }).listener).toBeUndefined();
       const listening = await ctx.db.exec(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${after}`);
       expect(listening[0]!.n).toBe(0);
+    },
+  );
+
+  it.runIf(ctx.dialect === 'sqlite')(
+    'wake-file wake-ups: fast, from starts and signals, per deployment, and they survive a removed file',
+    async () => {
+      const { store: listener, prefix } = await fresh();
+      const notifier = await ctx.db.open({ tablePrefix: prefix });
+      const file = `${ctx.url.slice('sqlite:'.length)}-${prefix}wake`;
+      let wakes = 0;
+      const unsubscribe = await listener.subscribeWakeups!(() => (wakes += 1));
+      expect(existsSync(file)).toBe(true);
+      const nextWake = async (timeoutMs: number, what: string): Promise<number> => {
+        const before = wakes;
+        const t0 = performance.now();
+        await waitFor(() => (wakes > before ? true : undefined), timeoutMs, what);
+        return performance.now() - t0;
+      };
+      // no wake-up arrives unasked
+      await sleep(200);
+      const idle = wakes;
+      await sleep(300);
+      expect(wakes).toBe(idle);
+
+      const latencies: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const wake = nextWake(1_000, 'a wake-up');
+        await notifier.notifyWakeup!();
+        latencies.push(await wake);
+        await sleep(5);
+      }
+      const s = summary(latencies);
+      console.log(`sqlite: notifyWakeup -> onWake: median ${s.median.toFixed(2)} ms, max ${s.max.toFixed(2)} ms`);
+      expect(s.max).toBeLessThan(100);
+
+      // a start wakes idle engines by default; `wakeup: false` and a child start in a RunTx do not
+      const startWake = nextWake(1_000, 'the wake-up of a start');
+      const { run } = await notifier.startRun(newRun());
+      await startWake;
+      await sleep(100);
+      const quiet = wakes;
+      await notifier.startRun({ ...newRun(), wakeup: false });
+      await notifier.runTransaction([run.id], (tx) => tx.startRun(newRun()));
+      await sleep(200);
+      expect(wakes).toBe(quiet);
+      const txWake = nextWake(1_000, 'the wake-up of a child start that asks for one');
+      await notifier.runTransaction([run.id], (tx) => tx.startRun({ ...newRun(), wakeup: true }));
+      await txWake;
+      // a start that fails (rolled back) announces nothing
+      await sleep(100);
+      const beforeFailure = wakes;
+      await expect(notifier.runTransaction([run.id], async (tx) => {
+        await tx.startRun({ ...newRun(), wakeup: true });
+        throw new Error('rolled back');
+      })).rejects.toThrow('rolled back');
+      await sleep(200);
+      expect(wakes).toBe(beforeFailure);
+
+      // a signal that wakes a waiting atom wakes engines too; one that wakes nothing does not
+      const claim = (await notifier.claimAtoms('e-wait', 10)).find((c) => c.runId === run.id)!;
+      await notifier.runTransaction([run.id], (tx) =>
+        tx.updateAtoms(run.id, [
+          {
+            index: claim.index,
+            epoch: claim.epoch,
+            expectStates: ['RUNNING'],
+            patch: { state: 'WAITING', waitKind: 'signal', waitRef: 'go', readyAt: null, claimedBy: null },
+          },
+        ]),
+      );
+      await sleep(100);
+      const beforeNoop = wakes;
+      expect(await notifier.sendSignal(run.id, 'nobody-waits', {})).toBe(0);
+      await sleep(200);
+      expect(wakes).toBe(beforeNoop);
+      const signalWake = nextWake(1_000, 'the wake-up of a signal');
+      expect(await notifier.sendSignal(run.id, 'go', {})).toBe(1);
+      await signalWake;
+
+      // another deployment (table prefix) has its own file
+      const { store: elsewhere } = await fresh();
+      await sleep(100);
+      const before = wakes;
+      await elsewhere.notifyWakeup!();
+      await sleep(200);
+      expect(wakes).toBe(before);
+
+      // the file is removed: the watch is set up again on a new file, and wakes once for it
+      const rearmed = nextWake(5_000, 'the wake-up after the watch was set up again');
+      rmSync(file);
+      await rearmed;
+      await waitFor(() => (existsSync(file) ? true : undefined), 5_000, 'the wake file to be made again');
+      await sleep(1_500);
+      const again = nextWake(1_000, 'a wake-up on the new file');
+      await notifier.notifyWakeup!();
+      await again;
+
+      // unsubscribed: nothing more
+      await unsubscribe();
+      const last = wakes;
+      await notifier.notifyWakeup!();
+      await sleep(200);
+      expect(wakes).toBe(last);
     },
   );
 
