@@ -368,52 +368,13 @@ await describeEachDialect('liveness', (ctx) => {
     async () => {
       const { store: listener, prefix } = await fresh();
       const notifier = await ctx.db.open({ tablePrefix: prefix });
-      let wakes = 0;
-      const unsubscribe = await listener.subscribeWakeups!(() => (wakes += 1));
-      const nextWake = async (timeoutMs: number, what: string): Promise<number> => {
-        const before = wakes;
-        const t0 = performance.now();
-        await waitFor(() => (wakes > before ? true : undefined), timeoutMs, what);
-        return performance.now() - t0;
-      };
+      const w = await countWakes(listener);
+      const nextWake = w.next;
+      await wakeLatencies('postgres', notifier, w);
+      const run = await startsWake(notifier, w);
 
-      const latencies: number[] = [];
-      for (let i = 0; i < 20; i++) {
-        const before = wakes;
-        const t0 = performance.now();
-        await notifier.notifyWakeup!();
-        await waitFor(() => (wakes > before ? true : undefined), 1_000, 'a wake-up');
-        latencies.push(performance.now() - t0);
-      }
-      const s = summary(latencies);
-      console.log(`postgres: notifyWakeup -> onWake: median ${s.median.toFixed(1)} ms, max ${s.max.toFixed(1)} ms`);
-      expect(s.max).toBeLessThan(100);
-
-      // a start wakes idle engines by default; `wakeup: false` and a child start in a RunTx do not
-      const startWake = nextWake(1_000, 'the wake-up of a start');
-      const { run } = await notifier.startRun(newRun());
-      await startWake;
-      const quiet = wakes;
-      await notifier.startRun({ ...newRun(), wakeup: false });
-      await notifier.runTransaction([run.id], (tx) => tx.startRun(newRun()));
-      await sleep(200);
-      expect(wakes).toBe(quiet);
-      const txWake = nextWake(1_000, 'the wake-up of a child start that asks for one');
-      await notifier.runTransaction([run.id], (tx) => tx.startRun({ ...newRun(), wakeup: true }));
-      await txWake;
-
-      // a signal that wakes a waiting atom wakes engines too
-      const claim = (await notifier.claimAtoms('e-wait', 10)).find((c) => c.runId === run.id)!;
-      await notifier.runTransaction([run.id], (tx) =>
-        tx.updateAtoms(run.id, [
-          {
-            index: claim.index,
-            epoch: claim.epoch,
-            expectStates: ['RUNNING'],
-            patch: { state: 'WAITING', waitKind: 'signal', waitRef: 'go', readyAt: null, claimedBy: null },
-          },
-        ]),
-      );
+      // a signal that w.count() a waiting atom w.count() engines too
+      await parkOnSignal(notifier, run.id, 'go');
       await sleep(100);
       const signalWake = nextWake(1_000, 'the wake-up of a signal');
       expect(await notifier.sendSignal(run.id, 'go', {})).toBe(1);
@@ -421,19 +382,19 @@ await describeEachDialect('liveness', (ctx) => {
 
       // another deployment (table prefix) has its own channel
       const { store: elsewhere } = await fresh();
-      const before = wakes;
+      const before = w.count();
       await elsewhere.notifyWakeup!();
       await sleep(200);
-      expect(wakes).toBe(before);
+      expect(w.count()).toBe(before);
 
       // calls while one is in flight share one follow-up NOTIFY
-      const burst = wakes;
+      const burst = w.count();
       await Promise.all(Array.from({ length: 10 }, () => notifier.notifyWakeup!()));
       await sleep(200);
-      expect(wakes - burst).toBeGreaterThanOrEqual(1);
-      expect(wakes - burst).toBeLessThanOrEqual(2);
+      expect(w.count() - burst).toBeGreaterThanOrEqual(1);
+      expect(w.count() - burst).toBeLessThanOrEqual(2);
 
-      // the listener's backend is terminated: it reconnects and wakes its subscribers once
+      // the listener's backend is terminated: it reconnects and w.count() its subscribers once
       const backend = (listener as unknown as { listener: { client: { processID: number } } }).listener.client.processID;
       const reconnectWake = nextWake(5_000, 'the wake-up after reconnecting');
       const t0 = performance.now();
@@ -446,7 +407,7 @@ await describeEachDialect('liveness', (ctx) => {
       await notifier.notifyWakeup!();
       await again;
 
-      await unsubscribe();
+      await w.unsubscribe();
       expect((listener as unknown as { listener?: unknown }).listener).toBeUndefined();
       const listening = await ctx.db.exec(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${after}`);
       expect(listening[0]!.n).toBe(0);
@@ -459,72 +420,33 @@ await describeEachDialect('liveness', (ctx) => {
       const { store: listener, prefix } = await fresh();
       const notifier = await ctx.db.open({ tablePrefix: prefix });
       const file = `${ctx.url.slice('sqlite:'.length)}-${prefix}wake`;
-      let wakes = 0;
-      const unsubscribe = await listener.subscribeWakeups!(() => (wakes += 1));
+      const w = await countWakes(listener);
+      const nextWake = w.next;
       expect(existsSync(file)).toBe(true);
-      const nextWake = async (timeoutMs: number, what: string): Promise<number> => {
-        const before = wakes;
-        const t0 = performance.now();
-        await waitFor(() => (wakes > before ? true : undefined), timeoutMs, what);
-        return performance.now() - t0;
-      };
       // no wake-up arrives unasked
       await sleep(200);
-      const idle = wakes;
+      const idle = w.count();
       await sleep(300);
-      expect(wakes).toBe(idle);
-
-      const latencies: number[] = [];
-      for (let i = 0; i < 20; i++) {
-        const wake = nextWake(1_000, 'a wake-up');
-        await notifier.notifyWakeup!();
-        latencies.push(await wake);
-        await sleep(5);
-      }
-      const s = summary(latencies);
-      console.log(`sqlite: notifyWakeup -> onWake: median ${s.median.toFixed(2)} ms, max ${s.max.toFixed(2)} ms`);
-      expect(s.max).toBeLessThan(100);
-
-      // a start wakes idle engines by default; `wakeup: false` and a child start in a RunTx do not
-      const startWake = nextWake(1_000, 'the wake-up of a start');
-      const { run } = await notifier.startRun(newRun());
-      await startWake;
-      await sleep(100);
-      const quiet = wakes;
-      await notifier.startRun({ ...newRun(), wakeup: false });
-      await notifier.runTransaction([run.id], (tx) => tx.startRun(newRun()));
-      await sleep(200);
-      expect(wakes).toBe(quiet);
-      const txWake = nextWake(1_000, 'the wake-up of a child start that asks for one');
-      await notifier.runTransaction([run.id], (tx) => tx.startRun({ ...newRun(), wakeup: true }));
-      await txWake;
+      expect(w.count()).toBe(idle);
+      await wakeLatencies('sqlite', notifier, w);
+      const run = await startsWake(notifier, w);
       // a start that fails (rolled back) announces nothing
       await sleep(100);
-      const beforeFailure = wakes;
+      const beforeFailure = w.count();
       await expect(notifier.runTransaction([run.id], async (tx) => {
         await tx.startRun({ ...newRun(), wakeup: true });
         throw new Error('rolled back');
       })).rejects.toThrow('rolled back');
       await sleep(200);
-      expect(wakes).toBe(beforeFailure);
+      expect(w.count()).toBe(beforeFailure);
 
-      // a signal that wakes a waiting atom wakes engines too; one that wakes nothing does not
-      const claim = (await notifier.claimAtoms('e-wait', 10)).find((c) => c.runId === run.id)!;
-      await notifier.runTransaction([run.id], (tx) =>
-        tx.updateAtoms(run.id, [
-          {
-            index: claim.index,
-            epoch: claim.epoch,
-            expectStates: ['RUNNING'],
-            patch: { state: 'WAITING', waitKind: 'signal', waitRef: 'go', readyAt: null, claimedBy: null },
-          },
-        ]),
-      );
+      // a signal that w.count() a waiting atom w.count() engines too; one that w.count() nothing does not
+      await parkOnSignal(notifier, run.id, 'go');
       await sleep(100);
-      const beforeNoop = wakes;
+      const beforeNoop = w.count();
       expect(await notifier.sendSignal(run.id, 'nobody-waits', {})).toBe(0);
       await sleep(200);
-      expect(wakes).toBe(beforeNoop);
+      expect(w.count()).toBe(beforeNoop);
       const signalWake = nextWake(1_000, 'the wake-up of a signal');
       expect(await notifier.sendSignal(run.id, 'go', {})).toBe(1);
       await signalWake;
@@ -532,12 +454,12 @@ await describeEachDialect('liveness', (ctx) => {
       // another deployment (table prefix) has its own file
       const { store: elsewhere } = await fresh();
       await sleep(100);
-      const before = wakes;
+      const before = w.count();
       await elsewhere.notifyWakeup!();
       await sleep(200);
-      expect(wakes).toBe(before);
+      expect(w.count()).toBe(before);
 
-      // the file is removed: the watch is set up again on a new file, and wakes once for it
+      // the file is removed: the watch is set up again on a new file, and w.count() once for it
       const rearmed = nextWake(5_000, 'the wake-up after the watch was set up again');
       rmSync(file);
       await rearmed;
@@ -548,11 +470,11 @@ await describeEachDialect('liveness', (ctx) => {
       await again;
 
       // unsubscribed: nothing more
-      await unsubscribe();
-      const last = wakes;
+      await w.unsubscribe();
+      const last = w.count();
       await notifier.notifyWakeup!();
       await sleep(200);
-      expect(wakes).toBe(last);
+      expect(w.count()).toBe(last);
     },
   );
 
@@ -606,4 +528,61 @@ async function pgSettings(client: QueryClient): Promise<Record<string, string>> 
               current_setting('tcp_keepalives_count') AS kc, current_setting('idle_session_timeout', true) AS ist`,
     )
   ).rows[0]!;
+}
+
+/** Counts the wake-ups a store's subscription delivers; `next` resolves (with the ms it took) at the next one. */
+async function countWakes(store: Store): Promise<{ count(): number; next(timeoutMs: number, what: string): Promise<number>; unsubscribe(): Promise<void> }> {
+  let wakes = 0;
+  const unsubscribe = await store.subscribeWakeups!(() => (wakes += 1));
+  return {
+    count: () => wakes,
+    next: async (timeoutMs, what) => {
+      const before = wakes;
+      const t0 = performance.now();
+      await waitFor(() => (wakes > before ? true : undefined), timeoutMs, what);
+      return performance.now() - t0;
+    },
+    unsubscribe,
+  };
+}
+
+/** notifyWakeup → onWake, 20 times: printed, and each under 100 ms. */
+async function wakeLatencies(dialect: string, notifier: Store, w: Awaited<ReturnType<typeof countWakes>>): Promise<void> {
+  const latencies: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const wake = w.next(1_000, 'a wake-up');
+    await notifier.notifyWakeup!();
+    latencies.push(await wake);
+    await sleep(5);
+  }
+  const s = summary(latencies);
+  console.log(`${dialect}: notifyWakeup -> onWake: median ${s.median.toFixed(2)} ms, max ${s.max.toFixed(2)} ms`);
+  expect(s.max).toBeLessThan(100);
+}
+
+/** A start wakes idle engines by default; `wakeup: false` and a child start in a RunTx do not, unless it asks. Returns the first run. */
+async function startsWake(notifier: Store, w: Awaited<ReturnType<typeof countWakes>>): Promise<{ id: string }> {
+  const startWake = w.next(1_000, 'the wake-up of a start');
+  const { run } = await notifier.startRun(newRun());
+  await startWake;
+  await sleep(100);
+  const quiet = w.count();
+  await notifier.startRun({ ...newRun(), wakeup: false });
+  await notifier.runTransaction([run.id], (tx) => tx.startRun(newRun()));
+  await sleep(200);
+  expect(w.count()).toBe(quiet);
+  const txWake = w.next(1_000, 'the wake-up of a child start that asks for one');
+  await notifier.runTransaction([run.id], (tx) => tx.startRun({ ...newRun(), wakeup: true }));
+  await txWake;
+  return run;
+}
+
+/** Claims the run's first atom and parks it WAITING on the signal `name`. */
+async function parkOnSignal(store: Store, runId: string, name: string): Promise<void> {
+  const claim = (await store.claimAtoms('e-wait', 10)).find((c) => c.runId === runId)!;
+  await store.runTransaction([runId], (tx) =>
+    tx.updateAtoms(runId, [
+      { index: claim.index, epoch: claim.epoch, expectStates: ['RUNNING'], patch: { state: 'WAITING', waitKind: 'signal', waitRef: name, readyAt: null, claimedBy: null } },
+    ]),
+  );
 }
