@@ -15,7 +15,7 @@
  * - idle latency: from `startRun` in this process to the task starting to execute on an
  *   idle engine process (poll interval 1 s, the engine default, so wake-ups show): the
  *   task's own start line in the side-effect log (wall clock to a fraction of a ms, same host). 200 starts on
- *   PostgreSQL (LISTEN/NOTIFY), fewer elsewhere (polling), with random pauses between
+ *   PostgreSQL (LISTEN/NOTIFY) and SQLite (the wake file), fewer on MySQL (polling), with random pauses between
  *   starts so they fall at random points of the poll cycle. On PostgreSQL the same is
  *   measured for graphile-worker in the same run, its starts interleaved with Stoker's
  *   (bench/peers/; `--no-peers` leaves it out): the reference for this machine's state.
@@ -213,14 +213,14 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
     await b.exited;
 
     // ---------------------------------------------------------------- idle latency
-    const idleN = dialect === 'postgres' ? IDLE_PG : IDLE_OTHER;
+    const idleN = store.subscribeWakeups ? IDLE_PG : IDLE_OTHER;
     const idle = spawn(HOLD_LEASE_MS, { ENGINE_POLL_MS: '1000' }, 4);
     await idle.ready;
     await sleep(1500); // idle: nothing to do, waiting for a wake-up or its poll
     const tail = new Tail(log);
     tail.read();
     const idleMs: number[] = [];
-    const listen = store.capabilities.listenNotify;
+    const listen = store.subscribeWakeups !== undefined;
     // the same run's reference: graphile-worker, idle too, its starts between ours
     const peerLog = join(dir, 'graphile.jsonl');
     const peer = dialect === 'postgres' && PEERS && ensurePeers(progress) ? await GraphileWorkerPeer.start(db.url, peerLog) : null;
@@ -255,7 +255,7 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
       stopClaimMs: stat(stopClaim),
       stopBoundMs: STOP_LEASE_MS + POLL_MS + 1000,
       idleMs: stat(idleMs),
-      idleNote: listen ? 'LISTEN/NOTIFY wake-up (poll 1 s)' : 'polling only (poll 1 s ± 20 %)',
+      idleNote: !listen ? 'polling only (poll 1 s ± 20 %)' : dialect === 'sqlite' ? 'wake-file wake-up (poll 1 s)' : 'LISTEN/NOTIFY wake-up (poll 1 s)',
       ...(peer ? { peerIdleMs: stat(peerMs) } : {}),
       dbClockOffsetMs: round(offset),
     };
