@@ -439,10 +439,31 @@ export class RunTransition {
       this.event(null, 'run.reverting', this.tx.run(this.run.id).status, RunStatus.REVERTING, { failure: failure.message });
     }
     // 1. stop what has not started: READY → PENDING first, so a concurrent claim either won
-    //    (the atom is RUNNING and gets flagged below) or cannot happen any more.
-    let rows = await this.atoms(members);
-    for (const a of rows) {
-      if (a.state === AtomState.READY) await this.set(a, AtomState.PENDING, { readyAt: null }, 'atom.unscheduled');
+    //    (the atom is RUNNING and gets flagged below) or cannot happen any more; then flag
+    //    what is running. Neither a claim nor a requeue takes the run lock, so the rows are
+    //    read afresh, not from what this transaction saw before, and a flag that misses (the
+    //    atom was requeued, RUNNING → READY, meanwhile) means: look again. Found by the
+    //    simulation (seed 1912): an unflagged requeued atom was claimed again and succeeded
+    //    in the reverting run, and the atoms before it waited for its revert for ever.
+    let rows: AtomRow[] = [];
+    for (let look = 1; ; look++) {
+      for (const i of members) this.atomCache.delete(i);
+      for (const a of await this.atoms(members)) {
+        if (a.state === AtomState.READY) await this.set(a, AtomState.PENDING, { readyAt: null }, 'atom.unscheduled');
+      }
+      rows = await this.atoms(members);
+      const running = rows.filter((a) => a.state === AtomState.RUNNING && !a.revertRequested);
+      const flagged =
+        running.length === 0
+          ? []
+          : await this.tx.updateAtoms(
+              this.run.id,
+              running.map((a) => ({ index: a.index, expectStates: [AtomState.RUNNING], patch: { revertRequested: true } })),
+            );
+      for (const a of running) this.atomCache.delete(a.index);
+      if (flagged.every(Boolean)) break;
+      // every miss moves an atom out of RUNNING for good (requeued, then unscheduled above)
+      if (look > members.length) throw new Error(`internal: run ${this.run.id}: atoms kept moving while its revert started (${look} looks)`);
     }
     rows = await this.atoms(members);
     const inR = new Set(rows.filter((a) => EXECUTED.includes(a.state) || IN_REVERT.includes(a.state)).map((a) => a.index));
@@ -453,11 +474,8 @@ export class RunTransition {
     for (const a of rows) {
       if (!inR.has(a.index)) continue;
       const succ = this.spec(a.index).successors.filter((s) => inR.has(s)).length;
-      if (a.state === AtomState.RUNNING) {
-        if (!a.revertRequested) await this.tx.updateAtoms(this.run.id, [{ index: a.index, expectStates: [AtomState.RUNNING], patch: { revertRequested: true } }]);
-        this.atomCache.delete(a.index);
-        continue;
-      }
+      // running atoms were flagged above: they revert when they finish
+      if (a.state === AtomState.RUNNING) continue;
       if (IN_REVERT.includes(a.state)) {
         // already reverting inside a nested scope: make sure its controller will not retry
         if (!a.revertRequested) await this.tx.updateAtoms(this.run.id, [{ index: a.index, patch: { revertRequested: true } }]);

@@ -514,12 +514,16 @@ export class SimStore {
     let l = this.runLocks.get(runId);
     if (!l) this.runLocks.set(runId, (l = { holder: null, queue: [] }));
     if (l.holder === tx) return;
-    if (l.holder === null) l.holder = tx;
-    else {
+    if (l.holder === null) {
+      l.holder = tx;
+      tx.heldRuns.push(runId);
+    } else {
+      // the releaser records the hold when it grants (releaseRuns): were it recorded here,
+      // after the await, a transaction rolled back between the grant and this continuation
+      // (a store restart ends every transaction in one go) would keep the lock for ever
       const lock = l;
       await new Promise<void>((grant, fail) => lock.queue.push({ tx, grant, fail }));
     }
-    tx.heldRuns.push(runId);
   }
 
   private releaseRuns(tx: TxState): void {
@@ -530,8 +534,10 @@ export class SimStore {
       let next = l.queue.shift();
       while (next && next.tx.finished) next = l.queue.shift();
       l.holder = next ? next.tx : null;
-      if (next) next.grant();
-      else this.runLocks.delete(id);
+      if (next) {
+        next.tx.heldRuns.push(id);
+        next.grant();
+      } else this.runLocks.delete(id);
     }
     tx.heldRuns.length = 0;
   }
@@ -606,6 +612,9 @@ export class SimStore {
   }
 
   private txWriteAtom(tx: TxState, next: AtomRec): void {
+    // A transaction that ended (a store restart, a timeout) while its code awaited writes
+    // nothing: a row lock taken for it now would never be released (found by seed 2662).
+    this.alive(tx);
     const k = akey(next.runId, next.index);
     tx.atoms.set(k, next);
     this.rowLocks.set(k, tx);
@@ -991,9 +1000,10 @@ export class SimStore {
 
   /**
    * PostgreSQL's one-statement completion (src/store/postgres/fast-success.ts), same
-   * semantics: lock the run (RUNNING, more than one atom pending), fenced write of the atom,
-   * decrement the successors (the one named in `claim` is claimed for this engine when it
-   * becomes ready), count the run down. Writes nothing and returns `handled: false` otherwise.
+   * semantics: lock the run (PENDING or RUNNING, more than one atom pending), fenced write
+   * of the atom, decrement the successors (the one named in `claim` is claimed for this
+   * engine when it becomes ready), count the run down (a PENDING run becomes RUNNING, its
+   * `run.running` event first). Writes nothing and returns `handled: false` otherwise.
    */
   async completeSuccessFast(s: Session, input: FastSuccess): Promise<FastSuccessResult> {
     await this.request(s, 'completeSuccessFast');
@@ -1010,10 +1020,17 @@ export class SimStore {
         (m.ignoreEpoch || cur.epoch === input.epoch) &&
         (m.ignoreExpectStates || cur.state === 'RUNNING') &&
         !cur.revertRequested;
-      if (run && run.status === 'RUNNING' && run.pendingAtoms > 1 && fenceOk) {
+      if (run && (run.status === 'PENDING' || run.status === 'RUNNING') && run.pendingAtoms > 1 && fenceOk) {
         const now = this.now;
         const changes: Change[] = [];
         const events: Omit<EventRec, 'id'>[] = [];
+        // a run's first completion also moves it PENDING → RUNNING, its event first
+        if (run.status === 'PENDING') {
+          changes.push({ k: 'run', run: run.id, from: 'PENDING', to: 'RUNNING' });
+          events.push(
+            this.eventRec({ runId: run.id, atom: null, kind: 'run.running', fromState: 'PENDING', toState: 'RUNNING', engineId: input.engineId }),
+          );
+        }
         const done: AtomRec = {
           ...cur,
           state: 'SUCCESS',
@@ -1113,7 +1130,7 @@ export class SimStore {
             madeReady += 1;
           }
         }
-        this.runs.set(run.id, { ...run, pendingAtoms: run.pendingAtoms - 1, updatedAt: now });
+        this.runs.set(run.id, { ...run, status: 'RUNNING', pendingAtoms: run.pendingAtoms - 1, updatedAt: now });
         this.addEvents(events, changes);
         this.record(s, 'completeSuccessFast', changes);
         out = { handled: true, claimed, madeReady };
