@@ -3,7 +3,7 @@ import type { JsonValue } from '../core/json.js';
 import type { FailureRecord } from '../flow/types.js';
 import type { AtomRow, ClaimedAtom, EngineRow, EventInput, EventRow, JournalEntry, PruneOptions, PruneResult, RunRow, SignalRow } from './store.js';
 import { StoreError } from '../errors.js';
-import type { AtomState, RunStatus } from '../engine/states.js';
+import { TERMINAL_RUN_STATUSES, type AtomState, type RunStatus } from '../engine/states.js';
 
 type Raw = Record<string, unknown>;
 
@@ -96,6 +96,26 @@ export function claimFromRow(r: Raw, run?: RunRow): ClaimedAtom {
     failure: jsonColumn<FailureRecord>(r.failure),
     run,
   };
+}
+
+/**
+ * What a requeue does with an atom whose holder is gone: back to READY (REVERTING: to
+ * REVERT_READY) for another engine, unless its run has ended (cancelled, failed, reverted,
+ * superseded while it ran): then nobody may start it again, and it becomes CANCELLED.
+ * SQL for the new state and `ready_at`, given the atom's state column and an expression for
+ * its run's status.
+ */
+export function requeueSql(state: string, runStatus: string, now: string): { state: string; readyAt: string } {
+  const ended = `${runStatus} IN (${TERMINAL_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`;
+  return {
+    state: `CASE WHEN ${ended} THEN 'CANCELLED' WHEN ${state} = 'REVERTING' THEN 'REVERT_READY' ELSE 'READY' END`,
+    readyAt: `CASE WHEN ${ended} THEN NULL ELSE ${now} END`,
+  };
+}
+
+/** The event of one requeued atom, by the state the requeue gave it ({@link requeueSql}). */
+export function requeueEventKind(state: string): string {
+  return state === 'CANCELLED' ? 'atom.cancelled' : 'atom.requeued';
 }
 
 /** The `atom.cancelled` events of a superseded run's open atoms (rows with `idx` and their `state` before). */

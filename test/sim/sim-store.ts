@@ -37,6 +37,7 @@ import { TERMINAL_RUN_STATUSES, type AtomState, type RunStatus } from '../../src
 import { ConflictError, StoreError } from '../../src/errors.js';
 import type { FlowGraph } from '../../src/flow/graph.js';
 import { graphDigest } from '../../src/store/graphs.js';
+import { requeueEventKind } from '../../src/store/rows.js';
 import type { FailureRecord } from '../../src/flow/types.js';
 import type {
   AtomPatch,
@@ -1414,8 +1415,8 @@ export class SimStore {
           (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : a.index - b.index),
       );
     for (const a of targets) {
-      const to: AtomState = a.state === 'REVERTING' ? 'REVERT_READY' : 'READY';
-      this.putAtom({ ...a, state: to, claimedBy: null, readyAt: this.now, updatedAt: this.now });
+      const to = this.requeueTo(a);
+      this.putAtom({ ...a, state: to, claimedBy: null, readyAt: to === 'CANCELLED' ? null : this.now, updatedAt: this.now });
       changes.push({
         k: 'requeue',
         run: a.runId,
@@ -1427,7 +1428,7 @@ export class SimStore {
         reason: 'expired',
       });
       events.push(
-        this.eventRec({ runId: a.runId, atom: a.index, kind: 'atom.requeued', toState: to, engineId: a.claimedBy, epoch: a.epoch }),
+        this.eventRec({ runId: a.runId, atom: a.index, kind: requeueEventKind(to), toState: to, engineId: a.claimedBy, epoch: a.epoch }),
       );
       out.push({ runId: a.runId, index: a.index, engineId: a.claimedBy });
     }
@@ -1435,6 +1436,13 @@ export class SimStore {
     this.record(s, 'requeueExpired', changes);
     await this.response(s, 'requeueExpired', changes.length > 0);
     return out;
+  }
+
+  /** As the stores' requeueSql: READY / REVERT_READY again, or CANCELLED when the run has ended. */
+  private requeueTo(a: AtomRec): AtomState {
+    const run = this.runs.get(a.runId);
+    if (run && TERMINAL_RUN_STATUSES.includes(run.status)) return 'CANCELLED';
+    return a.state === 'REVERTING' ? 'REVERT_READY' : 'READY';
   }
 
   async requeueEngine(s: Session, engineId: string): Promise<number> {
@@ -1451,10 +1459,10 @@ export class SimStore {
       .filter((a) => a.claimedBy === engineId)
       .sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : a.index - b.index));
     for (const a of targets) {
-      const to: AtomState = a.state === 'REVERTING' ? 'REVERT_READY' : 'READY';
-      this.putAtom({ ...a, state: to, claimedBy: null, readyAt: this.now, updatedAt: this.now });
+      const to = this.requeueTo(a);
+      this.putAtom({ ...a, state: to, claimedBy: null, readyAt: to === 'CANCELLED' ? null : this.now, updatedAt: this.now });
       changes.push({ k: 'requeue', run: a.runId, idx: a.index, holder: engineId, epoch: a.epoch, from: a.state, to, reason: 'engine' });
-      events.push(this.eventRec({ runId: a.runId, atom: a.index, kind: 'atom.requeued', toState: to, engineId, epoch: a.epoch }));
+      events.push(this.eventRec({ runId: a.runId, atom: a.index, kind: requeueEventKind(to), toState: to, engineId, epoch: a.epoch }));
     }
     this.addEvents(events, changes);
     this.record(s, 'requeueEngine', changes);

@@ -47,6 +47,8 @@ import {
   ATOM_PATCH_COLUMNS,
   atomFromRow,
   claimFromRow,
+  requeueEventKind,
+  requeueSql,
   engineFromRow,
   eventFromRow,
   jsonColumn,
@@ -117,6 +119,8 @@ const CLAIM_COLUMNS = 'run_id, idx, state, epoch, attempt, execution, journal, f
 const MIGRATION_LOCK = 'stoker_migrate';
 /** rows per multi-row INSERT and keys per `(run_id, idx)` list: keeps statements well inside the range optimizer's limits */
 const CHUNK = 200;
+/** A requeue: READY / REVERT_READY again, or CANCELLED when the run has ended (rows.ts requeueSql). */
+const MYSQL_REQUEUE = requeueSql('state', '(SELECT r.status FROM {p}runs r WHERE r.id = {p}atoms.run_id)', 'NOW(6)');
 /** errno of a deadlock and of a lock wait timeout: the whole transaction may run again */
 const RETRYABLE_ERRNOS = new Set([1213, 1205]);
 const UNREACHABLE_CODES = new Set([
@@ -1314,8 +1318,7 @@ export class MysqlStore implements Store {
       const where = keyList(chunk);
       await this.exec(
         'requeue atoms',
-        `UPDATE {p}atoms SET state = CASE state WHEN 'REVERTING' THEN 'REVERT_READY' ELSE 'READY' END,
-           claimed_by = NULL, ready_at = NOW(6), updated_at = NOW(6)
+        `UPDATE {p}atoms SET state = ${MYSQL_REQUEUE.state}, claimed_by = NULL, ready_at = ${MYSQL_REQUEUE.readyAt}, updated_at = NOW(6)
          WHERE ${where.text}`,
         where.params,
         c,
@@ -1336,7 +1339,7 @@ export class MysqlStore implements Store {
         events.push({
           runId: h.runId,
           atom: h.index,
-          kind: 'atom.requeued',
+          kind: requeueEventKind(String(r.state)),
           fromState: null,
           toState: String(r.state),
           engineId: h.engineId,

@@ -41,6 +41,7 @@ import {
   ATOM_PATCH_COLUMNS,
   atomFromRow,
   claimFromRow,
+  requeueSql,
   engineFromRow,
   eventFromRow,
   jsonColumn,
@@ -1357,13 +1358,12 @@ export class PostgresStore implements Store {
            ORDER BY a.run_id, a.idx
            FOR UPDATE OF a SKIP LOCKED),
          u AS (
-           UPDATE {p}atoms a SET state = CASE a.state WHEN 'REVERTING' THEN 'REVERT_READY' ELSE 'READY' END,
-             claimed_by = NULL, ready_at = now(), updated_at = now()
-           FROM t WHERE a.run_id = t.run_id AND a.idx = t.idx
+           UPDATE {p}atoms a SET state = ${REQUEUE.state}, claimed_by = NULL, ready_at = ${REQUEUE.readyAt}, updated_at = now()
+           FROM t JOIN {p}runs r ON r.id = t.run_id WHERE a.run_id = t.run_id AND a.idx = t.idx
            RETURNING a.run_id, a.idx, a.state, a.epoch, t.claimed_by AS engine_id),
          e AS (
            INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
-           SELECT run_id, idx, 'atom.requeued', state, engine_id, epoch, now() FROM u)
+           SELECT run_id, idx, ${REQUEUE_EVENT}, state, engine_id, epoch, now() FROM u)
          SELECT u.run_id, u.idx, u.engine_id FROM u ORDER BY u.engine_id, u.run_id, u.idx`,
         [this.lockNamespace, checkAfterMs],
       ),
@@ -1384,13 +1384,12 @@ export class PostgresStore implements Store {
            SELECT run_id, idx FROM {p}atoms WHERE claimed_by = $1 AND state IN ('RUNNING', 'REVERTING')
            ORDER BY run_id, idx FOR UPDATE),
          u AS (
-           UPDATE {p}atoms a SET state = CASE a.state WHEN 'REVERTING' THEN 'REVERT_READY' ELSE 'READY' END,
-             claimed_by = NULL, ready_at = now(), updated_at = now()
-           FROM t WHERE a.run_id = t.run_id AND a.idx = t.idx
+           UPDATE {p}atoms a SET state = ${REQUEUE.state}, claimed_by = NULL, ready_at = ${REQUEUE.readyAt}, updated_at = now()
+           FROM t JOIN {p}runs r ON r.id = t.run_id WHERE a.run_id = t.run_id AND a.idx = t.idx
            RETURNING a.run_id, a.idx, a.state, a.epoch),
          e AS (
            INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
-           SELECT run_id, idx, 'atom.requeued', state, $1, epoch, now() FROM u)
+           SELECT run_id, idx, ${REQUEUE_EVENT}, state, $1, epoch, now() FROM u)
          SELECT count(*) AS n FROM u`,
         [engineId],
       ),
@@ -1726,6 +1725,10 @@ function claimWithRun(row: Raw): ClaimedAtom {
   for (const [k, v] of Object.entries(row)) if (k.startsWith('run_') && k !== 'run_id') run[k.slice(4)] = v;
   return claimFromRow(row, runFromRow(run));
 }
+
+/** A requeue: READY / REVERT_READY again, or CANCELLED when the run has ended (rows.ts requeueSql). */
+const REQUEUE = requeueSql('a.state', 'r.status', 'now()');
+const REQUEUE_EVENT = `CASE state WHEN 'CANCELLED' THEN 'atom.cancelled' ELSE 'atom.requeued' END`;
 
 /**
  * Protocol 2 in one statement: SKIP LOCKED lets concurrent claimers take different rows

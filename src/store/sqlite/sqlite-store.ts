@@ -17,6 +17,8 @@ import {
   ATOM_PATCH_COLUMNS,
   atomFromRow,
   claimFromRow,
+  requeueEventKind,
+  requeueSql,
   engineFromRow,
   eventFromRow,
   jsonColumn,
@@ -727,14 +729,22 @@ export class SqliteStore implements Store {
   }
 
   private requeueEngineSync(engineId: string): { runId: string; index: number }[] {
+    const requeue = requeueSql('state', `(SELECT r.status FROM {p}runs r WHERE r.id = {p}atoms.run_id)`, NOW);
     const rows = this.all(
-      `UPDATE {p}atoms SET state = CASE state WHEN 'REVERTING' THEN 'REVERT_READY' ELSE 'READY' END,
-         claimed_by = NULL, ready_at = ${NOW}, updated_at = ${NOW}
+      `UPDATE {p}atoms SET state = ${requeue.state}, claimed_by = NULL, ready_at = ${requeue.readyAt}, updated_at = ${NOW}
        WHERE claimed_by = ? AND state IN ('RUNNING', 'REVERTING') RETURNING run_id, idx, state, epoch`,
       engineId,
     );
     this.insertEventsSync(
-      rows.map((r) => ({ runId: String(r.run_id), atom: Number(r.idx), kind: 'atom.requeued', fromState: null, toState: String(r.state), engineId, epoch: Number(r.epoch) })),
+      rows.map((r) => ({
+        runId: String(r.run_id),
+        atom: Number(r.idx),
+        kind: requeueEventKind(String(r.state)),
+        fromState: null,
+        toState: String(r.state),
+        engineId,
+        epoch: Number(r.epoch),
+      })),
     );
     return rows.map((r) => ({ runId: String(r.run_id), index: Number(r.idx) }));
   }

@@ -959,6 +959,47 @@ await describeEachDialect('store contract', (ctx) => {
     expect((await s.listEngines()).map((e) => e.id)).toEqual(['e-short']);
   });
 
+  it('a requeue never hands out an atom of a run that has ended: it cancels it (requeueExpired and requeueEngine)', async () => {
+    const s = await fresh();
+    const pid = process.pid;
+    await s.registerEngine({ id: 'e-live', host: 'h', pid, version: 't', leaseMs: 60_000 });
+    await s.registerEngine({ id: 'e-lapsed', host: 'h', pid, version: 't', leaseMs: 1 });
+    // each run: atom 0 held (running, or reverting), then the run ends around it
+    const ended = async (holder: string, status: 'CANCELLED' | 'FAILED', reverting: boolean) => {
+      const { run } = await s.startRun(newRun({ predecessors: [[]] }));
+      const [c] = (await s.claimAtoms(holder, 10)).filter((x) => x.runId === run.id);
+      if (reverting) {
+        await s.runTransaction([run.id], (tx) =>
+          tx.updateAtoms(run.id, [{ index: 0, epoch: c!.epoch, expectStates: ['RUNNING'], patch: { state: 'REVERT_READY', readyAt: { delayMs: 0 }, claimedBy: null } }]),
+        );
+        expect((await s.claimAtoms(holder, 10)).filter((x) => x.runId === run.id)).toMatchObject([{ state: 'REVERTING' }]);
+      }
+      await s.runTransaction([run.id], (tx) => tx.updateRun(run.id, { status }));
+      return run.id;
+    };
+    const lapsedRunning = await ended('e-lapsed', 'CANCELLED', false);
+    const lapsedReverting = await ended('e-lapsed', 'FAILED', true);
+    const liveRunning = await ended('e-live', 'CANCELLED', false);
+    // a run still going, for contrast: its atom is requeued as always
+    const { run: going } = await s.startRun(newRun({ predecessors: [[]] }));
+    expect((await s.claimAtoms('e-lapsed', 10)).map((c) => c.runId)).toEqual([going.id]);
+
+    await sleep(20);
+    const requeued = await s.requeueExpired();
+    expect(requeued.map((r) => r.runId).sort()).toEqual([lapsedRunning, lapsedReverting, going.id].sort());
+    expect(await s.requeueEngine('e-live')).toBe(1);
+
+    for (const id of [lapsedRunning, lapsedReverting, liveRunning]) {
+      expect((await s.getAtoms(id))[0]).toMatchObject({ state: 'CANCELLED', claimedBy: null, readyAt: null });
+      const last = (await s.listEvents(id)).filter((e) => e.atom === 0).at(-1)!;
+      expect([last.kind, last.toState]).toEqual(['atom.cancelled', 'CANCELLED']);
+    }
+    expect((await s.getAtoms(going.id))[0]).toMatchObject({ state: 'READY', claimedBy: null });
+    // nothing of the ended runs can be claimed again
+    expect((await s.claimAtoms('e-live', 10)).map((c) => c.runId)).toEqual([going.id]);
+    await s.deregisterEngine('e-live');
+  });
+
   // ------------------------------------------------------------------ dialect specifics
 
   it.runIf(ctx.dialect === 'postgres')('postgres: a schema option keeps the tables in that schema', async () => {
