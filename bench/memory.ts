@@ -44,4 +44,11 @@ peak = Math.max(peak, process.memoryUsage().rss);
 await engine.stop();
 await store.close();
 const mb = (n: number) => Math.round((n / 1024 / 1024) * 10) / 10;
-process.stdout.write(JSON.stringify({ peakRssMb: mb(peak), baselineRssMb: mb(baseline), runs: RUNS, seconds: Math.round((performance.now() - t0) / 100) / 10 }) + '\n');
+process.stdout.write(
+  JSON.stringify({
+    peakRssMb: mb(peak),
+    baselineRssMb: mb(baseline),
+    runs: RUNS,
+    seconds: Math.round((performance.now() - t0) / 100) / 10,
+  }) + '\n',
+);

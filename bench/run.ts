@@ -52,8 +52,19 @@ const noop = (name: string) => task({ name, execute: () => null });
 
 function flows(): FlowRegistry {
   const r = new FlowRegistry();
-  for (const n of [100, 1000, 10_000]) r.register(linear(`linear${n}`, Array.from({ length: n }, (_, i) => noop(`s${i}`))));
-  r.register(unordered('unordered1000', Array.from({ length: 1000 }, (_, i) => noop(`u${i}`))));
+  for (const n of [100, 1000, 10_000])
+    r.register(
+      linear(
+        `linear${n}`,
+        Array.from({ length: n }, (_, i) => noop(`s${i}`)),
+      ),
+    );
+  r.register(
+    unordered(
+      'unordered1000',
+      Array.from({ length: 1000 }, (_, i) => noop(`u${i}`)),
+    ),
+  );
   r.register(linear('one', [noop('only')]));
   return r;
 }
@@ -93,7 +104,14 @@ async function scenario(
   const seconds = (performance.now() - t0) / 1000;
   const after = commitsOf(engine) + starts;
   await engine.stop();
-  const row: Row = { dialect, scenario: name, atoms, seconds: round(seconds, 3), atomsPerSec: round(atoms / seconds, 0), commitsPerAtom: round((after - before) / atoms, 3) };
+  const row: Row = {
+    dialect,
+    scenario: name,
+    atoms,
+    seconds: round(seconds, 3),
+    atomsPerSec: round(atoms / seconds, 0),
+    commitsPerAtom: round((after - before) / atoms, 3),
+  };
   progress(`${dialect} ${name}: ${row.atomsPerSec} atoms/s, ${row.commitsPerAtom} commits/atom`);
   rows.push(row);
   return row;
@@ -133,53 +151,74 @@ async function benchDialect(dialect: string): Promise<void> {
     // engine's, the driver's and the store's hot paths over the first few thousand atoms of a
     // process (PostgreSQL: 1,700 -> 2,900 atoms/s over 8,000 atoms), so a process's first
     // work runs slower than a long-running engine's.
-    await scenario(dialect, db, 'a0) linear 1000, first run on this dialect in the process (no warm-up)', 1000, 1, (e) => runAndWait(e, 'linear1000'));
+    await scenario(dialect, db, 'a0) linear 1000, first run on this dialect in the process (no warm-up)', 1000, 1, (e) =>
+      runAndWait(e, 'linear1000'),
+    );
     // Warm-up, not measured: one linear run of 10,000 atoms, so that a) measures what a
     // long-running engine does (optimized code, the connections' prepared statements and
     // catalog caches), as benchmarks of JIT-compiled code do.
-    await scenario(dialect, db, 'warm-up (not reported)', quick ? 1000 : 10_000, 1, (e) => runAndWait(e, quick ? 'linear1000' : 'linear10000'));
+    await scenario(dialect, db, 'warm-up (not reported)', quick ? 1000 : 10_000, 1, (e) =>
+      runAndWait(e, quick ? 'linear1000' : 'linear10000'),
+    );
     rows.pop();
     // A run of 100 atoms lasts ~40 ms, where one scheduling hiccup shows: the shorter runs
     // are repeated and the median run is reported, with the range in the note.
-    for (const n of sizes) await medianOf(n <= 100 ? 9 : n <= 1000 ? 5 : 1, () => scenario(dialect, db, `a) linear ${n}`, n, 1, (e) => runAndWait(e, `linear${n}`)));
+    for (const n of sizes)
+      await medianOf(n <= 100 ? 9 : n <= 1000 ? 5 : 1, () =>
+        scenario(dialect, db, `a) linear ${n}`, n, 1, (e) => runAndWait(e, `linear${n}`)),
+      );
     await scenario(dialect, db, 'b) unordered 1000, concurrency 16', 1000, 16, (e) => runAndWait(e, 'unordered1000'));
     const runs = quick ? 1000 : 5000;
     // c): runs queued first, then drained by an engine started after them; the timing and
     // atoms/s cover the drain (from the engine's start), the start rates are reported apart
     const drain = () => waitAllDone(db.store);
-    await scenario(dialect, db, `c) ${runs} one-task runs started (one at a time, 8 clients), then drained`, runs, 16, drain, async (starter) => {
-      const t0 = performance.now();
-      // from 8 concurrent clients, as an application's request handlers would
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 8 }, async () => {
-          while (next < runs) {
-            next += 1;
-            await starter.startRun('one', {});
-          }
-        }),
-      );
-      extra[`${dialect}: runs started/s, one at a time from 8 clients`] = round(runs / ((performance.now() - t0) / 1000), 0);
-      return runs;
-    });
+    await scenario(
+      dialect,
+      db,
+      `c) ${runs} one-task runs started (one at a time, 8 clients), then drained`,
+      runs,
+      16,
+      drain,
+      async (starter) => {
+        const t0 = performance.now();
+        // from 8 concurrent clients, as an application's request handlers would
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            while (next < runs) {
+              next += 1;
+              await starter.startRun('one', {});
+            }
+          }),
+        );
+        extra[`${dialect}: runs started/s, one at a time from 8 clients`] = round(runs / ((performance.now() - t0) / 1000), 0);
+        return runs;
+      },
+    );
     // the same runs from a bulk producer: Engine.startRuns, 500 per call (one statement each on PostgreSQL)
     const bulk = (label: string) => async (starter: Engine) => {
       const t0 = performance.now();
-      for (let i = 0; i < runs; i += 500) await starter.startRuns('one', Array.from({ length: Math.min(500, runs - i) }, () => ({})));
+      for (let i = 0; i < runs; i += 500)
+        await starter.startRuns(
+          'one',
+          Array.from({ length: Math.min(500, runs - i) }, () => ({})),
+        );
       extra[`${dialect}: runs started/s, bulk (startRuns, 500 per call)${label}`] = round(runs / ((performance.now() - t0) / 1000), 0);
       return Math.ceil(runs / 500);
     };
     await scenario(dialect, db, `c') ${runs} one-task runs started in bulk (startRuns), then drained`, runs, 16, drain, bulk(''));
     // no-op tasks leave the engine waiting on the database: more slots mean bigger group commits
-    await scenario(dialect, db, `c'') the same, engine concurrency 64`, runs, 64, drain, bulk(', before c\'\')'));
+    await scenario(dialect, db, `c'') the same, engine concurrency 64`, runs, 64, drain, bulk(", before c'')"));
     if (dialect === 'postgres' && PEERS && ensurePeers(progress)) {
       // the same run's reference for c): graphile-worker with its defaults (concurrency 1)
       const peerDb = await createTestStore('postgres');
       if (peerDb) {
         try {
           const g = await graphileDrain(peerDb.url, join(tmpdir(), `stoker-bench-graphile-${process.pid}.jsonl`), runs);
-          extra[`postgres: graphile-worker 0.16.6, its defaults, drains ${runs} queued no-op jobs (jobs/s, from the worker ready)`] = g.jobsPerSec;
-          for (const r of rows.filter((x) => x.dialect === 'postgres' && x.scenario.startsWith('c'))) r.note = `÷ graphile-worker ${round(r.atomsPerSec / g.jobsPerSec, 2)}`;
+          extra[`postgres: graphile-worker 0.16.6, its defaults, drains ${runs} queued no-op jobs (jobs/s, from the worker ready)`] =
+            g.jobsPerSec;
+          for (const r of rows.filter((x) => x.dialect === 'postgres' && x.scenario.startsWith('c')))
+            r.note = `÷ graphile-worker ${round(r.atomsPerSec / g.jobsPerSec, 2)}`;
           progress(`postgres graphile-worker drain: ${g.jobsPerSec} jobs/s`);
         } finally {
           await peerDb.drop();
@@ -200,7 +239,10 @@ async function waitAllDone(store: Store): Promise<void> {
 /** Peak RSS of an engine while 10,000 runs are in flight (each parked on a durable sleep, then finishing). */
 async function memoryInFlight(dialect: string, db: TestStore): Promise<void> {
   // in a process of its own: this one's heap has grown with the scenarios before
-  const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'memory.ts'), db.url], { encoding: 'utf8', timeout: 600_000 });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'memory.ts'), db.url], {
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
   const m = JSON.parse(out.trim().split('\n').at(-1)!) as { peakRssMb: number; baselineRssMb: number };
   extra[`${dialect}: peak RSS with 10,000 runs in flight (MB; engine process, baseline ${m.baselineRssMb})`] = m.peakRssMb;
   progress(`${dialect} memory: peak RSS ${m.peakRssMb} MB (process baseline ${m.baselineRssMb} MB)`);
@@ -209,13 +251,18 @@ async function memoryInFlight(dialect: string, db: TestStore): Promise<void> {
 function table(): string {
   const p1 = reference['pgbench one-row UPDATE, 1 client (tps)'];
   const p16 = reference['pgbench one-row UPDATE, 16 clients (tps)'];
-  const lines = ['| dialect | scenario | atoms | seconds | atoms/s | commits/atom | ÷ pgbench 1 | ÷ pgbench 16 | note |', '|---|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| dialect | scenario | atoms | seconds | atoms/s | commits/atom | ÷ pgbench 1 | ÷ pgbench 16 | note |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const r of rows) {
     if (r.dialect === 'postgres' && p1 && p16) {
       r.ratioToPgbench1 = round(r.atomsPerSec / p1, 3);
       r.ratioToPgbench16 = round(r.atomsPerSec / p16, 3);
     }
-    lines.push(`| ${r.dialect} | ${r.scenario} | ${r.atoms} | ${r.seconds} | ${r.atomsPerSec} | ${r.commitsPerAtom ?? ''} | ${r.ratioToPgbench1 ?? ''} | ${r.ratioToPgbench16 ?? ''} | ${r.note ?? ''} |`);
+    lines.push(
+      `| ${r.dialect} | ${r.scenario} | ${r.atoms} | ${r.seconds} | ${r.atomsPerSec} | ${r.commitsPerAtom ?? ''} | ${r.ratioToPgbench1 ?? ''} | ${r.ratioToPgbench16 ?? ''} | ${r.note ?? ''} |`,
+    );
   }
   lines.push(
     '',

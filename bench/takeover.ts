@@ -255,7 +255,11 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
       stopClaimMs: stat(stopClaim),
       stopBoundMs: STOP_LEASE_MS + POLL_MS + 1000,
       idleMs: stat(idleMs),
-      idleNote: !listen ? 'polling only (poll 1 s ± 20 %)' : dialect === 'sqlite' ? 'wake-file wake-up (poll 1 s)' : 'LISTEN/NOTIFY wake-up (poll 1 s)',
+      idleNote: !listen
+        ? 'polling only (poll 1 s ± 20 %)'
+        : dialect === 'sqlite'
+          ? 'wake-file wake-up (poll 1 s)'
+          : 'LISTEN/NOTIFY wake-up (poll 1 s)',
       ...(peer ? { peerIdleMs: stat(peerMs) } : {}),
       dbClockOffsetMs: round(offset),
     };

@@ -24,7 +24,8 @@ export const ErrorCodes = {
   STOKER_FLOW_INVALID: 'A flow definition is malformed (bad name, bad option, wrong child).',
   STOKER_FLOW_CYCLE: 'A flow graph contains a dependency cycle.',
   STOKER_FLOW_DUPLICATE_NAME: 'Two atoms or flows in one flow share a name.',
-  STOKER_FLOW_MISSING_REQUIREMENT: 'An atom requires a value whose only provider cannot run before it (a later linear step, an unordered sibling).',
+  STOKER_FLOW_MISSING_REQUIREMENT:
+    'An atom requires a value whose only provider cannot run before it (a later linear step, an unordered sibling).',
   STOKER_FLOW_DUPLICATE_PROVIDER: 'Two atoms provide the same value name.',
   STOKER_FLOW_TOO_LARGE: 'A flow has more atoms or dependency edges, or nests deeper, than the flow limits allow.',
   STOKER_FLOW_NOT_FOUND: 'No flow with that name (and version) is registered.',

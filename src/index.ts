@@ -7,7 +7,19 @@
  * import { Engine, FlowRegistry, linear, task, openStore } from 'stoker';
  * ```
  */
-export { task, linear, unordered, graph, times, forEach, parameterizedForEach, alwaysRevert, revertAll, compileFlow, FlowRegistry } from './flow/index.js';
+export {
+  task,
+  linear,
+  unordered,
+  graph,
+  times,
+  forEach,
+  parameterizedForEach,
+  alwaysRevert,
+  revertAll,
+  compileFlow,
+  FlowRegistry,
+} from './flow/index.js';
 export type {
   AtomSpec,
   CompiledFlow,
@@ -41,7 +53,17 @@ export { openStore } from './store/open-store.js';
 export type { Store, RunRow, AtomRow, EventRow, EngineRow, StartResult, DialectCapabilities } from './store/store.js';
 export type { AcquiredLock, LockRow, LockFilter } from './store/store.js';
 export { createRuntime, loadFlowsModule, type Runtime, type RuntimeOptions } from './runtime/index.js';
-export { StokerError, ValidationError, NotFoundError, ConflictError, StoreError, TransportError, ErrorCodes, isStokerError, type ErrorCode } from './errors.js';
+export {
+  StokerError,
+  ValidationError,
+  NotFoundError,
+  ConflictError,
+  StoreError,
+  TransportError,
+  ErrorCodes,
+  isStokerError,
+  type ErrorCode,
+} from './errors.js';
 export type { JsonValue, JsonObject } from './core/json.js';
 export { systemClock, seededRng, type Clock, type Rng } from './core/clock.js';
 export type { Logger } from './core/logger.js';

@@ -25,7 +25,9 @@ export function ensurePeers(progress: (msg: string) => void): boolean {
   if (existsSync(join(HERE, 'node_modules', 'graphile-worker', 'package.json'))) return true;
   progress('installing the peer libraries (npm ci --prefix bench/peers)');
   try {
-    execFileSync('npm', ['ci', '--prefix', HERE, '--no-audit', '--no-fund', '--loglevel=error'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('npm', ['ci', '--prefix', HERE, '--no-audit', '--no-fund', '--loglevel=error'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     return true;
   } catch (e) {
     progress(`SKIP peers: could not install them: ${(e as Error).message.split('\n')[0]}`);
@@ -45,7 +47,9 @@ export class GraphileWorkerPeer {
    * see graphile-worker-process.mjs (`idle`: poll 1 s like Stoker's idle engine; `defaults`).
    */
   static async start(url: string, log: string, mode: 'idle' | 'defaults' = 'idle'): Promise<GraphileWorkerPeer> {
-    const child = spawn(process.execPath, [join(HERE, 'graphile-worker-process.mjs'), url, log, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(HERE, 'graphile-worker-process.mjs'), url, log, mode], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     await new Promise<void>((resolve, reject) => {

@@ -65,17 +65,23 @@ export function checkJson(value: unknown, what: string, limits: JsonLimits = DEF
     }
     if (v === null || typeof v === 'string' || typeof v === 'boolean') continue;
     if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new ValidationError('STOKER_FLOW_INVALID', `${what} has a non-finite number at ${path}`, { details: { path } });
+      if (!Number.isFinite(v))
+        throw new ValidationError('STOKER_FLOW_INVALID', `${what} has a non-finite number at ${path}`, { details: { path } });
       continue;
     }
     if (Array.isArray(v)) {
       v.forEach((item, i) => stack.push({ v: item, path: `${path}[${i}]`, depth: depth + 1 }));
       continue;
     }
-    if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype || (typeof v === 'object' && Object.getPrototypeOf(v) === null)) {
+    if (
+      (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) ||
+      (typeof v === 'object' && Object.getPrototypeOf(v) === null)
+    ) {
       for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
         if (FORBIDDEN_KEYS.has(k)) {
-          throw new ValidationError('STOKER_INPUT_FORBIDDEN_KEY', `${what} uses the forbidden key "${k}" at ${path}`, { details: { path, key: k } });
+          throw new ValidationError('STOKER_INPUT_FORBIDDEN_KEY', `${what} uses the forbidden key "${k}" at ${path}`, {
+            details: { path, key: k },
+          });
         }
         if (item !== undefined) stack.push({ v: item, path: `${path}.${k}`, depth: depth + 1 });
       }

@@ -23,10 +23,28 @@ import { ConflictError, NotFoundError, StokerError, ValidationError, isStokerErr
 import type { InputSource, RetryControllerSpec } from '../flow/graph.js';
 import type { CompiledFlow, FailureRecord, TaskContext } from '../flow/types.js';
 import { graphDigest } from '../store/graphs.js';
-import type { ClaimedAtom, FastBatchResult, FastFinishResult, JournalEntry, NewRun, RunRow, SignalRow, StartResult, Store } from '../store/store.js';
+import type {
+  ClaimedAtom,
+  FastBatchResult,
+  FastFinishResult,
+  JournalEntry,
+  NewRun,
+  RunRow,
+  SignalRow,
+  StartResult,
+  Store,
+} from '../store/store.js';
 import { ChildRunFailedError, Suspension, toFailureRecord, type WaitRequest } from './failure.js';
 import { isTerminalRun, RunStatus } from './states.js';
-import { RunTransition, emptyResult, resolveInput, type Completion, type Outcome, type RunContext, type TransitionResult } from './transitions.js';
+import {
+  RunTransition,
+  emptyResult,
+  resolveInput,
+  type Completion,
+  type Outcome,
+  type RunContext,
+  type TransitionResult,
+} from './transitions.js';
 import { WakeHub } from './wake-hub.js';
 import { WATCH_WAIT_MS, watchTarget } from './peers.js';
 import { pruneInBatches } from '../store/prune.js';
@@ -133,7 +151,14 @@ interface InFlight {
   abort: AbortController;
 }
 
-const DEFAULTS = { concurrency: 10, pollMs: 1000, leaseMs: 30_000, maxBatch: 128, maxResultBytes: 256 * 1024, maxArgsBytes: 64 * 1024 * 16 };
+const DEFAULTS = {
+  concurrency: 10,
+  pollMs: 1000,
+  leaseMs: 30_000,
+  maxBatch: 128,
+  maxResultBytes: 256 * 1024,
+  maxArgsBytes: 64 * 1024 * 16,
+};
 
 export class Engine extends EventEmitter<EngineEvents> {
   /** this engine's current id: a new one after it fenced itself and registered again */
@@ -149,7 +174,9 @@ export class Engine extends EventEmitter<EngineEvents> {
   private log: Logger;
   private readonly baseLog: Logger;
   private readonly hub: WakeHub;
-  private readonly opts: Required<Pick<EngineOptions, 'concurrency' | 'pollMs' | 'leaseMs' | 'heartbeatMs' | 'reapMs' | 'maxBatch' | 'maxResultBytes' | 'maxArgsBytes'>>;
+  private readonly opts: Required<
+    Pick<EngineOptions, 'concurrency' | 'pollMs' | 'leaseMs' | 'heartbeatMs' | 'reapMs' | 'maxBatch' | 'maxResultBytes' | 'maxArgsBytes'>
+  >;
   private readonly faultPoint: NonNullable<EngineOptions['faultPoint']>;
   private readonly localSupervisor: boolean;
   private readonly identity: { host: string; pid: number; version: string };
@@ -189,7 +216,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     super();
     const concurrency = options.concurrency ?? DEFAULTS.concurrency;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
-      throw new ValidationError('STOKER_CONFIG_INVALID', `concurrency must be an integer from 1 to 10000, got ${String(options.concurrency)}`);
+      throw new ValidationError(
+        'STOKER_CONFIG_INVALID',
+        `concurrency must be an integer from 1 to 10000, got ${String(options.concurrency)}`,
+      );
     }
     const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs;
     this.opts = {
@@ -221,7 +251,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     };
     checkMs('retentionMs', options.retentionMs, 0);
     checkMs('retentionEveryMs', options.retentionEveryMs, 1000);
-    this.retention = options.retentionMs === undefined ? null : { olderThanMs: options.retentionMs, everyMs: options.retentionEveryMs ?? 600_000 };
+    this.retention =
+      options.retentionMs === undefined ? null : { olderThanMs: options.retentionMs, everyMs: options.retentionEveryMs ?? 600_000 };
     this.identity = { host: options.host ?? hostname(), pid: options.pid ?? process.pid, version: options.version ?? '0.1.0' };
     // an unhandled 'error' event would crash the host process: default to logging
     this.on('error', (e) => this.log.error({ err: e }, 'engine error'));
@@ -245,7 +276,10 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async startRuns(flow: string, argsList: readonly JsonObject[], options: { version?: string } = {}): Promise<RunRow[]> {
     if (argsList.length > MAX_BULK_START) {
-      throw new ValidationError('STOKER_CONFIG_INVALID', `startRuns takes at most ${MAX_BULK_START} runs at a time, got ${argsList.length}: split the list`);
+      throw new ValidationError(
+        'STOKER_CONFIG_INVALID',
+        `startRuns takes at most ${MAX_BULK_START} runs at a time, got ${argsList.length}: split the list`,
+      );
     }
     const runs = argsList.map((args) => this.prepareRun(flow, args, options.version, null));
     if (runs.length === 0) return [];
@@ -254,7 +288,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     return rows;
   }
 
-  private prepareRun(flowName: string, args: JsonObject, version: string | undefined, key: string | null, parent?: { runId: string; atom: number }): NewRun {
+  private prepareRun(
+    flowName: string,
+    args: JsonObject,
+    version: string | undefined,
+    key: string | null,
+    parent?: { runId: string; atom: number },
+  ): NewRun {
     const flow = this.flows.get(flowName, version);
     checkJson(args, `arguments of flow ${flowName}`, { maxBytes: this.opts.maxArgsBytes, maxDepth: 64 });
     if (args === null || typeof args !== 'object' || Array.isArray(args)) {
@@ -262,9 +302,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     const missing = flow.graph.arguments.filter((a) => !(a in args));
     if (missing.length > 0) {
-      throw new ValidationError('STOKER_RUN_MISSING_ARGUMENT', `flow ${flowName} needs argument${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, {
-        details: { flow: flowName, missing },
-      });
+      throw new ValidationError(
+        'STOKER_RUN_MISSING_ARGUMENT',
+        `flow ${flowName} needs argument${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`,
+        {
+          details: { flow: flowName, missing },
+        },
+      );
     }
     if (key !== null && (key.length === 0 || key.length > 255)) {
       throw new ValidationError('STOKER_CONFIG_INVALID', `a run key must be 1 to 255 characters long`);
@@ -285,7 +329,10 @@ export class Engine extends EventEmitter<EngineEvents> {
   async cancel(runId: string, reason = 'cancelled by request'): Promise<RunRow> {
     const row = await this.store.getRun(runId);
     if (!row) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
-    if (isTerminalRun(row.status)) throw new ConflictError('STOKER_RUN_NOT_ACTIVE', `run ${runId} already ended ${row.status}`, { details: { runId, status: row.status } });
+    if (isTerminalRun(row.status))
+      throw new ConflictError('STOKER_RUN_NOT_ACTIVE', `run ${runId} already ended ${row.status}`, {
+        details: { runId, status: row.status },
+      });
     const ctx = await this.runContext(runId);
     await this.store.runTransaction(this.lockSet(ctx), async (tx) => {
       const result = emptyResult();
@@ -583,7 +630,12 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** One retention round: batches of 1,000 runs until fewer are left (at most 100 batches a round). */
   private async prune(olderThanMs: number): Promise<void> {
     try {
-      const total = await pruneInBatches(this.store, { olderThanMs, batch: 1000, maxBatches: 100, keepGoing: () => this.running && !this.stopping });
+      const total = await pruneInBatches(this.store, {
+        olderThanMs,
+        batch: 1000,
+        maxBatches: 100,
+        keepGoing: () => this.running && !this.stopping,
+      });
       if (total.runs > 0 || total.engines > 0) this.log.info({ ...total, olderThanMs }, 'retention: pruned runs that ended long ago');
     } catch (e) {
       this.emitError(e);
@@ -730,14 +782,20 @@ export class Engine extends EventEmitter<EngineEvents> {
       // Stopped or fenced engines write nothing for the atom: it is handed back (requeued)
       // or taken over by another engine with a new epoch.
       const reason: unknown = abort.signal.reason;
-      if (abort.signal.aborted && isStokerError(reason) && (reason.code === 'STOKER_ENGINE_STOPPED' || reason.code === 'STOKER_ENGINE_FENCED')) {
+      if (
+        abort.signal.aborted &&
+        isStokerError(reason) &&
+        (reason.code === 'STOKER_ENGINE_STOPPED' || reason.code === 'STOKER_ENGINE_FENCED')
+      ) {
         this.inflight.delete(key);
         this.wake();
         return;
       }
       this.enqueue({ claim, outcome });
     };
-    void this.execute(claim, abort.signal).then(finish, (e) => finish({ kind: 'failure', failure: toFailureRecord(e), journal: claim.journal }));
+    void this.execute(claim, abort.signal).then(finish, (e) =>
+      finish({ kind: 'failure', failure: toFailureRecord(e), journal: claim.journal }),
+    );
   }
 
   /** `row`: the run's row when the caller has it already (a claim that read it), else it is read. */
@@ -789,7 +847,17 @@ export class Engine extends EventEmitter<EngineEvents> {
     const hasDeciders = graph.atoms.some((a) => a.deciders !== undefined && Object.keys(a.deciders).length > 0);
     const sinks = graph.atoms.filter((a) => a.successors.length === 0);
     const finalAtom = sinks.length === 1 ? sinks[0]!.index : null;
-    const ctx = { id: runId, graph, args: row.args, parentRunId: row.parentRunId, parentAtom: row.parentAtom, deciders: flow?.deciders ?? null, flow, hasDeciders, finalAtom };
+    const ctx = {
+      id: runId,
+      graph,
+      args: row.args,
+      parentRunId: row.parentRunId,
+      parentAtom: row.parentAtom,
+      deciders: flow?.deciders ?? null,
+      flow,
+      hasDeciders,
+      finalAtom,
+    };
     this.runs.set(runId, ctx);
     return ctx;
   }
@@ -875,7 +943,11 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
     }
     if (inputs.missing.length > 0) {
-      return { kind: 'failure', failure: { type: 'MissingInput', message: `atom ${spec.name} has no value for ${inputs.missing.join(', ')}`, retryable: false }, journal };
+      return {
+        kind: 'failure',
+        failure: { type: 'MissingInput', message: `atom ${spec.name} has no value for ${inputs.missing.join(', ')}`, retryable: false },
+        journal,
+      };
     }
     try {
       const value = await this.withTimeout(() => task.execute(inputs.values, ctx), spec.timeoutMs, signal);
@@ -939,7 +1011,10 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   /** Resolves an atom's inputs from run arguments, cached results and, when needed, the store. */
-  private async inputs(run: RunContext, sources: Record<string, InputSource>): Promise<{ values: Record<string, JsonValue>; missing: string[] }> {
+  private async inputs(
+    run: RunContext,
+    sources: Record<string, InputSource>,
+  ): Promise<{ values: Record<string, JsonValue>; missing: string[] }> {
     const cache = this.results.get(run.id) ?? new Map<number, JsonValue | null>();
     const need = [...new Set(Object.values(sources).flatMap((s) => (s.from === 'atom' && !cache.has(s.atom) ? [s.atom] : [])))];
     if (need.length > 0) {
@@ -979,7 +1054,9 @@ export class Engine extends EventEmitter<EngineEvents> {
         last.value = (await loadSignals()).filter((s) => s.name === last.ref)[nth]?.payload ?? null;
       } else if (last.kind === 'child' && last.ref) {
         const child = await store.getRun(last.ref);
-        last.value = child ? { status: child.status, result: child.result, failure: child.failure as unknown as JsonValue } : { status: 'MISSING', result: null, failure: null };
+        last.value = child
+          ? { status: child.status, result: child.result, failure: child.failure as unknown as JsonValue }
+          : { status: 'MISSING', result: null, failure: null };
       }
       last.done = true;
     }
@@ -996,7 +1073,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       retryValue,
       failure: claim.state === 'REVERTING' ? (claim.failure ?? undefined) : undefined,
       async sleep(ms: number): Promise<void> {
-        if (!Number.isFinite(ms) || ms < 0) throw new ValidationError('STOKER_CONFIG_INVALID', `ctx.sleep needs a non-negative number of ms, got ${ms}`);
+        if (!Number.isFinite(ms) || ms < 0)
+          throw new ValidationError('STOKER_CONFIG_INVALID', `ctx.sleep needs a non-negative number of ms, got ${ms}`);
         const k = seq++;
         if (journal[k]) return;
         return park(new Suspension(k, { kind: 'sleep', ms }));
@@ -1077,7 +1155,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       // A failed attempt may have committed (with claims of its own) before the error, or
       // the batch was given up and its atoms stay RUNNING under our id: either way, give
       // the id up so that the reapers requeue what it holds (simulation findings B1, B2).
-      if (ambiguous || result === null) this.fenceSelf(result === null ? 'completions could not be recorded' : 'commit outcome was unknown');
+      if (ambiguous || result === null)
+        this.fenceSelf(result === null ? 'completions could not be recorded' : 'commit outcome was unknown');
       if (result) {
         this.stats.commits += 1;
         for (const f of result.fenced) {
@@ -1179,13 +1258,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     const successors = ctx.graph.atoms[only.claim.index]?.successors ?? [];
     const r = await this.store
       .completeSuccessFast({
-      runId: only.claim.runId,
-      index: only.claim.index,
-      epoch: only.claim.epoch,
-      result: only.outcome.result,
-      journal: only.outcome.journal,
-      successors,
-      claim: this.stopping || this.fencedOut ? null : (successors[0] ?? null),
+        runId: only.claim.runId,
+        index: only.claim.index,
+        epoch: only.claim.epoch,
+        result: only.outcome.result,
+        journal: only.outcome.journal,
+        successors,
+        claim: this.stopping || this.fencedOut ? null : (successors[0] ?? null),
         engineId: this.id,
       })
       // The statement may have committed (with a claim) although we got no answer: give the
@@ -1215,12 +1294,26 @@ export class Engine extends EventEmitter<EngineEvents> {
     const inBatch = new Set(batch.map((c) => c.claim.index));
     const successes = batch.map((c) => {
       const outcome = c.outcome as Extract<Outcome, { kind: 'success' }>;
-      return { index: c.claim.index, epoch: c.claim.epoch, result: outcome.result, journal: outcome.journal, successors: ctx.graph.atoms[c.claim.index]?.successors ?? [] };
+      return {
+        index: c.claim.index,
+        epoch: c.claim.epoch,
+        result: outcome.result,
+        journal: outcome.journal,
+        successors: ctx.graph.atoms[c.claim.index]?.successors ?? [],
+      };
     });
-    const claim = stopping ? [] : [...new Set(successes.flatMap((s) => s.successors))].filter((i) => !inBatch.has(i)).slice(0, batch.length);
+    const claim = stopping
+      ? []
+      : [...new Set(successes.flatMap((s) => s.successors))].filter((i) => !inBatch.has(i)).slice(0, batch.length);
     let r: FastBatchResult;
     try {
-      r = await this.store.completeSuccessesFast({ runId, successes, claim, claimMore: stopping ? 0 : batch.length - claim.length, engineId: this.id });
+      r = await this.store.completeSuccessesFast({
+        runId,
+        successes,
+        claim,
+        claimMore: stopping ? 0 : batch.length - claim.length,
+        engineId: this.id,
+      });
     } catch (e) {
       // It may have committed (with claims) although we got no answer: as in tryFastSuccess.
       this.emitError(e);
@@ -1229,7 +1322,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     if (r.written.length === 0) return null;
     const written = new Set(r.written);
-    const result: TransitionResult = { ...emptyResult(), continuations: r.continuations, madeReady: r.madeReady, claimedMore: r.claimedMore };
+    const result: TransitionResult = {
+      ...emptyResult(),
+      continuations: r.continuations,
+      madeReady: r.madeReady,
+      claimedMore: r.claimedMore,
+    };
     return { result, rest: batch.filter((c) => !written.has(c.claim.index)) };
   }
 
@@ -1257,7 +1355,14 @@ export class Engine extends EventEmitter<EngineEvents> {
         const v = resolveInput(src, ctx.graph, ctx.args, results);
         if (v !== undefined) outputs[name] = v;
       }
-      finishes.push({ runId: c.claim.runId, index: c.claim.index, epoch: c.claim.epoch, result: c.outcome.result, journal: c.outcome.journal, outputs });
+      finishes.push({
+        runId: c.claim.runId,
+        index: c.claim.index,
+        epoch: c.claim.epoch,
+        result: c.outcome.result,
+        journal: c.outcome.journal,
+        outputs,
+      });
     }
     const stopping = this.stopping || this.fencedOut;
     let r: FastFinishResult;
@@ -1298,11 +1403,15 @@ export class Engine extends EventEmitter<EngineEvents> {
     for (const group of byRun.values()) {
       const only = group.length === 1 ? group[0]! : null;
       const ctx = only ? await this.runContext(only.claim.runId) : null;
-      if (only && ctx && (ctx.graph.atoms.length === 1 || (ctx.graph.atoms[only.claim.index]?.successors.length ?? 1) === 0)) finishing.push(only);
+      if (only && ctx && (ctx.graph.atoms.length === 1 || (ctx.graph.atoms[only.claim.index]?.successors.length ?? 1) === 0))
+        finishing.push(only);
       else groups.push(group);
     }
     const unwritten = (input: Completion[]) => ({ result: emptyResult(), rest: input, wrote: false });
-    const wrote = (input: Completion[], r: { result: TransitionResult; rest: Completion[] }) => ({ ...r, wrote: r.rest.length < input.length });
+    const wrote = (input: Completion[], r: { result: TransitionResult; rest: Completion[] }) => ({
+      ...r,
+      wrote: r.rest.length < input.length,
+    });
     const outcomes = await Promise.all([
       ...(finishing.length > 0 ? [this.tryFastFinish(finishing).then((r) => (r ? wrote(finishing, r) : unwritten(finishing)))] : []),
       ...groups.map((g) =>
@@ -1351,4 +1460,3 @@ function abortPromise(signal: AbortSignal): Promise<never> {
     signal.addEventListener('abort', () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')), { once: true });
   });
 }
-

@@ -77,7 +77,13 @@ const FORWARD_DONE: readonly AtomState[] = [AtomState.SUCCESS, AtomState.SKIPPED
 /** States an atom in a reverting scope may have that mean "it ran, or is running: revert it". */
 const EXECUTED: readonly AtomState[] = [AtomState.SUCCESS, AtomState.FAILURE, AtomState.RUNNING, AtomState.WAITING];
 const IN_REVERT: readonly AtomState[] = [AtomState.REVERT_PENDING, AtomState.REVERT_READY, AtomState.REVERTING];
-const OPEN: readonly AtomState[] = [AtomState.PENDING, AtomState.READY, AtomState.WAITING, AtomState.REVERT_PENDING, AtomState.REVERT_READY];
+const OPEN: readonly AtomState[] = [
+  AtomState.PENDING,
+  AtomState.READY,
+  AtomState.WAITING,
+  AtomState.REVERT_PENDING,
+  AtomState.REVERT_READY,
+];
 
 /**
  * Applies completions of one run inside `tx`. `freeSlots` bounds local continuation: the
@@ -113,8 +119,24 @@ export class RunTransition {
     return this.runPatchStatus ?? this.tx.run(this.run.id).status;
   }
 
-  private event(atom: number | null, kind: string, fromState: string | null, toState: string | null, data?: JsonValue, epoch?: number): void {
-    this.events.push({ runId: this.run.id, atom, kind, fromState, toState, engineId: this.deps.engineId, epoch: epoch ?? null, ...(data === undefined ? {} : { data }) });
+  private event(
+    atom: number | null,
+    kind: string,
+    fromState: string | null,
+    toState: string | null,
+    data?: JsonValue,
+    epoch?: number,
+  ): void {
+    this.events.push({
+      runId: this.run.id,
+      atom,
+      kind,
+      fromState,
+      toState,
+      engineId: this.deps.engineId,
+      epoch: epoch ?? null,
+      ...(data === undefined ? {} : { data }),
+    });
   }
 
   /** Tracks `pending_atoms`: leaving or entering SUCCESS/SKIPPED changes the count of unfinished atoms. */
@@ -132,9 +154,16 @@ export class RunTransition {
   }
 
   /** A conditional write of a non-claimed atom (its state is expected; the run lock makes misses rare). */
-  private async set(atom: AtomRow, to: AtomState, patch: Omit<AtomUpdate['patch'], 'state'> = {}, kind = `atom.${to.toLowerCase()}`): Promise<boolean> {
+  private async set(
+    atom: AtomRow,
+    to: AtomState,
+    patch: Omit<AtomUpdate['patch'], 'state'> = {},
+    kind = `atom.${to.toLowerCase()}`,
+  ): Promise<boolean> {
     assertTransition(atom.state, to, atom.name);
-    const [ok] = await this.tx.updateAtoms(this.run.id, [{ index: atom.index, expectStates: [atom.state], patch: { ...patch, state: to } }]);
+    const [ok] = await this.tx.updateAtoms(this.run.id, [
+      { index: atom.index, expectStates: [atom.state], patch: { ...patch, state: to } },
+    ]);
     if (!ok) {
       this.atomCache.delete(atom.index);
       return false;
@@ -179,7 +208,15 @@ export class RunTransition {
     const runStatus = this.status();
     if (outcome.kind === 'release') {
       const back = claim.state === 'REVERTING' ? AtomState.REVERT_READY : AtomState.READY;
-      if (!(await this.fencedWrite(claim, back, { claimedBy: null, execution: claim.execution - 1, readyAt: { delayMs: outcome.delayMs } }, undefined, 'atom.released'))) {
+      if (
+        !(await this.fencedWrite(
+          claim,
+          back,
+          { claimedBy: null, execution: claim.execution - 1, readyAt: { delayMs: outcome.delayMs } },
+          undefined,
+          'atom.released',
+        ))
+      ) {
         await this.missReason(claim);
       } else this.result.madeReady += 1;
       return;
@@ -211,7 +248,14 @@ export class RunTransition {
   }
 
   /** The fenced write for a claim: epoch and state must still be the claim's. */
-  private async fencedWrite(claim: ClaimedAtom, to: AtomState, patch: AtomUpdate['patch'], expectRevertRequested?: boolean, kind?: string, data?: JsonValue): Promise<boolean> {
+  private async fencedWrite(
+    claim: ClaimedAtom,
+    to: AtomState,
+    patch: AtomUpdate['patch'],
+    expectRevertRequested?: boolean,
+    kind?: string,
+    data?: JsonValue,
+  ): Promise<boolean> {
     assertTransition(claim.state, to, this.spec(claim.index).name);
     const update: AtomUpdate = { index: claim.index, epoch: claim.epoch, expectStates: [claim.state], patch: { ...patch, state: to } };
     if (expectRevertRequested !== undefined) update.expectRevertRequested = expectRevertRequested;
@@ -229,18 +273,29 @@ export class RunTransition {
     const [row] = await this.atoms([claim.index]);
     if (row && row.epoch === claim.epoch && row.state === claim.state && row.revertRequested) return 'revert';
     this.result.fenced.push(claim);
-    this.event(claim.index, 'atom.fenced_write', claim.state, row?.state ?? null, { epoch: claim.epoch, currentEpoch: row?.epoch ?? null }, claim.epoch);
+    this.event(
+      claim.index,
+      'atom.fenced_write',
+      claim.state,
+      row?.state ?? null,
+      { epoch: claim.epoch, currentEpoch: row?.epoch ?? null },
+      claim.epoch,
+    );
     return 'fenced';
   }
 
   /** The run ended (cancelled, superseded, failed) while this atom ran: record its outcome, schedule nothing. */
   private async recordAfterEnd({ claim, outcome }: Completion): Promise<void> {
     const to =
-      outcome.kind === 'success' ? AtomState.SUCCESS
-      : outcome.kind === 'failure' ? AtomState.FAILURE
-      : outcome.kind === 'reverted' ? AtomState.REVERTED
-      : outcome.kind === 'revertFailed' ? AtomState.REVERT_FAILURE
-      : AtomState.CANCELLED;
+      outcome.kind === 'success'
+        ? AtomState.SUCCESS
+        : outcome.kind === 'failure'
+          ? AtomState.FAILURE
+          : outcome.kind === 'reverted'
+            ? AtomState.REVERTED
+            : outcome.kind === 'revertFailed'
+              ? AtomState.REVERT_FAILURE
+              : AtomState.CANCELLED;
     const patch: AtomUpdate['patch'] = { claimedBy: null };
     if (outcome.kind === 'success') patch.result = outcome.result;
     if (outcome.kind === 'failure' || outcome.kind === 'revertFailed') patch.failure = outcome.failure;
@@ -284,7 +339,14 @@ export class RunTransition {
         epoch: c.claim.epoch,
         expectStates: [AtomState.RUNNING],
         expectRevertRequested: false,
-        patch: { state: AtomState.SUCCESS, claimedBy: null, result: c.outcome.result, journal: c.outcome.journal, waitKind: null, waitRef: null },
+        patch: {
+          state: AtomState.SUCCESS,
+          claimedBy: null,
+          result: c.outcome.result,
+          journal: c.outcome.journal,
+          waitKind: null,
+          waitRef: null,
+        },
       };
     });
     const oks = await this.tx.updateAtoms(this.run.id, updates);
@@ -386,7 +448,16 @@ export class RunTransition {
       const ok = await this.fencedWrite(
         claim,
         AtomState.READY,
-        { claimedBy: null, failure, attempt: claim.attempt + 1, execution: 0, journal: [], waitKind: null, waitRef: null, readyAt: { delayMs } },
+        {
+          claimedBy: null,
+          failure,
+          attempt: claim.attempt + 1,
+          execution: 0,
+          journal: [],
+          waitKind: null,
+          waitRef: null,
+          readyAt: { delayMs },
+        },
         false,
         'atom.retry_scheduled',
         { attempt: claim.attempt + 1, delayMs, failure: failure.message },
@@ -463,7 +534,8 @@ export class RunTransition {
       for (const a of running) this.atomCache.delete(a.index);
       if (flagged.every(Boolean)) break;
       // every miss moves an atom out of RUNNING for good (requeued, then unscheduled above)
-      if (look > members.length) throw new Error(`internal: run ${this.run.id}: atoms kept moving while its revert started (${look} looks)`);
+      if (look > members.length)
+        throw new Error(`internal: run ${this.run.id}: atoms kept moving while its revert started (${look} looks)`);
     }
     rows = await this.atoms(members);
     const inR = new Set(rows.filter((a) => EXECUTED.includes(a.state) || IN_REVERT.includes(a.state)).map((a) => a.index));
@@ -483,7 +555,13 @@ export class RunTransition {
         continue;
       }
       // Nested controllers inside the reverting scope must not retry their own scope: flag them.
-      await this.set(a, AtomState.REVERT_PENDING, { revertPending: succ, readyAt: null, waitKind: null, waitRef: null, revertRequested: a.index !== controller });
+      await this.set(a, AtomState.REVERT_PENDING, {
+        revertPending: succ,
+        readyAt: null,
+        waitKind: null,
+        waitRef: null,
+        revertRequested: a.index !== controller,
+      });
     }
     // 2. promote every atom whose count is already zero (leaves of the reverse order)
     for (const a of await this.atoms([...inR])) {
@@ -493,7 +571,10 @@ export class RunTransition {
   }
 
   /** A RUNNING atom of a reverting scope finished: it joins the revert. */
-  private async joinRevert(claim: ClaimedAtom, outcome: { result?: JsonValue; failure?: FailureRecord; journal: JournalEntry[] }): Promise<void> {
+  private async joinRevert(
+    claim: ClaimedAtom,
+    outcome: { result?: JsonValue; failure?: FailureRecord; journal: JournalEntry[] },
+  ): Promise<void> {
     const patch: AtomUpdate['patch'] = { claimedBy: null, journal: outcome.journal, revertPending: 0, waitKind: null, waitRef: null };
     if (outcome.result !== undefined) patch.result = outcome.result;
     if (outcome.failure !== undefined) patch.failure = outcome.failure;
@@ -526,7 +607,9 @@ export class RunTransition {
     for (const p of preds) {
       if (p.state !== AtomState.REVERT_PENDING) continue;
       const left = p.revertPending - 1;
-      await this.tx.updateAtoms(this.run.id, [{ index: p.index, expectStates: [AtomState.REVERT_PENDING], patch: { revertPending: left } }]);
+      await this.tx.updateAtoms(this.run.id, [
+        { index: p.index, expectStates: [AtomState.REVERT_PENDING], patch: { revertPending: left } },
+      ]);
       const updated = { ...p, revertPending: left };
       this.atomCache.set(p.index, updated);
       if (left === 0) await this.promote(updated);
@@ -550,7 +633,8 @@ export class RunTransition {
       await this.resetScope(spec.scope, ctlRow);
       return;
     }
-    const failure: FailureRecord = ctlRow.failure ?? this.runFailure ?? { type: 'ScopeFailed', message: `scope ${this.graph.scopes[spec.scope]!.name} failed` };
+    const failure: FailureRecord = ctlRow.failure ??
+      this.runFailure ?? { type: 'ScopeFailed', message: `scope ${this.graph.scopes[spec.scope]!.name} failed` };
     if (await this.set(ctlRow, AtomState.REVERTED, { revertRequested: false }, 'atom.reverted')) {
       this.event(ctlRow.index, 'scope.reverted', null, null, { scope: this.graph.scopes[spec.scope]!.name, attempts: attempt });
       await this.onReverted(ctlRow.index);
@@ -567,7 +651,9 @@ export class RunTransition {
     const outside = new Map((await this.atoms(outsidePreds)).map((r) => [r.index, r]));
     for (const a of rows) {
       if (a.index === ctlRow.index) continue;
-      const pending = this.spec(a.index).predecessors.filter((p) => members.has(p) || !FORWARD_DONE.includes(outside.get(p)?.state ?? AtomState.PENDING)).length;
+      const pending = this.spec(a.index).predecessors.filter(
+        (p) => members.has(p) || !FORWARD_DONE.includes(outside.get(p)?.state ?? AtomState.PENDING),
+      ).length;
       const fresh = {
         pending,
         revertPending: 0,
@@ -642,7 +728,9 @@ export class RunTransition {
       const seen = await this.tx.signalCount(this.run.id, wait.name);
       const consumed = journal.filter((j) => j.kind === 'signal' && j.ref === wait.name).length;
       if (seen > consumed) {
-        await this.tx.updateAtoms(this.run.id, [{ index: claim.index, expectStates: [AtomState.WAITING], patch: { readyAt: { delayMs: 0 } } }]);
+        await this.tx.updateAtoms(this.run.id, [
+          { index: claim.index, expectStates: [AtomState.WAITING], patch: { readyAt: { delayMs: 0 } } },
+        ]);
         this.result.madeReady += 1;
       }
     }
@@ -694,7 +782,14 @@ export class RunTransition {
     let status = this.runPatchStatus;
     if (run.status === RunStatus.PENDING) {
       // the first transition of a run also moves it PENDING → RUNNING
-      this.events.unshift({ runId: this.run.id, atom: null, kind: 'run.running', fromState: RunStatus.PENDING, toState: RunStatus.RUNNING, engineId: this.deps.engineId });
+      this.events.unshift({
+        runId: this.run.id,
+        atom: null,
+        kind: 'run.running',
+        fromState: RunStatus.PENDING,
+        toState: RunStatus.RUNNING,
+        engineId: this.deps.engineId,
+      });
       status ??= RunStatus.RUNNING;
     }
     if (status !== null && status !== run.status) patch.status = status;
@@ -707,7 +802,12 @@ export class RunTransition {
 }
 
 /** Resolves one input from run arguments and atom results. `undefined` = not available. */
-export function resolveInput(src: InputSource, graph: FlowGraph, args: Record<string, JsonValue>, results: ReadonlyMap<number, JsonValue | null>): JsonValue | undefined {
+export function resolveInput(
+  src: InputSource,
+  graph: FlowGraph,
+  args: Record<string, JsonValue>,
+  results: ReadonlyMap<number, JsonValue | null>,
+): JsonValue | undefined {
   switch (src.from) {
     case 'arg':
       return args[src.name];

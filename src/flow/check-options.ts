@@ -40,11 +40,9 @@ export function checkKnownKeys(value: unknown, allowed: readonly string[], where
   }
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) {
-      throw new ValidationError(
-        'STOKER_FLOW_INVALID',
-        `Unknown option ${quoteName(key)} in ${where} (known: ${allowed.join(', ')}).`,
-        { details: { where, option: key.slice(0, 200) } },
-      );
+      throw new ValidationError('STOKER_FLOW_INVALID', `Unknown option ${quoteName(key)} in ${where} (known: ${allowed.join(', ')}).`, {
+        details: { where, option: key.slice(0, 200) },
+      });
     }
   }
   return value;

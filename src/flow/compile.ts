@@ -18,14 +18,7 @@
 import type { JsonValue } from '../core/json.js';
 import { ValidationError } from '../errors.js';
 import { isFlowDefinition, isRetryController, isTaskDefinition } from './guards.js';
-import {
-  GRAPH_FORMAT,
-  type AtomSpec,
-  type FlowGraph,
-  type InputSource,
-  type RetryControllerSpec,
-  type ScopeSpec,
-} from './graph.js';
+import { GRAPH_FORMAT, type AtomSpec, type FlowGraph, type InputSource, type RetryControllerSpec, type ScopeSpec } from './graph.js';
 import { checkName, checkVersion, quoteName } from './names.js';
 import { checkedController } from './retry.js';
 import { checkedTask } from './task.js';
@@ -77,10 +70,7 @@ export const FLOW_LIMITS = Object.freeze({
 export function compileFlow(root: FlowDefinition): CompiledFlow {
   if (!isFlowDefinition(root)) {
     const hint = isTaskDefinition(root) ? ' (got a task: wrap it in linear())' : '';
-    throw new ValidationError(
-      'STOKER_FLOW_INVALID',
-      `compileFlow() needs a flow made by linear, unordered or graph${hint}.`,
-    );
+    throw new ValidationError('STOKER_FLOW_INVALID', `compileFlow() needs a flow made by linear, unordered or graph${hint}.`);
   }
   return new Compiler(root).compile();
 }
@@ -181,10 +171,7 @@ class Compiler {
           inputs: {},
           controllerSpec: undefined,
         });
-        this.claimName(
-          definition.name,
-          `task ${quoteName(definition.name)} in flow ${quoteName(frame.scope.flow.name)}`,
-        );
+        this.claimName(definition.name, `task ${quoteName(definition.name)} in flow ${quoteName(frame.scope.flow.name)}`);
         for (const value of definition.provides) this.addProvider(value, id);
         frame.scope.children.push({ kind: 'task', atom: id });
       } else if (isFlowDefinition(child)) {
@@ -211,9 +198,7 @@ class Compiler {
     const parentName = parent === null ? undefined : this.scope(parent).flow.name;
     this.claimName(
       name,
-      parentName === undefined
-        ? `root flow ${quoteName(name)}`
-        : `flow ${quoteName(name)} in flow ${quoteName(parentName)}`,
+      parentName === undefined ? `root flow ${quoteName(name)}` : `flow ${quoteName(name)} in flow ${quoteName(parentName)}`,
     );
     if (flow.children.length === 0) this.invalid(`The flow ${quoteName(name)} has no children.`);
     if (flow.pattern !== 'graph' && flow.links.length > 0) {
@@ -401,9 +386,7 @@ class Compiler {
       missing(`runs later in linear flow ${quoteName(flow.name)}`);
     }
     if (flow.pattern === 'unordered') {
-      missing(
-        `is its sibling in unordered flow ${quoteName(flow.name)}, whose children must be independent (use linear or graph)`,
-      );
+      missing(`is its sibling in unordered flow ${quoteName(flow.name)}, whose children must be independent (use linear or graph)`);
     }
     this.scope(lca).dataEdges.push([provider, consumer]);
   }
@@ -512,9 +495,7 @@ class Compiler {
       return;
     }
     if (this.deciders.get(existing) !== this.deciders.get(decider)) {
-      this.invalid(
-        `The ${this.rootLabel} guards the dependency ${this.atom(u).name} → ${this.atom(v).name} with two different deciders.`,
-      );
+      this.invalid(`The ${this.rootLabel} guards the dependency ${this.atom(u).name} → ${this.atom(v).name} with two different deciders.`);
     }
   }
 
@@ -536,13 +517,9 @@ class Compiler {
     const sorted = topologicalOrder(this.outgoing);
     if (!sorted.ok) {
       const path = sorted.cycle.map((id) => this.atom(id).name);
-      throw new ValidationError(
-        'STOKER_FLOW_CYCLE',
-        `The ${this.rootLabel} has a dependency cycle: ${path.join(' → ')}.`,
-        {
-          details: { flow: this.root.name, cycle: path },
-        },
-      );
+      throw new ValidationError('STOKER_FLOW_CYCLE', `The ${this.rootLabel} has a dependency cycle: ${path.join(' → ')}.`, {
+        details: { flow: this.root.name, cycle: path },
+      });
     }
     const order = sorted.order;
     const newIndex = new Array<number>(order.length).fill(0);
@@ -561,12 +538,7 @@ class Compiler {
         kind: atom.kind,
         scope: atom.scope,
         inputs,
-        provides:
-          atom.task !== undefined
-            ? [...atom.task.provides]
-            : atom.retry?.provides !== undefined
-              ? [atom.retry.provides]
-              : [],
+        provides: atom.task !== undefined ? [...atom.task.provides] : atom.retry?.provides !== undefined ? [atom.retry.provides] : [],
         predecessors: [...(this.incoming[id] as Map<number, string | null>).keys()].map(renumber).sort(byIndex),
         successors: [...(this.outgoing[id] as Set<number>)].map(renumber).sort(byIndex),
         hasRevert: atom.task?.revert !== undefined,
@@ -603,10 +575,7 @@ class Compiler {
       for (const source of Object.values(atom.inputs)) if (source.from === 'arg') args.add(source.name);
       if (atom.kind !== 'task') continue;
       for (const value of atom.provides) {
-        outputs[value] =
-          atom.provides.length > 1
-            ? { from: 'atom', atom: atom.index, key: value }
-            : { from: 'atom', atom: atom.index };
+        outputs[value] = atom.provides.length > 1 ? { from: 'atom', atom: atom.index, key: value } : { from: 'atom', atom: atom.index };
       }
     }
 

@@ -65,10 +65,7 @@ export function copyJsonValue(value: unknown, where: string): JsonValue {
     const proto: unknown = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) {
       const kind = (v as { constructor?: { name?: unknown } }).constructor?.name;
-      fail(
-        path,
-        `is ${typeof kind === 'string' && kind !== '' ? `a ${kind}` : 'a non-plain object'}, which is not JSON`,
-      );
+      fail(path, `is ${typeof kind === 'string' && kind !== '' ? `a ${kind}` : 'a non-plain object'}, which is not JSON`);
     }
     const copy: { [key: string]: JsonValue } = {};
     for (const key of Object.keys(v)) {

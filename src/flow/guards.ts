@@ -64,10 +64,7 @@ export function isRetryController(value: unknown): value is RetryController {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Partial<Record<keyof RetryController, unknown>>;
   return (
-    v.type === 'retry' &&
-    typeof v.spec === 'object' &&
-    v.spec !== null &&
-    (v.provides === undefined || typeof v.provides === 'string')
+    v.type === 'retry' && typeof v.spec === 'object' && v.spec !== null && (v.provides === undefined || typeof v.provides === 'string')
   );
 }
 

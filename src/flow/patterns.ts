@@ -89,9 +89,7 @@ function makeFlow(
 
   const given = checkKnownKeys(options, ['retry', 'version'], `options of ${where}`);
   if (given.retry !== undefined && !isRetryController(given.retry)) {
-    invalid(
-      `The retry option of ${where} must be a retry controller (times, forEach, parameterizedForEach, alwaysRevert, revertAll).`,
-    );
+    invalid(`The retry option of ${where} must be a retry controller (times, forEach, parameterizedForEach, alwaysRevert, revertAll).`);
   }
   const version = given.version === undefined ? DEFAULT_FLOW_VERSION : checkVersion(given.version, where);
 

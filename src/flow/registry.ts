@@ -63,10 +63,7 @@ export class FlowRegistry {
     let versions = this.flows.get(compiled.name);
     const existing = versions?.get(compiled.version);
     if (existing !== undefined) {
-      if (
-        existing === compiled ||
-        jsonEqual(existing.graph as unknown as JsonValue, compiled.graph as unknown as JsonValue)
-      ) {
+      if (existing === compiled || jsonEqual(existing.graph as unknown as JsonValue, compiled.graph as unknown as JsonValue)) {
         return existing;
       }
       throw new ConflictError(
@@ -104,8 +101,7 @@ export class FlowRegistry {
         : known.length > LISTED_IN_MESSAGE
           ? `${known.slice(0, LISTED_IN_MESSAGE).join(', ')} and ${known.length - LISTED_IN_MESSAGE} more`
           : known.join(', ');
-    const what =
-      version === undefined ? `flow ${quoteName(name)}` : `flow ${quoteName(name)} version ${quoteName(version)}`;
+    const what = version === undefined ? `flow ${quoteName(name)}` : `flow ${quoteName(name)} version ${quoteName(version)}`;
     throw new NotFoundError('STOKER_FLOW_NOT_FOUND', `No ${what} is registered. Registered flows: ${shown}.`, {
       details: { flow: typeof name === 'string' ? name.slice(0, 200) : null, version: version ?? null, known },
     });

@@ -33,11 +33,9 @@ export interface RetryControllerOptions {
  */
 export function times(attempts: number, options: RetryControllerOptions = {}): RetryController {
   if (typeof attempts !== 'number' || !Number.isSafeInteger(attempts) || attempts < 1) {
-    throw new ValidationError(
-      'STOKER_FLOW_INVALID',
-      `times() needs an integer number of attempts >= 1, got ${quoteName(attempts)}.`,
-      { details: { controller: 'times' } },
-    );
+    throw new ValidationError('STOKER_FLOW_INVALID', `times() needs an integer number of attempts >= 1, got ${quoteName(attempts)}.`, {
+      details: { controller: 'times' },
+    });
   }
   return controller({ kind: 'times', attempts }, options, 'times');
 }
@@ -75,11 +73,7 @@ export function forEach(values: readonly JsonValue[], options: RetryControllerOp
  */
 export function parameterizedForEach(valuesName: string, options: RetryControllerOptions = {}): RetryController {
   const name = checkName(valuesName, 'value name of parameterizedForEach()');
-  return controller(
-    { kind: 'parameterizedForEach', valuesFrom: Object.freeze({ from: 'arg', name }) },
-    options,
-    'parameterizedForEach',
-  );
+  return controller({ kind: 'parameterizedForEach', valuesFrom: Object.freeze({ from: 'arg', name }) }, options, 'parameterizedForEach');
 }
 
 /**
@@ -145,8 +139,7 @@ export function checkedController(value: RetryController, owner: string): RetryC
 
 function controller(spec: RetryControllerSpec, options: unknown, what: string): RetryController {
   const given = checkKnownKeys(options, ['provides'], `options of ${what}()`);
-  const provides =
-    given.provides === undefined ? undefined : checkName(given.provides, `value name in provides of ${what}()`);
+  const provides = given.provides === undefined ? undefined : checkName(given.provides, `value name in provides of ${what}()`);
   const made: RetryController = Object.freeze({ type: 'retry', spec: Object.freeze(spec), provides });
   checked.add(made);
   return made;

@@ -38,17 +38,25 @@ export function pendingMigrations(shipped: readonly Migration[], applied: readon
     const m = byVersion.get(a.version);
     if (!m) {
       if (a.version > latest) {
-        throw new StoreError('STOKER_STORE_SCHEMA_TOO_NEW', `the database has migration ${a.version} (${a.name}); this Stoker knows up to ${latest}: upgrade Stoker`, {
-          details: { applied: a.version, known: latest },
-        });
+        throw new StoreError(
+          'STOKER_STORE_SCHEMA_TOO_NEW',
+          `the database has migration ${a.version} (${a.name}); this Stoker knows up to ${latest}: upgrade Stoker`,
+          {
+            details: { applied: a.version, known: latest },
+          },
+        );
       }
       continue;
     }
     const sum = migrationChecksum(m);
     if (sum !== a.checksum) {
-      throw new StoreError('STOKER_STORE_MIGRATION_CHECKSUM', `migration ${a.version} (${a.name}) was applied with checksum ${a.checksum.slice(0, 12)}…, this build ships ${sum.slice(0, 12)}…`, {
-        details: { version: a.version, applied: a.checksum, shipped: sum },
-      });
+      throw new StoreError(
+        'STOKER_STORE_MIGRATION_CHECKSUM',
+        `migration ${a.version} (${a.name}) was applied with checksum ${a.checksum.slice(0, 12)}…, this build ships ${sum.slice(0, 12)}…`,
+        {
+          details: { version: a.version, applied: a.checksum, shipped: sum },
+        },
+      );
     }
   }
   const done = new Set(applied.map((a) => a.version));

@@ -131,7 +131,12 @@ async function construct(where: StoreLocation, options: OpenStoreOptions): Promi
       return new SqliteStore({
         path: where.path,
         isPidAlive,
-        localProcesses: { host: () => hostname(), selfPid: process.pid, isStopped: isStoppedProcess, kill: (pid) => process.kill(pid, 'SIGKILL') },
+        localProcesses: {
+          host: () => hostname(),
+          selfPid: process.pid,
+          isStopped: isStoppedProcess,
+          kill: (pid) => process.kill(pid, 'SIGKILL'),
+        },
         ...(options.tablePrefix !== undefined ? { tablePrefix: options.tablePrefix } : {}),
       });
     }

@@ -1,7 +1,18 @@
 /** Helpers shared by the adapters to turn database rows into the port's row types. */
 import type { JsonValue } from '../core/json.js';
 import type { FailureRecord } from '../flow/types.js';
-import type { AtomRow, ClaimedAtom, EngineRow, EventInput, EventRow, JournalEntry, PruneOptions, PruneResult, RunRow, SignalRow } from './store.js';
+import type {
+  AtomRow,
+  ClaimedAtom,
+  EngineRow,
+  EventInput,
+  EventRow,
+  JournalEntry,
+  PruneOptions,
+  PruneResult,
+  RunRow,
+  SignalRow,
+} from './store.js';
 import { StoreError } from '../errors.js';
 import { TERMINAL_RUN_STATUSES, type AtomState, type RunStatus } from '../engine/states.js';
 
@@ -192,7 +203,10 @@ export function patchValue(field: keyof typeof ATOM_PATCH_COLUMNS, v: unknown): 
 /** Validates {@link PruneOptions}: a clear error instead of deleting the wrong runs. */
 export function checkPruneOptions(o: PruneOptions): { olderThanMs: number; limit: number } {
   if (!Number.isFinite(o.olderThanMs) || o.olderThanMs < 0) {
-    throw new StoreError('STOKER_CONFIG_INVALID', `prune: olderThanMs must be a number of milliseconds, at least 0 (got ${String(o.olderThanMs)})`);
+    throw new StoreError(
+      'STOKER_CONFIG_INVALID',
+      `prune: olderThanMs must be a number of milliseconds, at least 0 (got ${String(o.olderThanMs)})`,
+    );
   }
   if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > 100_000) {
     throw new StoreError('STOKER_CONFIG_INVALID', `prune: limit must be an integer from 1 to 100000 (got ${String(o.limit)})`);

@@ -126,35 +126,31 @@ describe.skipIf(!sqlite)('C12 SQLite: kill -9 with engines sharing one WAL file'
 describe.skipIf(!sqlite)('C12 SQLite: an engine stopped inside a write transaction', () => {
   const s = useScenario('sqlite', 'c12stall');
 
-  it(
-    "stalls everyone until another engine's local supervisor SIGKILLs it, after X = 2T",
-    async (ctx) => {
-      if (!s.db) return ctx.skip();
-      const r = await stopInsideWriteTx(s, { supervisor: true });
-      const killLines = r.workers.flatMap((w) => w.lines.filter((l) => l.startsWith('supervised ')).map((l) => ({ w, l })));
-      const first = killLines.map((k) => ({ ...k, f: k.l.split(' ') })).sort((a, b) => Number(a.f[4]) - Number(b.f[4]))[0];
-      const kills = r.workers.reduce((n, w) => n + Number(w.stats?.supervisorKills ?? NaN), 0);
-      console.log(
-        `C12b sqlite: stopped inside a write transaction; ${r.during} events committed by anyone while it was stopped (stall ${r.resumedAt - r.stoppedAt} ms, stop → first commit); ` +
-          `${first?.w.name ?? '?'}'s supervisor SIGKILLed it ${r.killedAt - r.stoppedAt} ms after the stop (X = 2T = ${X} ms, its lease over by ${first?.f[3] ?? '?'} ms); ` +
-          `first commit ${r.resumedAt - r.killedAt} ms after the kill; supervisor kills counted by the workers: ${kills}; fenced writes ${s.fleet.fencedTotal()}`,
-      );
-      expect(r.during, 'events committed while the engine held the write lock (the stall is the known limit)').toBe(0);
-      expect(killLines.length, 'a `supervised` line from a worker').toBeGreaterThan(0);
-      // only the stopped engine is ever targeted, and it is gone by SIGKILL
-      expect(killLines.map((k) => Number(k.l.split(' ')[2]))).toEqual(killLines.map(() => r.stuck.pid));
-      expect(r.stuck.ids).toContain(first!.f[1]);
-      expect(r.stuck.exit?.signal).toBe('SIGKILL');
-      expect(r.killedAt - r.stoppedAt, 'kill not before X = 2T').toBeGreaterThanOrEqual(X);
-      expect(r.killedAt - r.stoppedAt, 'kill within 2T + 10 s').toBeLessThanOrEqual(X + 10_000);
-      // the running engines were never killed: they stopped gracefully and counted the kills
-      for (const w of r.workers) expect(w.exit, `${w.name} exit`).toMatchObject({ code: 0, signal: null });
-      expect(kills).toBe(killLines.length);
-      expect(r.open).toEqual([]);
-      expect(r.verdict.violations).toEqual([]);
-    },
-    90_000,
-  );
+  it("stalls everyone until another engine's local supervisor SIGKILLs it, after X = 2T", async (ctx) => {
+    if (!s.db) return ctx.skip();
+    const r = await stopInsideWriteTx(s, { supervisor: true });
+    const killLines = r.workers.flatMap((w) => w.lines.filter((l) => l.startsWith('supervised ')).map((l) => ({ w, l })));
+    const first = killLines.map((k) => ({ ...k, f: k.l.split(' ') })).sort((a, b) => Number(a.f[4]) - Number(b.f[4]))[0];
+    const kills = r.workers.reduce((n, w) => n + Number(w.stats?.supervisorKills ?? NaN), 0);
+    console.log(
+      `C12b sqlite: stopped inside a write transaction; ${r.during} events committed by anyone while it was stopped (stall ${r.resumedAt - r.stoppedAt} ms, stop → first commit); ` +
+        `${first?.w.name ?? '?'}'s supervisor SIGKILLed it ${r.killedAt - r.stoppedAt} ms after the stop (X = 2T = ${X} ms, its lease over by ${first?.f[3] ?? '?'} ms); ` +
+        `first commit ${r.resumedAt - r.killedAt} ms after the kill; supervisor kills counted by the workers: ${kills}; fenced writes ${s.fleet.fencedTotal()}`,
+    );
+    expect(r.during, 'events committed while the engine held the write lock (the stall is the known limit)').toBe(0);
+    expect(killLines.length, 'a `supervised` line from a worker').toBeGreaterThan(0);
+    // only the stopped engine is ever targeted, and it is gone by SIGKILL
+    expect(killLines.map((k) => Number(k.l.split(' ')[2]))).toEqual(killLines.map(() => r.stuck.pid));
+    expect(r.stuck.ids).toContain(first!.f[1]);
+    expect(r.stuck.exit?.signal).toBe('SIGKILL');
+    expect(r.killedAt - r.stoppedAt, 'kill not before X = 2T').toBeGreaterThanOrEqual(X);
+    expect(r.killedAt - r.stoppedAt, 'kill within 2T + 10 s').toBeLessThanOrEqual(X + 10_000);
+    // the running engines were never killed: they stopped gracefully and counted the kills
+    for (const w of r.workers) expect(w.exit, `${w.name} exit`).toMatchObject({ code: 0, signal: null });
+    expect(kills).toBe(killLines.length);
+    expect(r.open).toEqual([]);
+    expect(r.verdict.violations).toEqual([]);
+  }, 90_000);
 });
 
 describe.skipIf(!sqlite || !STALL_OBSERVATION)('C12 SQLite: an engine stopped inside a write transaction, no supervisor', () => {
@@ -162,24 +158,20 @@ describe.skipIf(!sqlite || !STALL_OBSERVATION)('C12 SQLite: an engine stopped in
 
   // The known limit itself (RULES.md R12), with every supervisor off: nobody kills the stopped
   // engine, the stall lasts as long as it stays stopped; the test ends it after 2T + 10 s.
-  it(
-    'without the supervisor, stalls everyone for as long as it stays stopped (CHAOS_C12_STALL=1)',
-    async (ctx) => {
-      if (!s.db) return ctx.skip();
-      const r = await stopInsideWriteTx(s, { supervisor: false });
-      console.log(
-        `C12b sqlite without supervisor: stopped ${r.killedAt - r.stoppedAt} ms inside a write transaction, ${r.during} events committed meanwhile; ` +
-          `first commit ${r.resumedAt - r.killedAt} ms after the test's SIGKILL; others' stderr: ${r.workers
-            .map((p) => (p.stderr.match(/engine error: [^\n]*/g) ?? []).slice(0, 2).join(' / '))
-            .join(' || ')}`,
-      );
-      expect(r.during).toBe(0);
-      expect(r.workers.flatMap((w) => w.lines.filter((l) => l.startsWith('supervised ')))).toEqual([]);
-      expect(r.open).toEqual([]);
-      expect(r.verdict.violations).toEqual([]);
-    },
-    90_000,
-  );
+  it('without the supervisor, stalls everyone for as long as it stays stopped (CHAOS_C12_STALL=1)', async (ctx) => {
+    if (!s.db) return ctx.skip();
+    const r = await stopInsideWriteTx(s, { supervisor: false });
+    console.log(
+      `C12b sqlite without supervisor: stopped ${r.killedAt - r.stoppedAt} ms inside a write transaction, ${r.during} events committed meanwhile; ` +
+        `first commit ${r.resumedAt - r.killedAt} ms after the test's SIGKILL; others' stderr: ${r.workers
+          .map((p) => (p.stderr.match(/engine error: [^\n]*/g) ?? []).slice(0, 2).join(' / '))
+          .join(' || ')}`,
+    );
+    expect(r.during).toBe(0);
+    expect(r.workers.flatMap((w) => w.lines.filter((l) => l.startsWith('supervised ')))).toEqual([]);
+    expect(r.open).toEqual([]);
+    expect(r.verdict.violations).toEqual([]);
+  }, 90_000);
 });
 
 /** X = 2T: how long an engine must have been unable to write before its supervisor acts */
@@ -196,7 +188,11 @@ async function stopInsideWriteTx(s: Scenario, o: { supervisor: boolean }) {
   const env: Record<string, string> = { ENGINE_POLL_MS: String(POLL_MS), ...(o.supervisor ? {} : { ENGINE_LOCAL_SUPERVISOR: '0' }) };
   const engine = { leaseMs: LEASE_MS, env };
   const workers = await Promise.all([0, 1].map(() => fleet.start({ ...engine, name: 'worker' })));
-  const stuck = await fleet.start({ ...engine, name: 'stuck', env: { ...env, ENGINE_STOP_AT: 'inside-fenced-tx', ENGINE_STOP_AFTER: '5' } });
+  const stuck = await fleet.start({
+    ...engine,
+    name: 'stuck',
+    env: { ...env, ENGINE_STOP_AT: 'inside-fenced-tx', ENGINE_STOP_AFTER: '5' },
+  });
   const submitted = await submitRuns(store, 20, { log: s.log, stepMs: 50 });
   await stuck.waitForLine((l) => l.startsWith('stop '), 30_000);
   await waitFor(() => stuck.procState() === 'T', 2000, 'the engine to be stopped');

@@ -128,7 +128,12 @@ describe.skipIf(!sqlite || !linux)('C12 SQLite: the local supervisor', () => {
       const now = Date.now();
       raw
         .prepare('UPDATE stoker_engines SET host = ?, started_at = ?, lease_expires_at = ? WHERE id = ?')
-        .run(set.host ?? hostname(), set.startedAgoMs === undefined ? now : now - set.startedAgoMs, now - (set.leaseOverAgoMs ?? 60_000), id);
+        .run(
+          set.host ?? hostname(),
+          set.startedAgoMs === undefined ? now : now - set.startedAgoMs,
+          now - (set.leaseOverAgoMs ?? 60_000),
+          id,
+        );
     };
     return { store, raw, register };
   }
@@ -227,6 +232,10 @@ describe.skipIf(!sqlite || !linux)('C12 SQLite: the local supervisor', () => {
     expect(running.exit).toBeNull();
     expect(procState(running.pid)).toMatch(/^[RS]$/);
     // and the engine writes again: it registered under a new id (it fenced itself meanwhile)
-    await waitFor(async () => (await store.listEngines()).some((e) => e.id === engine.id && e.state === 'alive'), 5000, 'the engine to register again');
+    await waitFor(
+      async () => (await store.listEngines()).some((e) => e.id === engine.id && e.state === 'alive'),
+      5000,
+      'the engine to register again',
+    );
   });
 });

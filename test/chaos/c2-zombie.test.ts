@@ -148,7 +148,11 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
       const env = { ENGINE_POLL_MS: String(POLL_MS) };
       const [zombie] = await Promise.all([
         // ENGINE_FAST_PATHS=0: its completions are general transactions, one of which it stops in
-        fleet.start({ leaseMs: LEASE_MS, name: 'zombie', env: { ...env, ENGINE_STOP_AT: 'inside-fenced-tx', ENGINE_STOP_AFTER: '3', ENGINE_FAST_PATHS: '0' } }),
+        fleet.start({
+          leaseMs: LEASE_MS,
+          name: 'zombie',
+          env: { ...env, ENGINE_STOP_AT: 'inside-fenced-tx', ENGINE_STOP_AFTER: '3', ENGINE_FAST_PATHS: '0' },
+        }),
         fleet.start({ leaseMs: LEASE_MS, name: 'worker', concurrency: 8, env }),
       ]);
       const zombieId = zombie!.ids[0]!;

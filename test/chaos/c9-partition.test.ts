@@ -434,8 +434,11 @@ async function partitionOnce(s: Scenario, direction: 'both' | 'up' | 'down'): Pr
       expect(x.abort, `R9: ${part.name} aborted its long task ${x.atom.runId}/${x.atom.index} during the partition`).toBeDefined();
       expect(x.abort!.t).toBeGreaterThanOrEqual(t0);
       const stalled = stalledMs(renewedAt, x.abort!.t);
-      if (stalled > 0) console.log(`${label}: ${part.name} was not scheduled for ${stalled} ms before it aborted its long task: its timers ran that late`);
-      expect(x.abort!.t, `R9: aborted before its lease ran out in the database (+ ${stalled} ms not scheduled)`).toBeLessThanOrEqual(renewedAt + LEASE_MS + stalled);
+      if (stalled > 0)
+        console.log(`${label}: ${part.name} was not scheduled for ${stalled} ms before it aborted its long task: its timers ran that late`);
+      expect(x.abort!.t, `R9: aborted before its lease ran out in the database (+ ${stalled} ms not scheduled)`).toBeLessThanOrEqual(
+        renewedAt + LEASE_MS + stalled,
+      );
       expect(x.claim, 'the long task was taken over').toBeDefined();
       if (stalled === 0) expect(x.abort!.t, 'aborted before another engine took it over').toBeLessThan(x.claim!.at.getTime());
     }

@@ -85,10 +85,14 @@ for (const dialect of testDialects()) {
       const second = startEngine(db!.url);
       children.push(second.child);
       await second.ready;
-      const done = await waitFor(async () => {
-        const r = await store.getRun(run.id);
-        return r && isTerminalRun(r.status) ? r : undefined;
-      }, 60_000, 'the run to finish');
+      const done = await waitFor(
+        async () => {
+          const r = await store.getRun(run.id);
+          return r && isTerminalRun(r.status) ? r : undefined;
+        },
+        60_000,
+        'the run to finish',
+      );
       second.child.kill('SIGTERM');
       await new Promise((r) => second.child.once('exit', r));
       return { done, atKill, lines: readLog(log), firstPid: first.child.pid!, secondPid: second.child.pid! };

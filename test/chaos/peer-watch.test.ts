@@ -28,8 +28,12 @@ async function someoneWaitsForALock(db: TestStore): Promise<boolean> {
   }
   const rows =
     db.dialect === 'postgres'
-      ? await db.exec(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
-      : await db.exec(`SELECT 1 FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND INFO LIKE 'SELECT GET_LOCK(%' AND STATE LIKE '%lock%'`);
+      ? await db.exec(
+          `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        )
+      : await db.exec(
+          `SELECT 1 FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND INFO LIKE 'SELECT GET_LOCK(%' AND STATE LIKE '%lock%'`,
+        );
   return rows.length > 0;
 }
 
@@ -52,7 +56,9 @@ for (const dialect of testDialects()) {
         10_000,
         "the witness to claim the victim's atom",
       );
-      console.log(`peer watch ${dialect}: kill -9 → claimed by the watching engine after ${Date.now() - t0} ms (reapers every hour, lease 60 s)`);
+      console.log(
+        `peer watch ${dialect}: kill -9 → claimed by the watching engine after ${Date.now() - t0} ms (reapers every hour, lease 60 s)`,
+      );
       expect(atom).toMatchObject({ state: 'RUNNING', execution: 2 });
       const kinds = (await s.store.listEvents(runId)).map((e) => e.kind);
       expect(kinds.filter((k) => k === 'atom.requeued')).toHaveLength(1);
@@ -81,7 +87,10 @@ for (const dialect of testDialects()) {
  * A victim engine holding a 60 s task, then a second engine (the witness), both with the
  * reapers off; the victim, alone when it looked, has nobody to watch for the next 30 s.
  */
-async function victimAndWitness(s: Scenario, witnessEnv: Record<string, string>): Promise<{ victim: EngineProc; witness: EngineProc; runId: string }> {
+async function victimAndWitness(
+  s: Scenario,
+  witnessEnv: Record<string, string>,
+): Promise<{ victim: EngineProc; witness: EngineProc; runId: string }> {
   const victim = await s.fleet.start({ name: 'victim', leaseMs: LEASE_MS, concurrency: 1, env: QUIET });
   const { run } = await client(s.store).startRun('chaosHold', { log: s.log, holdMs: 60_000 });
   await waitFor(async () => victim.ids.includes((await s.store.getAtoms(run.id))[0]?.claimedBy ?? ''), 10_000, 'the victim to claim');

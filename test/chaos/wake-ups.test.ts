@@ -43,7 +43,9 @@ for (const dialect of testDialects().filter((d) => d !== 'mysql')) {
         await sleep(100);
       }
       const sorted = [...latencies].sort((a, b) => a - b);
-      console.log(`wake-ups ${dialect}: start → finished (5 tasks, seen by a 25 ms poll) median ${sorted[RUNS >> 1]!.toFixed(1)} ms, max ${sorted[RUNS - 1]!.toFixed(1)} ms`);
+      console.log(
+        `wake-ups ${dialect}: start → finished (5 tasks, seen by a 25 ms poll) median ${sorted[RUNS >> 1]!.toFixed(1)} ms, max ${sorted[RUNS - 1]!.toFixed(1)} ms`,
+      );
     }, 120_000);
   });
 }

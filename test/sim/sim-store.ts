@@ -1029,7 +1029,14 @@ export class SimStore {
         if (run.status === 'PENDING') {
           changes.push({ k: 'run', run: run.id, from: 'PENDING', to: 'RUNNING' });
           events.push(
-            this.eventRec({ runId: run.id, atom: null, kind: 'run.running', fromState: 'PENDING', toState: 'RUNNING', engineId: input.engineId }),
+            this.eventRec({
+              runId: run.id,
+              atom: null,
+              kind: 'run.running',
+              fromState: 'PENDING',
+              toState: 'RUNNING',
+              engineId: input.engineId,
+            }),
           );
         }
         const done: AtomRec = {

@@ -8,7 +8,18 @@ import { NotFoundError } from '../../errors.js';
 import { pruneInBatches } from '../../store/prune.js';
 import type { RunFilter } from '../../store/store.js';
 import type { CliContext } from '../context.js';
-import { ATOM_COLUMNS, RUN_COLUMNS, atomJson, durationText, eventColumns, eventJson, formatJson, formatTable, runJson, runRecord } from '../format.js';
+import {
+  ATOM_COLUMNS,
+  RUN_COLUMNS,
+  atomJson,
+  durationText,
+  eventColumns,
+  eventJson,
+  formatJson,
+  formatTable,
+  runJson,
+  runRecord,
+} from '../format.js';
 import { openRuntime } from '../open-runtime.js';
 import { intOption, parseDuration, usageError, withCommonOptions, type CommonOptions } from '../options.js';
 
@@ -153,7 +164,8 @@ export function registerRunsCommand(program: Command, ctx: CliContext): void {
     '\nExamples:\n  $ stoker runs prune --older-than 30d --dry-run\n  $ stoker runs prune --older-than 7d --store postgres://…/stoker -f json',
   );
   prune.action(async (o: PruneCliOptions) => {
-    if (o.olderThan === undefined) throw usageError('runs prune needs --older-than (for example --older-than 30d): nothing is deleted by default');
+    if (o.olderThan === undefined)
+      throw usageError('runs prune needs --older-than (for example --older-than 30d): nothing is deleted by default');
     const olderThanMs = o.olderThan;
     const runtime = await openRuntime(o, { engines: 0 });
     try {

@@ -435,10 +435,14 @@ export class MysqlStore implements Store {
           // any row lock and let go after the commit: callers with the same name run one by one
           const got = await this.rows(`${purpose}: queue`, 'SELECT GET_LOCK(?, ?) AS ok', [queue.lockName, this.lockWaitS], conn);
           if (Number(got[0]?.ok) !== 1) {
-            throw new StoreError('STOKER_STORE_QUERY_FAILED', `MySQL: ${purpose} failed: waited ${this.lockWaitS} s for its turn (lock ${queue.lockName})`, {
-              cause: Object.assign(new Error('Lock wait timeout exceeded'), { errno: 1205 }),
-              details: { purpose },
-            });
+            throw new StoreError(
+              'STOKER_STORE_QUERY_FAILED',
+              `MySQL: ${purpose} failed: waited ${this.lockWaitS} s for its turn (lock ${queue.lockName})`,
+              {
+                cause: Object.assign(new Error('Lock wait timeout exceeded'), { errno: 1205 }),
+                details: { purpose },
+              },
+            );
           }
           queued = true;
         }
@@ -553,7 +557,12 @@ export class MysqlStore implements Store {
     const atoms = run.graph.atoms;
     const graph = graphDigest(run.graph);
     if (!this.graphs.has(graph.hash)) {
-      await this.exec('store a flow graph', `INSERT IGNORE INTO {p}graphs (hash, graph, created_at) VALUES (?, ?, NOW(6))`, [graph.hash, graph.text], c);
+      await this.exec(
+        'store a flow graph',
+        `INSERT IGNORE INTO {p}graphs (hash, graph, created_at) VALUES (?, ?, NOW(6))`,
+        [graph.hash, graph.text],
+        c,
+      );
     }
     await this.exec(
       'insert a run',
@@ -624,7 +633,8 @@ export class MysqlStore implements Store {
   }
 
   async startRuns(runs: readonly NewRun[]): Promise<RunRow[]> {
-    if (runs.some((r) => r.key !== null)) throw new StoreError('STOKER_CONFIG_INVALID', 'startRuns takes runs without keys; start keyed runs one by one');
+    if (runs.some((r) => r.key !== null))
+      throw new StoreError('STOKER_CONFIG_INVALID', 'startRuns takes runs without keys; start keyed runs one by one');
     if (runs.length === 0) return [];
     const rows = await this.transaction('start runs', async (c) => {
       const out: RunRow[] = [];
@@ -987,7 +997,12 @@ export class MysqlStore implements Store {
       const out: RunRow[] = [];
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500);
-        const rows = await this.rows('read runs', `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id IN (${chunk.map(() => '?').join(',')})`, chunk, c);
+        const rows = await this.rows(
+          'read runs',
+          `SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id IN (${chunk.map(() => '?').join(',')})`,
+          chunk,
+          c,
+        );
         out.push(...rows.map(runFromRow));
       }
       return out;
@@ -1020,7 +1035,10 @@ export class MysqlStore implements Store {
       const known = this.graphs.get(hash);
       if (known) return known;
       const g = (await this.rows('read a flow graph', `SELECT graph FROM {p}graphs WHERE hash = ?`, [hash], c))[0];
-      if (!g) throw new StoreError('STOKER_STORE_QUERY_FAILED', `run ${id} refers to graph ${hash}, which is not stored`, { details: { runId: id, hash } });
+      if (!g)
+        throw new StoreError('STOKER_STORE_QUERY_FAILED', `run ${id} refers to graph ${hash}, which is not stored`, {
+          details: { runId: id, hash },
+        });
       const graph = jsonColumn<FlowGraph>(g.graph)!;
       this.graphs.remember(hash, graph);
       return graph;
@@ -1100,9 +1118,19 @@ export class MysqlStore implements Store {
       return this.single('count runs to prune', async (c) => {
         const ids = (await this.rows('count runs to prune', victims, params, c)).map((r) => String(r.id));
         const count = async (table: string) =>
-          ids.length === 0 ? 0 : Number((await this.rows(`count ${table} to prune`, `SELECT count(*) AS n FROM {p}${table} WHERE run_id IN (?)`, [ids], c))[0]!.n);
+          ids.length === 0
+            ? 0
+            : Number(
+                (await this.rows(`count ${table} to prune`, `SELECT count(*) AS n FROM {p}${table} WHERE run_id IN (?)`, [ids], c))[0]!.n,
+              );
         const [row] = await this.rows('count engines to prune', `SELECT count(*) AS n FROM ${engines}`, [], c);
-        return { runs: ids.length, atoms: await count('atoms'), events: await count('events'), signals: await count('signals'), engines: Number(row!.n) };
+        return {
+          runs: ids.length,
+          atoms: await count('atoms'),
+          events: await count('events'),
+          signals: await count('signals'),
+          engines: Number(row!.n),
+        };
       });
     }
     return this.transaction('prune runs', async (c) => {
@@ -1172,7 +1200,10 @@ export class MysqlStore implements Store {
   private async lockConnection(purpose: 'lock' | 'watch' = 'lock'): Promise<mysql.Connection> {
     let conn: mysql.Connection;
     try {
-      conn = await mysql.createConnection({ ...this.connectionOptions, connectAttributes: { program_name: `stoker-${this.role}-${purpose}` } });
+      conn = await mysql.createConnection({
+        ...this.connectionOptions,
+        connectAttributes: { program_name: `stoker-${this.role}-${purpose}` },
+      });
     } catch (e) {
       throw this.wrap(e, `open a ${purpose} connection`);
     }
@@ -1423,11 +1454,21 @@ export class MysqlStore implements Store {
     this.assertOpen();
     const waitS = Math.max(1, Math.min(Math.ceil(options.maxWaitMs / 1000), Math.floor(this.statementTimeoutMs / 1000) - 1));
     return watchOnOwnConnection(this.watch, options.signal, async (conn) => {
-      const got = await this.rows('wait for an engine session lock', `SELECT GET_LOCK(${ENGINE_LOCK_NAME('?')}, ?) AS ok`, [this.lockNamespace, engineId, waitS], conn);
+      const got = await this.rows(
+        'wait for an engine session lock',
+        `SELECT GET_LOCK(${ENGINE_LOCK_NAME('?')}, ?) AS ok`,
+        [this.lockNamespace, engineId, waitS],
+        conn,
+      );
       const ok = got[0]?.ok;
       // 0: the wait ran out, the engine lives; NULL: an error (the connection is not trusted again)
       if (Number(ok) !== 1) return { answer: 'held', reusable: ok !== null && ok !== undefined };
-      await this.rows('let an engine session lock go', `SELECT RELEASE_LOCK(${ENGINE_LOCK_NAME('?')}) AS ok`, [this.lockNamespace, engineId], conn);
+      await this.rows(
+        'let an engine session lock go',
+        `SELECT RELEASE_LOCK(${ENGINE_LOCK_NAME('?')}) AS ok`,
+        [this.lockNamespace, engineId],
+        conn,
+      );
       return { answer: 'free', reusable: true };
     });
   }

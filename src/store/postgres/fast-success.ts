@@ -26,7 +26,16 @@
  * (estimates taken while the table was small), so the cost per atom grew with the flow.
  */
 import type { JsonValue } from '../../core/json.js';
-import type { ClaimedAtom, FastBatchResult, FastFinish, FastFinishResult, FastSuccess, FastSuccessBatch, FastSuccessResult, JournalEntry } from '../store.js';
+import type {
+  ClaimedAtom,
+  FastBatchResult,
+  FastFinish,
+  FastFinishResult,
+  FastSuccess,
+  FastSuccessBatch,
+  FastSuccessResult,
+  JournalEntry,
+} from '../store.js';
 import { claimFromRow } from '../rows.js';
 
 export const FAST_SUCCESS_SQL = `
@@ -303,7 +312,16 @@ SELECT 'claimed', run_id, idx, state, epoch, attempt, execution, journal, failur
 export function fastFinishParams(input: FastFinish): unknown[] {
   if (input.finishes.length === 1) {
     const f = input.finishes[0]!;
-    return [f.runId, f.index, f.epoch, JSON.stringify(f.result satisfies JsonValue), JSON.stringify(f.journal satisfies JournalEntry[]), JSON.stringify(f.outputs satisfies JsonValue), input.engineId, input.claimMore];
+    return [
+      f.runId,
+      f.index,
+      f.epoch,
+      JSON.stringify(f.result satisfies JsonValue),
+      JSON.stringify(f.journal satisfies JournalEntry[]),
+      JSON.stringify(f.outputs satisfies JsonValue),
+      input.engineId,
+      input.claimMore,
+    ];
   }
   return [
     input.finishes.map((f) => f.runId),

@@ -515,17 +515,7 @@ export class PostgresStore implements Store {
         `INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph_hash, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $4, 'PENDING', $5::jsonb, $6, $7, $8, $9, $9, now(), now())
          RETURNING ${RUN_COLUMNS}`,
-        [
-          run.id,
-          run.flow,
-          run.version,
-          run.key,
-          argsText,
-          graph.hash,
-          run.parentRunId ?? null,
-          run.parentAtom ?? null,
-          atoms.length,
-        ],
+        [run.id, run.flow, run.version, run.key, argsText, graph.hash, run.parentRunId ?? null, run.parentAtom ?? null, atoms.length],
         c,
       )
     ).rows[0]!;
@@ -583,14 +573,16 @@ export class PostgresStore implements Store {
   async startRun(run: NewRun): Promise<StartResult> {
     // Without a key there is nothing to look up first: the whole start is one statement
     // (one round trip instead of six), which is what bulk starters spend their time on.
-    const started = run.key === null ? await this.startRunOneStatement(run) : await this.transaction('start a run', (c) => this.startRunOn(c, run, true));
+    const started =
+      run.key === null ? await this.startRunOneStatement(run) : await this.transaction('start a run', (c) => this.startRunOn(c, run, true));
     this.graphs.committedHash(graphDigest(run.graph).hash);
     return started;
   }
 
   async startRuns(runs: readonly NewRun[]): Promise<RunRow[]> {
     this.assertOpen();
-    if (runs.some((r) => r.key !== null)) throw new StoreError('STOKER_CONFIG_INVALID', 'startRuns takes runs without keys; start keyed runs one by one');
+    if (runs.some((r) => r.key !== null))
+      throw new StoreError('STOKER_CONFIG_INVALID', 'startRuns takes runs without keys; start keyed runs one by one');
     if (runs.length === 0) return [];
     // graphs this store has not seen committed yet, once each
     const newGraphs = new Map<string, string>();
@@ -760,7 +752,11 @@ export class PostgresStore implements Store {
     try {
       res =
         input.finishes.length === 1
-          ? await this.pool.query<Raw>({ name: `${this.p}fast_finish_one`, text: this.sql(FAST_FINISH_ONE_SQL), values: fastFinishParams(input) })
+          ? await this.pool.query<Raw>({
+              name: `${this.p}fast_finish_one`,
+              text: this.sql(FAST_FINISH_ONE_SQL),
+              values: fastFinishParams(input),
+            })
           : await this.pool.query<Raw>(this.sql(FAST_FINISH_SQL), fastFinishParams(input));
     } catch (e) {
       throw this.wrap(e, 'finish runs (fast path)');
@@ -1081,7 +1077,10 @@ export class PostgresStore implements Store {
     const known = this.graphs.get(hash);
     if (known) return known;
     const g = (await this.q('read a flow graph', `SELECT graph FROM {p}graphs WHERE hash = $1`, [hash])).rows[0];
-    if (!g) throw new StoreError('STOKER_STORE_QUERY_FAILED', `run ${id} refers to graph ${hash}, which is not stored`, { details: { runId: id, hash } });
+    if (!g)
+      throw new StoreError('STOKER_STORE_QUERY_FAILED', `run ${id} refers to graph ${hash}, which is not stored`, {
+        details: { runId: id, hash },
+      });
     const graph = jsonColumn<FlowGraph>(g.graph)!;
     this.graphs.remember(hash, graph);
     return graph;
@@ -1418,13 +1417,23 @@ export class PostgresStore implements Store {
         this.watchWaits.set(client, waitMs);
       }
       try {
-        await this.q('wait for an engine session lock', `SELECT pg_advisory_lock_shared(${ENGINE_LOCK_KEY('$2::text')})`, [this.lockNamespace, engineId], client);
+        await this.q(
+          'wait for an engine session lock',
+          `SELECT pg_advisory_lock_shared(${ENGINE_LOCK_KEY('$2::text')})`,
+          [this.lockNamespace, engineId],
+          client,
+        );
       } catch (e) {
         // lock_not_available: lock_timeout ran out, the engine lives
         if (sqlState(e) === '55P03') return { answer: 'held', reusable: true };
         throw e;
       }
-      await this.q('let an engine session lock go', `SELECT pg_advisory_unlock_shared(${ENGINE_LOCK_KEY('$2::text')})`, [this.lockNamespace, engineId], client);
+      await this.q(
+        'let an engine session lock go',
+        `SELECT pg_advisory_unlock_shared(${ENGINE_LOCK_KEY('$2::text')})`,
+        [this.lockNamespace, engineId],
+        client,
+      );
       return { answer: 'free', reusable: true };
     });
   }
@@ -1712,7 +1721,13 @@ function sameShape(updates: readonly AtomUpdate[]): boolean {
   const first = updates[0]!;
   const readyAt = (u: AtomUpdate): string => (u.patch.readyAt === undefined ? 'keep' : u.patch.readyAt === null ? 'clear' : 'delay');
   const key = (u: AtomUpdate): string =>
-    JSON.stringify([patchFields(u), u.epoch === undefined, u.expectRevertRequested ?? null, [...(u.expectStates ?? [])].sort(), readyAt(u)]);
+    JSON.stringify([
+      patchFields(u),
+      u.epoch === undefined,
+      u.expectRevertRequested ?? null,
+      [...(u.expectStates ?? [])].sort(),
+      readyAt(u),
+    ]);
   const k0 = key(first);
   if (readyAt(first) === 'delay') return false;
   return new Set(updates.map((u) => u.index)).size === updates.length && updates.every((u) => key(u) === k0);

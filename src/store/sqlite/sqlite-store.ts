@@ -130,7 +130,9 @@ export class SqliteStore implements Store {
     try {
       this.db = new Database(options.path);
     } catch (cause) {
-      throw new StoreError('STOKER_STORE_UNREACHABLE', `cannot open SQLite database ${options.path}: ${(cause as Error).message}`, { cause });
+      throw new StoreError('STOKER_STORE_UNREACHABLE', `cannot open SQLite database ${options.path}: ${(cause as Error).message}`, {
+        cause,
+      });
     }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -201,14 +203,20 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<number[]> {
     return this.write(() => {
-      this.db.exec(this.sql(`CREATE TABLE IF NOT EXISTS {p}migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)`));
+      this.db.exec(
+        this.sql(
+          `CREATE TABLE IF NOT EXISTS {p}migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+        ),
+      );
       const applied = (this.db.prepare(this.sql(`SELECT version, name, checksum FROM {p}migrations`)).all() as Raw[]).map(
         (r): AppliedMigration => ({ version: Number(r.version), name: String(r.name), checksum: String(r.checksum) }),
       );
       const todo = pendingMigrations(sqliteMigrations, applied);
       for (const m of todo) {
         for (const s of m.statements) this.db.exec(this.sql(s));
-        this.db.prepare(this.sql(`INSERT INTO {p}migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ${NOW})`)).run(m.version, m.name, migrationChecksum(m));
+        this.db
+          .prepare(this.sql(`INSERT INTO {p}migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ${NOW})`))
+          .run(m.version, m.name, migrationChecksum(m));
       }
       this.stmtCache.clear();
       return todo.map((m) => m.version);
@@ -239,9 +247,13 @@ export class SqliteStore implements Store {
           if (canonicalJson(jsonColumn(active.args) as JsonValue) === argsText && active.flow === run.flow) {
             return { run: runFromRow(active), created: false };
           }
-          throw new ConflictError('STOKER_RUN_KEY_CONFLICT', `run ${String(active.id)} with key "${run.key}" is still active with different arguments`, {
-            details: { runId: String(active.id), key: run.key },
-          });
+          throw new ConflictError(
+            'STOKER_RUN_KEY_CONFLICT',
+            `run ${String(active.id)} with key "${run.key}" is still active with different arguments`,
+            {
+              details: { runId: String(active.id), key: run.key },
+            },
+          );
         }
         superseded = String(active.id);
         this.supersedeSync(superseded);
@@ -255,8 +267,17 @@ export class SqliteStore implements Store {
     this.run(
       `INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph_hash, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ${NOW}, ${NOW})`,
-      run.id, run.flow, run.version, run.key, run.key, argsText, graph.hash,
-      run.parentRunId ?? null, run.parentAtom ?? null, atoms.length, atoms.length,
+      run.id,
+      run.flow,
+      run.version,
+      run.key,
+      run.key,
+      argsText,
+      graph.hash,
+      run.parentRunId ?? null,
+      run.parentAtom ?? null,
+      atoms.length,
+      atoms.length,
     );
     const ins = this.stmt(
       `INSERT INTO {p}atoms (run_id, idx, name, state, pending, ready_at, updated_at) VALUES (?, ?, ?, ?, ?, CASE WHEN ? THEN ${NOW} END, ${NOW})`,
@@ -266,13 +287,18 @@ export class SqliteStore implements Store {
       ins.run(run.id, a.index, a.name, ready ? 'READY' : 'PENDING', a.predecessors.length, ready ? 1 : 0);
     }
     if ((run.wakeup ?? wakeupByDefault) && atoms.some((a) => a.predecessors.length === 0)) this.wakeAtCommit = true;
-    this.insertEventsSync([{ runId: run.id, atom: null, kind: 'run.created', toState: 'PENDING', data: superseded ? { supersedes: superseded } : null }]);
+    this.insertEventsSync([
+      { runId: run.id, atom: null, kind: 'run.created', toState: 'PENDING', data: superseded ? { supersedes: superseded } : null },
+    ]);
     const row = this.get(`SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id = ?`, run.id)!;
     return { run: runFromRow(row), created: true, ...(superseded ? { superseded } : {}) };
   }
 
   private supersedeSync(runId: string): void {
-    this.run(`UPDATE {p}runs SET status = 'SUPERSEDED', active_key = NULL, finished_at = ${NOW}, updated_at = ${NOW}, row_version = row_version + 1 WHERE id = ?`, runId);
+    this.run(
+      `UPDATE {p}runs SET status = 'SUPERSEDED', active_key = NULL, finished_at = ${NOW}, updated_at = ${NOW}, row_version = row_version + 1 WHERE id = ?`,
+      runId,
+    );
     // (inside the write transaction: the states read are the ones the update changes)
     const open = this.all(
       `SELECT idx, state FROM {p}atoms WHERE run_id = ? AND state IN ('PENDING', 'READY', 'WAITING', 'REVERT_PENDING', 'REVERT_READY') ORDER BY idx`,
@@ -290,7 +316,8 @@ export class SqliteStore implements Store {
   }
 
   async startRuns(runs: readonly NewRun[]): Promise<RunRow[]> {
-    if (runs.some((r) => r.key !== null)) throw new StoreError('STOKER_CONFIG_INVALID', 'startRuns takes runs without keys; start keyed runs one by one');
+    if (runs.some((r) => r.key !== null))
+      throw new StoreError('STOKER_CONFIG_INVALID', 'startRuns takes runs without keys; start keyed runs one by one');
     const rows = await this.write(() => runs.map((r) => this.startRunSync(r, true).run));
     for (const r of runs) this.graphs.committedHash(graphDigest(r.graph).hash);
     return rows;
@@ -322,7 +349,9 @@ export class SqliteStore implements Store {
       limit,
     );
     const claims = rows.map((r) => claimFromRow(r));
-    this.insertEventsSync(claims.map((c) => ({ runId: c.runId, atom: c.index, kind: 'atom.claimed', toState: c.state, engineId, epoch: c.epoch })));
+    this.insertEventsSync(
+      claims.map((c) => ({ runId: c.runId, atom: c.index, kind: 'atom.claimed', toState: c.state, engineId, epoch: c.epoch })),
+    );
     return claims;
   }
 
@@ -368,7 +397,11 @@ export class SqliteStore implements Store {
                ready_at = CASE WHEN pending = 1 AND skip = 0 AND ? = 0 THEN ${NOW} ELSE ready_at END,
                updated_at = ${NOW}
              WHERE run_id = ? AND idx = ? AND state = 'PENDING' RETURNING *`,
-            e.disable ? 1 : 0, e.disable ? 1 : 0, e.disable ? 1 : 0, runId, e.index,
+            e.disable ? 1 : 0,
+            e.disable ? 1 : 0,
+            e.disable ? 1 : 0,
+            runId,
+            e.index,
           );
           if (row) out.push(atomFromRow(row));
         }
@@ -378,7 +411,9 @@ export class SqliteStore implements Store {
         const row = store.get(
           `UPDATE {p}atoms SET state = 'RUNNING', execution = execution + 1, claimed_by = ?, claimed_at = ${NOW}, epoch = epoch + 1, ready_at = NULL, updated_at = ${NOW}
            WHERE run_id = ? AND idx = ? AND state = 'READY' RETURNING run_id, idx, state, epoch, attempt, execution, journal, failure`,
-          engineId, runId, index,
+          engineId,
+          runId,
+          index,
         );
         return row ? claimFromRow(row) : null;
       },
@@ -408,7 +443,11 @@ export class SqliteStore implements Store {
     for (let i = 0; i < indexes.length; i += 500) {
       const chunk = indexes.slice(i, i + 500);
       out.push(
-        ...this.all(`SELECT * FROM {p}atoms WHERE run_id = ? AND idx IN (${chunk.map(() => '?').join(',')}) ORDER BY idx`, runId, ...chunk).map(atomFromRow),
+        ...this.all(
+          `SELECT * FROM {p}atoms WHERE run_id = ? AND idx IN (${chunk.map(() => '?').join(',')}) ORDER BY idx`,
+          runId,
+          ...chunk,
+        ).map(atomFromRow),
       );
     }
     return out;
@@ -485,7 +524,16 @@ export class SqliteStore implements Store {
       `INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ${NOW})`,
     );
     for (const e of events) {
-      ins.run(e.runId, e.atom, e.kind, e.fromState ?? null, e.toState ?? null, e.engineId ?? null, e.epoch ?? null, toJsonText(e.data ?? null));
+      ins.run(
+        e.runId,
+        e.atom,
+        e.kind,
+        e.fromState ?? null,
+        e.toState ?? null,
+        e.engineId ?? null,
+        e.epoch ?? null,
+        toJsonText(e.data ?? null),
+      );
     }
   }
 
@@ -503,7 +551,9 @@ export class SqliteStore implements Store {
       const out: RunRow[] = [];
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500);
-        out.push(...this.all(`SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id IN (${chunk.map(() => '?').join(',')})`, ...chunk).map(runFromRow));
+        out.push(
+          ...this.all(`SELECT ${RUN_COLUMNS} FROM {p}runs WHERE id IN (${chunk.map(() => '?').join(',')})`, ...chunk).map(runFromRow),
+        );
       }
       return out;
     });
@@ -530,7 +580,10 @@ export class SqliteStore implements Store {
       const known = this.graphs.get(hash);
       if (known) return known;
       const g = this.get(`SELECT graph FROM {p}graphs WHERE hash = ?`, hash);
-      if (!g) throw new StoreError('STOKER_STORE_QUERY_FAILED', `run ${id} refers to graph ${hash}, which is not stored`, { details: { runId: id, hash } });
+      if (!g)
+        throw new StoreError('STOKER_STORE_QUERY_FAILED', `run ${id} refers to graph ${hash}, which is not stored`, {
+          details: { runId: id, hash },
+        });
       const graph = jsonColumn<FlowGraph>(g.graph)!;
       this.graphs.remember(hash, graph);
       return graph;
@@ -562,7 +615,10 @@ export class SqliteStore implements Store {
         params.push(filter.before);
       }
       const text = `SELECT ${RUN_COLUMNS} FROM {p}runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
-      return this.db.prepare(this.sql(text)).all(...params, filter.limit ?? 100).map((r) => runFromRow(r as Raw));
+      return this.db
+        .prepare(this.sql(text))
+        .all(...params, filter.limit ?? 100)
+        .map((r) => runFromRow(r as Raw));
     });
   }
 
@@ -576,9 +632,12 @@ export class SqliteStore implements Store {
 
   async listEvents(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<EventRow[]> {
     return this.read(() =>
-      this.all(`SELECT * FROM {p}events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`, runId, options.afterId ?? 0, options.limit ?? 10_000).map(
-        eventFromRow,
-      ),
+      this.all(
+        `SELECT * FROM {p}events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`,
+        runId,
+        options.afterId ?? 0,
+        options.limit ?? 10_000,
+      ).map(eventFromRow),
     );
   }
 
@@ -625,7 +684,8 @@ export class SqliteStore implements Store {
       this.run(`INSERT INTO {p}signals (run_id, name, payload, at) VALUES (?, ?, ?, ${NOW})`, runId, name, JSON.stringify(payload));
       const woke = this.run(
         `UPDATE {p}atoms SET ready_at = ${NOW}, updated_at = ${NOW} WHERE run_id = ? AND state = 'WAITING' AND wait_kind = 'signal' AND wait_ref = ?`,
-        runId, name,
+        runId,
+        name,
       );
       this.insertEventsSync([{ runId, atom: null, kind: 'run.signal', data: { name, woke } }]);
       if (woke > 0) this.wakeAtCommit = true;
@@ -639,7 +699,11 @@ export class SqliteStore implements Store {
 
   async wakeAtom(runId: string, index: number): Promise<void> {
     await this.write(() => {
-      this.run(`UPDATE {p}atoms SET ready_at = ${NOW}, updated_at = ${NOW} WHERE run_id = ? AND idx = ? AND state = 'WAITING'`, runId, index);
+      this.run(
+        `UPDATE {p}atoms SET ready_at = ${NOW}, updated_at = ${NOW} WHERE run_id = ? AND idx = ? AND state = 'WAITING'`,
+        runId,
+        index,
+      );
     });
   }
 
@@ -666,14 +730,23 @@ export class SqliteStore implements Store {
     await this.write(() => {
       this.run(
         `INSERT INTO {p}engines (id, host, pid, version, state, started_at, heartbeat_at, lease_expires_at) VALUES (?, ?, ?, ?, 'alive', ${NOW}, ${NOW}, ${NOW} + ?)`,
-        e.id, e.host, e.pid, e.version, e.leaseMs,
+        e.id,
+        e.host,
+        e.pid,
+        e.version,
+        e.leaseMs,
       );
     });
   }
 
   async heartbeat(engineId: string, leaseMs: number): Promise<boolean> {
     return this.write(
-      () => this.run(`UPDATE {p}engines SET heartbeat_at = ${NOW}, lease_expires_at = ${NOW} + ? WHERE id = ? AND state <> 'dead'`, leaseMs, engineId) === 1,
+      () =>
+        this.run(
+          `UPDATE {p}engines SET heartbeat_at = ${NOW}, lease_expires_at = ${NOW} + ? WHERE id = ? AND state <> 'dead'`,
+          leaseMs,
+          engineId,
+        ) === 1,
     );
   }
 
@@ -800,7 +873,8 @@ export class SqliteStore implements Store {
       rows = this.all(
         `SELECT id, host, pid, started_at, ${NOW} - lease_expires_at AS overdue_ms FROM {p}engines
          WHERE id <> ? AND lease_expires_at < ${NOW} - ? ORDER BY lease_expires_at`,
-        options.selfId, Math.max(0, Math.trunc(options.staleMs)),
+        options.selfId,
+        Math.max(0, Math.trunc(options.staleMs)),
       );
     } catch (e) {
       throw wrap(e);
@@ -846,9 +920,16 @@ export class SqliteStore implements Store {
 }
 
 function wrap(e: unknown): unknown {
-  if (e instanceof Error && 'code' in e && typeof (e as { code: unknown }).code === 'string' && (e as { code: string }).code.startsWith('SQLITE_')) {
-    return new StoreError('STOKER_STORE_QUERY_FAILED', `SQLite: ${e.message}`, { cause: e, details: { sqliteCode: (e as { code: string }).code } });
+  if (
+    e instanceof Error &&
+    'code' in e &&
+    typeof (e as { code: unknown }).code === 'string' &&
+    (e as { code: string }).code.startsWith('SQLITE_')
+  ) {
+    return new StoreError('STOKER_STORE_QUERY_FAILED', `SQLite: ${e.message}`, {
+      cause: e,
+      details: { sqliteCode: (e as { code: string }).code },
+    });
   }
   return e;
 }
-

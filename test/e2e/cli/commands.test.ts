@@ -231,7 +231,9 @@ describe('stoker runs', () => {
 describe('stoker runs prune', () => {
   it('deletes finished runs older than --older-than, keeps active ones; --dry-run only counts; bad input is a usage error', async () => {
     const store = freshStore();
-    const done = json<RunJson>(await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "p"}', '--wait', '--store', store, '-f', 'json']));
+    const done = json<RunJson>(
+      await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "p"}', '--wait', '--store', store, '-f', 'json']),
+    );
     expect(done.status).toBe('SUCCESS');
     const open = json<RunJson>(await cli(['run', 'approval', '--flows', flows, '--args', '{"doc": "d"}', '--store', store, '-f', 'json']));
 
@@ -348,7 +350,13 @@ describe.runIf(testDialects().includes('postgres'))('stoker engine --no-watch-pe
   it('on PostgreSQL an engine process watches another one on a connection of its own, unless told not to', async () => {
     const db = (await createTestStore('postgres'))!;
     const watchers = async () =>
-      Number((await db.exec(`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'stoker-engine-watch' AND datname = current_database()`))[0]!.n);
+      Number(
+        (
+          await db.exec(
+            `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'stoker-engine-watch' AND datname = current_database()`,
+          )
+        )[0]!.n,
+      );
     const quiet = startCli(built, ['engine', '--flows', flows, '--store', db.url, '--no-watch-peers'], { cwd: dir.path });
     const watching = startCli(built, ['engine', '--flows', flows, '--store', db.url], { cwd: dir.path });
     try {

@@ -36,7 +36,12 @@ for (const dialect of testDialects()) {
     });
 
     /** Registers `flows`, runs `name` with `args` on a fresh engine and returns the finished run. */
-    async function runFlow(flows: FlowDefinition[], name: string, args: Record<string, JsonValue> = {}, options: { concurrency?: number; timeoutMs?: number; during?: (engine: Engine, runId: string) => Promise<void> } = {}) {
+    async function runFlow(
+      flows: FlowDefinition[],
+      name: string,
+      args: Record<string, JsonValue> = {},
+      options: { concurrency?: number; timeoutMs?: number; during?: (engine: Engine, runId: string) => Promise<void> } = {},
+    ) {
       const registry = new FlowRegistry();
       for (const f of flows) registry.register(f);
       const engine = new Engine({ store, flows: registry, concurrency: options.concurrency ?? 4, pollMs: 50, leaseMs: 5000 });
@@ -65,7 +70,12 @@ for (const dialect of testDialects()) {
       const flow = linear('lin', [
         task({ name: 'a', requires: ['n'], provides: 'x', execute: ({ n }) => (n as number) + 1 }),
         task({ name: 'b', requires: ['x'], provides: 'y', execute: ({ x }) => (x as number) * 10 }),
-        task({ name: 'c', requires: ['x', 'y'], provides: ['sum', 'diff'], execute: ({ x, y }) => ({ sum: (x as number) + (y as number), diff: (y as number) - (x as number) }) }),
+        task({
+          name: 'c',
+          requires: ['x', 'y'],
+          provides: ['sum', 'diff'],
+          execute: ({ x, y }) => ({ sum: (x as number) + (y as number), diff: (y as number) - (x as number) }),
+        }),
       ]);
       const { run, byName, events } = await runFlow([flow], 'lin', { n: 1 });
       expect(run.status).toBe('SUCCESS');
@@ -107,18 +117,35 @@ for (const dialect of testDialects()) {
 
     dbIt('runs a graph with explicit and inferred links, and nested flows', async () => {
       const order: string[] = [];
-      const rec = (name: string, value: JsonValue = name) => async () => {
-        order.push(name);
-        return value;
-      };
+      const rec =
+        (name: string, value: JsonValue = name) =>
+        async () => {
+          order.push(name);
+          return value;
+        };
       const flow = graph(
         'g',
         [
           task({ name: 'start', provides: 'seed', execute: rec('start', 3) }),
-          task({ name: 'left', requires: ['seed'], provides: 'l', execute: async ({ seed }) => (order.push('left'), (seed as number) + 1) }),
-          task({ name: 'right', requires: ['seed'], provides: 'r', execute: async ({ seed }) => (order.push('right'), (seed as number) * 2) }),
+          task({
+            name: 'left',
+            requires: ['seed'],
+            provides: 'l',
+            execute: async ({ seed }) => (order.push('left'), (seed as number) + 1),
+          }),
+          task({
+            name: 'right',
+            requires: ['seed'],
+            provides: 'r',
+            execute: async ({ seed }) => (order.push('right'), (seed as number) * 2),
+          }),
           linear('tail', [
-            task({ name: 'join', requires: ['l', 'r'], provides: 'joined', execute: async ({ l, r }) => (order.push('join'), (l as number) + (r as number)) }),
+            task({
+              name: 'join',
+              requires: ['l', 'r'],
+              provides: 'joined',
+              execute: async ({ l, r }) => (order.push('join'), (l as number) + (r as number)),
+            }),
             task({ name: 'last', execute: rec('last') }),
           ]),
           task({ name: 'audit', execute: rec('audit') }),
@@ -169,12 +196,16 @@ for (const dialect of testDialects()) {
             log.push(`undo ${name}${ctx.failure ? ' (failed)' : ''}`);
           },
         });
-      const flow = graph('diamond', [step('a'), step('b'), step('c'), step('d', true)], [
-        { from: 'a', to: 'b' },
-        { from: 'a', to: 'c' },
-        { from: 'b', to: 'd' },
-        { from: 'c', to: 'd' },
-      ]);
+      const flow = graph(
+        'diamond',
+        [step('a'), step('b'), step('c'), step('d', true)],
+        [
+          { from: 'a', to: 'b' },
+          { from: 'a', to: 'c' },
+          { from: 'b', to: 'd' },
+          { from: 'c', to: 'd' },
+        ],
+      );
       const { run, byName } = await runFlow([flow], 'diamond');
       expect(run.status).toBe('REVERTED');
       expect(run.failure?.message).toBe('d failed');
@@ -187,8 +218,19 @@ for (const dialect of testDialects()) {
 
     dbIt('ends FAILED when a revert itself fails', async () => {
       const flow = linear('badrevert', [
-        task({ name: 'x', execute: () => 1, revert: () => { throw new Error('cannot undo x'); } }),
-        task({ name: 'y', execute: () => { throw Object.assign(new Error('y broke'), { retryable: false }); } }),
+        task({
+          name: 'x',
+          execute: () => 1,
+          revert: () => {
+            throw new Error('cannot undo x');
+          },
+        }),
+        task({
+          name: 'y',
+          execute: () => {
+            throw Object.assign(new Error('y broke'), { retryable: false });
+          },
+        }),
       ]);
       const { run, byName } = await runFlow([flow], 'badrevert');
       expect(run.status).toBe('FAILED');
@@ -200,11 +242,38 @@ for (const dialect of testDialects()) {
       const log: string[] = [];
       let tries = 0;
       const flow = linear('outer', [
-        task({ name: 'before', execute: () => { log.push('before'); }, revert: () => { log.push('undo before'); } }),
-        linear('inner', [
-          task({ name: 'i1', execute: () => { log.push('i1'); }, revert: () => { log.push('undo i1'); } }),
-          task({ name: 'i2', execute: (_in, ctx) => { tries += 1; log.push(`i2 #${String(ctx.retryValue)}`); if (tries < 3) throw new Error('no'); } }),
-        ], { retry: times(3) }),
+        task({
+          name: 'before',
+          execute: () => {
+            log.push('before');
+          },
+          revert: () => {
+            log.push('undo before');
+          },
+        }),
+        linear(
+          'inner',
+          [
+            task({
+              name: 'i1',
+              execute: () => {
+                log.push('i1');
+              },
+              revert: () => {
+                log.push('undo i1');
+              },
+            }),
+            task({
+              name: 'i2',
+              execute: (_in, ctx) => {
+                tries += 1;
+                log.push(`i2 #${String(ctx.retryValue)}`);
+                if (tries < 3) throw new Error('no');
+              },
+            }),
+          ],
+          { retry: times(3) },
+        ),
       ]);
       const { run, byName } = await runFlow([flow], 'outer');
       expect(run.status).toBe('SUCCESS');
@@ -215,8 +284,31 @@ for (const dialect of testDialects()) {
     dbIt('times(n) exhausted reverts the scope and then the whole run', async () => {
       const log: string[] = [];
       const flow = linear('exhaust', [
-        task({ name: 'first', execute: () => { log.push('first'); }, revert: () => { log.push('undo first'); } }),
-        linear('sub', [task({ name: 'never', execute: () => { log.push('never'); throw new Error('always'); }, revert: () => { log.push('undo never'); } })], { retry: times(2) }),
+        task({
+          name: 'first',
+          execute: () => {
+            log.push('first');
+          },
+          revert: () => {
+            log.push('undo first');
+          },
+        }),
+        linear(
+          'sub',
+          [
+            task({
+              name: 'never',
+              execute: () => {
+                log.push('never');
+                throw new Error('always');
+              },
+              revert: () => {
+                log.push('undo never');
+              },
+            }),
+          ],
+          { retry: times(2) },
+        ),
       ]);
       const { run } = await runFlow([flow], 'exhaust');
       expect(run.status).toBe('REVERTED');
@@ -226,9 +318,22 @@ for (const dialect of testDialects()) {
     dbIt('forEach tries each value until one succeeds', async () => {
       const tried: JsonValue[] = [];
       const flow = linear('hosts', [
-        linear('pick', [
-          task({ name: 'connect', requires: ['host'], provides: 'conn', execute: ({ host }) => { tried.push(host!); if (host !== 'c') throw new Error(`${String(host)} down`); return `conn:${String(host)}`; } }),
-        ], { retry: forEach(['a', 'b', 'c', 'd'], { provides: 'host' }) }),
+        linear(
+          'pick',
+          [
+            task({
+              name: 'connect',
+              requires: ['host'],
+              provides: 'conn',
+              execute: ({ host }) => {
+                tried.push(host!);
+                if (host !== 'c') throw new Error(`${String(host)} down`);
+                return `conn:${String(host)}`;
+              },
+            }),
+          ],
+          { retry: forEach(['a', 'b', 'c', 'd'], { provides: 'host' }) },
+        ),
       ]);
       const { run } = await runFlow([flow], 'hosts');
       expect(run.status).toBe('SUCCESS');
@@ -239,9 +344,21 @@ for (const dialect of testDialects()) {
     dbIt('parameterizedForEach takes its values from a run argument', async () => {
       const tried: JsonValue[] = [];
       const flow = linear('mirrors', [
-        linear('try', [
-          task({ name: 'fetch', requires: ['mirror'], execute: ({ mirror }) => { tried.push(mirror!); if (mirror !== 'm2') throw new Error('miss'); return mirror!; } }),
-        ], { retry: parameterizedForEach('mirrorList', { provides: 'mirror' }) }),
+        linear(
+          'try',
+          [
+            task({
+              name: 'fetch',
+              requires: ['mirror'],
+              execute: ({ mirror }) => {
+                tried.push(mirror!);
+                if (mirror !== 'm2') throw new Error('miss');
+                return mirror!;
+              },
+            }),
+          ],
+          { retry: parameterizedForEach('mirrorList', { provides: 'mirror' }) },
+        ),
       ]);
       const { run } = await runFlow([flow], 'mirrors', { mirrorList: ['m1', 'm2', 'm3'] });
       expect(run.status).toBe('SUCCESS');
@@ -251,13 +368,25 @@ for (const dialect of testDialects()) {
     dbIt('alwaysRevert reverts the scope and fails outwards; revertAll reverts everything', async () => {
       const log: string[] = [];
       const mk = (name: string, fail = false) =>
-        task({ name, execute: () => { log.push(name); if (fail) throw new Error(`${name} failed`); }, revert: () => { log.push(`undo ${name}`); } });
+        task({
+          name,
+          execute: () => {
+            log.push(name);
+            if (fail) throw new Error(`${name} failed`);
+          },
+          revert: () => {
+            log.push(`undo ${name}`);
+          },
+        });
       const f1 = linear('ar', [mk('p'), linear('s', [mk('q'), mk('r', true)], { retry: alwaysRevert() })]);
       const r1 = await runFlow([f1], 'ar');
       expect(r1.run.status).toBe('REVERTED');
       expect(log).toEqual(['p', 'q', 'r', 'undo r', 'undo q', 'undo p']);
       log.length = 0;
-      const f2 = linear('ra', [mk('p2'), linear('outerScope', [mk('q2'), linear('s2', [mk('r2', true)], { retry: revertAll() })], { retry: times(5) })]);
+      const f2 = linear('ra', [
+        mk('p2'),
+        linear('outerScope', [mk('q2'), linear('s2', [mk('r2', true)], { retry: revertAll() })], { retry: times(5) }),
+      ]);
       const r2 = await runFlow([f2], 'ra');
       expect(r2.run.status).toBe('REVERTED');
       // revertAll skips the outer times(5): no second attempt of anything
@@ -267,12 +396,24 @@ for (const dialect of testDialects()) {
 
     dbIt('a decider can skip a branch: its atoms become SKIPPED', async () => {
       const ran: string[] = [];
-      const mk = (name: string, value: JsonValue = null) => task({ name, provides: name, execute: () => { ran.push(name); return value; } });
-      const flow = graph('decide', [mk('check', { express: false }), mk('express'), mk('expressLabel'), mk('standard'), mk('notify')], [
-        { from: 'check', to: 'express', decider: (r) => (r as { express: boolean }).express },
-        { from: 'express', to: 'expressLabel' },
-        { from: 'check', to: 'standard', decider: (r) => !(r as { express: boolean }).express },
-      ]);
+      const mk = (name: string, value: JsonValue = null) =>
+        task({
+          name,
+          provides: name,
+          execute: () => {
+            ran.push(name);
+            return value;
+          },
+        });
+      const flow = graph(
+        'decide',
+        [mk('check', { express: false }), mk('express'), mk('expressLabel'), mk('standard'), mk('notify')],
+        [
+          { from: 'check', to: 'express', decider: (r) => (r as { express: boolean }).express },
+          { from: 'express', to: 'expressLabel' },
+          { from: 'check', to: 'standard', decider: (r) => !(r as { express: boolean }).express },
+        ],
+      );
       const { run, byName } = await runFlow([flow], 'decide');
       expect(run.status).toBe('SUCCESS');
       expect(byName.express!.state).toBe('SKIPPED');
@@ -298,15 +439,30 @@ for (const dialect of testDialects()) {
               });
             }),
         }),
-        task({ name: 'after', execute: () => { startedSecond = true; } }),
-        task({ name: 'last', execute: () => { startedSecond = true; } }),
+        task({
+          name: 'after',
+          execute: () => {
+            startedSecond = true;
+          },
+        }),
+        task({
+          name: 'last',
+          execute: () => {
+            startedSecond = true;
+          },
+        }),
       ]);
-      const { run, byName, events } = await runFlow([flow], 'cancellable', {}, {
-        during: async (engine, runId) => {
-          await waitUntil(async () => (await store.getAtoms(runId)).some((a) => a.state === 'RUNNING'));
-          await engine.cancel(runId);
+      const { run, byName, events } = await runFlow(
+        [flow],
+        'cancellable',
+        {},
+        {
+          during: async (engine, runId) => {
+            await waitUntil(async () => (await store.getAtoms(runId)).some((a) => a.state === 'RUNNING'));
+            await engine.cancel(runId);
+          },
         },
-      });
+      );
       expect(run.status).toBe('CANCELLED');
       expect(aborted).toBe(true);
       expect(startedSecond).toBe(false);
@@ -334,13 +490,20 @@ for (const dialect of testDialects()) {
       const engine = new Engine({ store, flows: registry, concurrency: 16, pollMs: 50, leaseMs: 5000 });
       await engine.start();
       try {
-        const runs = await engine.startRuns('fanjoin', Array.from({ length: 24 }, (_, n) => ({ n })));
+        const runs = await engine.startRuns(
+          'fanjoin',
+          Array.from({ length: 24 }, (_, n) => ({ n })),
+        );
         for (const [n, r] of runs.entries()) {
           const done = await engine.waitForRun(r.id, { timeoutMs: 15_000 });
           expect(done.status).toBe('SUCCESS');
           expect(done.result).toEqual({ x: n, l: 2 * n, r: 3 * n, sum: 5 * n });
           const events = await store.listEvents(r.id);
-          for (const i of [0, 1, 2, 3]) expect(events.filter((e) => e.atom === i && e.kind === 'atom.success'), `run ${n} atom ${i}`).toHaveLength(1);
+          for (const i of [0, 1, 2, 3])
+            expect(
+              events.filter((e) => e.atom === i && e.kind === 'atom.success'),
+              `run ${n} atom ${i}`,
+            ).toHaveLength(1);
           expect(events.filter((e) => e.kind === 'run.success')).toHaveLength(1);
         }
       } finally {
@@ -382,14 +545,19 @@ for (const dialect of testDialects()) {
           },
         }),
       ]);
-      const { run, events } = await runFlow([flow], 'sleepy', {}, {
-        during: async (_engine, runId) => {
-          await waitUntil(async () => (await store.getAtoms(runId))[0]!.state === 'WAITING');
-          const [a] = await store.getAtoms(runId);
-          expect(a!.claimedBy).toBeNull();
-          expect(a!.waitKind).toBe('sleep');
+      const { run, events } = await runFlow(
+        [flow],
+        'sleepy',
+        {},
+        {
+          during: async (_engine, runId) => {
+            await waitUntil(async () => (await store.getAtoms(runId))[0]!.state === 'WAITING');
+            const [a] = await store.getAtoms(runId);
+            expect(a!.claimedBy).toBeNull();
+            expect(a!.waitKind).toBe('sleep');
+          },
         },
-      });
+      );
       expect(run.status).toBe('SUCCESS');
       expect(run.result).toEqual({});
       expect(marks).toEqual([1, 2]);
@@ -401,20 +569,34 @@ for (const dialect of testDialects()) {
         task({ name: 'ask', provides: 'decision', execute: async (_in, ctx) => ctx.waitForSignal('approve') }),
         task({ name: 'again', provides: 'second', execute: async (_in, ctx) => ctx.waitForSignal('early') }),
       ]);
-      const { run } = await runFlow([flow], 'approval', {}, {
-        during: async (engine, runId) => {
-          await engine.signal(runId, 'early', { n: 1 });
-          await waitUntil(async () => (await store.getAtoms(runId))[0]!.state === 'WAITING');
-          expect(await engine.signal(runId, 'approve', { ok: true, by: 'ana' })).toBe(1);
+      const { run } = await runFlow(
+        [flow],
+        'approval',
+        {},
+        {
+          during: async (engine, runId) => {
+            await engine.signal(runId, 'early', { n: 1 });
+            await waitUntil(async () => (await store.getAtoms(runId))[0]!.state === 'WAITING');
+            expect(await engine.signal(runId, 'approve', { ok: true, by: 'ana' })).toBe(1);
+          },
         },
-      });
+      );
       expect(run.status).toBe('SUCCESS');
       expect(run.result).toEqual({ decision: { ok: true, by: 'ana' }, second: { n: 1 } });
     });
 
     dbIt('runs a child run and resumes the parent atom with its result or failure', async () => {
-      const child = linear('child', [task({ name: 'double', requires: ['v'], provides: 'doubled', execute: ({ v }) => (v as number) * 2 })]);
-      const bad = linear('badChild', [task({ name: 'boom', execute: () => { throw Object.assign(new Error('child broke'), { retryable: false }); } })]);
+      const child = linear('child', [
+        task({ name: 'double', requires: ['v'], provides: 'doubled', execute: ({ v }) => (v as number) * 2 }),
+      ]);
+      const bad = linear('badChild', [
+        task({
+          name: 'boom',
+          execute: () => {
+            throw Object.assign(new Error('child broke'), { retryable: false });
+          },
+        }),
+      ]);
       const parent = linear('parent', [
         task({ name: 'spawn', provides: 'out', execute: async (_in, ctx) => ctx.runChild('child', { v: 21 }) }),
         task({
@@ -459,7 +641,10 @@ for (const dialect of testDialects()) {
         [{}, 'STOKER_RUN_MISSING_ARGUMENT', /needs argument x/],
       ];
       for (const [args, code, message] of cases) {
-        const err = await engine.startRun('strict', args as Record<string, JsonValue>).then(() => null, (e: unknown) => e as { code: string; message: string });
+        const err = await engine.startRun('strict', args as Record<string, JsonValue>).then(
+          () => null,
+          (e: unknown) => e as { code: string; message: string },
+        );
         expect(err?.code, `args ${JSON.stringify(args)?.slice(0, 40)}`).toBe(code);
         expect(err!.message).toMatch(message);
       }
@@ -544,10 +729,20 @@ for (const dialect of testDialects()) {
 
     dbIt('starts many runs at once (all or none) and drains them', async () => {
       const registry = new FlowRegistry();
-      registry.register(linear('bulk', [task({ name: 'double', requires: ['n'], provides: 'twice', execute: ({ n }) => (n as number) * 2 })]));
-      registry.register(graph('bulkg', [task({ name: 'a', provides: 'x', execute: () => 1 }), task({ name: 'b', requires: ['x'], provides: 'y', execute: ({ x }) => (x as number) + 1 })]));
+      registry.register(
+        linear('bulk', [task({ name: 'double', requires: ['n'], provides: 'twice', execute: ({ n }) => (n as number) * 2 })]),
+      );
+      registry.register(
+        graph('bulkg', [
+          task({ name: 'a', provides: 'x', execute: () => 1 }),
+          task({ name: 'b', requires: ['x'], provides: 'y', execute: ({ x }) => (x as number) + 1 }),
+        ]),
+      );
       const engine = new Engine({ store, flows: registry, concurrency: 8, pollMs: 50, leaseMs: 5000 });
-      const rows = await engine.startRuns('bulk', Array.from({ length: 40 }, (_, n) => ({ n })));
+      const rows = await engine.startRuns(
+        'bulk',
+        Array.from({ length: 40 }, (_, n) => ({ n })),
+      );
       expect(rows).toHaveLength(40);
       expect(rows.every((r) => r.status === 'PENDING' && r.flow === 'bulk')).toBe(true);
       expect(new Set(rows.map((r) => r.id)).size).toBe(40);
@@ -561,7 +756,14 @@ for (const dialect of testDialects()) {
       const dup = { ...rows[0]!, key: null };
       await expect(
         store.startRuns([
-          { id: `fresh-${dialect}-${Date.now()}`, flow: 'bulk', version: rows[0]!.version, key: null, args: { n: 1 }, graph: registry.get('bulk').graph },
+          {
+            id: `fresh-${dialect}-${Date.now()}`,
+            flow: 'bulk',
+            version: rows[0]!.version,
+            key: null,
+            args: { n: 1 },
+            graph: registry.get('bulk').graph,
+          },
           { id: dup.id, flow: 'bulk', version: rows[0]!.version, key: null, args: { n: 1 }, graph: registry.get('bulk').graph },
         ]),
       ).rejects.toThrow();

@@ -62,7 +62,14 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
       const a = atoms.find((x) => x.name === 'a')!;
       const b = atoms.find((x) => x.name === 'b')!;
       await store.runTransaction([run.id], (tx) =>
-        tx.updateAtoms(run.id, [{ index: a.index, epoch: a.epoch, expectStates: ['RUNNING'], patch: { state: 'READY', claimedBy: null, readyAt: { delayMs: 0 } } }]),
+        tx.updateAtoms(run.id, [
+          {
+            index: a.index,
+            epoch: a.epoch,
+            expectStates: ['RUNNING'],
+            patch: { state: 'READY', claimedBy: null, readyAt: { delayMs: 0 } },
+          },
+        ]),
       );
 
       // the engine under test: the first time its transaction flags a running atom, the

@@ -31,11 +31,24 @@ describe('fast success path (postgres)', () => {
   it('completes, decrements and claims the successor in one statement', async (ctx) => {
     if (!db) return ctx.skip();
     const { run, claim } = await chainWithClaim();
-    const r = await store.completeSuccessFast!({ runId: run.id, index: 0, epoch: claim.epoch, result: { v: 1 }, journal: [], successors: [1], claim: 1, engineId: 'e1' });
+    const r = await store.completeSuccessFast!({
+      runId: run.id,
+      index: 0,
+      epoch: claim.epoch,
+      result: { v: 1 },
+      journal: [],
+      successors: [1],
+      claim: 1,
+      engineId: 'e1',
+    });
     expect(r.handled).toBe(true);
     expect(r.claimed).toMatchObject({ runId: run.id, index: 1, state: 'RUNNING', epoch: 1, execution: 1 });
     const atoms = await store.getAtoms(run.id);
-    expect(atoms.map((a) => [a.state, a.pending])).toEqual([['SUCCESS', 0], ['RUNNING', 0], ['PENDING', 1]]);
+    expect(atoms.map((a) => [a.state, a.pending])).toEqual([
+      ['SUCCESS', 0],
+      ['RUNNING', 0],
+      ['PENDING', 1],
+    ]);
     expect(atoms[0]!.result).toEqual({ v: 1 });
     expect((await store.getRun(run.id))!.pendingAtoms).toBe(2);
     const events = await store.listEvents(run.id);
@@ -52,17 +65,35 @@ describe('fast success path (postgres)', () => {
     await store.startRun(run);
     const claim = (await store.claimAtoms('e1', 10)).find((c) => c.runId === run.id)!;
     expect((await store.getRun(run.id))!.status).toBe('PENDING');
-    const r = await store.completeSuccessFast!({ runId: run.id, index: 0, epoch: claim.epoch, result: 1, journal: [], successors: [1], claim: 1, engineId: 'e1' });
+    const r = await store.completeSuccessFast!({
+      runId: run.id,
+      index: 0,
+      epoch: claim.epoch,
+      result: 1,
+      journal: [],
+      successors: [1],
+      claim: 1,
+      engineId: 'e1',
+    });
     expect(r.handled).toBe(true);
     expect((await store.getRun(run.id))!).toMatchObject({ status: 'RUNNING', pendingAtoms: 2 });
-    const events = (await store.listEvents(run.id)).filter((e) => e.kind !== 'run.created' && e.kind !== 'atom.claimed' || e.atom === 1);
+    const events = (await store.listEvents(run.id)).filter((e) => (e.kind !== 'run.created' && e.kind !== 'atom.claimed') || e.atom === 1);
     expect(events.map((e) => [e.kind, e.atom, e.fromState, e.toState, e.engineId])).toEqual([
       ['run.running', null, 'PENDING', 'RUNNING', 'e1'],
       ['atom.success', 0, 'RUNNING', 'SUCCESS', 'e1'],
       ['atom.claimed', 1, 'PENDING', 'RUNNING', 'e1'],
     ]);
     // the next completion finds it RUNNING: no second run.running
-    const next = await store.completeSuccessFast!({ runId: run.id, index: 1, epoch: r.claimed!.epoch, result: 2, journal: [], successors: [2], claim: 2, engineId: 'e1' });
+    const next = await store.completeSuccessFast!({
+      runId: run.id,
+      index: 1,
+      epoch: r.claimed!.epoch,
+      result: 2,
+      journal: [],
+      successors: [2],
+      claim: 2,
+      engineId: 'e1',
+    });
     expect(next.handled).toBe(true);
     expect((await store.listEvents(run.id)).filter((e) => e.kind === 'run.running')).toHaveLength(1);
   });
@@ -70,9 +101,22 @@ describe('fast success path (postgres)', () => {
   it('a successor it does not claim becomes READY, with its own event', async (ctx) => {
     if (!db) return ctx.skip();
     const { run, claim } = await chainWithClaim();
-    const r = await store.completeSuccessFast!({ runId: run.id, index: 0, epoch: claim.epoch, result: 1, journal: [], successors: [1], claim: null, engineId: 'e1' });
+    const r = await store.completeSuccessFast!({
+      runId: run.id,
+      index: 0,
+      epoch: claim.epoch,
+      result: 1,
+      journal: [],
+      successors: [1],
+      claim: null,
+      engineId: 'e1',
+    });
     expect(r).toEqual({ handled: true, claimed: null, madeReady: 1 });
-    expect((await store.getAtoms(run.id)).map((a) => [a.state, a.claimedBy])).toEqual([['SUCCESS', null], ['READY', null], ['PENDING', null]]);
+    expect((await store.getAtoms(run.id)).map((a) => [a.state, a.claimedBy])).toEqual([
+      ['SUCCESS', null],
+      ['READY', null],
+      ['PENDING', null],
+    ]);
     const events = (await store.listEvents(run.id)).filter((e) => e.atom === 1);
     expect(events.map((e) => [e.kind, e.fromState, e.toState])).toEqual([['atom.ready', 'PENDING', 'READY']]);
     // the tests share the tables: leave nothing claimable behind
@@ -82,7 +126,16 @@ describe('fast success path (postgres)', () => {
   it('writes nothing for a stale epoch (fenced)', async (ctx) => {
     if (!db) return ctx.skip();
     const { run, claim } = await chainWithClaim();
-    const r = await store.completeSuccessFast!({ runId: run.id, index: 0, epoch: claim.epoch - 1, result: 1, journal: [], successors: [1], claim: 1, engineId: 'e1' });
+    const r = await store.completeSuccessFast!({
+      runId: run.id,
+      index: 0,
+      epoch: claim.epoch - 1,
+      result: 1,
+      journal: [],
+      successors: [1],
+      claim: 1,
+      engineId: 'e1',
+    });
     expect(r).toEqual({ handled: false, claimed: null, madeReady: 0 });
     const atoms = await store.getAtoms(run.id);
     expect(atoms.map((a) => a.state)).toEqual(['RUNNING', 'PENDING', 'PENDING']);
@@ -95,15 +148,54 @@ describe('fast success path (postgres)', () => {
     await store.startRun(single);
     await store.runTransaction([single.id], (tx) => tx.updateRun(single.id, { status: 'RUNNING' }));
     const [c1] = await store.claimAtoms('e1', 1);
-    expect((await store.completeSuccessFast!({ runId: single.id, index: 0, epoch: c1!.epoch, result: 1, journal: [], successors: [], claim: null, engineId: 'e1' })).handled).toBe(false);
+    expect(
+      (
+        await store.completeSuccessFast!({
+          runId: single.id,
+          index: 0,
+          epoch: c1!.epoch,
+          result: 1,
+          journal: [],
+          successors: [],
+          claim: null,
+          engineId: 'e1',
+        })
+      ).handled,
+    ).toBe(false);
     expect((await store.getAtoms(single.id))[0]!.state).toBe('RUNNING');
 
     const { run, claim } = await chainWithClaim();
     await store.runTransaction([run.id], (tx) => tx.updateAtoms(run.id, [{ index: 0, patch: { revertRequested: true } }]));
-    expect((await store.completeSuccessFast!({ runId: run.id, index: 0, epoch: claim.epoch, result: 1, journal: [], successors: [1], claim: 1, engineId: 'e1' })).handled).toBe(false);
+    expect(
+      (
+        await store.completeSuccessFast!({
+          runId: run.id,
+          index: 0,
+          epoch: claim.epoch,
+          result: 1,
+          journal: [],
+          successors: [1],
+          claim: 1,
+          engineId: 'e1',
+        })
+      ).handled,
+    ).toBe(false);
     await store.runTransaction([run.id], (tx) => tx.updateRun(run.id, { status: 'CANCELLED' }));
     await store.runTransaction([run.id], (tx) => tx.updateAtoms(run.id, [{ index: 0, patch: { revertRequested: false } }]));
-    expect((await store.completeSuccessFast!({ runId: run.id, index: 0, epoch: claim.epoch, result: 1, journal: [], successors: [1], claim: 1, engineId: 'e1' })).handled).toBe(false);
+    expect(
+      (
+        await store.completeSuccessFast!({
+          runId: run.id,
+          index: 0,
+          epoch: claim.epoch,
+          result: 1,
+          journal: [],
+          successors: [1],
+          claim: 1,
+          engineId: 'e1',
+        })
+      ).handled,
+    ).toBe(false);
     expect((await store.getAtoms(run.id)).map((a) => a.state)).toEqual(['RUNNING', 'PENDING', 'PENDING']);
   });
 });
@@ -167,22 +259,44 @@ describe('fast batch path (postgres)', () => {
     expect(claims.map((c) => c.index)).toEqual([0, 1, 2]);
     return { run, claims };
   }
-  const success = (c: { index: number; epoch: number }, successors: number[]) => ({ index: c.index, epoch: c.epoch, result: { i: c.index }, journal: [], successors });
+  const success = (c: { index: number; epoch: number }, successors: number[]) => ({
+    index: c.index,
+    epoch: c.epoch,
+    result: { i: c.index },
+    journal: [],
+    successors,
+  });
 
   it('completes the batch, counts the successor down by all of it and claims it, in one statement', async (ctx) => {
     if (!db) return ctx.skip();
     const { run, claims } = await fanIn();
-    const r = await store.completeSuccessesFast!({ runId: run.id, successes: claims.map((c) => success(c, [3])), claim: [3], claimMore: 0, engineId: 'e1' });
+    const r = await store.completeSuccessesFast!({
+      runId: run.id,
+      successes: claims.map((c) => success(c, [3])),
+      claim: [3],
+      claimMore: 0,
+      engineId: 'e1',
+    });
     expect(r.written.sort()).toEqual([0, 1, 2]);
     expect(r.continuations).toHaveLength(1);
     expect(r.continuations[0]).toMatchObject({ runId: run.id, index: 3, state: 'RUNNING', epoch: 1, execution: 1 });
     const atoms = await store.getAtoms(run.id);
-    expect(atoms.map((a) => [a.state, a.pending])).toEqual([['SUCCESS', 0], ['SUCCESS', 0], ['SUCCESS', 0], ['RUNNING', 0], ['PENDING', 1]]);
+    expect(atoms.map((a) => [a.state, a.pending])).toEqual([
+      ['SUCCESS', 0],
+      ['SUCCESS', 0],
+      ['SUCCESS', 0],
+      ['RUNNING', 0],
+      ['PENDING', 1],
+    ]);
     expect(atoms.map((a) => a.result)).toEqual([{ i: 0 }, { i: 1 }, { i: 2 }, null, null]);
     expect((await store.getRun(run.id))!.pendingAtoms).toBe(2);
     const events = await store.listEvents(run.id);
-    expect(events.map((e) => `${e.atom}:${e.kind}`)).toEqual(expect.arrayContaining(['0:atom.success', '1:atom.success', '2:atom.success', '3:atom.claimed']));
-    expect(events.filter((e) => e.atom === 3).map((e) => [e.kind, e.fromState, e.toState, e.data])).toEqual([['atom.claimed', 'PENDING', 'RUNNING', { local: true }]]);
+    expect(events.map((e) => `${e.atom}:${e.kind}`)).toEqual(
+      expect.arrayContaining(['0:atom.success', '1:atom.success', '2:atom.success', '3:atom.claimed']),
+    );
+    expect(events.filter((e) => e.atom === 3).map((e) => [e.kind, e.fromState, e.toState, e.data])).toEqual([
+      ['atom.claimed', 'PENDING', 'RUNNING', { local: true }],
+    ]);
   });
 
   it("a PENDING run's first batch moves it to RUNNING, with run.running first", async (ctx) => {
@@ -191,7 +305,13 @@ describe('fast batch path (postgres)', () => {
     await store.startRun(run);
     const claims = (await store.claimAtoms('e1', 3)).filter((c) => c.runId === run.id);
     expect(claims).toHaveLength(3);
-    const r = await store.completeSuccessesFast!({ runId: run.id, successes: claims.map((c) => success(c, [3])), claim: [3], claimMore: 0, engineId: 'e1' });
+    const r = await store.completeSuccessesFast!({
+      runId: run.id,
+      successes: claims.map((c) => success(c, [3])),
+      claim: [3],
+      claimMore: 0,
+      engineId: 'e1',
+    });
     expect(r.written.sort()).toEqual([0, 1, 2]);
     expect((await store.getRun(run.id))!).toMatchObject({ status: 'RUNNING', pendingAtoms: 2 });
     const kinds = (await store.listEvents(run.id)).map((e) => e.kind).filter((k) => k !== 'run.created' && k !== 'atom.claimed');
@@ -202,11 +322,23 @@ describe('fast batch path (postgres)', () => {
     if (!db) return ctx.skip();
     const { run, claims } = await fanIn();
     const stale = claims.map((c) => (c.index === 1 ? { ...c, epoch: c.epoch - 1 } : c));
-    const r = await store.completeSuccessesFast!({ runId: run.id, successes: stale.map((c) => success(c, [3])), claim: [3], claimMore: 0, engineId: 'e1' });
+    const r = await store.completeSuccessesFast!({
+      runId: run.id,
+      successes: stale.map((c) => success(c, [3])),
+      claim: [3],
+      claimMore: 0,
+      engineId: 'e1',
+    });
     expect(r.written.sort()).toEqual([0, 2]);
     expect(r.continuations).toEqual([]);
     const atoms = await store.getAtoms(run.id);
-    expect(atoms.map((a) => [a.state, a.pending])).toEqual([['SUCCESS', 0], ['RUNNING', 0], ['SUCCESS', 0], ['PENDING', 1], ['PENDING', 1]]);
+    expect(atoms.map((a) => [a.state, a.pending])).toEqual([
+      ['SUCCESS', 0],
+      ['RUNNING', 0],
+      ['SUCCESS', 0],
+      ['PENDING', 1],
+      ['PENDING', 1],
+    ]);
     expect((await store.getRun(run.id))!.pendingAtoms).toBe(3);
   });
 
@@ -217,13 +349,25 @@ describe('fast batch path (postgres)', () => {
     await store.runTransaction([two.id], (tx) => tx.updateRun(two.id, { status: 'RUNNING' }));
     const cs = (await store.claimAtoms('e1', 2)).filter((c) => c.runId === two.id);
     expect(cs).toHaveLength(2);
-    const r = await store.completeSuccessesFast!({ runId: two.id, successes: cs.map((c) => success(c, [])), claim: [], claimMore: 4, engineId: 'e1' });
+    const r = await store.completeSuccessesFast!({
+      runId: two.id,
+      successes: cs.map((c) => success(c, [])),
+      claim: [],
+      claimMore: 4,
+      engineId: 'e1',
+    });
     expect(r).toEqual({ written: [], continuations: [], claimedMore: 0, madeReady: 0 });
     expect((await store.getAtoms(two.id)).map((a) => a.state)).toEqual(['RUNNING', 'RUNNING']);
 
     const { run, claims } = await fanIn();
     await store.runTransaction([run.id], (tx) => tx.updateRun(run.id, { status: 'CANCELLED' }));
-    const r2 = await store.completeSuccessesFast!({ runId: run.id, successes: claims.map((c) => success(c, [3])), claim: [3], claimMore: 0, engineId: 'e1' });
+    const r2 = await store.completeSuccessesFast!({
+      runId: run.id,
+      successes: claims.map((c) => success(c, [3])),
+      claim: [3],
+      claimMore: 0,
+      engineId: 'e1',
+    });
     expect(r2.written).toEqual([]);
     expect((await store.getAtoms(run.id)).map((a) => a.state)).toEqual(['RUNNING', 'RUNNING', 'RUNNING', 'PENDING', 'PENDING']);
   });
@@ -233,7 +377,13 @@ describe('fast batch path (postgres)', () => {
     const { run, claims } = await fanIn();
     const other = newRun({ predecessors: [[], []] });
     await store.startRun(other);
-    const r = await store.completeSuccessesFast!({ runId: run.id, successes: claims.slice(0, 2).map((c) => success(c, [3])), claim: [], claimMore: 5, engineId: 'e2' });
+    const r = await store.completeSuccessesFast!({
+      runId: run.id,
+      successes: claims.slice(0, 2).map((c) => success(c, [3])),
+      claim: [],
+      claimMore: 5,
+      engineId: 'e2',
+    });
     expect(r.written.sort()).toEqual([0, 1]);
     expect(r.claimedMore).toBe(2);
     expect(r.continuations.map((c) => [c.runId, c.index, c.state]).sort()).toEqual([
@@ -285,7 +435,13 @@ describe('fast finish path (postgres)', () => {
       expect(run.finishedAt).not.toBeNull();
       expect((await store.getAtoms(c.runId))[0]).toMatchObject({ state: 'SUCCESS', result: { r: c.runId }, claimedBy: null });
       const events = (await store.listEvents(c.runId)).map((e) => `${e.kind}:${e.fromState ?? ''}>${e.toState ?? ''}`);
-      expect(events).toEqual(['run.created:>PENDING', 'atom.claimed:>RUNNING', 'run.running:PENDING>RUNNING', 'atom.success:RUNNING>SUCCESS', 'run.success:RUNNING>SUCCESS']);
+      expect(events).toEqual([
+        'run.created:>PENDING',
+        'atom.claimed:>RUNNING',
+        'run.running:PENDING>RUNNING',
+        'atom.success:RUNNING>SUCCESS',
+        'run.success:RUNNING>SUCCESS',
+      ]);
     }
   });
 
@@ -319,7 +475,11 @@ describe('fast finish path (postgres)', () => {
     const { claims } = await oneAtomRuns(2);
     const waiting = newRun({ predecessors: [[], []] });
     await store.startRun(waiting);
-    const none = await store.finishRunsFast!({ finishes: claims.map((c) => finish({ ...c, epoch: c.epoch + 5 })), claimMore: 5, engineId: 'e2' });
+    const none = await store.finishRunsFast!({
+      finishes: claims.map((c) => finish({ ...c, epoch: c.epoch + 5 })),
+      claimMore: 5,
+      engineId: 'e2',
+    });
     expect(none).toEqual({ finished: [], continuations: [] });
     expect((await store.getAtoms(waiting.id)).map((a) => a.state)).toEqual(['READY', 'READY']);
     const r = await store.finishRunsFast!({ finishes: claims.map((c) => finish(c)), claimMore: 5, engineId: 'e2' });

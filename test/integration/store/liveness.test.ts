@@ -306,35 +306,40 @@ await describeEachDialect('liveness', (ctx) => {
     expect(await store.watchEngine!('alive', { maxWaitMs: 5_000, signal: never })).toBe('free');
   });
 
-  it.runIf(sessionLocks)("a watcher left holding a dead engine's lock (frozen right after the grant) does not make it look alive", async () => {
-    const { store, prefix } = await fresh();
-    const { run } = await store.startRun(newRun());
-    const e = await spawnEngine(ctx.url, prefix, 'kid-frozen-watch', 60_000);
-    // a session that waits for the lock as watchEngine does, and then never lets it go
-    let granted: Promise<unknown>;
-    let end: () => Promise<void>;
-    if (ctx.dialect === 'postgres') {
-      const frozen = new pg.Client({ connectionString: ctx.url });
-      await frozen.connect();
-      granted = frozen.query(`SELECT pg_advisory_lock_shared(hashtextextended(('stoker:.${prefix}engine:' || 'kid-frozen-watch') COLLATE "C", 0))`);
-      end = () => frozen.end();
-    } else {
-      const frozen = await mysql.createConnection(ctx.url);
-      granted = frozen.query(
-        `SELECT GET_LOCK(CONCAT('stoker_engine_', LEFT(SHA2(CONCAT(DATABASE(), '.${prefix}engine:', 'kid-frozen-watch'), 256), 40)), 20) AS ok`,
-      );
-      end = () => frozen.end();
-    }
-    try {
-      await sleep(100);
-      process.kill(e.pid, 'SIGKILL');
-      await granted;
-      expect(await store.requeueExpired({ liveCheckAfterMs: 0 })).toEqual([{ runId: run.id, index: 0, engineId: 'kid-frozen-watch' }]);
-    } finally {
-      await end();
-    }
-    await e.exited;
-  });
+  it.runIf(sessionLocks)(
+    "a watcher left holding a dead engine's lock (frozen right after the grant) does not make it look alive",
+    async () => {
+      const { store, prefix } = await fresh();
+      const { run } = await store.startRun(newRun());
+      const e = await spawnEngine(ctx.url, prefix, 'kid-frozen-watch', 60_000);
+      // a session that waits for the lock as watchEngine does, and then never lets it go
+      let granted: Promise<unknown>;
+      let end: () => Promise<void>;
+      if (ctx.dialect === 'postgres') {
+        const frozen = new pg.Client({ connectionString: ctx.url });
+        await frozen.connect();
+        granted = frozen.query(
+          `SELECT pg_advisory_lock_shared(hashtextextended(('stoker:.${prefix}engine:' || 'kid-frozen-watch') COLLATE "C", 0))`,
+        );
+        end = () => frozen.end();
+      } else {
+        const frozen = await mysql.createConnection(ctx.url);
+        granted = frozen.query(
+          `SELECT GET_LOCK(CONCAT('stoker_engine_', LEFT(SHA2(CONCAT(DATABASE(), '.${prefix}engine:', 'kid-frozen-watch'), 256), 40)), 20) AS ok`,
+        );
+        end = () => frozen.end();
+      }
+      try {
+        await sleep(100);
+        process.kill(e.pid, 'SIGKILL');
+        await granted;
+        expect(await store.requeueExpired({ liveCheckAfterMs: 0 })).toEqual([{ runId: run.id, index: 0, engineId: 'kid-frozen-watch' }]);
+      } finally {
+        await end();
+      }
+      await e.exited;
+    },
+  );
 
   it.runIf(ctx.dialect === 'sqlite')('sqlite: a SIGKILLed engine process is found dead by its pid, without a lock check', async () => {
     const { store, prefix } = await fresh();
@@ -433,10 +438,12 @@ await describeEachDialect('liveness', (ctx) => {
       // a start that fails (rolled back) announces nothing
       await sleep(100);
       const beforeFailure = w.count();
-      await expect(notifier.runTransaction([run.id], async (tx) => {
-        await tx.startRun({ ...newRun(), wakeup: true });
-        throw new Error('rolled back');
-      })).rejects.toThrow('rolled back');
+      await expect(
+        notifier.runTransaction([run.id], async (tx) => {
+          await tx.startRun({ ...newRun(), wakeup: true });
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
       await sleep(200);
       expect(w.count()).toBe(beforeFailure);
 
@@ -531,7 +538,9 @@ async function pgSettings(client: QueryClient): Promise<Record<string, string>> 
 }
 
 /** Counts the wake-ups a store's subscription delivers; `next` resolves (with the ms it took) at the next one. */
-async function countWakes(store: Store): Promise<{ count(): number; next(timeoutMs: number, what: string): Promise<number>; unsubscribe(): Promise<void> }> {
+async function countWakes(
+  store: Store,
+): Promise<{ count(): number; next(timeoutMs: number, what: string): Promise<number>; unsubscribe(): Promise<void> }> {
   let wakes = 0;
   const unsubscribe = await store.subscribeWakeups!(() => (wakes += 1));
   return {
@@ -582,7 +591,12 @@ async function parkOnSignal(store: Store, runId: string, name: string): Promise<
   const claim = (await store.claimAtoms('e-wait', 10)).find((c) => c.runId === runId)!;
   await store.runTransaction([runId], (tx) =>
     tx.updateAtoms(runId, [
-      { index: claim.index, epoch: claim.epoch, expectStates: ['RUNNING'], patch: { state: 'WAITING', waitKind: 'signal', waitRef: name, readyAt: null, claimedBy: null } },
+      {
+        index: claim.index,
+        epoch: claim.epoch,
+        expectStates: ['RUNNING'],
+        patch: { state: 'WAITING', waitKind: 'signal', waitRef: name, readyAt: null, claimedBy: null },
+      },
     ]),
   );
 }

@@ -970,7 +970,14 @@ await describeEachDialect('store contract', (ctx) => {
       const [c] = (await s.claimAtoms(holder, 10)).filter((x) => x.runId === run.id);
       if (reverting) {
         await s.runTransaction([run.id], (tx) =>
-          tx.updateAtoms(run.id, [{ index: 0, epoch: c!.epoch, expectStates: ['RUNNING'], patch: { state: 'REVERT_READY', readyAt: { delayMs: 0 }, claimedBy: null } }]),
+          tx.updateAtoms(run.id, [
+            {
+              index: 0,
+              epoch: c!.epoch,
+              expectStates: ['RUNNING'],
+              patch: { state: 'REVERT_READY', readyAt: { delayMs: 0 }, claimedBy: null },
+            },
+          ]),
         );
         expect((await s.claimAtoms(holder, 10)).filter((x) => x.runId === run.id)).toMatchObject([{ state: 'REVERTING' }]);
       }
@@ -1028,8 +1035,7 @@ await describeEachDialect('store contract', (ctx) => {
 
   it('pruneRuns deletes old finished runs with their atoms, events and signals, and nothing else', async () => {
     const s = await fresh();
-    const finish = (id: string, status: 'SUCCESS' | 'FAILED' | 'CANCELLED') =>
-      s.runTransaction([id], (tx) => tx.updateRun(id, { status }));
+    const finish = (id: string, status: 'SUCCESS' | 'FAILED' | 'CANCELLED') => s.runTransaction([id], (tx) => tx.updateRun(id, { status }));
     // done: finished, no family; family: a finished parent with a finished child; stale:
     // a finished child of a parent still running; busy: a finished parent of a child still running
     const done = await s.startRun(newRun({ predecessors: [[], [0]] }));

@@ -43,10 +43,7 @@ describe('compileFlow: cycles', () => {
         compileFlow(
           graph(
             'root',
-            [
-              linear('one', [t('a1'), t('a2', { requires: ['y'] })]),
-              linear('two', [t('b1', { provides: 'y' }), t('b2')]),
-            ],
+            [linear('one', [t('a1'), t('a2', { requires: ['y'] })]), linear('two', [t('b1', { provides: 'y' }), t('b2')])],
             [{ from: 'one', to: 'two' }],
           ),
         ),
@@ -77,10 +74,7 @@ describe('compileFlow: cycles', () => {
   });
 
   it('rejects a task that requires its own value', () => {
-    const error = expectError(
-      () => compileFlow(linear('f', [t('a', { requires: ['x'], provides: 'x' })])),
-      'STOKER_FLOW_CYCLE',
-    );
+    const error = expectError(() => compileFlow(linear('f', [t('a', { requires: ['x'], provides: 'x' })])), 'STOKER_FLOW_CYCLE');
     expect(error.message).toContain("a → a (task 'a' requires 'x', which it provides itself)");
   });
 });
@@ -91,9 +85,7 @@ describe('compileFlow: names and providers', () => {
       () => compileFlow(linear('root', [linear('x', [t('same')]), unordered('y', [t('same')])])),
       'STOKER_FLOW_DUPLICATE_NAME',
     );
-    expect(error.message).toBe(
-      "The name 'same' is used twice in flow 'root': by task 'same' in flow 'x' and by task 'same' in flow 'y'.",
-    );
+    expect(error.message).toBe("The name 'same' is used twice in flow 'root': by task 'same' in flow 'x' and by task 'same' in flow 'y'.");
   });
 
   it('rejects a flow named like a task', () => {
@@ -119,8 +111,7 @@ describe('compileFlow: names and providers', () => {
 
   it('rejects two atoms providing one value, naming both', () => {
     const error = expectError(
-      () =>
-        compileFlow(unordered('root', [t('a', { provides: 'x' }), linear('sub', [t('b', { provides: ['y', 'x'] })])])),
+      () => compileFlow(unordered('root', [t('a', { provides: 'x' }), linear('sub', [t('b', { provides: ['y', 'x'] })])])),
       'STOKER_FLOW_DUPLICATE_PROVIDER',
     );
     expect(error.message).toBe("The value 'x' is provided by both 'a' and 'b' in flow 'root'.");
@@ -130,12 +121,7 @@ describe('compileFlow: names and providers', () => {
   it('rejects a controller value that a task also provides', () => {
     const error = expectError(
       () =>
-        compileFlow(
-          linear('root', [
-            t('a', { provides: 'zone' }),
-            linear('sub', [t('b')], { retry: forEach([1], { provides: 'zone' }) }),
-          ]),
-        ),
+        compileFlow(linear('root', [t('a', { provides: 'zone' }), linear('sub', [t('b')], { retry: forEach([1], { provides: 'zone' }) })])),
       'STOKER_FLOW_DUPLICATE_PROVIDER',
     );
     expect(error.message).toContain("task 'a' and the retry controller of flow 'sub'");
@@ -186,10 +172,7 @@ describe('compileFlow: requirements', () => {
 
   it('rejects a rebound value provided only by a later step', () => {
     const error = expectError(
-      () =>
-        compileFlow(
-          linear('f', [t('use', { requires: ['input'], rebind: { input: 'x' } }), t('make', { provides: 'x' })]),
-        ),
+      () => compileFlow(linear('f', [t('use', { requires: ['input'], rebind: { input: 'x' } }), t('make', { provides: 'x' })])),
       'STOKER_FLOW_MISSING_REQUIREMENT',
     );
     expect(error.details.value).toBe('x');
@@ -197,17 +180,14 @@ describe('compileFlow: requirements', () => {
 
   it('rejects a dependency between children of an unordered flow', () => {
     const error = expectError(
-      () =>
-        compileFlow(unordered('u', [t('make', { provides: 'x' }), linear('deep', [t('use', { requires: ['x'] })])])),
+      () => compileFlow(unordered('u', [t('make', { provides: 'x' }), linear('deep', [t('use', { requires: ['x'] })])])),
       'STOKER_FLOW_MISSING_REQUIREMENT',
     );
     expect(error.message).toContain("its only provider 'make' is its sibling in unordered flow 'u'");
   });
 
   it('allows a dependency inside one child of an unordered flow', () => {
-    const g = compileFlow(
-      unordered('u', [graph('g', [t('use', { requires: ['x'] }), t('make', { provides: 'x' })]), t('other')]),
-    ).graph;
+    const g = compileFlow(unordered('u', [graph('g', [t('use', { requires: ['x'] }), t('make', { provides: 'x' })]), t('other')])).graph;
     expect(g.atoms.map((a) => a.name)).toEqual(['make', 'use', 'other']);
   });
 
@@ -218,10 +198,7 @@ describe('compileFlow: requirements', () => {
 
   it('rejects a parameterizedForEach reading values from inside the scope it retries', () => {
     const error = expectError(
-      () =>
-        compileFlow(
-          linear('root', [linear('sub', [t('list', { provides: 'zones' })], { retry: parameterizedForEach('zones') })]),
-        ),
+      () => compileFlow(linear('root', [linear('sub', [t('list', { provides: 'zones' })], { retry: parameterizedForEach('zones') })])),
       'STOKER_FLOW_MISSING_REQUIREMENT',
     );
     expect(error.message).toBe(
@@ -251,9 +228,7 @@ describe('compileFlow: limits', () => {
     for (let level = 63; level >= 1; level--) flow = linear(`level${level}`, [flow]);
     expect(compileFlow(flow).graph.scopes).toHaveLength(64);
     const error = expectError(() => compileFlow(linear('level0', [flow])), 'STOKER_FLOW_TOO_LARGE');
-    expect(error.message).toBe(
-      "The flow 'level0' nests flows more than 64 levels deep (flow 'level64' is at level 65).",
-    );
+    expect(error.message).toBe("The flow 'level0' nests flows more than 64 levels deep (flow 'level64' is at level 65).");
   });
 
   it('rejects 100,000 levels of nesting cleanly, without overflowing the stack', () => {
@@ -277,10 +252,7 @@ describe('compileFlow: limits', () => {
         Array.from({ length: n }, (_, i) => t(`${prefix}${i}`)),
       );
     // Every atom of the first layer precedes every atom of the second: 1001 × 1000 edges.
-    const error = expectError(
-      () => compileFlow(linear('mesh', [wide('a', 1001), wide('b', 1000)])),
-      'STOKER_FLOW_TOO_LARGE',
-    );
+    const error = expectError(() => compileFlow(linear('mesh', [wide('a', 1001), wide('b', 1000)])), 'STOKER_FLOW_TOO_LARGE');
     expect(error.message).toContain('more than 1000000 dependency edges');
   });
 });
@@ -315,9 +287,9 @@ describe('compileFlow: hand-made definitions', () => {
   });
 
   it('rejects a task built without task() that task() would reject', () => {
-    expect(
-      expectError(() => compileFlow(linear('f', [plainTask({ timeoutMs: -1 })])), 'STOKER_FLOW_INVALID').message,
-    ).toContain("Invalid timeoutMs of task 'plain'");
+    expect(expectError(() => compileFlow(linear('f', [plainTask({ timeoutMs: -1 })])), 'STOKER_FLOW_INVALID').message).toContain(
+      "Invalid timeoutMs of task 'plain'",
+    );
     expectError(() => compileFlow(linear('f', [plainTask({ rebind: { x: 'bad name' } })])), 'STOKER_FLOW_INVALID');
   });
 
@@ -330,17 +302,14 @@ describe('compileFlow: hand-made definitions', () => {
       "The retry controller of flow 'f' is malformed.",
     );
     const g = graph('g', [t('a'), t('b')]);
-    expectError(
-      () => compileFlow({ ...g, links: [{ from: 'a', to: 'b', decider: 1 as never }] }),
-      'STOKER_FLOW_INVALID',
-    );
+    expectError(() => compileFlow({ ...g, links: [{ from: 'a', to: 'b', decider: 1 as never }] }), 'STOKER_FLOW_INVALID');
   });
 
   it('rejects links on a linear flow and an invalid root version', () => {
     const l = linear('l', [t('a'), t('b')]);
-    expect(
-      expectError(() => compileFlow({ ...l, links: [{ from: 'a', to: 'b' }] }), 'STOKER_FLOW_INVALID').message,
-    ).toBe("The linear flow 'l' has links; only graph flows may have links.");
+    expect(expectError(() => compileFlow({ ...l, links: [{ from: 'a', to: 'b' }] }), 'STOKER_FLOW_INVALID').message).toBe(
+      "The linear flow 'l' has links; only graph flows may have links.",
+    );
     expectError(() => compileFlow({ ...l, version: 'v 1' }), 'STOKER_FLOW_INVALID');
   });
 });

@@ -70,9 +70,7 @@ describe('compileFlow: patterns', () => {
 
   it('orders a graph flow by links and inferred data flow, numbering topologically', () => {
     // Defined backwards on purpose: the numbering must follow the dependencies.
-    const g = compileFlow(
-      graph('g', [t('c', { requires: ['x'] }), t('b', { provides: 'x' }), t('a')], [{ from: 'a', to: 'b' }]),
-    ).graph;
+    const g = compileFlow(graph('g', [t('c', { requires: ['x'] }), t('b', { provides: 'x' }), t('a')], [{ from: 'a', to: 'b' }])).graph;
     expect(g.atoms.map((a) => a.name)).toEqual(['a', 'b', 'c']);
     expect(edges(g)).toEqual(['a->b', 'b->c']);
     expect(atom(g, 'c').inputs).toEqual({ x: { from: 'atom', atom: 1 } });
@@ -181,10 +179,7 @@ describe('compileFlow: patterns', () => {
 
   it('copies hasRevert, retry and timeoutMs from the task', () => {
     const g = compileFlow(
-      linear('f', [
-        t('a', { revert: () => null, retry: 4, timeoutMs: 5000 }),
-        t('b', { retry: { attempts: 2, jitter: 0 } }),
-      ]),
+      linear('f', [t('a', { revert: () => null, retry: 4, timeoutMs: 5000 }), t('b', { retry: { attempts: 2, jitter: 0 } })]),
     ).graph;
     expect(atom(g, 'a')).toMatchObject({
       hasRevert: true,
@@ -219,9 +214,7 @@ describe('compileFlow: patterns', () => {
 
 describe('compileFlow: retry controllers', () => {
   it('places the controller at the start of its scope', () => {
-    const compiled = compileFlow(
-      linear('root', [t('a'), linear('sub', [t('b'), t('c')], { retry: times(3) }), t('d')]),
-    );
+    const compiled = compileFlow(linear('root', [t('a'), linear('sub', [t('b'), t('c')], { retry: times(3) }), t('d')]));
     const g = compiled.graph;
     expect(g.atoms.map((a) => a.name)).toEqual(['a', 'sub.retry', 'b', 'c', 'd']);
     expect(edges(g)).toEqual(['a->sub.retry', 'b->c', 'c->d', 'sub.retry->b']);
@@ -244,10 +237,7 @@ describe('compileFlow: retry controllers', () => {
 
   it('links the controller to every atom of the scope that waits for nothing in it', () => {
     const g = compileFlow(
-      unordered('root', [
-        t('x'),
-        graph('sub', [t('a'), t('b'), t('c')], [{ from: 'a', to: 'c' }], { retry: revertAll() }),
-      ]),
+      unordered('root', [t('x'), graph('sub', [t('a'), t('b'), t('c')], [{ from: 'a', to: 'c' }], { retry: revertAll() })]),
     ).graph;
     expect(edges(g)).toEqual(['a->c', 'sub.retry->a', 'sub.retry->b']);
     expect(atom(g, 'sub.retry').controller).toEqual({ kind: 'revertAll' });
@@ -262,10 +252,7 @@ describe('compileFlow: retry controllers', () => {
 
   it('moves an edge leaving a retry scope to leave from all of its sinks', () => {
     const g = compileFlow(
-      graph('root', [
-        unordered('sub', [t('p', { provides: 'v' }), t('q')], { retry: times(2) }),
-        t('consumer', { requires: ['v'] }),
-      ]),
+      graph('root', [unordered('sub', [t('p', { provides: 'v' }), t('q')], { retry: times(2) }), t('consumer', { requires: ['v'] })]),
     ).graph;
     // consumer needs only p's value, but must not start while q may still fail and
     // make the controller retry (and re-run p).
@@ -292,9 +279,7 @@ describe('compileFlow: retry controllers', () => {
 
   it('keeps an edge that stays inside the retry scope as it is', () => {
     const g = compileFlow(
-      linear('root', [
-        graph('sub', [t('p', { provides: 'v' }), t('c', { requires: ['v'] }), t('q')], [], { retry: times(2) }),
-      ]),
+      linear('root', [graph('sub', [t('p', { provides: 'v' }), t('c', { requires: ['v'] }), t('q')], [], { retry: times(2) })]),
     ).graph;
     expect(preds(g, 'c')).toEqual(['p']);
   });
@@ -343,10 +328,7 @@ describe('compileFlow: retry controllers', () => {
 
   it('compiles parameterizedForEach from an earlier atom and waits for it', () => {
     const g = compileFlow(
-      graph('root', [
-        linear('place', [t('create')], { retry: parameterizedForEach('zones') }),
-        t('listZones', { provides: 'zones' }),
-      ]),
+      graph('root', [linear('place', [t('create')], { retry: parameterizedForEach('zones') }), t('listZones', { provides: 'zones' })]),
     ).graph;
     expect(g.atoms.map((a) => a.name)).toEqual(['listZones', 'place.retry', 'create']);
     expect(atom(g, 'place.retry').controller).toEqual({
@@ -407,9 +389,7 @@ describe('compileFlow: numbering', () => {
     const layer = (prefix: string, n: number, retry: boolean) =>
       unordered(
         prefix,
-        Array.from({ length: n }, (_, i) =>
-          t(`${prefix}${i}`, { provides: `${prefix}v${i}`, requires: i > 0 ? [] : ['seed'] }),
-        ),
+        Array.from({ length: n }, (_, i) => t(`${prefix}${i}`, { provides: `${prefix}v${i}`, requires: i > 0 ? [] : ['seed'] })),
         retry ? { retry: times(2) } : {},
       );
     const g = compileFlow(

@@ -13,8 +13,7 @@ export function expectError(fn: () => unknown, code: ErrorCode): ValidationError
   try {
     fn();
   } catch (error) {
-    if (!isStokerError(error))
-      throw new Error(`expected a StokerError ${code}, got ${String(error)}`, { cause: error });
+    if (!isStokerError(error)) throw new Error(`expected a StokerError ${code}, got ${String(error)}`, { cause: error });
     if (error.code !== code) throw new Error(`expected ${code}, got ${error.code}: ${error.message}`, { cause: error });
     return error as ValidationError;
   }

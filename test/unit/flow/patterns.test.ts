@@ -48,9 +48,7 @@ describe('linear, unordered, graph', () => {
   });
 
   it('rejects invalid names, versions and options', () => {
-    expect(expectError(() => linear('1st', [t('a')]), 'STOKER_FLOW_INVALID').message).toContain(
-      "Invalid linear flow name '1st'",
-    );
+    expect(expectError(() => linear('1st', [t('a')]), 'STOKER_FLOW_INVALID').message).toContain("Invalid linear flow name '1st'");
     expect(expectError(() => linear('f', [t('a')], { version: '' }), 'STOKER_FLOW_INVALID').message).toContain(
       "Invalid version '' of linear flow 'f'",
     );
@@ -63,9 +61,7 @@ describe('linear, unordered, graph', () => {
   });
 
   it('rejects empty, non-array and foreign children', () => {
-    expect(expectError(() => unordered('u', []), 'STOKER_FLOW_INVALID').message).toBe(
-      "The unordered flow 'u' has no children.",
-    );
+    expect(expectError(() => unordered('u', []), 'STOKER_FLOW_INVALID').message).toBe("The unordered flow 'u' has no children.");
     expectError(() => unordered('u', 'a' as never), 'STOKER_FLOW_INVALID');
     expect(expectError(() => linear('f', [t('a'), { name: 'b' } as never]), 'STOKER_FLOW_INVALID').message).toBe(
       "Child 1 of linear flow 'f' is neither a task (from task()) nor a flow (from linear, unordered or graph).",
@@ -78,15 +74,12 @@ describe('linear, unordered, graph', () => {
   });
 
   it('rejects links to unknown children, self-links and bad deciders', () => {
-    expect(
-      expectError(() => graph('g', [t('a'), t('b')], [{ from: 'a', to: 'c' }]), 'STOKER_FLOW_INVALID').message,
-    ).toBe("Link 0 of graph flow 'g' names unknown child 'c' as 'to'; children are: a, b.");
+    expect(expectError(() => graph('g', [t('a'), t('b')], [{ from: 'a', to: 'c' }]), 'STOKER_FLOW_INVALID').message).toBe(
+      "Link 0 of graph flow 'g' names unknown child 'c' as 'to'; children are: a, b.",
+    );
     expectError(() => graph('g', [t('a')], [{ from: 'a', to: 'a' }]), 'STOKER_FLOW_CYCLE');
     expect(
-      expectError(
-        () => graph('g', [t('a'), t('b')], [{ from: 'a', to: 'b', decider: 'yes' } as never]),
-        'STOKER_FLOW_INVALID',
-      ).message,
+      expectError(() => graph('g', [t('a'), t('b')], [{ from: 'a', to: 'b', decider: 'yes' } as never]), 'STOKER_FLOW_INVALID').message,
     ).toBe("The decider of link 0 (a → b) of graph flow 'g' must be a function.");
     expect(
       expectError(

@@ -44,14 +44,9 @@ describe('FlowRegistry', () => {
   it('refuses a different graph under a registered name and version', () => {
     const flows = new FlowRegistry();
     flows.register(order('1'));
-    const error = expectError(
-      () => flows.register(order('1', ['reserve', 'charge', 'ship'])),
-      'STOKER_FLOW_ALREADY_REGISTERED',
-    );
+    const error = expectError(() => flows.register(order('1', ['reserve', 'charge', 'ship'])), 'STOKER_FLOW_ALREADY_REGISTERED');
     expect(error).toBeInstanceOf(ConflictError);
-    expect(error.message).toBe(
-      "A different flow 'order' is already registered as version '1'; give the changed flow a new version.",
-    );
+    expect(error.message).toBe("A different flow 'order' is already registered as version '1'; give the changed flow a new version.");
     expect(flows.get('order').graph.atoms).toHaveLength(2);
   });
 

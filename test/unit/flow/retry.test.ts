@@ -25,9 +25,7 @@ describe('retry controllers', () => {
   });
 
   it('forEach() rejects an empty or non-JSON list', () => {
-    expect(expectError(() => forEach([]), 'STOKER_FLOW_INVALID').message).toBe(
-      'forEach() needs a non-empty array of values to try.',
-    );
+    expect(expectError(() => forEach([]), 'STOKER_FLOW_INVALID').message).toBe('forEach() needs a non-empty array of values to try.');
     expect(expectError(() => forEach([1, new Map()] as unknown as JsonValue[]), 'STOKER_FLOW_INVALID').message).toBe(
       'values of forEach() at [1] is a Map, which is not JSON.',
     );

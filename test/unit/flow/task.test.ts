@@ -82,9 +82,7 @@ describe('task()', () => {
   });
 
   it('rejects a non-string name and a missing options object', () => {
-    expect(
-      expectError(() => task({ name: 42, execute } as unknown as TaskOptions), 'STOKER_FLOW_INVALID').message,
-    ).toBe(
+    expect(expectError(() => task({ name: 42, execute } as unknown as TaskOptions), 'STOKER_FLOW_INVALID').message).toBe(
       'Invalid task name a number (42): must be a letter followed by at most 127 letters, digits, "_", "." or "-".',
     );
     expect(expectError(() => task(undefined as unknown as TaskOptions), 'STOKER_FLOW_INVALID').message).toBe(
@@ -100,9 +98,7 @@ describe('task()', () => {
   });
 
   it('rejects execute and revert that are not functions', () => {
-    expect(expectError(make({ execute: 'run' }), 'STOKER_FLOW_INVALID').message).toBe(
-      "Invalid execute of task 'a': must be a function.",
-    );
+    expect(expectError(make({ execute: 'run' }), 'STOKER_FLOW_INVALID').message).toBe("Invalid execute of task 'a': must be a function.");
     expect(expectError(make({ revert: {} }), 'STOKER_FLOW_INVALID').message).toContain("Invalid revert of task 'a'");
   });
 
@@ -123,9 +119,9 @@ describe('task()', () => {
     expect(expectError(make({ requires: ['x'], rebind: { y: 'z' } }), 'STOKER_FLOW_INVALID').message).toBe(
       "Invalid rebind of task 'a': 'y' is not in requires (x).",
     );
-    expect(
-      expectError(make({ requires: ['x'], rebind: { x: 'z' }, inject: { x: 1 } }), 'STOKER_FLOW_INVALID').message,
-    ).toBe("Invalid inject of task 'a': 'x' is both injected and rebound; choose one.");
+    expect(expectError(make({ requires: ['x'], rebind: { x: 'z' }, inject: { x: 1 } }), 'STOKER_FLOW_INVALID').message).toBe(
+      "Invalid inject of task 'a': 'x' is both injected and rebound; choose one.",
+    );
     expectError(make({ requires: ['x'], rebind: { x: 5 } }), 'STOKER_FLOW_INVALID');
   });
 
@@ -147,9 +143,7 @@ describe('task()', () => {
     expectError(make({ inject: JSON.parse('{"x":{"__proto__":{"polluted":true}}}') as object }), 'STOKER_FLOW_INVALID');
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect(expectError(make({ inject: { cyclic } }), 'STOKER_FLOW_INVALID').message).toContain(
-      'nests deeper than 64 levels',
-    );
+    expect(expectError(make({ inject: { cyclic } }), 'STOKER_FLOW_INVALID').message).toContain('nests deeper than 64 levels');
   });
 
   it.each([
