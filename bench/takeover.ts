@@ -176,7 +176,7 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
       await sleep(300); // B is back to normal (its timers caught up)
       // where engines watch a peer's session lock (a ring, looked at every 2 s), let B see A
       // join first: a victim that has run for a few seconds, not one killed as it starts
-      if (store.watchEngine) await sleep(WATCH_WAIT_MS + 500);
+      await sleep(WATCH_WAIT_MS + 500);
       const wall = Date.now();
       const t0 = performance.now();
       a.signal(freeze ? 'SIGSTOP' : 'SIGKILL');
@@ -197,7 +197,7 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
         throw e;
       });
       const claimMs = performance.now() - t0;
-      const requeued = (await store.listEvents(run.id)).find((e) => e.kind === 'atom.requeued');
+      const requeued = (await store.listEvents({ runId: run.id })).find((e) => e.kind === 'atom.requeued');
       if (freeze) {
         stopClaim.push(claimMs);
         a.signal('SIGKILL');
@@ -213,14 +213,14 @@ async function benchDialect(dialect: Dialect): Promise<DialectResult | null> {
     await b.exited;
 
     // ---------------------------------------------------------------- idle latency
-    const idleN = store.subscribeWakeups ? IDLE_PG : IDLE_OTHER;
+    const idleN = store.wakeups ? IDLE_PG : IDLE_OTHER;
     const idle = spawn(HOLD_LEASE_MS, { ENGINE_POLL_MS: '1000' }, 4);
     await idle.ready;
     await sleep(1500); // idle: nothing to do, waiting for a wake-up or its poll
     const tail = new Tail(log);
     tail.read();
     const idleMs: number[] = [];
-    const listen = store.subscribeWakeups !== undefined;
+    const listen = store.wakeups !== null;
     // the same run's reference: graphile-worker, idle too, its starts between ours
     const peerLog = join(dir, 'graphile.jsonl');
     const peer = dialect === 'postgres' && PEERS && ensurePeers(progress) ? await GraphileWorkerPeer.start(db.url, peerLog) : null;

@@ -37,7 +37,7 @@ export type {
 } from './flow/index.js';
 export { Engine, type EngineOptions, type EngineEvents, type FlowLookup, type StartRunOptions } from './engine/engine.js';
 export { WakeHub } from './engine/wake-hub.js';
-export { RunStatus, AtomState, RUN_TRANSITIONS, ATOM_TRANSITIONS, isTerminalRun } from './engine/states.js';
+export { RunStatus, AtomState, RUN_TRANSITIONS, ATOM_TRANSITIONS, isTerminalRun } from './store/states.js';
 export { ChildRunFailedError } from './engine/failure.js';
 export {
   createLocks,

@@ -3,7 +3,7 @@
  * stop. The engine's `run.finished` event wakes the wait at once when this process ran
  * the last atom; a short poll covers runs finished by other engines.
  */
-import { isTerminalRun } from '../engine/states.js';
+import { isTerminalRun } from '../store/states.js';
 import { NotFoundError } from '../errors.js';
 import type { Runtime } from '../runtime/create-runtime.js';
 import type { RunRow } from '../store/store.js';

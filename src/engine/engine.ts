@@ -35,7 +35,7 @@ import type {
   Store,
 } from '../store/store.js';
 import { ChildRunFailedError, Suspension, toFailureRecord, type WaitRequest } from './failure.js';
-import { isTerminalRun, RunStatus } from './states.js';
+import { isTerminalRun, RunStatus } from '../store/states.js';
 import {
   RunTransition,
   emptyResult,
@@ -406,9 +406,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       throw e;
     }
     this.unsubscribe = this.hub.subscribe(() => this.wake());
-    if (this.store.subscribeWakeups) {
+    if (this.store.wakeups) {
       try {
-        this.unlisten = await this.store.subscribeWakeups(() => this.wake());
+        this.unlisten = await this.store.wakeups.subscribe(() => this.wake());
       } catch (e) {
         // polling still finds the work; only latency suffers
         this.emitError(e);
@@ -417,7 +417,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.scheduleHeartbeat(0);
     this.scheduleReaper();
     this.scheduleRetention();
-    if (this.watchPeers && this.store.watchEngine) {
+    if (this.watchPeers) {
       const abort = new AbortController();
       this.watching = { abort, done: this.watchLoop(abort.signal) };
     }
@@ -661,7 +661,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       if (requeued.length > 0) {
         this.log.info({ count: requeued.length, engines: [...new Set(requeued.map((r) => r.engineId))] }, 'requeued atoms of dead engines');
         this.wake();
-        await this.store.notifyWakeup?.();
+        await this.store.wakeups?.notify();
       }
     } catch (e) {
       this.emitError(e);
@@ -689,7 +689,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         const ring = this.fencedOut ? { role: 'alone' as const } : watchTarget(self, live);
         if (ring.role === 'follower') outcome = 'follower';
         else if (ring.role === 'watch' && !signal.aborted) {
-          outcome = await this.store.watchEngine!(ring.peer, { maxWaitMs: WATCH_WAIT_MS, signal });
+          outcome = await this.store.watchEngine(ring.peer, { maxWaitMs: WATCH_WAIT_MS, signal });
           if (outcome === 'free') {
             freed.add(ring.peer);
             this.log.info({ peer: ring.peer }, 'watched engine session ended: sweeping');
@@ -731,12 +731,12 @@ export class Engine extends EventEmitter<EngineEvents> {
    * SQLite write holds this whole process for up to busy_timeout.
    */
   private async superviseLocal(): Promise<void> {
-    if (!this.localSupervisor || !this.store.superviseLocalEngines || !this.running || this.stopping) return;
+    if (!this.localSupervisor || !this.store.supervisor || !this.running || this.stopping) return;
     const staleMs = 2 * this.opts.leaseMs;
     const unableMs = this.clock.monotonicMs() - this.lastRenewMono;
     if (unableMs <= staleMs) return;
     try {
-      const killed = await this.store.superviseLocalEngines({ selfId: this.currentId, staleMs });
+      const killed = await this.store.supervisor.superviseLocalEngines({ selfId: this.currentId, staleMs });
       for (const k of killed) {
         this.stats.supervisorKills += 1;
         this.log.warn(
@@ -1179,7 +1179,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         if (result.madeReady > 0) {
           this.hub.wake();
           // other processes: one NOTIFY per commit batch, never inside the transaction
-          this.store.notifyWakeup?.().catch((e: unknown) => this.emitError(e));
+          this.store.wakeups?.notify().catch((e: unknown) => this.emitError(e));
         }
       }
       this.wake();
@@ -1232,7 +1232,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
       if (result.events.length > 0) await tx.insertEvents(result.events);
       // slots this batch frees and no continuation took: claim for them in the same commit
-      if (tx.claimMore && free > 0 && !stopping) {
+      if (free > 0 && !stopping) {
         const more = await tx.claimMore(this.id, free);
         result.continuations.push(...more);
         result.claimedMore = more.length;
@@ -1249,15 +1249,15 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   private async tryFastSuccess(batch: Completion[]): Promise<TransitionResult | null> {
     const only = batch.length === 1 ? batch[0] : undefined;
-    if (!only || !this.store.completeSuccessFast || only.outcome.kind !== 'success' || only.claim.state !== 'RUNNING') return null;
+    if (!only || !this.store.fast || only.outcome.kind !== 'success' || only.claim.state !== 'RUNNING') return null;
     const ctx = await this.runContext(only.claim.runId);
     // The final atom (a run of one atom, the last of a linear flow) ends its run: that is
     // tryFastFinish's case, or the general path's for a child run. This statement would
     // change nothing, at the cost of a round trip.
     if (ctx.hasDeciders || ctx.finalAtom === only.claim.index) return null;
     const successors = ctx.graph.atoms[only.claim.index]?.successors ?? [];
-    const r = await this.store
-      .completeSuccessFast({
+    const r = await this.store.fast
+      .completeSuccess({
         runId: only.claim.runId,
         index: only.claim.index,
         epoch: only.claim.epoch,
@@ -1285,7 +1285,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   private async tryFastBatch(batch: Completion[]): Promise<{ result: TransitionResult; rest: Completion[] } | null> {
     const first = batch[0];
-    if (!first || batch.length < 2 || !this.store.completeSuccessesFast) return null;
+    if (!first || batch.length < 2 || !this.store.fast) return null;
     const runId = first.claim.runId;
     if (!batch.every((c) => c.claim.runId === runId && c.outcome.kind === 'success' && c.claim.state === 'RUNNING')) return null;
     const ctx = await this.runContext(runId);
@@ -1307,7 +1307,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       : [...new Set(successes.flatMap((s) => s.successors))].filter((i) => !inBatch.has(i)).slice(0, batch.length);
     let r: FastBatchResult;
     try {
-      r = await this.store.completeSuccessesFast({
+      r = await this.store.fast.completeSuccesses({
         runId,
         successes,
         claim,
@@ -1339,7 +1339,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * the general path. null = use the general transaction for all.
    */
   private async tryFastFinish(batch: Completion[]): Promise<{ result: TransitionResult; rest: Completion[] } | null> {
-    if (batch.length === 0 || !this.store.finishRunsFast) return null;
+    if (batch.length === 0 || !this.store.fast) return null;
     if (new Set(batch.map((c) => c.claim.runId)).size !== batch.length) return null;
     const finishes = [];
     for (const c of batch) {
@@ -1367,7 +1367,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const stopping = this.stopping || this.fencedOut;
     let r: FastFinishResult;
     try {
-      r = await this.store.finishRunsFast({ finishes, claimMore: stopping ? 0 : batch.length, engineId: this.id });
+      r = await this.store.fast.finishRuns({ finishes, claimMore: stopping ? 0 : batch.length, engineId: this.id });
     } catch (e) {
       this.emitError(e);
       this.fenceSelf('fast completion outcome unknown');
@@ -1393,7 +1393,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * gain (one run, or a store without the statements).
    */
   private async tryFastPerRun(batch: Completion[]): Promise<{ result: TransitionResult; rest: Completion[] } | null> {
-    if (!this.store.completeSuccessesFast || !this.store.completeSuccessFast || !this.store.finishRunsFast) return null;
+    if (!this.store.fast) return null;
     const byRun = new Map<string, Completion[]>();
     for (const c of batch) byRun.set(c.claim.runId, [...(byRun.get(c.claim.runId) ?? []), c]);
     if (byRun.size < 2) return null;

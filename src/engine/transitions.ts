@@ -15,7 +15,7 @@ import { providedValue } from '../flow/provided-value.js';
 import type { AtomRow, AtomUpdate, ClaimedAtom, EventInput, JournalEntry, NewRun, RunTx } from '../store/store.js';
 import { backoffDelayMs } from './backoff.js';
 import type { WaitRequest } from './failure.js';
-import { AtomState, RunStatus, atomTransitionAllowed, isTerminalRun } from './states.js';
+import { AtomState, RunStatus, atomTransitionAllowed, isTerminalRun } from '../store/states.js';
 
 /** How an execution (or revert) of a claimed atom ended. */
 export type Outcome =

@@ -14,7 +14,7 @@ import type {
   SignalRow,
 } from './store.js';
 import { StoreError } from '../errors.js';
-import { TERMINAL_RUN_STATUSES, type AtomState, type RunStatus } from '../engine/states.js';
+import { TERMINAL_RUN_STATUSES, type AtomState, type RunStatus } from './states.js';
 
 type Raw = Record<string, unknown>;
 

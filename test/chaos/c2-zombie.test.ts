@@ -52,7 +52,7 @@ for (const dialect of testDialects()) {
       // another engine takes over while the zombie sleeps
       const takeover = await waitFor(
         async () => {
-          const events = await store.listEvents(runId!);
+          const events = await store.listEvents({ runId: runId! });
           const claim = events.find((e) => e.atom === atom && e.kind === 'atom.claimed' && (e.epoch ?? 0) > zombieEpoch);
           return claim
             ? { claim, requeue: events.find((e) => e.atom === atom && e.kind === 'atom.requeued' && e.engineId === zombieId) }
@@ -114,7 +114,7 @@ for (const dialect of testDialects()) {
       const final = (await store.getAtoms(runId!)).find((a) => a.index === atom)!;
       expect(final.epoch).toBeGreaterThan(zombieEpoch);
       if (final.state === 'SUCCESS') expect((final.result as unknown as EffectResult).epoch).toBeGreaterThan(zombieEpoch);
-      const events = await store.listEvents(runId!);
+      const events = await store.listEvents({ runId: runId! });
       expect(events.some((e) => e.kind === 'atom.fenced_write' && e.atom === atom && e.epoch === zombieEpoch)).toBe(true);
 
       const { verdict } = await verify(s, submitted, 'C2');
@@ -164,7 +164,7 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
       await waitFor(() => zombie!.procState() === 'T', 2000, 'the zombie to be stopped');
       const claim = await waitFor(
         async () =>
-          (await store.listEvents(runId!)).find(
+          (await store.listEvents({ runId: runId! })).find(
             (e) => e.atom === atom && e.kind === 'atom.claimed' && e.engineId !== zombieId && e.at.getTime() > stoppedAt,
           ),
         C2B_CAP_MS,

@@ -332,7 +332,7 @@ async function partitionOnce(s: Scenario, direction: 'both' | 'up' | 'down'): Pr
 
     // ------------------------------------------------------------ takeover (I5)
     const events: EventRow[] = [];
-    for (const r of submitted) events.push(...(await store.listEvents(r.id)));
+    for (const r of submitted) events.push(...(await store.listEvents({ runId: r.id })));
     const samples = takeoverSamples([{ kind: 'partition', pid: part.pid, at: t0 }], events, fleet.idsByPid()).filter((x) =>
       held.some((a) => a.runId === x.runId && a.index === x.atom),
     );

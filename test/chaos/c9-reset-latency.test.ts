@@ -100,7 +100,7 @@ async function worksAgain(s: Scenario, part: EngineProc, submitted: Submitted[],
 
 async function allEvents(s: Scenario, submitted: readonly Submitted[]): Promise<EventRow[]> {
   const events: EventRow[] = [];
-  for (const r of submitted) events.push(...(await s.store.listEvents(r.id)));
+  for (const r of submitted) events.push(...(await s.store.listEvents({ runId: r.id })));
   return events;
 }
 

@@ -91,7 +91,7 @@ export async function collectHistory(
     runs.set(id, await store.getRun(id));
     atoms.set(id, await store.getAtoms(id));
     for (let after = 0; ;) {
-      const page = await store.listEvents(id, { afterId: after, limit: 5000 });
+      const page = await store.listEvents({ runId: id, afterId: after, limit: 5000 });
       events.push(...page);
       if (page.length < 5000) break;
       after = page.at(-1)!.id;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
-import { isTerminalRun } from '../../src/engine/states.js';
+import { isTerminalRun } from '../../src/store/states.js';
 import { FlowRegistry } from '../../src/flow/index.js';
 import type { Store } from '../../src/store/store.js';
 import { createTestStore, testDialects, type TestStore } from '../helpers/databases.js';

@@ -8,7 +8,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Engine } from '../../src/engine/engine.js';
-import { isTerminalRun } from '../../src/engine/states.js';
+import { isTerminalRun } from '../../src/store/states.js';
 import { FlowRegistry } from '../../src/flow/index.js';
 import type { EventRow, Store } from '../../src/store/store.js';
 import chaosFlows, { WORKLOAD, type EffectLine } from '../fixtures/chaos-flows.js';

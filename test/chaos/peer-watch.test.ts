@@ -60,7 +60,7 @@ for (const dialect of testDialects()) {
         `peer watch ${dialect}: kill -9 → claimed by the watching engine after ${Date.now() - t0} ms (reapers every hour, lease 60 s)`,
       );
       expect(atom).toMatchObject({ state: 'RUNNING', execution: 2 });
-      const kinds = (await s.store.listEvents(runId)).map((e) => e.kind);
+      const kinds = (await s.store.listEvents({ runId: runId })).map((e) => e.kind);
       expect(kinds.filter((k) => k === 'atom.requeued')).toHaveLength(1);
       expect((await s.store.listEngines()).find((e) => victim.ids.includes(e.id))?.state).toBe('dead');
     }, 60_000);

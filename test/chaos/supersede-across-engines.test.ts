@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { isTerminalRun } from '../../src/engine/states.js';
+import { isTerminalRun } from '../../src/store/states.js';
 import type { AtomRow, EventRow, Store } from '../../src/store/store.js';
 import type { SupersedeResult } from '../fixtures/chaos-flows.js';
 import { describeEachDialect } from '../helpers/databases.js';
@@ -85,7 +85,7 @@ class Starter {
 }
 
 async function events(store: Store, runId: string): Promise<EventRow[]> {
-  return (await store.listEvents(runId, { limit: 10_000 })).sort((a, b) => a.id - b.id);
+  return (await store.listEvents({ runId: runId, limit: 10_000 })).sort((a, b) => a.id - b.id);
 }
 
 await describeEachDialect('supersede across engine processes (protocol 7)', (ctx) => {

@@ -29,7 +29,7 @@
  */
 import { canonicalJson } from '../../src/core/canonical-json.js';
 import type { JsonValue } from '../../src/core/json.js';
-import { ATOM_TRANSITIONS, RUN_TRANSITIONS, TERMINAL_RUN_STATUSES, type AtomState, type RunStatus } from '../../src/engine/states.js';
+import { ATOM_TRANSITIONS, RUN_TRANSITIONS, TERMINAL_RUN_STATUSES, type AtomState, type RunStatus } from '../../src/store/states.js';
 import type { AtomRow, EventRow, RunRow } from '../../src/store/store.js';
 import type { Commit, StoreNote } from './sim-store.js';
 import type { Expected, SinkRecord } from './workload.js';

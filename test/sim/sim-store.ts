@@ -33,7 +33,7 @@
 import { canonicalJson } from '../../src/core/canonical-json.js';
 import type { Rng } from '../../src/core/clock.js';
 import type { JsonObject, JsonValue } from '../../src/core/json.js';
-import { TERMINAL_RUN_STATUSES, type AtomState, type RunStatus } from '../../src/engine/states.js';
+import { TERMINAL_RUN_STATUSES, type AtomState, type RunStatus } from '../../src/store/states.js';
 import { ConflictError, StoreError } from '../../src/errors.js';
 import type { FlowGraph } from '../../src/flow/graph.js';
 import { graphDigest } from '../../src/store/graphs.js';
@@ -48,12 +48,13 @@ import type {
   DialectCapabilities,
   EngineRegistration,
   EngineRow,
+  EventFilter,
   EventInput,
   EventRow,
+  FastCompletions,
   FastSuccess,
   FastSuccessResult,
   JournalEntry,
-  LocalEngineKill,
   NewRun,
   RequeueOptions,
   RunFilter,
@@ -63,7 +64,7 @@ import type {
   SignalRow,
   StartResult,
   Store,
-  SuperviseOptions,
+  Wakeups,
 } from '../../src/store/store.js';
 import { SIM_EPOCH_MS, type Scheduler, type SimProc } from './sim-clock.js';
 import type { AcquiredLock, LockRow } from '../../src/store/store.js';
@@ -365,13 +366,19 @@ export class SimStore {
   connect(name: string, proc: SimProc | null, options: { faulty?: boolean; clockOffsetMs?: number } = {}): SimConnection {
     const s = new Session(this.sessions.length + 1, name, proc, options.faulty ?? proc !== null, options.clockOffsetMs ?? 0);
     this.sessions.push(s);
-    const conn = new SimConnection(this, s);
-    if (this.fastPath) conn.completeSuccessFast = (input) => this.completeSuccessFast(s, input);
-    if (this.listenNotify) {
-      conn.subscribeWakeups = (onWake) => this.subscribeWakeups(s, onWake);
-      conn.notifyWakeup = () => this.notifyWakeup(s);
-    }
-    return conn;
+    const fast: FastCompletions | null = this.fastPath
+      ? {
+          completeSuccess: (input) => this.completeSuccessFast(s, input),
+          // not modelled: they write nothing and say so, which the port allows (the engine
+          // then takes the general transaction), and cost no simulated round trip
+          completeSuccesses: async () => ({ written: [], continuations: [], claimedMore: 0, madeReady: 0 }),
+          finishRuns: async () => ({ finished: [], continuations: [] }),
+        }
+      : null;
+    const wakeups: Wakeups | null = this.listenNotify
+      ? { subscribe: (onWake) => this.subscribeWakeups(s, onWake), notify: () => this.notifyWakeup(s) }
+      : null;
+    return new SimConnection(this, s, fast, wakeups);
   }
 
   // ---------------------------------------------------------------- nemesis hooks
@@ -778,6 +785,10 @@ export class SimStore {
           atoms: atoms.map((a) => a.state),
         });
         return { run: runRow(rec), created: true };
+      },
+      // In-commit claims are not modelled: the simulated engines claim in their own statement.
+      async claimMore() {
+        return [];
       },
       async signalCount(runId, name) {
         await store.txStatement(tx, 'signalCount');
@@ -1229,10 +1240,10 @@ export class SimStore {
     return out;
   }
 
-  listEvents(runId: string, options: { afterId?: number; limit?: number } = {}): EventRow[] {
+  listEvents(filter: EventFilter): EventRow[] {
     return this.events
-      .filter((e) => e.runId === runId && e.id > (options.afterId ?? 0))
-      .slice(0, options.limit ?? 10_000)
+      .filter((e) => (filter.runId === undefined || e.runId === filter.runId) && e.id > (filter.afterId ?? 0))
+      .slice(0, filter.limit ?? 10_000)
       .map(eventRow);
   }
 
@@ -1580,22 +1591,30 @@ export class SimConnection implements Store {
     listenNotify: false,
     transactionalDdl: true,
     singleWriter: false,
+    fastCompletions: false,
+    pushWakeups: false,
+    localSupervisor: false,
   };
-
-  /** set by `SimStore.connect` when the store offers it (PostgreSQL profile) */
-  completeSuccessFast?: (input: FastSuccess) => Promise<FastSuccessResult>;
-  subscribeWakeups?: (onWake: () => void) => Promise<() => Promise<void>>;
-  notifyWakeup?: () => Promise<void>;
   /**
-   * Never set: the simulation models PostgreSQL, where a stopped engine's session (and its
+   * None: the simulation models PostgreSQL, where a stopped engine's session (and its
    * locks) ends by timeout; the local supervisor is for SQLite's single write lock (C12).
    */
-  superviseLocalEngines?: (options: SuperviseOptions) => Promise<LocalEngineKill[]>;
+  readonly supervisor = null;
 
+  /**
+   * `fast` and `wakeups` are given by `SimStore.connect` when the store offers them
+   * (PostgreSQL profile). Of the fast paths only the single success is modelled; the batch
+   * ones write nothing, so batches take the general transaction.
+   */
   constructor(
     readonly sim: SimStore,
     readonly session: Session,
-  ) {}
+    readonly fast: FastCompletions | null,
+    readonly wakeups: Wakeups | null,
+  ) {
+    this.capabilities.fastCompletions = fast !== null;
+    this.capabilities.pushWakeups = wakeups !== null;
+  }
 
   async migrate(): Promise<number[]> {
     return [];
@@ -1640,8 +1659,8 @@ export class SimConnection implements Store {
   getAtomResults(runId: string, indexes: readonly number[]): Promise<Map<number, JsonValue | null>> {
     return this.sim.read(this.session, 'getAtomResults', () => this.sim.getAtomResults(runId, indexes));
   }
-  listEvents(runId: string, options?: { afterId?: number; limit?: number }): Promise<EventRow[]> {
-    return this.sim.read(this.session, 'listEvents', () => this.sim.listEvents(runId, options));
+  listEvents(filter: EventFilter = {}): Promise<EventRow[]> {
+    return this.sim.read(this.session, 'listEvents', () => this.sim.listEvents(filter));
   }
   sendSignal(runId: string, name: string, payload: JsonValue): Promise<number> {
     return this.sim.sendSignal(this.session, runId, name, payload);
@@ -1672,6 +1691,10 @@ export class SimConnection implements Store {
   }
   requeueEngine(engineId: string): Promise<number> {
     return this.sim.requeueEngine(this.session, engineId);
+  }
+  /** The peer watch is not modelled: simulated engines run with `watchPeers: false`, and their reapers find crashes. */
+  watchEngine(): Promise<'free' | 'held' | 'aborted'> {
+    return Promise.reject(new StoreError('STOKER_STORE_QUERY_FAILED', 'sim: the peer watch is not modelled'));
   }
 
   // Retention is an operator's call (CLI, or the engine's retention timer, off in the

@@ -27,7 +27,7 @@
 import { createHash } from 'node:crypto';
 import { seededRng, type Rng } from '../../src/core/clock.js';
 import { Engine } from '../../src/engine/engine.js';
-import { TERMINAL_RUN_STATUSES } from '../../src/engine/states.js';
+import { TERMINAL_RUN_STATUSES } from '../../src/store/states.js';
 import type { CompiledFlow } from '../../src/flow/index.js';
 import { check, type CheckResult, type Submission } from './checker.js';
 import { Scheduler, SimClock, SimProc } from './sim-clock.js';
@@ -194,6 +194,7 @@ export class SimWorld {
     // the client's Engine object is never started: it only cancels runs (through the client session)
     this.canceller = new Engine({
       store: this.client,
+      watchPeers: false,
       flows: reg,
       engineId: 'client',
       clock: modelClock,
@@ -232,6 +233,8 @@ export class SimWorld {
     const current = { engine: null as Engine | null, slot: null as EngineSlot | null };
     const engine = new Engine({
       store: conn,
+      // the peer watch is not modelled (SimConnection.watchEngine): reapers find crashes
+      watchPeers: false,
       flows: buildRegistry({ proc: id, engineId: () => current.engine?.id ?? id, clock, sink: this.sink }),
       concurrency: this.o.concurrency,
       pollMs: this.o.pollMs,

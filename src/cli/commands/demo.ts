@@ -7,7 +7,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
-import { isTerminalRun } from '../../engine/states.js';
+import { isTerminalRun } from '../../store/states.js';
 import { StokerError } from '../../errors.js';
 import type { AtomRow, EventRow, RunRow } from '../../store/store.js';
 import type { Runtime } from '../../runtime/create-runtime.js';
@@ -121,7 +121,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
       for (;;) {
         const batch: { t: Tracked; e: EventRow }[] = [];
         for (const t of tracked) {
-          const events = await runtime.store.listEvents(t.run.id, { afterId: t.lastEventId });
+          const events = await runtime.store.listEvents({ runId: t.run.id, afterId: t.lastEventId });
           for (const e of events) {
             t.lastEventId = Math.max(t.lastEventId, e.id);
             t.events.push(e);

@@ -3,7 +3,7 @@
  * a flows module: a run carries its own graph, and cancel only uses that graph.
  */
 import type { Command } from 'commander';
-import { RunStatus } from '../../engine/states.js';
+import { RunStatus } from '../../store/states.js';
 import { NotFoundError } from '../../errors.js';
 import { pruneInBatches } from '../../store/prune.js';
 import type { RunFilter } from '../../store/store.js';
@@ -112,7 +112,7 @@ export function registerRunsCommand(program: Command, ctx: CliContext): void {
       const run = await runtime.store.getRun(runId);
       if (!run) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId} in this store`, { details: { runId } });
       const atoms = await runtime.store.getAtoms(runId);
-      const events = o.events ? await runtime.store.listEvents(runId, { limit: o.eventLimit }) : null;
+      const events = o.events ? await runtime.store.listEvents({ runId: runId, limit: o.eventLimit }) : null;
       const names = new Map(atoms.map((a) => [a.index, a.name]));
       if (o.format === 'json') {
         ctx.out(

@@ -41,7 +41,7 @@ import type { JsonValue } from '../../core/json.js';
 import { ConflictError, StoreError, isStokerError } from '../../errors.js';
 import type { FlowGraph } from '../../flow/graph.js';
 import { graphDigest, KnownGraphs } from '../graphs.js';
-import { TERMINAL_RUN_STATUSES, type RunStatus } from '../../engine/states.js';
+import { TERMINAL_RUN_STATUSES, type RunStatus } from '../states.js';
 import { checkPrefix, migrationChecksum, pendingMigrations, withPrefix, type AppliedMigration } from '../migration.js';
 import {
   ATOM_PATCH_COLUMNS,
@@ -67,6 +67,7 @@ import type {
   EngineRegistration,
   EngineRow,
   EventInput,
+  EventFilter,
   EventRow,
   NewRun,
   RunFilter,
@@ -215,7 +216,14 @@ export class MysqlStore implements Store {
     listenNotify: false,
     transactionalDdl: false,
     singleWriter: false,
+    fastCompletions: false,
+    pushWakeups: false,
+    localSupervisor: false,
   };
+  readonly fast = null;
+  /** MySQL has no push: engines find new work by polling */
+  readonly wakeups = null;
+  readonly supervisor = null;
   private readonly pool: mysql.Pool;
   private readonly p: string;
   /** host:port/database, for messages (never the password) */
@@ -807,6 +815,12 @@ export class MysqlStore implements Store {
       startRun(run) {
         return guarded('startRun', () => store.startRunOn(c, run));
       },
+      // Claims stay in their own transaction here: a claim inside the completion commit
+      // would hold the runs' row locks while it looks for claimable atoms (MySQL locks the
+      // index ranges it reads). The engine claims again right after the commit.
+      async claimMore() {
+        return [];
+      },
       signalCount(runId, name) {
         return guarded('signalCount', async () => {
           const r = await store.rows(
@@ -1087,15 +1101,18 @@ export class MysqlStore implements Store {
     );
   }
 
-  async listEvents(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<EventRow[]> {
+  async listEvents(filter: EventFilter = {}): Promise<EventRow[]> {
+    const afterId = filter.afterId ?? 0;
+    const limit = filter.limit ?? 10_000;
     return this.single('list events', async (c) =>
-      (
-        await this.rows(
-          'list events',
-          `SELECT * FROM {p}events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`,
-          [runId, options.afterId ?? 0, options.limit ?? 10_000],
-          c,
-        )
+      (filter.runId === undefined
+        ? await this.rows('list events', `SELECT * FROM {p}events WHERE id > ? ORDER BY id LIMIT ?`, [afterId, limit], c)
+        : await this.rows(
+            'list events',
+            `SELECT * FROM {p}events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`,
+            [filter.runId, afterId, limit],
+            c,
+          )
       ).map(eventFromRow),
     );
   }

@@ -35,7 +35,7 @@ import type { JsonValue } from '../../core/json.js';
 import { ConflictError, StoreError, isStokerError } from '../../errors.js';
 import type { FlowGraph } from '../../flow/graph.js';
 import { graphDigest, KnownGraphs } from '../graphs.js';
-import { TERMINAL_RUN_STATUSES, type RunStatus } from '../../engine/states.js';
+import { TERMINAL_RUN_STATUSES, type RunStatus } from '../states.js';
 import { checkPrefix, migrationChecksum, pendingMigrations, withPrefix, type AppliedMigration } from '../migration.js';
 import {
   ATOM_PATCH_COLUMNS,
@@ -60,7 +60,10 @@ import type {
   EngineRegistration,
   EngineRow,
   EventInput,
+  EventFilter,
   EventRow,
+  FastCompletions,
+  Wakeups,
   FastBatchResult,
   FastFinish,
   FastFinishResult,
@@ -187,7 +190,22 @@ export class PostgresStore implements Store {
     listenNotify: true,
     transactionalDdl: true,
     singleWriter: false,
+    fastCompletions: true,
+    pushWakeups: true,
+    localSupervisor: false,
   };
+  /** one-statement completions (see fast-success.ts) */
+  readonly fast: FastCompletions = {
+    completeSuccess: (input) => this.completeSuccessFast(input),
+    completeSuccesses: (input) => this.completeSuccessesFast(input),
+    finishRuns: (input) => this.finishRunsFast(input),
+  };
+  /** protocol 6: LISTEN on a dedicated connection, NOTIFY after commits */
+  readonly wakeups: Wakeups = {
+    subscribe: (onWake) => this.subscribeWakeups(onWake),
+    notify: () => this.notifyWakeup(),
+  };
+  readonly supervisor = null;
   private readonly pool: pg.Pool;
   private readonly p: string;
   private readonly schema: string | undefined;
@@ -1122,13 +1140,18 @@ export class PostgresStore implements Store {
     return new Map(r.rows.map((row) => [Number(row.idx), jsonColumn(row.result)]));
   }
 
-  async listEvents(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<EventRow[]> {
+  async listEvents(filter: EventFilter = {}): Promise<EventRow[]> {
     this.assertOpen();
-    const r = await this.q('list events', `SELECT * FROM {p}events WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`, [
-      runId,
-      options.afterId ?? 0,
-      options.limit ?? 10_000,
-    ]);
+    const afterId = filter.afterId ?? 0;
+    const limit = filter.limit ?? 10_000;
+    const r =
+      filter.runId === undefined
+        ? await this.q('list events', `SELECT * FROM {p}events WHERE id > $1 ORDER BY id LIMIT $2`, [afterId, limit])
+        : await this.q('list events', `SELECT * FROM {p}events WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`, [
+            filter.runId,
+            afterId,
+            limit,
+          ]);
     return r.rows.map(eventFromRow);
   }
 

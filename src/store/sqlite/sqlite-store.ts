@@ -11,7 +11,7 @@ import type { JsonValue } from '../../core/json.js';
 import { ConflictError, StoreError } from '../../errors.js';
 import type { FlowGraph } from '../../flow/graph.js';
 import { graphDigest, KnownGraphs } from '../graphs.js';
-import { TERMINAL_RUN_STATUSES, type RunStatus } from '../../engine/states.js';
+import { TERMINAL_RUN_STATUSES, type RunStatus } from '../states.js';
 import { checkPrefix, pendingMigrations, migrationChecksum, withPrefix, type AppliedMigration } from '../migration.js';
 import {
   ATOM_PATCH_COLUMNS,
@@ -36,7 +36,10 @@ import type {
   DialectCapabilities,
   EngineRow,
   EventInput,
+  EventFilter,
   EventRow,
+  LocalSupervisor,
+  Wakeups,
   LocalEngineKill,
   NewRun,
   RequeueOptions,
@@ -109,7 +112,17 @@ export class SqliteStore implements Store {
     listenNotify: false,
     transactionalDdl: true,
     singleWriter: true,
+    fastCompletions: false,
+    pushWakeups: true,
+    localSupervisor: true,
   };
+  readonly fast = null;
+  /** protocol 6 through the wake file next to the database (see {@link subscribeWakeups}) */
+  readonly wakeups: Wakeups = {
+    subscribe: (onWake) => this.subscribeWakeups(onWake),
+    notify: () => this.notifyWakeup(),
+  };
+  readonly supervisor: LocalSupervisor = { superviseLocalEngines: (options) => this.superviseLocalEngines(options) };
   private readonly db: Database.Database;
   private readonly p: string;
   private readonly mutex = new AsyncMutex();
@@ -630,13 +643,13 @@ export class SqliteStore implements Store {
     return this.read(() => new Map(this.getAtomsSync(runId, indexes).map((a) => [a.index, a.result])));
   }
 
-  async listEvents(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<EventRow[]> {
+  async listEvents(filter: EventFilter = {}): Promise<EventRow[]> {
+    const afterId = filter.afterId ?? 0;
+    const limit = filter.limit ?? 10_000;
     return this.read(() =>
-      this.all(
-        `SELECT * FROM {p}events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`,
-        runId,
-        options.afterId ?? 0,
-        options.limit ?? 10_000,
+      (filter.runId === undefined
+        ? this.all(`SELECT * FROM {p}events WHERE id > ? ORDER BY id LIMIT ?`, afterId, limit)
+        : this.all(`SELECT * FROM {p}events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`, filter.runId, afterId, limit)
       ).map(eventFromRow),
     );
   }

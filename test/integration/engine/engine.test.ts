@@ -52,7 +52,7 @@ for (const dialect of testDialects()) {
         const done = await engine.waitForRun(run.id, { timeoutMs: options.timeoutMs ?? 15_000 });
         const atoms = await store.getAtoms(run.id);
         const byName = Object.fromEntries(atoms.map((a) => [a.name, a]));
-        const events = await store.listEvents(run.id);
+        const events = await store.listEvents({ runId: run.id });
         return { run: done, atoms, byName, events, engine };
       } finally {
         await engine.stop();
@@ -498,7 +498,7 @@ for (const dialect of testDialects()) {
           const done = await engine.waitForRun(r.id, { timeoutMs: 15_000 });
           expect(done.status).toBe('SUCCESS');
           expect(done.result).toEqual({ x: n, l: 2 * n, r: 3 * n, sum: 5 * n });
-          const events = await store.listEvents(r.id);
+          const events = await store.listEvents({ runId: r.id });
           for (const i of [0, 1, 2, 3])
             expect(
               events.filter((e) => e.atom === i && e.kind === 'atom.success'),
@@ -525,7 +525,7 @@ for (const dialect of testDialects()) {
         const { run: open } = await engine.startRun('parked', {});
         expect((await engine.waitForRun(done.id, { timeoutMs: 10_000 })).status).toBe('SUCCESS');
         await waitUntil(async () => (await own.getRun(done.id)) === null, 5_000);
-        expect(await own.listEvents(done.id)).toEqual([]);
+        expect(await own.listEvents({ runId: done.id })).toEqual([]);
         expect((await own.getRun(open.id))?.status).toBe('RUNNING');
       } finally {
         await engine.stop();
@@ -663,7 +663,7 @@ for (const dialect of testDialects()) {
       await stranger.start();
       const client = new Engine({ store, flows: withFlow });
       const { run } = await client.startRun('known', {});
-      await waitUntil(async () => (await store.listEvents(run.id)).some((e) => e.kind === 'atom.released'));
+      await waitUntil(async () => (await store.listEvents({ runId: run.id })).some((e) => e.kind === 'atom.released'));
       const owner = new Engine({ store, flows: withFlow, pollMs: 30 });
       await owner.start();
       const done = await owner.waitForRun(run.id, { timeoutMs: 10_000 });
@@ -720,7 +720,7 @@ for (const dialect of testDialects()) {
         expect(atom).toMatchObject({ state: 'SUCCESS', result: 'done', execution: 1 });
         expect(executions).toBe(1);
         expect(draining.stats.fencedWrites).toBe(0);
-        const claims = (await store.listEvents(run.id)).filter((e) => e.kind === 'atom.claimed');
+        const claims = (await store.listEvents({ runId: run.id })).filter((e) => e.kind === 'atom.claimed');
         expect(claims).toHaveLength(1);
       } finally {
         await other.stop();

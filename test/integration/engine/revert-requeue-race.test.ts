@@ -89,7 +89,7 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
         // never run again: unscheduled, then cancelled with the run's end
         expect(after.find((x) => x.name === 'b')).toMatchObject({ state: 'CANCELLED', claimedBy: null });
         expect(bRuns).toBe(0);
-        const kinds = (await store.listEvents(run.id)).filter((e) => e.atom === b.index).map((e) => e.kind);
+        const kinds = (await store.listEvents({ runId: run.id })).filter((e) => e.atom === b.index).map((e) => e.kind);
         expect(kinds).toEqual(['atom.claimed', 'atom.requeued', 'atom.unscheduled', 'atom.cancelled']);
       } finally {
         await engine.stop();

@@ -31,7 +31,7 @@ describe('fast success path (postgres)', () => {
   it('completes, decrements and claims the successor in one statement', async (ctx) => {
     if (!db) return ctx.skip();
     const { run, claim } = await chainWithClaim();
-    const r = await store.completeSuccessFast!({
+    const r = await store.fast!.completeSuccess({
       runId: run.id,
       index: 0,
       epoch: claim.epoch,
@@ -51,7 +51,7 @@ describe('fast success path (postgres)', () => {
     ]);
     expect(atoms[0]!.result).toEqual({ v: 1 });
     expect((await store.getRun(run.id))!.pendingAtoms).toBe(2);
-    const events = await store.listEvents(run.id);
+    const events = await store.listEvents({ runId: run.id });
     expect(events.map((e) => `${e.atom}:${e.kind}`)).toEqual(expect.arrayContaining(['0:atom.success', '1:atom.claimed']));
     // one write took the successor from PENDING to RUNNING: one event says so
     expect(events.filter((e) => e.atom === 1).map((e) => [e.kind, e.fromState, e.toState, e.epoch, e.data])).toEqual([
@@ -65,7 +65,7 @@ describe('fast success path (postgres)', () => {
     await store.startRun(run);
     const claim = (await store.claimAtoms('e1', 10)).find((c) => c.runId === run.id)!;
     expect((await store.getRun(run.id))!.status).toBe('PENDING');
-    const r = await store.completeSuccessFast!({
+    const r = await store.fast!.completeSuccess({
       runId: run.id,
       index: 0,
       epoch: claim.epoch,
@@ -77,14 +77,16 @@ describe('fast success path (postgres)', () => {
     });
     expect(r.handled).toBe(true);
     expect((await store.getRun(run.id))!).toMatchObject({ status: 'RUNNING', pendingAtoms: 2 });
-    const events = (await store.listEvents(run.id)).filter((e) => (e.kind !== 'run.created' && e.kind !== 'atom.claimed') || e.atom === 1);
+    const events = (await store.listEvents({ runId: run.id })).filter(
+      (e) => (e.kind !== 'run.created' && e.kind !== 'atom.claimed') || e.atom === 1,
+    );
     expect(events.map((e) => [e.kind, e.atom, e.fromState, e.toState, e.engineId])).toEqual([
       ['run.running', null, 'PENDING', 'RUNNING', 'e1'],
       ['atom.success', 0, 'RUNNING', 'SUCCESS', 'e1'],
       ['atom.claimed', 1, 'PENDING', 'RUNNING', 'e1'],
     ]);
     // the next completion finds it RUNNING: no second run.running
-    const next = await store.completeSuccessFast!({
+    const next = await store.fast!.completeSuccess({
       runId: run.id,
       index: 1,
       epoch: r.claimed!.epoch,
@@ -95,13 +97,13 @@ describe('fast success path (postgres)', () => {
       engineId: 'e1',
     });
     expect(next.handled).toBe(true);
-    expect((await store.listEvents(run.id)).filter((e) => e.kind === 'run.running')).toHaveLength(1);
+    expect((await store.listEvents({ runId: run.id })).filter((e) => e.kind === 'run.running')).toHaveLength(1);
   });
 
   it('a successor it does not claim becomes READY, with its own event', async (ctx) => {
     if (!db) return ctx.skip();
     const { run, claim } = await chainWithClaim();
-    const r = await store.completeSuccessFast!({
+    const r = await store.fast!.completeSuccess({
       runId: run.id,
       index: 0,
       epoch: claim.epoch,
@@ -117,7 +119,7 @@ describe('fast success path (postgres)', () => {
       ['READY', null],
       ['PENDING', null],
     ]);
-    const events = (await store.listEvents(run.id)).filter((e) => e.atom === 1);
+    const events = (await store.listEvents({ runId: run.id })).filter((e) => e.atom === 1);
     expect(events.map((e) => [e.kind, e.fromState, e.toState])).toEqual([['atom.ready', 'PENDING', 'READY']]);
     // the tests share the tables: leave nothing claimable behind
     expect(await store.claimAtoms('e-cleanup', 10)).toMatchObject([{ runId: run.id, index: 1 }]);
@@ -126,7 +128,7 @@ describe('fast success path (postgres)', () => {
   it('writes nothing for a stale epoch (fenced)', async (ctx) => {
     if (!db) return ctx.skip();
     const { run, claim } = await chainWithClaim();
-    const r = await store.completeSuccessFast!({
+    const r = await store.fast!.completeSuccess({
       runId: run.id,
       index: 0,
       epoch: claim.epoch - 1,
@@ -150,7 +152,7 @@ describe('fast success path (postgres)', () => {
     const [c1] = await store.claimAtoms('e1', 1);
     expect(
       (
-        await store.completeSuccessFast!({
+        await store.fast!.completeSuccess({
           runId: single.id,
           index: 0,
           epoch: c1!.epoch,
@@ -168,7 +170,7 @@ describe('fast success path (postgres)', () => {
     await store.runTransaction([run.id], (tx) => tx.updateAtoms(run.id, [{ index: 0, patch: { revertRequested: true } }]));
     expect(
       (
-        await store.completeSuccessFast!({
+        await store.fast!.completeSuccess({
           runId: run.id,
           index: 0,
           epoch: claim.epoch,
@@ -184,7 +186,7 @@ describe('fast success path (postgres)', () => {
     await store.runTransaction([run.id], (tx) => tx.updateAtoms(run.id, [{ index: 0, patch: { revertRequested: false } }]));
     expect(
       (
-        await store.completeSuccessFast!({
+        await store.fast!.completeSuccess({
           runId: run.id,
           index: 0,
           epoch: claim.epoch,
@@ -270,7 +272,7 @@ describe('fast batch path (postgres)', () => {
   it('completes the batch, counts the successor down by all of it and claims it, in one statement', async (ctx) => {
     if (!db) return ctx.skip();
     const { run, claims } = await fanIn();
-    const r = await store.completeSuccessesFast!({
+    const r = await store.fast!.completeSuccesses({
       runId: run.id,
       successes: claims.map((c) => success(c, [3])),
       claim: [3],
@@ -290,7 +292,7 @@ describe('fast batch path (postgres)', () => {
     ]);
     expect(atoms.map((a) => a.result)).toEqual([{ i: 0 }, { i: 1 }, { i: 2 }, null, null]);
     expect((await store.getRun(run.id))!.pendingAtoms).toBe(2);
-    const events = await store.listEvents(run.id);
+    const events = await store.listEvents({ runId: run.id });
     expect(events.map((e) => `${e.atom}:${e.kind}`)).toEqual(
       expect.arrayContaining(['0:atom.success', '1:atom.success', '2:atom.success', '3:atom.claimed']),
     );
@@ -305,7 +307,7 @@ describe('fast batch path (postgres)', () => {
     await store.startRun(run);
     const claims = (await store.claimAtoms('e1', 3)).filter((c) => c.runId === run.id);
     expect(claims).toHaveLength(3);
-    const r = await store.completeSuccessesFast!({
+    const r = await store.fast!.completeSuccesses({
       runId: run.id,
       successes: claims.map((c) => success(c, [3])),
       claim: [3],
@@ -314,7 +316,7 @@ describe('fast batch path (postgres)', () => {
     });
     expect(r.written.sort()).toEqual([0, 1, 2]);
     expect((await store.getRun(run.id))!).toMatchObject({ status: 'RUNNING', pendingAtoms: 2 });
-    const kinds = (await store.listEvents(run.id)).map((e) => e.kind).filter((k) => k !== 'run.created' && k !== 'atom.claimed');
+    const kinds = (await store.listEvents({ runId: run.id })).map((e) => e.kind).filter((k) => k !== 'run.created' && k !== 'atom.claimed');
     expect(kinds).toEqual(['run.running', 'atom.success', 'atom.success', 'atom.success']);
   });
 
@@ -322,7 +324,7 @@ describe('fast batch path (postgres)', () => {
     if (!db) return ctx.skip();
     const { run, claims } = await fanIn();
     const stale = claims.map((c) => (c.index === 1 ? { ...c, epoch: c.epoch - 1 } : c));
-    const r = await store.completeSuccessesFast!({
+    const r = await store.fast!.completeSuccesses({
       runId: run.id,
       successes: stale.map((c) => success(c, [3])),
       claim: [3],
@@ -349,7 +351,7 @@ describe('fast batch path (postgres)', () => {
     await store.runTransaction([two.id], (tx) => tx.updateRun(two.id, { status: 'RUNNING' }));
     const cs = (await store.claimAtoms('e1', 2)).filter((c) => c.runId === two.id);
     expect(cs).toHaveLength(2);
-    const r = await store.completeSuccessesFast!({
+    const r = await store.fast!.completeSuccesses({
       runId: two.id,
       successes: cs.map((c) => success(c, [])),
       claim: [],
@@ -361,7 +363,7 @@ describe('fast batch path (postgres)', () => {
 
     const { run, claims } = await fanIn();
     await store.runTransaction([run.id], (tx) => tx.updateRun(run.id, { status: 'CANCELLED' }));
-    const r2 = await store.completeSuccessesFast!({
+    const r2 = await store.fast!.completeSuccesses({
       runId: run.id,
       successes: claims.map((c) => success(c, [3])),
       claim: [3],
@@ -377,7 +379,7 @@ describe('fast batch path (postgres)', () => {
     const { run, claims } = await fanIn();
     const other = newRun({ predecessors: [[], []] });
     await store.startRun(other);
-    const r = await store.completeSuccessesFast!({
+    const r = await store.fast!.completeSuccesses({
       runId: run.id,
       successes: claims.slice(0, 2).map((c) => success(c, [3])),
       claim: [],
@@ -426,7 +428,7 @@ describe('fast finish path (postgres)', () => {
   it('finishes several runs in one statement: atom and run rows, outputs, the history of each run', async (ctx) => {
     if (!db) return ctx.skip();
     const { claims } = await oneAtomRuns(3);
-    const r = await store.finishRunsFast!({ finishes: claims.map((c, i) => finish(c, { n: i })), claimMore: 0, engineId: 'e1' });
+    const r = await store.fast!.finishRuns({ finishes: claims.map((c, i) => finish(c, { n: i })), claimMore: 0, engineId: 'e1' });
     expect(r.finished.map((f) => f.runId).sort()).toEqual(claims.map((c) => c.runId).sort());
     expect(r.continuations).toEqual([]);
     for (const [i, c] of claims.entries()) {
@@ -434,7 +436,7 @@ describe('fast finish path (postgres)', () => {
       expect(run).toMatchObject({ status: 'SUCCESS', pendingAtoms: 0, result: { n: i } });
       expect(run.finishedAt).not.toBeNull();
       expect((await store.getAtoms(c.runId))[0]).toMatchObject({ state: 'SUCCESS', result: { r: c.runId }, claimedBy: null });
-      const events = (await store.listEvents(c.runId)).map((e) => `${e.kind}:${e.fromState ?? ''}>${e.toState ?? ''}`);
+      const events = (await store.listEvents({ runId: c.runId })).map((e) => `${e.kind}:${e.fromState ?? ''}>${e.toState ?? ''}`);
       expect(events).toEqual([
         'run.created:>PENDING',
         'atom.claimed:>RUNNING',
@@ -456,7 +458,7 @@ describe('fast finish path (postgres)', () => {
     const child = newRun({ predecessors: [[]], parentRunId: fine.runId, parentAtom: 0 });
     await store.startRun(child);
     const [childClaim] = (await store.claimAtoms('e1', 100)).filter((c) => c.runId === child.id);
-    const r = await store.finishRunsFast!({
+    const r = await store.fast!.finishRuns({
       finishes: [finish({ ...stale, epoch: stale.epoch - 1 }), finish(cancelled), finish(fine), finish(left!), finish(childClaim!)],
       claimMore: 0,
       engineId: 'e1',
@@ -475,14 +477,14 @@ describe('fast finish path (postgres)', () => {
     const { claims } = await oneAtomRuns(2);
     const waiting = newRun({ predecessors: [[], []] });
     await store.startRun(waiting);
-    const none = await store.finishRunsFast!({
+    const none = await store.fast!.finishRuns({
       finishes: claims.map((c) => finish({ ...c, epoch: c.epoch + 5 })),
       claimMore: 5,
       engineId: 'e2',
     });
     expect(none).toEqual({ finished: [], continuations: [] });
     expect((await store.getAtoms(waiting.id)).map((a) => a.state)).toEqual(['READY', 'READY']);
-    const r = await store.finishRunsFast!({ finishes: claims.map((c) => finish(c)), claimMore: 5, engineId: 'e2' });
+    const r = await store.fast!.finishRuns({ finishes: claims.map((c) => finish(c)), claimMore: 5, engineId: 'e2' });
     expect(r.finished).toHaveLength(2);
     expect(r.continuations.map((c) => [c.runId, c.index, c.state]).sort()).toEqual([
       [waiting.id, 0, 'RUNNING'],

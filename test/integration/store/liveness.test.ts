@@ -364,8 +364,8 @@ await describeEachDialect('liveness', (ctx) => {
   // ------------------------------------------------------------------ wake-ups
 
   it.runIf(ctx.dialect === 'mysql')('no push wake-ups on this dialect: engines poll', () => {
-    expect(ctx.store.subscribeWakeups).toBeUndefined();
-    expect(ctx.store.notifyWakeup).toBeUndefined();
+    expect(ctx.store.wakeups).toBeNull();
+    expect(ctx.store.capabilities.pushWakeups).toBe(false);
   });
 
   it.runIf(ctx.dialect === 'postgres')(
@@ -388,13 +388,13 @@ await describeEachDialect('liveness', (ctx) => {
       // another deployment (table prefix) has its own channel
       const { store: elsewhere } = await fresh();
       const before = w.count();
-      await elsewhere.notifyWakeup!();
+      await elsewhere.wakeups!.notify();
       await sleep(200);
       expect(w.count()).toBe(before);
 
       // calls while one is in flight share one follow-up NOTIFY
       const burst = w.count();
-      await Promise.all(Array.from({ length: 10 }, () => notifier.notifyWakeup!()));
+      await Promise.all(Array.from({ length: 10 }, () => notifier.wakeups!.notify()));
       await sleep(200);
       expect(w.count() - burst).toBeGreaterThanOrEqual(1);
       expect(w.count() - burst).toBeLessThanOrEqual(2);
@@ -409,7 +409,7 @@ await describeEachDialect('liveness', (ctx) => {
       const after = (listener as unknown as { listener: { client: { processID: number } } }).listener.client.processID;
       expect(after).not.toBe(backend);
       const again = nextWake(1_000, 'a wake-up after the reconnect');
-      await notifier.notifyWakeup!();
+      await notifier.wakeups!.notify();
       await again;
 
       await w.unsubscribe();
@@ -462,7 +462,7 @@ await describeEachDialect('liveness', (ctx) => {
       const { store: elsewhere } = await fresh();
       await sleep(100);
       const before = w.count();
-      await elsewhere.notifyWakeup!();
+      await elsewhere.wakeups!.notify();
       await sleep(200);
       expect(w.count()).toBe(before);
 
@@ -473,13 +473,13 @@ await describeEachDialect('liveness', (ctx) => {
       await waitFor(() => (existsSync(file) ? true : undefined), 5_000, 'the wake file to be made again');
       await sleep(1_500);
       const again = nextWake(1_000, 'a wake-up on the new file');
-      await notifier.notifyWakeup!();
+      await notifier.wakeups!.notify();
       await again;
 
       // unsubscribed: nothing more
       await w.unsubscribe();
       const last = w.count();
-      await notifier.notifyWakeup!();
+      await notifier.wakeups!.notify();
       await sleep(200);
       expect(w.count()).toBe(last);
     },
@@ -511,7 +511,7 @@ await describeEachDialect('liveness', (ctx) => {
 
   it.runIf(ctx.dialect === 'postgres')('the wake-up listener connection carries the R12 settings', async () => {
     const { store } = await fresh();
-    const unsubscribe = await store.subscribeWakeups!(() => undefined);
+    const unsubscribe = await store.wakeups!.subscribe(() => undefined);
     try {
       const client = (store as unknown as { listener: { client: QueryClient } }).listener.client;
       expect(await pgSettings(client)).toEqual({ ...PG_R12, app: 'stoker-store-listen', ist: '0' });
@@ -542,7 +542,7 @@ async function countWakes(
   store: Store,
 ): Promise<{ count(): number; next(timeoutMs: number, what: string): Promise<number>; unsubscribe(): Promise<void> }> {
   let wakes = 0;
-  const unsubscribe = await store.subscribeWakeups!(() => (wakes += 1));
+  const unsubscribe = await store.wakeups!.subscribe(() => (wakes += 1));
   return {
     count: () => wakes,
     next: async (timeoutMs, what) => {
@@ -560,7 +560,7 @@ async function wakeLatencies(dialect: string, notifier: Store, w: Awaited<Return
   const latencies: number[] = [];
   for (let i = 0; i < 20; i++) {
     const wake = w.next(1_000, 'a wake-up');
-    await notifier.notifyWakeup!();
+    await notifier.wakeups!.notify();
     latencies.push(await wake);
     await sleep(5);
   }

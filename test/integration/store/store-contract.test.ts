@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AtomState } from '../../../src/engine/states.js';
+import type { AtomState } from '../../../src/store/states.js';
 import { isStokerError } from '../../../src/errors.js';
 import type { AtomRow, ClaimedAtom, RunTx, Store } from '../../../src/store/store.js';
 import { openStore, parseStoreUrl } from '../../../src/store/open-store.js';
@@ -33,6 +33,22 @@ await describeEachDialect('store contract', (ctx) => {
     ({ sqlite: sqliteMigrations, postgres: postgresMigrations, mysql: mysqlMigrations })[ctx.dialect]
       .map((m) => m.version)
       .sort((a, b) => a - b);
+
+  // ------------------------------------------------------------------ capabilities
+
+  it('declares its optional ports in its capabilities, and has exactly those', async () => {
+    const s = await ctx.db.open();
+    const caps = s.capabilities;
+    expect(caps.name).toBe(ctx.dialect);
+    expect(s.fast !== null).toBe(caps.fastCompletions);
+    expect(s.wakeups !== null).toBe(caps.pushWakeups);
+    expect(s.supervisor !== null).toBe(caps.localSupervisor);
+    // what each dialect has today: one-statement completions on PostgreSQL, pushed
+    // wake-ups everywhere but MySQL, the local supervisor on SQLite (one host, one writer)
+    expect([caps.fastCompletions, caps.pushWakeups, caps.localSupervisor]).toEqual(
+      { sqlite: [false, true, true], postgres: [true, true, false], mysql: [false, false, false] }[ctx.dialect],
+    );
+  });
 
   // ------------------------------------------------------------------ migrations and clock
 
@@ -144,7 +160,7 @@ await describeEachDialect('store contract', (ctx) => {
       expect(a).toMatchObject({ result: null, failure: null, journal: [], waitKind: null, waitRef: null });
     }
 
-    const events = await s.listEvents(id);
+    const events = await s.listEvents({ runId: id });
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       runId: id,
@@ -217,7 +233,7 @@ await describeEachDialect('store contract', (ctx) => {
       if (a.index === claim!.index) expect(a).toMatchObject({ state: 'RUNNING', claimedBy: 'engine-a', epoch: 1 });
       else expect(a).toMatchObject({ state: 'CANCELLED', readyAt: null });
     }
-    const oldEvents = await s.listEvents(old.run.id);
+    const oldEvents = await s.listEvents({ runId: old.run.id });
     expect(oldEvents.at(-1)).toMatchObject({ kind: 'run.superseded', toState: 'SUPERSEDED', data: { cancelledAtoms: 2 } });
     // every atom it cancelled has its own event, naming the state it left
     const cancelledEvents = oldEvents.filter((e) => e.kind === 'atom.cancelled').map((e) => [e.atom, e.fromState, e.toState]);
@@ -228,7 +244,7 @@ await describeEachDialect('store contract', (ctx) => {
         [2, 'PENDING', 'CANCELLED'],
       ].sort((x, y) => Number(x[0]) - Number(y[0])),
     );
-    expect((await s.listEvents(newId))[0]).toMatchObject({ kind: 'run.created', data: { supersedes: old.run.id } });
+    expect((await s.listEvents({ runId: newId }))[0]).toMatchObject({ kind: 'run.created', data: { supersedes: old.run.id } });
 
     // the key now belongs to the new run
     const again = await s.startRun(newRun({ key, args: { v: 2 } }));
@@ -283,7 +299,7 @@ await describeEachDialect('store contract', (ctx) => {
     expect(atoms.get(4)).toMatchObject({ state: 'READY', epoch: 0, claimedBy: null });
     expect(atoms.get(4)!.readyAt!.getTime()).toBeGreaterThan(now.getTime() + 50_000);
 
-    const events = (await s.listEvents(run.id)).filter((e) => e.kind === 'atom.claimed');
+    const events = (await s.listEvents({ runId: run.id })).filter((e) => e.kind === 'atom.claimed');
     expect(events).toHaveLength(4);
     for (const e of events) {
       const c = claimed.find((x) => x.index === e.atom)!;
@@ -346,7 +362,7 @@ await describeEachDialect('store contract', (ctx) => {
       failure: null,
     });
     expect(got.get(1)).toEqual({ runId: run.id, index: 1, state: 'REVERTING', epoch: 2, attempt: 1, execution: 1, journal: [], failure });
-    const events = (await s.listEvents(run.id)).filter((e) => e.kind === 'atom.claimed' && e.epoch === 2);
+    const events = (await s.listEvents({ runId: run.id })).filter((e) => e.kind === 'atom.claimed' && e.epoch === 2);
     expect(events.map((e) => [e.atom, e.toState, e.engineId]).sort()).toEqual([
       [0, 'RUNNING', 'e2'],
       [1, 'REVERTING', 'e2'],
@@ -390,7 +406,7 @@ await describeEachDialect('store contract', (ctx) => {
     for (const id of runIds) {
       for (const a of await s.getAtoms(id))
         expect(a).toMatchObject({ state: 'RUNNING', epoch: 1, claimedBy: owner.get(`${id}/${a.index}`) });
-      for (const e of (await s.listEvents(id)).filter((x) => x.kind === 'atom.claimed')) {
+      for (const e of (await s.listEvents({ runId: id })).filter((x) => x.kind === 'atom.claimed')) {
         expect(e.engineId).toBe(owner.get(`${id}/${e.atom}`));
         events++;
       }
@@ -580,7 +596,7 @@ await describeEachDialect('store contract', (ctx) => {
     expect(twice).toBeNull();
     expect(claim).toEqual({ runId: run.id, index: 0, state: 'RUNNING', epoch: 1, attempt: 1, execution: 1, journal: [], failure: null });
     expect((await s.getAtoms(run.id))[0]).toMatchObject({ state: 'RUNNING', claimedBy: 'e1', epoch: 1, execution: 1, readyAt: null });
-    expect((await s.listEvents(run.id)).map((e) => e.kind)).toEqual(['run.created']);
+    expect((await s.listEvents({ runId: run.id })).map((e) => e.kind)).toEqual(['run.created']);
     expect(await s.claimAtoms('e3', 5)).toEqual([]);
   });
 
@@ -714,9 +730,9 @@ await describeEachDialect('store contract', (ctx) => {
     const atoms = await s.getAtoms(run.id);
     expect(states(atoms)).toEqual(['READY', 'PENDING']);
     expect(atoms[1]!.pending).toBe(1);
-    expect((await s.listEvents(run.id)).map((e) => e.kind)).toEqual(['run.created']);
+    expect((await s.listEvents({ runId: run.id })).map((e) => e.kind)).toEqual(['run.created']);
     expect(await s.getRun(childId)).toBeNull();
-    expect(await s.listEvents(childId)).toEqual([]);
+    expect(await s.listEvents({ runId: childId })).toEqual([]);
 
     // a key conflict inside a transaction rolls back the same way
     const key = runId('txkey');
@@ -732,6 +748,29 @@ await describeEachDialect('store contract', (ctx) => {
 
   // ------------------------------------------------------------------ reads
 
+  it('events of every run follow one cursor: afterId pages through all runs in id order', async () => {
+    const s = await fresh();
+    const a = (await s.startRun(newRun({ predecessors: [[]] }))).run;
+    const b = (await s.startRun(newRun({ predecessors: [[]] }))).run;
+    await s.runTransaction([a.id], (tx) => tx.insertEvents([{ runId: a.id, atom: 0, kind: 'test.a' }]));
+    const all = await s.listEvents();
+    expect(all.map((e) => [e.runId, e.kind])).toEqual([
+      [a.id, 'run.created'],
+      [b.id, 'run.created'],
+      [a.id, 'test.a'],
+    ]);
+    // a follower remembers the last id it saw and asks for what came after
+    const first = await s.listEvents({ limit: 2 });
+    expect(first.map((e) => e.id)).toEqual(all.slice(0, 2).map((e) => e.id));
+    await s.runTransaction([b.id], (tx) => tx.insertEvents([{ runId: b.id, atom: null, kind: 'test.b' }]));
+    const next = await s.listEvents({ afterId: first.at(-1)!.id });
+    expect(next.map((e) => [e.runId, e.kind])).toEqual([
+      [a.id, 'test.a'],
+      [b.id, 'test.b'],
+    ]);
+    expect(await s.listEvents({ afterId: next.at(-1)!.id })).toEqual([]);
+  });
+
   it('events keep their order; afterId and limit page through them', async () => {
     const s = ctx.store;
     const { run } = await s.startRun(newRun({ predecessors: [[]] }));
@@ -746,7 +785,7 @@ await describeEachDialect('store contract', (ctx) => {
       data: i === 3 ? { nested: { list: [1, 'a', null], ok: true } } : null,
     }));
     await s.runTransaction([run.id], (tx) => tx.insertEvents(input));
-    const events = await s.listEvents(run.id);
+    const events = await s.listEvents({ runId: run.id });
     expect(events.map((e) => e.kind)).toEqual(['run.created', ...input.map((e) => e.kind)]);
     const ids = events.map((e) => e.id);
     expect([...ids].sort((x, y) => x - y)).toEqual(ids);
@@ -756,9 +795,9 @@ await describeEachDialect('store contract', (ctx) => {
       expect({ runId: rid, atom, kind, fromState, toState, engineId, epoch, data }).toEqual(input[i]);
       expect(e.at).toBeInstanceOf(Date);
     }
-    expect((await s.listEvents(run.id, { afterId: ids[2]! })).map((e) => e.id)).toEqual(ids.slice(3));
-    expect((await s.listEvents(run.id, { afterId: ids[2]!, limit: 2 })).map((e) => e.id)).toEqual(ids.slice(3, 5));
-    expect(await s.listEvents('no-such-run')).toEqual([]);
+    expect((await s.listEvents({ runId: run.id, afterId: ids[2]! })).map((e) => e.id)).toEqual(ids.slice(3));
+    expect((await s.listEvents({ runId: run.id, afterId: ids[2]!, limit: 2 })).map((e) => e.id)).toEqual(ids.slice(3, 5));
+    expect(await s.listEvents({ runId: 'no-such-run' })).toEqual([]);
   });
 
   it('listRuns filters and pages; getRunStatuses and getAtomResults read in bulk', async () => {
@@ -845,7 +884,7 @@ await describeEachDialect('store contract', (ctx) => {
       await tx.signalCount(run.id, 'other'),
     ]);
     expect(counts).toEqual([1, 0, 1]);
-    expect((await s.listEvents(run.id)).filter((e) => e.kind === 'run.signal').map((e) => e.data)).toEqual([
+    expect((await s.listEvents({ runId: run.id })).filter((e) => e.kind === 'run.signal').map((e) => e.data)).toEqual([
       { name: 'other', woke: 0 },
       { name: 'go ', woke: 0 },
       { name: 'go', woke: 1 },
@@ -931,7 +970,7 @@ await describeEachDialect('store contract', (ctx) => {
     expect(atoms.get(gone!.index)).toMatchObject({ state: 'READY', claimedBy: null, epoch: 1 });
     for (const i of [s1.index, s2.index, gone!.index]) expect(atoms.get(i)!.readyAt).toBeInstanceOf(Date);
 
-    const events = (await s.listEvents(run.id)).filter((e) => e.kind === 'atom.requeued');
+    const events = (await s.listEvents({ runId: run.id })).filter((e) => e.kind === 'atom.requeued');
     expect(events.map((e) => [e.atom, e.toState, e.engineId, e.epoch]).sort()).toEqual(
       [
         [s1.index, 'READY', 'e-short', 1],
@@ -998,7 +1037,7 @@ await describeEachDialect('store contract', (ctx) => {
 
     for (const id of [lapsedRunning, lapsedReverting, liveRunning]) {
       expect((await s.getAtoms(id))[0]).toMatchObject({ state: 'CANCELLED', claimedBy: null, readyAt: null });
-      const last = (await s.listEvents(id)).filter((e) => e.atom === 0).at(-1)!;
+      const last = (await s.listEvents({ runId: id })).filter((e) => e.atom === 0).at(-1)!;
       expect([last.kind, last.toState]).toEqual(['atom.cancelled', 'CANCELLED']);
     }
     expect((await s.getAtoms(going.id))[0]).toMatchObject({ state: 'READY', claimedBy: null });
@@ -1061,7 +1100,7 @@ await describeEachDialect('store contract', (ctx) => {
 
     // too recent: nothing; a dry run counts and deletes nothing
     expect(await s.pruneRuns({ olderThanMs: 3_600_000, limit: 100 })).toEqual({ runs: 0, atoms: 0, events: 0, signals: 0, engines: 0 });
-    const eventsOf = async (ids: string[]) => (await Promise.all(ids.map((id) => s.listEvents(id)))).flat().length;
+    const eventsOf = async (ids: string[]) => (await Promise.all(ids.map((id) => s.listEvents({ runId: id })))).flat().length;
     const expected = { runs: 3, atoms: 4, events: await eventsOf(gone), signals: 1, engines: 0 };
     expect(await s.pruneRuns({ olderThanMs: 0, limit: 100, dryRun: true })).toEqual(expected);
     expect((await s.getRuns(gone)).length).toBe(3);
@@ -1075,7 +1114,7 @@ await describeEachDialect('store contract', (ctx) => {
     expect(await s.getRuns(gone)).toEqual([]);
     for (const id of gone) {
       expect(await s.getAtoms(id)).toEqual([]);
-      expect(await s.listEvents(id)).toEqual([]);
+      expect(await s.listEvents({ runId: id })).toEqual([]);
       expect(await s.getSignals(id)).toEqual([]);
     }
     expect((await s.getRuns(kept)).map((r) => r.id).sort()).toEqual([...kept].sort());

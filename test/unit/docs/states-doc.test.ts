@@ -3,7 +3,7 @@
  * in src/engine/states.ts: the same states and the same transitions, both ways.
  */
 import { describe, expect, it } from 'vitest';
-import { ATOM_TRANSITIONS, AtomState, RUN_TRANSITIONS, RunStatus, TERMINAL_RUN_STATUSES } from '../../../src/engine/states.js';
+import { ATOM_TRANSITIONS, AtomState, RUN_TRANSITIONS, RunStatus, TERMINAL_RUN_STATUSES } from '../../../src/store/states.js';
 import { codeSpans, readDoc, tableUnder, type Table } from './markdown.js';
 
 /** A transition table of the doc ("from | to | when") as from → sorted to[]; `—` = none. */
