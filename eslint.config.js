@@ -51,7 +51,7 @@ const ENGINE = {
 };
 
 const ABOVE_STORE = upward(
-  ['orchestration', 'runtime', 'api', 'cli', 'web'],
+  ['orchestration', 'runtime', 'api', 'cli', 'web', 'views'],
   'src/store/ knows SQL, not scheduling, templates or wiring: imports point down.',
 );
 
@@ -67,7 +67,7 @@ const layering = [
     ['src/core/**/*.ts', 'src/errors.ts'],
     [
       upward(
-        ['flow', 'store', 'engine', 'transport', 'orchestration', 'runtime', 'api', 'cli', 'web'],
+        ['flow', 'store', 'engine', 'transport', 'orchestration', 'runtime', 'api', 'cli', 'web', 'views'],
         'src/core/ and src/errors.ts are the bottom layer.',
       ),
       driverPackage(ALL_DRIVERS),
@@ -77,7 +77,7 @@ const layering = [
     ['src/flow/**/*.ts'],
     [
       upward(
-        ['store', 'engine', 'transport', 'orchestration', 'runtime', 'api', 'cli', 'web'],
+        ['store', 'engine', 'transport', 'orchestration', 'runtime', 'api', 'cli', 'web', 'views'],
         'src/flow/ may import only src/flow, src/core and src/errors.',
       ),
       driverPackage(ALL_DRIVERS),
@@ -108,7 +108,7 @@ const layering = [
     ['src/engine/**/*.ts'],
     [
       upward(
-        ['orchestration', 'runtime', 'api', 'cli', 'web'],
+        ['orchestration', 'runtime', 'api', 'cli', 'web', 'views'],
         'src/engine/ knows scheduling, not templates, wiring or interfaces: imports point down.',
       ),
       { ...DRIVER_FOLDERS, message: 'src/engine/ talks to the database only through the Store port (src/store/store.ts).' },
@@ -121,7 +121,7 @@ const layering = [
     ['src/transport/**/*.ts'],
     [
       ENGINE,
-      upward(['orchestration', 'runtime', 'api', 'cli', 'web'], 'src/transport/ sits beside src/store/: imports point down.'),
+      upward(['orchestration', 'runtime', 'api', 'cli', 'web', 'views'], 'src/transport/ sits beside src/store/: imports point down.'),
       DRIVER_FOLDERS,
       AMQP_FOLDER,
       driverPackage(ALL_DRIVERS),
@@ -132,7 +132,7 @@ const layering = [
     ['src/transport/amqp/**/*.ts'],
     [
       ENGINE,
-      upward(['orchestration', 'runtime', 'api', 'cli', 'web'], 'src/transport/ sits beside src/store/: imports point down.'),
+      upward(['orchestration', 'runtime', 'api', 'cli', 'web', 'views'], 'src/transport/ sits beside src/store/: imports point down.'),
       DRIVER_FOLDERS,
       driverPackage(ALL_DRIVERS.filter((d) => d !== 'amqplib')),
     ],
@@ -145,6 +145,18 @@ const layering = [
       AMQP_FOLDER,
       driverPackage(ALL_DRIVERS),
       KYSELY,
+    ],
+  ),
+  layer(
+    ['src/views/**/*.ts'],
+    [
+      upward(
+        ['engine', 'transport', 'orchestration', 'runtime', 'api', 'cli', 'web'],
+        'src/views/ turns stored rows into JSON for every interface: it imports rows and core types only.',
+      ),
+      DRIVER_FOLDERS,
+      AMQP_FOLDER,
+      driverPackage(ALL_DRIVERS),
     ],
   ),
   // runtime/ is the one place that wires drivers and transports together.

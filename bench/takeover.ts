@@ -26,7 +26,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { WATCH_WAIT_MS } from '../src/engine/peers.js';
+import { WATCH_WAIT_MS } from '../src/engine/liveness/peer-ring.js';
 import type { Store } from '../src/store/store.js';
 import { EngineProc, client, percentile, sleep } from '../test/chaos/harness.js';
 import type { EffectLine } from '../test/fixtures/chaos-flows.js';

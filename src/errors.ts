@@ -35,6 +35,7 @@ export const ErrorCodes = {
   STOKER_RUN_KEY_CONFLICT: 'An active run with that key exists with different arguments.',
   STOKER_RUN_NOT_ACTIVE: 'The run has already finished.',
   STOKER_RUN_MISSING_ARGUMENT: 'A run was started without an argument its flow requires.',
+  STOKER_RUN_WAIT_TIMEOUT: 'Waiting for a run (waitForRun, stoker run --wait) gave up after its timeout; the run itself goes on.',
   STOKER_STORE_URL_INVALID: 'A store URL is malformed or names an unknown scheme.',
   STOKER_STORE_UNREACHABLE: 'The database could not be reached or refused the credentials.',
   STOKER_STORE_QUERY_FAILED: 'A database statement failed.',
@@ -52,8 +53,18 @@ export const ErrorCodes = {
   STOKER_SIGNAL_NO_WAITER: 'No atom of the run waits for that signal name (it is stored for later waiters).',
   STOKER_TASK_TIMEOUT: 'A task ran longer than its timeoutMs.',
   STOKER_TASK_NOT_FOUND: 'A stored run references a task the registered flow no longer has.',
+  STOKER_STEP_TYPE_NOT_FOUND: 'No step type with that name is registered.',
+  STOKER_STEP_TYPE_CONFLICT: 'Another step type is already registered under that name.',
+  STOKER_TEMPLATE_INVALID:
+    'An orchestration template is malformed: bad YAML, an unknown section or key, a bad function argument or reference.',
+  STOKER_TEMPLATE_TOO_LARGE: 'An orchestration template exceeds a limit: size, node count, aliases, resources or an evaluation budget.',
+  STOKER_TEMPLATE_FUNCTION_UNKNOWN: "An intrinsic function is not available in the template's heat_template_version.",
+  STOKER_TEMPLATE_EVALUATION_FAILED: 'An intrinsic function failed while evaluating a template value.',
+  STOKER_TEMPLATE_CYCLE: 'The resources (or conditions) of a template depend on each other in a cycle.',
+  STOKER_PARAMETER_INVALID: 'A stack parameter value is missing, unknown, of the wrong type, or breaks a constraint.',
+  STOKER_ENVIRONMENT_INVALID: 'A stack environment is malformed: bad YAML, an unknown section, a bad registry entry.',
   STOKER_CLI_USAGE: 'The command line is malformed.',
-  STOKER_CLI_WAIT_TIMEOUT: 'stoker run --wait gave up after --timeout-ms; the run itself goes on.',
+  STOKER_INTERNAL_INVARIANT: 'Stoker found its own state in a shape its rules exclude (a bug: please report it with the message).',
 } as const;
 
 /** One of the registered error codes. */

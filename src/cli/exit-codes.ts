@@ -33,7 +33,7 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 /** Error codes whose exit code is not the one of their error class. */
 const BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   STOKER_CLI_USAGE: ExitCode.USAGE,
-  STOKER_CLI_WAIT_TIMEOUT: ExitCode.TIMEOUT,
+  STOKER_RUN_WAIT_TIMEOUT: ExitCode.TIMEOUT,
   STOKER_CONFIG_INVALID: ExitCode.USAGE,
   STOKER_INPUT_INVALID_JSON: ExitCode.USAGE,
   STOKER_INPUT_TOO_LARGE: ExitCode.USAGE,
@@ -43,6 +43,7 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   STOKER_STORE_URL_INVALID: ExitCode.USAGE,
   STOKER_STORE_UNREACHABLE: ExitCode.STORE_UNREACHABLE,
   STOKER_FLOW_NOT_FOUND: ExitCode.FLOW_NOT_FOUND,
+  STOKER_STEP_TYPE_NOT_FOUND: ExitCode.FLOW_NOT_FOUND,
   STOKER_RUN_NOT_FOUND: ExitCode.RUN_NOT_FOUND,
   STOKER_FLOWS_MODULE_INVALID: ExitCode.FLOWS_MODULE_INVALID,
   STOKER_RUN_NOT_ACTIVE: ExitCode.CONFLICT,
@@ -67,7 +68,7 @@ export const EXIT_CODE_HELP = `Exit codes:
   2    usage: bad command, flag or flag value, malformed JSON, bad store URL, missing run argument
   3    run --wait: the run ended REVERTED, FAILED, CANCELLED or SUPERSEDED
   4    database unreachable or credentials refused
-  5    unknown flow
+  5    unknown flow or step type
   6    run not found
   7    flows module missing, not loadable, or not an array of flows
   8    conflict with stored state (run already ended, key used with other arguments)

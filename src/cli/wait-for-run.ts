@@ -1,7 +1,7 @@
 /**
  * Waiting for a run in a command: until it ends, a timeout passes, or the user asks to
- * stop. The engine's `run.finished` event wakes the wait at once when this process ran
- * the last atom; a short poll covers runs finished by other engines.
+ * stop. The process's wake-up hub wakes the wait at once when an engine of this process
+ * ended the run; a short poll covers runs finished by other engines.
  */
 import { isTerminalRun } from '../store/states.js';
 import { NotFoundError } from '../errors.js';
@@ -18,10 +18,7 @@ export async function waitForRun(
   const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
   let interrupted = false;
   let wake: (() => void) | null = null;
-  const onFinished = (e: { runId: string }): void => {
-    if (e.runId === runId) wake?.();
-  };
-  for (const engine of runtime.engines) engine.on('run.finished', onFinished);
+  let off = runtime.wakeHub.onRunEnded(runId, () => wake?.());
   void options.interrupt?.then(() => {
     interrupted = true;
     wake?.();
@@ -34,6 +31,8 @@ export async function waitForRun(
       if (interrupted) return { kind: 'interrupted', run };
       const left = deadline - Date.now();
       if (left <= 0) return { kind: 'timeout', run };
+      off();
+      off = runtime.wakeHub.onRunEnded(runId, () => wake?.());
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.min(left, options.pollMs ?? 250));
         function done(): void {
@@ -45,6 +44,6 @@ export async function waitForRun(
       });
     }
   } finally {
-    for (const engine of runtime.engines) engine.off('run.finished', onFinished);
+    off();
   }
 }

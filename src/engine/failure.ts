@@ -4,6 +4,7 @@
  */
 import type { JsonValue } from '../core/json.js';
 import { isStokerError } from '../errors.js';
+import type { FlowGraph } from '../flow/graph.js';
 import type { FailureRecord } from '../flow/types.js';
 
 const MAX_DEPTH = 5;
@@ -48,7 +49,14 @@ function safeString(v: unknown): string {
 export type WaitRequest =
   | { kind: 'sleep'; ms: number }
   | { kind: 'signal'; name: string }
-  | { kind: 'child'; flow: string; version?: string; args: Record<string, JsonValue> };
+  | {
+      kind: 'child';
+      flow: string;
+      version?: string;
+      args: Record<string, JsonValue>;
+      /** a graph built at run time (src/flow/build-graph.ts) instead of a registered flow's */
+      graph?: FlowGraph;
+    };
 
 /**
  * Thrown (internally) by `ctx.sleep`, `ctx.waitForSignal` and `ctx.runChild` to park the

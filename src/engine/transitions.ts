@@ -13,6 +13,7 @@ import type { AtomSpec, FlowGraph, InputSource } from '../flow/graph.js';
 import type { Decider, FailureRecord } from '../flow/types.js';
 import { providedValue } from '../flow/provided-value.js';
 import type { AtomRow, AtomUpdate, ClaimedAtom, EventInput, JournalEntry, NewRun, RunTx } from '../store/store.js';
+import { StokerError } from '../errors.js';
 import { backoffDelayMs } from './backoff.js';
 import type { WaitRequest } from './failure.js';
 import { AtomState, RunStatus, atomTransitionAllowed, isTerminalRun } from '../store/states.js';
@@ -44,10 +45,11 @@ export interface RunContext {
 
 /** Services the transition logic needs from the engine. */
 export interface TransitionDeps {
-  engineId: string;
+  /** recorded on events; null for a client that is no engine (a cancellation from the CLI) */
+  engineId: string | null;
   rng: Rng;
-  /** builds the NewRun for a child run (compiles/looks up the flow); throws when unknown */
-  prepareChild(flow: string, version: string | undefined, args: Record<string, JsonValue>, parent: { runId: string; atom: number }): NewRun;
+  /** builds the NewRun for a child run (a registered flow, or a graph built at run time); throws when unknown */
+  prepareChild(wait: Extract<WaitRequest, { kind: 'child' }>, parent: { runId: string; atom: number }): NewRun;
 }
 
 /** The results of one transaction, for the engine to act on after commit. */
@@ -111,7 +113,7 @@ export class RunTransition {
 
   private spec(index: number): AtomSpec {
     const s = this.graph.atoms[index];
-    if (!s) throw new Error(`atom ${index} is not in the graph of run ${this.run.id}`);
+    if (!s) throw new StokerError('STOKER_INTERNAL_INVARIANT', `atom ${index} is not in the graph of run ${this.run.id}`);
     return s;
   }
 
@@ -404,7 +406,9 @@ export class RunTransition {
   /** An atom became READY: claim it here when a slot is free, else leave it for any engine. */
   private async readied(index: number): Promise<void> {
     if (this.freeSlots > 0) {
-      const claim = await this.tx.claimAtom(this.run.id, index, this.deps.engineId);
+      const engineId = this.deps.engineId;
+      if (engineId === null) throw new StokerError('STOKER_INTERNAL_INVARIANT', `run ${this.run.id}: only an engine continues atoms`);
+      const claim = await this.tx.claimAtom(this.run.id, index, engineId);
       if (claim) {
         this.event(index, 'atom.claimed', AtomState.READY, AtomState.RUNNING, { local: true }, claim.epoch);
         this.freeSlots -= 1;
@@ -535,7 +539,10 @@ export class RunTransition {
       if (flagged.every(Boolean)) break;
       // every miss moves an atom out of RUNNING for good (requeued, then unscheduled above)
       if (look > members.length)
-        throw new Error(`internal: run ${this.run.id}: atoms kept moving while its revert started (${look} looks)`);
+        throw new StokerError(
+          'STOKER_INTERNAL_INVARIANT',
+          `run ${this.run.id}: atoms kept moving while its revert started (${look} looks)`,
+        );
     }
     rows = await this.atoms(members);
     const inR = new Set(rows.filter((a) => EXECUTED.includes(a.state) || IN_REVERT.includes(a.state)).map((a) => a.index));
@@ -713,7 +720,7 @@ export class RunTransition {
       patch.waitRef = wait.name;
       patch.readyAt = null;
     } else {
-      child = this.deps.prepareChild(wait.flow, wait.version, wait.args, { runId: this.run.id, atom: claim.index });
+      child = this.deps.prepareChild(wait, { runId: this.run.id, atom: claim.index });
       entry.ref = child.id;
       patch.waitRef = child.id;
       patch.readyAt = null;
@@ -823,7 +830,7 @@ export function resolveInput(
 
 /** The transition tables are the contract (docs/states.md): a move outside them is a bug here. */
 function assertTransition(from: AtomState, to: AtomState, name: string): void {
-  if (!atomTransitionAllowed(from, to)) throw new Error(`internal: atom ${name} may not move ${from} → ${to}`);
+  if (!atomTransitionAllowed(from, to)) throw new StokerError('STOKER_INTERNAL_INVARIANT', `atom ${name} may not move ${from} → ${to}`);
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

@@ -1,7 +1,9 @@
 /**
  * The compiled form of a flow: plain JSON, stored with every run so that in-flight runs
- * never change when code changes. The engine schedules from this and from the atom rows;
- * it looks up task *code* by atom name in the registered flow.
+ * never change when code changes. The engine schedules from this and from the atom rows.
+ * Each atom names what executes it: a step type and its parameters (`step`, for graphs a
+ * layer above generated, see build-graph.ts), or else the task of the run's registered
+ * flow with the atom's name.
  *
  * Atoms are numbered 0..n-1 in a topological order of `edges` (every edge goes from a
  * lower index to a higher one). Scope 0 is the root flow.
@@ -47,10 +49,22 @@ export type RetryControllerSpec =
   | { kind: 'alwaysRevert' }
   | { kind: 'revertAll' };
 
+/**
+ * What executes an atom of a generated graph: a registered step type (src/flow/step-type.ts)
+ * and the parameters it is given. Stored with the graph, so every engine runs the same plan.
+ */
+export interface StepRef {
+  /** the step type's name, e.g. `stack.resource.create` */
+  type: string;
+  params: JsonValue;
+}
+
 export interface AtomSpec {
   index: number;
-  /** unique within the flow; the registered flow maps it back to code */
+  /** unique within the flow; without `step`, the registered flow maps it back to code */
   name: string;
+  /** set: a step type executes this atom (and no registered flow is needed) */
+  step?: StepRef;
   kind: 'task' | 'retry';
   /** innermost scope that contains this atom (for a retry atom: the scope it controls) */
   scope: number;

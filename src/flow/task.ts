@@ -148,7 +148,7 @@ export function checkedTask(definition: TaskDefinition): TaskDefinition {
   });
 }
 
-type Fail = (field: string, problem: string) => never;
+export type Fail = (field: string, problem: string) => never;
 
 function nameList(value: unknown, what: string, fail: Fail, field: string): string[] {
   if (value === undefined) return [];
@@ -156,7 +156,7 @@ function nameList(value: unknown, what: string, fail: Fail, field: string): stri
   return value.map((item) => checkName(item, what));
 }
 
-function normalizeRetry(value: unknown, fail: Fail, where: string): TaskRetrySpec | undefined {
+export function normalizeRetry(value: unknown, fail: Fail, where: string): TaskRetrySpec | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'number') {
     checkAttempts(value, fail);
@@ -191,7 +191,7 @@ function checkNumber(value: unknown, field: string, min: number, max: number, fa
   return value;
 }
 
-function normalizeTimeout(value: unknown, fail: Fail): number | undefined {
+export function normalizeTimeout(value: unknown, fail: Fail): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > MAX_TIMEOUT_MS) {
     return fail('timeoutMs', `must be an integer between 1 and ${MAX_TIMEOUT_MS}, got ${quoteName(value)}`);

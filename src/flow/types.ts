@@ -43,8 +43,11 @@ export interface TaskContext {
   sleep(ms: number): Promise<void>;
   /** Parks the atom until `signal(runId, name, payload)` arrives; returns the payload. */
   waitForSignal(name: string): Promise<JsonValue>;
-  /** Starts a child run (once) and parks until it finishes; returns its result or throws its failure. */
-  runChild(flow: string, args: Record<string, JsonValue>, options?: { version?: string }): Promise<JsonValue>;
+  /**
+   * Starts a child run (once) and parks until it finishes; returns its result or throws its
+   * failure. `flow` names a registered flow, or is a graph built at run time (buildGraph).
+   */
+  runChild(flow: string | FlowGraph, args: Record<string, JsonValue>, options?: { version?: string }): Promise<JsonValue>;
 }
 
 export type TaskFn = (inputs: Record<string, JsonValue>, ctx: TaskContext) => Promise<JsonValue | void> | JsonValue | void;

@@ -1,7 +1,8 @@
 /**
  * `createRuntime(options)`: the one place that wires Stoker together: a store opened from
- * a URL (and migrated), a flow registry, one in-process wake-up hub shared by every engine
- * and client of the process, a pino logger, and one or more engines.
+ * a URL (and migrated), a flow registry and step types, one in-process wake-up hub shared
+ * by every engine and client of the process, a pino logger, a run client, and zero or more
+ * engines (none for code that only starts and watches runs, like most CLI commands).
  *
  * The CLI, the server and applications all go through here, so the wiring (and its
  * defaults) exists once. Options come in as data: this module never reads `process.env`.
@@ -9,9 +10,11 @@
 import pino from 'pino';
 import type { Logger } from '../core/logger.js';
 import { Engine } from '../engine/engine.js';
+import { RunClient } from '../engine/run-client.js';
 import { WakeHub } from '../engine/wake-hub.js';
 import { ValidationError } from '../errors.js';
 import { FlowRegistry } from '../flow/registry.js';
+import { StepTypeRegistry } from '../flow/step-type.js';
 import type { CompiledFlow, FlowDefinition } from '../flow/types.js';
 import type { Store } from '../store/store.js';
 import { openStore, type OpenStoreOptions } from '../store/open-store.js';
@@ -39,7 +42,9 @@ export interface RuntimeOptions {
   migrate?: boolean;
   /** a registry to use, or flows to register in a new one (default: an empty registry) */
   flows?: FlowRegistry | readonly (FlowDefinition | CompiledFlow)[];
-  /** how many engines to create (default 1); 0 makes a client-only runtime whose `engine` never claims */
+  /** step types for graphs built at run time (default: none) */
+  steps?: StepTypeRegistry;
+  /** how many engines to create (default 1); 0 makes a client-only runtime */
   engines?: number;
   /** per engine: atoms executed at once (default 10) */
   concurrency?: number;
@@ -71,10 +76,13 @@ export interface RuntimeOptions {
 export interface Runtime {
   readonly store: Store;
   readonly flows: FlowRegistry;
+  readonly steps: StepTypeRegistry;
   readonly wakeHub: WakeHub;
   readonly logger: Logger;
-  /** the first engine; with `engines: 0` an engine that is never started (client API only) */
-  readonly engine: Engine;
+  /** starts, cancels, signals and waits for runs; shares the wake-up hub with the engines */
+  readonly client: RunClient;
+  /** the first engine, or null with `engines: 0` */
+  readonly engine: Engine | null;
   /** every engine that `start()` starts (empty with `engines: 0`) */
   readonly engines: readonly Engine[];
   /** versions applied by the migration at creation (empty when up to date or disabled) */
@@ -96,16 +104,16 @@ function checkCount(name: string, value: number, min: number, max: number): numb
 }
 
 /**
- * Opens the store, migrates it (unless `migrate: false`), and builds the engines. Engines
- * are not started until `start()`; the first engine's client API (`startRun`, `cancel`,
+ * Opens the store, migrates it (unless `migrate: false`), and builds the run client and
+ * the engines. Engines are not started until `start()`; the client (`startRun`, `cancel`,
  * `signal`, `waitForRun`) works at once.
  *
  * @example
  * ```ts
  * const runtime = await createRuntime({ store: 'sqlite:./.stoker/app.db', flows: [orderFlow], concurrency: 8 });
  * await runtime.start();
- * const { run } = await runtime.engine.startRun('order', { orderId: 42 });
- * console.log((await runtime.engine.waitForRun(run.id)).status);
+ * const { run } = await runtime.client.startRun('order', { orderId: 42 });
+ * console.log((await runtime.client.waitForRun(run.id)).status);
  * await runtime.stop();
  * ```
  */
@@ -138,11 +146,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw e;
   }
 
+  const steps = options.steps ?? new StepTypeRegistry();
   const wakeHub = new WakeHub();
+  const client = new RunClient({ store, flows, wakeHub });
   const makeEngine = (): Engine =>
     new Engine({
       store,
       flows,
+      steps,
       wakeHub,
       logger,
       concurrency,
@@ -161,16 +172,17 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (ownsStore) await store.close().catch(() => undefined);
     throw e;
   }
-  const client = engines[0] ?? makeEngine();
 
   let started = false;
   let stopped: Promise<void> | null = null;
   return {
     store,
     flows,
+    steps,
     wakeHub,
     logger,
-    engine: client,
+    client,
+    engine: engines[0] ?? null,
     engines,
     migrated,
     async start() {

@@ -204,12 +204,12 @@ const RULES: Rule[] = [
   },
   {
     from: under('src/store'),
-    forbids: mod(under('src/engine', 'src/orchestration', 'src/runtime', 'src/api')),
+    forbids: mod(under('src/engine', 'src/orchestration', 'src/runtime', 'src/api', 'src/views')),
     why: 'src/store/ knows SQL, not scheduling: it imports nothing of src/engine/ or above (the states it stores are its own, src/store/states.ts)',
   },
   {
     from: under('src/engine'),
-    forbids: (t) => mod(under('src/orchestration', 'src/runtime', 'src/api'))(t) || pkg('kysely')(t),
+    forbids: (t) => mod(under('src/orchestration', 'src/runtime', 'src/api', 'src/views'))(t) || pkg('kysely')(t),
     why: 'src/engine/ knows scheduling, not templates or wiring, and reaches the database only through the Store port',
   },
   {
@@ -221,6 +221,12 @@ const RULES: Rule[] = [
     from: under('src/orchestration'),
     forbids: (t) => mod(under('src/runtime', 'src/api'))(t) || pkg('kysely')(t),
     why: 'src/orchestration/ is a user of the engine: imports point down',
+  },
+  {
+    from: under('src/views'),
+    forbids: (t) =>
+      mod(under('src/engine', 'src/orchestration', 'src/runtime', 'src/api', 'src/cli', 'src/transport'))(t) || t.kind === 'package',
+    why: 'src/views/ turns stored rows into JSON for every interface: it imports rows and core types only, no package',
   },
   {
     from: under('src/runtime'),

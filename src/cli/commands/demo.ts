@@ -14,18 +14,8 @@ import type { Runtime } from '../../runtime/create-runtime.js';
 import type { CliContext } from '../context.js';
 import demoFlows, { DEMO_ARGS } from '../demo-flows.js';
 import { ExitCode } from '../exit-codes.js';
-import {
-  ATOM_COLUMNS,
-  atomJson,
-  durationText,
-  eventColumns,
-  eventJson,
-  failureText,
-  formatJson,
-  formatTable,
-  jsonCell,
-  runJson,
-} from '../format.js';
+import { ATOM_COLUMNS, durationText, eventColumns, failureText, formatJson, formatTable, jsonCell } from '../format.js';
+import { atomJson, eventJson, runJson } from '../../views/json.js';
 import { openRuntime } from '../open-runtime.js';
 import { intOption, redactUrl, withCommonOptions, type CommonOptions } from '../options.js';
 import { watchShutdown } from '../shutdown.js';
@@ -95,7 +85,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
     try {
       await runtime.start();
       const p = ctx.programName;
-      say(`Stoker demo: an engine in this process (${runtime.engine.id.slice(0, 8)}) executes two runs;`);
+      say(`Stoker demo: an engine in this process (${runtime.engines[0]!.id.slice(0, 8)}) executes two runs;`);
       say(`every state is stored in ${redactUrl(o.store)}${freshFile ? ' (a fresh file)' : ''}.`);
       say('');
       say('Flows (src/cli/demo-flows.ts, the same as examples/order-flows.ts):');
@@ -109,7 +99,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
 
       const tracked: Tracked[] = [];
       for (const [flow, args] of Object.entries(DEMO_ARGS)) {
-        const { run } = await runtime.engine.startRun(flow, args);
+        const { run } = await runtime.client.startRun(flow, args);
         const names = new Map(runtime.flows.get(flow).graph.atoms.map((a) => [a.index, a.name]));
         tracked.push({ run, label: flow, names, lastEventId: 0, events: [] });
         say(`Started run ${run.id} (${flow}, order ${args.orderId})`);
@@ -144,7 +134,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           return;
         }
         if (Date.now() > deadline)
-          throw new StokerError('STOKER_CLI_WAIT_TIMEOUT', `the demo runs did not finish within ${o.timeoutMs} ms`);
+          throw new StokerError('STOKER_RUN_WAIT_TIMEOUT', `the demo runs did not finish within ${o.timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 50));
       }
       const elapsed = Date.now() - t0;

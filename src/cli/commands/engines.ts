@@ -3,7 +3,8 @@
  */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { ENGINE_COLUMNS, engineJson, formatJson, formatTable } from '../format.js';
+import { ENGINE_COLUMNS, formatJson, formatTable } from '../format.js';
+import { engineJson } from '../../views/json.js';
 import { openRuntime } from '../open-runtime.js';
 import { withCommonOptions, type CommonOptions } from '../options.js';
 

@@ -8,7 +8,8 @@ import { createLocks } from '../../engine/locks.js';
 import { ConflictError } from '../../errors.js';
 import type { LockFilter } from '../../store/store.js';
 import type { CliContext } from '../context.js';
-import { LOCK_COLUMNS, formatJson, formatRecord, formatTable, lockJson } from '../format.js';
+import { LOCK_COLUMNS, formatJson, formatRecord, formatTable } from '../format.js';
+import { lockJson } from '../../views/json.js';
 import { openRuntime } from '../open-runtime.js';
 import { intOption, withCommonOptions, type CommonOptions } from '../options.js';
 

@@ -11,7 +11,8 @@ import { FlowRegistry } from '../../flow/registry.js';
 import { loadFlowsModule } from '../../runtime/load-flows.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { formatJson, runJson, runRecord } from '../format.js';
+import { formatJson, runRecord } from '../format.js';
+import { runJson } from '../../views/json.js';
 import { parseJsonObjectFlag } from '../json-input.js';
 import { openRuntime } from '../open-runtime.js';
 import { intOption, redactUrl, requireFlows, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
@@ -89,7 +90,7 @@ Examples:
     });
     const shutdown = o.wait ? watchShutdown(ctx, 'stopping the engine of this process (the run goes on elsewhere)') : null;
     try {
-      const started = await runtime.engine.startRun(flow.name, args, {
+      const started = await runtime.client.startRun(flow.name, args, {
         version: flow.version,
         ...(o.key !== undefined ? { key: o.key } : {}),
         ...(o.supersede ? { supersede: true } : {}),
@@ -113,7 +114,7 @@ Examples:
           const resume = `it goes on when an engine runs (${ctx.programName} engine --flows …)`;
           if (outcome.kind === 'timeout') {
             throw new StokerError(
-              'STOKER_CLI_WAIT_TIMEOUT',
+              'STOKER_RUN_WAIT_TIMEOUT',
               `run ${run.id} is still ${run.status} after --timeout-ms ${o.timeoutMs}; ${resume}`,
             );
           }

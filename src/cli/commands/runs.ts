@@ -8,18 +8,8 @@ import { NotFoundError } from '../../errors.js';
 import { pruneInBatches } from '../../store/prune.js';
 import type { RunFilter } from '../../store/store.js';
 import type { CliContext } from '../context.js';
-import {
-  ATOM_COLUMNS,
-  RUN_COLUMNS,
-  atomJson,
-  durationText,
-  eventColumns,
-  eventJson,
-  formatJson,
-  formatTable,
-  runJson,
-  runRecord,
-} from '../format.js';
+import { ATOM_COLUMNS, RUN_COLUMNS, durationText, eventColumns, formatJson, formatTable, runRecord } from '../format.js';
+import { atomJson, eventJson, runJson } from '../../views/json.js';
 import { openRuntime } from '../open-runtime.js';
 import { intOption, parseDuration, usageError, withCommonOptions, type CommonOptions } from '../options.js';
 
@@ -142,7 +132,7 @@ export function registerRunsCommand(program: Command, ctx: CliContext): void {
     const runtime = await openRuntime(o, { engines: 0 });
     try {
       // An empty registry is enough: cancel only reads the run's stored graph.
-      const run = await runtime.engine.cancel(runId, o.reason);
+      const run = await runtime.client.cancel(runId, o.reason);
       ctx.out(o.format === 'json' ? formatJson(runJson(run)) : runRecord(run));
     } finally {
       await runtime.stop();

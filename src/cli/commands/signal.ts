@@ -30,7 +30,7 @@ export function registerSignalCommand(program: Command, ctx: CliContext): void {
     const payload: JsonValue = parseJsonFlag('--payload', o.payload ?? 'null');
     const runtime = await openRuntime(o, { engines: 0 });
     try {
-      const woke = await runtime.engine.signal(runId, name, payload);
+      const woke = await runtime.client.signal(runId, name, payload);
       if (o.format === 'json') ctx.out(formatJson({ runId, name, payload, woke }));
       else
         ctx.out(

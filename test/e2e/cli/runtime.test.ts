@@ -36,8 +36,8 @@ describe('createRuntime', () => {
     await runtime.start();
     expect((await runtime.store.listEngines()).map((e) => e.id).sort()).toEqual(runtime.engines.map((e) => e.id).sort());
 
-    const runs = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => runtime.engine.startRun('double', { n })));
-    const done = await Promise.all(runs.map(({ run }) => runtime.engine.waitForRun(run.id, { timeoutMs: 10_000 })));
+    const runs = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => runtime.client.startRun('double', { n })));
+    const done = await Promise.all(runs.map(({ run }) => runtime.client.waitForRun(run.id, { timeoutMs: 10_000 })));
     expect(done.map((r) => [r.status, r.result])).toEqual([1, 2, 3, 4, 5, 6].map((n) => ['SUCCESS', { m: 2 * n }]));
     expect(runtime.engines.reduce((sum, e) => sum + e.stats.executed, 0)).toBe(6);
 
@@ -52,7 +52,7 @@ describe('createRuntime', () => {
     const runtime = await createRuntime({ store, flows: new FlowRegistry(), engines: 0, logLevel: 'silent' });
     expect(runtime.engines).toEqual([]);
     runtime.flows.register(double);
-    const { run } = await runtime.engine.startRun('double', { n: 4 });
+    const { run } = await runtime.client.startRun('double', { n: 4 });
     expect(run.status).toBe('PENDING');
     await runtime.start(); // no engines: nothing claims
     await runtime.stop();

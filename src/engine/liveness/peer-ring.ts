@@ -1,5 +1,5 @@
 /**
- * The peer ring of protocol 4's immediate half (EngineOptions.watchPeers). The ring runs
+ * The peer ring of protocol 4's immediate half (EngineOptions.watchPeers, peer-watch.ts). The ring runs
  * over processes, not engines, since the engines of one process die together: in each
  * process (host and pid) the engine with the lowest id watches the session lock of the
  * next process's lowest id, in id order, the last one the first's. So each process is

@@ -1,6 +1,6 @@
 /** The peer ring of EngineOptions.watchPeers: whom each engine watches. */
 import { describe, expect, it } from 'vitest';
-import { ringSuccessor, watchTarget } from '../../../src/engine/peers.js';
+import { ringSuccessor, watchTarget } from '../../../../src/engine/liveness/peer-ring.js';
 
 describe('ringSuccessor', () => {
   it('is the next id in order, the last one wrapping around to the first', () => {

@@ -1,0 +1,85 @@
+/**
+ * The claim loop (protocol 2): while the engine runs and its lease holds, it claims as many
+ * ready atoms as it has free slots, in one statement, and launches them. When it claims
+ * nothing it waits for a wake-up (this process's hub, the store's pushed wake-ups), a freed
+ * slot, or its poll interval (jittered ±20 %; backing off after failures). A wake-up while
+ * it is busy is remembered, never lost.
+ */
+import type { ClaimedAtom } from '../store/store.js';
+import type { EngineCore } from './engine-core.js';
+
+export class ClaimLoop {
+  private wakeResolve: (() => void) | null = null;
+  private wakePending = false;
+  private done: Promise<void> | null = null;
+
+  constructor(
+    private readonly core: EngineCore,
+    private readonly launch: (claim: ClaimedAtom) => void,
+  ) {
+    core.wake = () => this.wake();
+  }
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  /** resolves once the loop has seen `stopping` and returned */
+  async stopped(): Promise<void> {
+    this.wake();
+    await this.done;
+  }
+
+  wake(): void {
+    const r = this.wakeResolve;
+    this.wakeResolve = null;
+    // a wake-up while the loop is busy claiming is remembered, not lost
+    if (r) r();
+    else this.wakePending = true;
+  }
+
+  private async loop(): Promise<void> {
+    const core = this.core;
+    let failures = 0;
+    while (!core.stopping) {
+      const free = core.settings.concurrency - core.inflight.size;
+      let claimed = 0;
+      if (free > 0 && core.leaseValid()) {
+        try {
+          const claims = await core.store.claimAtoms(core.id, free);
+          for (const c of claims) core.faultPoint('after-claim-commit', { runId: c.runId, atom: c.index });
+          failures = 0;
+          if (claims.length > 0) core.stats.claimCommits += 1;
+          claimed = claims.length;
+          core.stats.claimed += claims.length;
+          for (const c of claims) this.launch(c);
+        } catch (e) {
+          failures += 1;
+          core.emitError(e);
+          // The claim may have committed although we got no answer (an ambiguous commit):
+          // atoms could now be held under our id that nobody runs. Give the id up; the
+          // reapers requeue whatever it holds (found by the simulation, C11).
+          core.fenceSelf('claim outcome unknown');
+        }
+      }
+      if (claimed > 0 && claimed === free) continue;
+      if (this.wakePending || core.stopping) {
+        this.wakePending = false;
+        continue;
+      }
+      // idle: wait for a wake-up, a free slot or the jittered poll
+      const jitter = 0.8 + core.rng.next() * 0.4;
+      const waitMs = failures > 0 ? Math.min(5000, 100 * 2 ** failures) : core.settings.pollMs * jitter;
+      await new Promise<void>((resolve) => {
+        const timer = core.clock.setTimer(waitMs, () => {
+          this.wakeResolve = null;
+          resolve();
+        });
+        this.wakeResolve = () => {
+          timer.cancel();
+          resolve();
+        };
+      });
+    }
+  }
+}

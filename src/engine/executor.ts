@@ -1,0 +1,200 @@
+/**
+ * Executes claimed atoms: reads what an execution needs (the run's graph, the atom's
+ * inputs, the enclosing retry controller's value), finds the atom's code through the
+ * engine's resolver, runs it with its context, timeout and abort signal, and turns what
+ * happened into an {@link Outcome} for the committer. No transaction is open while task
+ * code runs.
+ */
+import { checkJson } from '../core/canonical-json.js';
+import type { TimerHandle } from '../core/clock.js';
+import type { JsonValue } from '../core/json.js';
+import { StokerError, ValidationError, isStokerError } from '../errors.js';
+import type { AtomSpec, RetryControllerSpec } from '../flow/graph.js';
+import type { TaskContext } from '../flow/types.js';
+import type { ClaimedAtom } from '../store/store.js';
+import type { EngineCore } from './engine-core.js';
+import { Suspension, toFailureRecord } from './failure.js';
+import type { EngineRunContext } from './run-cache.js';
+import { taskContext, type Parked } from './task-context.js';
+import type { Outcome, RunContext } from './transitions.js';
+
+interface Prepared {
+  run: EngineRunContext;
+  spec: AtomSpec;
+  inputs: { values: Record<string, JsonValue>; missing: string[] };
+  controllerValue: JsonValue | null;
+}
+
+export class Executor {
+  constructor(private readonly core: EngineCore) {}
+
+  /** Executes one claimed atom; never rejects for the task's sake (a task's failure is an outcome). */
+  async execute(claim: ClaimedAtom, signal: AbortSignal): Promise<Outcome> {
+    const core = this.core;
+    let prepared: Prepared;
+    try {
+      prepared = await this.prepare(claim);
+    } catch (e) {
+      // The store failed before the task started: that is not the task's failure. Hand
+      // the atom back (found by the simulation: such errors used to revert whole runs).
+      if (isStokerError(e) && e.code.startsWith('STOKER_STORE_')) {
+        core.emitError(e);
+        return { kind: 'release', delayMs: core.settings.pollMs };
+      }
+      throw e;
+    }
+    if (!core.leaseValid()) {
+      // R9: never start a side effect once our lease may have run out (a resumed zombie),
+      // and claim nothing more under this id: without fencing, a lease that is stale while
+      // the claims still pass could make a tight claim-and-release loop.
+      if (!core.fencedOut) core.fenceSelf('lease ran out before a task could start');
+      return { kind: 'release', delayMs: 0 };
+    }
+    return this.executePrepared(claim, signal, prepared);
+  }
+
+  /** Everything an execution needs from the store, loaded before the task starts. */
+  private async prepare(claim: ClaimedAtom): Promise<Prepared> {
+    const runs = this.core.runs;
+    const run = await runs.context(claim.runId, claim.run);
+    const spec = run.graph.atoms[claim.index];
+    if (!spec) throw new StokerError('STOKER_INTERNAL_INVARIANT', `run ${claim.runId} has no atom ${claim.index}`);
+    const inputs = await runs.inputs(run, spec.inputs);
+    const controllerValue = spec.kind === 'retry' ? await this.controllerValue(spec.controller!, claim.attempt, run) : null;
+    return { run, spec, inputs, controllerValue };
+  }
+
+  private async executePrepared(
+    claim: ClaimedAtom,
+    signal: AbortSignal,
+    { run, spec, inputs, controllerValue }: Prepared,
+  ): Promise<Outcome> {
+    const core = this.core;
+    core.stats.executed += 1;
+    if (spec.kind === 'retry') return { kind: 'success', result: controllerValue, journal: [] };
+
+    const found = core.resolver.resolve(run, spec);
+    if (found.kind === 'elsewhere') {
+      // Another engine (with this flow or step type registered) should run it: hand it
+      // back, and look again later in case it gets registered here.
+      core.runs.forgetGraph(claim.runId);
+      return { kind: 'release', delayMs: core.settings.pollMs };
+    }
+    if (found.kind === 'missing') {
+      return claim.state === 'REVERTING'
+        ? { kind: 'revertFailed', failure: found.failure }
+        : { kind: 'failure', failure: found.failure, journal: claim.journal };
+    }
+    const code = found.code;
+    const journal = claim.journal.map((j) => ({ ...j }));
+    const parked: Parked = { suspension: null };
+    let ctx: TaskContext;
+    try {
+      ctx = await taskContext(core.store, claim, spec.name, journal, signal, await this.scopeValue(run, claim.index), parked);
+    } catch (e) {
+      if (isStokerError(e) && e.code.startsWith('STOKER_STORE_')) {
+        core.emitError(e);
+        return { kind: 'release', delayMs: core.settings.pollMs };
+      }
+      throw e;
+    }
+    core.faultPoint('before-execute', { runId: claim.runId, atom: claim.index });
+
+    if (claim.state === 'REVERTING') {
+      try {
+        await this.withTimeout(() => code.revert!(inputs.values, ctx), spec.timeoutMs, signal);
+        return { kind: 'reverted' };
+      } catch (e) {
+        return { kind: 'revertFailed', failure: toFailureRecord(e) };
+      }
+    }
+    if (inputs.missing.length > 0) {
+      return {
+        kind: 'failure',
+        failure: { type: 'MissingInput', message: `atom ${spec.name} has no value for ${inputs.missing.join(', ')}`, retryable: false },
+        journal,
+      };
+    }
+    try {
+      const value = await this.withTimeout(() => code.execute(inputs.values, ctx), spec.timeoutMs, signal);
+      // A wait parks the atom even if the task caught the suspension and carried on.
+      if (parked.suspension) return { kind: 'suspend', wait: parked.suspension.wait, journal: journal.slice(0, parked.suspension.seq) };
+      const result: JsonValue = value === undefined ? null : (value as JsonValue);
+      try {
+        checkJson(result, `result of ${spec.name}`, { maxBytes: core.settings.maxResultBytes, maxDepth: 64 });
+      } catch (e) {
+        return { kind: 'failure', failure: { ...toFailureRecord(e), retryable: false }, journal };
+      }
+      core.faultPoint('after-side-effect-before-result', { runId: claim.runId, atom: claim.index });
+      return { kind: 'success', result, journal };
+    } catch (e) {
+      const s = parked.suspension ?? (e instanceof Suspension ? e : null);
+      if (s) return { kind: 'suspend', wait: s.wait, journal: journal.slice(0, s.seq) };
+      return { kind: 'failure', failure: toFailureRecord(e), journal };
+    }
+  }
+
+  private async withTimeout<T>(fn: () => T | Promise<T>, timeoutMs: number | undefined, signal: AbortSignal): Promise<T> {
+    const work = Promise.resolve().then(fn);
+    if (timeoutMs === undefined && !signal.aborted) {
+      // still stop waiting when the engine aborts (cancel, lease loss)
+      return Promise.race([work, abortPromise(signal)]);
+    }
+    let timer: TimerHandle | null = null;
+    const timeout = new Promise<never>((_, reject) => {
+      if (timeoutMs === undefined) return;
+      timer = this.core.clock.setTimer(timeoutMs, () => {
+        const err = new StokerError('STOKER_TASK_TIMEOUT', `task ran longer than ${timeoutMs} ms`);
+        (err as StokerError & { retryable: boolean }).retryable = true;
+        reject(err);
+      });
+    });
+    try {
+      return await Promise.race([work, timeout, abortPromise(signal)]);
+    } finally {
+      (timer as TimerHandle | null)?.cancel();
+    }
+  }
+
+  /** What a retry controller provides on its n-th attempt: the for-each item, or the attempt number. */
+  private async controllerValue(ctl: RetryControllerSpec, attempt: number, run: RunContext): Promise<JsonValue> {
+    switch (ctl.kind) {
+      case 'forEach': {
+        if (ctl.values.length === 0) throw new ValidationError('STOKER_FLOW_INVALID', 'forEach retry controller has no values');
+        return ctl.values[Math.min(attempt, ctl.values.length) - 1] ?? null;
+      }
+      case 'parameterizedForEach': {
+        const { values } = await this.core.runs.inputs(run, { list: ctl.valuesFrom });
+        const list = values.list;
+        if (!Array.isArray(list) || list.length === 0) {
+          throw new ValidationError('STOKER_FLOW_INVALID', 'parameterizedForEach needs a non-empty list of values');
+        }
+        return list[Math.min(attempt, list.length) - 1] ?? null;
+      }
+      default:
+        return attempt;
+    }
+  }
+
+  /** The current value of the nearest retry controller around an atom (for-each item, attempt). */
+  private async scopeValue(run: RunContext, index: number): Promise<JsonValue | undefined> {
+    const spec = run.graph.atoms[index]!;
+    let scope: number | null = spec.kind === 'retry' ? (run.graph.scopes[spec.scope]?.parent ?? null) : spec.scope;
+    while (scope !== null) {
+      const sc = run.graph.scopes[scope]!;
+      if (sc.controller !== null) {
+        const r = await this.core.runs.inputs(run, { v: { from: 'atom', atom: sc.controller } });
+        return r.values.v;
+      }
+      scope = sc.parent;
+    }
+    return undefined;
+  }
+}
+
+function abortPromise(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) return reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal.addEventListener('abort', () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')), { once: true });
+  });
+}

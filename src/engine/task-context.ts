@@ -1,0 +1,100 @@
+/**
+ * The `ctx` a task receives, with its durable waits (`sleep`, `waitForSignal`,
+ * `runChild`). A wait that is not yet satisfied throws a {@link Suspension}: the engine
+ * parks the atom (WAITING, holding no claim and no slot) and, once the wait is over and
+ * the atom is claimed again, executes the task again from the start. Waits already
+ * satisfied then return at once from the atom's journal, in the order they were made, so
+ * code between them must be idempotent (the task's contract, docs/guide).
+ */
+import type { JsonValue } from '../core/json.js';
+import { ValidationError } from '../errors.js';
+import type { FlowGraph } from '../flow/graph.js';
+import type { FailureRecord, TaskContext } from '../flow/types.js';
+import { RunStatus } from '../store/states.js';
+import type { ClaimedAtom, JournalEntry, RunQueries, SignalRow } from '../store/store.js';
+import { ChildRunFailedError, Suspension, type WaitRequest } from './failure.js';
+
+/** Where a parked execution leaves the wait that parked it (set by the first wait not yet satisfied). */
+export interface Parked {
+  suspension: Suspension | null;
+}
+
+/**
+ * Builds the context of one execution. `journal` is the atom's journal (a copy the caller
+ * keeps: new entries are recorded with the outcome); `retryValue` the enclosing retry
+ * controller's value.
+ */
+export async function taskContext(
+  store: RunQueries,
+  claim: ClaimedAtom,
+  atomName: string,
+  journal: JournalEntry[],
+  signal: AbortSignal,
+  retryValue: JsonValue | undefined,
+  parked: Parked,
+): Promise<TaskContext> {
+  const park = (s: Suspension): never => {
+    parked.suspension ??= s;
+    throw s;
+  };
+  // The wait that parked this atom (the last entry, not done) is satisfied now that it was claimed again.
+  const last = journal.at(-1);
+  let signals: SignalRow[] | null = null;
+  const loadSignals = async (): Promise<SignalRow[]> => (signals ??= await store.getSignals(claim.runId));
+  if (last && !last.done) {
+    if (last.kind === 'signal') {
+      const nth = journal.filter((j) => j.kind === 'signal' && j.ref === last.ref).length - 1;
+      last.value = (await loadSignals()).filter((s) => s.name === last.ref)[nth]?.payload ?? null;
+    } else if (last.kind === 'child' && last.ref) {
+      const child = await store.getRun(last.ref);
+      last.value = child
+        ? { status: child.status, result: child.result, failure: child.failure as unknown as JsonValue }
+        : { status: 'MISSING', result: null, failure: null };
+    }
+    last.done = true;
+  }
+  let seq = 0;
+  return {
+    runId: claim.runId,
+    atomName,
+    idempotencyKey: `${claim.runId}/${atomName}/${claim.attempt}`,
+    fencingToken: `${claim.runId}/${atomName}/${claim.epoch}.${claim.attempt}`,
+    attempt: claim.attempt,
+    execution: claim.execution,
+    signal,
+    retryValue,
+    failure: claim.state === 'REVERTING' ? (claim.failure ?? undefined) : undefined,
+    async sleep(ms: number): Promise<void> {
+      if (!Number.isFinite(ms) || ms < 0)
+        throw new ValidationError('STOKER_CONFIG_INVALID', `ctx.sleep needs a non-negative number of ms, got ${ms}`);
+      const k = seq++;
+      if (journal[k]) return;
+      return park(new Suspension(k, { kind: 'sleep', ms }));
+    },
+    async waitForSignal(name: string): Promise<JsonValue> {
+      const k = seq++;
+      const e = journal[k];
+      if (e) return e.value ?? null;
+      const consumed = journal.filter((j) => j.kind === 'signal' && j.ref === name).length;
+      const available = (await loadSignals()).filter((s) => s.name === name)[consumed];
+      if (available) {
+        journal.push({ seq: k, kind: 'signal', ref: name, done: true, value: available.payload });
+        return available.payload;
+      }
+      return park(new Suspension(k, { kind: 'signal', name }));
+    },
+    async runChild(flow: string | FlowGraph, args: Record<string, JsonValue>, options?: { version?: string }): Promise<JsonValue> {
+      const k = seq++;
+      const e = journal[k];
+      if (e) {
+        const v = (e.value ?? {}) as { status?: string; result?: JsonValue; failure?: FailureRecord | null };
+        if (v.status === RunStatus.SUCCESS) return v.result ?? null;
+        throw new ChildRunFailedError(e.ref ?? '?', v.status ?? 'UNKNOWN', v.failure ?? null);
+      }
+      const wait: WaitRequest =
+        typeof flow === 'string' ? { kind: 'child', flow, args } : { kind: 'child', flow: flow.flow, args, graph: flow };
+      if (options?.version !== undefined) wait.version = options.version;
+      return park(new Suspension(k, wait));
+    },
+  };
+}
