@@ -79,7 +79,10 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
         injected += 1;
         expect(await other.requeueEngine(GHOST)).toBe(1);
       });
-      const engine = new Engine({ store: racing, flows: registry, concurrency: 2, pollMs: 50, leaseMs: 10_000 });
+      // one slot: while `a`'s failure is being committed the engine claims nothing, so the
+      // requeued `b` cannot be claimed (and then rightly flagged) before the revert start
+      // looks again; with two slots a loaded machine let the claim loop win that race
+      const engine = new Engine({ store: racing, flows: registry, concurrency: 1, pollMs: 50, leaseMs: 10_000 });
       await engine.start();
       try {
         const done = await engine.waitForRun(run.id, { timeoutMs: 10_000, pollMs: 50 });
