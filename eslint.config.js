@@ -4,7 +4,7 @@
 // 1. Typed lint: typescript-eslint's `recommended` set plus the few type-aware rules that
 //    catch real bugs in async code (a promise nobody awaits, a promise passed where a
 //    callback's return value is ignored, `await` on a non-promise).
-// 2. Layering (STYLE.md, DESIGN.md "Layers"): one `no-restricted-imports` entry per folder.
+// 2. Layering (ARCHITECTURE.md, "Folders"): one `no-restricted-imports` entry per folder.
 //    ESLint matches import *specifiers* as written, not resolved paths, so the patterns
 //    below match folder names after any run of `./` / `../`. Folder names under src/ are
 //    unique, which makes that precise enough for editor feedback; the exact check (resolved
@@ -187,7 +187,7 @@ const layering = [
 ];
 
 // ---------------------------------------------------------------------------------------
-// Determinism in the engine (TEST-PLAN §2): time, randomness and timers are injected
+// Determinism in the engine (docs/reliability.md, "The simulation"): time, randomness and timers are injected
 // through src/core/clock.ts and src/core/ids.ts, so a simulation can drive the engine.
 
 const NO_ENV = {

@@ -43,7 +43,7 @@ const IDLE_PG = Number(opt('--idle') ?? (quick ? 30 : 200));
 const IDLE_OTHER = quick ? 10 : 30;
 const PEERS = !args.includes('--no-peers');
 
-const HOLD_LEASE_MS = 6000; // TEST-PLAN §3 default T: a kill is found by the session lock / pid, not the lease
+const HOLD_LEASE_MS = 6000; // the lease T of docs/reliability.md, "Failure scenarios": a kill is found by the session lock / pid, not the lease
 const STOP_LEASE_MS = 1500;
 const POLL_MS = 100;
 

@@ -1,6 +1,6 @@
 /**
- * Exit codes of the `stoker` command, mapped from error codes in this one place (STYLE.md:
- * exit codes only in cli/). docs and `stoker --help` show the same table.
+ * Exit codes of the `stoker` command, mapped from error codes in this one place (only
+ * cli/ knows exit codes). docs/errors.md and `stoker --help` show the same table.
  */
 import { ConflictError, NotFoundError, ValidationError, isStokerError, type ErrorCode } from '../errors.js';
 

@@ -1,6 +1,6 @@
 /**
  * Flags shared by the commands, and where their values come from: flag > environment
- * variable `STOKER_*` > default (STYLE.md). Only the CLI reads `process.env`; the
+ * variable `STOKER_*` > default (src/cli/options.ts). Only the CLI reads `process.env`; the
  * runtime gets plain values.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';

@@ -1,6 +1,6 @@
 /**
  * Time and randomness, injected. Engine code never reads `Date.now()`, `Math.random()` or
- * global timers directly, so that a deterministic simulation can drive it (TEST-PLAN §2).
+ * global timers directly, so that a deterministic simulation can drive it (docs/reliability.md, "The simulation").
  * Wall-clock time that matters (leases, timers) comes from the database, never from here.
  */
 

@@ -58,7 +58,7 @@ export class ClaimLoop {
           core.emitError(e);
           // The claim may have committed although we got no answer (an ambiguous commit):
           // atoms could now be held under our id that nobody runs. Give the id up; the
-          // reapers requeue whatever it holds (found by the simulation, C11).
+          // reapers requeue whatever it holds (found by the simulation: docs/reliability.md C11).
           core.fenceSelf('claim outcome unknown');
         }
       }

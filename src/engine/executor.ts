@@ -44,7 +44,7 @@ export class Executor {
       throw e;
     }
     if (!core.leaseValid()) {
-      // R9: never start a side effect once our lease may have run out (a resumed zombie),
+      // docs/reliability.md R9: never start a side effect once our lease may have run out (a resumed zombie),
       // and claim nothing more under this id: without fencing, a lease that is stale while
       // the claims still pass could make a tight claim-and-release loop.
       if (!core.fencedOut) core.fenceSelf('lease ran out before a task could start');

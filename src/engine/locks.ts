@@ -1,11 +1,11 @@
 /**
- * Named locks with a TTL and a fencing token (DESIGN.md protocol 10): a band-aid for callers
+ * Named locks with a TTL and a fencing token (protocol 10 in ARCHITECTURE.md): a band-aid for callers
  * that truly need mutual exclusion around something outside Stoker. Stoker itself never
  * coordinates with them; it claims atoms with an epoch in the same conditional write that
  * records the work, so there is no window between "I hold it" and "I write" (see
  * docs/locks.md for why, and for the fencing-token pattern).
  *
- * Built on the same lease rules as engines (RULES.md R1–R9):
+ * Built on the same lease rules as engines (docs/reliability.md R1–R9):
  * - the lease lives in a row of the store and is timed by the **database clock**; this
  *   module passes durations, never timestamps;
  * - every acquire bumps the lock's **token**, which never decreases and is never handed
@@ -50,7 +50,7 @@ export const LOCK_LIMITS = {
 
 /**
  * The share of the TTL a holder may count on after a successful acquire or renewal, by its
- * own monotonic clock from before the statement was sent (RULES.md R9: margin T/10). It
+ * own monotonic clock from before the statement was sent (docs/reliability.md R9: margin T/10). It
  * needs only clock *rates* to agree with the database's, not clock readings.
  */
 const SELF_FENCE_FRACTION = 0.9;
@@ -266,7 +266,7 @@ export function createLocks(store: Store, options: LocksOptions = {}): Locks {
 
 /**
  * Renews one lock while a {@link Locks.withLock} function runs, and fences the holder
- * itself (RULES.md R9): the lease is trusted until `t + 0.9 × ttl`, `t` being the monotonic
+ * itself (docs/reliability.md R9): the lease is trusted until `t + 0.9 × ttl`, `t` being the monotonic
  * time before the last successful acquire or renewal was *sent*; past that, or when a
  * renewal is refused, the signal is aborted and renewing stops for good (a lock once lost
  * is never taken back silently: the holder must acquire it again, with a new token).

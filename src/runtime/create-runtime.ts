@@ -53,7 +53,7 @@ export interface RuntimeOptions {
   heartbeatMs?: number;
   /**
    * SQLite: the local supervisor that SIGKILLs a stopped engine process of this host
-   * stalling every engine by holding the write lock (RULES.md R12; default true; see
+   * stalling every engine by holding the write lock (docs/reliability.md R12; default true; see
    * `EngineOptions.localSupervisor`). No effect on PostgreSQL and MySQL.
    */
   localSupervisor?: boolean;

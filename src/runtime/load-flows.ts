@@ -1,6 +1,6 @@
 /**
  * Loading a *flows module*: the file `--flows` names, which default-exports an array of
- * root flows (DESIGN.md, Interfaces). `.js`/`.mjs` files are imported as they are;
+ * root flows (README.md). `.js`/`.mjs` files are imported as they are;
  * `.ts`/`.mts` files go through tsx's ESM loader, registered once per process, so users
  * need no build step for their flows.
  */

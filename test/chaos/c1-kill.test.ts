@@ -1,5 +1,5 @@
 /**
- * C1 (TEST-PLAN §3): kill -9 of engine processes at random moments and at targeted fault
+ * C1 (docs/reliability.md): kill -9 of engine processes at random moments and at targeted fault
  * points, on every dialect. Two engines work through a stream of mixed runs; every 1–3 s
  * a random one is SIGKILLed and replaced; meanwhile a third slot runs engines that SIGKILL
  * themselves at `after-claim-commit`, `after-side-effect-before-result` and

@@ -1,5 +1,5 @@
 /**
- * C12 (TEST-PLAN §3): the SQLite profile, three engine processes sharing one WAL database.
+ * C12 (docs/reliability.md): the SQLite profile, three engine processes sharing one WAL database.
  *
  * (a) kill -9 at random moments, with short tasks so that kills often land inside write
  *     transactions, plus engines that SIGKILL themselves at `inside-fenced-tx` (holding
@@ -8,7 +8,7 @@
  *
  * (b) SIGSTOP of an engine at `inside-fenced-tx`: it holds SQLite's one write lock
  *     (BEGIN IMMEDIATE … COMMIT spans the engine's completion callback), so every other
- *     engine stalls, and no lease can help (RULES.md R12, known limit): their writes
+ *     engine stalls, and no lease can help (docs/reliability.md R12, known limit): their writes
  *     (claims, completions, heartbeats, registrations) wait in SQLite's busy handler
  *     (busy_timeout 5 s, a synchronous wait that also blocks their event loops) and then fail
  *     with "database is locked". The local supervisor ends it (EngineOptions.localSupervisor,
@@ -156,7 +156,7 @@ describe.skipIf(!sqlite)('C12 SQLite: an engine stopped inside a write transacti
 describe.skipIf(!sqlite || !STALL_OBSERVATION)('C12 SQLite: an engine stopped inside a write transaction, no supervisor', () => {
   const s = useScenario('sqlite', 'c12nosupervisor');
 
-  // The known limit itself (RULES.md R12), with every supervisor off: nobody kills the stopped
+  // The known limit itself (docs/reliability.md R12), with every supervisor off: nobody kills the stopped
   // engine, the stall lasts as long as it stays stopped; the test ends it after 2T + 10 s.
   it('without the supervisor, stalls everyone for as long as it stays stopped (CHAOS_C12_STALL=1)', async (ctx) => {
     if (!s.db) return ctx.skip();

@@ -1,5 +1,5 @@
 /**
- * C12, the local supervisor's choices (RULES.md R12): whom it SIGKILLs, and when. Real
+ * C12, the local supervisor's choices (docs/reliability.md R12): whom it SIGKILLs, and when. Real
  * child processes (`sleep`), registered as engines in a real SQLite file, and the real
  * /proc inspection and kill that `openStore` wires.
  *

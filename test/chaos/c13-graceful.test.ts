@@ -1,5 +1,5 @@
 /**
- * C13 (TEST-PLAN §3): a rolling restart. Three engines work through mixed runs; each in
+ * C13 (docs/reliability.md): a rolling restart. Three engines work through mixed runs; each in
  * turn gets a replacement and then SIGTERM while tasks are in flight. SIGTERM drains for
  * 300 ms (ENGINE_DRAIN_MS), then hands back what is still running (a fenced release, no
  * lease wait): the next claim of every handed-back atom must come within poll + 1 s of the

@@ -1,5 +1,5 @@
 /**
- * C2 (TEST-PLAN §3): a zombie. An engine SIGSTOPs itself at
+ * C2 (docs/reliability.md): a zombie. An engine SIGSTOPs itself at
  * `after-side-effect-before-result` (its task's side effect happened, the result is not
  * recorded) and stays stopped for 3× its lease (1.5 s) while another engine takes its
  * atoms over; then it gets SIGCONT. None of its writes may land: its completion is fenced
@@ -127,7 +127,7 @@ for (const dialect of testDialects()) {
  * C2 variant (b): the zombie is stopped at `inside-fenced-tx`, i.e. inside its completion
  * transaction, holding the run's and the atom's row locks. Claims and requeues skip locked
  * rows, so the takeover of that atom is bounded by how soon the server ends the idle
- * transaction (RULES.md R12: `idle_in_transaction_session_timeout` on PostgreSQL, 15 s by
+ * transaction (docs/reliability.md R12: `idle_in_transaction_session_timeout` on PostgreSQL, 15 s by
  * default in PostgresStore; MariaDB's `idle_transaction_timeout`), not by the lease. Slow
  * (≥ 15 s), so only with CHAOS_LONG=1 (or CHAOS_C2B=1).
  */

@@ -1,5 +1,5 @@
 /**
- * C3 (TEST-PLAN §3): PostgreSQL restarts mid-run, on a private server started for this file
+ * C3 (docs/reliability.md): PostgreSQL restarts mid-run, on a private server started for this file
  * (test/chaos/private-server.ts): `pg_ctl stop -m fast` (sessions terminated, checkpoint)
  * and `pg_ctl stop -m immediate` (a crash: recovery from WAL on start), each followed by a
  * start after 2–5 s (CHAOS_LONG=1: 5 restarts, 2–10 s down). What is checked and printed:

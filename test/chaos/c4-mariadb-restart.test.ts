@@ -1,5 +1,5 @@
 /**
- * C4 (TEST-PLAN §3): MariaDB restarts mid-run, on a private server started for this file
+ * C4 (docs/reliability.md): MariaDB restarts mid-run, on a private server started for this file
  * (test/chaos/private-server.ts): `mariadb-admin shutdown` (clean) and `kill -9 mariadbd`
  * (a crash: InnoDB recovery on start), each followed by a start after 2–5 s (CHAOS_LONG=1:
  * 5 restarts, 2–10 s down). What is checked and printed: see test/chaos/server-restart.ts.

@@ -1,5 +1,5 @@
 /**
- * C6 (TEST-PLAN §3), PostgreSQL and MariaDB: engine connections are killed from the server
+ * C6 (docs/reliability.md), PostgreSQL and MariaDB: engine connections are killed from the server
  * side every 0.5–2 s for ~8 s while three engines work through mixed runs.
  *
  * - PostgreSQL: `pg_terminate_backend` of a random backend whose `application_name` is

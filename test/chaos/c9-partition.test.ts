@@ -1,5 +1,5 @@
 /**
- * C9 (TEST-PLAN §3): a partition between one engine and the database, on PostgreSQL and
+ * C9 (docs/reliability.md): a partition between one engine and the database, on PostgreSQL and
  * MariaDB, made with a fault-injecting TCP proxy on loopback (tcp-proxy.ts, its own
  * process). The partitioned engine (`part`, ENGINE_ROLE=part, so its PostgreSQL sessions
  * are `stoker-part…`; its idle-in-transaction timeout is half its lease, RULES R12)
@@ -36,7 +36,7 @@
  * engine (pool, session lock, LISTEN) stay on the server for the whole partition, and the
  * engine's session lock stays held, so R11's lock check cannot speed the takeover up (the
  * lease decides). Only timeouts above TCP end sessions here: the idle-in-transaction ones.
- * A real cut (netns, blackhole routes; TEST-PLAN C9) is needed to measure keepalive; it
+ * A real cut (netns, blackhole routes; docs/reliability.md C9) is needed to measure keepalive; it
  * needs a server listening on a veth address, which the shared servers do not.
  *
  * CHAOS_LONG=1: a partition of 9× the lease and the other one-way variant (engine →

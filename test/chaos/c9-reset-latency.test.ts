@@ -1,5 +1,5 @@
 /**
- * C9 variants (TEST-PLAN §3) on PostgreSQL and MariaDB, with the fault-injecting TCP proxy
+ * C9 variants (docs/reliability.md) on PostgreSQL and MariaDB, with the fault-injecting TCP proxy
  * of c9-partition.test.ts between one engine (`part`) and the database; two workers and the
  * checker connect directly.
  *

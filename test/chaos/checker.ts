@@ -1,5 +1,5 @@
 /**
- * The chaos checker (TEST-PLAN §4): verifies a finished history independently of the
+ * The chaos checker (docs/reliability.md, "Invariants"): verifies a finished history independently of the
  * engine's own view. It reads only what the database recorded (runs, atoms and the event
  * log, ordered by event id) and what the tasks themselves wrote to their side-effect log
  * (test/fixtures/chaos-flows.ts), and reports a verdict per invariant with counterexamples.

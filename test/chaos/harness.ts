@@ -1,5 +1,5 @@
 /**
- * Process harness for the chaos scenarios (TEST-PLAN §3): engine processes started from
+ * Process harness for the chaos scenarios (docs/reliability.md): engine processes started from
  * test/fixtures/engine-process.ts and stopped by their pids, a workload of chaos-flows.ts
  * runs, waiting for quiescence, takeover latency from the database's event history, and
  * cleanup that never leaves a child behind (stopped ones are continued, then killed).

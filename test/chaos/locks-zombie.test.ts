@@ -1,5 +1,5 @@
 /**
- * The locks API under a real freeze (DESIGN.md protocol 10, RULES.md R9 and §0): two
+ * The locks API under a real freeze (protocol 10 in ARCHITECTURE.md, docs/reliability.md R9 and §0): two
  * processes (test/fixtures/lock-holder.ts) contend for one lock on every dialect.
  *
  * 1. A acquires it (TTL 1.5 s) and writes the protected resource with its token.

@@ -1,6 +1,6 @@
 /**
  * Private, throwaway database servers for the chaos scenarios that restart or crash the
- * server itself (TEST-PLAN C3, C4). The shared servers on 5432/3306 are never touched: each
+ * server itself (docs/reliability.md C3, C4). The shared servers on 5432/3306 are never touched: each
  * {@link PrivateServer} lives in a fresh temp directory (`/tmp/stoker-private-<kind>-*`),
  * listens on 127.0.0.1 on a random free port, keeps its unix socket in that directory, and
  * is removed again (process and directory) by `destroy()`, or by a process 'exit' hook when

@@ -1,5 +1,5 @@
 /**
- * C3 / C4 (TEST-PLAN §3): the database server restarts (cleanly and by crash) under load,
+ * C3 / C4 (docs/reliability.md): the database server restarts (cleanly and by crash) under load,
  * on a PRIVATE server (test/chaos/private-server.ts; the shared servers are never touched).
  *
  * Three engine processes work through a stream of mixed chaos-flows runs; at random moments

@@ -1,5 +1,5 @@
 /**
- * A fault-injecting TCP proxy for the partition scenario (TEST-PLAN C9) on loopback: it
+ * A fault-injecting TCP proxy for the partition scenario (docs/reliability.md C9) on loopback: it
  * sits in front of a database port, and the engine that is to be cut off connects through
  * it. Its mode can be switched while connections are open:
  *

@@ -1,5 +1,5 @@
 /**
- * The independent checker (TEST-PLAN §4). It never asks the engine: it replays the
+ * The independent checker (docs/reliability.md, "Invariants"). It never asks the engine: it replays the
  * SimStore's committed history (every write, in commit order, with the writer and the epoch a
  * fenced write was conditioned on), reads the final tables, the side-effect sink and the
  * submission log, and rebuilds its own model of every atom's claim, state and result.

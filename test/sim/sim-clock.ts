@@ -1,5 +1,5 @@
 /**
- * Virtual time for the deterministic simulation (TEST-PLAN §2, Layer A).
+ * Virtual time for the deterministic simulation (docs/reliability.md, "The simulation").
  *
  * - {@link Scheduler}: one priority queue of `(time, seq, owner, fn)` for the whole world.
  *   `runUntil(t)` pops due entries in `(time, seq)` order, sets `now` to the entry's time,

@@ -28,7 +28,7 @@
  * the epoch a fenced write was conditioned on, and the virtual time. The checker judges the
  * run from it, never from the engine's own view.
  *
- * Mutants (test-only flags, TEST-PLAN §2 "Checker sensitivity") are listed in {@link SimMutants}.
+ * Mutants (test-only flags, docs/reliability.md, "The simulation") are listed in {@link SimMutants}.
  */
 import { canonicalJson } from '../../src/core/canonical-json.js';
 import type { Rng } from '../../src/core/clock.js';
@@ -87,7 +87,7 @@ export interface SimFaults {
 
 export const NO_FAULTS: SimFaults = { rejectP: 0, delayP: 0, delayMaxMs: 0, ambiguousP: 0, txRetryP: 0 };
 
-/** Planted bugs. Each must be caught by the checker (TEST-PLAN §2, mutation tests). */
+/** Planted bugs. Each must be caught by the checker (docs/reliability.md, "The simulation"). */
 export interface SimMutants {
   /** M1: fenced atom writes ignore `epoch` (the `AND epoch = $n` predicate is dropped) */
   ignoreEpoch?: boolean;

@@ -1,6 +1,6 @@
 /**
  * SimWorld(seed): the real Engine (src/engine/engine.ts), unchanged, against the SimStore,
- * on virtual time, with a seeded workload and a seeded nemesis (TEST-PLAN §2).
+ * on virtual time, with a seeded workload and a seeded nemesis (docs/reliability.md, "The simulation").
  *
  * One world = one seed:
  * 1. a SimStore (DB clock = virtual time; store profile drawn per seed: with or without
@@ -37,7 +37,7 @@ import { FLOW_NAMES, SideEffectSink, buildRegistry, expectedOutcome, makePlan, t
 export type FaultKind = 'crash' | 'pause' | 'restart' | 'reject' | 'ambiguous' | 'delay' | 'txRetry' | 'skew' | 'point';
 /**
  * crash / pause: an engine process at a random moment; point: crash or pause an engine the
- * next time it reaches one of the engine's `faultPoint` sites (TEST-PLAN C1 targeted kills,
+ * next time it reaches one of the engine's `faultPoint` sites (docs/reliability.md C1 targeted kills,
  * C2 variants: after-claim-commit, before-execute, after-side-effect-before-result,
  * inside-fenced-tx); restart: the store drops every session; reject / ambiguous: bursts of
  * refused statements / of applied-then-failed statements; delay, txRetry: background

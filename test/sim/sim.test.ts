@@ -1,5 +1,5 @@
 /**
- * Layer A of TEST-PLAN.md: the deterministic simulation (`sim:quick`).
+ * docs/reliability.md, "The simulation": the deterministic simulation (`sim:quick`).
  *
  * - every seed runs the real Engine against the SimStore under a seeded nemesis, then the
  *   independent checker judges the history; safety (I1 I3 I4 I5a I6 T) and liveness/outcome
@@ -117,7 +117,7 @@ describe('determinism', () => {
   }, 60_000);
 });
 
-/** Planted bugs (TEST-PLAN §2 "Checker sensitivity"): each must be caught within 500 seeds. */
+/** Planted bugs (docs/reliability.md, "The simulation"): each must be caught within 500 seeds. */
 const MUTANTS: { name: keyof SimMutants; caughtBy: readonly Invariant[]; what: string }[] = [
   { name: 'ignoreEpoch', caughtBy: ['I3', 'I6'], what: 'fenced writes ignore the epoch predicate' },
   {

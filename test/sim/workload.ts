@@ -52,7 +52,7 @@ export interface SinkRecord {
   execution: number;
 }
 
-/** Records every task side effect (TEST-PLAN §4 SideEffectSink, mode A: accepts duplicates). */
+/** Records every task side effect (docs/reliability.md, "Invariants", mode A: accepts duplicates). */
 export class SideEffectSink {
   readonly records: SinkRecord[] = [];
   constructor(private readonly sched: Scheduler) {}

@@ -1,5 +1,5 @@
 /**
- * The layering of src/ (DESIGN.md "Layers", STYLE.md "Layout"), checked over the import
+ * The layering of src/ (ARCHITECTURE.md, "Folders"), checked over the import
  * lines of every source file, independently of ESLint, so that `npm test` fails too.
  *
  * eslint.config.js carries the same rules as `no-restricted-imports` patterns, which match
@@ -298,7 +298,7 @@ describe('layering of src/', () => {
     expect(files.some((f) => f.startsWith('src/engine/'))).toBe(true);
   });
 
-  it('every import points down (DESIGN.md "Layers")', () => {
+  it('every import points down (ARCHITECTURE.md, "Folders")', () => {
     const violations = files.flatMap((f) => importLines(f)).flatMap(check);
     expect(format(violations), 'layering violations (file:line, import, rule)').toBe('');
   });

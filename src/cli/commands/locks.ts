@@ -1,5 +1,5 @@
 /**
- * `stoker locks list|release`: the locks of the locks API (docs/locks.md, DESIGN.md
+ * `stoker locks list|release`: the locks of the locks API (docs/locks.md, ARCHITECTURE.md
  * protocol 10). Release needs the lock's current token, so it can free a lock a crashed
  * holder left behind but never one a newer holder took since.
  */

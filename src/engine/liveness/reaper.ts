@@ -38,7 +38,7 @@ export class Reaper {
     await this.supervision.check();
     if (core.fencedOut) return;
     try {
-      // A crashed engine's session lock is free at once; check it on every look (R11).
+      // A crashed engine's session lock is free at once; check it on every look (docs/reliability.md R11).
       const requeued = await core.store.requeueExpired({ liveCheckAfterMs: 0 });
       if (requeued.length > 0) {
         core.log.info({ count: requeued.length, engines: [...new Set(requeued.map((r) => r.engineId))] }, 'requeued atoms of dead engines');

@@ -1,5 +1,5 @@
 /**
- * The public locks API (`createLocks`, DESIGN.md protocol 10) on every dialect:
+ * The public locks API (`createLocks`, protocol 10 in ARCHITECTURE.md) on every dialect:
  *
  * - inputs are checked before the database is touched, with STOKER_LOCK_* codes;
  * - `withLock` renews the lease while `fn` runs (others stay out well past one TTL),

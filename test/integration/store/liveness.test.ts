@@ -1,5 +1,5 @@
 /**
- * Store-level liveness and wake-ups (DESIGN.md protocols 4 and 6, RULES.md R11 and R12):
+ * Store-level liveness and wake-ups (protocols 4 and 6 in ARCHITECTURE.md, docs/reliability.md R11 and R12):
  *
  * - an engine process killed with SIGKILL is found dead within milliseconds, by its session
  *   lock (PostgreSQL advisory lock, MySQL GET_LOCK) or its pid (SQLite), although its lease

@@ -1,5 +1,5 @@
 /**
- * The lock statements of the Store port (DESIGN.md protocol 10), run unchanged against
+ * The lock statements of the Store port (protocol 10 in ARCHITECTURE.md), run unchanged against
  * every dialect:
  *
  * - acquire is refused while the lease runs, to everyone (the holder's name grants nothing),
