@@ -20,6 +20,8 @@ export {
   compileFlow,
   FlowRegistry,
 } from './flow/index.js';
+export { buildGraph, checkGraph, type GraphSpec, type StepSpec, type GraphInput } from './flow/build-graph.js';
+export { StepTypeRegistry, type StepType } from './flow/step-type.js';
 export type {
   AtomSpec,
   CompiledFlow,
@@ -31,11 +33,14 @@ export type {
   InputSource,
   Link,
   RetryController,
+  StepRef,
   TaskContext,
   TaskDefinition,
   TaskOptions,
 } from './flow/index.js';
 export { Engine, type EngineOptions, type EngineEvents, type FlowLookup, type StartRunOptions } from './engine/engine.js';
+export { RunClient, RUN_LIMITS, type RunClientOptions } from './engine/run-client.js';
+export { DefaultStepResolver, type StepResolver, type Resolution, type AtomCode } from './engine/step-resolver.js';
 export { WakeHub } from './engine/wake-hub.js';
 export { RunStatus, AtomState, RUN_TRANSITIONS, ATOM_TRANSITIONS, isTerminalRun } from './store/states.js';
 export { ChildRunFailedError } from './engine/failure.js';
@@ -50,7 +55,8 @@ export {
   type LockContext,
 } from './engine/locks.js';
 export { openStore } from './store/open-store.js';
-export type { Store, RunRow, AtomRow, EventRow, EngineRow, StartResult, DialectCapabilities } from './store/store.js';
+export type { Store, RunRow, AtomRow, EventRow, EngineRow, EventFilter, StartResult, DialectCapabilities } from './store/store.js';
+export { runJson, atomJson, eventJson, engineJson, lockJson } from './views/json.js';
 export type { AcquiredLock, LockRow, LockFilter } from './store/store.js';
 export { createRuntime, loadFlowsModule, type Runtime, type RuntimeOptions } from './runtime/index.js';
 export {

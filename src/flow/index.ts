@@ -19,7 +19,7 @@ export { compareVersions } from './compare-versions.js';
 export { isTaskDefinition, isFlowDefinition, isRetryController, isCompiledFlow } from './guards.js';
 export { NAME_PATTERN, VERSION_PATTERN, isValidName } from './names.js';
 export { GRAPH_FORMAT } from './graph.js';
-export type { AtomSpec, FlowGraph, InputSource, RetryControllerSpec, ScopeSpec, TaskRetrySpec } from './graph.js';
+export type { AtomSpec, FlowGraph, InputSource, RetryControllerSpec, ScopeSpec, StepRef, TaskRetrySpec } from './graph.js';
 export type {
   CompiledFlow,
   Decider,
