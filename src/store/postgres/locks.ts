@@ -1,5 +1,5 @@
 /**
- * The locks of DESIGN.md protocol 10 on PostgreSQL: each operation is one autocommit
+ * The locks of protocol 10 (ARCHITECTURE.md; docs/locks.md) on PostgreSQL: each operation is one autocommit
  * statement, run by {@link PostgresStore} through its usual query path (errors wrapped,
  * statement named in them, values never).
  *
