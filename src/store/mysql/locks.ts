@@ -18,12 +18,12 @@
  * @example
  * ```ts
  * const locks = new MysqlLockStatements(driver);
- * const got = await locks.acquire('nightly-report', 'host-a:4121', 30_000);
+ * const got = await locks.acquireLock('nightly-report', 'host-a:4121', 30_000);
  * ```
  */
 import { acquiredLockFromRow, lockFromRow, lockListLimit, lockTtl } from '../lock-rows.js';
 import type { SqlDriver } from '../sql/driver.js';
-import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
+import type { AcquiredLock, LockFilter, LockRow, LockStore } from '../store.js';
 
 const HELD = `(released_at IS NULL AND expires_at > NOW(6))`;
 const LOCK_COLUMNS = `name, holder, token, acquired_at, expires_at, released_at, ${HELD} AS held,
@@ -45,10 +45,10 @@ const EXTEND = `UPDATE {p}locks SET expires_at = DATE_ADD(NOW(6), INTERVAL ? MIC
 const RELEASE = `UPDATE {p}locks SET released_at = NOW(6) WHERE name = ? AND token = ? AND released_at IS NULL`;
 
 /** Lock statements over the store's driver. */
-export class MysqlLockStatements {
+export class MysqlLockStatements implements LockStore {
   constructor(private readonly runner: Pick<SqlDriver, 'read' | 'transaction'>) {}
 
-  acquire(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
+  acquireLock(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
     return this.runner.transaction('acquire a lock', async (q) => {
       await q.exec('acquire a lock: ensure the row', ENSURE_ROW, [name, holder]);
       const taken = await q.exec('acquire a lock: take it', TAKE_OVER, [holder, lockTtl(ttlMs) * 1000, name]);
@@ -58,25 +58,25 @@ export class MysqlLockStatements {
     });
   }
 
-  extend(name: string, token: number, ttlMs: number): Promise<boolean> {
+  extendLock(name: string, token: number, ttlMs: number): Promise<boolean> {
     return this.runner.read(
       'extend a lock',
       async (q) => (await q.exec('extend a lock', EXTEND, [lockTtl(ttlMs) * 1000, name, token])) === 1,
     );
   }
 
-  release(name: string, token: number): Promise<boolean> {
+  releaseLock(name: string, token: number): Promise<boolean> {
     return this.runner.read('release a lock', async (q) => (await q.exec('release a lock', RELEASE, [name, token])) === 1);
   }
 
-  get(name: string): Promise<LockRow | null> {
+  getLock(name: string): Promise<LockRow | null> {
     return this.runner.read('read a lock', async (q) => {
       const rows = await q.rows('read a lock', `SELECT ${LOCK_COLUMNS} FROM {p}locks WHERE name = ?`, [name]);
       return rows[0] ? lockFromRow(rows[0]) : null;
     });
   }
 
-  list(filter: LockFilter = {}): Promise<LockRow[]> {
+  listLocks(filter: LockFilter = {}): Promise<LockRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.heldOnly) where.push(HELD);

@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { StoreError, isStokerError } from '../../errors.js';
 import { withPrefix } from '../migration.js';
 import type { MigrationSession, Raw, SqlDriver, TxOptions, TxState } from '../sql/driver.js';
+import { inTransaction, withRetries } from '../sql/transactions.js';
 import { codeDetails, describeCause, isRetryable, isUnreachable } from './mysql-errors.js';
 
 /** Options of {@link MysqlStore}. Durations in milliseconds. */
@@ -166,15 +167,8 @@ export class MysqlDriver implements SqlDriver {
     });
   }
 
-  private async retry<T>(op: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await op();
-      } catch (e) {
-        if (attempt >= this.maxAttempts || !isRetryable(e, `${this.prefix}runs_active_key`)) throw e;
-        await sleep(Math.random() * 10 * 2 ** attempt);
-      }
-    }
+  private retry<T>(op: () => Promise<T>): Promise<T> {
+    return withRetries(this.maxAttempts, (e) => isRetryable(e, `${this.prefix}runs_active_key`), op);
   }
 
   /** A pooled connection with this store's session settings in place. */
@@ -276,47 +270,45 @@ export class MysqlDriver implements SqlDriver {
     const queue = options?.supersedeKey === undefined ? undefined : supersedeLockName(this.lockNamespace, options.supersedeKey);
     return this.retry(async () => {
       const conn = await this.acquire(purpose);
-      const state: TxState = { done: false, failure: undefined };
-      let discard = false;
       let queued = false;
-      try {
-        if (queue !== undefined) {
-          // taken before any row lock and let go after the commit: callers with the same name run one by one
-          const got = await this.rowsOn(conn, `${purpose}: queue`, 'SELECT GET_LOCK(?, ?) AS ok', [queue, this.lockWaitS]);
-          if (Number(got[0]?.ok) !== 1) {
-            throw new StoreError(
-              'STOKER_STORE_QUERY_FAILED',
-              `MySQL: ${purpose} failed: waited ${this.lockWaitS} s for its turn (lock ${queue})`,
-              {
-                cause: Object.assign(new Error('Lock wait timeout exceeded'), { errno: 1205 }),
-                details: { purpose },
-              },
-            );
-          }
-          queued = true;
-        }
-        await this.execOn(conn, `${purpose}: begin`, 'START TRANSACTION', []);
-        const out = await fn(this.session(conn), state);
-        state.done = true;
-        // InnoDB rolls the whole transaction back on a deadlock and continues in autocommit:
-        // after any failed statement the only safe end is ROLLBACK.
-        if (state.failure !== undefined) throw state.failure;
-        await this.execOn(conn, `${purpose}: commit`, 'COMMIT', []);
-        return out;
-      } catch (e) {
-        state.done = true;
-        try {
-          await conn.query('ROLLBACK');
-        } catch {
-          discard = true;
-        }
-        if (isStokerError(e) && e.code === 'STOKER_STORE_UNREACHABLE') discard = true;
-        throw e;
-      } finally {
-        if (queued && !discard) await conn.query('SELECT RELEASE_LOCK(?)', [queue]).catch(() => (discard = true));
-        if (discard) conn.destroy();
-        else conn.release();
-      }
+      return inTransaction(
+        {
+          session: this.session(conn),
+          begin: async () => {
+            if (queue !== undefined) {
+              // taken before any row lock and let go after the commit: callers with the same name run one by one
+              const got = await this.rowsOn(conn, `${purpose}: queue`, 'SELECT GET_LOCK(?, ?) AS ok', [queue, this.lockWaitS]);
+              if (Number(got[0]?.ok) !== 1) {
+                throw new StoreError(
+                  'STOKER_STORE_QUERY_FAILED',
+                  `MySQL: ${purpose} failed: waited ${this.lockWaitS} s for its turn (lock ${queue})`,
+                  {
+                    cause: Object.assign(new Error('Lock wait timeout exceeded'), { errno: 1205 }),
+                    details: { purpose },
+                  },
+                );
+              }
+              queued = true;
+            }
+            await this.execOn(conn, `${purpose}: begin`, 'START TRANSACTION', []);
+          },
+          commit: async () => {
+            await this.execOn(conn, `${purpose}: commit`, 'COMMIT', []);
+          },
+          rollback: () =>
+            conn.query('ROLLBACK').then(
+              () => true,
+              () => false,
+            ),
+          release: async (discard) => {
+            if (queued && !discard) await conn.query('SELECT RELEASE_LOCK(?)', [queue]).catch(() => (discard = true));
+            if (discard) conn.destroy();
+            else conn.release();
+          },
+        },
+        { done: false, failure: undefined },
+        fn,
+      );
     });
   }
 
@@ -340,7 +332,7 @@ export class MysqlDriver implements SqlDriver {
   /**
    * A connection outside the pool, with the session settings of the pooled ones, named
    * `stoker-<role>-<purpose>`, whose `wait_timeout` is the largest the server allows: it is
-   * idle by design.
+   * idle by design. A watch connection ignores its errors: its wait's query rejects instead.
    */
   async lockConnection(purpose: 'lock' | 'watch' = 'lock'): Promise<mysql.Connection> {
     let conn: mysql.Connection;
@@ -364,6 +356,7 @@ export class MysqlDriver implements SqlDriver {
     } finally {
       conn.removeListener('error', early);
     }
+    if (purpose === 'watch') conn.on('error', () => undefined); // the wait's query rejects instead
     return conn;
   }
 }
@@ -371,8 +364,4 @@ export class MysqlDriver implements SqlDriver {
 /** The GET_LOCK name that queues the supersedes of one key (at most 64 characters; lock names are server-wide). */
 function supersedeLockName(namespace: string, key: string): string {
   return `stoker_supersede_${createHash('sha256').update(`${namespace}supersede:${key}`).digest('hex').slice(0, 40)}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -4,19 +4,13 @@
  * statement failed), and how to name them in messages without values or passwords.
  */
 import { StoreError, isStokerError } from '../../errors.js';
+import { NETWORK_ERROR_CODES, aggregateMessage } from '../sql/driver-errors.js';
 import type { MysqlTarget } from './mysql-driver.js';
 
 /** errno of a deadlock and of a lock wait timeout: the whole transaction may run again */
 const RETRYABLE_ERRNOS = new Set([1213, 1205]);
 const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNRESET',
-  'EPIPE',
+  ...NETWORK_ERROR_CODES,
   'PROTOCOL_CONNECTION_LOST',
   'PROTOCOL_SEQUENCE_TIMEOUT',
   'ER_ACCESS_DENIED_ERROR',
@@ -73,9 +67,8 @@ export function codeDetails(e: unknown): Record<string, string | number> {
 
 /** A cause as one readable line (Node's AggregateError for ECONNREFUSED has an empty message). */
 export function describeCause(e: unknown): string {
-  if (e instanceof AggregateError && e.errors.length > 0) {
-    return [...new Set(e.errors.map((x: unknown) => (x instanceof Error ? x.message : String(x))))].join('; ');
-  }
+  const all = aggregateMessage(e);
+  if (all !== undefined) return all;
   if (e instanceof Error) {
     const err = e as Error & DriverError;
     return err.message || err.code || err.name;

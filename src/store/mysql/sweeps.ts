@@ -20,7 +20,7 @@ import type { SqlCore } from '../sql/core.js';
 import type { Raw, SqlSession } from '../sql/driver.js';
 import type { SessionLockPort } from '../sql/session-locks.js';
 import type { Sweeps } from '../sql/sql-store.js';
-import { closeWatchConnections, watchOnOwnConnection, type WatchAnswer, type WatchConnections } from '../watch-connections.js';
+import { WatchPool, type WatchAnswer } from '../watch-connections.js';
 import { KEYS_PER_STATEMENT, keyList } from './claims.js';
 import type { MysqlDriver } from './mysql-driver.js';
 
@@ -57,23 +57,17 @@ export function mysqlSessionLockPort(driver: MysqlDriver): SessionLockPort<mysql
 
 export class MysqlSweeps implements Sweeps {
   /** connections of watchEngine (closed by close()) */
-  readonly watch: WatchConnections<mysql.Connection>;
+  readonly watch: WatchPool<mysql.Connection>;
 
   constructor(
     private readonly driver: MysqlDriver,
     private readonly core: SqlCore,
   ) {
-    this.watch = {
-      busy: new Set(),
-      idle: [],
-      open: async () => {
-        const conn = await driver.lockConnection('watch');
-        conn.on('error', () => undefined); // the wait's query rejects instead
-        return conn;
-      },
+    this.watch = new WatchPool({
+      open: () => driver.lockConnection('watch'),
       close: (conn) => conn.destroy(),
       closed: () => driver.closed,
-    };
+    });
   }
 
   async requeueExpired(options: RequeueOptions): Promise<{ runId: string; index: number; engineId: string | null }[]> {
@@ -196,7 +190,7 @@ export class MysqlSweeps implements Sweeps {
     this.driver.assertOpen();
     const waitS = Math.max(1, Math.min(Math.ceil(options.maxWaitMs / 1000), Math.floor(this.driver.statementTimeoutMs / 1000) - 1));
     const ns = this.driver.lockNamespace;
-    return watchOnOwnConnection(this.watch, options.signal, async (conn) => {
+    return this.watch.wait(options.signal, async (conn) => {
       const got = await this.driver.rowsOn(conn, 'wait for an engine session lock', `SELECT GET_LOCK(${ENGINE_LOCK_NAME('?')}, ?) AS ok`, [
         ns,
         engineId,
@@ -215,7 +209,7 @@ export class MysqlSweeps implements Sweeps {
 
   /** Closes the watch connections (the store closes). */
   close(): void {
-    closeWatchConnections(this.watch);
+    this.watch.closeAll();
   }
 }
 

@@ -4,21 +4,13 @@
  * statement failed), and how to name them in messages without values or passwords.
  */
 import pg from 'pg';
+import { NETWORK_ERROR_CODES, aggregateMessage } from '../sql/driver-errors.js';
 
 /** SQLSTATEs after which the whole transaction may simply run again. */
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 /** SQLSTATEs that mean "the database cannot be used from here" rather than "this statement failed". */
 const UNREACHABLE_SQLSTATES = new Set(['28P01', '28000', '3D000', '57P01', '57P02', '57P03', '53300']);
-const UNREACHABLE_NODE_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNRESET',
-  'EPIPE',
-]);
+const UNREACHABLE_NODE_CODES = new Set(NETWORK_ERROR_CODES);
 
 /** The SQLSTATE of a database error, looking through `cause`s (a StoreError wraps the driver's). */
 export function sqlState(e: unknown): string | undefined {
@@ -68,10 +60,8 @@ export function codeDetails(e: unknown): Record<string, string> {
 
 /** A cause as one readable line (Node's AggregateError for ECONNREFUSED has an empty message). */
 export function describeCause(e: unknown): string {
-  if (e instanceof AggregateError && e.errors.length > 0) {
-    const parts = [...new Set(e.errors.map((x: unknown) => (x instanceof Error ? x.message : String(x))))];
-    return parts.join('; ');
-  }
+  const all = aggregateMessage(e);
+  if (all !== undefined) return all;
   if (e instanceof pg.DatabaseError) return `${e.message} (SQLSTATE ${e.code ?? '?'})`;
   if (e instanceof Error) return e.message || nodeCode(e) || e.name;
   return String(e);

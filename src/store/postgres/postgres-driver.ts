@@ -16,6 +16,7 @@ import pg from 'pg';
 import { StoreError, isStokerError } from '../../errors.js';
 import { withPrefix } from '../migration.js';
 import type { MigrationSession, Raw, SqlDriver, TxState } from '../sql/driver.js';
+import { inTransaction, withRetries } from '../sql/transactions.js';
 import { codeDetails, describeCause, describeTarget, isRetryable, isUnreachable, sqlState } from './pg-errors.js';
 
 /** Options of {@link PostgresStore}. Durations in milliseconds. */
@@ -172,15 +173,8 @@ export class PostgresDriver implements SqlDriver {
   }
 
   /** Runs `op` again (whole) on deadlocks and serialization failures, with a short jittered backoff. */
-  async retry<T>(op: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await op();
-      } catch (e) {
-        if (attempt >= this.maxAttempts || !isRetryable(e, `${this.prefix}runs_active_key`)) throw e;
-        await sleep(Math.random() * 10 * 2 ** attempt);
-      }
-    }
+  retry<T>(op: () => Promise<T>): Promise<T> {
+    return withRetries(this.maxAttempts, (e) => isRetryable(e, `${this.prefix}runs_active_key`), op);
   }
 
   async read<T>(_purpose: string, fn: (s: MigrationSession) => Promise<T>): Promise<T> {
@@ -206,43 +200,45 @@ export class PostgresDriver implements SqlDriver {
         throw this.wrap(e, purpose);
       }
       const state: TxState = { done: false, failure: undefined };
-      let discard = false;
+      let broken = false;
       // pg-pool listens for errors only on idle clients: a session ended by the server while
       // we hold the client (pg_terminate_backend, idle_in_transaction_session_timeout) would
       // otherwise be an unhandled 'error' event that kills the process
       // (docs/reliability.md C6). The pending or next query fails on its own; the client is
       // discarded.
       const onError = (e: Error): void => {
-        discard = true;
+        broken = true;
         state.failure ??= this.wrap(e, purpose) as Error;
       };
       client.on('error', onError);
-      try {
-        await this.query(`${purpose}: begin`, 'BEGIN', [], client);
-        const out = await fn(this.session(client), state);
-        state.done = true;
-        if (state.failure !== undefined) throw state.failure;
-        const res = await this.query(`${purpose}: commit`, 'COMMIT', [], client);
-        // COMMIT of a transaction that already failed answers ROLLBACK instead of an error.
-        if (res.command === 'ROLLBACK') {
-          throw new StoreError('STOKER_STORE_QUERY_FAILED', `PostgreSQL: ${purpose} was rolled back by the server`, {
-            details: { purpose },
-          });
-        }
-        return out;
-      } catch (e) {
-        state.done = true;
-        try {
-          await client.query('ROLLBACK');
-        } catch {
-          discard = true;
-        }
-        if (isStokerError(e) && e.code === 'STOKER_STORE_UNREACHABLE') discard = true;
-        throw e;
-      } finally {
-        client.removeListener('error', onError);
-        client.release(discard ? true : undefined);
-      }
+      const c = client;
+      return inTransaction(
+        {
+          session: this.session(c),
+          begin: async () => {
+            await this.query(`${purpose}: begin`, 'BEGIN', [], c);
+          },
+          commit: async () => {
+            // COMMIT of a transaction that already failed answers ROLLBACK instead of an error.
+            if ((await this.query(`${purpose}: commit`, 'COMMIT', [], c)).command === 'ROLLBACK') {
+              throw new StoreError('STOKER_STORE_QUERY_FAILED', `PostgreSQL: ${purpose} was rolled back by the server`, {
+                details: { purpose },
+              });
+            }
+          },
+          rollback: () =>
+            c.query('ROLLBACK').then(
+              () => true,
+              () => false,
+            ),
+          release: async (discard) => {
+            c.removeListener('error', onError);
+            c.release(discard || broken ? true : undefined);
+          },
+        },
+        state,
+        fn,
+      );
     });
   }
 
@@ -259,7 +255,8 @@ export class PostgresDriver implements SqlDriver {
    * A connected client outside the pool, with the same session settings, named
    * `stoker-<role>-<purpose>`. `idle_session_timeout` (PostgreSQL 14+) is switched off on
    * it: it is idle by design. Errors before `connect` resolves are the caller's; install
-   * the caller's own 'error' listener before relying on it afterwards.
+   * the caller's own 'error' listener before relying on it afterwards (a watch connection
+   * has one that ignores them: its wait's query rejects instead).
    */
   async dedicatedClient(purpose: 'lock' | 'listen' | 'watch'): Promise<pg.Client> {
     const client = new pg.Client({ ...this.clientConfig, application_name: `stoker-${this.role}-${purpose}` });
@@ -279,6 +276,7 @@ export class PostgresDriver implements SqlDriver {
       throw this.wrap(e, `open a ${purpose} connection`);
     }
     client.removeListener('error', early);
+    if (purpose === 'watch') client.on('error', () => undefined); // the wait's query rejects instead
     return client;
   }
 
@@ -290,8 +288,4 @@ export class PostgresDriver implements SqlDriver {
   end(): Promise<void> {
     return this.pool.end();
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -31,15 +31,7 @@ import { SqlCore } from '../sql/core.js';
 import { POSTGRES } from '../sql/dialects.js';
 import { SessionLocks } from '../sql/session-locks.js';
 import { SqlStore } from '../sql/sql-store.js';
-import type {
-  DialectCapabilities,
-  FastBatchResult,
-  FastFinish,
-  FastFinishResult,
-  FastSuccess,
-  FastSuccessBatch,
-  FastSuccessResult,
-} from '../types.js';
+import type { DialectCapabilities } from '../types.js';
 import { postgresForms } from './batches.js';
 import { PostgresClaims } from './claims.js';
 import {
@@ -63,6 +55,9 @@ import { PostgresSweeps, postgresSessionLockPort } from './sweeps.js';
 import { PostgresWakeups } from './wakeups.js';
 
 export type { PostgresStoreOptions } from './postgres-driver.js';
+
+type Input<K extends keyof FastCompletions> = Parameters<FastCompletions[K]>[0];
+type Output<K extends keyof FastCompletions> = ReturnType<FastCompletions[K]>;
 
 const CAPABILITIES: DialectCapabilities = {
   name: 'postgres',
@@ -142,7 +137,7 @@ export class PostgresStore extends SqlStore {
   }
 
   /** {@inheritDoc FastCompletions.completeSuccess} (see fast-success.ts for why and how) */
-  async completeSuccessFast(input: FastSuccess): Promise<FastSuccessResult> {
+  async completeSuccessFast(input: Input<'completeSuccess'>): Output<'completeSuccess'> {
     this.pg.assertOpen();
     // a named statement: parsed and planned once per connection, not on every atom
     const rows = await this.pg.poolSession.rows('complete an atom (fast path)', FAST_SUCCESS_SQL, fastSuccessParams(input), 'fast_success');
@@ -150,14 +145,14 @@ export class PostgresStore extends SqlStore {
   }
 
   /** {@inheritDoc FastCompletions.completeSuccesses} (see fast-success.ts) */
-  async completeSuccessesFast(input: FastSuccessBatch): Promise<FastBatchResult> {
+  async completeSuccessesFast(input: Input<'completeSuccesses'>): Output<'completeSuccesses'> {
     this.pg.assertOpen();
     const rows = await this.pg.poolSession.rows('complete atoms (fast path)', FAST_BATCH_SQL, fastBatchParams(input), 'fast_batch');
     return fastBatchResult(rows);
   }
 
   /** {@inheritDoc FastCompletions.finishRuns} (see fast-success.ts) */
-  async finishRunsFast(input: FastFinish): Promise<FastFinishResult> {
+  async finishRunsFast(input: Input<'finishRuns'>): Output<'finishRuns'> {
     this.pg.assertOpen();
     const rows =
       input.finishes.length === 1

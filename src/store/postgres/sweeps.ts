@@ -14,7 +14,7 @@ import { requeueSql } from '../rows.js';
 import type { RequeueOptions, WatchOptions } from '../types.js';
 import type { SessionLockPort } from '../sql/session-locks.js';
 import type { Sweeps } from '../sql/sql-store.js';
-import { closeWatchConnections, watchOnOwnConnection, type WatchAnswer, type WatchConnections } from '../watch-connections.js';
+import { WatchPool, type WatchAnswer } from '../watch-connections.js';
 import { sqlState } from './pg-errors.js';
 import type { PostgresDriver } from './postgres-driver.js';
 
@@ -50,7 +50,7 @@ export function postgresSessionLockPort(driver: PostgresDriver, lockNamespace: s
 
 export class PostgresSweeps implements Sweeps {
   /** connections of watchEngine (closed by close()) */
-  readonly watch: WatchConnections<pg.Client>;
+  readonly watch: WatchPool<pg.Client>;
   /** the lock_timeout each watch connection has (ms) */
   private readonly watchWaits = new WeakMap<pg.Client, number>();
 
@@ -59,17 +59,8 @@ export class PostgresSweeps implements Sweeps {
     /** hashed with engine ids into advisory lock keys: two deployments in one database never collide */
     private readonly lockNamespace: string,
   ) {
-    this.watch = {
-      busy: new Set(),
-      idle: [],
-      open: async () => {
-        const client = await driver.dedicatedClient('watch');
-        client.on('error', () => undefined); // the wait's query rejects instead
-        return client;
-      },
-      close: (client) => void client.end().catch(() => undefined),
-      closed: () => driver.closed,
-    };
+    const close = (client: pg.Client): void => void client.end().catch(() => undefined);
+    this.watch = new WatchPool({ open: () => driver.dedicatedClient('watch'), close, closed: () => driver.closed });
   }
 
   async requeueExpired(options: RequeueOptions): Promise<{ runId: string; index: number; engineId: string | null }[]> {
@@ -163,7 +154,7 @@ export class PostgresSweeps implements Sweeps {
   async watchEngine(engineId: string, options: WatchOptions): Promise<WatchAnswer> {
     this.driver.assertOpen();
     const waitMs = Math.max(1, Math.round(options.maxWaitMs));
-    return watchOnOwnConnection(this.watch, options.signal, async (client) => {
+    return this.watch.wait(options.signal, async (client) => {
       if (this.watchWaits.get(client) !== waitMs) {
         await this.driver.query(
           'prepare a watch connection',
@@ -197,6 +188,6 @@ export class PostgresSweeps implements Sweeps {
 
   /** Closes the watch connections (the store closes). */
   close(): void {
-    closeWatchConnections(this.watch);
+    this.watch.closeAll();
   }
 }

@@ -19,28 +19,8 @@ import { atomFromRow, checkPruneOptions, dateColumn, engineFromRow, eventFromRow
 import { runMigrations } from '../schema/migrator.js';
 import type { RunStatus } from '../states.js';
 import type { Store } from '../store.js';
-import type {
-  AcquiredLock,
-  AtomRow,
-  ClaimedAtom,
-  DialectCapabilities,
-  EngineRegistration,
-  EngineRow,
-  EventFilter,
-  EventRow,
-  LockFilter,
-  LockRow,
-  NewRun,
-  PruneOptions,
-  PruneResult,
-  RequeueOptions,
-  RunFilter,
-  RunRow,
-  SignalRow,
-  StartResult,
-  WatchOptions,
-} from '../types.js';
-import type { FastCompletions, LocalSupervisor, RunTx, Wakeups } from '../ports.js';
+import type * as t from '../types.js';
+import type { EngineLiveness, FastCompletions, LocalSupervisor, LockStore, RunTx, Wakeups } from '../ports.js';
 import { getAtomResults } from './atoms.js';
 import { chunks } from './chunks.js';
 import type { SqlCore } from './core.js';
@@ -53,33 +33,21 @@ import type { SessionLocks } from './session-locks.js';
 import { startRunOn } from './starts.js';
 
 /** The requeue sweeps and the peer watch of a dialect (protocol 4, ARCHITECTURE.md "Liveness"). */
-export interface Sweeps {
-  requeueExpired(options: RequeueOptions): Promise<{ runId: string; index: number; engineId: string | null }[]>;
-  requeueEngine(engineId: string): Promise<number>;
-  watchEngine(engineId: string, options: WatchOptions): Promise<'free' | 'held' | 'aborted'>;
-}
-
-/** The locks API of a dialect (protocol 10, ARCHITECTURE.md): its `locks.ts`. */
-export interface LockStatements {
-  acquire(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null>;
-  extend(name: string, token: number, ttlMs: number): Promise<boolean>;
-  release(name: string, token: number): Promise<boolean>;
-  get(name: string): Promise<LockRow | null>;
-  list(filter?: LockFilter): Promise<LockRow[]>;
-}
+export type Sweeps = Pick<EngineLiveness, 'requeueExpired' | 'requeueEngine' | 'watchEngine'>;
 
 /** What a dialect brings to the shared store. */
 export interface SqlStoreParts {
   readonly driver: SqlDriver;
   readonly core: SqlCore;
   readonly prefix: string;
-  readonly capabilities: DialectCapabilities;
+  readonly capabilities: t.DialectCapabilities;
   /** the dialect's core schema (schema module `core`) */
   readonly coreMigrations: readonly Migration[];
   /** protocol 2 on its own (a claim inside a run transaction is `core.forms.claimMore`); limit > 0 */
-  claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]>;
+  claimAtoms(engineId: string, limit: number): Promise<t.ClaimedAtom[]>;
   readonly sweeps: Sweeps;
-  readonly locks: LockStatements;
+  /** the locks API (protocol 10, ARCHITECTURE.md): the dialect's `locks.ts` */
+  readonly locks: LockStore;
   /** session locks of registered engines (PostgreSQL, MySQL); null where there are none (SQLite) */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any connection type
   readonly sessionLocks: SessionLocks<any> | null;
@@ -87,17 +55,17 @@ export interface SqlStoreParts {
   readonly wakeups: Wakeups | null;
   readonly supervisor: LocalSupervisor | null;
   /** a start without a key in one statement (PostgreSQL); else one transaction */
-  startAlone?(run: NewRun): Promise<StartResult>;
+  startAlone?(run: t.NewRun): Promise<t.StartResult>;
   /** keyless runs started together in one statement (PostgreSQL), marking their graphs committed; else one transaction */
-  startMany?(runs: readonly NewRun[]): Promise<RunRow[]>;
+  startMany?(runs: readonly t.NewRun[]): Promise<t.RunRow[]>;
   /** retention in one statement (PostgreSQL); else ./retention.ts */
-  prune?(request: PruneRequest): Promise<PruneResult>;
+  prune?(request: PruneRequest): Promise<t.PruneResult>;
   /** closes everything the adapter holds, the driver last */
   close(): Promise<void>;
 }
 
 export class SqlStore implements Store {
-  readonly capabilities: DialectCapabilities;
+  readonly capabilities: t.DialectCapabilities;
   readonly fast: FastCompletions | null;
   readonly wakeups: Wakeups | null;
   readonly supervisor: LocalSupervisor | null;
@@ -144,7 +112,7 @@ export class SqlStore implements Store {
 
   // ---------------------------------------------------------------- protocols 1–3 and 7
 
-  async startRun(run: NewRun): Promise<StartResult> {
+  async startRun(run: t.NewRun): Promise<t.StartResult> {
     const started =
       run.key === null && this.parts.startAlone
         ? await this.parts.startAlone(run)
@@ -157,7 +125,7 @@ export class SqlStore implements Store {
     return started;
   }
 
-  async startRuns(runs: readonly NewRun[]): Promise<RunRow[]> {
+  async startRuns(runs: readonly t.NewRun[]): Promise<t.RunRow[]> {
     this.driver.assertOpen();
     if (runs.some((r) => r.key !== null)) {
       throw new ValidationError('STOKER_CONFIG_INVALID', 'startRuns takes runs without keys; start keyed runs one by one');
@@ -165,7 +133,7 @@ export class SqlStore implements Store {
     if (runs.length === 0) return [];
     if (this.parts.startMany) return this.parts.startMany(runs);
     const rows = await this.driver.transaction('start runs', async (s) => {
-      const out: RunRow[] = [];
+      const out: t.RunRow[] = [];
       for (const r of runs) out.push((await startRunOn(this.core, s, r, true)).run);
       return out;
     });
@@ -173,7 +141,7 @@ export class SqlStore implements Store {
     return rows;
   }
 
-  async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
+  async claimAtoms(engineId: string, limit: number): Promise<t.ClaimedAtom[]> {
     if (limit <= 0) return [];
     return this.parts.claimAtoms(engineId, limit);
   }
@@ -248,12 +216,12 @@ export class SqlStore implements Store {
     return this.driver.read(purpose, (s) => s.rows(purpose, st.text, st.params));
   }
 
-  async getRun(id: string): Promise<RunRow | null> {
+  async getRun(id: string): Promise<t.RunRow | null> {
     const r = (await this.readRows('read a run', (b) => `SELECT ${runColumns(this.core.d)} FROM {p}runs WHERE id = ${b.bind(id)}`))[0];
     return r ? runFromRow(r) : null;
   }
 
-  async getRuns(ids: readonly string[]): Promise<RunRow[]> {
+  async getRuns(ids: readonly string[]): Promise<t.RunRow[]> {
     if (ids.length === 0) return [];
     return this.byIdChunks('read runs', ids, runColumns(this.core.d), runFromRow);
   }
@@ -297,7 +265,7 @@ export class SqlStore implements Store {
     });
   }
 
-  async listRuns(filter: RunFilter = {}): Promise<RunRow[]> {
+  async listRuns(filter: t.RunFilter = {}): Promise<t.RunRow[]> {
     const d = this.core.d;
     const rows = await this.readRows('list runs', (b) => {
       const where: string[] = [];
@@ -312,7 +280,7 @@ export class SqlStore implements Store {
     return rows.map(runFromRow);
   }
 
-  async getAtoms(runId: string): Promise<AtomRow[]> {
+  async getAtoms(runId: string): Promise<t.AtomRow[]> {
     return (
       await this.readRows('read the atoms of a run', (b) => `SELECT * FROM {p}atoms WHERE run_id = ${b.bind(runId)} ORDER BY idx`)
     ).map(atomFromRow);
@@ -323,7 +291,7 @@ export class SqlStore implements Store {
     return this.driver.read('read atom results', (s) => getAtomResults(this.core.d, s, runId, indexes));
   }
 
-  async listEvents(filter: EventFilter = {}): Promise<EventRow[]> {
+  async listEvents(filter: t.EventFilter = {}): Promise<t.EventRow[]> {
     const afterId = filter.afterId ?? 0;
     const limit = filter.limit ?? 10_000;
     const rows = await this.readRows('list events', (b) =>
@@ -334,14 +302,14 @@ export class SqlStore implements Store {
     return rows.map(eventFromRow);
   }
 
-  async getSignals(runId: string): Promise<SignalRow[]> {
+  async getSignals(runId: string): Promise<t.SignalRow[]> {
     return (await this.readRows('read signals', (b) => `SELECT * FROM {p}signals WHERE run_id = ${b.bind(runId)} ORDER BY id`)).map(
       signalFromRow,
     );
   }
 
   /** {@inheritDoc Retention.pruneRuns} One transaction; the runs it takes are locked (SKIP LOCKED: two pruners take different runs). */
-  async pruneRuns(options: PruneOptions): Promise<PruneResult> {
+  async pruneRuns(options: t.PruneOptions): Promise<t.PruneResult> {
     this.driver.assertOpen();
     const request = { ...checkPruneOptions(options), dryRun: options.dryRun === true };
     return this.parts.prune ? this.parts.prune(request) : pruneRuns(this.core, this.driver, request);
@@ -349,14 +317,14 @@ export class SqlStore implements Store {
 
   // ---------------------------------------------------------------- engines (protocol 4)
 
-  async registerEngine(e: EngineRegistration): Promise<void> {
+  async registerEngine(e: t.EngineRegistration): Promise<void> {
     this.driver.assertOpen();
     if (this.sessionLocks) await this.sessionLocks.register(e, (session) => this.insertEngine(e, session));
     else await this.insertEngine(e, null);
   }
 
   /** the engine row; `lockSession` is the session holding its lock where the sweep compares it (MySQL) */
-  private insertEngine(e: EngineRegistration, lockSession: number | null): Promise<number> {
+  private insertEngine(e: t.EngineRegistration, lockSession: number | null): Promise<number> {
     const d = this.core.d;
     const st = statement(d, (b) => {
       const columns = 'id, host, pid, version, state, started_at, heartbeat_at, lease_expires_at';
@@ -399,7 +367,7 @@ export class SqlStore implements Store {
     await this.sessionLocks?.release(engineId);
   }
 
-  async listEngines(): Promise<EngineRow[]> {
+  async listEngines(): Promise<t.EngineRow[]> {
     const d = this.core.d;
     const rows = await this.readRows(
       'list engines',
@@ -413,7 +381,7 @@ export class SqlStore implements Store {
     return rows.map(engineFromRow);
   }
 
-  requeueExpired(options: RequeueOptions = {}): Promise<{ runId: string; index: number; engineId: string | null }[]> {
+  requeueExpired(options: t.RequeueOptions = {}): Promise<{ runId: string; index: number; engineId: string | null }[]> {
     return this.parts.sweeps.requeueExpired(options);
   }
 
@@ -421,29 +389,29 @@ export class SqlStore implements Store {
     return this.parts.sweeps.requeueEngine(engineId);
   }
 
-  watchEngine(engineId: string, options: WatchOptions): Promise<'free' | 'held' | 'aborted'> {
+  watchEngine(engineId: string, options: t.WatchOptions): Promise<'free' | 'held' | 'aborted'> {
     return this.parts.sweeps.watchEngine(engineId, options);
   }
 
   // ---------------------------------------------------------------- locks (protocol 10; statements in <dialect>/locks.ts)
 
-  acquireLock(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
-    return this.parts.locks.acquire(name, holder, ttlMs);
+  acquireLock(name: string, holder: string, ttlMs: number): Promise<t.AcquiredLock | null> {
+    return this.parts.locks.acquireLock(name, holder, ttlMs);
   }
 
   extendLock(name: string, token: number, ttlMs: number): Promise<boolean> {
-    return this.parts.locks.extend(name, token, ttlMs);
+    return this.parts.locks.extendLock(name, token, ttlMs);
   }
 
   releaseLock(name: string, token: number): Promise<boolean> {
-    return this.parts.locks.release(name, token);
+    return this.parts.locks.releaseLock(name, token);
   }
 
-  getLock(name: string): Promise<LockRow | null> {
-    return this.parts.locks.get(name);
+  getLock(name: string): Promise<t.LockRow | null> {
+    return this.parts.locks.getLock(name);
   }
 
-  listLocks(filter?: LockFilter): Promise<LockRow[]> {
-    return this.parts.locks.list(filter);
+  listLocks(filter?: t.LockFilter): Promise<t.LockRow[]> {
+    return this.parts.locks.listLocks(filter);
   }
 }

@@ -9,13 +9,13 @@
  * @example
  * ```ts
  * const locks = new SqliteLockStatements(driver);
- * const got = await locks.acquire('nightly-report', 'host-a:4121', 30_000); // { token: 1, expiresAt } or null
+ * const got = await locks.acquireLock('nightly-report', 'host-a:4121', 30_000); // { token: 1, expiresAt } or null
  * ```
  */
 import { acquiredLockFromRow, lockFromRow, lockListLimit, lockTtl } from '../lock-rows.js';
 import { SQLITE } from '../sql/dialects.js';
 import type { SqlDriver } from '../sql/driver.js';
-import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
+import type { AcquiredLock, LockFilter, LockRow, LockStore } from '../store.js';
 
 /** The database clock in ms. */
 const NOW = SQLITE.now;
@@ -44,32 +44,32 @@ const EXTEND = `UPDATE {p}locks SET expires_at = ${NOW} + ?
 const RELEASE = `UPDATE {p}locks SET released_at = ${NOW} WHERE name = ? AND token = ? AND released_at IS NULL`;
 
 /** Lock statements over the store's driver: writes in `BEGIN IMMEDIATE`, reads behind its mutex. */
-export class SqliteLockStatements {
+export class SqliteLockStatements implements LockStore {
   constructor(private readonly driver: Pick<SqlDriver, 'read' | 'write'>) {}
 
-  acquire(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
+  acquireLock(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
     return this.driver.write('acquire a lock', async (s) => {
       const row = (await s.rows('acquire a lock', ACQUIRE, [name, holder, lockTtl(ttlMs)]))[0];
       return row ? acquiredLockFromRow(row) : null;
     });
   }
 
-  extend(name: string, token: number, ttlMs: number): Promise<boolean> {
+  extendLock(name: string, token: number, ttlMs: number): Promise<boolean> {
     return this.driver.write('extend a lock', async (s) => (await s.exec('extend a lock', EXTEND, [lockTtl(ttlMs), name, token])) === 1);
   }
 
-  release(name: string, token: number): Promise<boolean> {
+  releaseLock(name: string, token: number): Promise<boolean> {
     return this.driver.write('release a lock', async (s) => (await s.exec('release a lock', RELEASE, [name, token])) === 1);
   }
 
-  get(name: string): Promise<LockRow | null> {
+  getLock(name: string): Promise<LockRow | null> {
     return this.driver.read('read a lock', async (s) => {
       const row = (await s.rows('read a lock', `SELECT ${LOCK_COLUMNS} FROM {p}locks WHERE name = ?`, [name]))[0];
       return row ? lockFromRow(row) : null;
     });
   }
 
-  list(filter: LockFilter = {}): Promise<LockRow[]> {
+  listLocks(filter: LockFilter = {}): Promise<LockRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.heldOnly) where.push(`released_at IS NULL AND expires_at > ${NOW}`);

@@ -13,6 +13,7 @@ import { StoreError } from '../../errors.js';
 import { AsyncMutex } from '../async-mutex.js';
 import { withPrefix } from '../migration.js';
 import type { MigrationSession, Raw, SqlDriver, SqlSession, TxState } from '../sql/driver.js';
+import { inTransaction } from '../sql/transactions.js';
 import { WakeFile } from './wake-file.js';
 
 export class SqliteDriver implements SqlDriver {
@@ -118,22 +119,31 @@ export class SqliteDriver implements SqlDriver {
   transaction<T>(_purpose: string, fn: (s: MigrationSession, state: TxState) => Promise<T>): Promise<T> {
     this.assertOpen();
     return this.mutex.run(async () => {
-      const state: TxState = { done: false, failure: undefined };
       // (a failure to begin, SQLITE_BUSY after busy_timeout, reaches the caller as it is)
       this.db.exec('BEGIN IMMEDIATE');
       this.wakeAtCommit = false;
       try {
-        const out = await fn(this.session, state);
-        state.done = true;
-        this.db.exec('COMMIT');
-        if (this.wakeAtCommit) this.wakeFile?.touch();
-        return out;
+        return await inTransaction(
+          {
+            session: this.session,
+            begin: async () => undefined,
+            commit: async () => {
+              this.db.exec('COMMIT');
+              if (this.wakeAtCommit) this.wakeFile?.touch();
+            },
+            rollback: async () => {
+              if (this.db.inTransaction) this.db.exec('ROLLBACK');
+              return true;
+            },
+            release: async () => {
+              this.wakeAtCommit = false;
+            },
+          },
+          { done: false, failure: undefined },
+          fn,
+        );
       } catch (e) {
-        state.done = true;
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw wrap(e);
-      } finally {
-        this.wakeAtCommit = false;
       }
     });
   }
