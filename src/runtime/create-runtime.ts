@@ -138,8 +138,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   let migrated: number[] = [];
   try {
     if (options.migrate ?? RUNTIME_DEFAULTS.migrate) {
-      migrated = await store.migrate();
-      if (migrated.length > 0) logger.info({ versions: migrated }, 'store migrated');
+      const applied = await store.migrate();
+      migrated = applied.map((m) => m.version);
+      if (applied.length > 0) logger.info({ migrations: applied.map((m) => `${m.module} ${m.version}`) }, 'store migrated');
     }
   } catch (e) {
     if (ownsStore) await store.close().catch(() => undefined);

@@ -1,5 +1,5 @@
 /**
- * Row mapping for the locks table (DESIGN.md protocol 10), shared by the three dialects'
+ * Row mapping for the locks table (protocol 10, ARCHITECTURE.md), shared by the three dialects'
  * `locks.ts`. Every lock statement returns the same column names, so one mapper serves all:
  * `held` and `remaining_ms` are computed by the database, against its own clock.
  */

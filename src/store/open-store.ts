@@ -19,7 +19,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { StoreError, isStokerError } from '../errors.js';
+import { StoreError, ValidationError, isStokerError } from '../errors.js';
 import type { Store } from './store.js';
 
 /** Options of {@link openStore}. */
@@ -96,7 +96,10 @@ export function parseStoreUrl(url: string): StoreLocation {
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   const where = parseStoreUrl(url);
   if (options.schema !== undefined && where.dialect !== 'postgres') {
-    throw new StoreError('STOKER_CONFIG_INVALID', `the schema option is only supported on PostgreSQL (the store URL is ${where.dialect})`);
+    throw new ValidationError(
+      'STOKER_CONFIG_INVALID',
+      `the schema option is only supported on PostgreSQL (the store URL is ${where.dialect})`,
+    );
   }
   let store: Store & { ping?: () => Promise<void> };
   try {
@@ -164,7 +167,7 @@ async function construct(where: StoreLocation, options: OpenStoreOptions): Promi
 
 /**
  * Is the engine process `pid`, registered at `startedAt`, alive on this host? (SQLite engines
- * share one host, so pids are meaningful; RULES.md R11.) `kill(pid, 0)`, and on Linux also
+ * share one host, so pids are meaningful; docs/reliability.md R11.) `kill(pid, 0)`, and on Linux also
  * `/proc/<pid>/stat`: a zombie (killed, not yet reaped by its parent) is dead, and so is a
  * process that started well after the engine registered (the pid was reused).
  */
@@ -188,7 +191,7 @@ export function isPidAlive(pid: number, startedAt?: Date): boolean {
 /**
  * Is the engine process `pid`, registered at `registeredAt`, stopped on this host (state
  * `T`, SIGSTOP, or `t`, stopped by a debugger)? For the SQLite store's local supervisor
- * (RULES.md R12), which SIGKILLs such a process: so false whenever in doubt, when the
+ * (docs/reliability.md R12), which SIGKILLs such a process: so false whenever in doubt, when the
  * process runs, sleeps, is gone or a zombie, when its start time is unknown (no /proc: not
  * Linux), and when it started after the registration (the pid was reused).
  */

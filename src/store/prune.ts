@@ -1,5 +1,5 @@
 /**
- * Retention in batches (DESIGN.md, Storage): calls {@link Store.pruneRuns} until a batch
+ * Retention in batches (ARCHITECTURE.md "Retention"): calls {@link Store.pruneRuns} until a batch
  * comes back short, and adds up what was deleted. Shared by the engine's retention timer
  * and `stoker runs prune`.
  */

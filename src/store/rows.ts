@@ -13,7 +13,7 @@ import type {
   RunRow,
   SignalRow,
 } from './store.js';
-import { StoreError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import { TERMINAL_RUN_STATUSES, type AtomState, type RunStatus } from './states.js';
 
 type Raw = Record<string, unknown>;
@@ -203,13 +203,13 @@ export function patchValue(field: keyof typeof ATOM_PATCH_COLUMNS, v: unknown): 
 /** Validates {@link PruneOptions}: a clear error instead of deleting the wrong runs. */
 export function checkPruneOptions(o: PruneOptions): { olderThanMs: number; limit: number } {
   if (!Number.isFinite(o.olderThanMs) || o.olderThanMs < 0) {
-    throw new StoreError(
+    throw new ValidationError(
       'STOKER_CONFIG_INVALID',
       `prune: olderThanMs must be a number of milliseconds, at least 0 (got ${String(o.olderThanMs)})`,
     );
   }
   if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > 100_000) {
-    throw new StoreError('STOKER_CONFIG_INVALID', `prune: limit must be an integer from 1 to 100000 (got ${String(o.limit)})`);
+    throw new ValidationError('STOKER_CONFIG_INVALID', `prune: limit must be an integer from 1 to 100000 (got ${String(o.limit)})`);
   }
   return { olderThanMs: Math.trunc(o.olderThanMs), limit: o.limit };
 }

@@ -15,6 +15,7 @@
  */
 import type { EngineLiveness, FastCompletions, LocalSupervisor, LockStore, Retention, RunProtocol, RunQueries, Wakeups } from './ports.js';
 import type { DialectCapabilities } from './types.js';
+import type { MigrationRecord, SchemaModule } from './migration.js';
 
 export type * from './types.js';
 export type * from './ports.js';
@@ -27,8 +28,12 @@ export interface Store extends RunProtocol, RunQueries, Retention, EngineLivenes
   readonly wakeups: Wakeups | null;
   /** the local supervisor, when `capabilities.localSupervisor` (SQLite); else null */
   readonly supervisor: LocalSupervisor | null;
-  /** applies pending migrations (idempotent; takes a lock) and returns the versions applied now */
-  migrate(): Promise<number[]>;
+  /**
+   * Applies the pending migrations of the core schema, then of `modules` (each numbered
+   * from 1 within its module; src/store/migration.ts), under a lock; idempotent. Returns
+   * the migrations applied now, in order.
+   */
+  migrate(options?: { modules?: readonly SchemaModule[] }): Promise<MigrationRecord[]>;
   close(): Promise<void>;
   /** the database clock */
   now(): Promise<Date>;

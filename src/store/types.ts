@@ -313,7 +313,7 @@ export interface WatchOptions {
 /** Options of {@link EngineLiveness.requeueExpired}. */
 export interface RequeueOptions {
   /**
-   * Fast crash detection (RULES.md R11), PostgreSQL and MySQL: an engine that holds atoms,
+   * Fast crash detection (docs/reliability.md R11), PostgreSQL and MySQL: an engine that holds atoms,
    * whose last heartbeat is at least this old (by the database clock) and whose session
    * lock is free is dead, although its lease has not run out. Default: a third of that
    * engine's own lease (one missed heartbeat at the usual renew interval). `0` checks the
@@ -334,7 +334,7 @@ export interface SuperviseOptions {
   staleMs: number;
 }
 
-/** An engine process the local supervisor SIGKILLed (RULES.md R12). */
+/** An engine process the local supervisor SIGKILLed (docs/reliability.md R12). */
 export interface LocalEngineKill {
   engineId: string;
   pid: number;

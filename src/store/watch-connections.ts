@@ -20,6 +20,25 @@ export interface WatchConnections<C> {
   closed(): boolean;
 }
 
+/** The watch connections of one store, with the two operations on them. */
+export class WatchPool<C> {
+  private readonly conns: WatchConnections<C>;
+
+  constructor(parts: Pick<WatchConnections<C>, 'open' | 'close' | 'closed'>) {
+    this.conns = { busy: new Set(), idle: [], ...parts };
+  }
+
+  /** {@link watchOnOwnConnection} on these connections */
+  wait(signal: AbortSignal, fn: (conn: C) => Promise<{ answer: 'free' | 'held'; reusable: boolean }>): Promise<WatchAnswer> {
+    return watchOnOwnConnection(this.conns, signal, fn);
+  }
+
+  /** {@link closeWatchConnections} (the store is closing) */
+  closeAll(): void {
+    closeWatchConnections(this.conns);
+  }
+}
+
 /**
  * Runs one wait. `wait` answers `free` or `held`, and whether the connection may be used
  * again; a rejection is the caller's, unless `signal` or the store's closing caused it

@@ -38,6 +38,7 @@ import { ConflictError, StoreError } from '../../src/errors.js';
 import type { FlowGraph } from '../../src/flow/graph.js';
 import { graphDigest } from '../../src/store/graphs.js';
 import { requeueEventKind } from '../../src/store/rows.js';
+import type { MigrationRecord, SchemaModule } from '../../src/store/migration.js';
 import type { FailureRecord } from '../../src/flow/types.js';
 import type {
   AtomPatch,
@@ -1616,7 +1617,8 @@ export class SimConnection implements Store {
     this.capabilities.pushWakeups = wakeups !== null;
   }
 
-  async migrate(): Promise<number[]> {
+  /** nothing to migrate in memory: the tables of every module are always there */
+  async migrate(_options?: { modules?: readonly SchemaModule[] }): Promise<MigrationRecord[]> {
     return [];
   }
   async close(): Promise<void> {}

@@ -23,7 +23,7 @@ export function registerMigrateCommand(program: Command, ctx: CliContext): void 
       const applied = await runtime.store.migrate();
       if (o.format === 'json') ctx.out(formatJson({ store: redactUrl(o.store), applied }));
       else if (applied.length === 0) ctx.out(`${redactUrl(o.store)}: up to date\n`);
-      else ctx.out(`${redactUrl(o.store)}: applied migration${applied.length > 1 ? 's' : ''} ${applied.join(', ')}\n`);
+      else for (const m of applied) ctx.out(`${redactUrl(o.store)}: applied migration ${m.version} (${m.module}: ${m.name})\n`);
     } finally {
       await runtime.stop();
     }

@@ -1,7 +1,7 @@
 /**
- * The locks of DESIGN.md protocol 10 on MySQL 8 / MariaDB 10.6+, run by {@link MysqlStore}
- * through its usual connection handling (session settings, error wrapping, retry of the
- * whole transaction on a deadlock or lock wait timeout).
+ * The locks of protocol 10 (ARCHITECTURE.md; docs/locks.md) on MySQL 8 / MariaDB 10.6+,
+ * run through the MySQL driver's connection handling (session settings, error wrapping,
+ * retry of the whole transaction on a deadlock or lock wait timeout).
  *
  * Times are `DATETIME(6)` from `NOW(6)`, the database clock, as for engine leases.
  * Neither server has `UPDATE … RETURNING`, so the acquire is one short transaction:
@@ -9,7 +9,7 @@
  * 1. `INSERT … ON DUPLICATE KEY UPDATE` makes sure the row exists — a new one as a
  *    *released* lock with token 0 — and takes its exclusive row lock;
  * 2. the conditional `UPDATE` takes it over if it is released or expired, bumping the token;
- *    sessions run READ COMMITTED, so it judges the latest committed row (RULES.md R4);
+ *    sessions run READ COMMITTED, so it judges the latest committed row (docs/reliability.md R4);
  * 3. when it matched, the row (still locked by us) is read back for the token and expiry.
  *
  * Extend and release are single conditional UPDATEs. Connections use FOUND_ROWS, so the
@@ -17,28 +17,13 @@
  *
  * @example
  * ```ts
- * const locks = new MysqlLockStatements({ single: …, transaction: … });
- * const got = await locks.acquire('nightly-report', 'host-a:4121', 30_000);
+ * const locks = new MysqlLockStatements(driver);
+ * const got = await locks.acquireLock('nightly-report', 'host-a:4121', 30_000);
  * ```
  */
 import { acquiredLockFromRow, lockFromRow, lockListLimit, lockTtl } from '../lock-rows.js';
-import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
-
-type Raw = Record<string, unknown>;
-
-/** Statements on one connection (`{p}` is the table prefix); `purpose` names them in errors. */
-export interface MysqlLockQuery {
-  rows(purpose: string, text: string, params: readonly unknown[]): Promise<Raw[]>;
-  /** a write; resolves to the number of matched rows */
-  exec(purpose: string, text: string, params: readonly unknown[]): Promise<number>;
-}
-
-/** How the store lends a connection: for one statement, or for one transaction. */
-export interface MysqlLockRunner {
-  single<T>(purpose: string, fn: (q: MysqlLockQuery) => Promise<T>): Promise<T>;
-  /** START TRANSACTION … COMMIT; may run `fn` again after a deadlock, so `fn` has no other effects */
-  transaction<T>(purpose: string, fn: (q: MysqlLockQuery) => Promise<T>): Promise<T>;
-}
+import type { SqlDriver } from '../sql/driver.js';
+import type { AcquiredLock, LockFilter, LockRow, LockStore } from '../store.js';
 
 const HELD = `(released_at IS NULL AND expires_at > NOW(6))`;
 const LOCK_COLUMNS = `name, holder, token, acquired_at, expires_at, released_at, ${HELD} AS held,
@@ -59,11 +44,11 @@ const EXTEND = `UPDATE {p}locks SET expires_at = DATE_ADD(NOW(6), INTERVAL ? MIC
 /** Release: only the current token; the row and its token stay for the next acquire. */
 const RELEASE = `UPDATE {p}locks SET released_at = NOW(6) WHERE name = ? AND token = ? AND released_at IS NULL`;
 
-/** Lock statements over the store's connection runner. */
-export class MysqlLockStatements {
-  constructor(private readonly runner: MysqlLockRunner) {}
+/** Lock statements over the store's driver. */
+export class MysqlLockStatements implements LockStore {
+  constructor(private readonly runner: Pick<SqlDriver, 'read' | 'transaction'>) {}
 
-  acquire(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
+  acquireLock(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
     return this.runner.transaction('acquire a lock', async (q) => {
       await q.exec('acquire a lock: ensure the row', ENSURE_ROW, [name, holder]);
       const taken = await q.exec('acquire a lock: take it', TAKE_OVER, [holder, lockTtl(ttlMs) * 1000, name]);
@@ -73,25 +58,25 @@ export class MysqlLockStatements {
     });
   }
 
-  extend(name: string, token: number, ttlMs: number): Promise<boolean> {
-    return this.runner.single(
+  extendLock(name: string, token: number, ttlMs: number): Promise<boolean> {
+    return this.runner.read(
       'extend a lock',
       async (q) => (await q.exec('extend a lock', EXTEND, [lockTtl(ttlMs) * 1000, name, token])) === 1,
     );
   }
 
-  release(name: string, token: number): Promise<boolean> {
-    return this.runner.single('release a lock', async (q) => (await q.exec('release a lock', RELEASE, [name, token])) === 1);
+  releaseLock(name: string, token: number): Promise<boolean> {
+    return this.runner.read('release a lock', async (q) => (await q.exec('release a lock', RELEASE, [name, token])) === 1);
   }
 
-  get(name: string): Promise<LockRow | null> {
-    return this.runner.single('read a lock', async (q) => {
+  getLock(name: string): Promise<LockRow | null> {
+    return this.runner.read('read a lock', async (q) => {
       const rows = await q.rows('read a lock', `SELECT ${LOCK_COLUMNS} FROM {p}locks WHERE name = ?`, [name]);
       return rows[0] ? lockFromRow(rows[0]) : null;
     });
   }
 
-  list(filter: LockFilter = {}): Promise<LockRow[]> {
+  listLocks(filter: LockFilter = {}): Promise<LockRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.heldOnly) where.push(HELD);
@@ -101,6 +86,6 @@ export class MysqlLockStatements {
     }
     params.push(lockListLimit(filter.limit));
     const text = `SELECT ${LOCK_COLUMNS} FROM {p}locks ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY name LIMIT ?`;
-    return this.runner.single('list locks', async (q) => (await q.rows('list locks', text, params)).map(lockFromRow));
+    return this.runner.read('list locks', async (q) => (await q.rows('list locks', text, params)).map(lockFromRow));
   }
 }

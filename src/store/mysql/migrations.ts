@@ -140,7 +140,7 @@ export const mysqlMigrations: readonly Migration[] = [
     version: 3,
     name: 'locks',
     statements: [
-      // DESIGN.md protocol 10. A row is kept after release and expiry, so a name's token
+      // Protocol 10 (ARCHITECTURE.md). A row is kept after release and expiry, so a name's token
       // only ever grows (every acquire bumps it); `released_at` is set by a release.
       `CREATE TABLE IF NOT EXISTS {p}locks (
         name VARBINARY(255) NOT NULL,

@@ -1,5 +1,5 @@
 /**
- * The locks of DESIGN.md protocol 10 on PostgreSQL: each operation is one autocommit
+ * The locks of protocol 10 (ARCHITECTURE.md; docs/locks.md) on PostgreSQL: each operation is one autocommit
  * statement, run by {@link PostgresStore} through its usual query path (errors wrapped,
  * statement named in them, values never).
  *
@@ -12,11 +12,11 @@
  * @example
  * ```ts
  * const locks = new PostgresLockStatements((purpose, text, params) => query(purpose, text, params));
- * const got = await locks.acquire('nightly-report', 'host-a:4121', 30_000);
+ * const got = await locks.acquireLock('nightly-report', 'host-a:4121', 30_000);
  * ```
  */
 import { acquiredLockFromRow, lockFromRow, lockListLimit, lockTtl } from '../lock-rows.js';
-import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
+import type { AcquiredLock, LockFilter, LockRow, LockStore } from '../store.js';
 
 type Raw = Record<string, unknown>;
 
@@ -45,28 +45,28 @@ const EXTEND = `UPDATE {p}locks SET expires_at = now() + $3::bigint * interval '
 const RELEASE = `UPDATE {p}locks SET released_at = now() WHERE name = $1 AND token = $2 AND released_at IS NULL RETURNING 1 AS ok`;
 
 /** Lock statements over the store's query function. */
-export class PostgresLockStatements {
+export class PostgresLockStatements implements LockStore {
   constructor(private readonly query: PostgresLockQuery) {}
 
-  async acquire(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
+  async acquireLock(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
     const rows = await this.query('acquire a lock', ACQUIRE, [name, holder, lockTtl(ttlMs)]);
     return rows[0] ? acquiredLockFromRow(rows[0]) : null;
   }
 
-  async extend(name: string, token: number, ttlMs: number): Promise<boolean> {
+  async extendLock(name: string, token: number, ttlMs: number): Promise<boolean> {
     return (await this.query('extend a lock', EXTEND, [name, token, lockTtl(ttlMs)])).length === 1;
   }
 
-  async release(name: string, token: number): Promise<boolean> {
+  async releaseLock(name: string, token: number): Promise<boolean> {
     return (await this.query('release a lock', RELEASE, [name, token])).length === 1;
   }
 
-  async get(name: string): Promise<LockRow | null> {
+  async getLock(name: string): Promise<LockRow | null> {
     const rows = await this.query('read a lock', `SELECT ${LOCK_COLUMNS} FROM {p}locks WHERE name = $1`, [name]);
     return rows[0] ? lockFromRow(rows[0]) : null;
   }
 
-  async list(filter: LockFilter = {}): Promise<LockRow[]> {
+  async listLocks(filter: LockFilter = {}): Promise<LockRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.heldOnly) where.push(HELD);

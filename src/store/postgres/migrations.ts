@@ -123,7 +123,7 @@ export const postgresMigrations: readonly Migration[] = [
     version: 3,
     name: 'locks',
     statements: [
-      // DESIGN.md protocol 10. A row is kept after release and expiry, so a name's token
+      // Protocol 10 (ARCHITECTURE.md). A row is kept after release and expiry, so a name's token
       // only ever grows (every acquire bumps it); `released_at` is set by a release.
       `CREATE TABLE {p}locks (
         name text COLLATE "C" PRIMARY KEY,

@@ -1,6 +1,6 @@
 /**
- * The locks of DESIGN.md protocol 10 on SQLite: one statement each, run by
- * {@link SqliteStore} inside its usual `BEGIN IMMEDIATE` write (or a read for inspection).
+ * The locks of protocol 10 (ARCHITECTURE.md; docs/locks.md) on SQLite: one statement each,
+ * run inside the store's usual `BEGIN IMMEDIATE` write (or a read for inspection).
  *
  * Times are INTEGER milliseconds by SQLite's clock, like every other table here.
  * `unixepoch('subsec')` is read once per statement (SQLite keeps 'now' fixed for one
@@ -8,16 +8,17 @@
  *
  * @example
  * ```ts
- * const locks = new SqliteLockStatements((text) => db.prepare(text.replaceAll('{p}', 'stoker_')));
- * const got = locks.acquire('nightly-report', 'host-a:4121', 30_000); // { token: 1, expiresAt } or null
+ * const locks = new SqliteLockStatements(driver);
+ * const got = await locks.acquireLock('nightly-report', 'host-a:4121', 30_000); // { token: 1, expiresAt } or null
  * ```
  */
-import type Database from 'better-sqlite3';
 import { acquiredLockFromRow, lockFromRow, lockListLimit, lockTtl } from '../lock-rows.js';
-import type { AcquiredLock, LockFilter, LockRow } from '../store.js';
+import { SQLITE } from '../sql/dialects.js';
+import type { SqlDriver } from '../sql/driver.js';
+import type { AcquiredLock, LockFilter, LockRow, LockStore } from '../store.js';
 
-/** The database clock in ms, as sqlite-store.ts reads it. */
-const NOW = `CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
+/** The database clock in ms. */
+const NOW = SQLITE.now;
 
 const LOCK_COLUMNS = `name, holder, token, acquired_at, expires_at, released_at,
   (released_at IS NULL AND expires_at > ${NOW}) AS held,
@@ -42,31 +43,33 @@ const EXTEND = `UPDATE {p}locks SET expires_at = ${NOW} + ?
 /** Release: only the current token; the row and its token stay for the next acquire. */
 const RELEASE = `UPDATE {p}locks SET released_at = ${NOW} WHERE name = ? AND token = ? AND released_at IS NULL`;
 
-type Raw = Record<string, unknown>;
+/** Lock statements over the store's driver: writes in `BEGIN IMMEDIATE`, reads behind its mutex. */
+export class SqliteLockStatements implements LockStore {
+  constructor(private readonly driver: Pick<SqlDriver, 'read' | 'write'>) {}
 
-/** Lock statements over a statement source (the store's prepared-statement cache, `{p}` resolved). */
-export class SqliteLockStatements {
-  constructor(private readonly stmt: (text: string) => Database.Statement) {}
-
-  acquire(name: string, holder: string, ttlMs: number): AcquiredLock | null {
-    const row = this.stmt(ACQUIRE).get(name, holder, lockTtl(ttlMs)) as Raw | undefined;
-    return row ? acquiredLockFromRow(row) : null;
+  acquireLock(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
+    return this.driver.write('acquire a lock', async (s) => {
+      const row = (await s.rows('acquire a lock', ACQUIRE, [name, holder, lockTtl(ttlMs)]))[0];
+      return row ? acquiredLockFromRow(row) : null;
+    });
   }
 
-  extend(name: string, token: number, ttlMs: number): boolean {
-    return this.stmt(EXTEND).run(lockTtl(ttlMs), name, token).changes === 1;
+  extendLock(name: string, token: number, ttlMs: number): Promise<boolean> {
+    return this.driver.write('extend a lock', async (s) => (await s.exec('extend a lock', EXTEND, [lockTtl(ttlMs), name, token])) === 1);
   }
 
-  release(name: string, token: number): boolean {
-    return this.stmt(RELEASE).run(name, token).changes === 1;
+  releaseLock(name: string, token: number): Promise<boolean> {
+    return this.driver.write('release a lock', async (s) => (await s.exec('release a lock', RELEASE, [name, token])) === 1);
   }
 
-  get(name: string): LockRow | null {
-    const row = this.stmt(`SELECT ${LOCK_COLUMNS} FROM {p}locks WHERE name = ?`).get(name) as Raw | undefined;
-    return row ? lockFromRow(row) : null;
+  getLock(name: string): Promise<LockRow | null> {
+    return this.driver.read('read a lock', async (s) => {
+      const row = (await s.rows('read a lock', `SELECT ${LOCK_COLUMNS} FROM {p}locks WHERE name = ?`, [name]))[0];
+      return row ? lockFromRow(row) : null;
+    });
   }
 
-  list(filter: LockFilter = {}): LockRow[] {
+  listLocks(filter: LockFilter = {}): Promise<LockRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.heldOnly) where.push(`released_at IS NULL AND expires_at > ${NOW}`);
@@ -75,6 +78,8 @@ export class SqliteLockStatements {
       params.push(filter.after);
     }
     const text = `SELECT ${LOCK_COLUMNS} FROM {p}locks ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY name LIMIT ?`;
-    return (this.stmt(text).all(...params, lockListLimit(filter.limit)) as Raw[]).map(lockFromRow);
+    return this.driver.read('list locks', async (s) =>
+      (await s.rows('list locks', text, [...params, lockListLimit(filter.limit)])).map(lockFromRow),
+    );
   }
 }

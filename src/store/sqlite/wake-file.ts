@@ -1,5 +1,5 @@
 /**
- * Cross-process wake-ups on SQLite (DESIGN.md protocol 6), which has no LISTEN/NOTIFY.
+ * Cross-process wake-ups on SQLite (protocol 6, ARCHITECTURE.md "Wake-ups"), which has no LISTEN/NOTIFY.
  *
  * A wake file sits next to the database, as SQLite's own `-wal` and `-shm` files do:
  * `<database>-<prefix>wake`, empty. After a commit that made atoms claimable, a store

@@ -212,12 +212,13 @@ await describeEachDialect('liveness', (ctx) => {
     await engineSide.claimAtoms('victim', 1);
     expect(await engineSide.heartbeat('victim', 60_000)).toBe(true);
 
-    const locks = (engineSide as unknown as { sessionLocks: Map<string, { client?: { processID: number }; conn?: { threadId: number } }> })
-      .sessionLocks;
+    const locks = (
+      engineSide as unknown as { sessionLocks: { get(id: string): { conn: { processID?: number; threadId?: number } } | undefined } }
+    ).sessionLocks;
     const lock = locks.get('victim')!;
     const t0 = performance.now();
-    if (ctx.dialect === 'postgres') await ctx.db.exec(`SELECT pg_terminate_backend(${lock.client!.processID})`);
-    else await ctx.db.exec(`KILL ${lock.conn!.threadId}`);
+    if (ctx.dialect === 'postgres') await ctx.db.exec(`SELECT pg_terminate_backend(${lock.conn.processID!})`);
+    else await ctx.db.exec(`KILL ${lock.conn.threadId!}`);
     await waitFor(() => (lost.length > 0 ? true : undefined), 5_000, 'onSessionLost');
     const noticed = performance.now() - t0;
     // the default check (heartbeat not overdue) would not look at the lock: the store marked it dead
@@ -400,13 +401,13 @@ await describeEachDialect('liveness', (ctx) => {
       expect(w.count() - burst).toBeLessThanOrEqual(2);
 
       // the listener's backend is terminated: it reconnects and w.count() its subscribers once
-      const backend = (listener as unknown as { listener: { client: { processID: number } } }).listener.client.processID;
+      const backend = (listener.wakeups as unknown as { listener: { client: { processID: number } } }).listener.client.processID;
       const reconnectWake = nextWake(5_000, 'the wake-up after reconnecting');
       const t0 = performance.now();
       await ctx.db.exec(`SELECT pg_terminate_backend(${backend})`);
       await reconnectWake;
       console.log(`postgres: listener terminated -> reconnected and woke after ${(performance.now() - t0).toFixed(1)} ms`);
-      const after = (listener as unknown as { listener: { client: { processID: number } } }).listener.client.processID;
+      const after = (listener.wakeups as unknown as { listener: { client: { processID: number } } }).listener.client.processID;
       expect(after).not.toBe(backend);
       const again = nextWake(1_000, 'a wake-up after the reconnect');
       await notifier.wakeups!.notify();
@@ -491,13 +492,11 @@ await describeEachDialect('liveness', (ctx) => {
     const { store } = await fresh();
     await store.registerEngine({ id: 'hygiene', host: 'h', pid, version: 't', leaseMs: 60_000 });
     try {
-      const lock = (store as unknown as { sessionLocks: Map<string, { client?: QueryClient; conn?: MysqlQueryClient }> }).sessionLocks.get(
-        'hygiene',
-      )!;
+      const lock = (store as unknown as { sessionLocks: { get(id: string): { conn: unknown } | undefined } }).sessionLocks.get('hygiene')!;
       if (ctx.dialect === 'postgres') {
-        expect(await pgSettings(lock.client!)).toEqual({ ...PG_R12, app: 'stoker-store-lock', ist: '0' });
+        expect(await pgSettings(lock.conn as QueryClient)).toEqual({ ...PG_R12, app: 'stoker-store-lock', ist: '0' });
       } else {
-        const [rows] = await lock.conn!.query(
+        const [rows] = await (lock.conn as MysqlQueryClient).query(
           `SHOW SESSION VARIABLES WHERE Variable_name IN ('time_zone', 'innodb_lock_wait_timeout', 'tx_isolation', 'transaction_isolation', 'wait_timeout')`,
         );
         const vars = Object.fromEntries(rows.map((r) => [String(r.Variable_name), String(r.Value)]));
@@ -513,7 +512,7 @@ await describeEachDialect('liveness', (ctx) => {
     const { store } = await fresh();
     const unsubscribe = await store.wakeups!.subscribe(() => undefined);
     try {
-      const client = (store as unknown as { listener: { client: QueryClient } }).listener.client;
+      const client = (store.wakeups as unknown as { listener: { client: QueryClient } }).listener.client;
       expect(await pgSettings(client)).toEqual({ ...PG_R12, app: 'stoker-store-listen', ist: '0' });
     } finally {
       await unsubscribe();

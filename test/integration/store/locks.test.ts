@@ -37,7 +37,7 @@ await describeEachDialect('store locks', (ctx) => {
   const s = (): Store => ctx.store;
 
   it('migration 3 creates the locks table', async () => {
-    const rows = await ctx.db.exec(`SELECT version, name FROM stoker_migrations WHERE version = 3`);
+    const rows = await ctx.db.exec(`SELECT version, name FROM stoker_schema_migrations WHERE module = 'core' AND version = 3`);
     expect(rows.map((r) => [Number(r.version), String(r.name)])).toEqual([[3, 'locks']]);
   });
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AtomState } from '../../../src/store/states.js';
-import { isStokerError } from '../../../src/errors.js';
+import { ValidationError, isStokerError } from '../../../src/errors.js';
 import type { AtomRow, ClaimedAtom, RunTx, Store } from '../../../src/store/store.js';
 import { openStore, parseStoreUrl } from '../../../src/store/open-store.js';
 import { describeEachDialect, mysqlAdminUrl, postgresAdminUrl, probeDialect } from '../../helpers/databases.js';
@@ -33,6 +33,15 @@ await describeEachDialect('store contract', (ctx) => {
     ({ sqlite: sqliteMigrations, postgres: postgresMigrations, mysql: mysqlMigrations })[ctx.dialect]
       .map((m) => m.version)
       .sort((a, b) => a - b);
+  /** what migrate returns for those: the core schema's migrations */
+  const shippedRecords = () =>
+    shipped().map((version) => ({
+      module: 'core',
+      version,
+      name: { sqlite: sqliteMigrations, postgres: postgresMigrations, mysql: mysqlMigrations }[ctx.dialect].find(
+        (m) => m.version === version,
+      )!.name,
+    }));
 
   // ------------------------------------------------------------------ capabilities
 
@@ -54,7 +63,7 @@ await describeEachDialect('store contract', (ctx) => {
 
   it('migrate applies every shipped version once; later calls (and concurrent migrators) apply nothing', async () => {
     const s = await ctx.db.open({ tablePrefix: 'mig_', migrate: false });
-    expect(await s.migrate()).toEqual(shipped());
+    expect(await s.migrate()).toEqual(shippedRecords());
     expect(await s.migrate()).toEqual([]);
     const other = await ctx.db.open({ tablePrefix: 'mig_', migrate: false });
     expect(await other.migrate()).toEqual([]);
@@ -64,29 +73,30 @@ await describeEachDialect('store contract', (ctx) => {
     const a = await ctx.db.open({ tablePrefix: 'mig2_', migrate: false });
     const b = await ctx.db.open({ tablePrefix: 'mig2_', migrate: false });
     const both = a.capabilities.singleWriter ? [await a.migrate(), await b.migrate()] : await Promise.all([a.migrate(), b.migrate()]);
-    expect(both.flat()).toEqual(shipped());
-    const rows = await ctx.db.exec('SELECT version, name, checksum FROM mig2_migrations ORDER BY version');
+    expect(both.flat()).toEqual(shippedRecords());
+    const rows = await ctx.db.exec(`SELECT version, name, checksum FROM mig2_schema_migrations WHERE module = 'core' ORDER BY version`);
     expect(rows.map((r) => Number(r.version))).toEqual(shipped());
     expect(String(rows[0]!.checksum)).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('migrate refuses a changed applied migration and a database newer than this build', async () => {
     const s = await ctx.db.open({ tablePrefix: 'sum_' });
-    await ctx.db.exec(`UPDATE sum_migrations SET checksum = 'tampered' WHERE version = 1`);
+    await ctx.db.exec(`UPDATE sum_schema_migrations SET checksum = 'tampered' WHERE module = 'core' AND version = 1`);
     const err = await s.migrate().then(
       () => null,
       (e: unknown) => e,
     );
     expect(isStokerError(err)).toBe(true);
-    expect(err).toMatchObject({ code: 'STOKER_STORE_MIGRATION_CHECKSUM', details: { version: 1, applied: 'tampered' } });
+    expect(err).toMatchObject({ code: 'STOKER_STORE_MIGRATION_CHECKSUM', details: { module: 'core', version: 1, applied: 'tampered' } });
 
     const t = await ctx.db.open({ tablePrefix: 'new_' });
     await ctx.db.exec(
-      `INSERT INTO new_migrations (version, name, checksum, applied_at) SELECT 99, 'future', 'x', applied_at FROM new_migrations WHERE version = 1`,
+      `INSERT INTO new_schema_migrations (module, version, name, checksum, applied_at)
+       SELECT 'core', 99, 'future', 'x', applied_at FROM new_schema_migrations WHERE module = 'core' AND version = 1`,
     );
     await expect(t.migrate()).rejects.toMatchObject({
       code: 'STOKER_STORE_SCHEMA_TOO_NEW',
-      details: { applied: 99, known: Math.max(...shipped()) },
+      details: { module: 'core', applied: 99, known: Math.max(...shipped()) },
     });
   });
 
@@ -1051,7 +1061,7 @@ await describeEachDialect('store contract', (ctx) => {
   it.runIf(ctx.dialect === 'postgres')('postgres: a schema option keeps the tables in that schema', async () => {
     const s = await openStore(ctx.url, { schema: 'stoker_extra', tablePrefix: 'x_' });
     try {
-      expect(await s.migrate()).toEqual(shipped());
+      expect(await s.migrate()).toEqual(shippedRecords());
       const { run } = await s.startRun(newRun());
       expect((await s.getRun(run.id))!.id).toBe(run.id);
       const tables = await ctx.db.exec(
@@ -1063,8 +1073,8 @@ await describeEachDialect('store contract', (ctx) => {
         'x_events',
         'x_graphs',
         'x_locks',
-        'x_migrations',
         'x_runs',
+        'x_schema_migrations',
         'x_signals',
       ]);
     } finally {
@@ -1152,17 +1162,23 @@ await describeEachDialect('store contract', (ctx) => {
       { olderThanMs: 0, limit: 0 },
       { olderThanMs: 0, limit: 1.5 },
     ]) {
-      await expect(ctx.store.pruneRuns(bad), JSON.stringify(bad)).rejects.toMatchObject({ code: 'STOKER_CONFIG_INVALID' });
+      const err = await ctx.store.pruneRuns(bad).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, JSON.stringify(bad)).toBeInstanceOf(ValidationError);
+      expect(err, JSON.stringify(bad)).toMatchObject({ code: 'STOKER_CONFIG_INVALID' });
     }
   });
 
   it('sessions carry the R12 settings', async () => {
     if (ctx.dialect === 'sqlite') {
-      const db = (ctx.store as unknown as { db: { pragma(p: string, o: { simple: true }): unknown } }).db;
+      const db = (ctx.store as unknown as { driver: { db: { pragma(p: string, o: { simple: true }): unknown } } }).driver.db;
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
     } else if (ctx.dialect === 'postgres') {
-      const pool = (ctx.store as unknown as { pool: { query(sql: string): Promise<{ rows: Record<string, string>[] }> } }).pool;
+      const pool = (ctx.store as unknown as { driver: { pool: { query(sql: string): Promise<{ rows: Record<string, string>[] }> } } })
+        .driver.pool;
       const settings = (
         await pool.query(
           `SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt,
@@ -1173,11 +1189,12 @@ await describeEachDialect('store contract', (ctx) => {
       ).rows[0]!;
       expect(settings).toEqual({ st: '30s', lt: '5s', it: '15s', app: 'stoker-store', ki: '10', kint: '5', kc: '3' });
     } else {
-      const acquire = (
+      const driver = (
         ctx.store as unknown as {
-          acquire(p: string): Promise<{ query(sql: string): Promise<[Record<string, unknown>[]]>; release(): void }>;
+          driver: { acquire(p: string): Promise<{ query(sql: string): Promise<[Record<string, unknown>[]]>; release(): void }> };
         }
-      ).acquire.bind(ctx.store);
+      ).driver;
+      const acquire = driver.acquire.bind(driver);
       const conn = await acquire('test');
       try {
         const [rows] = await conn.query(
@@ -1235,11 +1252,13 @@ describe('openStore', () => {
     try {
       expect(s.capabilities.name).toBe('sqlite');
       expect(await s.now()).toBeInstanceOf(Date);
-      expect(await s.migrate()).toEqual(sqliteMigrations.map((m) => m.version).sort((a, b) => a - b));
+      expect((await s.migrate()).map((m) => [m.module, m.version])).toEqual(sqliteMigrations.map((m) => ['core', m.version]));
     } finally {
       await s.close();
     }
     await expect(openStore('sqlite::memory:', { schema: 'x' })).rejects.toMatchObject({ code: 'STOKER_CONFIG_INVALID' });
+    await expect(openStore('sqlite::memory:', { schema: 'x' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(openStore('sqlite::memory:', { tablePrefix: 'Bad-Prefix' })).rejects.toBeInstanceOf(ValidationError);
   });
 
   it('reports an unusable SQLite path as STOKER_STORE_UNREACHABLE', async () => {

@@ -2,19 +2,19 @@
  * docs/schema.md against the migrations each dialect ships: the same tables, the same
  * columns, and the same column types, so the doc cannot drift from the schema.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Migration } from '../../../src/store/migration.js';
 import { mysqlMigrations } from '../../../src/store/mysql/migrations.js';
 import { postgresMigrations } from '../../../src/store/postgres/migrations.js';
 import { sqliteMigrations } from '../../../src/store/sqlite/migrations.js';
+import { schemaMigrationsTable } from '../../../src/store/schema/migrator.js';
+import { sqlDialect } from '../../../src/store/sql/dialects.js';
 import { codeSpans, readDoc, tableUnder } from './markdown.js';
 
 const DIALECTS = [
-  { column: 'SQLite', migrations: sqliteMigrations, store: 'src/store/sqlite/sqlite-store.ts' },
-  { column: 'PostgreSQL', migrations: postgresMigrations, store: 'src/store/postgres/postgres-store.ts' },
-  { column: 'MySQL', migrations: mysqlMigrations, store: 'src/store/mysql/mysql-store.ts' },
+  { column: 'SQLite', migrations: sqliteMigrations, dialect: 'sqlite' },
+  { column: 'PostgreSQL', migrations: postgresMigrations, dialect: 'postgres' },
+  { column: 'MySQL', migrations: mysqlMigrations, dialect: 'mysql' },
 ] as const;
 
 type Columns = Map<string, Map<string, string>>; // table → column → type
@@ -74,11 +74,8 @@ function columnsOf(statements: readonly string[], into: Columns = new Map()): Co
 
 function schemaOf(dialect: (typeof DIALECTS)[number]): Columns {
   const all = columnsOf(dialect.migrations.flatMap((m: Migration) => m.statements));
-  // the migrations table is created by the runner itself, in the adapter
-  const source = readFileSync(fileURLToPath(new URL(`../../../${dialect.store}`, import.meta.url)), 'utf8');
-  const runner = /CREATE TABLE IF NOT EXISTS \{p\}migrations \([^`]*/.exec(source);
-  if (!runner) throw new Error(`${dialect.store}: no CREATE TABLE for the migrations table`);
-  return columnsOf([runner[0]], all);
+  // the bookkeeping table is created by the migration runner itself (src/store/schema/migrator.ts)
+  return columnsOf([schemaMigrationsTable(sqlDialect(dialect.dialect))], all);
 }
 
 describe('docs/schema.md', () => {

@@ -1,0 +1,67 @@
+/**
+ * Protocol 2 (ARCHITECTURE.md) on PostgreSQL in one statement: SKIP LOCKED lets concurrent
+ * claimers take different rows instead of queueing behind each other (a row that changed
+ * while we waited is re-checked before it is locked); the UPDATE bumps epoch and
+ * execution; the `atom.claimed` events are written too; and the row of each run claimed
+ * from comes back with its first atom (saving the engine a read before the run's first
+ * task). A named statement: planned once per connection.
+ */
+import { claimFromRow, runFromRow } from '../rows.js';
+import type { ClaimedAtom } from '../types.js';
+import { POSTGRES } from '../sql/dialects.js';
+import type { Raw, SqlSession } from '../sql/driver.js';
+import { runColumns } from '../sql/runs.js';
+import type { PostgresDriver } from './postgres-driver.js';
+
+export const CLAIM_SQL = `WITH c AS (
+  SELECT run_id, idx FROM {p}atoms
+  WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= now()
+  ORDER BY ready_at LIMIT $2
+  FOR UPDATE SKIP LOCKED),
+u AS (
+  UPDATE {p}atoms a SET
+    state = CASE a.state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
+    execution = CASE a.state WHEN 'REVERT_READY' THEN a.execution ELSE a.execution + 1 END,
+    claimed_by = $1, claimed_at = now(), epoch = a.epoch + 1, ready_at = NULL, updated_at = now()
+  FROM c WHERE a.run_id = c.run_id AND a.idx = c.idx
+  RETURNING a.run_id, a.idx, a.state, a.epoch, a.attempt, a.execution, a.journal, a.failure),
+e AS (
+  INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
+  SELECT run_id, idx, 'atom.claimed', state, $1, epoch, now() FROM u),
+n AS (SELECT u.*, row_number() OVER (PARTITION BY u.run_id ORDER BY u.idx) AS nth FROM u)
+SELECT n.*, ${runColumns(POSTGRES)
+  .split(',')
+  .map((c) => c.trim())
+  .filter((c) => c !== 'id')
+  .map((c) => `r.${c} AS run_${c}`)
+  .join(', ')}
+FROM n LEFT JOIN {p}runs r ON n.nth = 1 AND r.id = n.run_id`;
+
+/** Claims on their own (retried whole on a serialization failure) and inside a run transaction. */
+export class PostgresClaims {
+  constructor(private readonly driver: PostgresDriver) {}
+
+  async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
+    this.driver.assertOpen();
+    // One statement, one round trip. SKIP LOCKED: concurrent claimers take different rows
+    // instead of queueing behind each other.
+    const rows = await this.driver.retry(() => this.claimOn(this.driver.poolSession, engineId, limit));
+    return rows.map(claimWithRun);
+  }
+
+  async claimMore(s: SqlSession, engineId: string, limit: number): Promise<ClaimedAtom[]> {
+    return (await this.claimOn(s, engineId, limit)).map(claimWithRun);
+  }
+
+  private claimOn(s: SqlSession, engineId: string, limit: number): Promise<Raw[]> {
+    return s.rows('claim atoms', CLAIM_SQL, [engineId, limit], 'claim');
+  }
+}
+
+/** A row of {@link CLAIM_SQL}: the claimed atom, and its run's row (`run_*` columns) on the first atom of each run. */
+function claimWithRun(row: Raw): ClaimedAtom {
+  if (row.run_flow === null || row.run_flow === undefined) return claimFromRow(row);
+  const run: Raw = { id: row.run_id };
+  for (const [k, v] of Object.entries(row)) if (k.startsWith('run_') && k !== 'run_id') run[k.slice(4)] = v;
+  return claimFromRow(row, runFromRow(run));
+}
