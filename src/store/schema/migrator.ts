@@ -18,7 +18,7 @@
  * not know). The marker row also says that the copy is done.
  */
 import type { SqlDialect } from '../sql/dialect.js';
-import { statement } from '../sql/dialect.js';
+import { statement } from '../sql/binder.js';
 import type { MigrationSession, Raw } from '../sql/driver.js';
 import {
   migrationChecksum,

@@ -11,7 +11,8 @@ import type { AtomState } from '../states.js';
 import { ATOM_PATCH_COLUMNS, atomFromRow, claimFromRow, jsonColumn, toJsonText } from '../rows.js';
 import type { AtomRow, AtomUpdate, ClaimedAtom } from '../types.js';
 import { chunks } from './chunks.js';
-import { statement, type SqlDialect } from './dialect.js';
+import type { SqlDialect } from './dialect.js';
+import { statement } from './binder.js';
 import type { SqlSession } from './driver.js';
 import { writeReturning } from './runs.js';
 

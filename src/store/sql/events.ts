@@ -6,7 +6,8 @@
 import { toJsonText } from '../rows.js';
 import type { EventInput } from '../types.js';
 import { chunks } from './chunks.js';
-import { statement, type SqlDialect } from './dialect.js';
+import type { SqlDialect } from './dialect.js';
+import { statement } from './binder.js';
 import type { SqlSession } from './driver.js';
 
 export async function insertEventRows(d: SqlDialect, s: SqlSession, events: readonly EventInput[]): Promise<void> {

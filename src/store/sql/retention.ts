@@ -7,7 +7,7 @@
  */
 import { TERMINAL_RUN_STATUSES } from '../states.js';
 import type { PruneResult } from '../types.js';
-import { statement, type Binder } from './dialect.js';
+import { statement, type Binder } from './binder.js';
 import type { SqlCore } from './core.js';
 import type { SqlDriver, SqlSession } from './driver.js';
 

@@ -6,7 +6,8 @@
 import { TERMINAL_RUN_STATUSES } from '../states.js';
 import { runFromRow, toJsonText } from '../rows.js';
 import type { RunPatch, RunRow } from '../types.js';
-import { statement, type Binder, type SqlDialect } from './dialect.js';
+import type { SqlDialect } from './dialect.js';
+import { statement, type Binder } from './binder.js';
 import type { Raw, SqlSession } from './driver.js';
 
 const runColumnsByDialect = new Map<string, string>();

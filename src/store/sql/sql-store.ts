@@ -24,7 +24,7 @@ import type { EngineLiveness, FastCompletions, LocalSupervisor, LockStore, RunTx
 import { getAtomResults } from './atoms.js';
 import { chunks } from './chunks.js';
 import type { SqlCore } from './core.js';
-import { statement } from './dialect.js';
+import { statement } from './binder.js';
 import type { SqlDriver, SqlSession } from './driver.js';
 import { pruneRuns, type PruneRequest } from './retention.js';
 import { SqlRunTx } from './run-tx.js';

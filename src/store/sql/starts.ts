@@ -13,7 +13,7 @@ import { jsonColumn, runFromRow, supersededAtomEvents } from '../rows.js';
 import type { NewRun, StartResult } from '../types.js';
 import { chunks } from './chunks.js';
 import type { SqlCore } from './core.js';
-import { statement } from './dialect.js';
+import { statement } from './binder.js';
 import type { SqlSession } from './driver.js';
 import { runColumns, writeReturning } from './runs.js';
 

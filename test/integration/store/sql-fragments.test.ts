@@ -5,7 +5,8 @@
  * accepts and means.
  */
 import { describe, expect, it } from 'vitest';
-import { Binder, statement, type SqlDialect } from '../../../src/store/sql/dialect.js';
+import type { SqlDialect } from '../../../src/store/sql/dialect.js';
+import { Binder, statement } from '../../../src/store/sql/binder.js';
 import { MYSQL, POSTGRES, SQLITE, sqlDialect } from '../../../src/store/sql/dialects.js';
 import type { SqlDriver } from '../../../src/store/sql/driver.js';
 import { runColumns } from '../../../src/store/sql/runs.js';
