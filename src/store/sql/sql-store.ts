@@ -29,7 +29,7 @@ import type { SqlDriver, SqlSession } from './driver.js';
 import { pruneRuns, type PruneRequest } from './retention.js';
 import { SqlRunTx } from './run-tx.js';
 import { lockRun, lockRuns, runColumns } from './runs.js';
-import type { SessionLocks } from './session-locks.js';
+import type { EngineSessionLocks } from './session-locks.js';
 import { startRunOn } from './starts.js';
 
 /** The requeue sweeps and the peer watch of a dialect (protocol 4, ARCHITECTURE.md "Liveness"). */
@@ -49,8 +49,7 @@ export interface SqlStoreParts {
   /** the locks API (protocol 10, ARCHITECTURE.md): the dialect's `locks.ts` */
   readonly locks: LockStore;
   /** session locks of registered engines (PostgreSQL, MySQL); null where there are none (SQLite) */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any connection type
-  readonly sessionLocks: SessionLocks<any> | null;
+  readonly sessionLocks: EngineSessionLocks | null;
   readonly fast: FastCompletions | null;
   readonly wakeups: Wakeups | null;
   readonly supervisor: LocalSupervisor | null;
@@ -72,8 +71,7 @@ export class SqlStore implements Store {
   protected readonly driver: SqlDriver;
   protected readonly core: SqlCore;
   /** engines' session locks, by engine id (null on SQLite) */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any connection type
-  protected readonly sessionLocks: SessionLocks<any> | null;
+  protected readonly sessionLocks: EngineSessionLocks | null;
 
   constructor(private readonly parts: SqlStoreParts) {
     this.capabilities = parts.capabilities;
