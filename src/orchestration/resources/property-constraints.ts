@@ -108,7 +108,14 @@ function violation(schema: PropertySchema, c: PropertyConstraint, value: JsonVal
   }
   if ('allowed_pattern' in c) {
     if (typeof value !== 'string') return `"${shownValue(value)}" does not match pattern "${c.allowed_pattern}"`;
-    return compiledPattern(c.allowed_pattern).matchesWhole(value) ? undefined : `"${value}" does not match pattern "${c.allowed_pattern}"`;
+    let matches: boolean;
+    try {
+      matches = compiledPattern(c.allowed_pattern).matchesWhole(value);
+    } catch {
+      // the matcher's step budget ran out (docs/security.md S6): refuse without quoting the value
+      return `the value is too expensive to check against pattern "${c.allowed_pattern}"`;
+    }
+    return matches ? undefined : `"${value}" does not match pattern "${c.allowed_pattern}"`;
   }
   const name = c.custom_constraint;
   const check = custom[name] ?? BUILTIN_CUSTOM_CONSTRAINTS[name];

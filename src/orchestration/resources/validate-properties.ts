@@ -28,6 +28,12 @@ export interface PropertyValidationOptions {
   strict?: boolean;
   /** checks for `custom_constraint` names besides the built-in ones */
   customConstraints?: CustomConstraints;
+  /**
+   * Top-level properties whose values depend on resources not created yet (placeholders at
+   * stack validation): they are converted, but neither their constraints nor the keys of their
+   * nested maps are checked, as Heat skips them (`_find_deps_any_in_init`).
+   */
+  unresolved?: ReadonlySet<string>;
 }
 
 type Segment = string | number;
@@ -86,7 +92,7 @@ export function validateProperties(
   try {
     if (type.translate) data = type.translate(structuredClone(data));
     const schema = type.propertiesSchema?.(data) ?? type.properties;
-    properties = members(schema, data, [], custom);
+    properties = members(schema, data, [], custom, options.unresolved ?? new Set());
   } catch (e) {
     if (!(e instanceof PropertyProblem)) throw e;
     const where = heatPath(base, e.path);
@@ -107,33 +113,42 @@ export function validateProperties(
   return properties;
 }
 
-/** The members of a map (or the top-level properties) against their schemas. */
-function members(schema: PropertiesSchema, data: JsonObject, at: readonly Segment[], custom: CustomConstraints): JsonObject {
-  for (const key of Object.keys(data)) {
-    if (!Object.hasOwn(schema, key)) throw new PropertyProblem(at, `Unknown Property ${key}`);
+/** The members of a map (or the top-level properties) against their schemas; `skip` names those not to check in depth. */
+function members(
+  schema: PropertiesSchema,
+  data: JsonObject,
+  at: readonly Segment[],
+  custom: CustomConstraints,
+  skip: ReadonlySet<string> | true,
+): JsonObject {
+  if (skip !== true) {
+    for (const key of Object.keys(data)) {
+      if (!Object.hasOwn(schema, key)) throw new PropertyProblem(at, `Unknown Property ${key}`);
+    }
   }
   const out: JsonObject = {};
   for (const [key, prop] of Object.entries(schema)) {
-    if (Object.hasOwn(data, key)) out[key] = member(prop, data[key]!, [...at, key], custom);
-    else if (prop.default !== undefined && prop.default !== null) out[key] = member(prop, null, [...at, key], custom);
+    const check = skip !== true && !skip.has(key);
+    if (Object.hasOwn(data, key)) out[key] = member(prop, data[key]!, [...at, key], custom, check);
+    else if (prop.default !== undefined && prop.default !== null) out[key] = member(prop, null, [...at, key], custom, check);
     else if (prop.required) throw new PropertyProblem(at, `Property ${key} not assigned`);
     else out[key] = null;
   }
   return out;
 }
 
-/** One value: converted, its members validated, then its constraints checked. */
-function member(prop: PropertySchema, given: JsonValue, at: readonly Segment[], custom: CustomConstraints): JsonValue {
+/** One value: converted, its members validated, then (when `check`) its constraints checked. */
+function member(prop: PropertySchema, given: JsonValue, at: readonly Segment[], custom: CustomConstraints, check: boolean): JsonValue {
   const conversion = convertProperty(prop, given === null ? emptyValue(prop) : given);
   if (!conversion.ok) throw new PropertyProblem(at, conversion.message);
   let value = conversion.value;
   if (prop.type === 'list' && prop.schema && Array.isArray(value)) {
     const item = prop.schema;
-    value = value.map((v, i) => member(item, v, [...at, i], custom));
+    value = value.map((v, i) => member(item, v, [...at, i], custom, check));
   } else if (prop.type === 'map' && prop.schema && isMapping(value)) {
-    value = members(prop.schema, value, at, custom);
+    value = members(prop.schema, value, at, custom, check ? new Set() : true);
   }
-  const problem = checkConstraints(prop, value, custom);
+  const problem = check ? checkConstraints(prop, value, custom) : undefined;
   if (problem !== undefined) throw new PropertyProblem(at, problem);
   return value;
 }

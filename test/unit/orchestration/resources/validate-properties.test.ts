@@ -224,6 +224,18 @@ describe('validateProperties', () => {
     }
   });
 
+  it('converts but does not check in depth the properties that read resources not created yet (Heat: _find_deps_any_in_init)', () => {
+    const unresolved = new Set(['size', 'spec']);
+    expect(validateProperties(type, { name: 'n', size: 99, spec: { other: 1 } }, 'resources.r', { unresolved })).toMatchObject({
+      size: 99,
+      spec: { kind: 'a', n: null },
+    });
+    expect(() => validateProperties(type, { name: 'n', size: 'BAD' }, 'resources.r', { unresolved })).toThrow(
+      "Value 'BAD' is not an integer",
+    );
+    expect(() => validateProperties(type, { name: 'n', tags: ['long'] }, 'resources.r', { unresolved })).toThrow('tags[0]');
+  });
+
   it('OS::Heat::None accepts anything and gives the resource no properties', () => {
     const h = harness();
     expect(validateProperties(h.type('OS::Heat::None'), { anything: ['goes', 'here'] }, 'resources.nothing')).toEqual({});
