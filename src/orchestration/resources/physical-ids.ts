@@ -7,7 +7,14 @@ import { createHash } from 'node:crypto';
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
-/** Heat's `physical_resource_name_limit`. */
+/**
+ * Heat's `physical_resource_name_limit`.
+ *
+ * @example
+ * ```ts
+ * physicalResourceName(stack, name, key, PHYSICAL_NAME_LIMIT);
+ * ```
+ */
 export const PHYSICAL_NAME_LIMIT = 255;
 
 const digest = (label: string, key: string): Buffer => createHash('sha256').update(`${label}\0${key}`).digest();

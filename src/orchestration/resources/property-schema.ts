@@ -113,7 +113,14 @@ export function supported(version: string | null = null): SupportStatus {
   return { status: 'SUPPORTED', version, message: null, previous_status: null };
 }
 
-/** The kind of a constraint (its one key besides `description`). */
+/**
+ * The kind of a constraint (its one key besides `description`).
+ *
+ * @example
+ * ```ts
+ * constraintKind({ range: { min: 1 } }); // 'range'
+ * ```
+ */
 export function constraintKind(c: PropertyConstraint): 'range' | 'length' | 'allowed_values' | 'allowed_pattern' | 'custom_constraint' {
   if ('range' in c) return 'range';
   if ('length' in c) return 'length';

@@ -11,7 +11,14 @@ import { ValidationError } from '../../errors.js';
 import { isMapping } from '../template/python-values.js';
 import type { AttributeContext, ReferenceContext, ResourceType } from './resource-type.js';
 
-/** The attribute every resource type has. */
+/**
+ * The attribute every resource type has.
+ *
+ * @example
+ * ```ts
+ * await resolveAttribute(type, SHOW_ATTRIBUTE, ctx); // null for the cloud-free types
+ * ```
+ */
 export const SHOW_ATTRIBUTE = 'show';
 
 /**

@@ -5,7 +5,7 @@
  * OS::Heat::TestResource's `fail`, `NotSupported` for an immutable property), and the engine
  * turns any error into the status reason with {@link resourceStatusReason}.
  */
-import { StokerError, isStokerError } from '../../errors.js';
+import { StokerError, ValidationError } from '../../errors.js';
 
 /**
  * A resource operation failed.
@@ -27,8 +27,11 @@ export class ResourceFailure extends StokerError {
 
 /**
  * The status reason of a resource whose operation threw `error`, as Heat words it. `path` is
- * the resource's path (`resources.test1`; a nested stack's resource has a longer one).
- * Aborts (stack cancel, timeout) are the engine's to word and are not special here.
+ * the resource's path (`resources.test1`; a nested stack's resource has a longer one). A
+ * validation error is Heat's `StackValidationFailed` (properties validated again at create
+ * time: pass `''` as validateProperties' path then, for Heat's `Property error:
+ * properties.length: …`); any other error shows its own name. Aborts (stack cancel, timeout)
+ * are the engine's to word and are not special here.
  *
  * @example
  * ```ts
@@ -42,8 +45,8 @@ export function resourceStatusReason(error: unknown, path: string): string {
   if (error instanceof ResourceFailure) {
     type = error.errorType;
     message = error.message;
-  } else if (isStokerError(error)) {
-    type = error.code;
+  } else if (error instanceof ValidationError) {
+    type = 'StackValidationFailed';
     message = error.message;
   } else if (error instanceof Error) {
     type = error.name;

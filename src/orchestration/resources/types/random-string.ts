@@ -12,6 +12,7 @@
  * killed mid-create) yields the same string, while nobody without the secret can compute it.
  */
 import type { JsonObject, JsonValue } from '../../../core/json.js';
+import { ValidationError } from '../../../errors.js';
 import { isMapping } from '../../template/python-values.js';
 import { KeyedRandom } from '../keyed-random.js';
 import { physicalResourceName } from '../physical-ids.js';
@@ -92,6 +93,7 @@ function groupsOf(properties: JsonObject): { chars: string[]; min: number }[] {
 /**
  * Builds the OS::Heat::RandomString type.
  *
+ * @throws ValidationError STOKER_CONFIG_INVALID when the secret is shorter than 32 bytes
  * @example
  * ```ts
  * const type = randomStringType({ secret });
@@ -100,6 +102,8 @@ function groupsOf(properties: JsonObject): { chars: string[]; min: number }[] {
  */
 export function randomStringType(options: RandomStringOptions): ResourceType {
   const { secret } = options;
+  if ((typeof secret === 'string' ? Buffer.byteLength(secret) : secret.byteLength) < 32)
+    throw new ValidationError('STOKER_CONFIG_INVALID', 'The secret of OS::Heat::RandomString must be at least 32 bytes long');
   return {
     type: 'OS::Heat::RandomString',
     description: 'Generates a random string, e.g. a password, that stays the same until the resource is replaced.',

@@ -16,7 +16,14 @@ import { supported, type PropertiesSchema, type PropertySchema, type SupportStat
 import { REPLACE, type OperationContext, type ResourceType } from '../resource-type.js';
 import type { SoftwareConfigRecord, SoftwareConfigStore } from './config-store.js';
 
-/** What a config type stores besides the id, the name and the project. */
+/**
+ * What a config type stores besides the id, the name and the project.
+ *
+ * @example
+ * ```ts
+ * const content: ConfigContent = { group: 'Heat::Ungrouped', config: 'xxxx', inputs: [], outputs: [], options: null };
+ * ```
+ */
 export type ConfigContent = Pick<SoftwareConfigRecord, 'group' | 'config' | 'inputs' | 'outputs' | 'options'>;
 
 /**

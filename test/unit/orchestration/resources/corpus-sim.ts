@@ -23,11 +23,9 @@ import {
   type ResourceType,
   type ResourceTypeRegistry,
 } from '../../../../src/orchestration/resources/index.js';
+import { facadeOf, groupMembers, nestedStack } from './corpus-nesting.js';
 import {
-  childRegistry,
   collectReferences,
-  instantiateTemplate,
-  parseTemplate,
   resolveResourceType,
   selectFromAttribute,
   type Environment,
@@ -56,15 +54,6 @@ export interface SimResource {
 export interface SimOutcome {
   outputs: Record<string, { value?: JsonValue; error?: string; exact: boolean }>;
   failure: string | null;
-}
-
-/** The facade a template resource's nested stack sees (`resource_facade`). */
-function facadeOf(
-  instance: TemplateInstance,
-  name: string,
-  evaluated: { metadata: JsonObject; updatePolicy: JsonObject },
-): ResourceFacadeData {
-  return { metadata: evaluated.metadata, deletion_policy: instance.resource(name).deletionPolicy, update_policy: evaluated.updatePolicy };
 }
 
 /** Thrown out of a run when a resource failed (the stack is then *_FAILED). */
@@ -137,7 +126,7 @@ export class CorpusSim {
       const evaluated = instance.evaluateResource(name, runtime);
       const properties = evaluated.properties;
       if (resolved.kind === 'template') {
-        const nested = this.nested(resolved.content, resolved.file, files, properties, environment, name, definition.type);
+        const nested = nestedStack(resolved.content, resolved.file, files, properties, environment, name, definition.type);
         const nestedFacade = facadeOf(instance, name, evaluated);
         this.validate(
           `${path}<${resolved.file}>.`,
@@ -164,11 +153,11 @@ export class CorpusSim {
         validateProperties(type, properties, path, { unresolved });
         checkDeletionPolicy(type, instance.resource(name).deletionPolicy, path);
       } else if (resolved.type === 'OS::Heat::ResourceGroup') {
-        for (const member of this.members(properties)) {
+        for (const member of groupMembers(properties)) {
           const memberPath = `${path}<nested_stack>.resources.${member.name}`;
           const memberType = resolveResourceType(environment.resourceRegistry, member.type, { resourceName: member.name, files });
           if (memberType.kind === 'template') {
-            const nested = this.nested(
+            const nested = nestedStack(
               memberType.content,
               memberType.file,
               files,
@@ -231,7 +220,7 @@ export class CorpusSim {
       const properties = evaluated.properties;
       const old = previous.get(name);
       if (resolved.kind === 'template') {
-        const nested = this.nested(resolved.content, resolved.file, files, properties, environment, name, definition.type);
+        const nested = nestedStack(resolved.content, resolved.file, files, properties, environment, name, definition.type);
         const key = `${stackKey}/${name}`;
         const outcome = await this.apply(
           key,
@@ -296,11 +285,11 @@ export class CorpusSim {
     const previous = this.stacks.get(stackKey) ?? new Map<string, SimResource>();
     const current = new Map<string, SimResource>();
     this.stacks.set(stackKey, current);
-    for (const member of this.members(properties)) {
+    for (const member of groupMembers(properties)) {
       const path = `${prefix}resources.${member.name}`;
       const resolved = resolveResourceType(environment.resourceRegistry, member.type, { resourceName: member.name, files });
       if (resolved.kind === 'template') {
-        const nested = this.nested(resolved.content, resolved.file, files, member.properties, environment, member.name, member.type);
+        const nested = nestedStack(resolved.content, resolved.file, files, member.properties, environment, member.name, member.type);
         await this.apply(`${stackKey}/${member.name}`, `${path}<${resolved.file}>.`, nested.instance, nested.environment, files, stackName);
         current.set(member.name, {
           kind: 'template',
@@ -321,24 +310,6 @@ export class CorpusSim {
     for (const [name, r] of previous) if (!current.has(name)) await this.deleteResource(r, name);
   }
 
-  private members(properties: JsonObject): { name: string; type: string; properties: JsonObject }[] {
-    const count = Number(properties['count'] ?? 1);
-    const def = (properties['resource_def'] ?? {}) as JsonObject;
-    const replaceIndex = (v: JsonValue, i: number): JsonValue =>
-      typeof v === 'string'
-        ? v.replace(/%index%/g, String(i))
-        : Array.isArray(v)
-          ? v.map((x) => replaceIndex(x, i))
-          : v !== null && typeof v === 'object'
-            ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, replaceIndex(x, i)]))
-            : v;
-    return Array.from({ length: count }, (_, i) => ({
-      name: String(i),
-      type: String(def['type']),
-      properties: replaceIndex((def['properties'] ?? {}) as JsonObject, i) as JsonObject,
-    }));
-  }
-
   /** One resource of a plugin type: create, update in place, replace, or keep. */
   private async applyResource(
     kind: string,
@@ -355,7 +326,8 @@ export class CorpusSim {
     const idempotencyKey = `${path}#${++this.keys}`;
     let properties: JsonObject;
     try {
-      properties = validateProperties(type, raw, path);
+      // validated again at create time, as Heat does: its message has no resource path (the reason adds it)
+      properties = validateProperties(type, raw, '');
     } catch (e) {
       throw new SimFailure(resourceStatusReason(e, path));
     }
@@ -420,32 +392,6 @@ export class CorpusSim {
       signal,
       sleep,
     });
-  }
-
-  /** A template resource's nested stack: its template bound to the properties it declares as parameters. */
-  private nested(
-    content: string,
-    file: string,
-    files: Record<string, string>,
-    properties: JsonObject,
-    environment: Environment,
-    name: string,
-    typeName: string,
-  ) {
-    const template = parseTemplate(content, { files, label: file });
-    const childEnv: Environment = {
-      ...environment,
-      parameters: {},
-      resourceRegistry: childRegistry(environment.resourceRegistry, { resourceName: name, removeType: typeName }),
-    };
-    const parameters = Object.fromEntries(Object.entries(properties).filter(([k]) => k in template.parameters));
-    const instance = instantiateTemplate(template, {
-      parameters: parameters as JsonObject,
-      environment: childEnv,
-      files,
-      pseudo: { stackName: `nested-${name}` },
-    });
-    return { instance, environment: childEnv };
   }
 
   /** An attribute of a top-level resource, resolved again (for `attributes` expectations). */

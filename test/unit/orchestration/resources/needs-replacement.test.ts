@@ -91,4 +91,19 @@ describe('needsReplacement', () => {
     );
     expect(needsReplacement(locked, before, { ...before, note: 'm' }).action).toBe('update');
   });
+
+  it("words any error as Heat's status reason", () => {
+    let invalid: unknown;
+    try {
+      validateProperties(h.type('OS::Heat::RandomString'), { length: 'x' }, '');
+    } catch (e) {
+      invalid = e;
+    }
+    // properties validated again at create time: Heat's StackValidationFailed without the resource in the property path
+    expect(resourceStatusReason(invalid, 'resources.r')).toBe(
+      "StackValidationFailed: resources.r: Property error: properties.length: Value 'x' is not an integer",
+    );
+    expect(resourceStatusReason(new TypeError('boom'), 'resources.r')).toBe('TypeError: resources.r: boom');
+    expect(resourceStatusReason('odd', '')).toBe('Error: odd');
+  });
 });

@@ -137,6 +137,10 @@ describe('OS::Heat::RandomString', () => {
     expect(message({ length: '30', salt: 'initial' })).toBe('ok');
   });
 
+  it('refuses a short secret', () => {
+    expect(() => createBuiltinRegistry({ secret: 'short', configs: new MemoryConfigStore() })).toThrow('at least 32 bytes');
+  });
+
   it('the same key gives the same string; another key or another secret another one', async () => {
     const a = await generate({ length: 32 }, 'run-1/create.secret/1');
     expect(await generate({ length: 32 }, 'run-1/create.secret/1')).toBe(a);
