@@ -2,7 +2,7 @@
  * Whether a change of a resource's properties is applied in place or needs a replacement, as
  * Heat decides (`Resource._needs_update` and `update_template_diff_properties`): a resource
  * left FAILED is replaced; otherwise the properties that differ (Python equality, defaults
- * applied) are collected; a changed `immutable` property fails the update (Heat's
+ * applied) are collected (one never created, or deleted, is replaced too); a changed `immutable` property fails the update (Heat's
  * NotSupported, nothing is replaced); the type's own rule may ask for a replacement; a changed
  * property that is not `updateAllowed` needs one. OS::Heat::None is never updated.
  */
@@ -40,6 +40,8 @@ export interface ReplacementOptions {
   resourceName?: string;
   /** the resource is in a FAILED state (any action, CHECK_FAILED included): Heat replaces it */
   failed?: boolean;
+  /** the resource was never created or is deleted (INIT_COMPLETE, DELETE_COMPLETE): Heat replaces it */
+  absent?: boolean;
 }
 
 /**
@@ -62,7 +64,7 @@ export function needsReplacement(
   if (type.stub) return { action: 'none', changed: [] };
   const keys = [...new Set([...Object.keys(type.properties), ...Object.keys(newProps)])];
   const changed = keys.filter((k) => !pyEquals(oldProps[k] ?? null, newProps[k] ?? null));
-  if (options.failed) return { action: 'replace', changed };
+  if (options.failed || options.absent) return { action: 'replace', changed };
   if (changed.length === 0) return { action: 'none', changed };
   const schema = type.propertiesSchema?.(newProps) ?? type.properties;
   const immutable = changed.filter((k) => schema[k]?.immutable === true).sort();

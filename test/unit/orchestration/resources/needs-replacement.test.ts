@@ -57,8 +57,11 @@ describe('needsReplacement', () => {
     expect(decide('OS::Heat::SoftwareConfig', { config: 'a' }, { config: 'b' }).action).toBe('replace');
   });
 
-  it('a FAILED resource is replaced, changed or not', () => {
+  it('a FAILED resource is replaced, changed or not, and so is one never created', () => {
     expect(decide('OS::Heat::TestResource', { value: 'a' }, { value: 'a' }, true)).toEqual({ action: 'replace', changed: [] });
+    const type = h.type('OS::Heat::Value');
+    const props = validateProperties(type, { value: 1 }, 'resources.v');
+    expect(needsReplacement(type, props, props, { absent: true }).action).toBe('replace');
   });
 
   it('OS::Heat::None is never updated nor replaced', () => {
