@@ -9,13 +9,17 @@ import type { SqlDialect } from './dialect.js';
 /** Collects the parameters of one statement while its text is built. */
 export class Binder {
   readonly params: unknown[] = [];
+  /** `$n` placeholders (PostgreSQL), else `?` */
+  private readonly numbered: boolean;
 
-  constructor(readonly dialect: SqlDialect) {}
+  constructor(readonly dialect: SqlDialect) {
+    this.numbered = dialect.placeholder(1) !== '?';
+  }
 
   /** appends `value` and returns its placeholder */
   bind(value: unknown): string {
-    this.params.push(value);
-    return this.dialect.placeholder(this.params.length);
+    const n = this.params.push(value);
+    return this.numbered ? this.dialect.placeholder(n) : '?';
   }
 }
 
@@ -30,4 +34,34 @@ export function statement(d: SqlDialect, build: (b: Binder) => string): Statemen
   const b = new Binder(d);
   const text = build(b);
   return { text, params: b.params };
+}
+
+/**
+ * A cache of statement texts whose shape depends on the dialect and a small key only, so a
+ * hot statement is not rebuilt on every call (and the driver's statement caches look up the
+ * same string each time). The builder is run once per dialect and key with a binder whose
+ * values are only labels: the caller passes the parameters, in placeholder order.
+ *
+ * @example
+ * ```ts
+ * const texts = textCache();
+ * const text = texts(d, 'by id', (b) => `SELECT status FROM {p}runs WHERE id = ${b.bind('runId')}`);
+ * await s.row('read a status', text, [runId]);
+ * ```
+ */
+export function textCache(): (d: SqlDialect, key: string | number, build: (b: Binder) => string) => string {
+  const byDialect = new Map<string, Map<string | number, string>>();
+  return (d, key, build) => {
+    let texts = byDialect.get(d.name);
+    if (!texts) {
+      texts = new Map();
+      byDialect.set(d.name, texts);
+    }
+    let text = texts.get(key);
+    if (text === undefined) {
+      text = build(new Binder(d));
+      texts.set(key, text);
+    }
+    return text;
+  };
 }

@@ -34,7 +34,7 @@ export async function startRunOn(core: SqlCore, s: SqlSession, run: NewRun, wake
     const key = run.key;
     if (run.supersede) await core.forms.queueSupersede?.(s, key);
     const find = statement(d, (b) => `SELECT ${columns} FROM {p}runs WHERE active_key = ${b.bind(key)}${d.forUpdate}`);
-    const active = (await s.rows('find the active run of a key', find.text, find.params))[0];
+    const active = await s.row('find the active run of a key', find.text, find.params);
     if (active) {
       if (!run.supersede) {
         if (canonicalJson(jsonColumn(active.args) as JsonValue) === argsText && active.flow === run.flow) {
