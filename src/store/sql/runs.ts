@@ -43,21 +43,12 @@ export function writeReturning(
     const w = statement(d, (b) => `${write(b)} RETURNING ${columns}`);
     return s.row(purpose, w.text, w.params);
   }
-  return writeThenRead(d, s, purpose, columns, write, readBack);
-}
-
-async function writeThenRead(
-  d: SqlDialect,
-  s: SqlSession,
-  purpose: string,
-  columns: string,
-  write: (b: Binder) => string,
-  readBack: (b: Binder) => string,
-): Promise<Raw | undefined> {
-  const w = statement(d, write);
-  if ((await s.exec(purpose, w.text, w.params)) !== 1) return undefined;
-  const r = statement(d, (b) => `SELECT ${columns} ${readBack(b)}`);
-  return s.row(`${purpose} (read back)`, r.text, r.params);
+  return (async () => {
+    const w = statement(d, write);
+    if ((await s.exec(purpose, w.text, w.params)) !== 1) return undefined;
+    const r = statement(d, (b) => `SELECT ${columns} ${readBack(b)}`);
+    return s.row(`${purpose} (read back)`, r.text, r.params);
+  })();
 }
 
 /**

@@ -168,13 +168,8 @@ export class SqliteDriver implements SqlDriver {
   /** Reads behind the mutex (never interleaved with another caller's transaction). */
   read<T>(_purpose: string, fn: (s: MigrationSession) => Promise<T>): Promise<T> {
     this.assertOpen();
-    return this.mutex.run(async () => {
-      try {
-        return await fn(this.session);
-      } catch (e) {
-        throw wrap(e);
-      }
-    });
+    // (the session wraps SQLite's errors itself)
+    return this.mutex.run(() => fn(this.session));
   }
 
   write<T>(purpose: string, fn: (s: MigrationSession) => Promise<T>): Promise<T> {
