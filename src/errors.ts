@@ -63,6 +63,13 @@ export const ErrorCodes = {
   STOKER_TEMPLATE_CYCLE: 'The resources (or conditions) of a template depend on each other in a cycle.',
   STOKER_PARAMETER_INVALID: 'A stack parameter value is missing, unknown, of the wrong type, or breaks a constraint.',
   STOKER_ENVIRONMENT_INVALID: 'A stack environment is malformed: bad YAML, an unknown section, a bad registry entry.',
+  STOKER_RESOURCE_TYPE_INVALID: 'A resource type plugin is malformed: a bad property or attribute schema.',
+  STOKER_RESOURCE_TYPE_NOT_FOUND: 'No resource type with that name is registered.',
+  STOKER_RESOURCE_TYPE_CONFLICT: 'Another resource type is already registered under that name.',
+  STOKER_RESOURCE_PROPERTIES_INVALID:
+    "A resource's properties do not fit its type: an unknown or missing property, a wrong type, a broken constraint.",
+  STOKER_RESOURCE_ATTRIBUTE_INVALID: 'A resource type has no attribute of that name.',
+  STOKER_RESOURCE_FAILED: 'A resource operation (create, update, delete, …) failed; the message is the reason Heat would show.',
   STOKER_CLI_USAGE: 'The command line is malformed.',
   STOKER_INTERNAL_INVARIANT: 'Stoker found its own state in a shape its rules exclude (a bug: please report it with the message).',
 } as const;

@@ -5,7 +5,9 @@
  *
  * Conditions are evaluated in dependency order (an iterative topological sort over the names
  * they mention literally), so long chains need no deep recursion; a name computed at runtime
- * (`not: {get_param: which}`) is evaluated on demand with a cycle guard.
+ * (`not: {get_param: which}`) is evaluated on demand with a cycle guard, and counts as nested
+ * function calls of the evaluation that asked for it, so a long chain of computed names ends in
+ * STOKER_TEMPLATE_EVALUATION_FAILED ("nest too deeply"), not in a stack overflow.
  */
 import type { JsonValue } from '../../core/json.js';
 import { Evaluator } from './evaluate.js';
@@ -13,7 +15,7 @@ import { forEachCall } from './expression.js';
 import { listItems } from './expr-shape.js';
 import type { TemplateLimits } from './limits.js';
 import type { Template } from './template-model.js';
-import { templateError } from './template-error.js';
+import { quoteText, templateError } from './template-error.js';
 import { Fn } from './versions.js';
 
 /**
@@ -33,20 +35,25 @@ export function evaluateConditions(
   const mentions = new Map(names.map((n) => [n, literalMentions(template, n)]));
   const done = new Map<string, boolean>();
   const inProgress = new Set<string>();
+  const active: Evaluator[] = [];
 
   const evaluate = (name: string): boolean => {
     const known = done.get(name);
     if (known !== undefined) return known;
     if (!Object.hasOwn(template.conditions, name))
-      throw templateError('STOKER_TEMPLATE_INVALID', 'conditions', `Invalid condition "${name}"`);
+      throw templateError('STOKER_TEMPLATE_INVALID', 'conditions', `Invalid condition ${quoteText(name)}`);
     if (inProgress.has(name) || inProgress.size > names.length) {
-      throw templateError('STOKER_TEMPLATE_CYCLE', `conditions.${name}`, `Circular definition for condition "${name}"`);
+      throw templateError('STOKER_TEMPLATE_CYCLE', `conditions.${name}`, `Circular definition for condition ${quoteText(name)}`);
     }
     inProgress.add(name);
+    const outer = active[active.length - 1];
+    const evaluator = new Evaluator(
+      { parameters, isConditionEnabled: evaluate, ...(limits ? { limits } : {}) },
+      { depth: outer ? outer.callDepth : 0 },
+    );
+    active.push(evaluator);
     try {
-      const value = new Evaluator({ parameters, isConditionEnabled: evaluate, ...(limits ? { limits } : {}) }).run(
-        template.conditions[name]!,
-      );
+      const value = evaluator.run(template.conditions[name]!);
       if (typeof value !== 'boolean') {
         throw templateError(
           'STOKER_TEMPLATE_INVALID',
@@ -58,6 +65,7 @@ export function evaluateConditions(
       return value;
     } finally {
       inProgress.delete(name);
+      active.pop();
     }
   };
 

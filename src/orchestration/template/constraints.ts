@@ -4,14 +4,16 @@
  * (`heat/engine/constraints.py`). A constraint's `description`, when given, is the whole
  * message, as in Heat. `custom_constraint` is accepted and recorded but not enforced: its
  * checks (a Nova flavor exists, …) need a cloud. `allowed_pattern` runs on the linear-time
- * engine in linear-regex.ts, never on a backtracking one.
+ * engine in linear-regex.ts, never on a backtracking one, under a step budget shared by all the
+ * checks of one call; a value the budget cannot check is refused without quoting it.
  */
 import type { JsonValue } from '../../core/json.js';
-import { PatternError, compilePattern, type CompiledPattern } from './linear-regex.js';
+import { PatternBudgetError, PatternError, compilePattern, type CompiledPattern, type PatternBudget } from './linear-regex.js';
 import type { TemplateLimits } from './limits.js';
 import { boolFromString, strToNum } from './parameter-conversion.js';
 import type { ParameterSchema } from './parameter-schema.js';
 import { isMapping, pyContains, pyEquals, pyNumber, pyStr } from './python-values.js';
+import { clipText, showText } from './template-error.js';
 import type { TemplateVersion } from './versions.js';
 
 /**
@@ -46,12 +48,12 @@ export function parameterConstraint(
   fail: (m: string) => never,
 ): ParameterConstraint {
   if (!isMapping(raw)) return fail('Invalid parameter constraints, expected a mapping');
-  for (const key of Object.keys(raw)) if (!KEYS.includes(key)) fail(`Invalid key '${key}' for parameter constraints`);
+  for (const key of Object.keys(raw)) if (!KEYS.includes(key)) fail(`Invalid key '${showText(key)}' for parameter constraints`);
   const description = raw['description'] === undefined || raw['description'] === null ? null : pyStr(raw['description']);
   const bounds = (kind: string, keys: [string, string]): [number | null, number | null] => {
     const def = raw[kind]!;
     if (!isMapping(def)) return fail(`Invalid ${kind} constraint, expected a mapping`);
-    for (const key of Object.keys(def)) if (!keys.includes(key)) fail(`Invalid key '${key}' for ${kind} constraint`);
+    for (const key of Object.keys(def)) if (!keys.includes(key)) fail(`Invalid key '${showText(key)}' for ${kind} constraint`);
     return keys.map((key) => {
       const v = def[key];
       if (v === undefined || v === null) return null;
@@ -99,25 +101,59 @@ export function parameterConstraint(
 const show = (n: number | null): string => (n === null ? 'None' : pyNumber(n));
 
 /**
- * Checks a converted value against the schema's constraints; returns the first failure's
- * message (the constraint's description when it has one), or undefined. A hidden parameter's
- * value is shown as `******`. Custom constraints always pass (they need a cloud).
+ * The first constraint a value breaks: its index in the `constraints` list and the message (the
+ * constraint's description when it has one).
  *
  * @example
  * ```ts
- * checkConstraints(schema, 'abc'); // e.g. 'Password length must be between 6 and 8 characters'
+ * const problem: ConstraintProblem = { constraint: 0, message: 'length (2) is out of range (min: 6, max: None)', outOfBudget: false };
  * ```
  */
-export function checkConstraints(schema: ParameterSchema, value: JsonValue): string | undefined {
-  const shown = schema.hidden ? '******' : pyStr(value);
-  for (const c of schema.constraints) {
-    const problem = violation(schema, c, value, shown);
-    if (problem !== undefined) return c.description ?? problem;
+export interface ConstraintProblem {
+  constraint: number;
+  message: string;
+  /** the allowed_pattern checks ran out of steps before this one could tell */
+  outOfBudget: boolean;
+}
+
+/**
+ * Checks a converted value against the schema's constraints; returns the first failure, or
+ * undefined. A hidden parameter's value is shown as `******`. Custom constraints always pass
+ * (they need a cloud). `allowed_pattern` checks spend `budget`, shared by the caller's checks;
+ * when it runs out the problem says so, naming the constraint but not the value (whatever the
+ * constraint's description says, since the value did not break it).
+ *
+ * @example
+ * ```ts
+ * checkConstraints(schema, 'abc', patternBudget(limits.maxPatternSteps)); // e.g. { constraint: 0, message: 'Password length …', outOfBudget: false }
+ * ```
+ */
+export function checkConstraints(schema: ParameterSchema, value: JsonValue, budget?: PatternBudget): ConstraintProblem | undefined {
+  const shown = schema.hidden ? '******' : clipText(pyStr(value));
+  for (const [index, c] of schema.constraints.entries()) {
+    let problem: string | undefined;
+    try {
+      problem = violation(schema, c, value, shown, budget);
+    } catch (e) {
+      if (!(e instanceof PatternBudgetError)) throw e;
+      return {
+        constraint: index,
+        message: `the value is too long or too complex to check against the allowed_pattern of constraints[${index}]: the pattern checks of one request may take at most ${e.limit} steps`,
+        outOfBudget: true,
+      };
+    }
+    if (problem !== undefined) return { constraint: index, message: c.description ?? problem, outOfBudget: false };
   }
   return undefined;
 }
 
-function violation(schema: ParameterSchema, c: ParameterConstraint, value: JsonValue, shown: string): string | undefined {
+function violation(
+  schema: ParameterSchema,
+  c: ParameterConstraint,
+  value: JsonValue,
+  shown: string,
+  budget: PatternBudget | undefined,
+): string | undefined {
   switch (c.kind) {
     case 'range': {
       const n = strToNum(value);
@@ -158,7 +194,7 @@ function violation(schema: ParameterSchema, c: ParameterConstraint, value: JsonV
     }
     case 'allowed_pattern':
       if (typeof value !== 'string') return `"${shown}" is not a string`;
-      return c.compiled.matchesWhole(value) ? undefined : `"${shown}" does not match pattern "${c.pattern}"`;
+      return c.compiled.matchesWhole(value, budget) ? undefined : `"${shown}" does not match pattern "${c.pattern}"`;
     case 'custom_constraint':
       return undefined;
   }

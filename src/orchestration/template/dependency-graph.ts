@@ -10,7 +10,7 @@ import type { Expr } from './expression.js';
 import { resolveTemplateLimits, type TemplateLimits } from './limits.js';
 import { collectReferences } from './references.js';
 import type { ResourceDefinition, Template } from './template-model.js';
-import { templateError } from './template-error.js';
+import { quoteText, templateError } from './template-error.js';
 
 /**
  * Resources and who needs whom. `requires[a]` lists what must exist before `a`.
@@ -73,9 +73,10 @@ export function buildDependencyGraph(template: Template, options: DependencyOpti
     new Evaluator({
       parameters: options.parameters ?? {},
       isConditionEnabled: (name) => {
-        const v = conditions?.[name];
-        if (v === undefined) throw new Error(`unknown condition ${name}`);
-        return v;
+        if (!conditions || !Object.hasOwn(conditions, name)) {
+          throw templateError('STOKER_TEMPLATE_INVALID', 'conditions', `Invalid condition ${quoteText(name)}`);
+        }
+        return conditions[name]!;
       },
       limits,
     });
@@ -91,7 +92,7 @@ export function buildDependencyGraph(template: Template, options: DependencyOpti
   const conditionOf = (e: Expr): boolean | undefined => {
     if (!conditions) return undefined;
     const v = tryEvaluate(e);
-    return typeof v === 'boolean' ? v : typeof v === 'string' ? conditions[v] : undefined;
+    return typeof v === 'boolean' ? v : typeof v === 'string' && Object.hasOwn(conditions, v) ? conditions[v] : undefined;
   };
   const isIncluded = (r: ResourceDefinition): boolean => {
     if (r.condition === null) return true;
@@ -125,7 +126,7 @@ export function buildDependencyGraph(template: Template, options: DependencyOpti
           throw templateError(
             'STOKER_TEMPLATE_INVALID',
             `resources.${name}.${field}`,
-            `The specified reference "${ref}" is not a resource of this template`,
+            `The specified reference ${quoteText(ref)} is not a resource of this template`,
           );
         }
         if (!enabledSet.has(ref)) {
@@ -133,7 +134,7 @@ export function buildDependencyGraph(template: Template, options: DependencyOpti
           throw templateError(
             'STOKER_TEMPLATE_INVALID',
             `resources.${name}.${field}`,
-            `"${ref}" is referenced but its condition is false, so it is not part of the stack`,
+            `${quoteText(ref)} is referenced but its condition is false, so it is not part of the stack`,
           );
         }
         deps.add(ref);

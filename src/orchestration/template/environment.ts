@@ -11,13 +11,13 @@
  */
 import type { JsonObject, JsonValue } from '../../core/json.js';
 import { guardJson } from './json-guard.js';
-import { resolveTemplateLimits, type TemplateLimits } from './limits.js';
+import { DEFAULT_TEMPLATE_LIMITS, resolveTemplateLimits, type TemplateLimits } from './limits.js';
 import { strToNum } from './parameter-conversion.js';
 import type { ParameterType } from './parameter-schema.js';
 import { parseYamlMapping } from './parse-yaml.js';
 import { isMapping } from './python-values.js';
 import { emptyRegistry, mergeRegistries, parseRegistry, type ResourceRegistry } from './resource-registry.js';
-import { templateError } from './template-error.js';
+import { quoteText, showText, showValue, templateError } from './template-error.js';
 
 /**
  * Per-parameter merge strategies of environment files.
@@ -103,7 +103,7 @@ export function parseEnvironment(
   options: { limits?: Partial<TemplateLimits>; label?: string } = {},
 ): ParsedEnvironment {
   const limits = resolveTemplateLimits(options.limits);
-  const label = options.label ?? 'environment';
+  const label = showText(options.label ?? 'environment');
   let raw: JsonObject;
   if (typeof input === 'string') {
     raw = parseYamlMapping(input, {
@@ -126,8 +126,8 @@ export function parseEnvironment(
     throw templateError('STOKER_ENVIRONMENT_INVALID', path, message);
   };
   for (const [key, value] of Object.entries(raw)) {
-    if (!SECTIONS.includes(key)) fail(key, `environment has wrong section "${key}"`);
-    if (value === null) fail(key, `environment has empty section "${key}"`);
+    if (!SECTIONS.includes(key)) fail(key, `environment has wrong section ${quoteText(key)}`);
+    if (value === null) fail(key, `environment has empty section ${quoteText(key)}`);
   }
   const map = (key: string): JsonObject => {
     const v = raw[key];
@@ -144,7 +144,7 @@ export function parseEnvironment(
   const strategies: Record<string, MergeStrategy> = {};
   for (const [name, s] of Object.entries(map('parameter_merge_strategies'))) {
     if (typeof s !== 'string' || !(MergeStrategies as readonly string[]).includes(s)) {
-      fail(`parameter_merge_strategies.${name}`, `"${String(s)}" is not a merge strategy (${MergeStrategies.join(', ')})`);
+      fail(`parameter_merge_strategies.${name}`, `"${showValue(s)}" is not a merge strategy (${MergeStrategies.join(', ')})`);
     }
     strategies[name] = s as MergeStrategy;
   }
@@ -196,13 +196,15 @@ export function mergeEnvironments(
           continue;
         }
         // as in Heat, a strategy is recorded when a value is merged into an earlier one
-        const strategy = env.parameterMergeStrategies[name] ?? env.parameterMergeStrategies['default'] ?? 'overwrite';
+        const own = (key: string): MergeStrategy | undefined =>
+          Object.hasOwn(env.parameterMergeStrategies, key) ? env.parameterMergeStrategies[key] : undefined;
+        const strategy = own(name) ?? own('default') ?? 'overwrite';
         const previous = chosen.get(name);
         if (previous !== undefined && previous !== strategy) {
           throw templateError(
             'STOKER_ENVIRONMENT_INVALID',
             `parameter_merge_strategies.${name}`,
-            `Conflicting merge strategy "${strategy}" for parameter "${name}" in environment ${index + 1} (an earlier one used "${previous}")`,
+            `Conflicting merge strategy "${strategy}" for parameter ${quoteText(name)} in environment ${index + 1} (an earlier one used "${previous}")`,
           );
         }
         chosen.set(name, strategy);
@@ -229,28 +231,38 @@ function mergeValue(name: string, type: ParameterType, old: JsonValue, value: Js
     case 'json': {
       const parse = (v: JsonValue): JsonValue => {
         if (typeof v !== 'string') return v;
+        let parsed: unknown;
         try {
-          return JSON.parse(v) as JsonValue;
+          parsed = JSON.parse(v);
         } catch {
-          return fail(`Invalid parameter in environment: the value of "${name}" is not JSON`);
+          return fail(`Invalid parameter in environment: the value of ${quoteText(name)} is not JSON`);
         }
+        // JSON text may hold `__proto__` keys and any depth: the same checks as any other input
+        const { maxDepth, maxTemplateBytes, maxNodes } = DEFAULT_TEMPLATE_LIMITS;
+        guardJson(
+          parsed,
+          `The value of ${quoteText(name)}`,
+          { maxDepth, maxBytes: maxTemplateBytes, maxNodes },
+          'STOKER_ENVIRONMENT_INVALID',
+        );
+        return parsed;
       };
       return mergeMaps(parse(old), parse(value), deep);
     }
     case 'comma_delimited_list':
       if (Array.isArray(old) && Array.isArray(value)) return [...old, ...value];
       if (typeof old === 'string' && typeof value === 'string') return old === '' ? value : `${old},${value}`;
-      return fail(`Cannot merge the values of "${name}": mix of lists and comma-delimited strings`);
+      return fail(`Cannot merge the values of ${quoteText(name)}: mix of lists and comma-delimited strings`);
     case 'string':
       return `${typeof old === 'string' ? old : JSON.stringify(old)}${typeof value === 'string' ? value : JSON.stringify(value)}`;
     case 'number': {
       const a = strToNum(old);
       const b = strToNum(value);
-      if (a === undefined || b === undefined) return fail(`Cannot merge the values of "${name}": not numbers`);
+      if (a === undefined || b === undefined) return fail(`Cannot merge the values of ${quoteText(name)}: not numbers`);
       return a + b;
     }
     case 'boolean':
-      return fail(`Invalid merge strategy "merge" for parameter "${name}": booleans cannot be merged`);
+      return fail(`Invalid merge strategy "merge" for parameter ${quoteText(name)}: booleans cannot be merged`);
   }
 }
 

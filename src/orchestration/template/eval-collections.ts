@@ -2,15 +2,32 @@
  * Functions over lists and maps: `map_merge`, `map_replace`, `repeat` (three generations),
  * `filter`, `list_concat`, `list_concat_unique`, and the CFN `Fn::Select` and
  * `Fn::MemberListToMap` of heat_template_version 2013-05-23.
+ *
+ * A map a function builds may not get a `__proto__`, `constructor` or `prototype` key from
+ * data (STOKER_INPUT_FORBIDDEN_KEY, as for input: docs/security.md S3b), and JSON text a
+ * function parses goes through the same checks as input.
  */
 import type { JsonObject, JsonValue } from '../../core/json.js';
 import type { Evaluator, FunctionHandler } from './evaluate.js';
 import type { CallExpr, Expr } from './expression.js';
 import { listItems, mapEntries } from './expr-shape.js';
+import { FORBIDDEN_KEYS, guardJson } from './json-guard.js';
 import { isMapping, pyContains, pyEquals, pyTruthy } from './python-values.js';
+import { showText, templateError } from './template-error.js';
 import { Fn } from './versions.js';
 
 const items = (call: CallExpr): Expr[] => listItems(call.arg) ?? [];
+
+/** Sets `out[key]`, refusing the keys that would change the object's prototype or shadow its constructor. */
+function setKey(call: CallExpr, out: JsonObject, key: string, value: JsonValue): void {
+  if (FORBIDDEN_KEYS.has(key)) {
+    throw templateError('STOKER_INPUT_FORBIDDEN_KEY', call.path, `"${call.name}" would build a map with the forbidden key "${key}"`, {
+      function: call.name,
+      key,
+    });
+  }
+  out[key] = value;
+}
 
 const mapMerge: FunctionHandler = (call, ev) => {
   const args = ev.value(call.arg);
@@ -20,7 +37,7 @@ const mapMerge: FunctionHandler = (call, ev) => {
   for (const m of args) {
     if (m === null) continue;
     if (!isMapping(m)) throw ev.fail(call, 'Incorrect arguments: Items to merge must be maps.');
-    Object.assign(out, m);
+    for (const [k, v] of Object.entries(m)) setKey(call, out, k, v);
   }
   ev.charge(call, Object.keys(out).length);
   return out;
@@ -45,11 +62,11 @@ const mapReplace: FunctionHandler = (call, ev) => {
     const replacedKey = Object.hasOwn(keys, k) && keys[k] !== null ? keys[k]! : k;
     if (typeof replacedKey !== 'string') throw ev.fail(call, `key replacements in "${call.name}" must be strings`);
     if (replacedKey !== k && Object.hasOwn(input, replacedKey))
-      throw ev.fail(call, `key replacement ${replacedKey} collides with a key in the input map`);
+      throw ev.fail(call, `key replacement ${showText(replacedKey)} collides with a key in the input map`);
     if (replacedKey !== k && Object.hasOwn(out, replacedKey))
-      throw ev.fail(call, `key replacement ${replacedKey} collides with a key in the output map`);
+      throw ev.fail(call, `key replacement ${showText(replacedKey)} collides with a key in the output map`);
     // values are looked up by value; only strings can be keys of the replacement map
-    out[replacedKey] = typeof v === 'string' && Object.hasOwn(values, v) ? values[v]! : v;
+    setKey(call, out, replacedKey, typeof v === 'string' && Object.hasOwn(values, v) ? values[v]! : v);
   }
   ev.charge(call, Object.keys(out).length);
   return out;
@@ -111,7 +128,7 @@ function substitute(call: CallExpr, ev: Evaluator, template: JsonValue, placehol
     if (Array.isArray(t)) return t.map(walk);
     if (isMapping(t)) {
       const out: JsonObject = {};
-      for (const [k, v] of Object.entries(t)) out[replaceIn(k)] = walk(v);
+      for (const [k, v] of Object.entries(t)) setKey(call, out, replaceIn(k), walk(v));
       return out;
     }
     return t;
@@ -127,6 +144,8 @@ const filter: FunctionHandler = (call, ev) => {
   const values = ev.value(valuesExpr!);
   if (!pyTruthy(values)) return sequence;
   if (!Array.isArray(values)) throw ev.fail(call, `"${call.name}" filters a list of values`);
+  // every item is compared with every value
+  ev.step(sequence.length * values.length);
   return sequence.filter((item) => !pyContains(item, values));
 };
 
@@ -142,7 +161,14 @@ function listConcat(unique: boolean): FunctionHandler {
     for (const m of args) {
       if (m === null) continue;
       if (!Array.isArray(m)) throw ev.fail(call, 'Incorrect arguments: Items to concat must be lists.');
-      for (const item of m) if (!unique || !out.some((o) => pyEquals(o, item))) out.push(item);
+      for (const item of m) {
+        if (!unique) out.push(item);
+        else {
+          // every item is compared with those kept so far
+          ev.step(out.length);
+          if (!out.some((o) => pyEquals(o, item))) out.push(item);
+        }
+      }
       ev.charge(call, m.length);
     }
     return out;
@@ -155,11 +181,21 @@ const cfnSelect: FunctionHandler = (call, ev) => {
   let collection = ev.value(collectionExpr!);
   if (collection === '') return '';
   if (typeof collection === 'string') {
+    let parsed: unknown;
     try {
-      collection = JSON.parse(collection) as JsonValue;
+      parsed = JSON.parse(collection);
     } catch {
       throw ev.fail(call, `"${call.name}": the collection is a string that is not JSON`);
     }
+    // the text may nest without end or hold __proto__ keys: the checks of any input
+    const { maxDepth, maxNodes, maxEvaluationOutputBytes } = ev.limits;
+    guardJson(
+      parsed,
+      `The collection of "${call.name}"`,
+      { maxDepth, maxNodes, maxBytes: maxEvaluationOutputBytes },
+      'STOKER_TEMPLATE_EVALUATION_FAILED',
+    );
+    collection = parsed;
   }
   if (isMapping(collection)) {
     if (typeof index !== 'string') throw ev.fail(call, `Index to "${call.name}" must be a string`);
@@ -186,19 +222,19 @@ const cfnMemberListToMap: FunctionHandler = (call, ev) => {
     const eq = m.indexOf('=');
     partials.set(eq === -1 ? m : m.slice(0, eq), eq === -1 ? '' : m.slice(eq + 1));
   }
-  const byIndex = new Map<number, Record<string, string>>();
+  const byIndex = new Map<number, Map<string, string>>();
   for (const [name, value] of partials) {
     const match = /^\.member\.([0-9]+)\.(.*)$/s.exec(name);
     if (!match) continue;
     const index = Number(match[1]);
-    const group = byIndex.get(index) ?? {};
-    group[match[2]!] = value;
+    const group = byIndex.get(index) ?? new Map<string, string>();
+    group.set(match[2]!, value);
     byIndex.set(index, group);
   }
   const out: JsonObject = {};
   for (const index of [...byIndex.keys()].sort((a, b) => a - b)) {
     const group = byIndex.get(index)!;
-    if (Object.hasOwn(group, keyName) && Object.hasOwn(group, valueName)) out[group[keyName]!] = group[valueName]!;
+    if (group.has(keyName) && group.has(valueName)) setKey(call, out, group.get(keyName)!, group.get(valueName)!);
   }
   return out;
 };

@@ -9,6 +9,7 @@ import type { EvalValue, Evaluator, FunctionHandler } from './evaluate.js';
 import type { CallExpr, Expr } from './expression.js';
 import { listItems, mapEntries } from './expr-shape.js';
 import { comparePython, isMapping, pyJsonDumps, pyStr } from './python-values.js';
+import { showText } from './template-error.js';
 import { Fn } from './versions.js';
 
 const items = (call: CallExpr): Expr[] => listItems(call.arg) ?? [];
@@ -55,7 +56,7 @@ function replace(call: CallExpr, ev: Evaluator, templateExpr: Expr, paramsExpr: 
   }
   if (mode.strict && unreplaced.size > 0) {
     const missing = [...unreplaced].sort(comparePython).sort((a, b) => [...b].length - [...a].length);
-    throw ev.fail(call, `The following params were not found in the template: ${missing.join(',')}`);
+    throw ev.fail(call, `The following params were not found in the template: ${missing.map((k) => showText(k)).join(',')}`);
   }
   const out = segments.map((s) => s.text).join('');
   ev.charge(call, out.length);
@@ -64,11 +65,11 @@ function replace(call: CallExpr, ev: Evaluator, templateExpr: Expr, paramsExpr: 
 
 function replacement(call: CallExpr, ev: Evaluator, key: string, value: JsonValue, mode: ReplaceMode): string {
   const empty = (): never => {
-    throw ev.fail(call, `${call.name} has an undefined or empty value for param ${key}, must be a defined non-empty value`);
+    throw ev.fail(call, `${call.name} has an undefined or empty value for param ${showText(key)}, must be a defined non-empty value`);
   };
   if (value === null) return mode.allowEmpty ? '' : empty();
   if (typeof value === 'object') {
-    if (!mode.json) throw ev.fail(call, `"${call.name}" params must be strings or numbers, param ${key} is not valid`);
+    if (!mode.json) throw ev.fail(call, `"${call.name}" params must be strings or numbers, param ${showText(key)} is not valid`);
     if (!mode.allowEmpty && (Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0)) empty();
     return pyJsonDumps(value, { sortKeys: true });
   }

@@ -15,7 +15,7 @@ import { listItems, mapEntries } from './expr-shape.js';
 import { resolveTemplateLimits, type TemplateLimits } from './limits.js';
 import { isMapping, pyContains, pyEquals } from './python-values.js';
 import { selectFromAttribute } from './select-path.js';
-import { templateError } from './template-error.js';
+import { quoteText, showText, showValue, templateError } from './template-error.js';
 import { Fn } from './versions.js';
 import { YaqlError, parseYaql } from './yaql.js';
 
@@ -52,10 +52,24 @@ export class Evaluator {
   readonly limits: TemplateLimits;
   private steps = 0;
   private bytes = 0;
-  private depth = 0;
+  private depth: number;
 
-  constructor(readonly ctx: EvaluationContext) {
+  /**
+   * `options.depth` starts the count of nested calls where an enclosing evaluation is (a
+   * condition evaluated on demand from inside another), so that together they stay within the
+   * limit and the stack.
+   */
+  constructor(
+    readonly ctx: EvaluationContext,
+    options: { depth?: number } = {},
+  ) {
     this.limits = resolveTemplateLimits(ctx.limits);
+    this.depth = options.depth ?? 0;
+  }
+
+  /** Function calls now open in this evaluation (and in those it was started from). */
+  get callDepth(): number {
+    return this.depth;
   }
 
   /** Evaluates `expr`; an elided top-level value comes back as undefined. */
@@ -156,7 +170,7 @@ const REFERENCES: Partial<Record<Fn, FunctionHandler>> = {
     const args = ev.value(call.arg);
     const [name, path] = Array.isArray(args) ? [args[0], args.slice(1)] : [args, []];
     if (typeof name !== 'string' || name === '') throw ev.fail(call, `Parameter name in "${call.name}" must be a non-empty string`);
-    if (!Object.hasOwn(ev.ctx.parameters, name)) throw ev.fail(call, `Unknown parameter "${name}"`);
+    if (!Object.hasOwn(ev.ctx.parameters, name)) throw ev.fail(call, `Unknown parameter ${quoteText(name)}`);
     return paramPath(ev.ctx.parameters[name]!, path);
   },
   [Fn.GetResource]: (call, ev) => getResource(call, ev, ev.value(call.arg)),
@@ -167,7 +181,7 @@ const REFERENCES: Partial<Record<Fn, FunctionHandler>> = {
     const key = ev.value(call.arg);
     if (typeof key !== 'string') throw ev.fail(call, `Argument to "${call.name}" must be a string`);
     const files = ev.ctx.files ?? {};
-    if (!Object.hasOwn(files, key)) throw ev.fail(call, `No content found in the "files" section for ${call.name} path: ${key}`);
+    if (!Object.hasOwn(files, key)) throw ev.fail(call, `No content found in the "files" section for ${call.name} path: ${showText(key)}`);
     return files[key]!;
   },
   [Fn.ResourceFacade]: (call, ev) => facade(call, ev),
@@ -175,7 +189,8 @@ const REFERENCES: Partial<Record<Fn, FunctionHandler>> = {
   [Fn.CfnRef]: (call, ev) => {
     const name = ev.value(call.arg);
     if (typeof name === 'string' && ev.ctx.isResource?.(name)) return getResource(call, ev, name);
-    if (typeof name !== 'string' || !Object.hasOwn(ev.ctx.parameters, name)) throw ev.fail(call, `"Ref" cannot resolve "${String(name)}"`);
+    if (typeof name !== 'string' || !Object.hasOwn(ev.ctx.parameters, name))
+      throw ev.fail(call, `"Ref" cannot resolve "${showValue(name)}"`);
     return ev.ctx.parameters[name]!;
   },
   [Fn.CfnGetAZs]: (_call, ev) => [...(ev.ctx.availabilityZones ?? ['nova'])],
@@ -216,7 +231,7 @@ const CONDITIONS: Partial<Record<Fn, FunctionHandler>> = {
     const dataExpr = args.get('data');
     const data = dataExpr ? ev.value(dataExpr) : {};
     try {
-      return parseYaql(expression).evaluate(data);
+      return parseYaql(expression).evaluate(data, { step: (n) => ev.step(n), charge: (n) => ev.charge(call, n) });
     } catch (e) {
       if (e instanceof YaqlError) throw ev.fail(call, `Bad expression ${e.message}.`);
       throw e;

@@ -128,7 +128,9 @@ export function parseExpression(raw: JsonValue, path: string, scope: ParseScope,
 
 function lookup(name: string, path: string, scope: ParseScope, mode: ParseMode): Fn | undefined {
   const { version } = scope;
-  const fn = mode === 'condition' ? version.conditionFunctions[name] : version.functions[name];
+  // own keys only: `toString` and friends are data, not functions
+  const table = mode === 'condition' ? version.conditionFunctions : version.functions;
+  const fn = Object.hasOwn(table, name) ? table[name] : undefined;
   if (fn !== undefined) {
     if (fn === Fn.Removed) {
       throw templateError(
@@ -140,7 +142,7 @@ function lookup(name: string, path: string, scope: ParseScope, mode: ParseMode):
     }
     return fn;
   }
-  if (mode === 'condition' && version.functions[name] !== undefined) {
+  if (mode === 'condition' && Object.hasOwn(version.functions, name)) {
     if (version.functions[name] === Fn.Removed) return lookup(name, path, scope, 'value');
     throw templateError('STOKER_TEMPLATE_INVALID', path, `The function "${name}" is not allowed in a condition`, { function: name });
   }

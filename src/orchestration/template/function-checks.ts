@@ -9,7 +9,7 @@
 import type { JsonValue } from '../../core/json.js';
 import type { CallExpr, Expr, ParseScope } from './expression.js';
 import { listItems, mapEntries } from './expr-shape.js';
-import { templateError } from './template-error.js';
+import { quoteText, showText, showValue, templateError } from './template-error.js';
 import { Fn } from './versions.js';
 import { YaqlError, parseYaql } from './yaql.js';
 
@@ -48,13 +48,13 @@ export function checkCall(call: CallExpr, scope: ParseScope): void {
     const v = lit(e);
     if (v === undefined) return; // computed: checked when evaluated
     if (typeof v !== 'string' || !scope.resources.has(v)) {
-      fail(`"${fn}" references "${typeof v === 'string' ? v : JSON.stringify(v)}", which is not a resource of this template`);
+      fail(`"${fn}" references "${showValue(v)}", which is not a resource of this template`);
     }
   };
   const condition = (e: Expr | undefined): void => {
     const v = lit(e);
-    if (typeof v === 'string' && !scope.conditions.has(v)) fail(`Invalid condition "${v}"`);
-    if (v !== undefined && typeof v !== 'string' && typeof v !== 'boolean') fail(`Invalid condition ${JSON.stringify(v)}`);
+    if (typeof v === 'string' && !scope.conditions.has(v)) fail(`Invalid condition ${quoteText(v)}`);
+    if (v !== undefined && typeof v !== 'string' && typeof v !== 'boolean') fail(`Invalid condition ${showValue(v)}`);
   };
 
   switch (call.fn) {
@@ -66,7 +66,7 @@ export function checkCall(call: CallExpr, scope: ParseScope): void {
       const param = list ? lit(list[0]) : v;
       if (param !== undefined && typeof param !== 'string') fail(`Parameter name in "${name}" must be string`);
       if (typeof param === 'string' && scope.checkParameters !== false && !scope.parameters.has(param))
-        fail(`Unknown parameter "${param}"`);
+        fail(`Unknown parameter ${quoteText(param)}`);
       return;
     }
     case Fn.GetResource:
@@ -87,7 +87,7 @@ export function checkCall(call: CallExpr, scope: ParseScope): void {
       const v = lit(arg);
       if (v !== undefined && typeof v !== 'string') fail(`Argument to "${name}" must be a string`);
       if (typeof v === 'string' && scope.files !== undefined && !Object.hasOwn(scope.files, v)) {
-        fail(`No content found in the "files" section for ${name} path: ${v}`);
+        fail(`No content found in the "files" section for ${name} path: ${showText(v)}`);
       }
       return;
     }
@@ -197,7 +197,7 @@ export function checkCall(call: CallExpr, scope: ParseScope): void {
       const v = lit(arg);
       if (v === undefined) return;
       if (typeof v !== 'string' || (!scope.resources.has(v) && !scope.parameters.has(v))) {
-        fail(`"Ref" references "${String(v)}", which is neither a resource nor a parameter`);
+        fail(`"Ref" references "${showValue(v)}", which is neither a resource nor a parameter`);
       }
       return;
     }
@@ -213,7 +213,7 @@ export function checkCall(call: CallExpr, scope: ParseScope): void {
 function checkMakeUrl(name: string, map: Map<string, Expr> | undefined, fail: (m: string) => never): void {
   if (!map) return fail(`The arguments to "${name}" must be a map`);
   const invalid = [...map.keys()].filter((k) => !MAKE_URL_KEYS.includes(k));
-  if (invalid.length > 0) fail(`Invalid arguments to "${name}": ${invalid.join(', ')}`);
+  if (invalid.length > 0) fail(`Invalid arguments to "${name}": ${invalid.map((k) => showText(k)).join(', ')}`);
   for (const [key, e] of map) {
     if (e.kind === 'call') continue;
     const v = lit(e);
@@ -221,7 +221,7 @@ function checkMakeUrl(name: string, map: Map<string, Expr> | undefined, fail: (m
       if (!mapEntries(e)) fail(`The "query" argument to "${name}" must be a map`);
     } else if (key === 'port') {
       const port = typeof v === 'number' ? v : typeof v === 'string' && /^\s*[+-]?\d+\s*$/.test(v) ? Number(v) : NaN;
-      if (!Number.isInteger(port)) fail(`Invalid URL port "${String(v)}" for ${name}`);
+      if (!Number.isInteger(port)) fail(`Invalid URL port "${showValue(v)}" for ${name}`);
       if (port < 1 || port > 65535) fail(`Invalid URL port ${port}, must be in range 1-65535`);
     } else if (typeof v !== 'string') fail(`The "${key}" argument to "${name}" must be a string`);
   }

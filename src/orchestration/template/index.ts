@@ -10,6 +10,7 @@
  *
  * const template = parseTemplate(templateText, { files });
  * const { environment } = parseEnvironment(environmentText);
+ * checkNestedTemplates(template, { files, registry: environment.resourceRegistry });
  * const stack = instantiateTemplate(template, { parameters: { flavor: 'm1.small' }, environment, files, pseudo: { stackName: 'web' } });
  * for (const name of stack.order) {
  *   const { properties } = stack.evaluateResource(name, { getResource, getAttr });
@@ -71,7 +72,15 @@ export {
   type ResourceRegistry,
   type RestrictedAction,
 } from './resource-registry.js';
+export { checkNestedTemplates, type NestedTemplateOptions, type NestedTemplates } from './nested-templates.js';
 export { parseYamlMapping, type ParsedYaml, type YamlParseOptions } from './parse-yaml.js';
-export { compilePattern, type CompiledPattern } from './linear-regex.js';
-export { parseYaql, YAQL_MAX_ITEMS, type YaqlExpression } from './yaql.js';
+export {
+  PatternBudgetError,
+  PatternError,
+  compilePattern,
+  patternBudget,
+  type CompiledPattern,
+  type PatternBudget,
+} from './linear-regex.js';
+export { parseYaql, YaqlError, YAQL_MAX_ITEMS, type YaqlBudget, type YaqlExpression } from './yaql.js';
 export { DigestAlgorithms, type DigestAlgorithm } from './digest.js';

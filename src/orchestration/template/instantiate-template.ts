@@ -16,7 +16,7 @@ import { resolveParameters, type ParameterInput, type ResolvedParameters } from 
 import { isMapping } from './python-values.js';
 import { collectReferences } from './references.js';
 import type { Template } from './template-model.js';
-import { templateError } from './template-error.js';
+import { quoteText, showText, showValue, templateError } from './template-error.js';
 
 /**
  * What the caller supplies at evaluation time: resources' reference ids and attributes, and
@@ -144,14 +144,15 @@ export function instantiateTemplate(
   const resourceNames = new Set(Object.keys(template.resources));
 
   const isConditionEnabled = (name: string): boolean => {
-    if (!Object.hasOwn(conditions, name)) throw templateError('STOKER_TEMPLATE_INVALID', 'conditions', `Invalid condition "${name}"`);
+    if (!Object.hasOwn(conditions, name))
+      throw templateError('STOKER_TEMPLATE_INVALID', 'conditions', `Invalid condition ${quoteText(name)}`);
     return conditions[name]!;
   };
   const context = (runtime: RuntimeContext = {}): EvaluationContext => {
     const check = (name: string): void => {
       if (enabled.has(name)) return;
       const why = resourceNames.has(name) ? 'its condition is false, so it is not part of the stack' : 'there is no such resource';
-      throw templateError('STOKER_TEMPLATE_EVALUATION_FAILED', '', `The resource "${name}" cannot be referenced: ${why}`);
+      throw templateError('STOKER_TEMPLATE_EVALUATION_FAILED', '', `The resource ${quoteText(name)} cannot be referenced: ${why}`);
     };
     const ctx: EvaluationContext = {
       parameters: parameters.values,
@@ -171,7 +172,9 @@ export function instantiateTemplate(
   const conditionHolds = (expr: Expr | null): boolean => {
     if (expr === null) return true;
     const v = evaluate(expr);
-    return typeof v === 'boolean' ? v : isConditionEnabled(String(v));
+    if (typeof v === 'boolean') return v;
+    if (typeof v === 'string') return isConditionEnabled(v);
+    throw templateError('STOKER_TEMPLATE_INVALID', 'conditions', `Invalid condition ${showValue(v ?? null)}`);
   };
   const referencesOf = (expr: Expr | null): string[] => [
     ...collectReferences(expr, {
@@ -194,7 +197,11 @@ export function instantiateTemplate(
     for (const ref of referencesOf(output.value)) {
       if (!enabled.has(ref)) {
         const why = resourceNames.has(ref) ? 'its condition is false' : 'there is no such resource';
-        throw templateError('STOKER_TEMPLATE_INVALID', `outputs.${name}.value`, `The output refers to the resource "${ref}", but ${why}`);
+        throw templateError(
+          'STOKER_TEMPLATE_INVALID',
+          `outputs.${name}.value`,
+          `The output refers to the resource ${quoteText(ref)}, but ${why}`,
+        );
       }
     }
   }
@@ -204,7 +211,9 @@ export function instantiateTemplate(
       throw templateError(
         'STOKER_TEMPLATE_INVALID',
         `resources.${name}`,
-        resourceNames.has(name) ? `The resource "${name}" is disabled by its condition` : `No resource "${name}" in the template`,
+        resourceNames.has(name)
+          ? `The resource ${quoteText(name)} is disabled by its condition`
+          : `No resource ${quoteText(name)} in the template`,
       );
     }
     return template.resources[name]!;
@@ -217,7 +226,7 @@ export function instantiateTemplate(
       throw templateError(
         'STOKER_TEMPLATE_EVALUATION_FAILED',
         `resources.${name}.${field}`,
-        `The ${field} of resource ${name} must be a map`,
+        `The ${field} of resource ${showText(name)} must be a map`,
       );
     }
     // literal parts of the template are frozen and shared: hand out a copy
@@ -237,9 +246,10 @@ export function instantiateTemplate(
       let deletionPolicy: StackResource['deletionPolicy'] = 'Delete';
       if (r.deletionPolicy !== null) {
         const v = evaluate(r.deletionPolicy);
-        const policy = typeof v === 'string' ? template.version.deletionPolicies[v] : undefined;
+        const policy =
+          typeof v === 'string' && Object.hasOwn(template.version.deletionPolicies, v) ? template.version.deletionPolicies[v] : undefined;
         if (policy === undefined)
-          throw templateError('STOKER_TEMPLATE_INVALID', `resources.${name}.deletion_policy`, `Invalid deletion policy "${String(v)}"`);
+          throw templateError('STOKER_TEMPLATE_INVALID', `resources.${name}.deletion_policy`, `Invalid deletion policy "${showValue(v)}"`);
         deletionPolicy = policy;
       }
       return {
@@ -268,8 +278,8 @@ export function instantiateTemplate(
       };
     },
     evaluateOutput(name, runtime) {
-      const output = template.outputs[name];
-      if (!output) throw templateError('STOKER_TEMPLATE_INVALID', 'outputs', `No output "${name}" in the template`);
+      const output = Object.hasOwn(template.outputs, name) ? template.outputs[name] : undefined;
+      if (!output) throw templateError('STOKER_TEMPLATE_INVALID', 'outputs', `No output ${quoteText(name)} in the template`);
       const base = { name, description: output.description };
       if (!conditionHolds(output.condition)) return { ...base, value: null };
       try {
@@ -279,7 +289,7 @@ export function instantiateTemplate(
       }
     },
     outputDependencies(name) {
-      const output = template.outputs[name];
+      const output = Object.hasOwn(template.outputs, name) ? template.outputs[name] : undefined;
       if (!output || !conditionHolds(output.condition)) return [];
       return referencesOf(output.value);
     },

@@ -7,7 +7,15 @@ import type { ErrorCode } from '../../errors.js';
 import type { JsonValue } from '../../core/json.js';
 import { templateError } from './template-error.js';
 
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/**
+ * Keys refused in any input and in any map a function builds (docs/security.md S3b).
+ *
+ * @example
+ * ```ts
+ * FORBIDDEN_KEYS.has('__proto__'); // true
+ * ```
+ */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
  * The bounds for {@link guardJson}.

@@ -13,7 +13,12 @@
  * \B`, groups `( )`, `(?: )`, `(?P<name> )`, alternation, `* + ? {m} {m,} {,n} {m,n}` and their
  * lazy forms. Not supported (an error naming the construct): backreferences, lookaround,
  * inline flags, conditionals, possessive quantifiers.
+ *
+ * Errors are StokerErrors: {@link PatternError} (STOKER_TEMPLATE_INVALID) for a pattern outside
+ * the subset, {@link PatternBudgetError} (STOKER_TEMPLATE_TOO_LARGE) when a match runs out of
+ * steps; constraints.ts turns the latter into an error about the parameter.
  */
+import { ValidationError, type ErrorCode } from '../../errors.js';
 
 type Test = (cp: number) => boolean;
 type AssertKind = 'start' | 'end' | 'endOrNewline' | 'wordBoundary' | 'notWordBoundary';
@@ -32,14 +37,63 @@ type Inst =
   | { op: 'match' };
 
 /**
- * Thrown for patterns outside the subset; the caller turns it into a template error.
+ * Thrown for patterns outside the subset (STOKER_TEMPLATE_INVALID); constraints.ts puts the
+ * parameter and the pattern in front of the message.
  *
  * @example
  * ```ts
  * try { compilePattern('(?=a)'); } catch (e) { if (e instanceof PatternError) … }
  * ```
  */
-export class PatternError extends Error {}
+export class PatternError extends ValidationError {
+  constructor(message: string, code: ErrorCode = 'STOKER_TEMPLATE_INVALID') {
+    super(code, message);
+  }
+}
+
+/**
+ * Thrown when a match runs out of its step budget (STOKER_TEMPLATE_TOO_LARGE). The message never
+ * quotes the value, which may be secret.
+ *
+ * @example
+ * ```ts
+ * try { p.matchesWhole(value, budget); } catch (e) { if (e instanceof PatternBudgetError) … }
+ * ```
+ */
+export class PatternBudgetError extends PatternError {
+  constructor(readonly limit: number) {
+    super(`the value is too expensive to check against this pattern (more than ${limit} steps)`, 'STOKER_TEMPLATE_TOO_LARGE');
+  }
+}
+
+/**
+ * Steps left for matching, shared by the matches that are given the same object.
+ *
+ * @example
+ * ```ts
+ * const budget = patternBudget(20_000_000);
+ * p.matchesWhole(a, budget); q.matchesWhole(b, budget); // together at most 20 000 000 steps
+ * ```
+ */
+export interface PatternBudget {
+  readonly limit: number;
+  remaining: number;
+}
+
+/**
+ * A fresh budget of `limit` steps.
+ *
+ * @example
+ * ```ts
+ * patternBudget(1000).remaining; // 1000
+ * ```
+ */
+export function patternBudget(limit: number): PatternBudget {
+  return { limit, remaining: limit };
+}
+
+/** Steps of one match when no budget is given (docs/security.md S6). */
+const DEFAULT_MATCH_STEPS = 20_000_000;
 
 const MAX_PROGRAM = 10_000;
 const MAX_GROUP_NESTING = 100;
@@ -70,8 +124,11 @@ const CHAR_ESCAPES: Record<string, number> = { n: 10, t: 9, r: 13, f: 12, v: 11,
  * ```
  */
 export interface CompiledPattern {
-  /** Heat's test: the preferred match from the start ends at the end of `value`. */
-  matchesWhole(value: string, stepBudget?: number): boolean;
+  /**
+   * Heat's test: the preferred match from the start ends at the end of `value`. `budget` is a
+   * number of steps or a shared {@link PatternBudget}; running out throws {@link PatternBudgetError}.
+   */
+  matchesWhole(value: string, budget?: number | PatternBudget): boolean;
 }
 
 /**
@@ -87,7 +144,9 @@ export function compilePattern(pattern: string): CompiledPattern {
   const prog: Inst[] = [];
   emit(ast, prog);
   prog.push({ op: 'match' });
-  return { matchesWhole: (value, budget = 20_000_000) => run(prog, value, budget) };
+  return {
+    matchesWhole: (value, budget = DEFAULT_MATCH_STEPS) => run(prog, value, typeof budget === 'number' ? patternBudget(budget) : budget),
+  };
 }
 
 class PatternParser {
@@ -333,11 +392,10 @@ function emit(ast: Ast, prog: Inst[]): void {
 }
 
 /** True when the highest-priority match from position 0 ends at the end of `value`. */
-function run(prog: Inst[], value: string, budget: number): boolean {
+function run(prog: Inst[], value: string, budget: PatternBudget): boolean {
   const cps = [...value].map((c) => c.codePointAt(0)!);
   const n = cps.length;
   const mark = new Int32Array(prog.length).fill(-1);
-  let steps = 0;
   const wordAt = (i: number): boolean => i >= 0 && i < n && isWord(cps[i]!);
   const holds = (kind: AssertKind, pos: number): boolean => {
     switch (kind) {
@@ -360,7 +418,7 @@ function run(prog: Inst[], value: string, budget: number): boolean {
       const pc = todo.pop()!;
       if (mark[pc] === generation) continue;
       mark[pc] = generation;
-      if (++steps > budget) throw new PatternError('the value is too expensive to check against this pattern');
+      if (--budget.remaining < 0) throw new PatternBudgetError(budget.limit);
       const inst = prog[pc]!;
       if (inst.op === 'jmp') todo.push(inst.x);
       else if (inst.op === 'split') todo.push(inst.y, inst.x);

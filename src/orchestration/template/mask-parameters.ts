@@ -6,6 +6,7 @@
 import type { JsonValue } from '../../core/json.js';
 import type { ResolvedParameters } from './parameter-values.js';
 import { pyJsonDumps, pyStr } from './python-values.js';
+import { MAX_VALUE_LENGTH, shownForms } from './template-error.js';
 
 /**
  * What Heat shows in place of a hidden value.
@@ -45,7 +46,9 @@ function displayValue(type: string | undefined, value: JsonValue): string {
 
 /**
  * Replaces every occurrence of a hidden parameter's value in `text` with `******` (values
- * shorter than three characters are left alone).
+ * shorter than three characters are left alone). Messages show user text escaped and cut short
+ * (template-error.ts), so each value is also looked for in those forms, and where a message cut
+ * a text short (`…`), a beginning of a hidden value just before the cut is masked too.
  *
  * @example
  * ```ts
@@ -61,9 +64,23 @@ export function maskHiddenValues(text: string, resolved: ResolvedParameters): st
     secrets.add(pyStr(value));
     if (Array.isArray(value)) for (const item of value) secrets.add(pyStr(item));
   }
+  const forms = [...new Set([...secrets].flatMap(shownForms))]
+    .filter((s) => s.length >= MIN_MASKED_LENGTH)
+    .sort((a, b) => b.length - a.length);
   let out = text;
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (secret.length >= MIN_MASKED_LENGTH) out = out.split(secret).join(HIDDEN_VALUE);
+  for (const secret of forms) out = out.split(secret).join(HIDDEN_VALUE);
+  // text cut short in the middle of a hidden value: mask the part before the cut
+  for (let cut = out.indexOf('…'); cut !== -1; cut = out.indexOf('…', cut + 1)) {
+    for (const secret of forms) {
+      // what is cut short is at most MAX_VALUE_LENGTH code points, each at most 8 characters once escaped
+      let k = Math.min(secret.length - 1, cut, MAX_VALUE_LENGTH * 8);
+      while (k >= MIN_MASKED_LENGTH && !out.startsWith(secret.slice(0, k), cut - k)) k--;
+      if (k >= MIN_MASKED_LENGTH) {
+        out = out.slice(0, cut - k) + HIDDEN_VALUE + out.slice(cut);
+        cut += HIDDEN_VALUE.length - k;
+        break;
+      }
+    }
   }
   return out;
 }

@@ -7,6 +7,7 @@
 import type { JsonValue } from '../../core/json.js';
 import type { ParameterSchema } from './parameter-schema.js';
 import { pyStr } from './python-values.js';
+import { clipText } from './template-error.js';
 
 /**
  * The result of a conversion: the typed value, or Heat's reason it failed.
@@ -74,7 +75,7 @@ export function boolFromString(value: JsonValue): boolean | undefined {
  */
 export function convertParameterValue(schema: Pick<ParameterSchema, 'type'> & { hidden?: boolean }, value: JsonValue): Converted {
   // a hidden parameter's value never appears in a message (docs/security.md S9)
-  const shown = (): string => (schema.hidden ? '******' : pyStr(value));
+  const shown = (): string => (schema.hidden ? '******' : clipText(pyStr(value)));
   switch (schema.type) {
     case 'string':
       return { ok: true, value: pyStr(value) };

@@ -5,7 +5,7 @@
 import type { JsonValue } from '../../core/json.js';
 import type { ParameterGroup } from './template-model.js';
 import { isMapping, pyStr } from './python-values.js';
-import { templateError } from './template-error.js';
+import { showText, templateError } from './template-error.js';
 
 /**
  * Parses and validates the section against the template's parameter names.
@@ -30,9 +30,9 @@ export function parseParameterGroups(raw: JsonValue | undefined, parameterNames:
     if (!Array.isArray(parameters)) return fail(path, 'The parameters of parameter group should be a list.');
     for (const p of parameters) {
       const name = pyStr(p);
-      if (grouped.has(name)) fail(path, `The ${name} parameter must be assigned to one parameter group only.`);
+      if (grouped.has(name)) fail(path, `The ${showText(name)} parameter must be assigned to one parameter group only.`);
       grouped.add(name);
-      if (!parameterNames.has(name)) fail(path, `The grouped parameter ${name} does not reference a valid parameter.`);
+      if (!parameterNames.has(name)) fail(path, `The grouped parameter ${showText(name)} does not reference a valid parameter.`);
     }
     const text = (v: JsonValue | undefined): string | null => (v === undefined || v === null ? null : pyStr(v));
     return { label: text(group['label']), description: text(group['description']), parameters: parameters.map((p) => pyStr(p)) };

@@ -5,11 +5,12 @@
  */
 import type { JsonObject, JsonValue } from '../../core/json.js';
 import { checkConstraints, parameterConstraint, type ParameterConstraint } from './constraints.js';
+import { patternBudget, type PatternBudget } from './linear-regex.js';
 import type { TemplateLimits } from './limits.js';
 import { convertParameterValue } from './parameter-conversion.js';
 import { isMapping, pyStr } from './python-values.js';
 import { checkName } from './names.js';
-import { templateError } from './template-error.js';
+import { clipText, showText, showValue, templateError } from './template-error.js';
 import type { TemplateVersion } from './versions.js';
 
 /**
@@ -96,32 +97,41 @@ export function parseParameterSchemas(
   if (!isMapping(raw))
     throw templateError('STOKER_TEMPLATE_INVALID', 'parameters', 'The "parameters" section must be a map of parameter definitions');
   const out: Record<string, ParameterSchema> = {};
+  // one budget for the allowed_pattern checks of every default
+  const budget = patternBudget(limits.maxPatternSteps);
   for (const [name, definition] of Object.entries(raw)) {
     checkName(name, `parameters`, 'parameter');
-    out[name] = parseOne(name, definition, version, limits);
+    out[name] = parseOne(name, definition, version, limits, budget);
   }
   return out;
 }
 
-function parseOne(name: string, definition: JsonValue, version: TemplateVersion, limits: TemplateLimits): ParameterSchema {
+function parseOne(
+  name: string,
+  definition: JsonValue,
+  version: TemplateVersion,
+  limits: TemplateLimits,
+  budget: PatternBudget,
+): ParameterSchema {
   const path = `parameters.${name}`;
-  const fail = (message: string): never => {
-    throw templateError('STOKER_TEMPLATE_INVALID', path, message, { parameter: name });
+  const fail = (message: string, details: Record<string, JsonValue> = {}): never => {
+    throw templateError('STOKER_TEMPLATE_INVALID', path, message, { parameter: name, ...details });
   };
-  if (!isMapping(definition)) return fail(`Invalid parameter (${name}), expected a mapping`);
+  const shownName = showText(name);
+  if (!isMapping(definition)) return fail(`Invalid parameter (${shownName}), expected a mapping`);
   for (const key of Object.keys(definition)) {
     if (!version.parameterKeys.includes(key)) {
       const hint = key === 'tags' ? ' (parameter tags need heat_template_version 2018-03-02 or later)' : '';
-      fail(`Invalid key '${key}' for parameter (${name})${hint}`);
+      fail(`Invalid key '${showText(key)}' for parameter (${shownName})${hint}`);
     }
   }
   const type = definition['type'];
-  if (type === undefined || type === null) return fail(`Missing parameter type for parameter: ${name}`);
+  if (type === undefined || type === null) return fail(`Missing parameter type for parameter: ${shownName}`);
   if (typeof type !== 'string' || !(Object.values(ParameterTypes) as string[]).includes(type)) {
-    return fail(`Invalid type (${pyStr(type)}); a parameter type is one of ${Object.values(ParameterTypes).join(', ')}`);
+    return fail(`Invalid type (${showValue(type)}); a parameter type is one of ${Object.values(ParameterTypes).join(', ')}`);
   }
   const tags = definition['tags'];
-  if (tags !== undefined && tags !== null && !Array.isArray(tags)) fail(`Tags property should be a list for parameter: ${name}`);
+  if (tags !== undefined && tags !== null && !Array.isArray(tags)) fail(`Tags property should be a list for parameter: ${shownName}`);
   const text = (key: string): string | null => {
     const v = definition[key];
     return v === undefined || v === null ? null : pyStr(v);
@@ -139,15 +149,23 @@ function parseOne(name: string, definition: JsonValue, version: TemplateVersion,
   };
   for (const c of schema.constraints) {
     if (!VALID_FOR[c.kind].includes(schema.type))
-      fail(`Parameter '${name}' is invalid: ${CLASS_NAMES[c.kind]} constraint invalid for ${schema.type}`);
+      fail(`Parameter '${shownName}' is invalid: ${CLASS_NAMES[c.kind]} constraint invalid for ${schema.type}`);
   }
   if (schema.default !== undefined) {
-    const shown = schema.hidden ? '******' : pyStr(schema.default);
+    const shown = schema.hidden ? '******' : clipText(pyStr(schema.default));
     const converted = convertParameterValue(schema, schema.default);
-    if (!converted.ok) fail(`Parameter '${name}' is invalid: Invalid default ${shown} (${converted.message})`);
+    if (!converted.ok) fail(`Parameter '${shownName}' is invalid: Invalid default ${shown} (${converted.message})`);
     else {
-      const problem = checkConstraints(schema, converted.value);
-      if (problem !== undefined) fail(`Parameter '${name}' is invalid: Invalid default ${shown} (${problem})`);
+      const problem = checkConstraints(schema, converted.value, budget);
+      if (problem?.outOfBudget) {
+        // the default may be long and is not known to break anything: leave it out
+        fail(`Parameter '${shownName}' is invalid: ${problem.message.replace('the value', 'the default')}`, {
+          constraint: problem.constraint,
+        });
+      }
+      if (problem !== undefined) {
+        fail(`Parameter '${shownName}' is invalid: Invalid default ${shown} (${problem.message})`, { constraint: problem.constraint });
+      }
     }
   }
   return schema;
@@ -170,6 +188,6 @@ function parseConstraints(
 ): ParameterConstraint[] {
   const raw = definition['constraints'];
   if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) return fail(`Invalid parameter constraints for parameter ${name}, expected a list`);
+  if (!Array.isArray(raw)) return fail(`Invalid parameter constraints for parameter ${showText(name)}, expected a list`);
   return raw.map((c, i) => parameterConstraint(c, version, limits, (m) => fail(`constraints[${i}]: ${m}`)));
 }

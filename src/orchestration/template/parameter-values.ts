@@ -12,12 +12,13 @@
  */
 import type { JsonValue } from '../../core/json.js';
 import { checkConstraints } from './constraints.js';
+import { patternBudget } from './linear-regex.js';
 import { resolveTemplateLimits, type TemplateLimits } from './limits.js';
 import { convertParameterValue } from './parameter-conversion.js';
 import type { ParameterSchema } from './parameter-schema.js';
 import { guardJson } from './json-guard.js';
 import { pyEquals } from './python-values.js';
-import { templateError } from './template-error.js';
+import { showText, templateError } from './template-error.js';
 
 /**
  * The pseudo parameters of a stack.
@@ -101,13 +102,16 @@ export function resolveParameters(
   const defaults = input.environment?.parameterDefaults ?? {};
   const unknown = Object.keys(user).filter((name) => !Object.hasOwn(template.parameters, name));
   if (unknown.length > 0) {
+    // the names come from the request: shown escaped and cut short, and at most 20 of them
+    const shown = unknown.slice(0, 20).map((n) => showText(n));
+    if (unknown.length > 20) shown.push(`and ${unknown.length - 20} more`);
     throw templateError(
       'STOKER_PARAMETER_INVALID',
       `parameters.${unknown[0]!}`,
       unknown.length === 1
-        ? `The Parameter (${unknown[0]!}) was not defined in template.`
-        : `The Parameters (${unknown.join(', ')}) were not defined in template.`,
-      { parameters: unknown },
+        ? `The Parameter (${shown[0]!}) was not defined in template.`
+        : `The Parameters (${shown.join(', ')}) were not defined in template.`,
+      { parameters: unknown.slice(0, 100).map((n) => n.slice(0, 255)) },
     );
   }
   const pseudo = input.pseudo ?? {};
@@ -117,22 +121,30 @@ export function resolveParameters(
     'OS::stack_name': pseudo.stackName ?? '',
   };
   const sources: Record<string, ParameterSource> = {};
+  // one budget for the allowed_pattern checks of every value (docs/security.md S6)
+  const budget = patternBudget(limits.maxPatternSteps);
   for (const [name, schema] of Object.entries(template.parameters)) {
-    const fail = (message: string): never => {
-      throw templateError('STOKER_PARAMETER_INVALID', `parameters.${name}`, message, { parameter: name });
+    const fail = (message: string, details: Record<string, JsonValue> = {}): never => {
+      throw templateError('STOKER_PARAMETER_INVALID', `parameters.${name}`, message, { parameter: name, ...details });
     };
     let raw: JsonValue | undefined;
     if (user[name] !== undefined && user[name] !== null) [raw, sources[name]] = [user[name], 'parameters'];
     else if (defaults[name] !== undefined && defaults[name] !== null) [raw, sources[name]] = [defaults[name], 'parameter_defaults'];
     else if (schema.default !== undefined) [raw, sources[name]] = [schema.default, 'default'];
-    if (raw === undefined) return fail(`The Parameter (${name}) was not provided.`);
+    if (raw === undefined) return fail(`The Parameter (${showText(name)}) was not provided.`);
     const bounds = { maxDepth: limits.maxDepth, maxBytes: limits.maxParameterValueBytes, maxNodes: limits.maxNodes };
-    guardJson(raw, `The value of parameter "${name}"`, bounds, 'STOKER_PARAMETER_INVALID', 'STOKER_PARAMETER_INVALID');
+    guardJson(raw, `The value of parameter "${showText(name)}"`, bounds, 'STOKER_PARAMETER_INVALID', 'STOKER_PARAMETER_INVALID');
     const converted = convertParameterValue(schema, raw);
-    if (!converted.ok) return fail(`Parameter '${name}' is invalid: ${converted.message}`);
-    guardJson(converted.value, `The value of parameter "${name}"`, bounds, 'STOKER_PARAMETER_INVALID', 'STOKER_PARAMETER_INVALID');
-    const problem = checkConstraints(schema, converted.value);
-    if (problem !== undefined) fail(`Parameter '${name}' is invalid: ${problem}`);
+    if (!converted.ok) return fail(`Parameter '${showText(name)}' is invalid: ${converted.message}`);
+    guardJson(
+      converted.value,
+      `The value of parameter "${showText(name)}"`,
+      bounds,
+      'STOKER_PARAMETER_INVALID',
+      'STOKER_PARAMETER_INVALID',
+    );
+    const problem = checkConstraints(schema, converted.value, budget);
+    if (problem !== undefined) fail(`Parameter '${showText(name)}' is invalid: ${problem.message}`, { constraint: problem.constraint });
     values[name] = converted.value;
   }
   return { values, schemas: template.parameters, sources };
@@ -156,7 +168,7 @@ export function checkImmutableParameters(previous: ResolvedParameters, next: Res
     throw templateError(
       'STOKER_PARAMETER_INVALID',
       'parameters',
-      `The following parameters are immutable and may not be updated: ${changed.join(', ')}`,
+      `The following parameters are immutable and may not be updated: ${changed.map((n) => showText(n)).join(', ')}`,
       { parameters: changed },
     );
   }

@@ -19,7 +19,7 @@ import { PSEUDO_PARAMETER_NAMES } from './parameter-values.js';
 import { parseYamlMapping } from './parse-yaml.js';
 import { isMapping, pyStr } from './python-values.js';
 import type { OutputDefinition, ResourceDefinition, Template } from './template-model.js';
-import { templateError } from './template-error.js';
+import { quoteText, showText, templateError } from './template-error.js';
 import { templateVersion, type TemplateVersion } from './versions.js';
 
 /**
@@ -39,7 +39,7 @@ export interface ParseTemplateOptions {
    * `strictFunctions` it is an error naming the function and the version.
    */
   strictFunctions?: boolean;
-  /** names the document in messages (`template`, or a provider template's file name) */
+  /** names the document in messages (`template`, or a provider template's file name; shown escaped) */
   label?: string;
 }
 
@@ -58,7 +58,7 @@ const text = (v: JsonValue | undefined): string | null => (v === undefined || v 
  */
 export function parseTemplate(input: string | JsonObject, options: ParseTemplateOptions = {}): Template {
   const limits = resolveTemplateLimits(options.limits);
-  const label = options.label ?? 'template';
+  const label = showText(options.label ?? 'template');
   let source: JsonObject;
   let versionSource: string | undefined;
   if (typeof input === 'string') {
@@ -102,7 +102,9 @@ export function parseTemplate(input: string | JsonObject, options: ParseTemplate
   for (const key of Object.keys(source)) {
     if (!version.sections.includes(key)) {
       const hint = key === 'conditions' ? ' (conditions need heat_template_version 2016-10-14 or later)' : '';
-      throw templateError('STOKER_TEMPLATE_INVALID', '', `The template section is invalid: ${key}${hint}`, { section: key });
+      throw templateError('STOKER_TEMPLATE_INVALID', '', `The template section is invalid: ${showText(key)}${hint}`, {
+        section: key.slice(0, 255),
+      });
     }
   }
 
@@ -143,7 +145,7 @@ export function parseTemplate(input: string | JsonObject, options: ParseTemplate
       throw templateError(
         'STOKER_TEMPLATE_INVALID',
         `conditions.${name}`,
-        `The definition of condition "${name}" is invalid: ${JSON.stringify(raw).slice(0, 200)}`,
+        `The definition of condition ${quoteText(name)} is invalid: ${showText(JSON.stringify(raw), 200)}`,
       );
     }
     conditions[name] = expr;
@@ -184,25 +186,26 @@ function parseResource(name: string, raw: JsonValue, scope: ParseScope): Resourc
   const fail = (message: string, at = path): never => {
     throw templateError('STOKER_TEMPLATE_INVALID', at, message, { resource: name });
   };
+  const shown = showText(name);
   if (raw === null || (isMapping(raw) && Object.keys(raw).length === 0)) fail('Each resource must contain a type key.');
   if (!isMapping(raw)) return fail(`"resources" must contain a map of resource maps. Found a [${typeName(raw)}] instead`);
   const version: TemplateVersion = scope.version;
   for (const key of Object.keys(raw)) {
     if (!version.resourceKeys.includes(key)) {
       const hint = ['condition', 'external_id'].includes(key) ? ` (it needs heat_template_version 2016-10-14 or later)` : '';
-      fail(`"${key}" is not a valid keyword inside a resource definition${hint}`);
+      fail(`${quoteText(key)} is not a valid keyword inside a resource definition${hint}`);
     }
   }
   const type = raw['type'];
-  if (type === undefined) fail(`Resource ${name} is missing "type"`);
-  if (typeof type !== 'string') return fail(`Resource ${name} type must be string`, `${path}.type`);
-  if (type === '') fail(`Resource "${name}" has no type`, `${path}.type`);
+  if (type === undefined) fail(`Resource ${shown} is missing "type"`);
+  if (typeof type !== 'string') return fail(`Resource ${shown} type must be string`, `${path}.type`);
+  if (type === '') fail(`Resource "${shown}" has no type`, `${path}.type`);
 
   const object = (key: string): Expr | null => {
     if (!Object.hasOwn(raw, key)) return null;
     const expr = parseExpression(raw[key]!, `${path}.${key}`, scope, 'value');
     const ok = expr.kind === 'call' || expr.kind === 'map' || (expr.kind === 'literal' && (isMapping(expr.value) || expr.value === null));
-    if (!ok) fail(`Resource ${name} ${key} type must be object`, `${path}.${key}`);
+    if (!ok) fail(`Resource ${shown} ${key} type must be object`, `${path}.${key}`);
     return expr;
   };
 
@@ -212,13 +215,13 @@ function parseResource(name: string, raw: JsonValue, scope: ParseScope): Resourc
     if (typeof rawDepends === 'string') dependsOn = [rawDepends];
     else if (Array.isArray(rawDepends)) {
       if (!rawDepends.every((d) => typeof d === 'string'))
-        fail(`Resource ${name} depends_on must be a list of strings`, `${path}.depends_on`);
+        fail(`Resource ${shown} depends_on must be a list of strings`, `${path}.depends_on`);
       dependsOn = rawDepends as string[];
-    } else fail(`Resource ${name} depends_on type must be list or string`, `${path}.depends_on`);
+    } else fail(`Resource ${shown} depends_on type must be list or string`, `${path}.depends_on`);
   }
   for (const dep of dependsOn) {
     if (!scope.resources.has(dep))
-      fail(`The specified reference "${dep}" (in ${name}) is incorrect: there is no such resource`, `${path}.depends_on`);
+      fail(`The specified reference ${quoteText(dep)} (in ${shown}) is incorrect: there is no such resource`, `${path}.depends_on`);
   }
 
   let deletionPolicy: Expr | null = null;
@@ -226,11 +229,11 @@ function parseResource(name: string, raw: JsonValue, scope: ParseScope): Resourc
     deletionPolicy = parseExpression(raw['deletion_policy']!, `${path}.deletion_policy`, scope, 'value');
     if (deletionPolicy.kind === 'literal') {
       const v = deletionPolicy.value;
-      if (typeof v !== 'string') fail(`Resource ${name} deletion_policy type must be string`, `${path}.deletion_policy`);
-      const policy = version.deletionPolicies[v as string];
-      if (policy === undefined) fail(`Invalid deletion policy "${String(v)}"`, `${path}.deletion_policy`);
+      if (typeof v !== 'string') fail(`Resource ${shown} deletion_policy type must be string`, `${path}.deletion_policy`);
+      const policy = Object.hasOwn(version.deletionPolicies, v as string) ? version.deletionPolicies[v as string] : undefined;
+      if (policy === undefined) fail(`Invalid deletion policy ${quoteText(v as string)}`, `${path}.deletion_policy`);
       deletionPolicy = { kind: 'literal', value: policy! };
-    } else if (deletionPolicy.kind !== 'call') fail(`Resource ${name} deletion_policy type must be string`, `${path}.deletion_policy`);
+    } else if (deletionPolicy.kind !== 'call') fail(`Resource ${shown} deletion_policy type must be string`, `${path}.deletion_policy`);
   }
 
   let condition: Expr | null = null;
@@ -238,22 +241,22 @@ function parseResource(name: string, raw: JsonValue, scope: ParseScope): Resourc
     condition = parseExpression(raw['condition']!, `${path}.condition`, scope, 'condition');
     const v = condition.kind === 'literal' ? condition.value : undefined;
     if (condition.kind !== 'call' && typeof v !== 'boolean' && typeof v !== 'string') {
-      fail(`Resource ${name} condition type must be string_or_boolean`, `${path}.condition`);
+      fail(`Resource ${shown} condition type must be string_or_boolean`, `${path}.condition`);
     }
-    if (typeof v === 'string' && !scope.conditions.has(v)) fail(`Invalid condition "${v}"`, `${path}.condition`);
+    if (typeof v === 'string' && !scope.conditions.has(v)) fail(`Invalid condition ${quoteText(v)}`, `${path}.condition`);
   }
 
   let externalId: Expr | null = null;
   if (Object.hasOwn(raw, 'external_id') && raw['external_id'] !== null) {
     externalId = parseExpression(raw['external_id']!, `${path}.external_id`, scope, 'value');
     if (externalId.kind !== 'call' && !(externalId.kind === 'literal' && typeof externalId.value === 'string')) {
-      fail(`Resource ${name} external_id type must be string`, `${path}.external_id`);
+      fail(`Resource ${shown} external_id type must be string`, `${path}.external_id`);
     }
   }
 
   const description = raw['description'];
   if (description !== undefined && description !== null && typeof description !== 'string') {
-    fail(`Resource ${name} description type must be string`, `${path}.description`);
+    fail(`Resource ${shown} description type must be string`, `${path}.description`);
   }
   return {
     name,
@@ -278,7 +281,7 @@ function parseOutput(name: string, raw: JsonValue, scope: ParseScope): OutputDef
   for (const key of Object.keys(raw)) {
     if (!scope.version.outputKeys.includes(key)) {
       fail(
-        `"${key}" is not a valid keyword inside a output definition${key === 'condition' ? ' (it needs heat_template_version 2016-10-14 or later)' : ''}`,
+        `${quoteText(key)} is not a valid keyword inside a output definition${key === 'condition' ? ' (it needs heat_template_version 2016-10-14 or later)' : ''}`,
       );
     }
   }
@@ -287,9 +290,9 @@ function parseOutput(name: string, raw: JsonValue, scope: ParseScope): OutputDef
   if (Object.hasOwn(raw, 'condition') && raw['condition'] !== null) {
     condition = parseExpression(raw['condition']!, `${path}.condition`, scope, 'condition');
     const v = condition.kind === 'literal' ? condition.value : undefined;
-    if (typeof v === 'string' && !scope.conditions.has(v)) fail(`Invalid condition "${v}"`);
+    if (typeof v === 'string' && !scope.conditions.has(v)) fail(`Invalid condition ${quoteText(v)}`);
     if (condition.kind !== 'call' && typeof v !== 'boolean' && typeof v !== 'string')
-      fail(`The condition of output ${name} must be a condition name or a boolean`);
+      fail(`The condition of output ${showText(name)} must be a condition name or a boolean`);
   }
   return {
     name,

@@ -14,7 +14,7 @@ import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, ty
 import type { ErrorCode } from '../../errors.js';
 import type { JsonObject, JsonValue } from '../../core/json.js';
 import type { TemplateLimits } from './limits.js';
-import { templateError } from './template-error.js';
+import { clipText, quoteText, showText, templateError } from './template-error.js';
 import { checkYamlNesting } from './yaml-nesting.js';
 
 /**
@@ -111,7 +111,9 @@ export function parseYamlMapping(text: string, options: YamlParseOptions): Parse
 
   const budget = { nodes: 0, aliases: 0, chars: 0 };
   const fail = (code: ErrorCode, node: Node, path: string, message: string): never => {
-    throw templateError(code, '', `${where(node.range?.[0])}: ${message}${path === '' ? '' : ` (at ${path})`}`, { yamlPath: path });
+    throw templateError(code, '', `${where(node.range?.[0])}: ${message}${path === '' ? '' : ` (at ${clipText(path)})`}`, {
+      yamlPath: path,
+    });
   };
 
   const resolveAlias = (node: Node, path: string): Node => {
@@ -122,7 +124,7 @@ export function parseYamlMapping(text: string, options: YamlParseOptions): Parse
         fail('STOKER_TEMPLATE_TOO_LARGE', current, path, `more than ${limits.maxAliasCount} aliases (a resource exhaustion attack?)`);
       }
       const target = current.resolve(doc) as Node | undefined;
-      if (target === undefined) fail(options.invalidCode, current, path, `unknown alias *${current.source}`);
+      if (target === undefined) fail(options.invalidCode, current, path, `unknown alias *${showText(current.source)}`);
       current = target!;
     }
     return current;
@@ -216,7 +218,7 @@ export function parseYamlMapping(text: string, options: YamlParseOptions): Parse
         continue;
       }
       const key = keyString(keyNode, node, path);
-      if (seen.has(key)) fail(options.invalidCode, keyNode ?? node, path, `duplicate key "${key}"`);
+      if (seen.has(key)) fail(options.invalidCode, keyNode ?? node, path, `duplicate key ${quoteText(key)}`);
       seen.add(key);
       explicit.push([key, (pair.value as Node | null) ?? null]);
     }

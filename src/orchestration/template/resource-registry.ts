@@ -13,7 +13,7 @@
 import type { JsonValue } from '../../core/json.js';
 import { globMatch } from './glob-match.js';
 import { isMapping } from './python-values.js';
-import { templateError } from './template-error.js';
+import { quoteText, showText, showValue, templateError } from './template-error.js';
 
 /**
  * Breakpoint hook types.
@@ -79,6 +79,9 @@ export type ResolvedType =
   { kind: 'plugin'; type: string; chain: string[] } | { kind: 'template'; file: string; content: string; chain: string[] };
 
 const isTemplateName = (s: string): boolean => s.endsWith('.yaml') || s.endsWith('.template');
+/** The overrides for exactly `name` (own keys only: a resource may be called `toString`). */
+const ownOverrides = (registry: ResourceRegistry, name: string): ResourceOverrides | null | undefined =>
+  Object.hasOwn(registry.resources, name) ? registry.resources[name] : undefined;
 
 /**
  * An empty registry.
@@ -147,7 +150,7 @@ function listOf<T extends string>(value: JsonValue, allowed: readonly T[], path:
     throw templateError(
       'STOKER_ENVIRONMENT_INVALID',
       path,
-      `Invalid ${what} "${typeof value === 'string' ? value : JSON.stringify(value)}" for ${owner}, acceptable ${what}s are: ${allowed.join(', ')}`,
+      `Invalid ${what} "${showValue(value)}" for ${owner}, acceptable ${what}s are: ${allowed.join(', ')}`,
     );
   }
   return list as T[];
@@ -222,7 +225,7 @@ export function resolveResourceType(
       throw templateError(
         'STOKER_ENVIRONMENT_INVALID',
         where,
-        `The resource_registry maps "${current}" to itself: ${[...chain, current].join(' → ')}`,
+        `The resource_registry maps ${quoteText(current)} to itself: ${[...chain, current].map((t) => showText(t)).join(' → ')}`,
       );
     }
     chain.push(current);
@@ -237,7 +240,8 @@ export function resolveResourceType(
   }
 
   function lookup(t: string): string | undefined {
-    const own = options.resourceName === undefined ? undefined : registry.resources[options.resourceName]?.types[t];
+    const overrides = options.resourceName === undefined ? undefined : ownOverrides(registry, options.resourceName);
+    const own = overrides && Object.hasOwn(overrides.types, t) ? overrides.types[t] : undefined;
     if (typeof own === 'string') return own;
     const keys = Object.keys(registry.types)
       .filter(
@@ -257,7 +261,7 @@ export function resolveResourceType(
       throw templateError(
         'STOKER_TEMPLATE_INVALID',
         where,
-        `Could not fetch the template "${file}" for type "${type}": it is not in the files map (Stoker never fetches templates by URL or from disk)`,
+        `Could not fetch the template ${quoteText(file)} for type ${quoteText(type)}: it is not in the files map (Stoker never fetches templates by URL or from disk)`,
         { file },
       );
     }
@@ -309,12 +313,13 @@ export function restrictedActions(registry: ResourceRegistry, resourceName: stri
  */
 export function childRegistry(registry: ResourceRegistry, options: { resourceName?: string; removeType?: string } = {}): ResourceRegistry {
   const types = { ...registry.types };
-  if (options.removeType !== undefined && isTemplateName(types[options.removeType] ?? '')) delete types[options.removeType];
+  if (options.removeType !== undefined && Object.hasOwn(types, options.removeType) && isTemplateName(types[options.removeType] ?? ''))
+    delete types[options.removeType];
   const resources: Record<string, ResourceOverrides | null> = {};
   if (options.resourceName !== undefined) {
     const name = options.resourceName;
     const matching = Object.entries(registry.resources).filter(([p, o]) => o && p !== name && globMatch(p, name));
-    const exact = registry.resources[name];
+    const exact = ownOverrides(registry, name);
     for (const [, o] of exact ? [...matching, [name, exact] as const] : matching) Object.assign(resources, o!.nested);
   }
   return { types, resources };

@@ -9,7 +9,7 @@
  * `str_replace` JSON-encodes maps from 2015-10-15; `repeat` iterates maps from 2016-10-14 and
  * takes `permutations` from 2017-09-01; `if` may omit its third argument from 2021-04-16.
  */
-import { templateError } from './template-error.js';
+import { quoteText, showValue, templateError } from './template-error.js';
 
 /**
  * Implementations of intrinsic functions. `Removed` marks a name a version explicitly
@@ -229,11 +229,11 @@ export function templateVersion(value: unknown): TemplateVersion {
   const found = typeof value === 'string' ? VERSIONS.find((v) => v.date === value || v.release === value) : undefined;
   if (!found) {
     const allowed = VERSIONS.map((v) => (v.release ? `${v.date} (${v.release})` : v.date)).join(', ');
-    const shown = typeof value === 'string' ? value.slice(0, 100) : JSON.stringify(value ?? null).slice(0, 100);
+    const shown = typeof value === 'string' ? quoteText(value, 100) : `"${showValue(value ?? null, 100)}"`;
     throw templateError(
       'STOKER_TEMPLATE_INVALID',
       'heat_template_version',
-      `The template version is invalid: "${shown}". "heat_template_version" should be one of: ${allowed}`,
+      `The template version is invalid: ${shown}. "heat_template_version" should be one of: ${allowed}`,
     );
   }
   return found;

@@ -16,19 +16,63 @@
  *   bound to the item: `select(e) where(e) any(e?) all(e?) orderBy(e)`.
  *
  * Heat limits collections walked by YAQL to 200 items (`[yaql] limit_iterators`); so do we.
+ * Evaluation also spends the caller's budget (docs/security.md S6): a step per node and per item
+ * walked, and the size of every string and list it builds, counted *before* building it, so
+ * nested lambdas or a string that grows with each `replace` end in STOKER_TEMPLATE_TOO_LARGE
+ * instead of minutes of CPU or an out-of-memory crash.
  */
 import type { JsonValue } from '../../core/json.js';
+import { ValidationError } from '../../errors.js';
+import { DEFAULT_TEMPLATE_LIMITS } from './limits.js';
 import { isMapping, pyContains, pyEquals, pyStr, pyTruthy } from './python-values.js';
+import { showText } from './template-error.js';
 
 /**
- * Thrown for an expression outside the subset or a failed evaluation.
+ * Thrown for an expression outside the subset or a failed evaluation (STOKER_TEMPLATE_INVALID;
+ * the evaluator reports a failed evaluation as STOKER_TEMPLATE_EVALUATION_FAILED).
  *
  * @example
  * ```ts
  * try { parseYaql('$.data.groupBy($)'); } catch (e) { if (e instanceof YaqlError) … }
  * ```
  */
-export class YaqlError extends Error {}
+export class YaqlError extends ValidationError {
+  constructor(message: string) {
+    super('STOKER_TEMPLATE_INVALID', message);
+  }
+}
+
+/**
+ * What an evaluation may spend: `step` counts work, `charge` the size (characters or items) of
+ * what it is about to build; either throws when its budget is gone.
+ *
+ * @example
+ * ```ts
+ * parseYaql(text).evaluate(data, { step: (n) => ev.step(n), charge: (n) => ev.charge(call, n) });
+ * ```
+ */
+export interface YaqlBudget {
+  step(n?: number): void;
+  charge(size: number): void;
+}
+
+/** The budget of an evaluation whose caller gives none: the evaluator's default limits. */
+function defaultBudget(): YaqlBudget {
+  let steps = 0;
+  let size = 0;
+  const fail = (what: string): never => {
+    throw new ValidationError('STOKER_TEMPLATE_TOO_LARGE', `The yaql expression ${what}`);
+  };
+  const { maxEvaluationSteps, maxEvaluationOutputBytes } = DEFAULT_TEMPLATE_LIMITS;
+  return {
+    step: (n = 1) => {
+      if ((steps += n) > maxEvaluationSteps) fail(`took more than ${maxEvaluationSteps} steps`);
+    },
+    charge: (n) => {
+      if ((size += n) > maxEvaluationOutputBytes) fail(`produced more than ${maxEvaluationOutputBytes} bytes of output`);
+    },
+  };
+}
 
 /**
  * Heat's default `[yaql] limit_iterators`.
@@ -88,7 +132,7 @@ const FUNCTIONS = new Set([
  * ```
  */
 export interface YaqlExpression {
-  evaluate(data: JsonValue): JsonValue;
+  evaluate(data: JsonValue, budget?: YaqlBudget): JsonValue;
 }
 
 /**
@@ -102,7 +146,7 @@ export interface YaqlExpression {
 export function parseYaql(source: string): YaqlExpression {
   if (source.length > MAX_LENGTH) throw new YaqlError(`the expression is longer than ${MAX_LENGTH} characters`);
   const tree = new YaqlParser(tokenize(source)).parse();
-  return { evaluate: (data) => evaluateNode(tree, { data }, 0) };
+  return { evaluate: (data, budget = defaultBudget()) => evaluateNode(tree, { data }, 0, budget) };
 }
 
 type Token = { k: 'num'; v: number } | { k: 'str'; v: string } | { k: 'id'; v: string } | { k: 'op'; v: string };
@@ -144,7 +188,7 @@ function tokenize(src: string): Token[] {
       continue;
     }
     const op = ['!=', '<=', '>=', '=', '<', '>', '+', '-', '*', '/', '.', ',', '(', ')', '[', ']', '$'].find((o) => src.startsWith(o, i));
-    if (!op) throw new YaqlError(`unexpected character "${c}"`);
+    if (!op) throw new YaqlError(`unexpected character "${showText(c)}"`);
     out.push({ k: 'op', v: op });
     i += op.length;
   }
@@ -163,7 +207,7 @@ class YaqlParser {
   }
 
   private describe(t: Token): string {
-    return t.k === 'str' ? `'${t.v}'` : String(t.v);
+    return t.k === 'str' ? `'${showText(t.v)}'` : showText(String(t.v));
   }
   private isOp(v: string): boolean {
     const t = this.tokens[this.pos];
@@ -277,7 +321,7 @@ class YaqlParser {
     if (t.k === 'num' || t.k === 'str') return { t: 'lit', v: t.v };
     if (t.k === 'op' && t.v === '$') {
       const next = this.tokens[this.pos];
-      if (next && next.k === 'id') throw new YaqlError(`variables ($${next.v}) are not supported; use $.${next.v}`);
+      if (next && next.k === 'id') throw new YaqlError(`variables ($${showText(next.v)}) are not supported; use $.${showText(next.v)}`);
       return { t: 'ctx' };
     }
     if (t.k === 'op' && t.v === '(') {
@@ -309,7 +353,7 @@ class YaqlParser {
 
 function checkFunction(name: string): string {
   if (!FUNCTIONS.has(name)) {
-    throw new YaqlError(`the function "${name}" is not in Stoker's YAQL subset (${[...FUNCTIONS].join(', ')})`);
+    throw new YaqlError(`the function "${showText(name)}" is not in Stoker's YAQL subset (${[...FUNCTIONS].join(', ')})`);
   }
   return name;
 }
@@ -332,15 +376,28 @@ function compare(a: JsonValue, b: JsonValue): number {
   throw new YaqlError('only numbers or strings can be compared');
 }
 
-function evaluateNode(node: Node, ctx: JsonValue, depth: number): JsonValue {
+/** How many times `part` occurs in `text` (a step per occurrence), as `split` would cut it. */
+function occurrences(text: string, part: string, budget: YaqlBudget): number {
+  if (part === '') return Math.max(text.length - 1, 0);
+  let count = 0;
+  for (let i = text.indexOf(part); i !== -1; i = text.indexOf(part, i + part.length)) {
+    count++;
+    budget.step();
+  }
+  return count;
+}
+
+function evaluateNode(node: Node, ctx: JsonValue, depth: number, budget: YaqlBudget): JsonValue {
   if (depth > MAX_NESTING * 4) throw new YaqlError('the evaluation nests too deeply');
-  const ev = (n: Node, c: JsonValue = ctx): JsonValue => evaluateNode(n, c, depth + 1);
+  budget.step();
+  const ev = (n: Node, c: JsonValue = ctx): JsonValue => evaluateNode(n, c, depth + 1, budget);
   switch (node.t) {
     case 'lit':
       return node.v;
     case 'ctx':
       return ctx;
     case 'list':
+      budget.charge(node.items.length);
       return node.items.map((i) => ev(i));
     case 'get': {
       const target = ev(node.target);
@@ -352,6 +409,7 @@ function evaluateNode(node: Node, ctx: JsonValue, depth: number): JsonValue {
       const index = ev(node.index);
       if (isMapping(target) && typeof index === 'string') return Object.hasOwn(target, index) ? target[index]! : null;
       if ((Array.isArray(target) || typeof target === 'string') && typeof index === 'number' && Number.isInteger(index)) {
+        if (typeof target === 'string') budget.step(target.length);
         const seq = typeof target === 'string' ? [...target] : target;
         const item = seq[index < 0 ? seq.length + index : index];
         if (item === undefined) throw new YaqlError('index out of range');
@@ -364,13 +422,13 @@ function evaluateNode(node: Node, ctx: JsonValue, depth: number): JsonValue {
     case 'neg':
       return -num(ev(node.arg), 'unary -');
     case 'bin':
-      return binary(node.op, node.left, node.right, ev);
+      return binary(node.op, node.left, node.right, ev, budget);
     case 'call':
-      return call(node, ev);
+      return call(node, ev, budget);
   }
 }
 
-function binary(op: string, left: Node, right: Node, ev: (n: Node, c?: JsonValue) => JsonValue): JsonValue {
+function binary(op: string, left: Node, right: Node, ev: (n: Node, c?: JsonValue) => JsonValue, budget: YaqlBudget): JsonValue {
   if (op === 'and') return pyTruthy(ev(left)) ? ev(right) : ev(left);
   if (op === 'or') return pyTruthy(ev(left)) ? ev(left) : ev(right);
   const a = ev(left);
@@ -389,13 +447,20 @@ function binary(op: string, left: Node, right: Node, ev: (n: Node, c?: JsonValue
     case '>=':
       return compare(a, b) >= 0;
     case 'in': {
+      if (Array.isArray(b)) budget.step(b.length);
       const r = pyContains(a, isMapping(b) ? Object.keys(b) : b);
       if (r === undefined) throw new YaqlError('"in" needs a list or a string on its right');
       return r;
     }
     case '+':
-      if (typeof a === 'string' && typeof b === 'string') return a + b;
-      if (Array.isArray(a) && Array.isArray(b)) return [...a, ...b];
+      if (typeof a === 'string' && typeof b === 'string') {
+        budget.charge(a.length + b.length);
+        return a + b;
+      }
+      if (Array.isArray(a) && Array.isArray(b)) {
+        budget.charge(a.length + b.length);
+        return [...a, ...b];
+      }
       return num(a, '+') + num(b, '+');
     case '-':
       return num(a, '-') - num(b, '-');
@@ -416,17 +481,19 @@ function binary(op: string, left: Node, right: Node, ev: (n: Node, c?: JsonValue
   }
 }
 
-function call(node: Extract<Node, { t: 'call' }>, ev: (n: Node, c?: JsonValue) => JsonValue): JsonValue {
+function call(node: Extract<Node, { t: 'call' }>, ev: (n: Node, c?: JsonValue) => JsonValue, budget: YaqlBudget): JsonValue {
   const target = ev(node.target!);
   const name = node.name;
   if (LAMBDAS.has(name)) {
     const list = items(target, name);
     const f = node.args[0];
     const apply = (item: JsonValue): JsonValue => (f ? ev(f, item) : item);
+    if (name === 'select' || name === 'where' || name === 'orderBy') budget.charge(list.length);
     if (name === 'select') return list.map(apply);
     if (name === 'where') return list.filter((i) => pyTruthy(apply(i)));
     if (name === 'any') return list.some((i) => pyTruthy(apply(i)));
     if (name === 'all') return list.every((i) => pyTruthy(apply(i)));
+    budget.step(list.length * 8);
     const keyed = list.map((i) => [apply(i), i] as const);
     return keyed.sort((x, y) => compare(x[0], y[0])).map(([, i]) => i);
   }
@@ -435,9 +502,12 @@ function call(node: Extract<Node, { t: 'call' }>, ev: (n: Node, c?: JsonValue) =
     if (typeof v !== 'string') throw new YaqlError(`${name}() needs a string`);
     return v;
   };
+  /** Charges the size of a string built by `f` (its size is known only after). */
+  const built = (s: string): string => (budget.charge(s.length), s);
   switch (name) {
     case 'len':
     case 'count':
+      if (typeof target === 'string') budget.step(target.length);
       return typeof target === 'string' ? [...target].length : items(target, name).length;
     case 'sum':
       return items(target, name).reduce<number>((s, v) => s + num(v, 'sum()'), 0);
@@ -453,32 +523,51 @@ function call(node: Extract<Node, { t: 'call' }>, ev: (n: Node, c?: JsonValue) =
       if (list.length === 0) throw new YaqlError(`${name}() of an empty list`);
       return name === 'first' ? list[0]! : list[list.length - 1]!;
     }
-    case 'distinct':
-      return items(target, name).filter((v, i, all) => all.findIndex((w) => pyEquals(v, w)) === i);
-    case 'flatten':
-      return items(target, name).flatMap((v) => (Array.isArray(v) ? v : [v]));
+    case 'distinct': {
+      const list = items(target, name);
+      budget.step(list.length * list.length);
+      budget.charge(list.length);
+      return list.filter((v, i, all) => all.findIndex((w) => pyEquals(v, w)) === i);
+    }
+    case 'flatten': {
+      const list = items(target, name);
+      budget.charge(list.reduce<number>((n, v) => n + (Array.isArray(v) ? v.length : 1), 0));
+      return list.flatMap((v) => (Array.isArray(v) ? v : [v]));
+    }
     case 'keys':
     case 'values':
       if (!isMapping(target)) throw new YaqlError(`${name}() needs a mapping`);
+      budget.charge(Object.keys(target).length);
       return name === 'keys' ? Object.keys(target) : Object.values(target);
-    case 'join':
-      return items(target, name)
-        .map((v) => pyStr(v))
-        .join(str(args[0] ?? ''));
-    case 'split':
-      return str(target).split(str(args[0] ?? ' '));
+    case 'join': {
+      const separator = str(args[0] ?? '');
+      const parts = items(target, name).map((v) => built(pyStr(v)));
+      budget.charge(separator.length * Math.max(parts.length - 1, 0));
+      return parts.join(separator);
+    }
+    case 'split': {
+      const text = str(target);
+      const separator = str(args[0] ?? ' ');
+      budget.charge(occurrences(text, separator, budget) + 1);
+      return text.split(separator);
+    }
     case 'toUpper':
-      return str(target).toUpperCase();
+      return built(str(target).toUpperCase());
     case 'toLower':
-      return str(target).toLowerCase();
+      return built(str(target).toLowerCase());
     case 'trim':
-      return str(target).trim();
-    case 'replace':
-      return str(target)
-        .split(str(args[0] ?? ''))
-        .join(str(args[1] ?? ''));
+      return built(str(target).trim());
+    case 'replace': {
+      const text = str(target);
+      const old = str(args[0] ?? '');
+      const replacement = str(args[1] ?? '');
+      const count = occurrences(text, old, budget);
+      // the size of the result, before building it: a string that grows fourfold per call must not get the chance
+      budget.charge(text.length + count * Math.max(replacement.length - old.length, 0));
+      return text.split(old).join(replacement);
+    }
     case 'str':
-      return pyStr(target);
+      return built(pyStr(target));
     default: {
       const n = typeof target === 'string' ? Number(target.trim()) : typeof target === 'boolean' ? Number(target) : target;
       if (typeof n !== 'number' || !Number.isFinite(n)) throw new YaqlError(`${name}() cannot convert this value`);

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { StoreError, isStokerError } from '../../errors.js';
 import { withPrefix } from '../migration.js';
 import type { MigrationSession, Raw, SqlDriver, TxOptions, TxState } from '../sql/driver.js';
-import { inTransaction, withRetries } from '../sql/transactions.js';
+import { inTransaction, recordFailure, withRetries } from '../sql/transactions.js';
 import { codeDetails, describeCause, isRetryable, isUnreachable } from './mysql-errors.js';
 
 /** Options of {@link MysqlStore}. Durations in milliseconds. */
@@ -210,33 +210,36 @@ export class MysqlDriver implements SqlDriver {
     return this.sessionSql;
   }
 
-  /** A statement that returns rows, on `conn`. */
-  async rowsOn(conn: mysql.Connection, purpose: string, text: string, params: readonly unknown[]): Promise<Raw[]> {
+  /** A statement that returns rows, on `conn` (a failure inside a transaction is recorded in its `state`). */
+  async rowsOn(conn: mysql.Connection, purpose: string, text: string, params: readonly unknown[], state?: TxState): Promise<Raw[]> {
     try {
       const [rows] = await conn.query<mysql.RowDataPacket[]>(this.sql(text), params as unknown[]);
       return rows as Raw[];
     } catch (e) {
-      throw this.wrap(e, purpose);
+      const wrapped = this.wrap(e, purpose);
+      throw state ? recordFailure(state, wrapped) : wrapped;
     }
   }
 
   /** A write on `conn`; returns the number of *matched* rows (FOUND_ROWS). */
-  async execOn(conn: mysql.Connection, purpose: string, text: string, params: readonly unknown[]): Promise<number> {
+  async execOn(conn: mysql.Connection, purpose: string, text: string, params: readonly unknown[], state?: TxState): Promise<number> {
     try {
       const [res] = await conn.query<mysql.ResultSetHeader>(this.sql(text), params as unknown[]);
       return res.affectedRows;
     } catch (e) {
-      throw this.wrap(e, purpose);
+      const wrapped = this.wrap(e, purpose);
+      throw state ? recordFailure(state, wrapped) : wrapped;
     }
   }
 
-  /** Statements on one connection. */
-  session(conn: mysql.Connection): MigrationSession {
+  /** Statements on one connection; inside a transaction, they record its first failure in `state`. */
+  session(conn: mysql.Connection, state?: TxState): MigrationSession {
     return {
-      rows: (purpose, text, params) => this.rowsOn(conn, purpose, text, params),
-      exec: (purpose, text, params) => this.execOn(conn, purpose, text, params),
+      rows: (purpose, text, params) => this.rowsOn(conn, purpose, text, params, state),
+      row: async (purpose, text, params) => (await this.rowsOn(conn, purpose, text, params, state))[0],
+      exec: (purpose, text, params) => this.execOn(conn, purpose, text, params, state),
       ddl: async (purpose, text) => {
-        await this.execOn(conn, purpose, text, []);
+        await this.execOn(conn, purpose, text, [], state);
       },
     };
   }
@@ -270,10 +273,11 @@ export class MysqlDriver implements SqlDriver {
     const queue = options?.supersedeKey === undefined ? undefined : supersedeLockName(this.lockNamespace, options.supersedeKey);
     return this.retry(async () => {
       const conn = await this.acquire(purpose);
+      const state: TxState = { done: false, failure: undefined };
       let queued = false;
       return inTransaction(
         {
-          session: this.session(conn),
+          session: this.session(conn, state),
           begin: async () => {
             if (queue !== undefined) {
               // taken before any row lock and let go after the commit: callers with the same name run one by one
@@ -306,7 +310,7 @@ export class MysqlDriver implements SqlDriver {
             else conn.release();
           },
         },
-        { done: false, failure: undefined },
+        state,
         fn,
       );
     });

@@ -16,7 +16,7 @@ import pg from 'pg';
 import { StoreError, isStokerError } from '../../errors.js';
 import { withPrefix } from '../migration.js';
 import type { MigrationSession, Raw, SqlDriver, TxState } from '../sql/driver.js';
-import { inTransaction, withRetries } from '../sql/transactions.js';
+import { inTransaction, recordFailure, withRetries } from '../sql/transactions.js';
 import { codeDetails, describeCause, describeTarget, isRetryable, isUnreachable, sqlState } from './pg-errors.js';
 
 /** Options of {@link PostgresStore}. Durations in milliseconds. */
@@ -126,30 +126,36 @@ export class PostgresDriver implements SqlDriver {
     return s;
   }
 
-  /** Runs one statement; `purpose` names it in errors (values never appear); `name` prepares it once per connection. */
+  /**
+   * Runs one statement; `purpose` names it in errors (values never appear); `name` prepares
+   * it once per connection; a failure inside a transaction is recorded in its `state`.
+   */
   async query(
     purpose: string,
     text: string,
     params: readonly unknown[],
     on: Queryable = this.pool,
     name?: string,
+    state?: TxState,
   ): Promise<pg.QueryResult<Raw>> {
     try {
       return name === undefined
         ? await on.query<Raw>(this.sql(text), params as unknown[])
         : await on.query<Raw>({ name: `${this.prefix}${name}`, text: this.sql(text), values: params as unknown[] });
     } catch (e) {
-      throw this.wrap(e, purpose);
+      const wrapped = this.wrap(e, purpose);
+      throw state ? recordFailure(state, wrapped) : wrapped;
     }
   }
 
-  /** Statements on one connection (or on the pool). */
-  session(on: Queryable): MigrationSession {
+  /** Statements on one connection (or on the pool); inside a transaction, they record its first failure in `state`. */
+  session(on: Queryable, state?: TxState): MigrationSession {
     return {
-      rows: async (purpose, text, params, name) => (await this.query(purpose, text, params, on, name)).rows,
-      exec: async (purpose, text, params) => (await this.query(purpose, text, params, on)).rowCount ?? 0,
+      rows: async (purpose, text, params, name) => (await this.query(purpose, text, params, on, name, state)).rows,
+      row: async (purpose, text, params) => (await this.query(purpose, text, params, on, undefined, state)).rows[0],
+      exec: async (purpose, text, params) => (await this.query(purpose, text, params, on, undefined, state)).rowCount ?? 0,
       ddl: async (purpose, text) => {
-        await this.query(purpose, text, [], on);
+        await this.query(purpose, text, [], on, undefined, state);
       },
     };
   }
@@ -214,7 +220,7 @@ export class PostgresDriver implements SqlDriver {
       const c = client;
       return inTransaction(
         {
-          session: this.session(c),
+          session: this.session(c, state),
           begin: async () => {
             await this.query(`${purpose}: begin`, 'BEGIN', [], c);
           },

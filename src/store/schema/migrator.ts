@@ -18,7 +18,7 @@
  * not know). The marker row also says that the copy is done.
  */
 import type { SqlDialect } from '../sql/dialect.js';
-import { statement } from '../sql/dialect.js';
+import { statement } from '../sql/binder.js';
 import type { MigrationSession, Raw } from '../sql/driver.js';
 import {
   migrationChecksum,
@@ -88,7 +88,7 @@ export async function runMigrations(
 /** Copies the rows of the pre-module `{p}migrations` table as module `core`, once (see the top of this file). */
 async function adoptLegacyTable(s: MigrationSession, d: SqlDialect, prefix: string): Promise<void> {
   const exists = statement(d, (b) => d.tableExists(b, `${prefix}migrations`));
-  const found = (await s.rows('look for the old migrations table', exists.text, exists.params))[0] as Raw;
+  const found = (await s.row('look for the old migrations table', exists.text, exists.params)) as Raw;
   if (Number(found.n) === 0) return;
   const moved = await s.rows('read the old migrations table', `SELECT version FROM {p}migrations WHERE version = ${MOVED_VERSION}`, []);
   if (moved.length > 0) return;

@@ -11,9 +11,9 @@ import type { AtomState } from '../states.js';
 import { ATOM_PATCH_COLUMNS, atomFromRow, claimFromRow, jsonColumn, toJsonText } from '../rows.js';
 import type { AtomRow, AtomUpdate, ClaimedAtom } from '../types.js';
 import { chunks } from './chunks.js';
-import { statement, type SqlDialect } from './dialect.js';
-import type { SqlSession } from './driver.js';
-import { writeReturning } from './runs.js';
+import type { SqlDialect } from './dialect.js';
+import { statement, textCache, type Binder, type Statement } from './binder.js';
+import type { Raw, SqlSession } from './driver.js';
 
 /** The columns a claim hands to the engine ({@link claimFromRow}). */
 export const CLAIM_COLUMNS = 'run_id, idx, state, epoch, attempt, execution, journal, failure';
@@ -22,7 +22,10 @@ export const CLAIM_COLUMNS = 'run_id, idx, state, epoch, attempt, execution, jou
 export const JSON_FIELDS: ReadonlySet<string> = new Set(['result', 'failure', 'journal']);
 export const BOOLEAN_FIELDS: ReadonlySet<string> = new Set(['skip', 'revertRequested']);
 
-const PATCH_FIELDS = Object.entries(ATOM_PATCH_COLUMNS) as [keyof typeof ATOM_PATCH_COLUMNS, string][];
+/** Each patch field with its column and how its value is bound. */
+const PATCH_FIELDS = (Object.entries(ATOM_PATCH_COLUMNS) as [keyof typeof ATOM_PATCH_COLUMNS, string][]).map(
+  ([field, column]) => [field, column, JSON_FIELDS.has(field) ? 'json' : BOOLEAN_FIELDS.has(field) ? 'bool' : 'plain'] as const,
+);
 
 /** Atoms of a run by index, in index order (in chunks where the dialect limits a list). */
 export async function getAtoms(d: SqlDialect, s: SqlSession, runId: string, indexes: readonly number[]): Promise<AtomRow[]> {
@@ -68,18 +71,31 @@ export async function getAtomsInStates(d: SqlDialect, s: SqlSession, runId: stri
 }
 
 /**
- * One conditional atom write: true when it matched (false: fenced, or the state moved).
- * Every assignment is a bound value or the database clock (none reads another column), so
- * MySQL's left-to-right SET evaluation cannot change the outcome.
+ * Conditional atom writes, one statement each: for each, true when it matched (false:
+ * fenced, or the state moved).
  */
-export async function updateAtom(d: SqlDialect, s: SqlSession, runId: string, u: AtomUpdate): Promise<boolean> {
-  const st = statement(d, (b) => {
+export async function updateAtoms(d: SqlDialect, s: SqlSession, runId: string, updates: readonly AtomUpdate[]): Promise<boolean[]> {
+  const out: boolean[] = [];
+  for (const u of updates) {
+    const st = atomUpdate(d, runId, u);
+    out.push((await s.exec(u.epoch !== undefined ? 'fenced atom update' : 'atom update', st.text, st.params)) === 1);
+  }
+  return out;
+}
+
+/**
+ * One conditional atom write. Every assignment is a bound value or the database clock
+ * (none reads another column), so MySQL's left-to-right SET evaluation cannot change the
+ * outcome.
+ */
+function atomUpdate(d: SqlDialect, runId: string, u: AtomUpdate): Statement {
+  return statement(d, (b) => {
     const sets: string[] = [];
-    for (const [field, column] of PATCH_FIELDS) {
+    for (const [field, column, kind] of PATCH_FIELDS) {
       const v = u.patch[field];
       if (v === undefined) continue;
-      if (JSON_FIELDS.has(field)) sets.push(`${column} = ${d.json(b, toJsonText(v))}`);
-      else if (BOOLEAN_FIELDS.has(field)) sets.push(`${column} = ${b.bind(d.bool(Boolean(v)))}`);
+      if (kind === 'json') sets.push(`${column} = ${d.json(b, toJsonText(v))}`);
+      else if (kind === 'bool') sets.push(`${column} = ${b.bind(d.bool(Boolean(v)))}`);
       else sets.push(`${column} = ${b.bind(v)}`);
     }
     if (u.patch.readyAt !== undefined) {
@@ -93,22 +109,33 @@ export async function updateAtom(d: SqlDialect, s: SqlSession, runId: string, u:
     if (u.expectStates && u.expectStates.length > 0) where.push(d.inList(b, 'state', u.expectStates, 'text'));
     return `UPDATE {p}atoms SET ${sets.join(', ')} WHERE ${where.join(' AND ')}`;
   });
-  return (await s.exec(u.epoch !== undefined ? 'fenced atom update' : 'atom update', st.text, st.params)) === 1;
 }
+
+const claimTexts = textCache();
 
 /** Claims one READY atom for `engineId` (local continuation); null if it was not READY. Writes no event. */
 export async function claimAtom(d: SqlDialect, s: SqlSession, runId: string, index: number, engineId: string): Promise<ClaimedAtom | null> {
-  const row = await writeReturning(
-    d,
-    s,
-    'claim an atom (local continuation)',
-    CLAIM_COLUMNS,
-    (b) =>
-      `UPDATE {p}atoms SET state = 'RUNNING', execution = execution + 1, claimed_by = ${b.bind(engineId)}, claimed_at = ${d.now},
-         epoch = epoch + 1, ready_at = NULL, updated_at = ${d.now}
-       WHERE run_id = ${b.bind(runId)} AND idx = ${b.bind(index)} AND state = 'READY'`,
-    (b) => `FROM {p}atoms WHERE run_id = ${b.bind(runId)} AND idx = ${b.bind(index)}`,
-  );
+  const purpose = 'claim an atom (local continuation)';
+  const write = (b: Binder): string =>
+    `UPDATE {p}atoms SET state = 'RUNNING', execution = execution + 1, claimed_by = ${b.bind('engineId')}, claimed_at = ${d.now},
+       epoch = epoch + 1, ready_at = NULL, updated_at = ${d.now}
+     WHERE run_id = ${b.bind('runId')} AND idx = ${b.bind('index')} AND state = 'READY'`;
+  let row: Raw | undefined;
+  if (d.returning) {
+    row = await s.row(
+      purpose,
+      claimTexts(d, 'returning', (b) => `${write(b)} RETURNING ${CLAIM_COLUMNS}`),
+      [engineId, runId, index],
+    );
+  } else if ((await s.exec(purpose, claimTexts(d, 'write', write), [engineId, runId, index])) === 1) {
+    // no RETURNING (MySQL): the row stays locked by the write until the transaction ends
+    const read = claimTexts(
+      d,
+      'read',
+      (b) => `SELECT ${CLAIM_COLUMNS} FROM {p}atoms WHERE run_id = ${b.bind('runId')} AND idx = ${b.bind('index')}`,
+    );
+    row = await s.row(`${purpose} (read back)`, read, [runId, index]);
+  }
   return row ? claimFromRow(row) : null;
 }
 

@@ -8,7 +8,7 @@
 import type { FlowGraph } from '../../flow/graph.js';
 import { KnownGraphs } from '../graphs.js';
 import type { AtomRow, AtomUpdate, ClaimedAtom, EventInput } from '../types.js';
-import { insertAtomRows, updateAtom } from './atoms.js';
+import { insertAtomRows, updateAtoms } from './atoms.js';
 import type { SqlDialect } from './dialect.js';
 import type { SqlSession } from './driver.js';
 import { insertEventRows } from './events.js';
@@ -58,12 +58,8 @@ export class SqlCore {
     return this.forms.insertAtoms ? this.forms.insertAtoms(s, runId, atoms) : insertAtomRows(this.d, s, runId, atoms);
   }
 
-  async updateAtoms(s: SqlSession, runId: string, updates: readonly AtomUpdate[]): Promise<boolean[]> {
-    const batch = this.forms.updateAtomsBatch?.(s, runId, updates);
-    if (batch) return batch;
-    const out: boolean[] = [];
-    for (const u of updates) out.push(await updateAtom(this.d, s, runId, u));
-    return out;
+  updateAtoms(s: SqlSession, runId: string, updates: readonly AtomUpdate[]): Promise<boolean[]> {
+    return this.forms.updateAtomsBatch?.(s, runId, updates) ?? updateAtoms(this.d, s, runId, updates);
   }
 
   supersede(s: SqlSession, runId: string): Promise<void> {

@@ -4,10 +4,7 @@
  * once (src/store/sql/*.ts) and each dialect keeps only the statements whose shape is its
  * own (src/store/<dialect>/). The three values are in ./dialects.ts.
  *
- * Parameters are collected by a {@link Binder} while the text is built: `b.bind(v)` appends
- * `v` and returns the dialect's placeholder (`$n` on PostgreSQL, `?` elsewhere). With `?`
- * the order of the parameters is the order of the placeholders in the text, so a builder
- * binds in text order (a template literal evaluates its `${}` left to right).
+ * Parameters are collected by a Binder (./binder.ts) while the text is built.
  *
  * Things no fragment can hide, which the shared statements keep true by construction:
  * - MySQL evaluates `SET a = …, b = …` left to right, each assignment seeing the ones
@@ -25,32 +22,7 @@
  * ```
  */
 import type { DialectName } from '../types.js';
-
-/** Collects the parameters of one statement while its text is built. */
-export class Binder {
-  readonly params: unknown[] = [];
-
-  constructor(readonly dialect: SqlDialect) {}
-
-  /** appends `value` and returns its placeholder */
-  bind(value: unknown): string {
-    this.params.push(value);
-    return this.dialect.placeholder(this.params.length);
-  }
-}
-
-/** A statement ready to run: `{p}` in the text stands for the table prefix. */
-export interface Statement {
-  text: string;
-  params: unknown[];
-}
-
-/** Builds one statement: `build` gets a fresh binder and returns the text. */
-export function statement(d: SqlDialect, build: (b: Binder) => string): Statement {
-  const b = new Binder(d);
-  const text = build(b);
-  return { text, params: b.params };
-}
+import type { Binder } from './binder.js';
 
 /**
  * Column types for schemas written once for every dialect (src/store/schema/portable.ts).

@@ -22,6 +22,8 @@ export interface SqlSession {
    * planned once per connection (PostgreSQL; ignored elsewhere).
    */
   rows(purpose: string, text: string, params: readonly unknown[], name?: string): Promise<Raw[]>;
+  /** a statement that returns at most one row (or whose first row alone counts): that row */
+  row(purpose: string, text: string, params: readonly unknown[]): Promise<Raw | undefined>;
   /** a write; resolves to the number of rows it matched */
   exec(purpose: string, text: string, params: readonly unknown[]): Promise<number>;
 }

@@ -6,20 +6,37 @@
 import { toJsonText } from '../rows.js';
 import type { EventInput } from '../types.js';
 import { chunks } from './chunks.js';
-import { statement, type SqlDialect } from './dialect.js';
+import type { SqlDialect } from './dialect.js';
+import { textCache } from './binder.js';
 import type { SqlSession } from './driver.js';
+
+/** the text for each number of rows (at most rowsPerInsert of them per dialect) */
+const texts = textCache();
 
 export async function insertEventRows(d: SqlDialect, s: SqlSession, events: readonly EventInput[]): Promise<void> {
   for (const chunk of chunks(events, d.rowsPerInsert)) {
     if (chunk.length === 0) continue;
-    const st = statement(d, (b) => {
+    const text = texts(d, chunk.length, (b) => {
       const rows = chunk.map(
-        (e) =>
-          `(${b.bind(e.runId)}, ${b.bind(e.atom)}, ${b.bind(e.kind)}, ${b.bind(e.fromState ?? null)}, ${b.bind(e.toState ?? null)}, ` +
-          `${b.bind(e.engineId ?? null)}, ${b.bind(e.epoch ?? null)}, ${d.json(b, toJsonText(e.data ?? null))}, ${d.now})`,
+        () =>
+          `(${b.bind('runId')}, ${b.bind('atom')}, ${b.bind('kind')}, ${b.bind('fromState')}, ${b.bind('toState')}, ` +
+          `${b.bind('engineId')}, ${b.bind('epoch')}, ${d.json(b, 'data')}, ${d.now})`,
       );
       return `INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at) VALUES ${rows.join(', ')}`;
     });
-    await s.exec('insert events', st.text, st.params);
+    const params: unknown[] = [];
+    for (const e of chunk) {
+      params.push(
+        e.runId,
+        e.atom,
+        e.kind,
+        e.fromState ?? null,
+        e.toState ?? null,
+        e.engineId ?? null,
+        e.epoch ?? null,
+        toJsonText(e.data ?? null),
+      );
+    }
+    await s.exec('insert events', text, params);
   }
 }

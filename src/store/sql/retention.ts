@@ -7,7 +7,7 @@
  */
 import { TERMINAL_RUN_STATUSES } from '../states.js';
 import type { PruneResult } from '../types.js';
-import { statement, type Binder } from './dialect.js';
+import { statement, type Binder } from './binder.js';
 import type { SqlCore } from './core.js';
 import type { SqlDriver, SqlSession } from './driver.js';
 
@@ -38,7 +38,7 @@ export async function pruneRuns(core: SqlCore, driver: SqlDriver, o: PruneReques
       const count = async (table: string): Promise<number> => {
         if (runs.length === 0) return 0;
         const st = statement(d, (b) => `SELECT count(*) AS n FROM {p}${table} WHERE ${d.inIdSet(b, 'run_id', runs)}`);
-        return Number((await s.rows(`count ${table} to prune`, st.text, st.params))[0]!.n);
+        return Number((await s.row(`count ${table} to prune`, st.text, st.params))!.n);
       };
       const e = statement(d, (b) => `SELECT count(*) AS n FROM ${engines(b)}`);
       return {
@@ -46,7 +46,7 @@ export async function pruneRuns(core: SqlCore, driver: SqlDriver, o: PruneReques
         atoms: await count('atoms'),
         events: await count('events'),
         signals: await count('signals'),
-        engines: Number((await s.rows('count engines to prune', e.text, e.params))[0]!.n),
+        engines: Number((await s.row('count engines to prune', e.text, e.params))!.n),
       };
     });
   }

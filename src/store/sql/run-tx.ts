@@ -4,7 +4,7 @@
  * refused; after a database error inside it, every further call fails with that first
  * error (PostgreSQL and MySQL can only roll back then, and nothing must look committed).
  */
-import { StoreError, isStokerError } from '../../errors.js';
+import { StoreError } from '../../errors.js';
 import type { AtomState } from '../states.js';
 import type { RunTx } from '../ports.js';
 import type { AtomRow, AtomUpdate, ClaimedAtom, EventInput, NewRun, RunPatch, RunRow, StartResult } from '../types.js';
@@ -13,6 +13,9 @@ import type { SqlCore } from './core.js';
 import type { SqlSession, TxState } from './driver.js';
 import { updateRun } from './runs.js';
 import { startRunOn } from './starts.js';
+import { textCache } from './binder.js';
+
+const texts = textCache();
 
 export class SqlRunTx implements RunTx {
   constructor(
@@ -23,19 +26,23 @@ export class SqlRunTx implements RunTx {
     private readonly state: TxState,
   ) {}
 
-  /** Refuses calls after the transaction ended or failed; remembers the first database error. */
-  private async guarded<R>(what: string, op: () => Promise<R>): Promise<R> {
+  /**
+   * Refuses calls after the transaction ended, and after a database error inside it (the
+   * driver's session records the first one in the state: src/store/sql/transactions.ts).
+   */
+  private guarded<R>(what: string, op: () => Promise<R>): Promise<R> {
     if (this.state.done) {
-      throw new StoreError('STOKER_STORE_QUERY_FAILED', `${this.core.label}: ${what} was called after its transaction ended`, {
-        details: { purpose: what },
-      });
+      return Promise.reject(
+        new StoreError('STOKER_STORE_QUERY_FAILED', `${this.core.label}: ${what} was called after its transaction ended`, {
+          details: { purpose: what },
+        }),
+      );
     }
-    if (this.state.failure !== undefined) throw this.state.failure;
+    if (this.state.failure !== undefined) return Promise.reject(this.state.failure);
     try {
-      return await op();
+      return op();
     } catch (e) {
-      if (isStokerError(e) && (e.code === 'STOKER_STORE_QUERY_FAILED' || e.code === 'STOKER_STORE_UNREACHABLE')) this.state.failure ??= e;
-      throw e;
+      return Promise.reject(e);
     }
   }
 
@@ -88,13 +95,12 @@ export class SqlRunTx implements RunTx {
 
   signalCount(runId: string, name: string): Promise<number> {
     return this.guarded('signalCount', async () => {
-      const d = this.core.d;
-      const rows = await this.s.rows(
-        'count signals',
-        `SELECT count(*) AS n FROM {p}signals WHERE run_id = ${d.placeholder(1)} AND name = ${d.placeholder(2)}`,
-        [runId, name],
+      const text = texts(
+        this.core.d,
+        'signal count',
+        (b) => `SELECT count(*) AS n FROM {p}signals WHERE run_id = ${b.bind('runId')} AND name = ${b.bind('name')}`,
       );
-      return Number(rows[0]!.n);
+      return Number((await this.s.row('count signals', text, [runId, name]))!.n);
     });
   }
 }

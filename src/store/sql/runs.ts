@@ -6,7 +6,8 @@
 import { TERMINAL_RUN_STATUSES } from '../states.js';
 import { runFromRow, toJsonText } from '../rows.js';
 import type { RunPatch, RunRow } from '../types.js';
-import { statement, type Binder, type SqlDialect } from './dialect.js';
+import type { SqlDialect } from './dialect.js';
+import { statement, textCache, type Binder } from './binder.js';
 import type { Raw, SqlSession } from './driver.js';
 
 const runColumnsByDialect = new Map<string, string>();
@@ -30,7 +31,7 @@ export function runColumns(d: SqlDialect): string {
  * else (MySQL) the write, then, when it matched one row, a read of that row, which the
  * write keeps locked until the transaction ends. Undefined when nothing matched.
  */
-export async function writeReturning(
+export function writeReturning(
   d: SqlDialect,
   s: SqlSession,
   purpose: string,
@@ -40,12 +41,14 @@ export async function writeReturning(
 ): Promise<Raw | undefined> {
   if (d.returning) {
     const w = statement(d, (b) => `${write(b)} RETURNING ${columns}`);
-    return (await s.rows(purpose, w.text, w.params))[0];
+    return s.row(purpose, w.text, w.params);
   }
-  const w = statement(d, write);
-  if ((await s.exec(purpose, w.text, w.params)) !== 1) return undefined;
-  const r = statement(d, (b) => `SELECT ${columns} ${readBack(b)}`);
-  return (await s.rows(`${purpose} (read back)`, r.text, r.params))[0];
+  return (async () => {
+    const w = statement(d, write);
+    if ((await s.exec(purpose, w.text, w.params)) !== 1) return undefined;
+    const r = statement(d, (b) => `SELECT ${columns} ${readBack(b)}`);
+    return s.row(`${purpose} (read back)`, r.text, r.params);
+  })();
 }
 
 /**
@@ -73,14 +76,16 @@ export async function lockRuns(d: SqlDialect, s: SqlSession, sortedIds: readonly
   return runs;
 }
 
+const lockRunTexts = textCache();
+
 /** Locks one run row (as {@link lockRuns}) and returns `columns` of it, or undefined when there is no such run. */
-export async function lockRun(d: SqlDialect, s: SqlSession, purpose: string, runId: string, columns: string): Promise<Raw | undefined> {
-  const st = statement(d, (b) =>
+export function lockRun(d: SqlDialect, s: SqlSession, purpose: string, runId: string, columns: string): Promise<Raw | undefined> {
+  const text = lockRunTexts(d, columns, (b) =>
     d.forUpdate !== ''
-      ? `SELECT ${columns} FROM {p}runs WHERE id = ${b.bind(runId)}${d.forUpdate}`
-      : `UPDATE {p}runs SET row_version = row_version + 1 WHERE id = ${b.bind(runId)} RETURNING ${columns}`,
+      ? `SELECT ${columns} FROM {p}runs WHERE id = ${b.bind('runId')}${d.forUpdate}`
+      : `UPDATE {p}runs SET row_version = row_version + 1 WHERE id = ${b.bind('runId')} RETURNING ${columns}`,
   );
-  return (await s.rows(purpose, st.text, st.params))[0];
+  return s.row(purpose, text, [runId]);
 }
 
 /** Applies a {@link RunPatch} to a locked run; returns the row after it (undefined: no such run). */

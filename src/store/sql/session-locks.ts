@@ -43,8 +43,17 @@ export interface SessionLock<C> {
   lost: Error | undefined;
 }
 
+/** What the shared store does with the session locks, whatever their connection type. */
+export interface EngineSessionLocks {
+  register(e: EngineRegistration, insertRow: (session: number | null) => Promise<unknown>): Promise<void>;
+  isLost(engineId: string): boolean;
+  markDead(engineId: string): Promise<void>;
+  release(engineId: string): Promise<void>;
+  releaseAll(): Promise<unknown>;
+}
+
 /** The session locks of the engines registered through one store. */
-export class SessionLocks<C> {
+export class SessionLocks<C> implements EngineSessionLocks {
   private readonly locks = new Map<string, SessionLock<C>>();
 
   constructor(

@@ -24,12 +24,12 @@ import type { EngineLiveness, FastCompletions, LocalSupervisor, LockStore, RunTx
 import { getAtomResults } from './atoms.js';
 import { chunks } from './chunks.js';
 import type { SqlCore } from './core.js';
-import { statement } from './dialect.js';
+import { statement } from './binder.js';
 import type { SqlDriver, SqlSession } from './driver.js';
 import { pruneRuns, type PruneRequest } from './retention.js';
 import { SqlRunTx } from './run-tx.js';
 import { lockRun, lockRuns, runColumns } from './runs.js';
-import type { SessionLocks } from './session-locks.js';
+import type { EngineSessionLocks } from './session-locks.js';
 import { startRunOn } from './starts.js';
 
 /** The requeue sweeps and the peer watch of a dialect (protocol 4, ARCHITECTURE.md "Liveness"). */
@@ -49,8 +49,7 @@ export interface SqlStoreParts {
   /** the locks API (protocol 10, ARCHITECTURE.md): the dialect's `locks.ts` */
   readonly locks: LockStore;
   /** session locks of registered engines (PostgreSQL, MySQL); null where there are none (SQLite) */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any connection type
-  readonly sessionLocks: SessionLocks<any> | null;
+  readonly sessionLocks: EngineSessionLocks | null;
   readonly fast: FastCompletions | null;
   readonly wakeups: Wakeups | null;
   readonly supervisor: LocalSupervisor | null;
@@ -72,8 +71,7 @@ export class SqlStore implements Store {
   protected readonly driver: SqlDriver;
   protected readonly core: SqlCore;
   /** engines' session locks, by engine id (null on SQLite) */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any connection type
-  protected readonly sessionLocks: SessionLocks<any> | null;
+  protected readonly sessionLocks: EngineSessionLocks | null;
 
   constructor(private readonly parts: SqlStoreParts) {
     this.capabilities = parts.capabilities;
@@ -106,7 +104,7 @@ export class SqlStore implements Store {
 
   async now(): Promise<Date> {
     return this.driver.read('read the clock', async (s) =>
-      dateColumn((await s.rows('read the clock', `SELECT ${this.core.d.now} AS t`, []))[0]!.t),
+      dateColumn((await s.row('read the clock', `SELECT ${this.core.d.now} AS t`, []))!.t),
     );
   }
 
@@ -210,6 +208,12 @@ export class SqlStore implements Store {
 
   // ---------------------------------------------------------------- reads
 
+  /** Runs one read statement built with the dialect's binder, for its first row. */
+  private async readRow(purpose: string, build: Parameters<typeof statement>[1]): Promise<Record<string, unknown> | undefined> {
+    const st = statement(this.core.d, build);
+    return this.driver.read(purpose, (s) => s.row(purpose, st.text, st.params));
+  }
+
   /** Runs one read statement built with the dialect's binder. */
   private readRows(purpose: string, build: Parameters<typeof statement>[1]): Promise<Record<string, unknown>[]> {
     const st = statement(this.core.d, build);
@@ -217,7 +221,7 @@ export class SqlStore implements Store {
   }
 
   async getRun(id: string): Promise<t.RunRow | null> {
-    const r = (await this.readRows('read a run', (b) => `SELECT ${runColumns(this.core.d)} FROM {p}runs WHERE id = ${b.bind(id)}`))[0];
+    const r = await this.readRow('read a run', (b) => `SELECT ${runColumns(this.core.d)} FROM {p}runs WHERE id = ${b.bind(id)}`);
     return r ? runFromRow(r) : null;
   }
 
@@ -248,12 +252,12 @@ export class SqlStore implements Store {
   async getRunGraph(id: string): Promise<FlowGraph | null> {
     const d = this.core.d;
     return this.driver.read('read a run graph', async (s) => {
-      const r = (await s.rows('read a run graph', `SELECT graph_hash FROM {p}runs WHERE id = ${d.placeholder(1)}`, [id]))[0];
+      const r = await s.row('read a run graph', `SELECT graph_hash FROM {p}runs WHERE id = ${d.placeholder(1)}`, [id]);
       if (!r) return null;
       const hash = String(r.graph_hash);
       const known = this.core.graphs.get(hash);
       if (known) return known;
-      const g = (await s.rows('read a flow graph', `SELECT graph FROM {p}graphs WHERE hash = ${d.placeholder(1)}`, [hash]))[0];
+      const g = await s.row('read a flow graph', `SELECT graph FROM {p}graphs WHERE hash = ${d.placeholder(1)}`, [hash]);
       if (!g) {
         throw new StoreError('STOKER_STORE_QUERY_FAILED', `run ${id} refers to graph ${hash}, which is not stored`, {
           details: { runId: id, hash },

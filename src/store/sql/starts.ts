@@ -13,7 +13,7 @@ import { jsonColumn, runFromRow, supersededAtomEvents } from '../rows.js';
 import type { NewRun, StartResult } from '../types.js';
 import { chunks } from './chunks.js';
 import type { SqlCore } from './core.js';
-import { statement } from './dialect.js';
+import { statement } from './binder.js';
 import type { SqlSession } from './driver.js';
 import { runColumns, writeReturning } from './runs.js';
 
@@ -34,7 +34,7 @@ export async function startRunOn(core: SqlCore, s: SqlSession, run: NewRun, wake
     const key = run.key;
     if (run.supersede) await core.forms.queueSupersede?.(s, key);
     const find = statement(d, (b) => `SELECT ${columns} FROM {p}runs WHERE active_key = ${b.bind(key)}${d.forUpdate}`);
-    const active = (await s.rows('find the active run of a key', find.text, find.params))[0];
+    const active = await s.row('find the active run of a key', find.text, find.params);
     if (active) {
       if (!run.supersede) {
         if (canonicalJson(jsonColumn(active.args) as JsonValue) === argsText && active.flow === run.flow) {

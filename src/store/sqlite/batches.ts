@@ -13,6 +13,22 @@ import type { SqliteDriver } from './sqlite-driver.js';
 
 const NOW = SQLITE.now;
 
+const CLAIM = `UPDATE {p}atoms SET
+    state = CASE state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
+    execution = CASE state WHEN 'REVERT_READY' THEN execution ELSE execution + 1 END,
+    claimed_by = ?, claimed_at = ${NOW}, epoch = epoch + 1, ready_at = NULL, updated_at = ${NOW}
+  WHERE (run_id, idx) IN (
+    SELECT run_id, idx FROM {p}atoms
+    WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= ${NOW}
+    ORDER BY ready_at LIMIT ?)
+  RETURNING run_id, idx, state, epoch, attempt, execution, journal, failure`;
+
+const DECREMENT = `UPDATE {p}atoms SET pending = pending - 1, skip = MAX(skip, ?),
+    state = CASE WHEN pending = 1 AND skip = 0 AND ? = 0 THEN 'READY' ELSE state END,
+    ready_at = CASE WHEN pending = 1 AND skip = 0 AND ? = 0 THEN ${NOW} ELSE ready_at END,
+    updated_at = ${NOW}
+  WHERE run_id = ? AND idx = ? AND state = 'PENDING' RETURNING *`;
+
 /** The forms of a SQLite store. */
 export function sqliteForms(driver: SqliteDriver, core: () => SqlCore): StatementForms {
   return {
@@ -26,19 +42,7 @@ export function sqliteForms(driver: SqliteDriver, core: () => SqlCore): Statemen
 
 /** Claims up to `limit` claimable atoms inside the write transaction of `s`, with their events. */
 export async function claimOn(s: SqlSession, core: SqlCore, engineId: string, limit: number): Promise<ClaimedAtom[]> {
-  const rows = await s.rows(
-    'claim atoms',
-    `UPDATE {p}atoms SET
-       state = CASE state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
-       execution = CASE state WHEN 'REVERT_READY' THEN execution ELSE execution + 1 END,
-       claimed_by = ?, claimed_at = ${NOW}, epoch = epoch + 1, ready_at = NULL, updated_at = ${NOW}
-     WHERE (run_id, idx) IN (
-       SELECT run_id, idx FROM {p}atoms
-       WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= ${NOW}
-       ORDER BY ready_at LIMIT ?)
-     RETURNING run_id, idx, state, epoch, attempt, execution, journal, failure`,
-    [engineId, limit],
-  );
+  const rows = await s.rows('claim atoms', CLAIM, [engineId, limit]);
   const claims = rows.map((r) => claimFromRow(r));
   await core.insertEvents(
     s,
@@ -56,17 +60,7 @@ async function decrementPending(s: SqlSession, runId: string, entries: readonly 
   const out: AtomRow[] = [];
   for (const e of entries) {
     const disable = e.disable ? 1 : 0;
-    const row = (
-      await s.rows(
-        'decrement a pending counter',
-        `UPDATE {p}atoms SET pending = pending - 1, skip = MAX(skip, ?),
-           state = CASE WHEN pending = 1 AND skip = 0 AND ? = 0 THEN 'READY' ELSE state END,
-           ready_at = CASE WHEN pending = 1 AND skip = 0 AND ? = 0 THEN ${NOW} ELSE ready_at END,
-           updated_at = ${NOW}
-         WHERE run_id = ? AND idx = ? AND state = 'PENDING' RETURNING *`,
-        [disable, disable, disable, runId, e.index],
-      )
-    )[0];
+    const row = await s.row('decrement a pending counter', DECREMENT, [disable, disable, disable, runId, e.index]);
     if (row) out.push(atomFromRow(row));
   }
   return out;

@@ -49,7 +49,7 @@ export class SqliteLockStatements implements LockStore {
 
   acquireLock(name: string, holder: string, ttlMs: number): Promise<AcquiredLock | null> {
     return this.driver.write('acquire a lock', async (s) => {
-      const row = (await s.rows('acquire a lock', ACQUIRE, [name, holder, lockTtl(ttlMs)]))[0];
+      const row = await s.row('acquire a lock', ACQUIRE, [name, holder, lockTtl(ttlMs)]);
       return row ? acquiredLockFromRow(row) : null;
     });
   }
@@ -64,7 +64,7 @@ export class SqliteLockStatements implements LockStore {
 
   getLock(name: string): Promise<LockRow | null> {
     return this.driver.read('read a lock', async (s) => {
-      const row = (await s.rows('read a lock', `SELECT ${LOCK_COLUMNS} FROM {p}locks WHERE name = ?`, [name]))[0];
+      const row = await s.row('read a lock', `SELECT ${LOCK_COLUMNS} FROM {p}locks WHERE name = ?`, [name]);
       return row ? lockFromRow(row) : null;
     });
   }

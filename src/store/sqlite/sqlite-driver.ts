@@ -2,18 +2,25 @@
  * The SQLite driver of the shared statements (src/store/sql/driver.ts), over one
  * better-sqlite3 connection in WAL mode. One writer at a time: every write is a short
  * `BEGIN IMMEDIATE` transaction, and an in-process mutex keeps async callers of this
- * connection from interleaving their transactions. Statements are prepared once and
- * cached by text, and run synchronously: a session's promise is already settled when it is
- * returned, so a transaction never yields the connection to anyone else.
+ * connection from interleaving their transactions (and reads). Statements are prepared
+ * once and cached by text, and run synchronously: a session's promise is already settled
+ * when it is returned.
+ *
+ * Writes also take a mutex of the database file, shared by every store of this process
+ * opened on it (another table prefix, a second store): between the statements of a
+ * transaction the shared code awaits settled promises, and another connection of this
+ * thread beginning a write then would wait in `BEGIN IMMEDIATE` for busy_timeout,
+ * blocking the very event loop that would commit the first one. Reads need no write lock
+ * (WAL) and do not take it. Other processes wait for the lock as usual.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { StoreError } from '../../errors.js';
 import { AsyncMutex } from '../async-mutex.js';
 import { withPrefix } from '../migration.js';
 import type { MigrationSession, Raw, SqlDriver, SqlSession, TxState } from '../sql/driver.js';
-import { inTransaction } from '../sql/transactions.js';
+import { inTransaction, recordFailure, type TxConnection } from '../sql/transactions.js';
 import { WakeFile } from './wake-file.js';
 
 export class SqliteDriver implements SqlDriver {
@@ -32,7 +39,15 @@ export class SqliteDriver implements SqlDriver {
   readonly direct: SqlSession;
   /** a transaction in progress made atoms claimable that others should hear of at its commit */
   wakeAtCommit = false;
+  /** the state of the transaction in progress on this connection (its session records failures there) */
+  private txState: TxState | undefined;
+  /** what a transaction does with this connection (one object for all of them: the steps are synchronous) */
+  private readonly txConnection: TxConnection<MigrationSession>;
+  /** this connection's callers, one at a time */
   private readonly mutex = new AsyncMutex();
+  /** the writers of this database file in this process, one at a time */
+  private readonly writers: AsyncMutex;
+  private readonly file: string | null;
   private readonly statements = new Map<string, Database.Statement>();
   private isClosed = false;
 
@@ -51,18 +66,61 @@ export class SqliteDriver implements SqlDriver {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
     this.wakeFile = path === ':memory:' ? null : new WakeFile(`${path}-${prefix}wake`);
+    this.file = path === ':memory:' ? null : resolve(path);
+    this.writers = writersOf(this.file);
+    // inside a transaction a failed statement is also recorded in its state (see txState)
+    const failed = (e: unknown): unknown => (this.txState ? recordFailure(this.txState, e) : e);
     this.session = {
-      rows: async (_purpose, text, params) => this.all(text, params),
-      exec: async (_purpose, text, params) => this.run(text, params),
+      rows: async (_purpose, text, params) => {
+        try {
+          return this.all(text, params);
+        } catch (e) {
+          throw failed(e);
+        }
+      },
+      row: async (_purpose, text, params) => {
+        try {
+          return this.get(text, params);
+        } catch (e) {
+          throw failed(e);
+        }
+      },
+      exec: async (_purpose, text, params) => {
+        try {
+          return this.run(text, params);
+        } catch (e) {
+          throw failed(e);
+        }
+      },
       ddl: async (_purpose, text) => {
         try {
           this.db.exec(withPrefix(text, this.prefix));
         } catch (e) {
-          throw wrap(e);
+          throw failed(wrap(e));
         }
       },
     };
-    this.direct = this.session;
+    this.txConnection = {
+      session: this.session,
+      commit: () => {
+        this.db.exec('COMMIT');
+        if (this.wakeAtCommit) this.wakeFile?.touch();
+      },
+      rollback: () => {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        return true;
+      },
+      release: () => {
+        this.wakeAtCommit = false;
+        this.txState = undefined;
+      },
+      wrapError: wrap,
+    };
+    this.direct = {
+      rows: async (_purpose, text, params) => this.all(text, params),
+      row: async (_purpose, text, params) => this.get(text, params),
+      exec: async (_purpose, text, params) => this.run(text, params),
+    };
   }
 
   get closed(): boolean {
@@ -85,7 +143,15 @@ export class SqliteDriver implements SqlDriver {
 
   private all(text: string, params: readonly unknown[]): Raw[] {
     try {
-      return this.stmt(text).all(...params) as Raw[];
+      return this.stmt(text).all(params as unknown[]) as Raw[];
+    } catch (e) {
+      throw wrap(e);
+    }
+  }
+
+  private get(text: string, params: readonly unknown[]): Raw | undefined {
+    try {
+      return this.stmt(text).get(params as unknown[]) as Raw | undefined;
     } catch (e) {
       throw wrap(e);
     }
@@ -93,7 +159,7 @@ export class SqliteDriver implements SqlDriver {
 
   private run(text: string, params: readonly unknown[]): number {
     try {
-      return this.stmt(text).run(...params).changes;
+      return this.stmt(text).run(params as unknown[]).changes;
     } catch (e) {
       throw wrap(e);
     }
@@ -102,13 +168,8 @@ export class SqliteDriver implements SqlDriver {
   /** Reads behind the mutex (never interleaved with another caller's transaction). */
   read<T>(_purpose: string, fn: (s: MigrationSession) => Promise<T>): Promise<T> {
     this.assertOpen();
-    return this.mutex.run(async () => {
-      try {
-        return await fn(this.session);
-      } catch (e) {
-        throw wrap(e);
-      }
-    });
+    // (the session wraps SQLite's errors itself)
+    return this.mutex.run(() => fn(this.session));
   }
 
   write<T>(purpose: string, fn: (s: MigrationSession) => Promise<T>): Promise<T> {
@@ -118,34 +179,16 @@ export class SqliteDriver implements SqlDriver {
   /** Runs `fn` in one BEGIN IMMEDIATE transaction, serialised with the other callers of this store. */
   transaction<T>(_purpose: string, fn: (s: MigrationSession, state: TxState) => Promise<T>): Promise<T> {
     this.assertOpen();
-    return this.mutex.run(async () => {
-      // (a failure to begin, SQLITE_BUSY after busy_timeout, reaches the caller as it is)
-      this.db.exec('BEGIN IMMEDIATE');
-      this.wakeAtCommit = false;
-      try {
-        return await inTransaction(
-          {
-            session: this.session,
-            begin: async () => undefined,
-            commit: async () => {
-              this.db.exec('COMMIT');
-              if (this.wakeAtCommit) this.wakeFile?.touch();
-            },
-            rollback: async () => {
-              if (this.db.inTransaction) this.db.exec('ROLLBACK');
-              return true;
-            },
-            release: async () => {
-              this.wakeAtCommit = false;
-            },
-          },
-          { done: false, failure: undefined },
-          fn,
-        );
-      } catch (e) {
-        throw wrap(e);
-      }
-    });
+    return this.writers.run(() =>
+      this.mutex.run(() => {
+        // (a failure to begin, SQLITE_BUSY after busy_timeout, reaches the caller as it is)
+        this.db.exec('BEGIN IMMEDIATE');
+        this.wakeAtCommit = false;
+        const state: TxState = { done: false, failure: undefined };
+        this.txState = state;
+        return inTransaction(this.txConnection, state, fn);
+      }),
+    );
   }
 
   /** One writer at a time: `BEGIN IMMEDIATE` is the migration lock. Cached statements are dropped after (the schema changed). */
@@ -160,11 +203,36 @@ export class SqliteDriver implements SqlDriver {
   /** Closes the connection once every queued caller is done. */
   async close(): Promise<void> {
     if (this.isClosed) return;
-    await this.mutex.run(async () => {
-      this.isClosed = true;
-      this.db.close();
-    });
+    // behind the writes already queued for the file (this store's among them), then this connection's reads
+    await this.writers.run(() =>
+      this.mutex.run(async () => {
+        if (this.isClosed) return;
+        this.isClosed = true;
+        this.db.close();
+        releaseWriters(this.file);
+      }),
+    );
   }
+}
+
+/** The writers' mutex of each database file open in this process, with the number of stores using it. */
+const fileWriters = new Map<string, { mutex: AsyncMutex; users: number }>();
+
+function writersOf(file: string | null): AsyncMutex {
+  if (file === null) return new AsyncMutex(); // an in-memory database is this connection's alone
+  let entry = fileWriters.get(file);
+  if (!entry) {
+    entry = { mutex: new AsyncMutex(), users: 0 };
+    fileWriters.set(file, entry);
+  }
+  entry.users += 1;
+  return entry.mutex;
+}
+
+function releaseWriters(file: string | null): void {
+  if (file === null) return;
+  const entry = fileWriters.get(file);
+  if (entry && --entry.users <= 0) fileWriters.delete(file);
 }
 
 /** A SQLite error as STOKER_STORE_QUERY_FAILED; anything else as it is. */

@@ -103,7 +103,7 @@ export class SqliteSweeps implements Sweeps {
     const until = performance.now() + Math.max(1, options.maxWaitMs);
     for (;;) {
       if (options.signal.aborted || this.driver.closed) return 'aborted';
-      const row = (await this.driver.direct.rows('watch an engine', `SELECT pid, started_at FROM {p}engines WHERE id = ?`, [engineId]))[0];
+      const row = await this.driver.direct.row('watch an engine', `SELECT pid, started_at FROM {p}engines WHERE id = ?`, [engineId]);
       if (!row || !this.isPidAlive(Number(row.pid), new Date(Number(row.started_at)))) return 'free';
       const left = until - performance.now();
       if (left <= 0) return 'held';
