@@ -88,7 +88,7 @@ export interface SqlDialect {
   readonly skipLocked: string;
   /** the `key` column of runs (a reserved word on MySQL) */
   readonly keyColumn: string;
-  /** rows per multi-row INSERT (MySQL: well inside the range optimizer's limits; SQLite: its parameter limit) */
+  /** rows per multi-row INSERT (MySQL: well inside the range optimizer's limits; SQLite: 1, a prepared statement per row) */
   readonly rowsPerInsert: number;
   /** a query whose `n` is 1 when the table `name` exists where unqualified names resolve */
   tableExists(b: Binder, name: string): string;

@@ -102,7 +102,9 @@ export const SQLITE: SqlDialect = {
   forUpdate: '',
   skipLocked: '',
   keyColumn: 'key',
-  rowsPerInsert: 100,
+  // one row per statement: one prepared statement, run once per row, costs SQLite less than
+  // multi-row VALUES (measured on a drain of 1,000 runs: events of 16-32 rows per commit)
+  rowsPerInsert: 1,
   tableExists: (b, name) => `SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ${b.bind(name)}`,
   types: {
     id: 'TEXT',

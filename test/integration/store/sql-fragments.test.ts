@@ -84,7 +84,7 @@ describe('SQL fragments per dialect', () => {
     expect([POSTGRES.skipLocked, MYSQL.skipLocked, SQLITE.skipLocked]).toEqual([' FOR UPDATE SKIP LOCKED', ' FOR UPDATE SKIP LOCKED', '']);
     expect(runColumns(MYSQL)).toMatch(/^id, flow, version, `key`, status,/);
     expect(runColumns(POSTGRES)).toMatch(/^id, flow, version, key, status,/);
-    expect([POSTGRES.rowsPerInsert, MYSQL.rowsPerInsert, SQLITE.rowsPerInsert]).toEqual([1000, 200, 100]);
+    expect([POSTGRES.rowsPerInsert, MYSQL.rowsPerInsert, SQLITE.rowsPerInsert]).toEqual([1000, 200, 1]);
   });
 
   it('column types for schemas written once', () => {
