@@ -38,7 +38,10 @@ const driverPackage = (names) => ({
     'Database and AMQP drivers are imported only by their adapter folder (src/store/<dialect>/, src/transport/amqp/) and src/runtime/.',
 });
 const ALL_DRIVERS = ['pg(?:-[\\w-]+)?', 'mysql2', 'better-sqlite3', 'amqplib'];
-const KYSELY = { regex: '^kysely(?:/.*)?$', message: 'SQL belongs to src/store/; other layers go through the Store port.' };
+const SQL = {
+  regex: '^(?:\\.\\.?/)+(?:store/)?sql(?:/|$)',
+  message: 'SQL belongs to src/store/ (its shared statements in src/store/sql/); other layers go through the Store ports.',
+};
 const NODE_IO = {
   regex:
     '^(?:node:)?(?:fs|fs/promises|net|http|https|http2|child_process|dgram|dns|dns/promises|tls|cluster|worker_threads|os|readline|readline/promises|process|timers|timers/promises|perf_hooks|inspector|vm|v8)$',
@@ -81,7 +84,7 @@ const layering = [
         'src/flow/ may import only src/flow, src/core and src/errors.',
       ),
       driverPackage(ALL_DRIVERS),
-      KYSELY,
+      SQL,
       NODE_IO,
     ],
   ),
@@ -114,7 +117,7 @@ const layering = [
       { ...DRIVER_FOLDERS, message: 'src/engine/ talks to the database only through the Store port (src/store/store.ts).' },
       AMQP_FOLDER,
       driverPackage(ALL_DRIVERS),
-      KYSELY,
+      SQL,
     ],
   ),
   layer(
@@ -144,7 +147,7 @@ const layering = [
       DRIVER_FOLDERS,
       AMQP_FOLDER,
       driverPackage(ALL_DRIVERS),
-      KYSELY,
+      SQL,
     ],
   ),
   layer(

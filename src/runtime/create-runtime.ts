@@ -18,6 +18,7 @@ import { StepTypeRegistry } from '../flow/step-type.js';
 import type { CompiledFlow, FlowDefinition } from '../flow/types.js';
 import type { Store } from '../store/store.js';
 import { openStore, type OpenStoreOptions } from '../store/open-store.js';
+import type { MigrationRecord } from '../store/migration.js';
 
 /** pino's levels, plus `silent`. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -85,8 +86,8 @@ export interface Runtime {
   readonly engine: Engine | null;
   /** every engine that `start()` starts (empty with `engines: 0`) */
   readonly engines: readonly Engine[];
-  /** versions applied by the migration at creation (empty when up to date or disabled) */
-  readonly migrated: readonly number[];
+  /** migrations applied at creation, with their module (empty when up to date or disabled) */
+  readonly migrated: readonly MigrationRecord[];
   /** starts every engine */
   start(): Promise<void>;
   /**
@@ -135,11 +136,11 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   const ownsStore = typeof options.store === 'string';
   const store = typeof options.store === 'string' ? await openStore(options.store, options.storeOptions ?? {}) : options.store;
-  let migrated: number[] = [];
+  let migrated: MigrationRecord[] = [];
   try {
     if (options.migrate ?? RUNTIME_DEFAULTS.migrate) {
       const applied = await store.migrate();
-      migrated = applied.map((m) => m.version);
+      migrated = applied;
       if (applied.length > 0) logger.info({ migrations: applied.map((m) => `${m.module} ${m.version}`) }, 'store migrated');
     }
   } catch (e) {
