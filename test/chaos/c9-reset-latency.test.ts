@@ -185,7 +185,22 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
         // test failed now and then, before and after the engine split alike).
         const { proxy, part, submitted } = await setup(s, leaseMs, LATENCY_WORKER_POLL_MS);
         try {
-          await sleep(500);
+          // the latency starts while `part` executes a task of its own (a 200 ms step): that
+          // task's completion, and the chain it continues, are then recorded under latency.
+          // A fixed pause left it idle now and then (its chains done, the workers draining
+          // every new run first), and it recorded nothing in the window.
+          let polls = 0;
+          await waitFor(
+            async () => {
+              const mine = readEffects(s.log).filter((l) => l.pid === part.pid);
+              if (mine.filter((l) => l.phase === 'start').length > mine.filter((l) => l.phase === 'end').length) return true;
+              // no task of its own right now: new runs, which it claims as fast as the workers
+              if (polls++ % 20 === 0) submitted.push(...(await submitRuns(s.store, 3, { log: s.log, stepMs: STEP_MS })));
+              return undefined;
+            },
+            20_000,
+            `${part.name} to be executing a task`,
+          );
           const from = Date.now();
           await proxy.setMode({ kind: 'latency', ms: LATENCY_MS });
           const until = from + LATENCY_WINDOW_MS;
