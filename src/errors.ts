@@ -70,6 +70,11 @@ export const ErrorCodes = {
     "A resource's properties do not fit its type: an unknown or missing property, a wrong type, a broken constraint.",
   STOKER_RESOURCE_ATTRIBUTE_INVALID: 'A resource type has no attribute of that name.',
   STOKER_RESOURCE_FAILED: 'A resource operation (create, update, delete, …) failed; the message is the reason Heat would show.',
+  STOKER_STACK_NOT_FOUND: 'No stack with that name or id exists in the project.',
+  STOKER_STACK_EXISTS: 'A stack with that name already exists in the project.',
+  STOKER_STACK_ACTION_INVALID: 'The stack is not in a state that allows this action (cancel with nothing in progress, update of a failed delete …).',
+  STOKER_STACK_LIMIT: 'A stack limit was reached: stacks per project, resources per stack or nesting depth.',
+  STOKER_RESOURCE_NOT_FOUND: 'The stack has no resource of that name.',
   STOKER_CLI_USAGE: 'The command line is malformed.',
   STOKER_INTERNAL_INVARIANT: 'Stoker found its own state in a shape its rules exclude (a bug: please report it with the message).',
 } as const;

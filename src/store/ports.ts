@@ -283,3 +283,26 @@ export interface LocalSupervisor {
    */
   superviseLocalEngines(options: SuperviseOptions): Promise<LocalEngineKill[]>;
 }
+
+/**
+ * SQL for a layer that brings a schema module of its own (orchestration's stacks): its
+ * statements are written once, with `?` placeholders (never inside string literals) and
+ * `{p}` for the table prefix; the store numbers the placeholders where its dialect wants
+ * (`$1`…). Rows come back with ids and strings as JS strings (MySQL's binary columns are
+ * decoded) and integers as numbers. Nothing here touches the core tables: those stay
+ * behind the other ports.
+ */
+export interface ModuleSql {
+  readonly dialect: 'sqlite' | 'postgres' | 'mysql';
+  /** reads; each statement may use another pooled connection */
+  read<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>): Promise<T>;
+  /** one transaction on one connection (run again whole after a deadlock on PostgreSQL/MySQL) */
+  transaction<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>): Promise<T>;
+}
+
+/** Statements on one session of {@link ModuleSql}. */
+export interface ModuleSession {
+  rows(purpose: string, text: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>;
+  /** a write; resolves to the number of rows it matched */
+  exec(purpose: string, text: string, params: readonly unknown[]): Promise<number>;
+}

@@ -13,7 +13,17 @@
  * if (store.wakeups) await store.wakeups.notify();
  * ```
  */
-import type { EngineLiveness, FastCompletions, LocalSupervisor, LockStore, Retention, RunProtocol, RunQueries, Wakeups } from './ports.js';
+import type {
+  EngineLiveness,
+  FastCompletions,
+  LocalSupervisor,
+  LockStore,
+  ModuleSql,
+  Retention,
+  RunProtocol,
+  RunQueries,
+  Wakeups,
+} from './ports.js';
 import type { DialectCapabilities } from './types.js';
 import type { MigrationRecord, SchemaModule } from './migration.js';
 
@@ -28,6 +38,8 @@ export interface Store extends RunProtocol, RunQueries, Retention, EngineLivenes
   readonly wakeups: Wakeups | null;
   /** the local supervisor, when `capabilities.localSupervisor` (SQLite); else null */
   readonly supervisor: LocalSupervisor | null;
+  /** SQL for the tables of other schema modules (orchestration); null for stores without SQL (the simulator) */
+  readonly moduleSql: ModuleSql | null;
   /**
    * Applies the pending migrations of the core schema, then of `modules` (each numbered
    * from 1 within its module; src/store/migration.ts), under a lock; idempotent. Returns

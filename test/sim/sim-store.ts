@@ -1601,6 +1601,7 @@ export class SimConnection implements Store {
    * locks) ends by timeout; the local supervisor is for SQLite's single write lock (C12).
    */
   readonly supervisor = null;
+  readonly moduleSql = null;
 
   /**
    * `fast` and `wakeups` are given by `SimStore.connect` when the store offers them

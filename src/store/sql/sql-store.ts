@@ -20,12 +20,13 @@ import { runMigrations } from '../schema/migrator.js';
 import type { RunStatus } from '../states.js';
 import type { Store } from '../store.js';
 import type * as t from '../types.js';
-import type { EngineLiveness, FastCompletions, LocalSupervisor, LockStore, RunTx, Wakeups } from '../ports.js';
+import type { EngineLiveness, FastCompletions, LocalSupervisor, LockStore, ModuleSql, RunTx, Wakeups } from '../ports.js';
 import { getAtomResults } from './atoms.js';
 import { chunks } from './chunks.js';
 import type { SqlCore } from './core.js';
 import { statement } from './binder.js';
 import type { SqlDriver, SqlSession } from './driver.js';
+import { DriverModuleSql } from './module-sql.js';
 import { pruneRuns, type PruneRequest } from './retention.js';
 import { SqlRunTx } from './run-tx.js';
 import { lockRun, lockRuns, runColumns } from './runs.js';
@@ -68,6 +69,7 @@ export class SqlStore implements Store {
   readonly fast: FastCompletions | null;
   readonly wakeups: Wakeups | null;
   readonly supervisor: LocalSupervisor | null;
+  readonly moduleSql: ModuleSql;
   protected readonly driver: SqlDriver;
   protected readonly core: SqlCore;
   /** engines' session locks, by engine id (null on SQLite) */
@@ -80,6 +82,7 @@ export class SqlStore implements Store {
     this.supervisor = parts.supervisor;
     this.driver = parts.driver;
     this.core = parts.core;
+    this.moduleSql = new DriverModuleSql(parts.driver, parts.core.d.name);
     this.sessionLocks = parts.sessionLocks;
   }
 

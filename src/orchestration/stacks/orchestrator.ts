@@ -1,0 +1,679 @@
+/**
+ * The stack layer's front: stack actions (create, update with preview, delete, cancel,
+ * check, suspend, resume, rollback), resource signals, and the queries the CLI and the API
+ * show. Every action validates in full first (nothing is stored when the request is bad),
+ * stores the template set, points the stack at a new traversal, and starts a run of the
+ * action's graph keyed by the stack with supersede: a newer action wins through stored
+ * state (protocol 7, ARCHITECTURE.md), never through a lock (docs/orchestration.md).
+ */
+import { randomUUID } from 'node:crypto';
+import type { JsonObject, JsonValue } from '../../core/json.js';
+import type { RunClient } from '../../engine/run-client.js';
+import { ConflictError, NotFoundError, ValidationError, isStokerError } from '../../errors.js';
+import { buildGraph, type StepSpec } from '../../flow/build-graph.js';
+import type { StepType } from '../../flow/step-type.js';
+import type { TaskContext } from '../../flow/types.js';
+import type { ModuleSql, RunQueries } from '../../store/ports.js';
+import { needsReplacement, validateProperties, type ResourceTypeRegistry } from '../resources/index.js';
+import {
+  checkImmutableParameters,
+  checkNestedTemplates,
+  mergeEnvironments,
+  parseEnvironment,
+  parseTemplate,
+  resolveResourceType,
+  type TemplateInstance,
+} from '../template/index.js';
+import { DEFAULT_STACK_LIMITS, type ActionOptions, type StackLayer, type StackLimits } from './layer.js';
+import { nestedSignal, parseOwner } from './nested.js';
+import { nestedAttribute, rowsRuntime, stackOutputs } from './outputs.js';
+import { ResourceStepFailed, ResourceSteps, type ResourceStepParams } from './resource-step.js';
+import { StackStore, type ResourceRow, type StackAction, type StackRow } from './stack-store.js';
+import { stackLayerTypes } from './stack-types.js';
+import { emptySet, instantiateSet, type TemplateSetBody } from './template-set.js';
+import { validateStack } from './validate-stack.js';
+import { handleSignal, handleSignals } from './wait-condition.js';
+
+export const DEFAULT_PROJECT = 'default';
+
+export interface OrchestratorOptions {
+  sql: ModuleSql;
+  queries: RunQueries;
+  client: RunClient;
+  registry: ResourceTypeRegistry;
+  limits?: Partial<StackLimits>;
+}
+
+/** What a create or update sends (the `openstack stack` client's request). */
+export interface StackRequest {
+  template?: string;
+  files?: Record<string, string>;
+  /** environment files, merged in order (later wins) */
+  environments?: { label?: string; text: string }[];
+  parameters?: Record<string, JsonValue>;
+  timeoutMins?: number | null;
+  disableRollback?: boolean;
+  tags?: string[];
+  /** update: reuse the stored template, environment, files and parameters (PATCH) */
+  existing?: boolean;
+  /** update: parameters to reset to their defaults (with existing) */
+  clearParameters?: string[];
+}
+
+export interface PreviewResult {
+  added: string[];
+  updated: string[];
+  replaced: string[];
+  deleted: string[];
+  unchanged: string[];
+}
+
+const IN_PROGRESS = 'IN_PROGRESS';
+
+export class Orchestrator implements StackLayer {
+  readonly stacks: StackStore;
+  readonly queries: RunQueries;
+  readonly client: RunClient;
+  readonly registry: ResourceTypeRegistry;
+  readonly limits: StackLimits;
+  private readonly resourceSteps: ResourceSteps;
+  private readonly bodies = new Map<string, TemplateSetBody>();
+
+  constructor(options: OrchestratorOptions) {
+    this.stacks = new StackStore(options.sql);
+    this.queries = options.queries;
+    this.client = options.client;
+    this.registry = options.registry;
+    this.limits = { ...DEFAULT_STACK_LIMITS, ...(options.limits ?? {}) };
+    for (const { type } of Object.values(stackLayerTypes)) if (!this.registry.find(type.type)) this.registry.register(type);
+    this.resourceSteps = new ResourceSteps(this);
+  }
+
+  /** The step types every engine running stacks registers. */
+  stepTypes(): StepType[] {
+    const resource = this.resourceSteps.step;
+    return [
+      {
+        type: resource.type,
+        execute: async (params, inputs, ctx) => {
+          try {
+            return await resource.execute(params, inputs, ctx);
+          } catch (e) {
+            if (e instanceof ResourceStepFailed) await this.failAction(params as unknown as ResourceStepParams, e.reason);
+            throw e;
+          }
+        },
+      },
+      { type: 'stack.finish', execute: (params, _inputs, ctx) => this.finish(params as unknown as FinishParams, ctx) },
+      {
+        type: 'stack.timeout',
+        execute: (params, _inputs, ctx) => this.timeout(params as unknown as FinishParams & { timeoutMs: number }, ctx),
+      },
+    ];
+  }
+
+  now(): number {
+    return Date.now();
+  }
+
+  newId(): string {
+    return randomUUID();
+  }
+
+  async setBody(id: string): Promise<TemplateSetBody> {
+    let body = this.bodies.get(id);
+    if (!body) {
+      const raw = await this.stacks.sql.read('read a template set', (s) => this.stacks.getTemplateSet(s, id));
+      if (!raw) throw new NotFoundError('STOKER_STACK_NOT_FOUND', `template set ${id} is gone`);
+      body = raw as unknown as TemplateSetBody;
+      if (this.bodies.size > 512) this.bodies.delete(this.bodies.keys().next().value!);
+      this.bodies.set(id, body);
+    }
+    return body;
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  /** Parses and validates a request in full; throws the first problem. */
+  prepare(
+    request: StackRequest,
+    stack: { id: string; name: string; project: string },
+    previous?: { body: TemplateSetBody; instance: TemplateInstance | null; rows: readonly ResourceRow[] },
+  ): { body: TemplateSetBody; instance: TemplateInstance } {
+    const files = { ...(request.existing && previous ? previous.body.files : {}), ...(request.files ?? {}) };
+    const templateText = request.template ?? (request.existing && previous ? previous.body.template : undefined);
+    if (templateText === undefined) throw new ValidationError('STOKER_TEMPLATE_INVALID', 'a template is required (-t FILE)');
+    const template = parseTemplate(templateText, { files, ...(this.limits.template ? { limits: this.limits.template } : {}) });
+    const parsed = (request.environments ?? []).map((e) => parseEnvironment(e.text, { label: e.label ?? 'environment' }).environment);
+    const environment =
+      parsed.length > 0
+        ? mergeEnvironments(request.existing && previous ? [previous.body.environment, ...parsed] : parsed)
+        : request.existing && previous
+          ? previous.body.environment
+          : mergeEnvironments([]);
+    let parameters: Record<string, JsonValue> = { ...(request.parameters ?? {}) };
+    if (request.existing && previous) {
+      const kept = { ...previous.body.parameters };
+      for (const k of request.clearParameters ?? []) delete kept[k];
+      parameters = Object.fromEntries(Object.entries({ ...kept, ...parameters }).filter(([k]) => k in template.parameters));
+    }
+    const body: TemplateSetBody = {
+      template: templateText,
+      files,
+      environment,
+      parameters,
+      environmentTexts: [
+        ...(request.existing && previous ? (previous.body.environmentTexts ?? []) : []),
+        ...(request.environments ?? []).map((e) => e.text),
+      ],
+    };
+    const instance = instantiateSet(null, body, stack, this.limits.template);
+    if (previous?.instance) checkImmutableParameters(previous.instance.parameters, instance.parameters);
+    checkNestedTemplates(template, { files, registry: environment.resourceRegistry });
+    const existing = new Set((previous?.rows ?? []).filter((r) => r.current).map((r) => r.name));
+    validateStack(instance, environment, {
+      registry: this.registry,
+      limits: this.limits,
+      files,
+      existing,
+      runtime: rowsRuntime(previous?.rows ?? [], nestedAttribute),
+    });
+    return { body, instance };
+  }
+
+  async create(name: string, request: StackRequest, project = DEFAULT_PROJECT): Promise<StackRow> {
+    if (!/^[A-Za-z][A-Za-z0-9_.-]{0,254}$/.test(name)) {
+      throw new ValidationError(
+        'STOKER_CONFIG_INVALID',
+        `Invalid stack name ${JSON.stringify(name)}: it must start with a letter and contain only letters, digits, "_", "-" and "."`,
+      );
+    }
+    const existing = await this.stacks.sql.read('find a stack', (s) => this.stacks.findStack(s, project, name));
+    if (existing) throw new ConflictError('STOKER_STACK_EXISTS', `The Stack (${name}) already exists.`, { details: { name } });
+    const live = await this.stacks.sql.read('list stacks', (s) => this.stacks.listStacks(s, project));
+    if (live.length >= this.limits.maxStacksPerProject) {
+      throw new ValidationError(
+        'STOKER_STACK_LIMIT',
+        `You have reached the maximum stacks per tenant, ${this.limits.maxStacksPerProject}. Please delete some stacks.`,
+      );
+    }
+    const id = this.newId();
+    const { body } = this.prepare(request, { id, name, project });
+    const setId = this.newId();
+    const at = this.now();
+    const stack: StackRow = {
+      id,
+      project,
+      name,
+      parentId: null,
+      parentResource: null,
+      action: 'INIT',
+      status: 'COMPLETE',
+      statusReason: '',
+      tags: request.tags ?? [],
+      timeoutMins: request.timeoutMins ?? null,
+      disableRollback: request.disableRollback ?? false,
+      traversal: null,
+      traversalOwner: null,
+      runId: null,
+      templateSet: setId,
+      previousSet: null,
+      createdAt: at,
+      updatedAt: null,
+      deletedAt: null,
+    };
+    try {
+      await this.stacks.sql.transaction('create a stack', async (s) => {
+        await this.stacks.insertStack(s, stack);
+        await this.stacks.insertTemplateSet(s, setId, id, body as unknown as JsonObject, at);
+      });
+    } catch (e) {
+      if (await this.stacks.sql.read('find a stack', (s) => this.stacks.findStack(s, project, name))) {
+        throw new ConflictError('STOKER_STACK_EXISTS', `The Stack (${name}) already exists.`, { details: { name } });
+      }
+      throw e;
+    }
+    await this.startAction(stack, 'CREATE', setId);
+    return this.get(id, project);
+  }
+
+  async update(nameOrId: string, request: StackRequest, project = DEFAULT_PROJECT): Promise<StackRow> {
+    const stack = await this.get(nameOrId, project);
+    if (stack.action === 'DELETE' && stack.status !== 'FAILED') {
+      throw new ConflictError('STOKER_STACK_ACTION_INVALID', `Updating a stack when it is deleting is not supported.`);
+    }
+    const { body } = await this.prepareUpdate(stack, request);
+    const setId = this.newId();
+    await this.stacks.sql.transaction('store a template set', async (s) => {
+      await this.stacks.insertTemplateSet(s, setId, stack.id, body as unknown as JsonObject, this.now());
+      await this.stacks.updateStack(s, stack.id, {
+        disableRollback: request.disableRollback ?? true,
+        ...(request.timeoutMins !== undefined ? { timeoutMins: request.timeoutMins } : {}),
+        ...(request.tags !== undefined ? { tags: request.tags } : {}),
+      });
+    });
+    await this.startAction({ ...stack, disableRollback: request.disableRollback ?? true }, 'UPDATE', setId);
+    return this.get(stack.id, project);
+  }
+
+  private async prepareUpdate(stack: StackRow, request: StackRequest) {
+    const previousBody = stack.templateSet ? await this.setBody(stack.templateSet) : null;
+    const rows = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id));
+    const previousInstance = previousBody ? instantiateSet(stack.templateSet, previousBody, stack, this.limits.template) : null;
+    return this.prepare(request, stack, previousBody ? { body: previousBody, instance: previousInstance, rows } : undefined);
+  }
+
+  /** `update --dry-run`: what the update would add, update, replace, delete, leave alone. */
+  async preview(nameOrId: string, request: StackRequest, project = DEFAULT_PROJECT): Promise<PreviewResult> {
+    const stack = await this.get(nameOrId, project);
+    const { body, instance } = await this.prepareUpdate(stack, request);
+    const rows = (await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id))).filter((r) => r.current);
+    const byName = new Map(rows.map((r) => [r.name, r]));
+    const out: PreviewResult = { added: [], updated: [], replaced: [], deleted: [], unchanged: [] };
+    const runtime = rowsRuntime(rows, nestedAttribute);
+    for (const name of instance.order) {
+      const row = byName.get(name);
+      if (!row) {
+        out.added.push(name);
+        continue;
+      }
+      const def = instance.resource(name);
+      const resolved = resolveResourceType(body.environment.resourceRegistry, def.type, { resourceName: name, files: body.files });
+      const plugin = resolved.kind === 'plugin' ? this.registry.find(resolved.type) : undefined;
+      if (row.type !== def.type || row.status === 'FAILED') {
+        out.replaced.push(name);
+        continue;
+      }
+      if (!plugin || resolved.kind === 'template' || row.nestedStack) {
+        out.updated.push(name);
+        continue;
+      }
+      try {
+        const properties = validateProperties(plugin, instance.evaluateResource(name, runtime).properties, '');
+        const decision = needsReplacement(plugin, row.properties, properties, { resourceName: name });
+        (decision.action === 'none' ? out.unchanged : decision.action === 'update' ? out.updated : out.replaced).push(name);
+      } catch {
+        out.replaced.push(name);
+      }
+    }
+    for (const row of rows) if (!instance.resourceNames.includes(row.name)) out.deleted.push(row.name);
+    return out;
+  }
+
+  async delete(nameOrId: string, project = DEFAULT_PROJECT): Promise<StackRow> {
+    const stack = await this.get(nameOrId, project);
+    await this.startAction(stack, 'DELETE', null);
+    return this.get(stack.id, project, { deleted: true });
+  }
+
+  /** `stack cancel`: an update (or create) in progress is rolled back, or only stopped with `rollback: false`. */
+  async cancel(nameOrId: string, options: { rollback?: boolean } = {}, project = DEFAULT_PROJECT): Promise<StackRow> {
+    const stack = await this.get(nameOrId, project);
+    if (stack.status !== IN_PROGRESS || (stack.action !== 'UPDATE' && stack.action !== 'CREATE')) {
+      throw new ConflictError(
+        'STOKER_STACK_ACTION_INVALID',
+        `Cancelling update when stack is ${stack.action}_${stack.status} is not supported.`,
+      );
+    }
+    const reason = `Stack ${stack.action} cancelled`;
+    const traversal = stack.traversal!;
+    await this.stacks.sql.transaction('cancel a stack action', async (s) => {
+      await this.stacks.updateStack(s, stack.id, { status: 'FAILED', statusReason: reason, updatedAt: this.now() }, traversal);
+      await this.stackEvent(s, stack, `${stack.action}_FAILED`, reason);
+    });
+    if (options.rollback !== false) {
+      await this.startAction(stack, 'ROLLBACK', stack.previousSet ?? (await this.emptySetFor(stack)));
+    } else if (stack.runId) {
+      await this.client.cancel(stack.runId, reason).catch(() => undefined);
+      await this.stacks.sql.transaction('cancel a stack action', (s) =>
+        this.stacks.updateStack(s, stack.id, { traversal: null }, traversal),
+      );
+    }
+    return this.get(stack.id, project);
+  }
+
+  async lifecycle(nameOrId: string, action: 'CHECK' | 'SUSPEND' | 'RESUME', project = DEFAULT_PROJECT): Promise<StackRow> {
+    const stack = await this.get(nameOrId, project);
+    if (stack.status === IN_PROGRESS) {
+      throw new ConflictError(
+        'STOKER_STACK_ACTION_INVALID',
+        `Stack ${stack.name} is ${stack.action}_${stack.status}: wait for it to end first.`,
+      );
+    }
+    if (action === 'RESUME' && !(stack.action === 'SUSPEND' && stack.status === 'COMPLETE')) {
+      throw new ConflictError('STOKER_STACK_ACTION_INVALID', `Stack ${stack.name} is not suspended (${stack.action}_${stack.status}).`);
+    }
+    await this.startAction(stack, action, stack.templateSet);
+    return this.get(stack.id, project);
+  }
+
+  private async emptySetFor(stack: StackRow): Promise<string> {
+    const body = emptySet(
+      stack.templateSet ? String(parseTemplate((await this.setBody(stack.templateSet)).template, {}).version) : '2013-05-23',
+    );
+    const id = this.newId();
+    await this.stacks.sql.transaction('store a template set', (s) =>
+      this.stacks.insertTemplateSet(s, id, stack.id, body as unknown as JsonObject, this.now()),
+    );
+    return id;
+  }
+
+  // ------------------------------------------------------------------ traversals
+
+  async startAction(stack: StackRow, action: StackAction, setId: string | null, options: ActionOptions = {}): Promise<void> {
+    const traversal = this.newId();
+    const rows = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id));
+    const plan = await this.plan(stack, action, setId, rows, traversal);
+    const converges = action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK';
+    const reason = options.reason ?? `Stack ${action} started`;
+    await this.stacks.sql.transaction('start a stack action', async (s) => {
+      for (const [id, current] of plan.swaps) await this.stacks.updateResource(s, id, { current });
+      await this.stacks.updateStack(s, stack.id, {
+        action,
+        status: 'IN_PROGRESS',
+        statusReason: reason,
+        traversal,
+        traversalOwner: options.owner ? JSON.stringify(options.owner) : null,
+        ...(converges ? { templateSet: setId } : {}),
+        updatedAt: action === 'CREATE' ? null : this.now(),
+      });
+      await this.stackEvent(s, stack, `${action}_IN_PROGRESS`, reason);
+    });
+    const graph = buildGraph({ name: `stack-${action.toLowerCase()}`, steps: plan.steps });
+    const started = await this.client.startGraph(graph, { stack: stack.id, traversal }, { key: `stack:${stack.id}`, supersede: true });
+    await this.stacks.sql.transaction('record the traversal run', (s) =>
+      this.stacks.updateStack(s, stack.id, { runId: started.run.id }, traversal),
+    );
+    const timeoutMins = stack.timeoutMins ?? (stack.parentId === null ? this.limits.defaultTimeoutMins : null);
+    if (timeoutMins !== null && stack.parentId === null && action !== 'DELETE') {
+      const timer = buildGraph({
+        name: 'stack-timeout',
+        steps: [
+          {
+            name: 'timeout',
+            type: 'stack.timeout',
+            params: { stack: stack.id, traversal, action, set: setId, timeoutMs: timeoutMins * 60_000 },
+          },
+        ],
+      });
+      await this.client.startGraph(timer, { stack: stack.id, traversal }, { key: `stack-timeout:${stack.id}`, supersede: true });
+    }
+  }
+
+  /** The graph of an action, from the template set and the rows as they are now. */
+  private async plan(stack: StackRow, action: StackAction, setId: string | null, rows: readonly ResourceRow[], traversal: string) {
+    const steps: StepSpec[] = [];
+    const swaps: [number, boolean][] = [];
+    const base = { stack: stack.id, traversal, action, set: setId };
+    const live = rows.filter((r) => !r.deleted);
+    const deletes = (targets: readonly ResourceRow[], after: string[]): string[] => {
+      // reverse dependency order among the rows deleted together
+      const names = new Map<string, string[]>();
+      const ids: string[] = [];
+      for (const r of targets) {
+        const step = `del-${r.id}`;
+        ids.push(step);
+        names.set(r.name, [...(names.get(r.name) ?? []), step]);
+      }
+      for (const r of targets) {
+        const dependents = targets.filter((o) => o.current && o.requires.includes(r.name)).flatMap((o) => (o === r ? [] : [`del-${o.id}`]));
+        const newer = targets.filter((o) => o.name === r.name && o.generation > r.generation && !r.current).length > 0 ? [] : [];
+        steps.push({
+          name: `del-${r.id}`,
+          type: 'stack.resource',
+          params: { ...base, op: 'delete', name: r.name, row: r.id },
+          after: [...after, ...dependents, ...newer],
+          retry: 1,
+        });
+      }
+      return ids;
+    };
+    if (action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK') {
+      const body = await this.setBody(setId!);
+      const instance = instantiateSet(setId, body, stack, this.limits.template);
+      const index = new Map(instance.order.map((n, i) => [n, `res-${i}`]));
+      if (action === 'ROLLBACK') {
+        // restore a replaced row the target set created, instead of making another replacement
+        for (const name of instance.resourceNames) {
+          const cur = live.find((r) => r.name === name && r.current);
+          const old = live.filter((r) => r.name === name && !r.current && r.templateSet === setId && r.status === 'COMPLETE').pop();
+          if (cur && old && cur.templateSet !== setId) {
+            swaps.push([cur.id, false], [old.id, true]);
+            cur.current = false;
+            old.current = true;
+          }
+        }
+      }
+      for (const name of instance.order) {
+        const def = instance.resource(name);
+        steps.push({
+          name: index.get(name)!,
+          type: 'stack.resource',
+          params: { ...base, op: 'converge', name },
+          after: def.requires.map((r) => index.get(r)!).filter(Boolean),
+          retry: 1,
+        });
+      }
+      const cleanup = live.filter((r) => !r.current || !instance.resourceNames.includes(r.name));
+      const all = [...index.values()];
+      const ids = deletes(cleanup, all);
+      steps.push({ name: 'finish', type: 'stack.finish', params: base, after: [...all, ...ids] });
+    } else if (action === 'DELETE') {
+      const ids = deletes(live, []);
+      steps.push({ name: 'finish', type: 'stack.finish', params: base, after: ids });
+    } else {
+      const current = live.filter((r) => r.current);
+      const ids: string[] = [];
+      for (const r of current) {
+        const related =
+          action === 'SUSPEND' ? current.filter((o) => o.requires.includes(r.name)) : current.filter((o) => r.requires.includes(o.name));
+        steps.push({
+          name: `act-${r.id}`,
+          type: 'stack.resource',
+          params: { ...base, op: action === 'CHECK' ? 'check' : action === 'SUSPEND' ? 'suspend' : 'resume', name: r.name, row: r.id },
+          after: related.map((o) => `act-${o.id}`),
+          retry: 1,
+        });
+        ids.push(`act-${r.id}`);
+      }
+      steps.push({ name: 'finish', type: 'stack.finish', params: base, after: ids });
+    }
+    return { steps, swaps };
+  }
+
+  private async finish(p: FinishParams, _ctx: TaskContext): Promise<JsonValue> {
+    const stack = await this.stacks.sql.read('read a stack', (s) => this.stacks.getStack(s, p.stack));
+    if (!stack || stack.traversal !== p.traversal) return { superseded: true };
+    const reason = `Stack ${p.action} completed successfully`;
+    const at = this.now();
+    const ok = await this.stacks.sql.transaction('finish a stack action', async (s) => {
+      const patch: Partial<StackRow> = { status: 'COMPLETE', statusReason: reason, updatedAt: p.action === 'CREATE' ? null : at };
+      if (p.action === 'CREATE' || p.action === 'UPDATE' || p.action === 'ROLLBACK') patch.previousSet = p.set;
+      if (p.action === 'DELETE') patch.deletedAt = at;
+      const matched = await this.stacks.updateStack(s, stack.id, patch, p.traversal);
+      if (matched) await this.stackEvent(s, stack, `${p.action}_COMPLETE`, reason);
+      return matched;
+    });
+    if (ok) await this.notifyOwner(stack, { status: 'COMPLETE', reason });
+    return { stack: stack.id, status: `${p.action}_COMPLETE` };
+  }
+
+  /** A resource step failed: the action fails, and rolls back when the stack asks for it. */
+  private async failAction(p: ResourceStepParams, resourceReason: string): Promise<void> {
+    const stack = await this.stacks.sql.read('read a stack', (s) => this.stacks.getStack(s, p.stack));
+    if (!stack || stack.traversal !== p.traversal) return;
+    const reason = `Resource ${p.action === 'ROLLBACK' ? (p.op === 'delete' ? 'DELETE' : 'UPDATE') : p.op === 'delete' && p.action !== 'DELETE' ? 'DELETE' : p.action} failed: ${resourceReason}`;
+    const ok = await this.stacks.sql.transaction('fail a stack action', async (s) => {
+      const matched = await this.stacks.updateStack(
+        s,
+        stack.id,
+        { status: 'FAILED', statusReason: reason, updatedAt: this.now() },
+        p.traversal,
+      );
+      if (matched) await this.stackEvent(s, stack, `${p.action}_FAILED`, reason);
+      return matched;
+    });
+    if (!ok) return;
+    const rollback = !stack.disableRollback && stack.parentId === null && (p.action === 'CREATE' || p.action === 'UPDATE');
+    if (rollback) await this.startAction(stack, 'ROLLBACK', stack.previousSet ?? (await this.emptySetFor(stack)));
+    else await this.notifyOwner(stack, { status: 'FAILED', reason });
+  }
+
+  private async timeout(p: FinishParams & { timeoutMs: number }, ctx: TaskContext): Promise<JsonValue> {
+    await ctx.sleep(p.timeoutMs);
+    const stack = await this.stacks.sql.read('read a stack', (s) => this.stacks.getStack(s, p.stack));
+    if (!stack || stack.traversal !== p.traversal || stack.status !== IN_PROGRESS) return { timedOut: false };
+    const reason = 'Timed out';
+    const ok = await this.stacks.sql.transaction('time out a stack action', async (s) => {
+      const matched = await this.stacks.updateStack(
+        s,
+        stack.id,
+        { status: 'FAILED', statusReason: reason, updatedAt: this.now() },
+        p.traversal,
+      );
+      if (matched) await this.stackEvent(s, stack, `${p.action}_FAILED`, reason);
+      return matched;
+    });
+    if (!ok) return { timedOut: false };
+    if (stack.runId) await this.client.cancel(stack.runId, reason).catch(() => undefined);
+    if (!stack.disableRollback && (p.action === 'CREATE' || p.action === 'UPDATE')) {
+      await this.startAction(stack, 'ROLLBACK', stack.previousSet ?? (await this.emptySetFor(stack)));
+    }
+    return { timedOut: true };
+  }
+
+  async notifyOwner(stack: StackRow, payload: JsonValue): Promise<void> {
+    const owner = parseOwner(stack.traversalOwner);
+    if (!owner) return;
+    try {
+      await this.client.signal(owner.run, nestedSignal(stack.id), payload);
+    } catch (e) {
+      // the parent's traversal ended meanwhile (superseded, cancelled): a newer one reads the state
+      if (!isStokerError(e)) throw e;
+    }
+  }
+
+  private stackEvent(s: Parameters<StackStore['insertEvent']>[0], stack: StackRow, status: string, reason: string) {
+    return this.stacks.insertEvent(s, {
+      stackId: stack.id,
+      resourceName: stack.name,
+      resourceType: null,
+      physicalId: stack.id,
+      status,
+      reason,
+      createdAt: this.now(),
+    });
+  }
+
+  // ------------------------------------------------------------------ signals
+
+  /** `stack resource signal`: a WaitConditionHandle stores it; other types refuse. */
+  async signal(nameOrId: string, resource: string, data: JsonValue, project = DEFAULT_PROJECT): Promise<void> {
+    const stack = await this.get(nameOrId, project);
+    const row = await this.resourceRow(stack, resource);
+    if (row.type !== 'OS::Heat::WaitConditionHandle' && (await this.pluginOf(row)) !== 'OS::Heat::WaitConditionHandle') {
+      throw new ValidationError('STOKER_STACK_ACTION_INVALID', `Resource ${resource} (${row.type}) does not accept signals.`);
+    }
+    await this.stacks.sql.transaction('signal a resource', async (s) => {
+      const fresh = (await this.stacks.getResource(s, row.id))!;
+      const signals = handleSignal(handleSignals(fresh), data);
+      await this.stacks.updateResource(s, row.id, { data: { ...(fresh.data ?? {}), signals } });
+      await this.stacks.insertEvent(s, {
+        stackId: stack.id,
+        resourceName: resource,
+        resourceType: row.type,
+        physicalId: row.physicalId,
+        status: `${row.action}_${row.status}`,
+        reason: 'Signal: status:SUCCESS reason:Signal 1 received',
+        createdAt: this.now(),
+      });
+    });
+  }
+
+  /** `mark_unhealthy`: the resource is CHECK_FAILED, so that the next update replaces it. */
+  async markUnhealthy(nameOrId: string, resource: string, reason: string, project = DEFAULT_PROJECT): Promise<void> {
+    const stack = await this.get(nameOrId, project);
+    const row = await this.resourceRow(stack, resource);
+    await this.stacks.sql.transaction('mark a resource unhealthy', async (s) => {
+      await this.stacks.updateResource(s, row.id, { action: 'CHECK', status: 'FAILED', statusReason: reason });
+      await this.stacks.insertEvent(s, {
+        stackId: stack.id,
+        resourceName: resource,
+        resourceType: row.type,
+        physicalId: row.physicalId,
+        status: 'CHECK_FAILED',
+        reason,
+        createdAt: this.now(),
+      });
+    });
+  }
+
+  private async pluginOf(row: ResourceRow): Promise<string> {
+    if (!row.templateSet) return row.type;
+    const body = await this.setBody(row.templateSet);
+    const r = resolveResourceType(body.environment.resourceRegistry, row.type, { resourceName: row.name, files: body.files });
+    return r.kind === 'plugin' ? r.type : row.type;
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  /** A stack by name or id (live ones; with `deleted`, also a deleted one by id). */
+  async get(nameOrId: string, project = DEFAULT_PROJECT, options: { deleted?: boolean } = {}): Promise<StackRow> {
+    const found = await this.stacks.sql.read('find a stack', async (s) => {
+      const byName = await this.stacks.findStack(s, project, nameOrId);
+      if (byName) return byName;
+      const byId = await this.stacks.getStack(s, nameOrId);
+      return byId && byId.project === project && (byId.deletedAt === null || options.deleted) ? byId : null;
+    });
+    if (!found)
+      throw new NotFoundError('STOKER_STACK_NOT_FOUND', `The Stack (${nameOrId}) could not be found.`, { details: { stack: nameOrId } });
+    return found;
+  }
+
+  list(project = DEFAULT_PROJECT, options: { nested?: boolean } = {}): Promise<StackRow[]> {
+    return this.stacks.sql.read('list stacks', (s) => this.stacks.listStacks(s, project, options));
+  }
+
+  outputs(stack: StackRow): Promise<ReturnType<typeof stackOutputs> extends Promise<infer T> ? T : never> {
+    return stackOutputs(this, stack);
+  }
+
+  async instance(stack: StackRow): Promise<TemplateInstance | null> {
+    return stack.templateSet ? instantiateSet(stack.templateSet, await this.setBody(stack.templateSet), stack, this.limits.template) : null;
+  }
+
+  /** current resources, with those of nested stacks down to `nestedDepth` (their `stack` is the nested stack's name) */
+  async resources(stack: StackRow, nestedDepth = 0): Promise<{ stack: StackRow; row: ResourceRow }[]> {
+    const rows = (await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id))).filter((r) => r.current);
+    const out = rows.map((row) => ({ stack, row }));
+    if (nestedDepth > 0) {
+      for (const r of rows) {
+        if (!r.nestedStack) continue;
+        const child = await this.stacks.sql.read('read a stack', (s) => this.stacks.getStack(s, r.nestedStack!));
+        if (child && child.deletedAt === null) out.push(...(await this.resources(child, nestedDepth - 1)));
+      }
+    }
+    return out;
+  }
+
+  async resourceRow(stack: StackRow, name: string): Promise<ResourceRow> {
+    const rows = await this.stacks.sql.read('read resources', (s) => this.stacks.resourcesNamed(s, stack.id, [name]));
+    const row = rows.find((r) => r.current);
+    if (!row)
+      throw new NotFoundError('STOKER_RESOURCE_NOT_FOUND', `The Resource (${name}) could not be found in Stack ${stack.name}.`, {
+        details: { resource: name },
+      });
+    return row;
+  }
+
+  events(stack: StackRow, options: { resource?: string } = {}) {
+    return this.stacks.sql.read('list stack events', (s) => this.stacks.events(s, stack.id, options));
+  }
+}
+
+interface FinishParams {
+  stack: string;
+  traversal: string;
+  action: StackAction;
+  set: string | null;
+}

@@ -1,0 +1,114 @@
+/**
+ * A stack's outputs, evaluated on read (as Heat does) from its template set and the stored
+ * rows of its current resources, and the attributes a nested stack gives its parent resource.
+ */
+import type { JsonObject, JsonValue } from '../../core/json.js';
+import { selectFromAttribute, type RuntimeContext, type TemplateInstance } from '../template/index.js';
+import type { StackLayer } from './layer.js';
+import type { ResourceRow, StackRow } from './stack-store.js';
+import { instantiateSet } from './template-set.js';
+
+export interface StackOutput {
+  output_key: string;
+  output_value?: JsonValue;
+  output_error?: string;
+  description: string;
+}
+
+/** A nested stack's resources as its parent keeps them (for `resource.<n>.<attr>` and group attributes). */
+export interface MemberSummary {
+  name: string;
+  reference: JsonValue;
+  attributes: JsonObject;
+}
+
+/** get_resource / get_attr over stored current rows */
+export function rowsRuntime(
+  rows: readonly ResourceRow[],
+  nested: (r: ResourceRow, attr: string, path: JsonValue[]) => JsonValue | undefined,
+): RuntimeContext {
+  const current = new Map(rows.filter((r) => r.current && !r.deleted).map((r) => [r.name, r]));
+  return {
+    getResource: (n) => {
+      const r = current.get(n);
+      return r ? (r.reference ?? r.physicalId ?? n) : n;
+    },
+    getAttr: (n, attribute, path) => {
+      const r = current.get(n);
+      if (!r || !r.attributes) return null;
+      if (attribute === null) return r.attributes;
+      const inner = nested(r, attribute, path);
+      if (inner !== undefined) return inner;
+      if (!Object.hasOwn(r.attributes, attribute)) return null;
+      return selectFromAttribute(r.attributes[attribute]!, path);
+    },
+  };
+}
+
+/** Attributes of group, chain and template resources computed from their members. */
+export function nestedAttribute(r: ResourceRow, attribute: string, path: JsonValue[]): JsonValue | undefined {
+  const members = (r.data?.['members'] ?? null) as MemberSummary[] | null;
+  if (!members) return undefined;
+  const byName = new Map(members.map((m) => [m.name, m]));
+  const inner = /^resource\.([^.]+)(?:\.(.+))?$/.exec(attribute);
+  if (inner) {
+    const m = byName.get(inner[1]!);
+    if (!m) return null;
+    if (inner[2] !== undefined) return selectFromAttribute(m.attributes[inner[2]] ?? null, path);
+    if (path.length === 0) return m.reference;
+    return selectFromAttribute(m.attributes[String(path[0])] ?? null, path.slice(1));
+  }
+  const kind = r.data?.['kind'];
+  if (kind !== 'group' && kind !== 'chain') return undefined;
+  if (attribute === 'refs')
+    return selectFromAttribute(
+      members.map((m) => m.reference),
+      path,
+    );
+  if (attribute === 'refs_map') return selectFromAttribute(Object.fromEntries(members.map((m) => [m.name, m.reference])), path);
+  if (attribute === 'removed_rsrc_list') return selectFromAttribute((r.data?.['removed'] ?? []) as JsonValue, path);
+  if (attribute === 'attributes') {
+    const name = String(path[0]);
+    return selectFromAttribute(Object.fromEntries(members.map((m) => [m.name, m.attributes[name] ?? null])), path.slice(1));
+  }
+  if (attribute === 'show') return null;
+  return selectFromAttribute(
+    members.map((m) => m.attributes[attribute] ?? null),
+    path,
+  );
+}
+
+export async function stackInstance(layer: StackLayer, stack: StackRow): Promise<TemplateInstance | null> {
+  if (!stack.templateSet) return null;
+  return instantiateSet(stack.templateSet, await layer.setBody(stack.templateSet), stack, layer.limits.template);
+}
+
+/** Every output of the stack, in template order (Heat's output_error for those that fail). */
+export async function stackOutputs(layer: StackLayer, stack: StackRow, rows?: readonly ResourceRow[]): Promise<StackOutput[]> {
+  const instance = await stackInstance(layer, stack);
+  if (!instance) return [];
+  const current = rows ?? (await layer.stacks.sql.read('list resources', (s) => layer.stacks.resources(s, stack.id)));
+  const runtime = rowsRuntime(current, nestedAttribute);
+  return instance.outputNames.map((name) => {
+    const o = instance.evaluateOutput(name, runtime);
+    const description = instance.template.outputs[name]?.description ?? 'No description given';
+    return 'error' in o
+      ? { output_key: name, output_error: o.error, output_value: null, description }
+      : { output_key: name, output_value: o.value ?? null, description };
+  });
+}
+
+/** What a finished nested stack gives its parent resource's row. */
+export async function nestedSummary(
+  layer: StackLayer,
+  child: StackRow,
+): Promise<{ outputs: Record<string, JsonValue>; members: MemberSummary[] }> {
+  const rows = await layer.stacks.sql.read('list resources', (s) => layer.stacks.resources(s, child.id));
+  const outputs = Object.fromEntries((await stackOutputs(layer, child, rows)).map((o) => [o.output_key, o.output_value ?? null]));
+  const members = rows
+    .filter((r) => r.current)
+    .map((r) => ({ name: r.name, reference: r.reference ?? r.physicalId ?? r.name, attributes: r.attributes ?? {} }));
+  const numeric = members.every((m) => /^\d+$/.test(m.name));
+  if (numeric) members.sort((a, b) => Number(a.name) - Number(b.name));
+  return { outputs, members };
+}

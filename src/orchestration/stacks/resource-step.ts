@@ -1,0 +1,573 @@
+/**
+ * The step type `stack.resource`: one resource step of a stack action (one atom). It takes
+ * the resource row's hold, evaluates the properties against the stored rows of the resources
+ * it requires, calls the resource type (or runs the nested stack) with the atom's
+ * idempotency key and abort signal, and records what it did with its events, every write
+ * conditional on the hold (docs/orchestration.md, "A step").
+ *
+ * Holds: a row is held by (run, atom, fencing token). A step takes a free row, its own
+ * earlier execution's row (same run and atom: a takeover after its engine died), or a row
+ * whose holder no longer runs under the recorded epoch. A row held by a live step of an
+ * older traversal is waited for (a durable sleep), then read as that step left it.
+ */
+import type { JsonObject, JsonValue } from '../../core/json.js';
+import type { TaskContext } from '../../flow/types.js';
+import type { StepType } from '../../flow/step-type.js';
+import { AtomState } from '../../store/states.js';
+import {
+  abortableSleep,
+  checkDeletionPolicy,
+  isReplace,
+  needsReplacement,
+  referenceId,
+  resolveAllAttributes,
+  resourceStatusReason,
+  validateProperties,
+  type OperationContext,
+  type ResourceType,
+} from '../resources/index.js';
+import { resolveResourceType, selectFromAttribute, type RuntimeContext } from '../template/index.js';
+import type { StackLayer } from './layer.js';
+import { convergeNested, deleteNested } from './nested.js';
+import { nestedAttribute } from './outputs.js';
+import type { ResourceRow, StackAction, StackRow } from './stack-store.js';
+import { stackLayerKind } from './stack-types.js';
+import { instantiateSet, type TemplateSetBody } from './template-set.js';
+import { waitCondition } from './wait-condition.js';
+
+/** What a `stack.resource` atom is given. */
+export interface ResourceStepParams {
+  stack: string;
+  /** the action's traversal id (the stack's `traversal` while it is current) */
+  traversal: string;
+  action: StackAction;
+  op: 'converge' | 'delete' | 'check' | 'suspend' | 'resume';
+  set: string | null;
+  name: string;
+  /** a delete of one particular row (a replaced or removed resource) */
+  row?: number;
+}
+
+/** A resource step failed: the stack action fails (its reason was recorded before). */
+export class ResourceStepFailed extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'ResourceStepFailed';
+  }
+}
+
+/** The epoch recorded in a fencing token `<run>/<atom>/<epoch>.<attempt>`. */
+function tokenEpoch(token: string): number {
+  const last = token.slice(token.lastIndexOf('/') + 1);
+  return Number(last.slice(0, last.indexOf('.')));
+}
+
+export class ResourceSteps {
+  readonly step: StepType;
+
+  constructor(private readonly layer: StackLayer) {
+    this.step = {
+      type: 'stack.resource',
+      execute: (params, _inputs, ctx) => this.execute(params as unknown as ResourceStepParams, ctx),
+    };
+  }
+
+  private async execute(p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
+    const { stacks } = this.layer;
+    const stack = await stacks.sql.read('read a stack', (s) => stacks.getStack(s, p.stack));
+    // a newer action took over: it converges this resource itself
+    if (!stack || stack.traversal !== p.traversal) return { superseded: true };
+    switch (p.op) {
+      case 'converge':
+        return this.converge(stack, p, ctx);
+      case 'delete':
+        return this.deleteStep(stack, p, ctx);
+      default:
+        return this.lifecycle(stack, p, ctx);
+    }
+  }
+
+  // ------------------------------------------------------------------ holds
+
+  /** Takes the row's hold for this execution, or parks until its live holder lets go. */
+  async hold(row: ResourceRow, ctx: TaskContext): Promise<ResourceRow> {
+    const { stacks } = this.layer;
+    const token = ctx.fencingToken;
+    for (let tries = 0; ; tries++) {
+      if (row.holdToken === token) return row;
+      const own = row.holdRun === ctx.runId && row.holdAtom === ctx.atomName;
+      if (row.holdToken === null || own || !(await this.holderLive(row))) {
+        const taken = await stacks.sql.transaction('hold a resource', (s) =>
+          stacks.takeHold(s, row.id, { run: ctx.runId, atom: ctx.atomName, token }, row.holdToken),
+        );
+        if (taken) return { ...row, holdRun: ctx.runId, holdAtom: ctx.atomName, holdToken: token };
+      } else {
+        // a live step of another traversal works on it: wait for it to record and let go
+        await ctx.sleep(tries < 5 ? 100 : 500);
+      }
+      const again = await stacks.sql.read('read a resource', (s) => stacks.getResource(s, row.id));
+      if (!again) throw new ResourceStepFailed(`resource ${row.name} vanished`);
+      row = again;
+    }
+  }
+
+  private async holderLive(row: ResourceRow): Promise<boolean> {
+    if (row.holdRun === null || row.holdToken === null) return false;
+    const atoms = await this.layer.queries.getAtoms(row.holdRun);
+    const atom = atoms.find((a) => a.name === row.holdAtom);
+    return (
+      atom !== undefined &&
+      (atom.state === AtomState.RUNNING || atom.state === AtomState.REVERTING) &&
+      atom.epoch === tokenEpoch(row.holdToken)
+    );
+  }
+
+  /** Writes a row (and events) while this execution holds it; a lost hold stops the step. */
+  private async record(
+    row: ResourceRow,
+    patch: Partial<ResourceRow>,
+    event: { status: string; reason: string } | null,
+    stackId: string,
+  ): Promise<ResourceRow> {
+    const { stacks } = this.layer;
+    const at = this.layer.now();
+    const ok = await stacks.sql.transaction('record a resource', async (s) => {
+      const matched = await stacks.updateResource(s, row.id, { ...patch, updatedAt: at }, row.holdToken ?? undefined);
+      if (matched && event) {
+        await stacks.insertEvent(s, {
+          stackId,
+          resourceName: row.name,
+          resourceType: patch.type ?? row.type,
+          physicalId: patch.physicalId !== undefined ? patch.physicalId : row.physicalId,
+          status: event.status,
+          reason: event.reason,
+          createdAt: at,
+        });
+      }
+      return matched;
+    });
+    if (!ok) throw new ResourceStepFailed(`resource ${row.name}: another step took it over`);
+    return { ...row, ...patch, updatedAt: at };
+  }
+
+  private release(row: ResourceRow, patch: Partial<ResourceRow>, event: { status: string; reason: string } | null, stackId: string) {
+    return this.record(row, { ...patch, holdRun: null, holdAtom: null, holdToken: null }, event, stackId);
+  }
+
+  // ------------------------------------------------------------------ converge (create, update, rollback)
+
+  private async converge(stack: StackRow, p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
+    const { stacks } = this.layer;
+    const body = await this.layer.setBody(p.set!);
+    const instance = instantiateSet(p.set, body, stack, this.layer.limits.template);
+    const def = instance.resource(p.name);
+    const rows = await stacks.sql.read('read resources', (s) => stacks.resourcesNamed(s, stack.id, [p.name, ...def.requires]));
+    const path = `resources.${p.name}`;
+    let row: ResourceRow | undefined = rows.find((r) => r.name === p.name && r.current);
+    if (row) row = await this.hold(row, ctx);
+
+    const failHere = async (target: ResourceRow | undefined, action: StackAction, error: unknown): Promise<never> => {
+      const reason = error instanceof ResourceStepFailed ? error.reason : resourceStatusReason(error, path);
+      if (target)
+        await this.release(target, { action, status: 'FAILED', statusReason: reason }, { status: `${action}_FAILED`, reason }, stack.id);
+      throw new ResourceStepFailed(reason);
+    };
+
+    const runtime = this.runtime(rows, p.name);
+    let evaluated;
+    let resolved;
+    try {
+      evaluated = instance.evaluateResource(p.name, runtime);
+      resolved = resolveResourceType(body.environment.resourceRegistry, def.type, { resourceName: p.name, files: body.files });
+    } catch (e) {
+      return failHere(row, row ? 'UPDATE' : 'CREATE', e);
+    }
+    const layerKind = resolved.kind === 'plugin' ? stackLayerKind(resolved.type) : undefined;
+    const plugin = resolved.kind === 'plugin' ? this.layer.registry.find(resolved.type) : undefined;
+    if (resolved.kind === 'plugin' && !plugin)
+      return failHere(row, row ? 'UPDATE' : 'CREATE', new Error(`Unknown resource Type : ${resolved.type}`));
+
+    // own earlier execution died mid-operation: carry on with the same row
+    const resuming = row !== undefined && row.status === 'IN_PROGRESS' && row.holdRun === ctx.runId && row.holdAtom === ctx.atomName;
+    let properties = evaluated.properties;
+    const common = {
+      requires: [...def.requires],
+      templateSet: p.set,
+      metadata: evaluated.metadata,
+    };
+
+    let mode: 'create' | 'update' | 'replace' | 'none';
+    let changed: readonly string[] = [];
+    if (!row) mode = 'create';
+    else if (resuming) mode = row.action === 'CREATE' ? 'create' : 'update';
+    else if (row.type !== def.type) mode = 'replace';
+    else if (layerKind !== undefined || resolved.kind === 'template')
+      mode = row.status === 'FAILED' && row.action === 'CREATE' ? 'replace' : 'update';
+    else {
+      try {
+        properties = validateProperties(plugin!, properties, '');
+        const decision = needsReplacement(plugin!, row.properties, properties, {
+          resourceName: p.name,
+          failed: row.status === 'FAILED',
+          absent: row.action === 'INIT' || (row.action === 'DELETE' && row.status === 'COMPLETE'),
+        });
+        mode = decision.action;
+        changed = decision.changed;
+      } catch (e) {
+        return failHere(row, 'UPDATE', e);
+      }
+    }
+
+    if (mode === 'none') {
+      // nothing to apply: the row now belongs to this template set (dependents order after it)
+      await this.release(row!, { ...common, properties }, null, stack.id);
+      return { resource: p.name, mode };
+    }
+
+    if (mode === 'replace') {
+      // create before delete: the replacement is a new row; the old one is deleted by a cleanup step
+      const old = row!;
+      row = await this.insertRow(stack, p.name, def.type, old.generation + 1, ctx, common);
+      await stacks.sql.transaction('replace a resource', (s) =>
+        stacks.updateResource(s, old.id, { current: false, holdRun: null, holdAtom: null, holdToken: null }),
+      );
+    } else if (!row) {
+      row = await this.insertRow(stack, p.name, def.type, 1, ctx, common);
+    }
+    const action: StackAction = mode === 'update' ? 'UPDATE' : 'CREATE';
+    if (!(resuming && row.action === action && row.status === 'IN_PROGRESS')) {
+      row = await this.record(
+        row,
+        { action, status: 'IN_PROGRESS', statusReason: 'state changed', type: def.type },
+        { status: `${action}_IN_PROGRESS`, reason: 'state changed' },
+        stack.id,
+      );
+    }
+
+    try {
+      if (layerKind === 'stack' || layerKind === 'group' || layerKind === 'chain' || resolved.kind === 'template') {
+        if (plugin) properties = validateProperties(plugin, properties, '');
+        const outcome = await convergeNested(this.layer, {
+          stack,
+          row,
+          body,
+          instance,
+          name: p.name,
+          resolved,
+          properties,
+          evaluated,
+          action: p.action,
+          ctx,
+          layerKind,
+        });
+        if (outcome.failed) throw new ResourceStepFailed(`${outcome.reason}`);
+        await this.release(
+          row,
+          {
+            ...common,
+            action,
+            status: 'COMPLETE',
+            statusReason: 'state changed',
+            properties,
+            nestedStack: outcome.stackId,
+            physicalId: outcome.stackId,
+            attributes: outcome.attributes,
+            reference: outcome.reference,
+            data: outcome.data,
+          },
+          { status: `${action}_COMPLETE`, reason: 'state changed' },
+          stack.id,
+        );
+        return { resource: p.name, mode };
+      }
+      if (mode !== 'update') {
+        properties = validateProperties(plugin!, properties, '');
+        checkDeletionPolicy(plugin!, def.deletionPolicy, path);
+      }
+      const opCtx = this.operationContext(stack, row, properties, ctx);
+      let result;
+      if (layerKind === 'wait-condition') result = await waitCondition(this.layer, stack, opCtx, rows);
+      else if (layerKind === 'wait-handle') result = { physicalId: row.physicalId ?? `${stack.name}-${p.name}`, data: row.data ?? {} };
+      else if (mode === 'update') {
+        const out = await plugin!.update({ ...opCtx, previousProperties: row.properties, changed });
+        if (isReplace(out)) {
+          // the type decided it cannot update in place: replace (create first, delete the old row later)
+          const old = row;
+          row = await this.insertRow(stack, p.name, def.type, old.generation + 1, ctx, common);
+          await stacks.sql.transaction('replace a resource', (s) =>
+            stacks.updateResource(s, old.id, {
+              current: false,
+              action: 'UPDATE',
+              status: 'COMPLETE',
+              statusReason: 'replaced',
+              holdRun: null,
+              holdAtom: null,
+              holdToken: null,
+            }),
+          );
+          row = await this.record(
+            row,
+            { action: 'CREATE', status: 'IN_PROGRESS', statusReason: 'state changed' },
+            { status: 'CREATE_IN_PROGRESS', reason: 'state changed' },
+            stack.id,
+          );
+          result = await plugin!.create(this.operationContext(stack, row, properties, ctx));
+          return this.complete(stack, row, plugin!, result, properties, common, 'CREATE', ctx);
+        }
+        result = out;
+      } else result = await plugin!.create(opCtx);
+      return this.complete(stack, row, plugin ?? null, result, properties, common, action, ctx);
+    } catch (e) {
+      return failHere(row, action, ctx.signal.aborted && !(e instanceof ResourceStepFailed) ? new Error(abortText(ctx)) : e);
+    }
+  }
+
+  private async complete(
+    stack: StackRow,
+    row: ResourceRow,
+    plugin: ResourceType | null,
+    result: { physicalId: string | null; data: JsonObject; attributes?: JsonObject },
+    properties: JsonObject,
+    common: Partial<ResourceRow>,
+    action: StackAction,
+    ctx: TaskContext,
+  ): Promise<JsonValue> {
+    const attrCtx = { ...this.operationContext(stack, row, properties, ctx), physicalId: result.physicalId, data: result.data };
+    const attributes = plugin
+      ? { ...(await resolveAllAttributes(plugin, attrCtx)), ...(result.attributes ?? {}) }
+      : (result.attributes ?? {});
+    const reference = plugin
+      ? referenceId(plugin, { resourceName: row.name, physicalId: result.physicalId, data: result.data, properties })
+      : result.physicalId;
+    await this.release(
+      row,
+      {
+        ...common,
+        action,
+        status: 'COMPLETE',
+        statusReason: 'state changed',
+        properties,
+        physicalId: result.physicalId,
+        data: result.data,
+        attributes,
+        reference,
+      },
+      { status: `${action}_COMPLETE`, reason: 'state changed' },
+      stack.id,
+    );
+    return { resource: row.name, physicalId: result.physicalId };
+  }
+
+  private async insertRow(
+    stack: StackRow,
+    name: string,
+    type: string,
+    generation: number,
+    ctx: TaskContext,
+    common: Partial<ResourceRow>,
+  ): Promise<ResourceRow> {
+    const { stacks } = this.layer;
+    const at = this.layer.now();
+    const row: Omit<ResourceRow, 'id'> = {
+      stackId: stack.id,
+      name,
+      generation,
+      current: true,
+      deleted: false,
+      type,
+      physicalId: null,
+      action: 'INIT',
+      status: 'COMPLETE',
+      statusReason: '',
+      properties: {},
+      data: {},
+      attributes: null,
+      reference: null,
+      requires: (common.requires as string[]) ?? [],
+      metadata: (common.metadata as JsonObject) ?? null,
+      templateSet: (common.templateSet as string) ?? null,
+      nestedStack: null,
+      holdRun: ctx.runId,
+      holdAtom: ctx.atomName,
+      holdToken: ctx.fencingToken,
+      createdAt: at,
+      updatedAt: null,
+    };
+    try {
+      const id = await stacks.sql.transaction('insert a resource', (s) => stacks.insertResource(s, row));
+      return { ...row, id };
+    } catch (e) {
+      // another traversal inserted this generation first: read it and wait for it like any hold
+      const rows = await stacks.sql.read('read resources', (s) => stacks.resourcesNamed(s, stack.id, [name]));
+      const other = rows.find((r) => r.generation === generation);
+      if (!other) throw e;
+      if (other.holdRun === ctx.runId && other.holdAtom === ctx.atomName) return this.hold(other, ctx);
+      await ctx.sleep(100);
+      throw e;
+    }
+  }
+
+  /** get_resource / get_attr over the stored rows this resource requires */
+  runtime(rows: readonly ResourceRow[], self: string): RuntimeContext {
+    const current = new Map(rows.filter((r) => r.current && r.name !== self).map((r) => [r.name, r]));
+    return {
+      getResource: (n) => {
+        const r = current.get(n);
+        return r ? (r.reference ?? r.physicalId ?? n) : n;
+      },
+      getAttr: (n, attribute, attrPath) => {
+        const r = current.get(n);
+        if (!r || !r.attributes) return null;
+        if (attribute === null) return r.attributes;
+        const nested = nestedAttribute(r, attribute, attrPath);
+        if (nested !== undefined) return nested;
+        if (!Object.hasOwn(r.attributes, attribute)) return null;
+        return selectFromAttribute(r.attributes[attribute]!, attrPath);
+      },
+    };
+  }
+
+  operationContext(stack: StackRow, row: ResourceRow, properties: JsonObject, ctx: TaskContext): OperationContext {
+    return {
+      stack: { id: stack.id, name: stack.name, project: stack.project },
+      resourceName: row.name,
+      properties,
+      physicalId: row.physicalId,
+      data: row.data ?? {},
+      idempotencyKey: `${ctx.idempotencyKey}#${row.id}`,
+      signal: ctx.signal,
+      sleep: (ms) =>
+        Number.isFinite(ms)
+          ? abortableSleep(ms, ctx.signal)
+          : abortableSleep(2 ** 31, ctx.signal).then(() => abortableSleep(Number.MAX_SAFE_INTEGER, ctx.signal)),
+    };
+  }
+
+  // ------------------------------------------------------------------ delete
+
+  private async deleteStep(stack: StackRow, p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
+    const { stacks } = this.layer;
+    const found = await stacks.sql.read('read a resource', (s) => stacks.getResource(s, p.row!));
+    if (!found || found.deleted) return { resource: p.name, deleted: false };
+    const row = await this.hold(found, ctx);
+    if (row.deleted) return { resource: p.name, deleted: false };
+    const path = `resources.${row.name}`;
+    const policy = ((row.metadata as JsonObject | null)?.['__deletion_policy'] as string | undefined) ?? (await this.deletionPolicy(row));
+    let current = row;
+    if (!(row.action === 'DELETE' && row.status === 'IN_PROGRESS')) {
+      current = await this.record(
+        row,
+        { action: 'DELETE', status: 'IN_PROGRESS', statusReason: 'state changed' },
+        { status: 'DELETE_IN_PROGRESS', reason: 'state changed' },
+        stack.id,
+      );
+    }
+    try {
+      if (policy !== 'Retain' && row.action !== 'INIT') {
+        if (row.nestedStack) {
+          const outcome = await deleteNested(this.layer, stack, current, p.action, ctx);
+          if (outcome.failed) throw new ResourceStepFailed(outcome.reason);
+        } else {
+          const plugin = this.layer.registry.find(await this.pluginName(row));
+          const kind = stackLayerKind(row.type);
+          if (plugin && kind === undefined) {
+            const opCtx = this.operationContext(stack, current, row.properties, ctx);
+            if (policy === 'Snapshot' && plugin.snapshotDelete) await plugin.snapshotDelete(opCtx);
+            else await plugin.delete(opCtx);
+          }
+        }
+      }
+    } catch (e) {
+      const reason =
+        e instanceof ResourceStepFailed ? e.reason : resourceStatusReason(ctx.signal.aborted ? new Error(abortText(ctx)) : e, path);
+      await this.release(
+        current,
+        { action: 'DELETE', status: 'FAILED', statusReason: reason },
+        { status: 'DELETE_FAILED', reason },
+        stack.id,
+      );
+      throw new ResourceStepFailed(reason);
+    }
+    await this.release(
+      current,
+      { action: 'DELETE', status: 'COMPLETE', statusReason: 'state changed', deleted: true, current: false },
+      { status: 'DELETE_COMPLETE', reason: 'state changed' },
+      stack.id,
+    );
+    return { resource: p.name, deleted: true };
+  }
+
+  /** the deletion policy the row was last converged with */
+  private async deletionPolicy(row: ResourceRow): Promise<string> {
+    if (!row.templateSet) return 'Delete';
+    try {
+      const stack = await this.layer.stacks.sql.read('read a stack', (s) => this.layer.stacks.getStack(s, row.stackId));
+      const body = await this.layer.setBody(row.templateSet);
+      const instance = instantiateSet(row.templateSet, body, stack!, this.layer.limits.template);
+      return instance.resourceNames.includes(row.name) ? instance.resource(row.name).deletionPolicy : 'Delete';
+    } catch {
+      return 'Delete';
+    }
+  }
+
+  /** the plugin type a row's written type resolves to, through its template set's registry */
+  private async pluginName(row: ResourceRow): Promise<string> {
+    if (!row.templateSet) return row.type;
+    try {
+      const body: TemplateSetBody = await this.layer.setBody(row.templateSet);
+      const resolved = resolveResourceType(body.environment.resourceRegistry, row.type, { resourceName: row.name, files: body.files });
+      return resolved.kind === 'plugin' ? resolved.type : row.type;
+    } catch {
+      return row.type;
+    }
+  }
+
+  // ------------------------------------------------------------------ check, suspend, resume
+
+  private async lifecycle(stack: StackRow, p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
+    const { stacks } = this.layer;
+    const found = await stacks.sql.read('read a resource', (s) => stacks.getResource(s, p.row!));
+    if (!found || found.deleted) return { resource: p.name };
+    const row = await this.hold(found, ctx);
+    const action = p.action;
+    let current = await this.record(
+      row,
+      { action, status: 'IN_PROGRESS', statusReason: 'state changed' },
+      { status: `${action}_IN_PROGRESS`, reason: 'state changed' },
+      stack.id,
+    );
+    let reason = 'state changed';
+    try {
+      if (row.nestedStack) {
+        const outcome = await deleteNested(this.layer, stack, current, action, ctx);
+        if (outcome.failed) throw new ResourceStepFailed(outcome.reason);
+      } else {
+        const plugin = this.layer.registry.find(await this.pluginName(row));
+        const opCtx = this.operationContext(stack, current, row.properties, ctx);
+        if (plugin && stackLayerKind(row.type) === undefined) {
+          if (action === 'CHECK') {
+            if (plugin.check) await plugin.check(opCtx);
+            else reason = `CHECK not supported for ${row.type}`;
+          } else if (action === 'SUSPEND') await plugin.suspend?.(opCtx);
+          else if (action === 'RESUME') await plugin.resume?.(opCtx);
+        }
+      }
+    } catch (e) {
+      const why = e instanceof ResourceStepFailed ? e.reason : resourceStatusReason(e, `resources.${row.name}`);
+      await this.release(current, { action, status: 'FAILED', statusReason: why }, { status: `${action}_FAILED`, reason: why }, stack.id);
+      throw new ResourceStepFailed(why);
+    }
+    current = await this.release(
+      current,
+      { action, status: 'COMPLETE', statusReason: reason },
+      { status: `${action}_COMPLETE`, reason },
+      stack.id,
+    );
+    return { resource: current.name };
+  }
+}
+
+function abortText(ctx: TaskContext): string {
+  const reason: unknown = ctx.signal.reason;
+  return reason instanceof Error ? reason.message : 'Operation cancelled';
+}

@@ -1,0 +1,345 @@
+/**
+ * The statements of the orchestration schema (schema.ts), over the store's {@link ModuleSql}:
+ * stacks, template sets, resource rows with their hold, events. Written once for the three
+ * dialects (`?` placeholders, JSON as text, integers for booleans and display times).
+ */
+import type { JsonObject, JsonValue } from '../../core/json.js';
+import type { ModuleSession, ModuleSql } from '../../store/ports.js';
+
+/** `<ACTION>` of a stack or resource, as Heat names them. */
+export type StackAction = 'INIT' | 'CREATE' | 'UPDATE' | 'DELETE' | 'ROLLBACK' | 'CHECK' | 'SUSPEND' | 'RESUME' | 'ADOPT';
+export type StackStatusValue = 'IN_PROGRESS' | 'COMPLETE' | 'FAILED';
+
+export interface StackRow {
+  id: string;
+  project: string;
+  name: string;
+  parentId: string | null;
+  parentResource: string | null;
+  action: StackAction;
+  status: StackStatusValue;
+  statusReason: string;
+  tags: string[];
+  timeoutMins: number | null;
+  disableRollback: boolean;
+  /** the run of the action the stack converges by now */
+  traversal: string | null;
+  /** for a nested stack: the parent step (`run/atom/attempt`) that started the traversal */
+  traversalOwner: string | null;
+  /** the run of the current traversal */
+  runId: string | null;
+  /** the template set the current action converges to */
+  templateSet: string | null;
+  /** the last template set an action completed with (what a rollback goes back to) */
+  previousSet: string | null;
+  createdAt: number;
+  updatedAt: number | null;
+  deletedAt: number | null;
+}
+
+export interface ResourceRow {
+  id: number;
+  stackId: string;
+  name: string;
+  generation: number;
+  /** the row a listing shows for this name (a replaced row stays until it is deleted) */
+  current: boolean;
+  deleted: boolean;
+  type: string;
+  physicalId: string | null;
+  action: StackAction;
+  status: StackStatusValue;
+  statusReason: string;
+  properties: JsonObject;
+  data: JsonObject;
+  attributes: JsonObject | null;
+  reference: JsonValue;
+  requires: string[];
+  metadata: JsonObject | null;
+  templateSet: string | null;
+  nestedStack: string | null;
+  holdRun: string | null;
+  holdAtom: string | null;
+  holdToken: string | null;
+  createdAt: number;
+  updatedAt: number | null;
+}
+
+export interface StackEventRow {
+  id: number;
+  stackId: string;
+  resourceName: string;
+  resourceType: string | null;
+  physicalId: string | null;
+  status: string;
+  reason: string;
+  createdAt: number;
+}
+
+const STACK_COLUMNS = {
+  project: 'project',
+  name: 'name',
+  parentId: 'parent_id',
+  parentResource: 'parent_resource',
+  action: 'action',
+  status: 'status',
+  statusReason: 'status_reason',
+  tags: 'tags',
+  timeoutMins: 'timeout_mins',
+  disableRollback: 'disable_rollback',
+  traversal: 'traversal',
+  traversalOwner: 'traversal_owner',
+  runId: 'run_id',
+  templateSet: 'template_set',
+  previousSet: 'previous_set',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  deletedAt: 'deleted_at',
+} as const satisfies Partial<Record<keyof StackRow, string>>;
+
+const RESOURCE_COLUMNS = {
+  stackId: 'stack_id',
+  name: 'name',
+  generation: 'generation',
+  current: 'current_row',
+  deleted: 'deleted',
+  type: 'type',
+  physicalId: 'physical_id',
+  action: 'action',
+  status: 'status',
+  statusReason: 'status_reason',
+  properties: 'properties',
+  data: 'data',
+  attributes: 'attributes',
+  reference: 'reference',
+  requires: 'requires',
+  metadata: 'metadata',
+  templateSet: 'template_set',
+  nestedStack: 'nested_stack',
+  holdRun: 'hold_run',
+  holdAtom: 'hold_atom',
+  holdToken: 'hold_token',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+} as const satisfies Partial<Record<keyof ResourceRow, string>>;
+
+const JSON_FIELDS = new Set(['tags', 'properties', 'data', 'attributes', 'reference', 'requires', 'metadata']);
+const BOOL_FIELDS = new Set(['disableRollback', 'current', 'deleted']);
+const NUMBER_FIELDS = new Set(['timeoutMins', 'createdAt', 'updatedAt', 'deletedAt', 'generation', 'id']);
+
+function encode(field: string, value: unknown): unknown {
+  if (value === undefined) return null;
+  if (JSON_FIELDS.has(field)) return value === null && field !== 'reference' ? null : JSON.stringify(value);
+  if (BOOL_FIELDS.has(field)) return value ? 1 : 0;
+  return value;
+}
+
+function decode<T>(row: Record<string, unknown>, columns: Record<string, string>, extra: Record<string, unknown> = {}): T {
+  const out: Record<string, unknown> = { ...extra };
+  for (const [field, column] of Object.entries(columns)) {
+    const v = row[column];
+    if (JSON_FIELDS.has(field)) out[field] = v === null || v === undefined ? null : JSON.parse(String(v));
+    else if (BOOL_FIELDS.has(field)) out[field] = Number(v) === 1 || v === true;
+    else if (NUMBER_FIELDS.has(field)) out[field] = v === null || v === undefined ? null : Number(v);
+    else out[field] = v === undefined ? null : v;
+  }
+  return out as T;
+}
+
+const stackOf = (r: Record<string, unknown>): StackRow => decode<StackRow>(r, STACK_COLUMNS, { id: String(r['id']) });
+const resourceOf = (r: Record<string, unknown>): ResourceRow => decode<ResourceRow>(r, RESOURCE_COLUMNS, { id: Number(r['id']) });
+
+/** `SET a = ?, b = ?` and its parameters, for the fields of `patch` */
+function assignments(columns: Record<string, string>, patch: Record<string, unknown>): { text: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  for (const [field, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    const column = columns[field];
+    if (!column) throw new Error(`no column for ${field}`);
+    parts.push(`${column} = ?`);
+    params.push(encode(field, value));
+  }
+  return { text: parts.join(', '), params };
+}
+
+/** The statements; `sql` is the store's module SQL. */
+export class StackStore {
+  constructor(readonly sql: ModuleSql) {}
+
+  // ------------------------------------------------------------------ stacks
+
+  async insertStack(s: ModuleSession, row: StackRow): Promise<void> {
+    const fields = Object.keys(STACK_COLUMNS) as (keyof typeof STACK_COLUMNS)[];
+    const columns = ['id', 'live_name', ...fields.map((f) => STACK_COLUMNS[f])];
+    const params = [row.id, row.deletedAt === null ? row.name : null, ...fields.map((f) => encode(f, row[f]))];
+    await s.exec('insert a stack', `INSERT INTO {p}stacks (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`, params);
+  }
+
+  async getStack(s: ModuleSession, id: string): Promise<StackRow | null> {
+    const rows = await s.rows('read a stack', `SELECT * FROM {p}stacks WHERE id = ?`, [id]);
+    return rows[0] ? stackOf(rows[0]) : null;
+  }
+
+  /** the live (not deleted) stack of that name in the project */
+  async findStack(s: ModuleSession, project: string, name: string): Promise<StackRow | null> {
+    const rows = await s.rows('find a stack', `SELECT * FROM {p}stacks WHERE project = ? AND live_name = ?`, [project, name]);
+    return rows[0] ? stackOf(rows[0]) : null;
+  }
+
+  async listStacks(s: ModuleSession, project: string, options: { nested?: boolean; deleted?: boolean } = {}): Promise<StackRow[]> {
+    const where = ['project = ?'];
+    if (!options.nested) where.push('parent_id IS NULL');
+    if (!options.deleted) where.push('deleted_at IS NULL');
+    const rows = await s.rows('list stacks', `SELECT * FROM {p}stacks WHERE ${where.join(' AND ')} ORDER BY created_at, id`, [project]);
+    return rows.map(stackOf);
+  }
+
+  async childStacks(s: ModuleSession, parentId: string): Promise<StackRow[]> {
+    const rows = await s.rows('list nested stacks', `SELECT * FROM {p}stacks WHERE parent_id = ? AND deleted_at IS NULL`, [parentId]);
+    return rows.map(stackOf);
+  }
+
+  /**
+   * Changes a stack; with `traversal`, only while that run is still its current traversal.
+   * Returns whether the row matched. Deleting (deletedAt) frees the name.
+   */
+  async updateStack(s: ModuleSession, id: string, patch: Partial<StackRow>, onlyTraversal?: string): Promise<boolean> {
+    const set = assignments(STACK_COLUMNS, patch);
+    let text = set.text;
+    if (patch.deletedAt !== undefined && patch.deletedAt !== null) text += ', live_name = NULL';
+    const params = [...set.params, id];
+    let where = 'id = ?';
+    if (onlyTraversal !== undefined) {
+      where += ' AND traversal = ?';
+      params.push(onlyTraversal);
+    }
+    return (await s.exec('update a stack', `UPDATE {p}stacks SET ${text} WHERE ${where}`, params)) > 0;
+  }
+
+  // ------------------------------------------------------------------ template sets
+
+  async insertTemplateSet(s: ModuleSession, id: string, stackId: string, body: JsonObject, at: number): Promise<void> {
+    await s.exec('insert a template set', `INSERT INTO {p}stack_templates (id, stack_id, body, created_at) VALUES (?, ?, ?, ?)`, [
+      id,
+      stackId,
+      JSON.stringify(body),
+      at,
+    ]);
+  }
+
+  async getTemplateSet(s: ModuleSession, id: string): Promise<JsonObject | null> {
+    const rows = await s.rows('read a template set', `SELECT body FROM {p}stack_templates WHERE id = ?`, [id]);
+    return rows[0] ? (JSON.parse(String(rows[0]['body'])) as JsonObject) : null;
+  }
+
+  // ------------------------------------------------------------------ resources
+
+  /** every row of a stack not deleted (current and replaced ones), in id order */
+  async resources(s: ModuleSession, stackId: string, options: { includeDeleted?: boolean } = {}): Promise<ResourceRow[]> {
+    const rows = await s.rows(
+      'list resources',
+      `SELECT * FROM {p}stack_resources WHERE stack_id = ?${options.includeDeleted ? '' : ' AND deleted = 0'} ORDER BY id`,
+      [stackId],
+    );
+    return rows.map(resourceOf);
+  }
+
+  /** the rows (not deleted) of some names */
+  async resourcesNamed(s: ModuleSession, stackId: string, names: readonly string[]): Promise<ResourceRow[]> {
+    if (names.length === 0) return [];
+    const out: ResourceRow[] = [];
+    for (let i = 0; i < names.length; i += 500) {
+      const chunk = names.slice(i, i + 500);
+      const rows = await s.rows(
+        'read resources',
+        `SELECT * FROM {p}stack_resources WHERE stack_id = ? AND deleted = 0 AND name IN (${chunk.map(() => '?').join(', ')}) ORDER BY id`,
+        [stackId, ...chunk],
+      );
+      out.push(...rows.map(resourceOf));
+    }
+    return out;
+  }
+
+  async getResource(s: ModuleSession, id: number): Promise<ResourceRow | null> {
+    const rows = await s.rows('read a resource', `SELECT * FROM {p}stack_resources WHERE id = ?`, [id]);
+    return rows[0] ? resourceOf(rows[0]) : null;
+  }
+
+  async insertResource(s: ModuleSession, row: Omit<ResourceRow, 'id'>): Promise<number> {
+    const fields = Object.keys(RESOURCE_COLUMNS) as (keyof typeof RESOURCE_COLUMNS)[];
+    const columns = fields.map((f) => RESOURCE_COLUMNS[f]);
+    await s.exec(
+      'insert a resource',
+      `INSERT INTO {p}stack_resources (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+      fields.map((f) => encode(f, row[f])),
+    );
+    const found = await s.rows(
+      'read an inserted resource',
+      `SELECT id FROM {p}stack_resources WHERE stack_id = ? AND name = ? AND generation = ? ORDER BY id DESC`,
+      [row.stackId, row.name, row.generation],
+    );
+    return Number(found[0]!['id']);
+  }
+
+  /** Changes a resource row while `holdToken` holds it (or unconditionally when undefined). */
+  async updateResource(s: ModuleSession, id: number, patch: Partial<ResourceRow>, holdToken?: string): Promise<boolean> {
+    const set = assignments(RESOURCE_COLUMNS, patch);
+    const params = [...set.params, id];
+    let where = 'id = ?';
+    if (holdToken !== undefined) {
+      where += ' AND hold_token = ?';
+      params.push(holdToken);
+    }
+    return (await s.exec('update a resource', `UPDATE {p}stack_resources SET ${set.text} WHERE ${where}`, params)) > 0;
+  }
+
+  /** Takes a row's hold from `expected` (the token seen, or null for a free row): a compare-and-set. */
+  async takeHold(
+    s: ModuleSession,
+    id: number,
+    hold: { run: string; atom: string; token: string },
+    expected: string | null,
+  ): Promise<boolean> {
+    const where = expected === null ? 'hold_token IS NULL' : 'hold_token = ?';
+    const params: unknown[] = [hold.run, hold.atom, hold.token, id];
+    if (expected !== null) params.push(expected);
+    return (
+      (await s.exec(
+        'hold a resource',
+        `UPDATE {p}stack_resources SET hold_run = ?, hold_atom = ?, hold_token = ? WHERE id = ? AND ${where}`,
+        params,
+      )) > 0
+    );
+  }
+
+  // ------------------------------------------------------------------ events
+
+  async insertEvent(s: ModuleSession, e: Omit<StackEventRow, 'id'>): Promise<void> {
+    await s.exec(
+      'insert a stack event',
+      `INSERT INTO {p}stack_events (stack_id, resource_name, resource_type, physical_id, status, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [e.stackId, e.resourceName, e.resourceType, e.physicalId, e.status, e.reason, e.createdAt],
+    );
+  }
+
+  async events(s: ModuleSession, stackId: string, options: { resource?: string; afterId?: number } = {}): Promise<StackEventRow[]> {
+    const params: unknown[] = [stackId, options.afterId ?? 0];
+    let where = 'stack_id = ? AND id > ?';
+    if (options.resource !== undefined) {
+      where += ' AND resource_name = ?';
+      params.push(options.resource);
+    }
+    const rows = await s.rows('list stack events', `SELECT * FROM {p}stack_events WHERE ${where} ORDER BY id`, params);
+    return rows.map((r) => ({
+      id: Number(r['id']),
+      stackId: String(r['stack_id']),
+      resourceName: String(r['resource_name']),
+      resourceType: (r['resource_type'] as string | null) ?? null,
+      physicalId: (r['physical_id'] as string | null) ?? null,
+      status: String(r['status']),
+      reason: String(r['reason']),
+      createdAt: Number(r['created_at']),
+    }));
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * A template set: what one stack action converges to (the template text, the environment
+ * merged from the request's environments, the files map, the user's parameters and, for a
+ * template resource's nested stack, the facade it sees). Stored once per action
+ * (`stack_templates`), so the steps of an older traversal still find what they were started
+ * with; bound to a stack with {@link instantiateSet}, cached per process.
+ */
+import type { JsonObject, JsonValue } from '../../core/json.js';
+import {
+  emptyEnvironment,
+  instantiateTemplate,
+  parseTemplate,
+  type Environment,
+  type ResourceFacadeData,
+  type TemplateInstance,
+  type TemplateLimits,
+} from '../template/index.js';
+
+export interface TemplateSetBody {
+  /** the template as sent (YAML or JSON text) */
+  template: string;
+  files: Record<string, string>;
+  /** the environments merged in order */
+  environment: Environment;
+  /** the request's `parameters` (merged over the environment's) */
+  parameters: Record<string, JsonValue>;
+  /** the environment files as sent, for `stack environment show` */
+  environmentTexts?: string[];
+  /** a template resource's nested stack: its facade (`resource_facade`) */
+  facade?: ResourceFacadeData;
+  /** how the template is named in messages (`provider.yaml`) */
+  label?: string;
+}
+
+/** The stack fields a template is bound to (pseudo parameters). */
+export interface SetBinding {
+  id: string;
+  name: string;
+  project: string;
+}
+
+const CACHE_SIZE = 256;
+const instances = new Map<string, TemplateInstance>();
+
+/** The set bound to a stack (cached by set id: a set never changes once stored). */
+export function instantiateSet(
+  setId: string | null,
+  body: TemplateSetBody,
+  stack: SetBinding,
+  limits?: Partial<TemplateLimits>,
+): TemplateInstance {
+  const key = setId === null ? null : `${setId}\u0000${stack.id}`;
+  const cached = key === null ? undefined : instances.get(key);
+  if (cached) return cached;
+  const template = parseTemplate(body.template, {
+    files: body.files,
+    ...(body.label ? { label: body.label } : {}),
+    ...(limits ? { limits } : {}),
+  });
+  const instance = instantiateTemplate(template, {
+    parameters: body.parameters,
+    environment: body.environment,
+    files: body.files,
+    pseudo: { stackName: stack.name, stackId: stack.id, projectId: stack.project },
+    ...(limits ? { limits } : {}),
+  });
+  if (key !== null) {
+    if (instances.size >= CACHE_SIZE) instances.delete(instances.keys().next().value!);
+    instances.set(key, instance);
+  }
+  return instance;
+}
+
+/** The empty template a create's rollback converges to. */
+export function emptySet(version: string): TemplateSetBody {
+  return { template: JSON.stringify({ heat_template_version: version }), files: {}, environment: emptyEnvironment(), parameters: {} };
+}
+
+export function setBodyJson(body: TemplateSetBody): JsonObject {
+  return body as unknown as JsonObject;
+}
