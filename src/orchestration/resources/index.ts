@@ -58,6 +58,8 @@ export { heatPath, validateProperties, type PropertyValidationOptions } from './
 export { cloudConfigType } from './types/cloud-config.js';
 export { MemoryConfigStore, type SoftwareConfigRecord, type SoftwareConfigStore } from './types/config-store.js';
 export { delayType } from './types/delay.js';
+export { httpResource } from './types/http-resource.js';
+export { localCommandType, type LocalCommandOptions } from './types/local-command.js';
 export { multipartMimeType } from './types/multipart-mime.js';
 export { noneResource } from './types/none-resource.js';
 export { CHARACTER_CLASSES, randomStringType, type RandomStringOptions } from './types/random-string.js';

@@ -37,6 +37,8 @@ describe('ResourceTypeRegistry', () => {
       'OS::Heat::SoftwareConfig',
       'OS::Heat::TestResource',
       'OS::Heat::Value',
+      'Stoker::HTTP::Resource',
+      'Stoker::Local::Command',
     ]);
     expect(registry.list().every((t) => t.description.length > 0)).toBe(true);
     expect(registry.find('OS::Nova::Server')).toBeUndefined();
@@ -132,6 +134,14 @@ describe('ResourceTypeRegistry', () => {
     expect(names('OS::Heat::MultipartMime')).toEqual([
       ['group', 'parts'],
       ['config', 'show'],
+    ]);
+    expect(names('Stoker::HTTP::Resource')).toEqual([
+      ['url', 'body', 'headers', 'id_path', 'resource_url', 'update_method', 'timeout', 'expected_status'],
+      ['body', 'status', 'url', 'show'],
+    ]);
+    expect(names('Stoker::Local::Command')).toEqual([
+      ['create', 'update', 'delete', 'env', 'cwd', 'timeout'],
+      ['stdout', 'show'],
     ]);
     expect(registry.show('OS::Heat::TestResource').properties['constraint_prop_secs']).toMatchObject({
       constraints: [{ custom_constraint: 'test_constr' }],
