@@ -31,6 +31,7 @@ export const ErrorCodes = {
   STOKER_FLOW_NOT_FOUND: 'No flow with that name (and version) is registered.',
   STOKER_FLOW_ALREADY_REGISTERED: 'A different flow is already registered under that name and version.',
   STOKER_FLOWS_MODULE_INVALID: 'A flows module could not be loaded or does not default-export an array of flows.',
+  STOKER_PLUGINS_MODULE_INVALID: 'A plugins module could not be loaded or does not default-export an array of resource types.',
   STOKER_RUN_NOT_FOUND: 'No run with that id exists.',
   STOKER_RUN_KEY_CONFLICT: 'An active run with that key exists with different arguments.',
   STOKER_RUN_NOT_ACTIVE: 'The run has already finished.',
@@ -72,7 +73,8 @@ export const ErrorCodes = {
   STOKER_RESOURCE_FAILED: 'A resource operation (create, update, delete, …) failed; the message is the reason Heat would show.',
   STOKER_STACK_NOT_FOUND: 'No stack with that name or id exists in the project.',
   STOKER_STACK_EXISTS: 'A stack with that name already exists in the project.',
-  STOKER_STACK_ACTION_INVALID: 'The stack is not in a state that allows this action (cancel with nothing in progress, update of a failed delete …).',
+  STOKER_STACK_ACTION_INVALID:
+    'The stack is not in a state that allows this action (cancel with nothing in progress, update of a failed delete …).',
   STOKER_STACK_LIMIT: 'A stack limit was reached: stacks per project, resources per stack or nesting depth.',
   STOKER_RESOURCE_NOT_FOUND: 'The stack has no resource of that name.',
   STOKER_CLI_USAGE: 'The command line is malformed.',

@@ -20,12 +20,17 @@ export interface CommonOptions {
 }
 
 /** Adds `--store`, `-f/--format`, `--table-prefix` and `--log-level` to a command. */
-export function withCommonOptions(cmd: Command, defaults: { store?: string; storeEnv?: boolean; logLevel?: LogLevel } = {}): Command {
+export function withCommonOptions(
+  cmd: Command,
+  defaults: { store?: string; storeEnv?: boolean; logLevel?: LogLevel; format?: false } = {},
+): Command {
   const store = new Option('--store <url>', 'database: sqlite:PATH, postgres://…, mysql://…').default(defaults.store ?? DEFAULT_STORE_URL);
   if (defaults.storeEnv !== false) store.env('STOKER_STORE');
+  cmd.addOption(store);
+  // commands printing as the openstack client does bring their own -f (openstack-output.ts)
+  if (defaults.format !== false)
+    cmd.addOption(new Option('-f, --format <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'));
   return cmd
-    .addOption(store)
-    .addOption(new Option('-f, --format <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
     .addOption(new Option('--table-prefix <prefix>', "prefix of Stoker's tables (default stoker_)").env('STOKER_TABLE_PREFIX'))
     .addOption(
       new Option('--log-level <level>', 'engine log lines (JSON) on stderr at this level or above')

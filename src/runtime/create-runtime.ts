@@ -19,6 +19,7 @@ import type { CompiledFlow, FlowDefinition } from '../flow/types.js';
 import type { Store } from '../store/store.js';
 import { openStore, type OpenStoreOptions } from '../store/open-store.js';
 import type { MigrationRecord } from '../store/migration.js';
+import { createStackLayer, orchestrationSchema, type Orchestrator, type StackLayerOptions } from '../orchestration/stacks/index.js';
 
 /** pino's levels, plus `silent`. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -41,6 +42,11 @@ export interface RuntimeOptions {
   storeOptions?: OpenStoreOptions;
   /** apply pending migrations when the runtime is created (default true) */
   migrate?: boolean;
+  /**
+   * builds the stack layer (runtime.stacks) and registers its step types with the engines:
+   * `true` for the defaults, or its options (user resource types, local commands, limits)
+   */
+  orchestration?: boolean | StackLayerOptions;
   /** a registry to use, or flows to register in a new one (default: an empty registry) */
   flows?: FlowRegistry | readonly (FlowDefinition | CompiledFlow)[];
   /** step types for graphs built at run time (default: none) */
@@ -88,6 +94,8 @@ export interface Runtime {
   readonly engines: readonly Engine[];
   /** migrations applied at creation, with their module (empty when up to date or disabled) */
   readonly migrated: readonly MigrationRecord[];
+  /** the stack layer (Heat-compatible orchestration), with `orchestration` set; else null */
+  readonly stacks: Orchestrator | null;
   /** starts every engine */
   start(): Promise<void>;
   /**
@@ -139,7 +147,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   let migrated: MigrationRecord[] = [];
   try {
     if (options.migrate ?? RUNTIME_DEFAULTS.migrate) {
-      const applied = await store.migrate();
+      const applied = await store.migrate({ modules: [orchestrationSchema] });
       migrated = applied;
       if (applied.length > 0) logger.info({ migrations: applied.map((m) => `${m.module} ${m.version}`) }, 'store migrated');
     }
@@ -168,7 +176,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.version !== undefined ? { version: options.version } : {}),
     });
   const engines: Engine[] = [];
+  let stacks: Orchestrator | null = null;
   try {
+    if (options.orchestration && store.moduleSql) {
+      stacks = await createStackLayer(
+        { sql: store.moduleSql, queries: store, client, steps },
+        options.orchestration === true ? {} : options.orchestration,
+      );
+    }
     for (let i = 0; i < engineCount; i++) engines.push(makeEngine());
   } catch (e) {
     if (ownsStore) await store.close().catch(() => undefined);
@@ -187,6 +202,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     engine: engines[0] ?? null,
     engines,
     migrated,
+    stacks,
     async start() {
       if (stopped) throw new ValidationError('STOKER_ENGINE_STOPPED', 'this runtime was stopped; create a new one');
       if (started) return;

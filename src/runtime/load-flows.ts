@@ -55,6 +55,62 @@ function describe(value: unknown): string {
 }
 
 /**
+ * Imports a user module (`.js`, `.mjs`, `.ts`, `.mts`; TypeScript through tsx), turning
+ * every problem (missing file, extension, syntax error with its line, an error thrown while
+ * loading) into the error `invalid` builds, with a message naming the file.
+ */
+export async function importUserModule(
+  path: string,
+  invalid: (problem: string, options?: { cause?: unknown; details?: Record<string, string | number | null> }) => StokerError,
+): Promise<Record<string, unknown>> {
+  const absolute = resolve(path);
+  const ext = extname(absolute).toLowerCase();
+  try {
+    const info = await stat(absolute);
+    if (!info.isFile()) throw invalid('is not a file');
+  } catch (e) {
+    if (isStokerError(e)) throw e;
+    throw invalid(`was not found (looked for ${absolute})`, { cause: e });
+  }
+  if (!FLOWS_MODULE_EXTENSIONS.includes(ext)) {
+    throw invalid(`has an unsupported extension "${ext}" (use one of ${FLOWS_MODULE_EXTENSIONS.join(', ')})`);
+  }
+  let mod: Record<string, unknown>;
+  try {
+    if (TYPESCRIPT_EXTENSIONS.has(ext)) await registerTypeScript();
+    mod = (await import(pathToFileURL(absolute).href)) as Record<string, unknown>;
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    const tsSyntax = TYPESCRIPT_EXTENSIONS.has(ext) ? await typeScriptSyntaxError(absolute) : null;
+    if (tsSyntax) {
+      throw invalid(
+        `has a syntax error at line ${tsSyntax.line}, column ${tsSyntax.column} (${JSON.stringify(tsSyntax.text.trim().slice(0, 80))}): ${tsSyntax.message}`,
+        {
+          cause: e,
+          details: { line: tsSyntax.line },
+        },
+      );
+    }
+    if (e instanceof SyntaxError) {
+      const at = syntaxErrorLocation(e, absolute, ext);
+      const where = at ? ` at line ${at.line} (${JSON.stringify(at.text.trim().slice(0, 80))})` : '';
+      throw invalid(`has a syntax error${where}: ${firstLine(message)}`, { cause: e, details: { line: at?.line ?? null } });
+    }
+    // tsx compiles with esbuild, which reports "Transform failed with 1 error:\n<file>:<line>:<col>: ERROR: <text>"
+    const esbuild = /^.*:(\d+):(\d+): ERROR: (.*)$/m.exec(message);
+    if (esbuild) {
+      throw invalid(`has a syntax error at line ${esbuild[1]}, column ${esbuild[2]}: ${esbuild[3]}`, {
+        cause: e,
+        details: { line: Number(esbuild[1]) },
+      });
+    }
+    throw invalid(`failed to load: ${firstLine(message)}`, { cause: e });
+  }
+
+  return mod;
+}
+
+/**
  * Imports a flows module and registers each root flow of its default export in
  * `registry` (a new one when omitted). Returns the registered compiled flows, in the
  * order of the array.
@@ -72,52 +128,7 @@ function describe(value: unknown): string {
  * ```
  */
 export async function loadFlowsModule(path: string, registry: FlowRegistry = new FlowRegistry()): Promise<CompiledFlow[]> {
-  const absolute = resolve(path);
-  const ext = extname(absolute).toLowerCase();
-  try {
-    const info = await stat(absolute);
-    if (!info.isFile()) throw invalid(path, 'is not a file');
-  } catch (e) {
-    if (isStokerError(e)) throw e;
-    throw invalid(path, `was not found (looked for ${absolute})`, { cause: e });
-  }
-  if (!FLOWS_MODULE_EXTENSIONS.includes(ext)) {
-    throw invalid(path, `has an unsupported extension "${ext}" (use one of ${FLOWS_MODULE_EXTENSIONS.join(', ')})`);
-  }
-
-  let mod: Record<string, unknown>;
-  try {
-    if (TYPESCRIPT_EXTENSIONS.has(ext)) await registerTypeScript();
-    mod = (await import(pathToFileURL(absolute).href)) as Record<string, unknown>;
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    const tsSyntax = TYPESCRIPT_EXTENSIONS.has(ext) ? await typeScriptSyntaxError(absolute) : null;
-    if (tsSyntax) {
-      throw invalid(
-        path,
-        `has a syntax error at line ${tsSyntax.line}, column ${tsSyntax.column} (${JSON.stringify(tsSyntax.text.trim().slice(0, 80))}): ${tsSyntax.message}`,
-        {
-          cause: e,
-          details: { line: tsSyntax.line },
-        },
-      );
-    }
-    if (e instanceof SyntaxError) {
-      const at = syntaxErrorLocation(e, absolute, ext);
-      const where = at ? ` at line ${at.line} (${JSON.stringify(at.text.trim().slice(0, 80))})` : '';
-      throw invalid(path, `has a syntax error${where}: ${firstLine(message)}`, { cause: e, details: { line: at?.line ?? null } });
-    }
-    // tsx compiles with esbuild, which reports "Transform failed with 1 error:\n<file>:<line>:<col>: ERROR: <text>"
-    const esbuild = /^.*:(\d+):(\d+): ERROR: (.*)$/m.exec(message);
-    if (esbuild) {
-      throw invalid(path, `has a syntax error at line ${esbuild[1]}, column ${esbuild[2]}: ${esbuild[3]}`, {
-        cause: e,
-        details: { line: Number(esbuild[1]) },
-      });
-    }
-    throw invalid(path, `failed to load: ${firstLine(message)}`, { cause: e });
-  }
-
+  const mod = await importUserModule(path, (problem, options) => invalid(path, problem, options));
   if (!('default' in mod) || mod.default === undefined) {
     const named = Object.keys(mod).filter((k) => k !== 'default');
     const hint = named.length > 0 ? ` (it exports ${named.slice(0, 10).join(', ')})` : '';

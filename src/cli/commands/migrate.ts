@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { formatJson } from '../format.js';
+import { orchestrationSchema } from '../../orchestration/stacks/index.js';
 import { openRuntime } from '../open-runtime.js';
 import { redactUrl, withCommonOptions, type CommonOptions } from '../options.js';
 
@@ -20,7 +21,7 @@ export function registerMigrateCommand(program: Command, ctx: CliContext): void 
   cmd.action(async (o: CommonOptions) => {
     const runtime = await openRuntime(o, { engines: 0, migrate: false });
     try {
-      const applied = await runtime.store.migrate();
+      const applied = await runtime.store.migrate({ modules: [orchestrationSchema] });
       if (o.format === 'json') ctx.out(formatJson({ store: redactUrl(o.store), applied }));
       else if (applied.length === 0) ctx.out(`${redactUrl(o.store)}: up to date\n`);
       else for (const m of applied) ctx.out(`${redactUrl(o.store)}: applied migration ${m.version} (${m.module}: ${m.name})\n`);

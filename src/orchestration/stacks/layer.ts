@@ -40,6 +40,8 @@ export interface TraversalOwner {
 
 export interface ActionOptions {
   owner?: TraversalOwner | null;
+  /** the traversal id to use (already written by whoever decided on this action) */
+  traversal?: string;
   /** the reason of the stack's IN_PROGRESS state and event (Heat: "Stack CREATE started") */
   reason?: string;
 }

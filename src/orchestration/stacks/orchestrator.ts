@@ -316,19 +316,7 @@ export class Orchestrator implements StackLayer {
       );
     }
     const reason = `Stack ${stack.action} cancelled`;
-    const traversal = stack.traversal!;
-    await this.stacks.sql.transaction('cancel a stack action', async (s) => {
-      await this.stacks.updateStack(s, stack.id, { status: 'FAILED', statusReason: reason, updatedAt: this.now() }, traversal);
-      await this.stackEvent(s, stack, `${stack.action}_FAILED`, reason);
-    });
-    if (options.rollback !== false) {
-      await this.startAction(stack, 'ROLLBACK', stack.previousSet ?? (await this.emptySetFor(stack)));
-    } else if (stack.runId) {
-      await this.client.cancel(stack.runId, reason).catch(() => undefined);
-      await this.stacks.sql.transaction('cancel a stack action', (s) =>
-        this.stacks.updateStack(s, stack.id, { traversal: null }, traversal),
-      );
-    }
+    await this.failTraversal(stack, stack.traversal!, stack.action, reason, { rollback: options.rollback !== false, cancelRun: true });
     return this.get(stack.id, project);
   }
 
@@ -349,7 +337,7 @@ export class Orchestrator implements StackLayer {
 
   private async emptySetFor(stack: StackRow): Promise<string> {
     const body = emptySet(
-      stack.templateSet ? String(parseTemplate((await this.setBody(stack.templateSet)).template, {}).version) : '2013-05-23',
+      stack.templateSet ? parseTemplate((await this.setBody(stack.templateSet)).template, {}).versionText : '2013-05-23',
     );
     const id = this.newId();
     await this.stacks.sql.transaction('store a template set', (s) =>
@@ -361,7 +349,7 @@ export class Orchestrator implements StackLayer {
   // ------------------------------------------------------------------ traversals
 
   async startAction(stack: StackRow, action: StackAction, setId: string | null, options: ActionOptions = {}): Promise<void> {
-    const traversal = this.newId();
+    const traversal = options.traversal ?? this.newId();
     const rows = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id));
     const plan = await this.plan(stack, action, setId, rows, traversal);
     const converges = action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK';
@@ -481,9 +469,17 @@ export class Orchestrator implements StackLayer {
     return { steps, swaps };
   }
 
-  private async finish(p: FinishParams, _ctx: TaskContext): Promise<JsonValue> {
+  private async finish(p: FinishParams, ctx: TaskContext): Promise<JsonValue> {
     const stack = await this.stacks.sql.read('read a stack', (s) => this.stacks.getStack(s, p.stack));
     if (!stack || stack.traversal !== p.traversal) return { superseded: true };
+    if (p.action === 'CREATE' || p.action === 'UPDATE' || p.action === 'ROLLBACK') {
+      // rows replaced during this traversal (after its plan was made): deleted now that every dependent moved
+      const rows = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id));
+      const step = this.stepTypes()[0]!;
+      for (const r of rows.filter((x) => !x.current).reverse()) {
+        await step.execute({ ...p, op: 'delete', name: r.name, row: r.id } as unknown as JsonValue, {}, ctx);
+      }
+    }
     const reason = `Stack ${p.action} completed successfully`;
     const at = this.now();
     const ok = await this.stacks.sql.transaction('finish a stack action', async (s) => {
@@ -503,43 +499,47 @@ export class Orchestrator implements StackLayer {
     const stack = await this.stacks.sql.read('read a stack', (s) => this.stacks.getStack(s, p.stack));
     if (!stack || stack.traversal !== p.traversal) return;
     const reason = `Resource ${p.action === 'ROLLBACK' ? (p.op === 'delete' ? 'DELETE' : 'UPDATE') : p.op === 'delete' && p.action !== 'DELETE' ? 'DELETE' : p.action} failed: ${resourceReason}`;
+    const rollback = !stack.disableRollback && stack.parentId === null && (p.action === 'CREATE' || p.action === 'UPDATE');
+    await this.failTraversal(stack, p.traversal, p.action, reason, { rollback, cancelRun: false });
+  }
+
+  /**
+   * Ends a traversal as failed, once (a conditional write on the traversal): the stack shows
+   * `<ACTION>_FAILED` with `reason`, or, when it rolls back, goes straight on to
+   * `ROLLBACK_IN_PROGRESS` (the failure stays in the events), so that no reader sees a
+   * failed stack that is about to roll back. With `cancelRun` the traversal's run is
+   * cancelled: its steps in flight see their abort signal, as Heat stops its workers.
+   */
+  private async failTraversal(
+    stack: StackRow,
+    traversal: string,
+    action: StackAction,
+    reason: string,
+    options: { rollback: boolean; cancelRun: boolean },
+  ): Promise<boolean> {
+    const next = this.newId();
+    const patch: Partial<StackRow> = options.rollback
+      ? { statusReason: reason, traversal: next }
+      : { status: 'FAILED', statusReason: reason, traversal: next, updatedAt: this.now() };
     const ok = await this.stacks.sql.transaction('fail a stack action', async (s) => {
-      const matched = await this.stacks.updateStack(
-        s,
-        stack.id,
-        { status: 'FAILED', statusReason: reason, updatedAt: this.now() },
-        p.traversal,
-      );
-      if (matched) await this.stackEvent(s, stack, `${p.action}_FAILED`, reason);
+      const matched = await this.stacks.updateStack(s, stack.id, patch, traversal);
+      if (matched) await this.stackEvent(s, stack, `${action}_FAILED`, reason);
       return matched;
     });
-    if (!ok) return;
-    const rollback = !stack.disableRollback && stack.parentId === null && (p.action === 'CREATE' || p.action === 'UPDATE');
-    if (rollback) await this.startAction(stack, 'ROLLBACK', stack.previousSet ?? (await this.emptySetFor(stack)));
-    else await this.notifyOwner(stack, { status: 'FAILED', reason });
+    if (!ok) return false;
+    if (options.cancelRun && stack.runId) await this.client.cancel(stack.runId, reason).catch(() => undefined);
+    if (options.rollback) {
+      await this.startAction(stack, 'ROLLBACK', stack.previousSet ?? (await this.emptySetFor(stack)), { traversal: next });
+    } else await this.notifyOwner(stack, { status: 'FAILED', reason });
+    return true;
   }
 
   private async timeout(p: FinishParams & { timeoutMs: number }, ctx: TaskContext): Promise<JsonValue> {
     await ctx.sleep(p.timeoutMs);
     const stack = await this.stacks.sql.read('read a stack', (s) => this.stacks.getStack(s, p.stack));
     if (!stack || stack.traversal !== p.traversal || stack.status !== IN_PROGRESS) return { timedOut: false };
-    const reason = 'Timed out';
-    const ok = await this.stacks.sql.transaction('time out a stack action', async (s) => {
-      const matched = await this.stacks.updateStack(
-        s,
-        stack.id,
-        { status: 'FAILED', statusReason: reason, updatedAt: this.now() },
-        p.traversal,
-      );
-      if (matched) await this.stackEvent(s, stack, `${p.action}_FAILED`, reason);
-      return matched;
-    });
-    if (!ok) return { timedOut: false };
-    if (stack.runId) await this.client.cancel(stack.runId, reason).catch(() => undefined);
-    if (!stack.disableRollback && (p.action === 'CREATE' || p.action === 'UPDATE')) {
-      await this.startAction(stack, 'ROLLBACK', stack.previousSet ?? (await this.emptySetFor(stack)));
-    }
-    return { timedOut: true };
+    const rollback = !stack.disableRollback && stack.parentId === null && (p.action === 'CREATE' || p.action === 'UPDATE');
+    return { timedOut: await this.failTraversal(stack, p.traversal, p.action, 'Timed out', { rollback, cancelRun: true }) };
   }
 
   async notifyOwner(stack: StackRow, payload: JsonValue): Promise<void> {

@@ -13,6 +13,7 @@
 import type { JsonObject, JsonValue } from '../../core/json.js';
 import type { TaskContext } from '../../flow/types.js';
 import type { StepType } from '../../flow/step-type.js';
+import { Suspension } from '../../engine/failure.js';
 import { AtomState } from '../../store/states.js';
 import {
   abortableSleep,
@@ -167,6 +168,8 @@ export class ResourceSteps {
     if (row) row = await this.hold(row, ctx);
 
     const failHere = async (target: ResourceRow | undefined, action: StackAction, error: unknown): Promise<never> => {
+      // a durable wait parks the atom: not a failure
+      if (error instanceof Suspension) throw error;
       const reason = error instanceof ResourceStepFailed ? error.reason : resourceStatusReason(error, path);
       if (target)
         await this.release(target, { action, status: 'FAILED', statusReason: reason }, { status: `${action}_FAILED`, reason }, stack.id);
@@ -190,6 +193,7 @@ export class ResourceSteps {
     // own earlier execution died mid-operation: carry on with the same row
     const resuming = row !== undefined && row.status === 'IN_PROGRESS' && row.holdRun === ctx.runId && row.holdAtom === ctx.atomName;
     let properties = evaluated.properties;
+    let validated = false;
     const common = {
       requires: [...def.requires],
       templateSet: p.set,
@@ -206,6 +210,7 @@ export class ResourceSteps {
     else {
       try {
         properties = validateProperties(plugin!, properties, '');
+        validated = true;
         const decision = needsReplacement(plugin!, row.properties, properties, {
           resourceName: p.name,
           failed: row.status === 'FAILED',
@@ -246,7 +251,7 @@ export class ResourceSteps {
 
     try {
       if (layerKind === 'stack' || layerKind === 'group' || layerKind === 'chain' || resolved.kind === 'template') {
-        if (plugin) properties = validateProperties(plugin, properties, '');
+        if (plugin && !validated) properties = validateProperties(plugin, properties, '');
         const outcome = await convergeNested(this.layer, {
           stack,
           row,
@@ -281,7 +286,7 @@ export class ResourceSteps {
         return { resource: p.name, mode };
       }
       if (mode !== 'update') {
-        properties = validateProperties(plugin!, properties, '');
+        if (!validated) properties = validateProperties(plugin!, properties, '');
         checkDeletionPolicy(plugin!, def.deletionPolicy, path);
       }
       const opCtx = this.operationContext(stack, row, properties, ctx);
@@ -318,6 +323,7 @@ export class ResourceSteps {
       } else result = await plugin!.create(opCtx);
       return this.complete(stack, row, plugin ?? null, result, properties, common, action, ctx);
     } catch (e) {
+      if (e instanceof Suspension) throw e;
       return failHere(row, action, ctx.signal.aborted && !(e instanceof ResourceStepFailed) ? new Error(abortText(ctx)) : e);
     }
   }
@@ -478,6 +484,7 @@ export class ResourceSteps {
         }
       }
     } catch (e) {
+      if (e instanceof Suspension) throw e;
       const reason =
         e instanceof ResourceStepFailed ? e.reason : resourceStatusReason(ctx.signal.aborted ? new Error(abortText(ctx)) : e, path);
       await this.release(
@@ -553,6 +560,7 @@ export class ResourceSteps {
         }
       }
     } catch (e) {
+      if (e instanceof Suspension) throw e;
       const why = e instanceof ResourceStepFailed ? e.reason : resourceStatusReason(e, `resources.${row.name}`);
       await this.release(current, { action, status: 'FAILED', statusReason: why }, { status: `${action}_FAILED`, reason: why }, stack.id);
       throw new ResourceStepFailed(why);

@@ -90,6 +90,14 @@ export const orchestrationSchema = portableSchemaModule('orchestration', [
           created_at ${t.bigint} NOT NULL${mysql ? `, KEY {p}stack_events_stack (stack_id, id)` : ''}
         )${t.tableOptions}`,
         ...(mysql ? [] : [`CREATE INDEX IF NOT EXISTS {p}stack_events_stack ON {p}stack_events (stack_id, id)`]),
+        `CREATE TABLE IF NOT EXISTS {p}orchestration_settings (
+          name ${t.id} NOT NULL PRIMARY KEY,
+          value ${t.text} NOT NULL
+        )${t.tableOptions}`,
+        `CREATE TABLE IF NOT EXISTS {p}software_configs (
+          id ${t.id} NOT NULL PRIMARY KEY,
+          body ${t.text} NOT NULL
+        )${t.tableOptions}`,
       ];
     },
   },

@@ -1,0 +1,299 @@
+/**
+ * Stacks on every dialect, through the stack layer's API with a real engine: dependency
+ * order and outputs, updates in place versus replacement (create before delete), failed
+ * create and update with rollback, delete order and the Retain policy, nested stacks
+ * (template resources through the environment's registry, ResourceGroup scale up and down),
+ * hidden parameters, a newer update superseding one in progress, cancel, and bad requests
+ * leaving nothing behind.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Orchestrator, StackRow } from '../../../src/orchestration/stacks/index.js';
+import { stackJson } from '../../../src/orchestration/stacks/views.js';
+import { createRuntime, type Runtime } from '../../../src/runtime/create-runtime.js';
+import { createTestStore, testDialects, type TestStore } from '../../helpers/databases.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function settle(stacks: Orchestrator, name: string, timeoutMs = 60_000): Promise<StackRow> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const row = await stacks.get(name, undefined, { deleted: true });
+    if (row.status !== 'IN_PROGRESS') return row;
+    if (Date.now() > deadline) throw new Error(`stack ${name} still ${row.action}_${row.status}`);
+    await sleep(25);
+  }
+}
+
+const CHAIN = `
+heat_template_version: 2016-10-14
+parameters:
+  value: {type: string, default: one}
+  secret: {type: string, default: s3cr3t-value, hidden: true}
+resources:
+  first: {type: OS::Heat::TestResource, properties: {value: {get_param: value}}}
+  second: {type: OS::Heat::TestResource, properties: {value: {list_join: ['-', [{get_attr: [first, output]}, two]]}}}
+  third: {type: OS::Heat::TestResource, depends_on: [second], properties: {value: three}}
+outputs:
+  joined: {value: {get_attr: [second, output]}, description: second's value}
+`;
+
+for (const dialect of testDialects()) {
+  describe(`stacks on ${dialect}`, () => {
+    let db: TestStore | null = null;
+    let runtime: Runtime;
+    let stacks: Orchestrator;
+    beforeAll(async () => {
+      db = await createTestStore(dialect);
+      if (!db) return;
+      runtime = await createRuntime({ store: db.store, orchestration: true, engines: 1, concurrency: 8, pollMs: 50, logLevel: 'error' });
+      stacks = runtime.stacks!;
+      await runtime.start();
+    });
+    afterAll(async () => {
+      if (db) await runtime.stop({ timeoutMs: 5_000 });
+      await db?.drop();
+    });
+    const dbIt = (name: string, fn: () => Promise<void>) =>
+      it(
+        name,
+        async (ctx) => {
+          if (db === null) return ctx.skip();
+          await fn();
+        },
+        120_000,
+      );
+
+    dbIt('creates in dependency order, with outputs, events and hidden parameters masked', async () => {
+      await stacks.create('chain', { template: CHAIN });
+      const row = await settle(stacks, 'chain');
+      expect(`${row.action}_${row.status}`).toBe('CREATE_COMPLETE');
+      expect(row.statusReason).toBe('Stack CREATE completed successfully');
+      const outputs = await stacks.outputs(row);
+      expect(outputs).toEqual([{ output_key: 'joined', output_value: 'one-two', description: "second's value" }]);
+      const events = (await stacks.events(row)).map((e) => `${e.resourceName} ${e.status}`);
+      expect(events[0]).toBe('chain CREATE_IN_PROGRESS');
+      expect(events.at(-1)).toBe('chain CREATE_COMPLETE');
+      expect(events.indexOf('first CREATE_COMPLETE')).toBeLessThan(events.indexOf('second CREATE_IN_PROGRESS'));
+      expect(events.indexOf('second CREATE_COMPLETE')).toBeLessThan(events.indexOf('third CREATE_IN_PROGRESS'));
+      const shown = stackJson(row, await stacks.instance(row), outputs);
+      expect((shown['parameters'] as Record<string, string>)['secret']).toBe('******');
+      expect(JSON.stringify(shown)).not.toContain('s3cr3t-value');
+    });
+
+    dbIt('updates in place or replaces, creating the replacement before deleting the old one', async () => {
+      const template = `
+heat_template_version: 2016-10-14
+parameters:
+  v: {type: string, default: a}
+  salt: {type: string, default: x}
+resources:
+  inplace: {type: OS::Heat::TestResource, properties: {value: {get_param: v}}}
+  random: {type: OS::Heat::RandomString, properties: {salt: {get_param: salt}, length: 10}}
+  user: {type: OS::Heat::TestResource, properties: {value: {get_resource: random}}}
+`;
+      await stacks.create('upd', { template });
+      let row = await settle(stacks, 'upd');
+      const before = new Map((await stacks.resources(row)).map((r) => [r.row.name, r.row.physicalId]));
+      await stacks.update('upd', { template, parameters: { v: 'b', salt: 'y' } });
+      row = await settle(stacks, 'upd');
+      expect(`${row.action}_${row.status}`).toBe('UPDATE_COMPLETE');
+      const after = new Map((await stacks.resources(row)).map((r) => [r.row.name, r.row.physicalId]));
+      expect(after.get('inplace')).toBe(before.get('inplace'));
+      expect(after.get('random')).not.toBe(before.get('random'));
+      const events = (await stacks.events(row)).map((e) => `${e.resourceName} ${e.status}`);
+      const update = events.slice(events.indexOf('upd UPDATE_IN_PROGRESS'));
+      expect(update).toContain('inplace UPDATE_COMPLETE');
+      expect(update.indexOf('random CREATE_COMPLETE')).toBeLessThan(update.indexOf('user UPDATE_IN_PROGRESS'));
+      expect(update.indexOf('user UPDATE_COMPLETE')).toBeLessThan(update.indexOf('random DELETE_IN_PROGRESS'));
+      expect(update.indexOf('random DELETE_COMPLETE')).toBeLessThan(update.indexOf('upd UPDATE_COMPLETE'));
+      const preview = await stacks.preview('upd', { template, parameters: { v: 'c', salt: 'y' } });
+      expect(preview).toEqual({ added: [], updated: ['inplace'], replaced: [], deleted: [], unchanged: ['random', 'user'] });
+    });
+
+    dbIt('a failed create rolls back (deleting what it made) unless rollback is disabled', async () => {
+      const template = `
+heat_template_version: 2016-10-14
+resources:
+  good: {type: OS::Heat::TestResource, properties: {value: ok}}
+  bad: {type: OS::Heat::TestResource, depends_on: [good], properties: {fail: true}}
+`;
+      await stacks.create('rb', { template });
+      const row = await settle(stacks, 'rb');
+      expect(`${row.action}_${row.status}`).toBe('ROLLBACK_COMPLETE');
+      expect(await stacks.resources(row)).toEqual([]);
+      const events = (await stacks.events(row)).map((e) => `${e.resourceName} ${e.status} ${e.reason}`);
+      expect(events).toContain('rb CREATE_FAILED Resource CREATE failed: ValueError: resources.bad: Test Resource failed bad');
+      expect(events).toContain('good DELETE_COMPLETE state changed');
+
+      await stacks.create('norb', { template, disableRollback: true });
+      const kept = await settle(stacks, 'norb');
+      expect(`${kept.action}_${kept.status}`).toBe('CREATE_FAILED');
+      const states = Object.fromEntries((await stacks.resources(kept)).map((r) => [r.row.name, `${r.row.action}_${r.row.status}`]));
+      expect(states).toEqual({ good: 'CREATE_COMPLETE', bad: 'CREATE_FAILED' });
+    });
+
+    dbIt('a failed update with rollback goes back to the previous template and values', async () => {
+      const good = `
+heat_template_version: 2016-10-14
+parameters:
+  v: {type: string, default: one}
+resources:
+  a: {type: OS::Heat::TestResource, properties: {value: {get_param: v}}}
+outputs:
+  v: {value: {get_attr: [a, output]}}
+`;
+      const failing = good.replace('properties: {value: {get_param: v}}', 'properties: {value: {get_param: v}, fail: true}');
+      await stacks.create('urb', { template: good });
+      await settle(stacks, 'urb');
+      await stacks.update('urb', { template: failing, parameters: { v: 'two' }, disableRollback: false });
+      const row = await settle(stacks, 'urb');
+      expect(`${row.action}_${row.status}`).toBe('ROLLBACK_COMPLETE');
+      expect(await stacks.outputs(row)).toEqual([{ output_key: 'v', output_value: 'one', description: 'No description given' }]);
+    });
+
+    dbIt('deletes in reverse dependency order and keeps Retain resources out of it', async () => {
+      const template = `
+heat_template_version: 2016-10-14
+resources:
+  base: {type: OS::Heat::TestResource}
+  mid: {type: OS::Heat::TestResource, depends_on: base}
+  top: {type: OS::Heat::TestResource, depends_on: mid, deletion_policy: Retain}
+`;
+      await stacks.create('del', { template });
+      const created = await settle(stacks, 'del');
+      await stacks.delete('del');
+      const row = await settle(stacks, created.id);
+      expect(`${row.action}_${row.status}`).toBe('DELETE_COMPLETE');
+      await expect(stacks.get('del')).rejects.toMatchObject({ code: 'STOKER_STACK_NOT_FOUND' });
+      const events = (await stacks.events(row)).map((e) => `${e.resourceName} ${e.status}`);
+      const del = events.slice(events.indexOf('del DELETE_IN_PROGRESS'));
+      expect(del.indexOf('top DELETE_COMPLETE')).toBeLessThan(del.indexOf('mid DELETE_IN_PROGRESS'));
+      expect(del.indexOf('mid DELETE_COMPLETE')).toBeLessThan(del.indexOf('base DELETE_IN_PROGRESS'));
+      // the name is free again
+      await stacks.create('del', { template });
+      expect((await settle(stacks, 'del')).status).toBe('COMPLETE');
+    });
+
+    dbIt('nested stacks: a template resource through the registry, a ResourceGroup scaled up and down', async () => {
+      const provider = `
+heat_template_version: 2016-10-14
+parameters:
+  word: {type: string}
+resources:
+  inner: {type: OS::Heat::TestResource, properties: {value: {get_param: word}}}
+outputs:
+  said: {value: {get_attr: [inner, output]}}
+`;
+      const template = `
+heat_template_version: 2016-10-14
+parameters:
+  count: {type: number, default: 2}
+resources:
+  custom: {type: My::Speaker, properties: {word: hello}}
+  group:
+    type: OS::Heat::ResourceGroup
+    properties:
+      count: {get_param: count}
+      resource_def: {type: OS::Heat::TestResource, properties: {value: member-%index%}}
+outputs:
+  said: {value: {get_attr: [custom, said]}}
+  values: {value: {get_attr: [group, output]}}
+`;
+      const environments = [{ text: 'resource_registry:\n  My::Speaker: speaker.yaml\n' }];
+      await stacks.create('nest', { template, files: { 'speaker.yaml': provider }, environments });
+      let row = await settle(stacks, 'nest');
+      expect(`${row.action}_${row.status}`).toBe('CREATE_COMPLETE');
+      const outputs = Object.fromEntries((await stacks.outputs(row)).map((o) => [o.output_key, o.output_value]));
+      expect(outputs).toEqual({ said: 'hello', values: ['member-0', 'member-1'] });
+      const nested = await stacks.resources(row, 1);
+      expect(
+        nested
+          .filter((r) => r.stack.parentId === row.id)
+          .map((r) => r.row.name)
+          .sort(),
+      ).toEqual(['0', '1', 'inner']);
+
+      await stacks.update('nest', { existing: true, parameters: { count: '3' } });
+      row = await settle(stacks, 'nest');
+      expect(Object.fromEntries((await stacks.outputs(row)).map((o) => [o.output_key, o.output_value]))['values']).toEqual([
+        'member-0',
+        'member-1',
+        'member-2',
+      ]);
+      await stacks.update('nest', { existing: true, parameters: { count: '1' } });
+      row = await settle(stacks, 'nest');
+      expect(`${row.action}_${row.status}`).toBe('UPDATE_COMPLETE');
+      expect(Object.fromEntries((await stacks.outputs(row)).map((o) => [o.output_key, o.output_value]))['values']).toEqual(['member-0']);
+      await stacks.delete('nest');
+      expect((await settle(stacks, row.id)).action).toBe('DELETE');
+      expect((await stacks.list(undefined, { nested: true })).filter((s) => s.parentId === row.id)).toEqual([]);
+    });
+
+    dbIt('a newer update supersedes one in progress; the stack ends with the newer values', async () => {
+      const template = (secs: number) => `
+heat_template_version: 2016-10-14
+parameters:
+  v: {type: string}
+resources:
+  slow: {type: OS::Heat::TestResource, properties: {value: {get_param: v}, action_wait_secs: {update: ${secs}}}}
+  after: {type: OS::Heat::TestResource, depends_on: slow, properties: {value: {get_param: v}}}
+outputs:
+  v: {value: {get_attr: [after, output]}}
+`;
+      await stacks.create('sup', { template: template(1), parameters: { v: 'one' } });
+      await settle(stacks, 'sup');
+      await stacks.update('sup', { template: template(1), parameters: { v: 'two' } });
+      await sleep(300);
+      await stacks.update('sup', { template: template(0), parameters: { v: 'three' } });
+      const row = await settle(stacks, 'sup');
+      expect(`${row.action}_${row.status}`).toBe('UPDATE_COMPLETE');
+      expect((await stacks.outputs(row))[0]!.output_value).toBe('three');
+      const rows = await stacks.resources(row);
+      expect(rows.every((r) => r.row.status === 'COMPLETE' && r.row.holdToken === null)).toBe(true);
+    });
+
+    dbIt('cancel rolls back an update in progress', async () => {
+      const template = (v: string, wait: number) => `
+heat_template_version: 2016-10-14
+resources:
+  r: {type: OS::Heat::TestResource, properties: {value: ${v}, action_wait_secs: {update: ${wait}}}}
+outputs:
+  v: {value: {get_attr: [r, output]}}
+`;
+      await stacks.create('can', { template: template('one', 0) });
+      await settle(stacks, 'can');
+      await stacks.update('can', { template: template('two', 30) });
+      await sleep(300);
+      await stacks.cancel('can');
+      const row = await settle(stacks, 'can');
+      expect(`${row.action}_${row.status}`).toBe('ROLLBACK_COMPLETE');
+      expect((await stacks.outputs(row))[0]!.output_value).toBe('one');
+      const events = (await stacks.events(row)).map((e) => `${e.resourceName} ${e.status} ${e.reason}`);
+      expect(events).toContain('can UPDATE_FAILED Stack UPDATE cancelled');
+    });
+
+    dbIt('bad requests are refused with a clear error and leave no stack', async () => {
+      const cases: [string, RegExp][] = [
+        [
+          'heat_template_version: 2016-10-14\nresources:\n  a: {type: No::Such::Type}\n',
+          /Resource Type \(No::Such::Type\) could not be found/,
+        ],
+        ['heat_template_version: 2016-10-14\nresources:\n  a: {type: OS::Heat::TestResource, properties: {nope: 1}}\n', /nope/],
+        [
+          'heat_template_version: 2016-10-14\nresources:\n  a: {type: OS::Heat::None, depends_on: b}\n  b: {type: OS::Heat::None, depends_on: a}\n',
+          /a.*b|b.*a/,
+        ],
+        ['heat_template_version: 2016-10-14\nresources: [unclosed\n', /line/i],
+        [
+          'heat_template_version: 2016-10-14\nresources:\n  a: {type: OS::Heat::Value, properties: {value: {get_file: missing.txt}}}\n',
+          /missing\.txt/,
+        ],
+      ];
+      for (const [template, message] of cases) {
+        await expect(stacks.create('bad', { template })).rejects.toThrow(message);
+        await expect(stacks.get('bad')).rejects.toMatchObject({ code: 'STOKER_STACK_NOT_FOUND' });
+      }
+      await expect(stacks.create('chain', { template: CHAIN })).rejects.toMatchObject({ code: 'STOKER_STACK_EXISTS' });
+    });
+  });
+}
