@@ -10,6 +10,7 @@ import { registerEngineCommand } from './commands/engine.js';
 import { registerEnginesCommand } from './commands/engines.js';
 import { registerLocksCommand } from './commands/locks.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerOrchestrationCommand } from './commands/orchestration.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerRunsCommand } from './commands/runs.js';
 import { registerSignalCommand } from './commands/signal.js';
@@ -41,6 +42,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerEnginesCommand(program, ctx);
   registerLocksCommand(program, ctx);
   registerMigrateCommand(program, ctx);
+  registerOrchestrationCommand(program, ctx);
   program.addHelpText(
     'after',
     `

@@ -1,0 +1,786 @@
+/**
+ * `stoker orchestration template validate` and `stoker orchestration resource type list|show`:
+ * the orchestration commands that need no stack store, with the `openstack orchestration …`
+ * client's arguments and output (openstack-output.ts).
+ *
+ * `template validate` does on this machine what `openstack orchestration template validate`
+ * asks Heat to do: it reads the template and the files it names (as python-heatclient builds the
+ * request's files map), parses the template and the environments, merges the environments in
+ * order, checks the nested templates and that every resource type exists, binds the parameters
+ * when each has a value, and prints Heat's answer: `Description`, `Parameters` (Heat's
+ * `format_validate_parameter`), `ParameterGroups`, `NestedParameters` with `--show-nested`, and
+ * `Environment`. An error names the file, the line when it can be found, and the field.
+ *
+ * Reading files, kept simple and safe (docs/security.md S7, S8): a `get_file` argument, a
+ * resource `type` (anywhere, ResourceGroup definitions included) ending in `.yaml` or
+ * `.template`, and a `resource_registry` value ending so are files, named relative to the file
+ * that names them, as heatclient resolves them. Nothing outside the top-level template's
+ * directory is read (outside an environment's directory, for the files an environment names),
+ * symbolic links included; no URL is fetched, no absolute path or `\` is accepted, and the
+ * files' number and sizes are bounded. Unlike heatclient, which rewrites every reference into a
+ * `file://` URL, the names stay as written: they are the keys of the files map, so one name
+ * must mean one file in the whole tree.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import type { Command } from 'commander';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
+import type { JsonObject, JsonValue } from '../../core/json.js';
+import { ValidationError, isStokerError, type ErrorCode } from '../../errors.js';
+import { MemoryConfigStore, createBuiltinRegistry, type ResourceTypeRegistry } from '../../orchestration/resources/index.js';
+import {
+  DEFAULT_TEMPLATE_LIMITS,
+  HIDDEN_VALUE,
+  PatternError,
+  checkNestedTemplates,
+  childRegistry,
+  compilePattern,
+  instantiateTemplate,
+  mergeEnvironments,
+  parseEnvironment,
+  parseTemplate,
+  parseYamlMapping,
+  resolveParameters,
+  resolveResourceType,
+  type Environment,
+  type ParameterSchema,
+  type ResourceOverrides,
+  type ResourceRegistry,
+  type Template,
+  type TemplateInstance,
+} from '../../orchestration/template/index.js';
+import { isMapping, pyTruthy } from '../../orchestration/template/python-values.js';
+import { showText, templateError } from '../../orchestration/template/template-error.js';
+import type { CliContext } from '../context.js';
+import {
+  outputOptions,
+  printList,
+  printShow,
+  withListOutputOptions,
+  withShowOutputOptions,
+  type ListFormat,
+  type OutputFlags,
+  type ShowFormat,
+} from '../openstack-output.js';
+import { usageError } from '../options.js';
+
+/** Files the template tree may name, at most (heatclient has no bound; Heat's request body has one). */
+const MAX_FILES = 500;
+/** Bytes of all the files together (each one is also bounded by the template size limit). */
+const MAX_FILES_BYTES = 16 * 1024 * 1024;
+const LIMITS = DEFAULT_TEMPLATE_LIMITS;
+const TEMPLATE_FILE = /\.(?:yaml|template)$/;
+
+interface ValidateOptions extends OutputFlags {
+  template: string;
+  environment?: string[];
+  parameter?: string[];
+  showNested?: boolean;
+  format: ShowFormat;
+}
+
+interface TypeListOptions extends OutputFlags {
+  filter?: string[];
+  long?: boolean;
+  format: ListFormat;
+}
+
+interface TypeShowOptions extends OutputFlags {
+  format: ShowFormat;
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/**
+ * Registers the `orchestration` group.
+ *
+ * @example
+ * ```ts
+ * registerOrchestrationCommand(program, ctx); // stoker orchestration template validate -t web.yaml
+ * ```
+ */
+export function registerOrchestrationCommand(program: Command, ctx: CliContext): void {
+  const group = program
+    .command('orchestration')
+    .summary('validate Heat templates, list and show resource types')
+    .description(
+      'Heat-compatible orchestration commands that need no database, with the arguments and output formats of ' +
+        '`openstack orchestration …`.',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ stoker orchestration template validate -t web.yaml -e prod-env.yaml\n  $ stoker orchestration resource type list',
+    );
+
+  const template = group.command('template').description('Check templates before creating stacks from them.');
+  const validate = template
+    .command('validate')
+    .description(
+      'Validate a template with its environments and print what Heat returns: the description, the parameters ' +
+        '(type, description, default, label, NoEcho, constraints), the parameter groups and the merged environment. ' +
+        'Files named by get_file and template resources are read next to the template, never outside its directory.',
+    )
+    .requiredOption('-t, --template <file>', 'the template (HOT, YAML or JSON)')
+    .option('-e, --environment <file>', 'an environment; repeat to merge several, later ones winning', collect)
+    .option('--parameter <key=value>', 'a parameter value; repeat for several', collect)
+    .option('--show-nested', 'also show the parameters of the nested templates (NestedParameters)');
+  withShowOutputOptions(validate, 'yaml').addHelpText(
+    'after',
+    `
+Exit codes: 0 when the template is valid, 2 when it is not (the error names the file, line
+and field), 1 for other failures. A parameter without a value is allowed, as in Heat; then
+the checks that need its value (constraints, conditions, the order of resources) are left
+out, with a note on stderr.
+
+Examples:
+  $ stoker orchestration template validate -t web.yaml
+  $ stoker orchestration template validate -t web.yaml -e env.yaml --parameter flavor=m1.small -f json
+  $ stoker orchestration template validate -t web.yaml --show-nested -c Parameters`,
+  );
+  validate.action((o: ValidateOptions) => {
+    const result = validateTemplate(o, ctx);
+    printShow(result, o.format, { ...outputOptions(o), out: ctx.out });
+  });
+
+  const resource = group.command('resource').description('Resource types.');
+  const type = resource.command('type').description('The resource types this Stoker knows.');
+  const list = type
+    .command('list')
+    .description('List the resource types, sorted by name.')
+    .option(
+      '--filter <key=value>',
+      'only the types that match: name=REGEX (a Python regular expression matched at the start of the name, as Heat ' +
+        'does), version=V or support_status=STATUS; repeat for several',
+      collect,
+    )
+    .option('--long', 'also show each type’s description');
+  withListOutputOptions(list, 'table').addHelpText(
+    'after',
+    '\nExamples:\n  $ stoker orchestration resource type list --filter name=OS::Heat::Random\n  $ stoker orchestration resource type list -f value',
+  );
+  list.action((o: TypeListOptions) => {
+    const types = typeRegistry();
+    const filters = parseFilters(o.filter ?? []);
+    const rows = types
+      .list()
+      .filter((t) => matchesFilters(types, t.resource_type, filters))
+      .map((t) => (o.long ? [t.resource_type, t.description] : [t.resource_type]));
+    printList(o.long ? ['Resource Type', 'Description'] : ['Resource Type'], rows, o.format, { ...outputOptions(o), out: ctx.out });
+  });
+
+  const show = type
+    .command('show')
+    .description('Show a resource type: its properties, attributes and support status, as Heat returns them.')
+    .argument('<type>', 'the resource type, e.g. OS::Heat::RandomString');
+  withShowOutputOptions(show, 'yaml').addHelpText(
+    'after',
+    '\nExamples:\n  $ stoker orchestration resource type show OS::Heat::RandomString\n  $ stoker orchestration resource type show OS::Heat::Value -f json -c attributes',
+  );
+  show.action((name: string, o: TypeShowOptions) => {
+    const schema = typeRegistry().show(name);
+    printShow({ ...schema }, o.format, { ...outputOptions(o), out: ctx.out });
+  });
+}
+
+// ------------------------------------------------------------------ resource types
+
+/** The built-in types. Their secret only derives RandomString values at create time, which these commands never do. */
+function typeRegistry(): ResourceTypeRegistry {
+  return createBuiltinRegistry({ secret: randomBytes(32), configs: new MemoryConfigStore() });
+}
+
+const SUPPORT_STATUSES = ['UNKNOWN', 'SUPPORTED', 'DEPRECATED', 'UNSUPPORTED', 'HIDDEN'];
+
+interface TypeFilters {
+  name?: ReturnType<typeof compilePattern>;
+  version?: string;
+  supportStatus?: string;
+}
+
+/** `--filter key=value` as heatclient passes them to Heat's `list_resource_types`. */
+function parseFilters(values: readonly string[]): TypeFilters {
+  const out: TypeFilters = {};
+  for (const [key, value] of keyValues(values, '--filter')) {
+    if (typeof value !== 'string') throw usageError(`--filter ${key} is given more than once`);
+    if (key === 'name') {
+      try {
+        compilePattern(value);
+        // Heat's re.match: the pattern matched at the start of the name, whatever follows
+        out.name = compilePattern(`(?:${value}).*`);
+      } catch (e) {
+        if (e instanceof PatternError)
+          throw usageError(`--filter name=${showText(value)}: not a regular expression Stoker supports: ${e.message}`);
+        throw e;
+      }
+    } else if (key === 'version') out.version = value;
+    else if (key === 'support_status') {
+      if (!SUPPORT_STATUSES.includes(value))
+        throw usageError(`--filter support_status=${showText(value)}: the status is one of ${SUPPORT_STATUSES.join(', ')}`);
+      out.supportStatus = value;
+    } else throw usageError(`--filter ${showText(key)}: filter by name, version or support_status`);
+  }
+  return out;
+}
+
+function matchesFilters(types: ResourceTypeRegistry, name: string, filters: TypeFilters): boolean {
+  if (filters.name && !filters.name.matchesWhole(name)) return false;
+  if (filters.version === undefined && filters.supportStatus === undefined) return true;
+  const status = types.show(name).support_status;
+  if (filters.version !== undefined && status['version'] !== filters.version) return false;
+  return filters.supportStatus === undefined || status['status'] === filters.supportStatus;
+}
+
+/** `key=value` arguments (heatclient's `format_parameters`): a key given twice collects a list. */
+function keyValues(values: readonly string[], flag: string): Map<string, string | string[]> {
+  const out = new Map<string, string | string[]>();
+  for (const text of values) {
+    const at = text.indexOf('=');
+    if (at <= 0) throw usageError(`${flag} ${JSON.stringify(text)}: malformed, use the key=value format`);
+    const key = text.slice(0, at);
+    const value = text.slice(at + 1);
+    const previous = out.get(key);
+    out.set(key, previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value]);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ template validate
+
+/** One file as read from disk. */
+interface LocalFile {
+  /** as the user or the referring file wrote it: the label in messages, the key in the files map */
+  label: string;
+  text: string;
+  /** its real path */
+  path: string;
+}
+
+/** The validate result, in the order Heat returns it. */
+function validateTemplate(o: ValidateOptions, ctx: CliContext): Record<string, JsonValue> {
+  const top = readTopFile(o.template, 'template');
+  const files = new FileCollector();
+  const topSource = within(top, files, () => parseYamlMapping(top.text, yamlOptions(top.label, 'STOKER_TEMPLATE_INVALID')).value);
+  within(top, files, () => files.scan(topSource, top, dirname(top.path), top.label));
+  const template = within(top, files, () => parseTemplate(top.text, { files: files.map, label: top.label }));
+
+  const parameterTypes = Object.fromEntries(Object.entries(template.parameters).map(([name, s]) => [name, s.type]));
+  const environments: Environment[] = [];
+  for (const path of o.environment ?? []) {
+    const env = readTopFile(path, 'environment');
+    const raw = within(env, files, () => parseYamlMapping(env.text, yamlOptions(env.label, 'STOKER_ENVIRONMENT_INVALID')).value);
+    within(env, files, () => files.scanRegistry(raw['resource_registry'], env));
+    const parsed = within(env, files, () => parseEnvironment(env.text, { label: env.label }));
+    for (const warning of parsed.warnings) ctx.note(warning);
+    environments.push(parsed.environment);
+  }
+  const cli = cliParameters(o.parameter ?? []);
+  const merged = within(undefined, files, () => {
+    const env = mergeEnvironments(environments, { parameterTypes });
+    // Heat's API puts the request's parameters into the environment's
+    return { ...env, parameters: { ...env.parameters, ...cli } };
+  });
+
+  const nested = within(top, files, () =>
+    checkNestedTemplates(template, { files: files.map, registry: merged.resourceRegistry, label: top.label }),
+  );
+  const tree = within(top, files, () => resourceTree(template, merged.resourceRegistry, files.map, nested.templates, [top.label]));
+  const types = typeRegistry();
+  within(top, files, () => checkTypes(tree, types));
+
+  const instance = within(top, files, () => bind(template, merged, cli, files.map, ctx));
+
+  const result: Record<string, JsonValue> = {
+    Description: template.description ?? 'No description',
+    Parameters: validateParameters(template, merged),
+  };
+  const groups = template.source['parameter_groups'];
+  if (Array.isArray(groups) && groups.length > 0) result['ParameterGroups'] = groups;
+  if (o.showNested) {
+    const nestedParameters = nestedParametersOf(tree, instance);
+    if (Object.keys(nestedParameters).length > 0) result['NestedParameters'] = nestedParameters;
+  }
+  result['Environment'] = environmentJson(merged, template.parameters);
+  return result;
+}
+
+function yamlOptions(label: string, invalidCode: ErrorCode) {
+  return { label, invalidCode, limits: LIMITS, notMappingMessage: `The ${showText(label)} is not a JSON object or YAML mapping.` };
+}
+
+/** `--parameter key=value` values, as strings (the parameter's type converts them). */
+function cliParameters(values: readonly string[]): Record<string, JsonValue> {
+  const out: Record<string, JsonValue> = {};
+  for (const [key, value] of keyValues(values, '--parameter'))
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+/**
+ * Binds the parameters, which checks their values against their constraints, evaluates the
+ * conditions and orders the resources. Heat validates a template whose parameters have no
+ * value yet; so does this, leaving out what needs the values (and saying so).
+ */
+function bind(
+  template: Template,
+  environment: Environment,
+  cli: Record<string, JsonValue>,
+  files: Readonly<Record<string, string>>,
+  ctx: CliContext,
+): TemplateInstance | undefined {
+  const given = (bag: Readonly<Record<string, JsonValue>>, name: string): boolean =>
+    Object.hasOwn(bag, name) && bag[name] !== null && bag[name] !== undefined;
+  const unknown = Object.keys(environment.parameters).filter((name) => !Object.hasOwn(template.parameters, name));
+  // resolveParameters checks unknown names first: with no schemas it reports them and nothing else
+  if (unknown.length > 0)
+    resolveParameters({ parameters: {} }, { parameters: Object.fromEntries(unknown.map((n) => [n, environment.parameters[n]!])) });
+  const missing = Object.values(template.parameters)
+    .filter((s) => !given(environment.parameters, s.name) && !given(environment.parameterDefaults, s.name) && s.default === undefined)
+    .map((s) => s.name);
+  if (missing.length > 0) {
+    ctx.note(
+      `no value for ${missing.map((n) => showText(n)).join(', ')}: the constraints, conditions and resource order that ` +
+        'depend on them were not checked (give values with --parameter or an environment)',
+    );
+    return undefined;
+  }
+  return instantiateTemplate(template, { parameters: cli, environment, files, pseudo: { stackName: 'dummy' } });
+}
+
+const API_TYPES: Record<ParameterSchema['type'], string> = {
+  string: 'String',
+  number: 'Number',
+  comma_delimited_list: 'CommaDelimitedList',
+  json: 'Json',
+  boolean: 'Boolean',
+};
+
+/**
+ * One parameter as Heat's `format_validate_parameter` shapes it. Hidden parameters show
+ * `******` for their default and value (Heat shows them; docs/security.md S9 does not).
+ */
+function validateParameter(schema: ParameterSchema, value: JsonValue | undefined, userDefault: JsonValue | undefined): JsonObject {
+  const out: JsonObject = {
+    Type: API_TYPES[schema.type],
+    Description: schema.description || '',
+    NoEcho: schema.hidden ? 'true' : 'false',
+    Label: schema.label || schema.name,
+  };
+  const shown = (v: JsonValue): JsonValue => (schema.hidden ? HIDDEN_VALUE : v);
+  const def = userDefault ?? schema.default;
+  if (def !== undefined && def !== null) out['Default'] = shown(def);
+  if (value !== undefined && pyTruthy(value)) out['Value'] = shown(value);
+  if (schema.tags && schema.tags.length > 0) out['Tags'] = schema.tags;
+  const descriptions: string[] = [];
+  for (const c of schema.constraints) {
+    switch (c.kind) {
+      case 'length':
+      case 'range': {
+        const [min, max] = c.kind === 'length' ? ['MinLength', 'MaxLength'] : ['MinValue', 'MaxValue'];
+        if (c.min !== null) out[min] = c.min;
+        if (c.max !== null) out[max] = c.max;
+        break;
+      }
+      case 'modulo':
+        out['Step'] = c.step;
+        out['Offset'] = c.offset;
+        break;
+      case 'allowed_values':
+        out['AllowedValues'] = c.values;
+        break;
+      case 'allowed_pattern':
+        out['AllowedPattern'] = c.pattern;
+        break;
+      case 'custom_constraint':
+        out['CustomConstraint'] = c.name;
+        break;
+    }
+    if (c.description) descriptions.push(c.description);
+  }
+  if (descriptions.length > 0) out['ConstraintDescription'] = descriptions.join(' ');
+  return out;
+}
+
+function validateParameters(template: Template, environment: Environment): JsonObject {
+  const out: JsonObject = {};
+  for (const [name, schema] of Object.entries(template.parameters)) {
+    const own = (bag: Readonly<Record<string, JsonValue>>): JsonValue | undefined => (Object.hasOwn(bag, name) ? bag[name] : undefined);
+    out[name] = validateParameter(schema, own(environment.parameters), own(environment.parameterDefaults) ?? undefined);
+  }
+  return out;
+}
+
+/** Heat's `user_env_as_dict`, with hidden parameters' values masked. */
+function environmentJson(environment: Environment, schemas: Readonly<Record<string, ParameterSchema>>): JsonObject {
+  const masked = (bag: Readonly<Record<string, JsonValue>>): JsonObject =>
+    Object.fromEntries(
+      Object.entries(bag).map(([name, v]) => [name, Object.hasOwn(schemas, name) && schemas[name]!.hidden ? HIDDEN_VALUE : v]),
+    );
+  return {
+    resource_registry: registryJson(environment.resourceRegistry),
+    parameters: masked(environment.parameters),
+    parameter_defaults: masked(environment.parameterDefaults),
+    event_sinks: environment.eventSinks,
+  };
+}
+
+/** A registry as the environment section it came from (Heat's `ResourceRegistry.as_dict`). */
+function registryJson(registry: ResourceRegistry): JsonObject {
+  const overrides = (o: ResourceOverrides): JsonObject => {
+    const out: JsonObject = {};
+    for (const [k, v] of Object.entries(o.types)) if (v !== null) out[k] = v;
+    if (o.hooks !== null) out['hooks'] = o.hooks;
+    if (o.restrictedActions !== null) out['restricted_actions'] = o.restrictedActions;
+    for (const [k, v] of Object.entries(o.nested)) if (v !== null) out[k] = overrides(v);
+    return out;
+  };
+  const resources: JsonObject = {};
+  for (const [name, o] of Object.entries(registry.resources)) if (o !== null) resources[name] = overrides(o);
+  const out: JsonObject = { resources };
+  for (const [k, v] of Object.entries(registry.types)) if (v !== null) out[k] = v;
+  return out;
+}
+
+// ------------------------------------------------------------------ the tree of stacks
+
+/** A stack the template would create (the top-level one, or a template resource's) and its resources. */
+interface StackNode {
+  template: Template;
+  /** the files from the top-level template down to this one */
+  chain: string[];
+  resources: {
+    name: string;
+    /** the type as written */
+    type: string;
+    /** the plugin type it resolves to, or the nested stack */
+    resolved: { kind: 'plugin'; type: string } | { kind: 'template'; file: string; stack: StackNode };
+  }[];
+}
+
+/**
+ * Resolves every resource type of the tree through the registries the stacks see (the walk of
+ * checkNestedTemplates, which has already refused cycles and too deep nesting).
+ */
+function resourceTree(
+  template: Template,
+  registry: ResourceRegistry,
+  files: Readonly<Record<string, string>>,
+  templates: ReadonlyMap<string, Template>,
+  chain: string[],
+): StackNode {
+  const node: StackNode = { template, chain, resources: [] };
+  if (chain.length > LIMITS.maxNestedDepth + 1) return node;
+  for (const [name, resource] of Object.entries(template.resources)) {
+    const resolved = resolveResourceType(registry, resource.type, { resourceName: name, files });
+    if (resolved.kind === 'plugin') {
+      node.resources.push({ name, type: resource.type, resolved: { kind: 'plugin', type: resolved.type } });
+      continue;
+    }
+    const child = templates.get(resolved.file);
+    if (child === undefined) continue;
+    // the entry that made this a template resource is not passed down (Heat's get_child_environment)
+    const made = resolved.chain.length >= 2 ? resolved.chain[resolved.chain.length - 2]! : undefined;
+    const own = Object.hasOwn(registry.resources, name) ? registry.resources[name] : undefined;
+    const removeType = made !== undefined && !(own && Object.hasOwn(own.types, made)) ? made : undefined;
+    const stack = resourceTree(
+      child,
+      childRegistry(registry, { resourceName: name, ...(removeType !== undefined ? { removeType } : {}) }),
+      files,
+      templates,
+      [...chain, resolved.file],
+    );
+    node.resources.push({ name, type: resource.type, resolved: { kind: 'template', file: resolved.file, stack } });
+  }
+  return node;
+}
+
+/** Heat refuses a stack with a resource whose type it does not know. */
+function checkTypes(node: StackNode, types: ResourceTypeRegistry): void {
+  for (const r of node.resources) {
+    if (r.resolved.kind === 'template') {
+      checkTypes(r.resolved.stack, types);
+      continue;
+    }
+    if (types.find(r.resolved.type) !== undefined) continue;
+    const mapped = r.resolved.type === r.type ? '' : ` (the resource_registry maps ${showText(r.type)} to it)`;
+    const error = templateError(
+      'STOKER_RESOURCE_TYPE_NOT_FOUND',
+      `resources.${r.name}`,
+      `The Resource Type (${showText(r.resolved.type)}) could not be found.${mapped}`,
+      { resource: r.name, resourceType: r.resolved.type.slice(0, 255), ...(node.chain.length > 1 ? { files: node.chain } : {}) },
+    );
+    if (node.chain.length < 2) throw error;
+    throw templateError(error.code, '', `${showChain(node.chain)}: ${error.message}`, { ...error.details });
+  }
+}
+
+const showChain = (chain: readonly string[]): string => chain.map((f) => showText(f)).join(' → ');
+
+/**
+ * Heat's `NestedParameters`: per template resource, its type, the nested template's
+ * description and parameters, and the same for the stacks nested in it. The values of the
+ * first level's parameters are the resource's properties, when they can be evaluated without
+ * the stack's resources (references to them are null, as in Heat before a stack exists).
+ */
+function nestedParametersOf(node: StackNode, instance: TemplateInstance | undefined): JsonObject {
+  const out: JsonObject = {};
+  for (const r of node.resources) {
+    if (r.resolved.kind !== 'template') continue;
+    if (instance && !instance.resourceNames.includes(r.name)) continue;
+    const nested = r.resolved.stack;
+    let properties: JsonObject = {};
+    try {
+      if (instance) properties = instance.evaluateResource(r.name, { getResource: () => null, getAttr: () => null }).properties;
+    } catch {
+      properties = {};
+    }
+    const parameters: JsonObject = {};
+    for (const [name, schema] of Object.entries(nested.template.parameters)) {
+      parameters[name] = validateParameter(schema, Object.hasOwn(properties, name) ? properties[name] : undefined, undefined);
+    }
+    const entry: JsonObject = {
+      Type: r.type,
+      Description: nested.template.description ?? 'No description',
+      Parameters: parameters,
+    };
+    const groups = nested.template.source['parameter_groups'];
+    if (Array.isArray(groups) && groups.length > 0) entry['ParameterGroups'] = groups;
+    const deeper = nestedParametersOf(nested, undefined);
+    if (Object.keys(deeper).length > 0) entry['NestedParameters'] = deeper;
+    out[r.name] = entry;
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ reading files
+
+/** Reads a file named on the command line; a file that cannot be read is a usage error. */
+function readTopFile(given: string, what: string): LocalFile {
+  let path: string;
+  try {
+    path = realpathSync(resolve(given));
+  } catch (e) {
+    throw usageError(`cannot read the ${what} ${showText(given)}: ${reason(e)}`);
+  }
+  const fail = (message: string, tooLarge = false): Error =>
+    tooLarge
+      ? templateError('STOKER_TEMPLATE_TOO_LARGE', '', `The ${what} ${showText(given)}: ${message}`)
+      : usageError(`cannot read the ${what} ${showText(given)}: ${message}`);
+  return { label: given, path, text: readLimited(path, fail) };
+}
+
+/**
+ * The text of a regular file of at most the template size limit, as UTF-8; `fail` builds the
+ * error (`tooLarge` for a file over the limit).
+ */
+function readLimited(path: string, fail: (message: string, tooLarge?: boolean) => Error): string {
+  let bytes: Buffer;
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile()) throw fail('not a regular file');
+    if (stat.size > LIMITS.maxTemplateBytes)
+      throw fail(`it is ${stat.size} bytes, over the maximum of ${LIMITS.maxTemplateBytes} bytes`, true);
+    bytes = readFileSync(path);
+  } catch (e) {
+    if (isStokerError(e)) throw e;
+    throw fail(reason(e));
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw fail('not UTF-8 text');
+  }
+}
+
+function reason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'not a regular file';
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The files map of a validate request, built as heatclient builds it (module comment). */
+class FileCollector {
+  /** name as written → text (null prototype: a file may be called `__proto__`) */
+  readonly map: Record<string, string> = Object.create(null) as Record<string, string>;
+  /** name → real path and the file that named it, to refuse one name for two files */
+  private readonly origin = new Map<string, { path: string; from: string }>();
+  private readonly scanned = new Set<string>();
+  private bytes = 0;
+
+  /** Reads the files `source` (a parsed template) names, and those their templates name. */
+  scan(source: JsonValue, file: LocalFile, base: string, label: string): void {
+    if (this.scanned.has(file.path)) return;
+    this.scanned.add(file.path);
+    // depth first in document order, so that messages name the first use of a file
+    type Item = { value: JsonValue; path: string; reference?: 'data' | 'template' };
+    const stack: Item[] = [{ value: source, path: '' }];
+    while (stack.length > 0) {
+      const { value, path, reference } = stack.pop()!;
+      if (reference !== undefined) {
+        this.add(value as string, file, base, label, path, reference === 'template');
+        continue;
+      }
+      const children: Item[] = [];
+      if (Array.isArray(value)) value.forEach((v, i) => children.push({ value: v, path: `${path}[${i}]` }));
+      else if (isMapping(value)) {
+        for (const [key, v] of Object.entries(value)) {
+          const at = path === '' ? key : `${path}.${key}`;
+          if (key === 'get_file' && typeof v === 'string') children.push({ value: v, path: at, reference: 'data' });
+          else if (key === 'type' && typeof v === 'string' && TEMPLATE_FILE.test(v))
+            children.push({ value: v, path: at, reference: 'template' });
+          else children.push({ value: v, path: at });
+        }
+      }
+      for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
+    }
+  }
+
+  /** Reads the template files an environment's `resource_registry` names. */
+  scanRegistry(registry: JsonValue | undefined, env: LocalFile): void {
+    const base = dirname(env.path);
+    const stack: { value: JsonValue | undefined; path: string }[] = [{ value: registry, path: 'resource_registry' }];
+    while (stack.length > 0) {
+      const { value, path } = stack.pop()!;
+      if (!isMapping(value)) continue;
+      for (const [key, v] of Object.entries(value)) {
+        if (key === 'hooks' || key === 'restricted_actions') continue;
+        const at = `${path}.${key}`;
+        if (typeof v === 'string' && TEMPLATE_FILE.test(v)) this.add(v, env, base, env.label, at, true);
+        else stack.push({ value: v, path: at });
+      }
+    }
+  }
+
+  private add(name: string, from: LocalFile, base: string, label: string, at: string, isTemplate: boolean): void {
+    const fail = (message: string, tooLarge = false): ValidationError =>
+      templateError(tooLarge ? 'STOKER_TEMPLATE_TOO_LARGE' : 'STOKER_TEMPLATE_INVALID', at, `${quoted(name)}: ${message}`, {
+        file: name.slice(0, 255),
+        files: [label],
+      });
+    // heatclient would fetch a URL or open an absolute path; the CLI reads only files next to the template
+    if (name === '' || name.includes('\0') || name.includes('\\') || isAbsolute(name) || /^[a-z][a-z0-9+.-]*:/i.test(name)) {
+      throw fail(`the CLI reads only files named relative to the file that names them (no URL, absolute path or "\\")`);
+    }
+    const outside = (p: string): boolean => {
+      const inside = relative(base, p);
+      return inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside);
+    };
+    const lexical = resolve(dirname(from.path), name);
+    if (outside(lexical)) throw fail(`is outside ${showText(base)}, the directory the CLI reads files from`);
+    let path: string;
+    try {
+      path = realpathSync(lexical);
+    } catch (e) {
+      throw fail(`cannot read ${showText(lexical)}: ${reason(e)}`);
+    }
+    // a symbolic link may lead out
+    if (outside(path)) throw fail(`leads to ${showText(path)}, outside ${showText(base)}, the directory the CLI reads files from`);
+    const known = this.origin.get(name);
+    if (known !== undefined) {
+      if (known.path !== path) {
+        throw fail(
+          `names two files, ${showText(known.path)} (from ${showText(known.from)}) and ${showText(path)}; the files map is keyed by ` +
+            'the name as written, so give them different names',
+        );
+      }
+    } else {
+      if (this.origin.size >= MAX_FILES)
+        throw fail(`one file too many: the template and its environments may name at most ${MAX_FILES}`, true);
+      const text = readLimited(path, (m, tooLarge) => fail(`cannot read ${showText(path)}: ${m}`, tooLarge));
+      this.bytes += Buffer.byteLength(text);
+      if (this.bytes > MAX_FILES_BYTES) throw fail(`the files named add up to more than ${MAX_FILES_BYTES} bytes`, true);
+      this.origin.set(name, { path, from: from.label });
+      Object.defineProperty(this.map, name, { value: text, enumerable: true, writable: true, configurable: true });
+    }
+    if (!isTemplate) return;
+    const file: LocalFile = { label: name, path, text: this.map[name]! };
+    let source: JsonValue;
+    try {
+      source = parseYamlMapping(file.text, yamlOptions(name, 'STOKER_TEMPLATE_INVALID')).value;
+    } catch {
+      return; // checkNestedTemplates reports it, with the chain of files that leads to it
+    }
+    this.scan(source, file, base, name);
+  }
+}
+
+const quoted = (name: string): string => `"${showText(name)}"`;
+
+// ------------------------------------------------------------------ locating errors
+
+/**
+ * Runs one step of the validation. A template-layer error gets the file it is about in front
+ * (when its message does not already start with it) and the line of the field its path
+ * names, when that field can be found in the file's text.
+ */
+function within<T>(file: LocalFile | undefined, files: FileCollector, step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    if (!(e instanceof ValidationError) || file === undefined) throw e;
+    throw new ValidationError(e.code, locate(e, file, files.map), { details: e.details, cause: e });
+  }
+}
+
+function locate(e: ValidationError, file: LocalFile, files: Readonly<Record<string, string>>): string {
+  const chain = Array.isArray(e.details['files']) ? e.details['files'].filter((f): f is string => typeof f === 'string') : [];
+  let path = typeof e.details['path'] === 'string' ? e.details['path'] : '';
+  const cycle = e.details['cycle'];
+  if (e.code === 'STOKER_TEMPLATE_CYCLE' && path === 'resources' && Array.isArray(cycle) && typeof cycle[0] === 'string') {
+    path = `resources.${cycle[0]}`;
+  }
+  const last = chain.length > 0 ? chain[chain.length - 1]! : file.label;
+  const text = last === file.label ? file.text : Object.hasOwn(files, last) ? files[last] : undefined;
+  const line = path !== '' && text !== undefined ? lineOf(text, path) : undefined;
+  const where = line === undefined ? '' : ` line ${line}`;
+  if (chain.length >= 2) {
+    const prefix = `${showChain(chain)}: `;
+    return e.message.startsWith(prefix) ? `${showChain(chain)}${where}: ${e.message.slice(prefix.length)}` : e.message;
+  }
+  const label = showText(chain[0] ?? file.label);
+  if (e.message.startsWith(`${label} line `) || e.message.startsWith(`${label}: `)) return e.message;
+  return `${label}${where}: ${e.message}`;
+}
+
+/**
+ * The line of the field at `path` (`resources.web.properties.name`, `outputs.o.value[0]`), or
+ * undefined. Map keys may contain dots: the longest key that fits the path wins.
+ */
+function lineOf(text: string, path: string): number | undefined {
+  if (text.length > LIMITS.maxTemplateBytes) return undefined;
+  try {
+    const lineCounter = new LineCounter();
+    const doc = parseDocument(text, { lineCounter, schema: 'core', uniqueKeys: false, prettyErrors: false });
+    const lineAt = (n: Node | null | undefined): number | undefined => (n?.range ? lineCounter.linePos(n.range[0]).line : undefined);
+    let node = doc.contents as Node | null;
+    let line: number | undefined;
+    let rest = path;
+    while (rest !== '') {
+      if (node === null) return undefined;
+      for (let hops = 0; isAlias(node) && hops < 100; hops++) node = (node.resolve(doc) as Node | undefined) ?? null;
+      const index = /^\[(\d+)\]\.?/.exec(rest);
+      if (index && isSeq(node)) {
+        node = (node.items[Number(index[1])] as Node | undefined) ?? null;
+        line = lineAt(node) ?? line;
+        rest = rest.slice(index[0].length);
+        continue;
+      }
+      if (!isMap(node)) return undefined;
+      let best: { key: string; pair: (typeof node.items)[number] } | undefined;
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key === undefined || (best && best.key.length >= key.length)) continue;
+        if (rest === key || rest.startsWith(`${key}.`) || rest.startsWith(`${key}[`)) best = { key, pair };
+      }
+      if (best === undefined) return undefined;
+      line = lineAt(best.pair.key as Node) ?? line;
+      node = (best.pair.value as Node | null) ?? null;
+      rest = rest.slice(best.key.length).replace(/^\./, '');
+    }
+    return line;
+  } catch {
+    return undefined;
+  }
+}
