@@ -14,6 +14,7 @@ import { registerOrchestrationCommand } from './commands/orchestration.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerRunsCommand } from './commands/runs.js';
 import { registerSignalCommand } from './commands/signal.js';
+import { registerStackCommand } from './commands/stack.js';
 import type { CliContext } from './context.js';
 import { EXIT_CODE_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
 import { DEFAULT_STORE_URL } from './options.js';
@@ -43,6 +44,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerLocksCommand(program, ctx);
   registerMigrateCommand(program, ctx);
   registerOrchestrationCommand(program, ctx);
+  registerStackCommand(program, ctx);
   program.addHelpText(
     'after',
     `

@@ -1,19 +1,24 @@
 /**
- * `stoker engine --flows MODULE`: runs engines in this process until SIGINT/SIGTERM. The
+ * `stoker engine [--flows MODULE] [--plugins MODULE]`: runs engines in this process until
+ * SIGINT/SIGTERM; they execute the runs of the flows module's flows and the steps of stack
+ * actions (with the built-in resource types and the plugins module's). The
  * first signal stops gracefully (in-flight atoms finish and are recorded, up to
  * --drain-ms; the rest is handed back to other engines at once); a second exits at once.
  */
 import { Option, type Command } from 'commander';
 import { FlowRegistry } from '../../flow/registry.js';
 import { loadFlowsModule } from '../../runtime/load-flows.js';
+import { loadPluginsModule } from '../../runtime/load-plugins.js';
 import type { CliContext } from '../context.js';
 import { durationText } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, parseDuration, redactUrl, requireFlows, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
+import { intOption, parseDuration, redactUrl, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 
 interface EngineOptions extends CommonOptions {
   flows?: string;
+  plugins?: string;
+  allowLocalCommands?: boolean;
   concurrency: number;
   engines: number;
   pollMs?: number;
@@ -31,10 +36,18 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
     .summary('run an engine that executes runs until stopped')
     .description(
       'Run an engine in this process: it claims ready atoms of runs in the store and executes them with the flows of the ' +
-        'flows module, until SIGINT or SIGTERM (graceful: in-flight atoms finish; a second signal exits at once). Start as ' +
-        'many engines as you like, on any host that reaches the database.',
+        'flows module (if any) and the steps of stack actions (built-in resource types, plus a plugins module), until ' +
+        'SIGINT or SIGTERM (graceful: in-flight atoms finish; a second signal exits at once). Start as many engines as ' +
+        'you like, on any host that reaches the database.',
     );
   withFlowsOption(cmd)
+    .addOption(new Option('--plugins <module>', 'a module default-exporting an array of resource types for stacks').env('STOKER_PLUGINS'))
+    .addOption(
+      new Option(
+        '--allow-local-commands',
+        'let Stoker::Local::Command resources run their commands on this host (off by default: a template author could run anything)',
+      ),
+    )
     .addOption(
       new Option('--concurrency <n>', 'atoms executed at once, per engine')
         .argParser(intOption(1, 10_000))
@@ -75,15 +88,21 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
     `
 Examples:
   $ stoker engine --flows ./flows.ts --store postgres://stoker:secret@db.internal/stoker --concurrency 50
-  $ STOKER_FLOWS=dist/flows.js STOKER_STORE=sqlite:./data/stoker.db stoker engine`,
+  $ STOKER_FLOWS=dist/flows.js STOKER_STORE=sqlite:./data/stoker.db stoker engine
+  $ stoker engine --plugins ./resource-types.ts     (stack steps only)`,
   );
   cmd.action(async (o: EngineOptions) => {
     const flows = new FlowRegistry();
-    const loaded = await loadFlowsModule(requireFlows(o.flows, 'stoker engine'), flows);
+    const loaded = o.flows !== undefined ? await loadFlowsModule(o.flows, flows) : [];
+    const plugins = o.plugins !== undefined ? await loadPluginsModule(o.plugins) : [];
     const runtime = await openRuntime(
       o,
       {
         flows,
+        orchestration: {
+          plugins,
+          ...(o.allowLocalCommands ? { allowLocalCommands: true, localCommandEnv: { ...process.env } } : {}),
+        },
         engines: o.engines,
         concurrency: o.concurrency,
         ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
@@ -99,8 +118,11 @@ Examples:
     try {
       await runtime.start();
       const ids = runtime.engines.map((e) => e.id).join(', ');
-      const names = loaded.map((f) => `${f.name}@${f.version}`).join(', ');
-      ctx.note(`engine ${ids} started on ${redactUrl(o.store)} (pid ${process.pid}, concurrency ${o.concurrency}, flows: ${names})`);
+      const names = loaded.length > 0 ? loaded.map((f) => `${f.name}@${f.version}`).join(', ') : 'none';
+      const types = plugins.length > 0 ? `, plugins: ${plugins.map((p) => p.type).join(', ')}` : '';
+      ctx.note(
+        `engine ${ids} started on ${redactUrl(o.store)} (pid ${process.pid}, concurrency ${o.concurrency}, flows: ${names}, stacks: on${types}${o.allowLocalCommands ? ', local commands allowed' : ''})`,
+      );
       if (o.statsMs > 0) {
         let last = '';
         statsTimer = setInterval(() => {

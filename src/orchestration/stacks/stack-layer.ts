@@ -18,6 +18,8 @@ export interface StackLayerOptions {
   plugins?: readonly ResourceType[];
   /** lets Stoker::Local::Command run commands (`--allow-local-commands`) */
   allowLocalCommands?: boolean;
+  /** the environment local commands start from (default: empty, so the engine's secrets stay out) */
+  localCommandEnv?: Record<string, string | undefined>;
   limits?: Partial<StackLimits>;
 }
 
@@ -84,7 +86,8 @@ export async function createStackLayer(
     secret,
     configs: new SqlConfigStore(deps.sql),
     ...(options.allowLocalCommands ? { allowLocalCommands: true } : {}),
-  } as Parameters<typeof createBuiltinRegistry>[0]);
+    ...(options.localCommandEnv ? { localCommandEnv: options.localCommandEnv } : {}),
+  });
   for (const plugin of options.plugins ?? []) registry.register(plugin);
   const orchestrator = new Orchestrator({
     sql: deps.sql,
