@@ -374,6 +374,9 @@ export class ResourceSteps {
   ): Promise<ResourceRow> {
     const { stacks } = this.layer;
     const at = this.layer.now();
+    // a name removed and added again continues after its deleted rows (generations are unique per name)
+    const deleted = await stacks.sql.read('read a deleted generation', (s) => stacks.deletedGeneration(s, stack.id, name));
+    generation = Math.max(generation, deleted + 1);
     const row: Omit<ResourceRow, 'id'> = {
       stackId: stack.id,
       name,

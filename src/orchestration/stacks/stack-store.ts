@@ -261,6 +261,16 @@ export class StackStore {
     return out;
   }
 
+  /** the highest generation among the deleted rows of a name (0 when none) */
+  async deletedGeneration(s: ModuleSession, stackId: string, name: string): Promise<number> {
+    const rows = await s.rows(
+      'read a deleted generation',
+      `SELECT MAX(generation) AS g FROM {p}stack_resources WHERE stack_id = ? AND name = ? AND deleted = 1`,
+      [stackId, name],
+    );
+    return Number(rows[0]?.['g'] ?? 0);
+  }
+
   async getResource(s: ModuleSession, id: number): Promise<ResourceRow | null> {
     const rows = await s.rows('read a resource', `SELECT * FROM {p}stack_resources WHERE id = ?`, [id]);
     return rows[0] ? resourceOf(rows[0]) : null;
