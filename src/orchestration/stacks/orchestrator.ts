@@ -145,12 +145,17 @@ export class Orchestrator implements StackLayer {
     if (templateText === undefined) throw new ValidationError('STOKER_TEMPLATE_INVALID', 'a template is required (-t FILE)');
     const template = parseTemplate(templateText, { files, ...(this.limits.template ? { limits: this.limits.template } : {}) });
     const parsed = (request.environments ?? []).map((e) => parseEnvironment(e.text, { label: e.label ?? 'environment' }).environment);
-    const environment =
+    let environment =
       parsed.length > 0
         ? mergeEnvironments(request.existing && previous ? [previous.body.environment, ...parsed] : parsed)
         : request.existing && previous
           ? previous.body.environment
           : mergeEnvironments([]);
+    if (request.existing && previous) {
+      // PATCH keeps the stored environment's parameters only where the new template still has them (Heat's update_stack)
+      const kept = Object.entries(environment.parameters).filter(([k]) => k in template.parameters);
+      environment = { ...environment, parameters: Object.fromEntries(kept) };
+    }
     let parameters: Record<string, JsonValue> = { ...(request.parameters ?? {}) };
     if (request.existing && previous) {
       const kept = { ...previous.body.parameters };
