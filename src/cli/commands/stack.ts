@@ -210,7 +210,7 @@ Examples:
   stackCommand(stack, 'show', 'Show a stack: status, parameters (hidden ones masked), outputs.')
     .argument('<name>', 'the stack name or id')
     .action((name: string, o: StackOptions) =>
-      withStacks(o, ctx, async (_rt, stacks) => showStack(stacks, await stacks.get(name, o.project), o, ctx, true)),
+      withStacks(o, ctx, async (_rt, stacks) => showStack(stacks, await stacks.get(name, o.project, { deleted: true }), o, ctx, true)),
     );
 
   stackCommand(stack, 'list', 'List the stacks of the project.', 'list')

@@ -27,7 +27,7 @@ import {
 import { DEFAULT_STACK_LIMITS, type ActionOptions, type StackLayer, type StackLimits } from './layer.js';
 import { nestedSignal, parseOwner } from './nested.js';
 import { nestedAttribute, rowsRuntime, stackOutputs } from './outputs.js';
-import { ResourceStepFailed, ResourceSteps, type ResourceStepParams } from './resource-step.js';
+import { ResourceStepFailed, ResourceSteps, nestedFingerprint, type ResourceStepParams } from './resource-step.js';
 import { StackStore, type ResourceRow, type StackAction, type StackRow } from './stack-store.js';
 import { stackLayerTypes } from './stack-types.js';
 import { emptySet, instantiateSet, type TemplateSetBody } from './template-set.js';
@@ -290,7 +290,9 @@ export class Orchestrator implements StackLayer {
         continue;
       }
       if (!plugin || resolved.kind === 'template' || row.nestedStack) {
-        out.updated.push(name);
+        const evaluated = instance.evaluateResource(name, runtime).properties;
+        const fingerprint = nestedFingerprint(evaluated, resolved.kind === 'template' ? resolved.content : null);
+        (row.data?.['fingerprint'] === fingerprint && row.status === 'COMPLETE' ? out.unchanged : out.updated).push(name);
         continue;
       }
       try {

@@ -10,6 +10,8 @@
  * whose holder no longer runs under the recorded epoch. A row held by a live step of an
  * older traversal is waited for (a durable sleep), then read as that step left it.
  */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../../core/canonical-json.js';
 import type { JsonObject, JsonValue } from '../../core/json.js';
 import type { TaskContext } from '../../flow/types.js';
 import type { StepType } from '../../flow/step-type.js';
@@ -200,14 +202,17 @@ export class ResourceSteps {
       metadata: evaluated.metadata,
     };
 
+    const fingerprint = nestedFingerprint(properties, resolved.kind === 'template' ? resolved.content : null);
     let mode: 'create' | 'update' | 'replace' | 'none';
     let changed: readonly string[] = [];
     if (!row) mode = 'create';
     else if (resuming) mode = row.action === 'CREATE' ? 'create' : 'update';
     else if (row.type !== def.type) mode = 'replace';
-    else if (layerKind !== undefined || resolved.kind === 'template')
-      mode = row.status === 'FAILED' && row.action === 'CREATE' ? 'replace' : 'update';
-    else {
+    else if (layerKind !== undefined || resolved.kind === 'template') {
+      // a nested stack is left alone when neither its properties nor its template changed
+      const same = row.status === 'COMPLETE' && row.data?.['fingerprint'] === fingerprint && row.action !== 'INIT';
+      mode = row.status === 'FAILED' && row.action === 'CREATE' ? 'replace' : same ? 'none' : 'update';
+    } else {
       try {
         properties = validateProperties(plugin!, properties, '');
         validated = true;
@@ -278,7 +283,7 @@ export class ResourceSteps {
             physicalId: outcome.stackId,
             attributes: outcome.attributes,
             reference: outcome.reference,
-            data: outcome.data,
+            data: { ...outcome.data, fingerprint },
           },
           { status: `${action}_COMPLETE`, reason: 'state changed' },
           stack.id,
@@ -576,6 +581,11 @@ export class ResourceSteps {
     );
     return { resource: current.name };
   }
+}
+
+/** What a nested stack resource was last converged with: its properties and, for a template resource, its template. */
+export function nestedFingerprint(properties: JsonObject, template: string | null): string {
+  return createHash('sha256').update(canonicalJson({ properties, template })).digest('hex');
 }
 
 function abortText(ctx: TaskContext): string {

@@ -29,7 +29,10 @@ describe('createRuntime', () => {
       pollMs: 20,
       logLevel: 'silent',
     });
-    expect(runtime.migrated.map((m) => [m.module, m.version])).toEqual(sqliteMigrations.map((m) => ['core', m.version]));
+    expect(runtime.migrated.map((m) => [m.module, m.version])).toEqual([
+      ...sqliteMigrations.map((m) => ['core', m.version]),
+      ['orchestration', 1],
+    ]);
     expect(runtime.engines).toHaveLength(2);
     expect(runtime.engine).toBe(runtime.engines[0]);
     expect(runtime.flows.list().map((f) => f.name)).toEqual(['double']);
