@@ -121,4 +121,10 @@ async function main(): Promise<number> {
   return passed.core === totals.core ? 0 : 1;
 }
 
-process.exitCode = await main();
+// the engines' timers are unref'd: this keeps the process up while a case waits on them (a stop that drains)
+const keepAlive = setInterval(() => undefined, 1_000);
+try {
+  process.exitCode = await main();
+} finally {
+  clearInterval(keepAlive);
+}

@@ -16,6 +16,8 @@ import { validateWithCli } from './validate.js';
 
 const POLL_MS = 100;
 const DEFAULT_WAIT_S = 180;
+/** how long everything must stand still before a wait for a resource state or an event gives up */
+const QUIET_MS = 3_000;
 
 export interface CaseRunOptions {
   orchestrator: Orchestrator;
@@ -315,14 +317,28 @@ export class CaseRun {
     }
     const limitS = step.timeout ?? DEFAULT_WAIT_S;
     const deadline = Date.now() + limitS * 1000;
-    let last = '';
+    let quietSince: number | null = null;
     for (;;) {
       const { done, state } = await this.poll(logical, wait);
       if (done) return;
-      last = state;
-      if (Date.now() > deadline) throw new StepAborted(`timed out after ${limitS} s waiting for ${describeWait(wait)}: ${last}`);
+      if (Date.now() > deadline) throw new StepAborted(`timed out after ${limitS} s waiting for ${describeWait(wait)}: ${state}`);
+      // nothing moves any more: what is waited for will not come (instead of sitting out the limit)
+      if (wait !== 'complete' && (await this.quiet(logical))) {
+        quietSince ??= Date.now();
+        if (Date.now() - quietSince > QUIET_MS)
+          throw new StepAborted(`gave up waiting for ${describeWait(wait)}: nothing is in progress any more: ${state}`);
+      } else quietSince = null;
       await sleep(POLL_MS);
     }
+  }
+
+  /** The stack, its resources and its nested stacks are all settled. */
+  private async quiet(logical: string): Promise<boolean> {
+    const stack = await this.stackOf(logical);
+    if (stack === null) return true;
+    if (stack.status === 'IN_PROGRESS') return false;
+    if ((await this.reader.resources(stack)).some((r) => r.status === 'IN_PROGRESS')) return false;
+    return !(await this.reader.descendants(stack.id)).some((s) => s.status === 'IN_PROGRESS');
   }
 
   private async poll(logical: string, wait: Exclude<StepWait, 'none'>): Promise<{ done: boolean; state: string }> {
@@ -348,7 +364,7 @@ export class CaseRun {
     const path = 'resource' in wait ? [wait.resource] : wait.nested_resource;
     const holder = path.length > 1 ? await this.reader.nested(stack, path.slice(0, -1)) : { stack };
     if ('missing' in holder) return { done: false, state: `${holder.missing}; stack ${describeStack(stack)}` };
-    const row = (await this.reader.resources(holder.stack)).find((r) => r.name === path[path.length - 1]);
+    const row = await this.reader.resourceShown(holder.stack, path[path.length - 1]!);
     const state = row ? stateOf(row) : 'not listed';
     return { done: state === wait.status, state: `resource ${path.join('/')} is ${state}; stack ${describeStack(stack)}` };
   }
@@ -356,10 +372,16 @@ export class CaseRun {
   private async waitStackStatus(step: Step, logical: string, status: string): Promise<void> {
     const limitS = step.timeout ?? DEFAULT_WAIT_S;
     const deadline = Date.now() + limitS * 1000;
+    let quietSince: number | null = null;
     for (;;) {
       const stack = await this.stackOf(logical);
       if (stackState(stack) === status) return;
       if (Date.now() > deadline) throw new StepAborted(`timed out after ${limitS} s waiting for stack ${status}: ${describeStack(stack)}`);
+      if (await this.quiet(logical)) {
+        quietSince ??= Date.now();
+        if (Date.now() - quietSince > QUIET_MS)
+          throw new StepAborted(`gave up waiting for stack ${status}: it settled as ${describeStack(stack)}`);
+      } else quietSince = null;
       await sleep(POLL_MS);
     }
   }

@@ -58,6 +58,19 @@ export class StackReader {
     return (await this.orchestrator.resources(stack, 0)).map((r) => r.row);
   }
 
+  /**
+   * A resource row by name for `resource show`: the current row, or else the last row of
+   * that name that was deleted (a resource waited for until DELETE_COMPLETE is shown so in
+   * Heat while its stack is still deleting).
+   */
+  async resourceShown(stack: StackRow, name: string): Promise<ResourceRow | null> {
+    const current = (await this.resources(stack)).find((r) => r.name === name);
+    if (current) return current;
+    const stacks = this.orchestrator.stacks;
+    const all = await stacks.sql.read('list resources', (s) => stacks.resources(s, stack.id, { includeDeleted: true }));
+    return all.filter((r) => r.name === name).pop() ?? null;
+  }
+
   /** The nested stack reached through resource names, or why there is none. */
   async nested(stack: StackRow, path: readonly string[]): Promise<{ stack: StackRow } | { missing: string }> {
     let at = stack;
