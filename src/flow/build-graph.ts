@@ -16,6 +16,13 @@ import { checkName, checkVersion, quoteName } from './names.js';
 import { normalizeRetry, normalizeTimeout } from './task.js';
 import { topologicalOrder } from './topological-order.js';
 
+/**
+ * Size limits of a graph built at run time. Larger than a compiled flow's atoms
+ * ({@link FLOW_LIMITS}): a generated graph is bounded by the layer that generates it (a stack
+ * action by its resources-per-stack limit, which operators raise for big stacks).
+ */
+export const GRAPH_LIMITS = Object.freeze({ maxSteps: 100_000, maxEdges: FLOW_LIMITS.maxEdges });
+
 /** Where a step's input (or a run output) comes from. */
 export type GraphInput = { step: string; key?: string } | { arg: string } | { value: JsonValue };
 
@@ -69,12 +76,12 @@ export function buildGraph(spec: GraphSpec): FlowGraph {
   const version = checkVersion(spec.version ?? '1', `graph ${quoteName(graphName)}`);
   if (!Array.isArray(spec.steps)) throw invalid(`graph ${quoteName(graphName)}: steps must be an array`);
   const steps = spec.steps;
-  if (steps.length > FLOW_LIMITS.maxAtoms) {
+  if (steps.length > GRAPH_LIMITS.maxSteps) {
     throw new ValidationError(
       'STOKER_FLOW_TOO_LARGE',
-      `graph ${quoteName(graphName)} has ${steps.length} steps, more than ${FLOW_LIMITS.maxAtoms}`,
+      `graph ${quoteName(graphName)} has ${steps.length} steps, more than ${GRAPH_LIMITS.maxSteps}`,
       {
-        details: { graph: graphName, limit: FLOW_LIMITS.maxAtoms },
+        details: { graph: graphName, limit: GRAPH_LIMITS.maxSteps },
       },
     );
   }
@@ -218,7 +225,7 @@ export function checkGraph(graph: FlowGraph): FlowGraph {
   checkVersion(graph.version, `graph ${quoteName(graph.flow)}`);
   if (!Array.isArray(graph.atoms) || !Array.isArray(graph.scopes)) fail('atoms and scopes must be arrays');
   const n = graph.atoms.length;
-  if (n > FLOW_LIMITS.maxAtoms) fail(`has ${n} atoms, more than ${FLOW_LIMITS.maxAtoms}`);
+  if (n > GRAPH_LIMITS.maxSteps) fail(`has ${n} atoms, more than ${GRAPH_LIMITS.maxSteps}`);
   const names = new Set<string>();
   graph.atoms.forEach((a, i) => {
     const at = `atom ${i}`;

@@ -298,6 +298,8 @@ export interface ModuleSql {
   read<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>): Promise<T>;
   /** one transaction on one connection (run again whole after a deadlock on PostgreSQL/MySQL) */
   transaction<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>): Promise<T>;
+  /** writes that need no transaction of their own: one statement each, committed alone (SQLite: one write lock) */
+  write<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>): Promise<T>;
 }
 
 /** Statements on one session of {@link ModuleSql}. */

@@ -14,11 +14,13 @@ import { durationText } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
 import { intOption, parseDuration, redactUrl, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
 import { watchShutdown } from '../shutdown.js';
+import { maxResourcesOption } from './stack.js';
 
 interface EngineOptions extends CommonOptions {
   flows?: string;
   plugins?: string;
   allowLocalCommands?: boolean;
+  maxResourcesPerStack?: number;
   concurrency: number;
   engines: number;
   pollMs?: number;
@@ -42,6 +44,7 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
     );
   withFlowsOption(cmd)
     .addOption(new Option('--plugins <module>', 'a module default-exporting an array of resource types for stacks').env('STOKER_PLUGINS'))
+    .addOption(maxResourcesOption())
     .addOption(
       new Option(
         '--allow-local-commands',
@@ -102,6 +105,7 @@ Examples:
         orchestration: {
           plugins,
           ...(o.allowLocalCommands ? { allowLocalCommands: true, localCommandEnv: { ...process.env } } : {}),
+          ...(o.maxResourcesPerStack !== undefined ? { limits: { maxResourcesPerStack: o.maxResourcesPerStack } } : {}),
         },
         engines: o.engines,
         concurrency: o.concurrency,

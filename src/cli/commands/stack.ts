@@ -5,7 +5,7 @@
  * anything is stored; `--wait` runs an engine in this process until the action ends,
  * printing its events on stderr, and exits 3 when the stack ends `*_FAILED`.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { JsonObject, JsonValue } from '../../core/json.js';
 import { StokerError } from '../../errors.js';
 import type { Orchestrator, StackRow, StackRequest } from '../../orchestration/stacks/index.js';
@@ -47,6 +47,7 @@ interface StackOptions extends Omit<CommonOptions, 'format'>, OutputFlags {
   project: string;
   plugins?: string;
   allowLocalCommands?: boolean;
+  maxResourcesPerStack?: number;
 }
 
 interface ActionOptions extends StackOptions {
@@ -64,6 +65,13 @@ interface ActionOptions extends StackOptions {
   yes?: boolean;
 }
 
+/** `--max-resources-per-stack` (Heat's max_resources_per_stack), for the CLI and the engine alike */
+export function maxResourcesOption(): Option {
+  return new Option('--max-resources-per-stack <n>', 'resources one stack may hold (default 1000, as Heat)')
+    .argParser(intOption(1, 100_000))
+    .env('STOKER_MAX_RESOURCES_PER_STACK');
+}
+
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 const WAIT_POLL_MS = 100;
 
@@ -73,7 +81,9 @@ function stackCommand(parent: Command, name: string, description: string, kind: 
   if (kind === 'show') withShowOutputOptions(cmd, 'table');
   else withListOutputOptions(cmd, 'table');
   withCommonOptions(cmd, { format: false });
-  return cmd.option('--project <name>', 'the project the stacks belong to', process.env['STOKER_PROJECT'] ?? 'default');
+  return cmd
+    .option('--project <name>', 'the project the stacks belong to', process.env['STOKER_PROJECT'] ?? 'default')
+    .addOption(maxResourcesOption());
 }
 
 function withWait(cmd: Command): Command {
@@ -416,7 +426,11 @@ async function withStacks(
     { ...o, format: 'table' },
     {
       engines: o.wait ? 1 : 0,
-      orchestration: { plugins, ...(o.allowLocalCommands ? { allowLocalCommands: true } : {}) },
+      orchestration: {
+        plugins,
+        ...(o.allowLocalCommands ? { allowLocalCommands: true } : {}),
+        ...(o.maxResourcesPerStack !== undefined ? { limits: { maxResourcesPerStack: o.maxResourcesPerStack } } : {}),
+      },
     },
     o.wait ? 'stack-wait' : 'cli',
   );

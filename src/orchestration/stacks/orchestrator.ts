@@ -399,7 +399,7 @@ export class Orchestrator implements StackLayer {
   private async plan(stack: StackRow, action: StackAction, setId: string | null, rows: readonly ResourceRow[], traversal: string) {
     const steps: StepSpec[] = [];
     const swaps: [number, boolean][] = [];
-    const base = { stack: stack.id, traversal, action, set: setId };
+    const base = { stack: stack.id, stackName: stack.name, project: stack.project, traversal, action, set: setId };
     const live = rows.filter((r) => !r.deleted);
     const deletes = (targets: readonly ResourceRow[], after: string[]): string[] => {
       // reverse dependency order among the rows deleted together

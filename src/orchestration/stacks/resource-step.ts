@@ -47,6 +47,9 @@ export interface ResourceStepParams {
   op: 'converge' | 'delete' | 'check' | 'suspend' | 'resume';
   set: string | null;
   name: string;
+  /** the stack's name and project (fixed for its life): the template binds to them */
+  stackName?: string;
+  project?: string;
   /** a delete of one particular row (a replaced or removed resource) */
   row?: number;
 }
@@ -77,6 +80,7 @@ export class ResourceSteps {
 
   private async execute(p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
     const { stacks } = this.layer;
+    if (p.op === 'converge' && p.stackName !== undefined) return this.converge(null, p, ctx);
     const stack = await stacks.sql.read('read a stack', (s) => stacks.getStack(s, p.stack));
     // a newer action took over: it converges this resource itself
     if (!stack || stack.traversal !== p.traversal) return { superseded: true };
@@ -134,21 +138,22 @@ export class ResourceSteps {
   ): Promise<ResourceRow> {
     const { stacks } = this.layer;
     const at = this.layer.now();
-    const ok = await stacks.sql.transaction('record a resource', async (s) => {
-      const matched = await stacks.updateResource(s, row.id, { ...patch, updatedAt: at }, row.holdToken ?? undefined);
-      if (matched && event) {
-        await stacks.insertEvent(s, {
-          stackId,
-          resourceName: row.name,
-          resourceType: patch.type ?? row.type,
-          physicalId: patch.physicalId !== undefined ? patch.physicalId : row.physicalId,
-          status: event.status,
-          reason: event.reason,
-          createdAt: at,
-        });
-      }
-      return matched;
-    });
+    const ok = await stacks.writeResource(
+      row.id,
+      { ...patch, updatedAt: at },
+      row.holdToken ?? undefined,
+      event
+        ? {
+            stackId,
+            resourceName: row.name,
+            resourceType: patch.type ?? row.type,
+            physicalId: patch.physicalId !== undefined ? patch.physicalId : row.physicalId,
+            status: event.status,
+            reason: event.reason,
+            createdAt: at,
+          }
+        : null,
+    );
     if (!ok) throw new ResourceStepFailed(`resource ${row.name}: another step took it over`);
     return { ...row, ...patch, updatedAt: at };
   }
@@ -159,12 +164,19 @@ export class ResourceSteps {
 
   // ------------------------------------------------------------------ converge (create, update, rollback)
 
-  private async converge(stack: StackRow, p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
+  private async converge(known: StackRow | null, p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
     const { stacks } = this.layer;
     const body = await this.layer.setBody(p.set!);
-    const instance = instantiateSet(p.set, body, stack, this.layer.limits.template);
+    const binding = known ?? { id: p.stack, name: p.stackName!, project: p.project! };
+    const instance = instantiateSet(p.set, body, binding, this.layer.limits.template);
     const def = instance.resource(p.name);
-    const rows = await stacks.sql.read('read resources', (s) => stacks.resourcesNamed(s, stack.id, [p.name, ...def.requires]));
+    // the stack (is this traversal still current?) and the rows this step reads, in one statement
+    const view = await stacks.sql.read('read a resource step', (s) => stacks.stepView(s, p.stack, [p.name, ...def.requires]));
+    const stack = view.stack;
+    if (!stack || stack.traversal !== p.traversal) return { superseded: true };
+    const rows = view.rows.filter((r) => !r.deleted);
+    // generations are unique per name, deleted rows included (a name removed and added again continues after them)
+    const lastGeneration = Math.max(0, ...view.rows.filter((r) => r.name === p.name).map((r) => r.generation));
     const path = `resources.${p.name}`;
     let row: ResourceRow | undefined = rows.find((r) => r.name === p.name && r.current);
     if (row) row = await this.hold(row, ctx);
@@ -237,15 +249,15 @@ export class ResourceSteps {
     if (mode === 'replace') {
       // create before delete: the replacement is a new row; the old one is deleted by a cleanup step
       const old = row!;
-      row = await this.insertRow(stack, p.name, def.type, old.generation + 1, ctx, common);
+      row = await this.insertRow(stack, p.name, def.type, lastGeneration + 1, ctx, common);
       await stacks.sql.transaction('replace a resource', (s) =>
         stacks.updateResource(s, old.id, { current: false, holdRun: null, holdAtom: null, holdToken: null }),
       );
     } else if (!row) {
-      row = await this.insertRow(stack, p.name, def.type, 1, ctx, common);
+      row = await this.insertRow(stack, p.name, def.type, lastGeneration + 1, ctx, common, true);
     }
     const action: StackAction = mode === 'update' ? 'UPDATE' : 'CREATE';
-    if (!(resuming && row.action === action && row.status === 'IN_PROGRESS')) {
+    if (!(row.action === action && row.status === 'IN_PROGRESS' && (resuming || row.holdToken === ctx.fencingToken))) {
       row = await this.record(
         row,
         { action, status: 'IN_PROGRESS', statusReason: 'state changed', type: def.type },
@@ -303,7 +315,7 @@ export class ResourceSteps {
         if (isReplace(out)) {
           // the type decided it cannot update in place: replace (create first, delete the old row later)
           const old = row;
-          row = await this.insertRow(stack, p.name, def.type, old.generation + 1, ctx, common);
+          row = await this.insertRow(stack, p.name, def.type, lastGeneration + 1, ctx, common);
           await stacks.sql.transaction('replace a resource', (s) =>
             stacks.updateResource(s, old.id, {
               current: false,
@@ -376,12 +388,10 @@ export class ResourceSteps {
     generation: number,
     ctx: TaskContext,
     common: Partial<ResourceRow>,
+    creating = false,
   ): Promise<ResourceRow> {
     const { stacks } = this.layer;
     const at = this.layer.now();
-    // a name removed and added again continues after its deleted rows (generations are unique per name)
-    const deleted = await stacks.sql.read('read a deleted generation', (s) => stacks.deletedGeneration(s, stack.id, name));
-    generation = Math.max(generation, deleted + 1);
     const row: Omit<ResourceRow, 'id'> = {
       stackId: stack.id,
       name,
@@ -390,9 +400,10 @@ export class ResourceSteps {
       deleted: false,
       type,
       physicalId: null,
-      action: 'INIT',
-      status: 'COMPLETE',
-      statusReason: '',
+      // a first create is inserted in progress, with its event, in one transaction
+      action: creating ? 'CREATE' : 'INIT',
+      status: creating ? 'IN_PROGRESS' : 'COMPLETE',
+      statusReason: creating ? 'state changed' : '',
       properties: {},
       data: {},
       attributes: null,
@@ -408,7 +419,20 @@ export class ResourceSteps {
       updatedAt: null,
     };
     try {
-      const id = await stacks.sql.transaction('insert a resource', (s) => stacks.insertResource(s, row));
+      const id = await stacks.createResource(
+        row,
+        creating
+          ? {
+              stackId: stack.id,
+              resourceName: name,
+              resourceType: type,
+              physicalId: null,
+              status: 'CREATE_IN_PROGRESS',
+              reason: 'state changed',
+              createdAt: at,
+            }
+          : null,
+      );
       return { ...row, id };
     } catch (e) {
       // another traversal inserted this generation first: read it and wait for it like any hold

@@ -261,35 +261,55 @@ export class StackStore {
     return out;
   }
 
-  /** the highest generation among the deleted rows of a name (0 when none) */
-  async deletedGeneration(s: ModuleSession, stackId: string, name: string): Promise<number> {
-    const rows = await s.rows(
-      'read a deleted generation',
-      `SELECT MAX(generation) AS g FROM {p}stack_resources WHERE stack_id = ? AND name = ? AND deleted = 1`,
-      [stackId, name],
-    );
-    return Number(rows[0]?.['g'] ?? 0);
-  }
-
   async getResource(s: ModuleSession, id: number): Promise<ResourceRow | null> {
     const rows = await s.rows('read a resource', `SELECT * FROM {p}stack_resources WHERE id = ?`, [id]);
     return rows[0] ? resourceOf(rows[0]) : null;
   }
 
+  /** Inserts a row and returns its id (RETURNING on PostgreSQL and SQLite; MySQL's LAST_INSERT_ID on the same session). */
   async insertResource(s: ModuleSession, row: Omit<ResourceRow, 'id'>): Promise<number> {
     const fields = Object.keys(RESOURCE_COLUMNS) as (keyof typeof RESOURCE_COLUMNS)[];
     const columns = fields.map((f) => RESOURCE_COLUMNS[f]);
-    await s.exec(
-      'insert a resource',
-      `INSERT INTO {p}stack_resources (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-      fields.map((f) => encode(f, row[f])),
-    );
+    const insert = `INSERT INTO {p}stack_resources (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
+    const params = fields.map((f) => encode(f, row[f]));
+    if (this.sql.dialect !== 'mysql') return Number((await s.rows('insert a resource', `${insert} RETURNING id`, params))[0]!['id']);
+    await s.exec('insert a resource', insert, params);
+    return Number((await s.rows('read an inserted resource', 'SELECT LAST_INSERT_ID() AS id', []))[0]!['id']);
+  }
+
+  /**
+   * What a resource step reads first, in one statement: the stack (its current traversal)
+   * and every row of the names given, deleted ones included (their generations count).
+   */
+  async stepView(s: ModuleSession, stackId: string, names: readonly string[]): Promise<{ stack: StackRow | null; rows: ResourceRow[] }> {
+    if (names.length > 500) {
+      const stack = await this.getStack(s, stackId);
+      const rows: ResourceRow[] = [];
+      for (let i = 0; i < names.length; i += 500) {
+        const chunk = names.slice(i, i + 500);
+        const found = await s.rows(
+          'read resources',
+          `SELECT * FROM {p}stack_resources WHERE stack_id = ? AND name IN (${chunk.map(() => '?').join(', ')}) ORDER BY id`,
+          [stackId, ...chunk],
+        );
+        rows.push(...found.map(resourceOf));
+      }
+      return { stack, rows };
+    }
+    const stackColumns = ['id', ...Object.values(STACK_COLUMNS)].map((c) => `st.${c} AS st__${c}`).join(', ');
     const found = await s.rows(
-      'read an inserted resource',
-      `SELECT id FROM {p}stack_resources WHERE stack_id = ? AND name = ? AND generation = ? ORDER BY id DESC`,
-      [row.stackId, row.name, row.generation],
+      'read a resource step',
+      `SELECT ${stackColumns}, r.* FROM {p}stacks st LEFT JOIN {p}stack_resources r ON r.stack_id = st.id AND r.name IN (${names
+        .map(() => '?')
+        .join(', ')}) WHERE st.id = ? ORDER BY r.id`,
+      [...names, stackId],
     );
-    return Number(found[0]!['id']);
+    if (found.length === 0) return { stack: null, rows: [] };
+    const first = found[0]!;
+    const stackRaw: Record<string, unknown> = {};
+    for (const key of Object.keys(first)) if (key.startsWith('st__')) stackRaw[key.slice(4)] = first[key];
+    const rows = found.filter((r) => r['stack_id'] !== null && r['stack_id'] !== undefined).map(resourceOf);
+    return { stack: stackOf(stackRaw), rows };
   }
 
   /** Changes a resource row while `holdToken` holds it (or unconditionally when undefined). */
@@ -302,6 +322,78 @@ export class StackStore {
       params.push(holdToken);
     }
     return (await s.exec('update a resource', `UPDATE {p}stack_resources SET ${set.text} WHERE ${where}`, params)) > 0;
+  }
+
+  /**
+   * Changes a resource row while `holdToken` holds it and, when it matched, records `event`:
+   * one statement on PostgreSQL (a data-modifying CTE, committed alone), one transaction
+   * elsewhere. Returns whether the row matched.
+   */
+  async writeResource(
+    id: number,
+    patch: Partial<ResourceRow>,
+    holdToken: string | undefined,
+    event: Omit<StackEventRow, 'id'> | null,
+  ): Promise<boolean> {
+    if (this.sql.dialect !== 'postgres' || event === null) {
+      return this.sql.transaction('record a resource', async (s) => {
+        const matched = await this.updateResource(s, id, patch, holdToken);
+        if (matched && event) await this.insertEvent(s, event);
+        return matched;
+      });
+    }
+    const set = assignments(RESOURCE_COLUMNS, patch);
+    const params: unknown[] = [...set.params, id];
+    let where = 'id = ?';
+    if (holdToken !== undefined) {
+      where += ' AND hold_token = ?';
+      params.push(holdToken);
+    }
+    params.push(event.stackId, event.resourceName, event.resourceType, event.physicalId, event.status, event.reason, event.createdAt);
+    const rows = await this.sql.write('record a resource', (s) =>
+      s.rows(
+        'record a resource',
+        `WITH u AS (UPDATE {p}stack_resources SET ${set.text} WHERE ${where} RETURNING id)
+         INSERT INTO {p}stack_events (stack_id, resource_name, resource_type, physical_id, status, reason, created_at)
+         SELECT ?, ?, ?, ?, ?, ?, ?::bigint FROM u RETURNING id`,
+        params,
+      ),
+    );
+    return rows.length > 0;
+  }
+
+  /** Inserts a row and, with `event`, its first event: one statement on PostgreSQL, one transaction elsewhere. */
+  async createResource(row: Omit<ResourceRow, 'id'>, event: Omit<StackEventRow, 'id'> | null): Promise<number> {
+    if (this.sql.dialect !== 'postgres' || event === null) {
+      return this.sql.transaction('insert a resource', async (s) => {
+        const id = await this.insertResource(s, row);
+        if (event) await this.insertEvent(s, event);
+        return id;
+      });
+    }
+    const fields = Object.keys(RESOURCE_COLUMNS) as (keyof typeof RESOURCE_COLUMNS)[];
+    const columns = fields.map((f) => RESOURCE_COLUMNS[f]);
+    const params = [
+      ...fields.map((f) => encode(f, row[f])),
+      event.stackId,
+      event.resourceName,
+      event.resourceType,
+      event.physicalId,
+      event.status,
+      event.reason,
+      event.createdAt,
+    ];
+    const rows = await this.sql.write('insert a resource', (s) =>
+      s.rows(
+        'insert a resource',
+        `WITH r AS (INSERT INTO {p}stack_resources (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) RETURNING id),
+         e AS (INSERT INTO {p}stack_events (stack_id, resource_name, resource_type, physical_id, status, reason, created_at)
+               SELECT ?, ?, ?, ?, ?, ?, ?::bigint FROM r)
+         SELECT id FROM r`,
+        params,
+      ),
+    );
+    return Number(rows[0]!['id']);
   }
 
   /** Takes a row's hold from `expected` (the token seen, or null for a free row): a compare-and-set. */

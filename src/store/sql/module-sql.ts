@@ -23,6 +23,10 @@ export class DriverModuleSql implements ModuleSql {
     return this.driver.transaction(purpose, (s) => fn(this.session(s)));
   }
 
+  write<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>): Promise<T> {
+    return this.driver.write(purpose, (s) => fn(this.session(s)));
+  }
+
   private session(s: SqlSession): ModuleSession {
     return {
       rows: async (purpose, text, params) => (await s.rows(purpose, this.text(text), params)).map(decodeRow),

@@ -1,0 +1,211 @@
+/**
+ * The stacks benchmark (issue "Heat-compatible orchestration"): create, update (every value
+ * changed in place) and delete a stack holding one OS::Heat::ResourceGroup of N
+ * OS::Heat::TestResource, N = 100, 1,000, 10,000, and create a chain of 50 resources each
+ * depending on the one before, on SQLite and PostgreSQL, with 1 and 2 `stoker engine`
+ * processes at their default settings (the bench raises the resources-per-stack limit, as an
+ * operator would). The reference is a no-op flow of the same shape (unordered of N; linear of
+ * 50) run by the same engine processes in the same run: the ratio of resource steps per
+ * second to its atoms per second is the cost of orchestration.
+ *
+ *   node --import tsx bench/stacks.ts [--dialects sqlite,postgres] [--quick]
+ *
+ * (also part of `npm run bench`: `--scenarios stacks`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { Orchestrator } from '../src/orchestration/stacks/index.js';
+import { createRuntime, type Runtime } from '../src/runtime/create-runtime.js';
+import { createTestStore } from '../test/helpers/databases.js';
+import { progressFor, round, writeResults } from './common.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const FLOWS = join(import.meta.dirname, 'fixtures', 'stack-bench-flows.ts');
+const MAX_RESOURCES = 20_000;
+
+export interface StackBenchRow {
+  dialect: string;
+  engines: number;
+  scenario: string;
+  resources: number;
+  seconds: number;
+  stepsPerSec: number;
+  referenceAtomsPerSec: number;
+  ratio: number;
+}
+
+const group = (n: number) => `
+heat_template_version: 2016-10-14
+parameters:
+  value: {type: string, default: one}
+resources:
+  group:
+    type: OS::Heat::ResourceGroup
+    properties:
+      count: ${n}
+      resource_def: {type: OS::Heat::TestResource, properties: {value: {get_param: value}}}
+`;
+
+const chain = (n: number) =>
+  `heat_template_version: 2016-10-14\nresources:\n` +
+  Array.from(
+    { length: n },
+    (_, i) => `  r${i}: {type: OS::Heat::TestResource, properties: {value: v${i}}${i > 0 ? `, depends_on: r${i - 1}` : ''}}\n`,
+  ).join('');
+
+function startEngine(url: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'engine', '--store', url, '--flows', FLOWS, '--stats-ms', '0'],
+    { cwd: ROOT, env: { ...process.env, STOKER_MAX_RESOURCES_PER_STACK: String(MAX_RESOURCES) }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      if (err.includes('started on')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`engine exited ${code}: ${err}`)));
+  });
+}
+
+async function settle(stacks: Orchestrator, id: string): Promise<string> {
+  for (;;) {
+    const s = await stacks.get(id, undefined, { deleted: true });
+    if (s.status !== 'IN_PROGRESS') return `${s.action}_${s.status}`;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function timed(what: string, fn: () => Promise<string>, expected: string): Promise<number> {
+  const t0 = performance.now();
+  const status = await fn();
+  if (status !== expected) throw new Error(`${what} ended ${status}, expected ${expected}`);
+  return (performance.now() - t0) / 1000;
+}
+
+async function reference(rt: Runtime, flow: string, atoms: number): Promise<number> {
+  const t0 = performance.now();
+  const { run } = await rt.client.startRun(flow, {});
+  const done = await rt.client.waitForRun(run.id, { pollMs: 10 });
+  if (done.status !== 'SUCCESS') throw new Error(`${flow} ended ${done.status}`);
+  return atoms / ((performance.now() - t0) / 1000);
+}
+
+export async function benchStacks(
+  options: { dialects?: string[]; quick?: boolean; progress?: (m: string) => void } = {},
+): Promise<StackBenchRow[]> {
+  const progress = options.progress ?? progressFor('stacks');
+  const sizes = options.quick ? [100, 1000] : [100, 1000, 10_000];
+  const rows: StackBenchRow[] = [];
+  for (const dialect of (options.dialects ?? ['sqlite', 'postgres']).filter((d) => d === 'sqlite' || d === 'postgres')) {
+    for (const engines of [1, 2]) {
+      const db = await createTestStore(dialect as 'sqlite' | 'postgres');
+      if (!db) continue;
+      const procs: ChildProcess[] = [];
+      let rt: Runtime | null = null;
+      try {
+        for (let i = 0; i < engines; i++) procs.push(await startEngine(db.url));
+        const { loadFlowsModule } = await import('../src/runtime/load-flows.js');
+        const { FlowRegistry } = await import('../src/flow/index.js');
+        const flows = new FlowRegistry();
+        await loadFlowsModule(FLOWS, flows);
+        rt = await createRuntime({
+          store: db.url,
+          flows,
+          engines: 0,
+          orchestration: { limits: { maxResourcesPerStack: MAX_RESOURCES } },
+          logLevel: 'error',
+        });
+        const stacks = rt.stacks!;
+        const add = (scenario: string, resources: number, seconds: number, ref: number) => {
+          const stepsPerSec = round(resources / seconds, 0);
+          rows.push({
+            dialect,
+            engines,
+            scenario,
+            resources,
+            seconds: round(seconds, 2),
+            stepsPerSec,
+            referenceAtomsPerSec: round(ref, 0),
+            ratio: round(stepsPerSec / ref, 2),
+          });
+          progress(
+            `${dialect}, ${engines} engine${engines > 1 ? 's' : ''}: ${scenario} ${resources}: ${round(seconds, 2)} s, ${stepsPerSec} steps/s, ${round(stepsPerSec / ref, 2)} of the no-op flow`,
+          );
+        };
+        for (const n of sizes) {
+          const ref = await reference(rt, `unordered${n}`, n);
+          const name = `g${n}`;
+          let id = '';
+          const create = await timed(
+            `create ${n}`,
+            async () => {
+              id = (await stacks.create(name, { template: group(n) })).id;
+              return settle(stacks, id);
+            },
+            'CREATE_COMPLETE',
+          );
+          add('group create', n, create, ref);
+          const update = await timed(
+            `update ${n}`,
+            async () => {
+              await stacks.update(name, { existing: true, parameters: { value: 'two' } });
+              return settle(stacks, id);
+            },
+            'UPDATE_COMPLETE',
+          );
+          add('group update (every value in place)', n, update, ref);
+          const del = await timed(
+            `delete ${n}`,
+            async () => {
+              await stacks.delete(name);
+              return settle(stacks, id);
+            },
+            'DELETE_COMPLETE',
+          );
+          add('group delete', n, del, ref);
+        }
+        const ref50 = await reference(rt, 'linear50', 50);
+        const chainSecs = await timed(
+          'chain',
+          async () => settle(stacks, (await stacks.create('chain', { template: chain(50) })).id),
+          'CREATE_COMPLETE',
+        );
+        add('chain of 50 create', 50, chainSecs, ref50);
+      } finally {
+        await rt?.stop({ timeoutMs: 5_000 });
+        for (const p of procs) p.kill('SIGTERM');
+        await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
+        await db.drop();
+      }
+    }
+  }
+  return rows;
+}
+
+export function stacksMarkdown(rows: readonly StackBenchRow[]): string {
+  const lines = [
+    '| dialect | engine processes | scenario | resources | seconds | resource steps/s | no-op flow atoms/s | ratio |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.dialect} | ${r.engines} | ${r.scenario} | ${r.resources} | ${r.seconds} | ${r.stepsPerSec} | ${r.referenceAtomsPerSec} | ${r.ratio} |`,
+    ),
+    '',
+    'Engines are `stoker engine` processes at their default settings; the client (stack create/update/delete) is this process. The reference is a no-op flow of the same shape (unordered of N, linear of 50) run by the same engines in the same run; ratio = resource steps/s ÷ its atoms/s (the cost of orchestration).',
+  ];
+  return lines.join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = process.argv.slice(2);
+  const dialectArg = args[args.indexOf('--dialects') + 1];
+  const rows = await benchStacks({
+    quick: args.includes('--quick'),
+    ...(args.includes('--dialects') && dialectArg ? { dialects: dialectArg.split(',') } : {}),
+  });
+  const md = stacksMarkdown(rows);
+  writeResults('stacks-', { at: new Date().toISOString(), node: process.version, rows }, md);
+  process.stdout.write(md + '\n');
+}
