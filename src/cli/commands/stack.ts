@@ -83,13 +83,15 @@ function stackCommand(parent: Command, name: string, description: string, kind: 
   withCommonOptions(cmd, { format: false });
   return cmd
     .option('--project <name>', 'the project the stacks belong to', process.env['STOKER_PROJECT'] ?? 'default')
+    .addOption(
+      new Option('--plugins <module>', 'a module default-exporting an array of resource types (as the engines load)').env('STOKER_PLUGINS'),
+    )
     .addOption(maxResourcesOption());
 }
 
 function withWait(cmd: Command): Command {
   return cmd
     .option('--wait', 'run an engine in this process until the action ends, printing its events on stderr; exit 3 when it fails')
-    .option('--plugins <module>', 'with --wait: a module default-exporting an array of resource types')
     .option('--allow-local-commands', 'with --wait: let Stoker::Local::Command run its commands');
 }
 

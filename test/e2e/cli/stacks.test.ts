@@ -5,9 +5,11 @@
  * sharing stacks: one is killed with SIGKILL in the middle of a 500-resource create and of its
  * delete, and concurrent updates started from two clients supersede each other.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, testDialects, type TestStore } from '../../helpers/databases.js';
-import { buildCli, json, runCli, startCli, tempDir, waitUntil, writeFile, type Built, type CliResult } from './harness.js';
+import { ROOT, buildCli, json, runCli, startCli, tempDir, waitUntil, writeFile, type Built, type CliResult } from './harness.js';
 
 let built: Built;
 let dir: { path: string; remove(): void };
@@ -140,6 +142,37 @@ describe('stoker stack on SQLite', () => {
     const gone = await cli('stack', 'show', 'web');
     expect(gone.code).not.toBe(0);
     expect(gone.stderr).toContain('The Stack (web) could not be found');
+  }, 120_000);
+
+  it('runs resource types of a --plugins module (examples/resource-types.ts), and refuses a broken one', async () => {
+    const records = `${dir.path}/records.json`;
+    writeFile(
+      dir.path,
+      'plugin/rec.yaml',
+      `heat_template_version: 2016-10-14
+resources:
+  greeting: {type: Example::File::Record, properties: {file: ${records}, text: hello}}
+outputs:
+  text: {value: {get_attr: [greeting, text]}}
+`,
+    );
+    const plugins = join(ROOT, 'examples', 'resource-types.ts');
+    const without = await cli('stack', 'create', 'nope', '-t', 'plugin/rec.yaml');
+    expect(without.code).not.toBe(0);
+    expect(without.stderr).toContain('Example::File::Record');
+    const created = await cli('stack', 'create', 'rec', '-t', 'plugin/rec.yaml', '--plugins', plugins, '--wait', '-f', 'json');
+    expect(created.code, created.stderr).toBe(0);
+    const stored = JSON.parse(readFileSync(records, 'utf8')) as Record<string, { text: string }>;
+    expect(Object.values(stored).map((r) => r.text)).toEqual(['hello']);
+    const shown = json<{ outputs: { output_value: unknown }[] }>(await cli('stack', 'show', 'rec', '-f', 'json', '--plugins', plugins));
+    expect(shown.outputs[0]!.output_value).toBe('hello');
+    const deleted = await cli('stack', 'delete', 'rec', '--yes', '--wait', '--plugins', plugins);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(records, 'utf8'))).toEqual({});
+    writeFile(dir.path, 'plugin/broken.ts', 'export default [{ type: 42 }];\n');
+    const broken = await cli('stack', 'list', '--plugins', `${dir.path}/plugin/broken.ts`);
+    expect(broken.code).toBe(7);
+    expect(broken.stderr).toContain('STOKER_PLUGINS_MODULE_INVALID');
   }, 120_000);
 
   it('refuses bad templates with the file, line and field, a non-zero exit and no stack', async () => {
