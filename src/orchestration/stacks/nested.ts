@@ -160,7 +160,7 @@ export async function convergeNested(layer: StackLayer, r: NestedRequest): Promi
           : 'UPDATE';
     await layer.startAction(child, action, setId, { owner: { run: r.ctx.runId, atom: r.ctx.atomName, key: ownerKey } });
   }
-  const payload = (await r.ctx.waitForSignal(nestedSignal(child.id))) as JsonObject | null;
+  const payload = (await awaitSignal(layer, r.ctx, nestedSignal(child.id))) as JsonObject | null;
   const done = (await stacks.sql.read('read a stack', (s) => stacks.getStack(s, child!.id)))!;
   if (payload?.['status'] !== 'COMPLETE') return failed(String(payload?.['reason'] ?? done.statusReason), child.id);
   const summary = await nestedSummary(layer, done);
@@ -195,10 +195,25 @@ export async function deleteNested(
   if (parseOwner(child.traversalOwner)?.key !== ctx.idempotencyKey) {
     await layer.startAction(child, childAction, null, { owner: { run: ctx.runId, atom: ctx.atomName, key: ctx.idempotencyKey } });
   }
-  const payload = (await ctx.waitForSignal(nestedSignal(child.id))) as JsonObject | null;
+  const payload = (await awaitSignal(layer, ctx, nestedSignal(child.id))) as JsonObject | null;
   if (payload?.['status'] !== 'COMPLETE') return { failed: true, reason: String(payload?.['reason'] ?? 'nested stack failed') };
   void stack;
   return { failed: false, reason: '' };
+}
+
+/**
+ * Waits, durably, for the signal `name` of this step's run and returns its payload. The
+ * engine's journal answers waits by their order in an execution; a step whose earlier
+ * waits differ between executions (a delete loop that skips rows deleted meanwhile) would
+ * get another wait's answer, so the signal is looked up by name first, and again after any
+ * answer the journal gives.
+ */
+export async function awaitSignal(layer: StackLayer, ctx: TaskContext, name: string): Promise<JsonValue> {
+  for (;;) {
+    const found = (await layer.queries.getSignals(ctx.runId)).find((s) => s.name === name);
+    if (found) return found.payload;
+    await ctx.waitForSignal(name);
+  }
 }
 
 export function parseOwner(text: string | null): TraversalOwner | null {

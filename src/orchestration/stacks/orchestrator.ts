@@ -27,7 +27,7 @@ import {
 import { DEFAULT_STACK_LIMITS, type ActionOptions, type StackLayer, type StackLimits } from './layer.js';
 import { nestedSignal, parseOwner } from './nested.js';
 import { nestedAttribute, rowsRuntime, stackOutputs } from './outputs.js';
-import { ResourceStepFailed, ResourceSteps, nestedFingerprint, type ResourceStepParams } from './resource-step.js';
+import { ResourceStepFailed, ResourceSteps, hookSignal, nestedFingerprint, type ResourceStepParams } from './resource-step.js';
 import { StackStore, type ResourceRow, type StackAction, type StackRow } from './stack-store.js';
 import { stackLayerTypes } from './stack-types.js';
 import { emptySet, instantiateSet, type TemplateSetBody } from './template-set.js';
@@ -578,6 +578,26 @@ export class Orchestrator implements StackLayer {
   async signal(nameOrId: string, resource: string, data: JsonValue, project = DEFAULT_PROJECT): Promise<void> {
     const stack = await this.get(nameOrId, project);
     const row = await this.resourceRow(stack, resource);
+    const unset = data !== null && typeof data === 'object' && !Array.isArray(data) ? data['unset_hook'] : undefined;
+    if (unset !== undefined) {
+      // clears a breakpoint: the step parked on it goes on
+      if ((unset !== 'pre-create' && unset !== 'pre-update') || !stack.runId) {
+        throw new ValidationError('STOKER_STACK_ACTION_INVALID', `Invalid hook type ${JSON.stringify(unset)} for resource ${resource}`);
+      }
+      await this.client.signal(stack.runId, hookSignal(unset, row.id), null);
+      await this.stacks.sql.transaction('clear a hook', (s) =>
+        this.stacks.insertEvent(s, {
+          stackId: stack.id,
+          resourceName: resource,
+          resourceType: row.type,
+          physicalId: row.physicalId,
+          status: `${row.action}_${row.status}`,
+          reason: `Hook ${unset} is cleared`,
+          createdAt: this.now(),
+        }),
+      );
+      return;
+    }
     if (row.type !== 'OS::Heat::WaitConditionHandle' && (await this.pluginOf(row)) !== 'OS::Heat::WaitConditionHandle') {
       throw new ValidationError('STOKER_STACK_ACTION_INVALID', `Resource ${resource} (${row.type}) does not accept signals.`);
     }

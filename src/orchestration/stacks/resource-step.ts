@@ -29,9 +29,16 @@ import {
   type OperationContext,
   type ResourceType,
 } from '../resources/index.js';
-import { resolveResourceType, selectFromAttribute, type RuntimeContext } from '../template/index.js';
+import {
+  resolveResourceType,
+  resourceHooks,
+  restrictedActions,
+  selectFromAttribute,
+  type HookType,
+  type RuntimeContext,
+} from '../template/index.js';
 import type { StackLayer } from './layer.js';
-import { convergeNested, deleteNested } from './nested.js';
+import { awaitSignal, convergeNested, deleteNested } from './nested.js';
 import { nestedAttribute } from './outputs.js';
 import type { ResourceRow, StackAction, StackRow } from './stack-store.js';
 import { stackLayerKind } from './stack-types.js';
@@ -62,6 +69,12 @@ export class ResourceStepFailed extends Error {
   }
 }
 
+/** Another traversal inserted the same generation first: the step starts over (after a short wait). */
+class RowConflict extends Error {}
+
+/** The signal that clears a breakpoint on a resource row. */
+export const hookSignal = (hook: HookType, rowId: number): string => `hook.${hook}.${rowId}`;
+
 /** The epoch recorded in a fencing token `<run>/<atom>/<epoch>.<attempt>`. */
 function tokenEpoch(token: string): number {
   const last = token.slice(token.lastIndexOf('/') + 1);
@@ -80,7 +93,16 @@ export class ResourceSteps {
 
   private async execute(p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
     const { stacks } = this.layer;
-    if (p.op === 'converge' && p.stackName !== undefined) return this.converge(null, p, ctx);
+    if (p.op === 'converge' && p.stackName !== undefined) {
+      for (;;) {
+        try {
+          return await this.converge(null, p, ctx);
+        } catch (e) {
+          if (!(e instanceof RowConflict)) throw e;
+          await abortableSleep(50, ctx.signal);
+        }
+      }
+    }
     const stack = await stacks.sql.read('read a stack', (s) => stacks.getStack(s, p.stack));
     // a newer action took over: it converges this resource itself
     if (!stack || stack.traversal !== p.traversal) return { superseded: true };
@@ -109,8 +131,9 @@ export class ResourceSteps {
         );
         if (taken) return { ...row, holdRun: ctx.runId, holdAtom: ctx.atomName, holdToken: token };
       } else {
-        // a live step of another traversal works on it: wait for it to record and let go
-        await ctx.sleep(tries < 5 ? 100 : 500);
+        // a live step of another traversal works on it: wait for it to record and let go (a
+        // short wait in memory: durable waits must come in the same order in every execution)
+        await abortableSleep(tries < 20 ? 50 : 250, ctx.signal);
       }
       const again = await stacks.sql.read('read a resource', (s) => stacks.getResource(s, row.id));
       if (!again) throw new ResourceStepFailed(`resource ${row.name} vanished`);
@@ -162,6 +185,11 @@ export class ResourceSteps {
     return this.record(row, { ...patch, holdRun: null, holdAtom: null, holdToken: null }, event, stackId);
   }
 
+  /** whether the step's run has received the signal `name` */
+  private async signalled(ctx: TaskContext, name: string): Promise<boolean> {
+    return (await this.layer.queries.getSignals(ctx.runId)).some((x) => x.name === name);
+  }
+
   // ------------------------------------------------------------------ converge (create, update, rollback)
 
   private async converge(known: StackRow | null, p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
@@ -179,11 +207,13 @@ export class ResourceSteps {
     const lastGeneration = Math.max(0, ...view.rows.filter((r) => r.name === p.name).map((r) => r.generation));
     const path = `resources.${p.name}`;
     let row: ResourceRow | undefined = rows.find((r) => r.name === p.name && r.current);
+    // a row this step inserted before it parked (a breakpoint) is carried on, not replaced
+    const ownInit = row !== undefined && row.action === 'INIT' && row.holdRun === ctx.runId && row.holdAtom === ctx.atomName;
     if (row) row = await this.hold(row, ctx);
 
     const failHere = async (target: ResourceRow | undefined, action: StackAction, error: unknown): Promise<never> => {
-      // a durable wait parks the atom: not a failure
-      if (error instanceof Suspension) throw error;
+      // a durable wait parks the atom, a conflict starts over: not failures
+      if (error instanceof Suspension || error instanceof RowConflict) throw error;
       const reason = error instanceof ResourceStepFailed ? error.reason : resourceStatusReason(error, path);
       if (target)
         await this.release(target, { action, status: 'FAILED', statusReason: reason }, { status: `${action}_FAILED`, reason }, stack.id);
@@ -217,7 +247,7 @@ export class ResourceSteps {
     const fingerprint = nestedFingerprint(properties, resolved.kind === 'template' ? resolved.content : null);
     let mode: 'create' | 'update' | 'replace' | 'none';
     let changed: readonly string[] = [];
-    if (!row) mode = 'create';
+    if (!row || ownInit) mode = 'create';
     else if (resuming) mode = row.action === 'CREATE' ? 'create' : 'update';
     else if (row.type !== def.type) mode = 'replace';
     else if (layerKind !== undefined || resolved.kind === 'template') {
@@ -244,6 +274,30 @@ export class ResourceSteps {
       // nothing to apply: the row now belongs to this template set (dependents order after it)
       await this.release(row!, { ...common, properties }, null, stack.id);
       return { resource: p.name, mode };
+    }
+
+    const registry = body.environment.resourceRegistry;
+    if (row && !ownInit && !resuming && (mode === 'update' || mode === 'replace') && restrictedActions(registry, p.name).includes(mode)) {
+      // the environment forbids it (restricted_actions): the resource stays as it is
+      const reason = `${mode} is restricted for resource.`;
+      await this.release(row, {}, { status: `${row.action}_${row.status}`, reason }, stack.id);
+      throw new ResourceStepFailed(reason);
+    }
+    const hook: HookType | null = mode === 'create' ? 'pre-create' : 'pre-update';
+    if (!resuming && resourceHooks(registry, p.name).includes(hook)) {
+      // a breakpoint: the step parks until `stack resource signal … {"unset_hook": hook}`
+      if (!row) row = await this.insertRow(stack, p.name, def.type, lastGeneration + 1, ctx, common);
+      const name = hookSignal(hook, row.id);
+      if (!(await this.signalled(ctx, name))) {
+        const verb = hook === 'pre-create' ? 'CREATE' : 'UPDATE';
+        row = await this.record(
+          row,
+          {},
+          { status: `${row.action}_${row.status}`, reason: `${verb} paused until Hook ${hook} is cleared` },
+          stack.id,
+        );
+      }
+      await awaitSignal(this.layer, ctx, name);
     }
 
     if (mode === 'replace') {
@@ -440,8 +494,7 @@ export class ResourceSteps {
       const other = rows.find((r) => r.generation === generation);
       if (!other) throw e;
       if (other.holdRun === ctx.runId && other.holdAtom === ctx.atomName) return this.hold(other, ctx);
-      await ctx.sleep(100);
-      throw e;
+      throw new RowConflict(`resource ${name} generation ${generation} exists`);
     }
   }
 
