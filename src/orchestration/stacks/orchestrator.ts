@@ -323,7 +323,9 @@ export class Orchestrator implements StackLayer {
       );
     }
     const reason = `Stack ${stack.action} cancelled`;
-    await this.failTraversal(stack, stack.traversal!, stack.action, reason, { rollback: options.rollback !== false, cancelRun: true });
+    // as Heat: the steps in flight finish and record what they did (no abort); nothing new starts, and the
+    // rollback (unless --no-rollback) converges back from there
+    await this.failTraversal(stack, stack.traversal!, stack.action, reason, { rollback: options.rollback !== false, cancelRun: false });
     return this.get(stack.id, project);
   }
 
@@ -357,12 +359,14 @@ export class Orchestrator implements StackLayer {
 
   async startAction(stack: StackRow, action: StackAction, setId: string | null, options: ActionOptions = {}): Promise<void> {
     const traversal = options.traversal ?? this.newId();
-    const rows = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id));
-    const plan = await this.plan(stack, action, setId, rows, traversal);
+    const all = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id, { includeDeleted: true }));
+    const plan = await this.plan(stack, action, setId, all, traversal);
     const converges = action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK';
     const reason = options.reason ?? `Stack ${action} started`;
     await this.stacks.sql.transaction('start a stack action', async (s) => {
       for (const [id, current] of plan.swaps) await this.stacks.updateResource(s, id, { current });
+      // every resource the template adds is listed at once, INIT_COMPLETE, as Heat shows them
+      await this.stacks.insertResourcesIfAbsent(s, plan.inits);
       await this.stacks.updateStack(s, stack.id, {
         action,
         status: 'IN_PROGRESS',
@@ -401,6 +405,7 @@ export class Orchestrator implements StackLayer {
     const swaps: [number, boolean][] = [];
     const base = { stack: stack.id, stackName: stack.name, project: stack.project, traversal, action, set: setId };
     const live = rows.filter((r) => !r.deleted);
+    const inits: Omit<ResourceRow, 'id'>[] = [];
     const deletes = (targets: readonly ResourceRow[], after: string[]): string[] => {
       // reverse dependency order among the rows deleted together
       const names = new Map<string, string[]>();
@@ -439,8 +444,38 @@ export class Orchestrator implements StackLayer {
           }
         }
       }
+      const generations = new Map<string, number>();
+      for (const r of rows) generations.set(r.name, Math.max(generations.get(r.name) ?? 0, r.generation));
+      const at = this.now();
       for (const name of instance.order) {
         const def = instance.resource(name);
+        if (!live.some((r) => r.name === name && r.current)) {
+          inits.push({
+            stackId: stack.id,
+            name,
+            generation: (generations.get(name) ?? 0) + 1,
+            current: true,
+            deleted: false,
+            type: def.type,
+            physicalId: null,
+            action: 'INIT',
+            status: 'COMPLETE',
+            statusReason: '',
+            properties: {},
+            data: {},
+            attributes: null,
+            reference: null,
+            requires: [...def.requires],
+            metadata: null,
+            templateSet: setId,
+            nestedStack: null,
+            holdRun: null,
+            holdAtom: null,
+            holdToken: null,
+            createdAt: at,
+            updatedAt: null,
+          });
+        }
         steps.push({
           name: index.get(name)!,
           type: 'stack.resource',
@@ -473,7 +508,7 @@ export class Orchestrator implements StackLayer {
       }
       steps.push({ name: 'finish', type: 'stack.finish', params: base, after: ids });
     }
-    return { steps, swaps };
+    return { steps, swaps, inits };
   }
 
   private async finish(p: FinishParams, ctx: TaskContext): Promise<JsonValue> {

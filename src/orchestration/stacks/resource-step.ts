@@ -208,7 +208,8 @@ export class ResourceSteps {
     const path = `resources.${p.name}`;
     let row: ResourceRow | undefined = rows.find((r) => r.name === p.name && r.current);
     // a row this step inserted before it parked (a breakpoint) is carried on, not replaced
-    const ownInit = row !== undefined && row.action === 'INIT' && row.holdRun === ctx.runId && row.holdAtom === ctx.atomName;
+    // a row never created (planned INIT_COMPLETE, or inserted before a breakpoint) is created, not replaced
+    const ownInit = row !== undefined && row.action === 'INIT';
     if (row) row = await this.hold(row, ctx);
 
     const failHere = async (target: ResourceRow | undefined, action: StackAction, error: unknown): Promise<never> => {
@@ -249,7 +250,7 @@ export class ResourceSteps {
     let changed: readonly string[] = [];
     if (!row || ownInit) mode = 'create';
     else if (resuming) mode = row.action === 'CREATE' ? 'create' : 'update';
-    else if (row.type !== def.type) mode = 'replace';
+    else if (row.type !== def.type || (plugin && (await this.pluginName(row)) !== plugin.type)) mode = 'replace';
     else if (layerKind !== undefined || resolved.kind === 'template') {
       // a nested stack is left alone when neither its properties nor its template changed
       const same = row.status === 'COMPLETE' && row.data?.['fingerprint'] === fingerprint && row.action !== 'INIT';
@@ -267,6 +268,20 @@ export class ResourceSteps {
         changed = decision.changed;
       } catch (e) {
         return failHere(row, 'UPDATE', e);
+      }
+      if (mode === 'replace') {
+        // a row this one replaced, still there and converged with these very properties: take it back (as Heat
+        // restores the previous resource) instead of making another replacement
+        const previous = rows
+          .filter((r) => r.name === p.name && !r.current && r.id !== row!.id && r.type === def.type && r.status === 'COMPLETE')
+          .filter((r) => r.action !== 'DELETE' && r.action !== 'INIT' && canonicalJson(r.properties) === canonicalJson(properties))
+          .pop();
+        if (previous) {
+          const restored = await this.hold(previous, ctx);
+          await this.release(row, { current: false }, null, stack.id);
+          await this.release(restored, { ...common, current: true, properties }, null, stack.id);
+          return { resource: p.name, mode: 'restored' };
+        }
       }
     }
 
@@ -540,8 +555,18 @@ export class ResourceSteps {
     const { stacks } = this.layer;
     const found = await stacks.sql.read('read a resource', (s) => stacks.getResource(s, p.row!));
     if (!found || found.deleted) return { resource: p.name, deleted: false };
+    if (found.current && p.action !== 'DELETE' && p.set !== null) {
+      // the converge step of this traversal took this row back (it had been replaced): it stays
+      const instance = instantiateSet(p.set, await this.layer.setBody(p.set), stack, this.layer.limits.template);
+      if (instance.resourceNames.includes(found.name)) return { resource: p.name, deleted: false };
+    }
     const row = await this.hold(found, ctx);
     if (row.deleted) return { resource: p.name, deleted: false };
+    if (row.action === 'INIT') {
+      // never created: nothing to delete, no events (as Heat)
+      await this.release(row, { deleted: true, current: false }, null, stack.id);
+      return { resource: p.name, deleted: true };
+    }
     const path = `resources.${row.name}`;
     const policy = ((row.metadata as JsonObject | null)?.['__deletion_policy'] as string | undefined) ?? (await this.deletionPolicy(row));
     let current = row;
@@ -554,7 +579,7 @@ export class ResourceSteps {
       );
     }
     try {
-      if (policy !== 'Retain' && row.action !== 'INIT') {
+      if (policy !== 'Retain') {
         if (row.nestedStack) {
           const outcome = await deleteNested(this.layer, stack, current, p.action, ctx);
           if (outcome.failed) throw new ResourceStepFailed(outcome.reason);

@@ -266,6 +266,26 @@ export class StackStore {
     return rows[0] ? resourceOf(rows[0]) : null;
   }
 
+  /**
+   * Inserts rows that are not there yet (INIT_COMPLETE rows an action plans), several per
+   * statement; a row whose (stack, name, generation) exists is left alone.
+   */
+  async insertResourcesIfAbsent(s: ModuleSession, rows: readonly Omit<ResourceRow, 'id'>[]): Promise<void> {
+    const fields = Object.keys(RESOURCE_COLUMNS) as (keyof typeof RESOURCE_COLUMNS)[];
+    const columns = fields.map((f) => RESOURCE_COLUMNS[f]);
+    const one = `(${columns.map(() => '?').join(', ')})`;
+    for (let i = 0; i < rows.length; i += 200) {
+      const chunk = rows.slice(i, i + 200);
+      const values = chunk.map(() => one).join(', ');
+      const params = chunk.flatMap((row) => fields.map((f) => encode(f, row[f])));
+      const text =
+        this.sql.dialect === 'mysql'
+          ? `INSERT IGNORE INTO {p}stack_resources (${columns.join(', ')}) VALUES ${values}`
+          : `INSERT INTO {p}stack_resources (${columns.join(', ')}) VALUES ${values} ON CONFLICT DO NOTHING`;
+      await s.exec('plan resources', text, params);
+    }
+  }
+
   /** Inserts a row and returns its id (RETURNING on PostgreSQL and SQLite; MySQL's LAST_INSERT_ID on the same session). */
   async insertResource(s: ModuleSession, row: Omit<ResourceRow, 'id'>): Promise<number> {
     const fields = Object.keys(RESOURCE_COLUMNS) as (keyof typeof RESOURCE_COLUMNS)[];

@@ -262,7 +262,7 @@ outputs:
 `;
       await stacks.create('can', { template: template('one', 0) });
       await settle(stacks, 'can');
-      await stacks.update('can', { template: template('two', 30) });
+      await stacks.update('can', { template: template('two', 2) });
       await sleep(300);
       await stacks.cancel('can');
       const row = await settle(stacks, 'can');
