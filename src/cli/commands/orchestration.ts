@@ -61,7 +61,7 @@ import {
   type ShowFormat,
 } from '../openstack-output.js';
 import { usageError } from '../options.js';
-import { FileCollector, LIMITS, showChain, readTopFile, within, yamlOptions } from '../template-request.js';
+import { FileCollector, LIMITS, TEMPLATE_FILE, showChain, readTopFile, within, yamlOptions } from '../template-request.js';
 
 interface ValidateOptions extends OutputFlags {
   template: string;
@@ -286,6 +286,17 @@ function validateTemplate(o: ValidateOptions, ctx: CliContext): Record<string, J
     if (Object.keys(nestedParameters).length > 0) result['NestedParameters'] = nestedParameters;
   }
   result['Environment'] = environmentJson(merged, template.parameters);
+  // Heat's environment also maps every template file used directly as a type to itself
+  const registry = result['Environment'] as { resource_registry: JsonObject };
+  for (const definition of Object.values(template.resources)) {
+    if (
+      TEMPLATE_FILE.test(definition.type) &&
+      Object.hasOwn(files.map, definition.type) &&
+      !Object.hasOwn(registry.resource_registry, definition.type)
+    ) {
+      registry.resource_registry[definition.type] = definition.type;
+    }
+  }
   return result;
 }
 
@@ -337,8 +348,9 @@ const API_TYPES: Record<ParameterSchema['type'], string> = {
 };
 
 /**
- * One parameter as Heat's `format_validate_parameter` shapes it. Hidden parameters show
- * `******` for their default and value (Heat shows them; docs/security.md S9 does not).
+ * One parameter as Heat's `format_validate_parameter` shapes it. A hidden parameter's
+ * default written in the template is shown, as Heat does (it is the text the caller sent);
+ * a default from an environment and a value given are `******` (docs/security.md S9).
  */
 function validateParameter(schema: ParameterSchema, value: JsonValue | undefined, userDefault: JsonValue | undefined): JsonObject {
   const out: JsonObject = {
@@ -348,8 +360,8 @@ function validateParameter(schema: ParameterSchema, value: JsonValue | undefined
     Label: schema.label || schema.name,
   };
   const shown = (v: JsonValue): JsonValue => (schema.hidden ? HIDDEN_VALUE : v);
-  const def = userDefault ?? schema.default;
-  if (def !== undefined && def !== null) out['Default'] = shown(def);
+  if (userDefault !== undefined && userDefault !== null) out['Default'] = shown(userDefault);
+  else if (schema.default !== undefined && schema.default !== null) out['Default'] = schema.default;
   if (value !== undefined && pyTruthy(value)) out['Value'] = shown(value);
   if (schema.tags && schema.tags.length > 0) out['Tags'] = schema.tags;
   const descriptions: string[] = [];

@@ -169,7 +169,9 @@ export async function convergeNested(layer: StackLayer, r: NestedRequest): Promi
     attributes['outputs'] = summary.outputs;
     attributes['stack_name'] = done.name;
   }
-  const reference = r.resolved.kind === 'template' ? (summary.outputs['OS::stack_id'] ?? child.id) : child.id;
+  // get_resource of a template resource: its nested template's OS::stack_id output, else the nested stack's ARN
+  const arn = `arn:openstack:heat::${done.project}:stacks/${done.name}/${done.id}`;
+  const reference = r.resolved.kind === 'template' ? (summary.outputs['OS::stack_id'] ?? arn) : child.id;
   return {
     failed: false,
     reason: '',

@@ -359,6 +359,11 @@ export class Orchestrator implements StackLayer {
 
   async startAction(stack: StackRow, action: StackAction, setId: string | null, options: ActionOptions = {}): Promise<void> {
     const traversal = options.traversal ?? this.newId();
+    if (stack.parentId !== null && stack.runId !== null && stack.status === 'IN_PROGRESS') {
+      // a nested stack's work in flight is cancelled when its parent moves on (as Heat): its steps see the
+      // abort, record what they did and let go, so the newer action need not wait for them
+      await this.client.cancel(stack.runId, 'superseded by a newer action of the parent stack').catch(() => undefined);
+    }
     const all = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id, { includeDeleted: true }));
     const plan = await this.plan(stack, action, setId, all, traversal);
     const converges = action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK';

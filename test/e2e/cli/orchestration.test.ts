@@ -117,7 +117,7 @@ Parameters:
     NoEcho: 'false'
     Type: Number
   db_password:
-    Default: '******'
+    Default: s3cret-default
     Description: ''
     Label: db_password
     NoEcho: 'true'
@@ -152,7 +152,9 @@ Environment:
     const out = json<ValidateJson>(r);
     expect(out.Parameters['flavor']).toMatchObject({ Value: 'm1.large', Default: 'm1.small' });
     expect(out.Parameters['count']).toMatchObject({ Default: 4, Type: 'Number' });
-    expect(out.Parameters['db_password']).toMatchObject({ Value: '******', Default: '******', NoEcho: 'true' });
+    // the template's own default is shown (as Heat: the caller sent it); the value given is not
+    expect(out.Parameters['db_password']).toMatchObject({ Value: '******', Default: 's3cret-default', NoEcho: 'true' });
+    expect(r.stdout).not.toContain('hunter22');
     expect(out.Environment).toEqual({
       resource_registry: { resources: {}, 'My::Server': 'nested/server.yaml' },
       parameters: { flavor: 'm1.large', db_password: '******' },
