@@ -141,6 +141,7 @@ Environment:
   parameter_defaults: {}
   parameters: {}
   resource_registry:
+    nested/server.yaml: nested/server.yaml
     resources: {}
 `);
   });
@@ -156,7 +157,8 @@ Environment:
     expect(out.Parameters['db_password']).toMatchObject({ Value: '******', Default: 's3cret-default', NoEcho: 'true' });
     expect(r.stdout).not.toContain('hunter22');
     expect(out.Environment).toEqual({
-      resource_registry: { resources: {}, 'My::Server': 'nested/server.yaml' },
+      // with Heat's entry for the template file used directly as a type
+      resource_registry: { resources: {}, 'My::Server': 'nested/server.yaml', 'nested/server.yaml': 'nested/server.yaml' },
       parameters: { flavor: 'm1.large', db_password: '******' },
       parameter_defaults: { count: 4 },
       event_sinks: [],
