@@ -48,6 +48,7 @@ export function validateStack(instance: TemplateInstance, environment: Environme
     const resolved = resolveResourceType(environment.resourceRegistry, definition.type, { resourceName: name, files: scope.files });
     const evaluated = instance.evaluateResource(name, scope.runtime ?? { getResource: (n) => n, getAttr: () => null });
     if (resolved.kind === 'template') {
+      checkFacade(environment, definition.type, name, resolved.content, resolved.file, scope, path);
       validateNested(
         resolved.content,
         resolved.file,
@@ -109,6 +110,40 @@ export function validateStack(instance: TemplateInstance, environment: Environme
           validateProperties(plugin, (memberDef['properties'] ?? {}) as JsonObject, memberPath);
         }
       }
+    }
+  }
+}
+
+/**
+ * A type mapped to a template for the whole environment (the facade) and, for one resource, to
+ * another template (the provider): Heat requires the provider to take every parameter the
+ * facade requires and to give every output the facade gives.
+ */
+function checkFacade(
+  environment: Environment,
+  type: string,
+  resourceName: string,
+  content: string,
+  file: string,
+  scope: ValidationScope,
+  path: string,
+): void {
+  const global = resolveResourceType(environment.resourceRegistry, type, { files: scope.files });
+  if (global.kind !== 'template' || global.file === file) return;
+  const facade = parseTemplate(global.content, { files: scope.files, label: global.file });
+  const provider = parseTemplate(content, { files: scope.files, label: file });
+  for (const [param, schema] of Object.entries(facade.parameters)) {
+    if (schema.default === undefined && !(param in provider.parameters)) {
+      throw new ValidationError('STOKER_TEMPLATE_INVALID', `${path}: Required property ${param} for facade ${type} missing in provider`, {
+        details: { path, resource: resourceName },
+      });
+    }
+  }
+  for (const output of Object.keys(facade.outputs)) {
+    if (!(output in provider.outputs)) {
+      throw new ValidationError('STOKER_TEMPLATE_INVALID', `${path}: Attribute ${output} for facade ${type} missing in provider`, {
+        details: { path, resource: resourceName },
+      });
     }
   }
 }
