@@ -178,7 +178,7 @@ export async function convergeNested(layer: StackLayer, r: NestedRequest): Promi
     stackId: child.id,
     attributes,
     reference,
-    data: { ...data, members: summary.members as unknown as JsonValue },
+    data: { ...data, members: summary.members as unknown as JsonValue, outputErrors: summary.outputErrors },
   };
 }
 

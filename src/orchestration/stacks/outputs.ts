@@ -47,6 +47,9 @@ export function rowsRuntime(
 
 /** Attributes of group, chain and template resources computed from their members. */
 export function nestedAttribute(r: ResourceRow, attribute: string, path: JsonValue[]): JsonValue | undefined {
+  const outputError = (r.data?.['outputErrors'] as Record<string, string> | undefined)?.[attribute];
+  // a nested stack's output that failed to evaluate fails the parent's reference to it (as Heat)
+  if (outputError !== undefined) throw new Error(`Error in ${r.name} output ${attribute}: ${outputError}`);
   const members = (r.data?.['members'] ?? null) as MemberSummary[] | null;
   if (!members) return undefined;
   const byName = new Map(members.map((m) => [m.name, m]));
@@ -93,22 +96,35 @@ export async function stackOutputs(layer: StackLayer, stack: StackRow, rows?: re
     const o = instance.evaluateOutput(name, runtime);
     const description = instance.template.outputs[name]?.description ?? 'No description given';
     return 'error' in o
-      ? { output_key: name, output_error: o.error, output_value: null, description }
+      ? { output_key: name, output_error: heatOutputError(o.error), output_value: null, description }
       : { output_key: name, output_value: o.value ?? null, description };
   });
+}
+
+/**
+ * An output's error in Heat's words where Heat words it differently at run time: an output
+ * reading a parameter the template does not declare is "The Parameter (x) was not provided."
+ */
+function heatOutputError(error: string): string {
+  const unknown = /^outputs\.[^:]*: Unknown parameter "([^"]*)"$/.exec(error);
+  return unknown ? `The Parameter (${unknown[1]}) was not provided.` : error;
 }
 
 /** What a finished nested stack gives its parent resource's row. */
 export async function nestedSummary(
   layer: StackLayer,
   child: StackRow,
-): Promise<{ outputs: Record<string, JsonValue>; members: MemberSummary[] }> {
+): Promise<{ outputs: Record<string, JsonValue>; outputErrors: Record<string, string>; members: MemberSummary[] }> {
   const rows = await layer.stacks.sql.read('list resources', (s) => layer.stacks.resources(s, child.id));
-  const outputs = Object.fromEntries((await stackOutputs(layer, child, rows)).map((o) => [o.output_key, o.output_value ?? null]));
+  const evaluated = await stackOutputs(layer, child, rows);
+  const outputs = Object.fromEntries(evaluated.map((o) => [o.output_key, o.output_value ?? null]));
+  const outputErrors = Object.fromEntries(
+    evaluated.filter((o) => o.output_error !== undefined).map((o) => [o.output_key, o.output_error!]),
+  );
   const members = rows
     .filter((r) => r.current)
     .map((r) => ({ name: r.name, reference: r.reference ?? r.physicalId ?? r.name, attributes: r.attributes ?? {} }));
   const numeric = members.every((m) => /^\d+$/.test(m.name));
   if (numeric) members.sort((a, b) => Number(a.name) - Number(b.name));
-  return { outputs, members };
+  return { outputs, outputErrors, members };
 }

@@ -29,17 +29,10 @@ import {
   type OperationContext,
   type ResourceType,
 } from '../resources/index.js';
-import {
-  resolveResourceType,
-  resourceHooks,
-  restrictedActions,
-  selectFromAttribute,
-  type HookType,
-  type RuntimeContext,
-} from '../template/index.js';
+import { resolveResourceType, resourceHooks, restrictedActions, type HookType, type RuntimeContext } from '../template/index.js';
 import type { StackLayer } from './layer.js';
 import { awaitSignal, convergeNested, deleteNested } from './nested.js';
-import { nestedAttribute } from './outputs.js';
+import { nestedAttribute, rowsRuntime } from './outputs.js';
 import type { ResourceRow, StackAction, StackRow } from './stack-store.js';
 import { stackLayerKind } from './stack-types.js';
 import { instantiateSet, type TemplateSetBody } from './template-set.js';
@@ -515,22 +508,10 @@ export class ResourceSteps {
 
   /** get_resource / get_attr over the stored rows this resource requires */
   runtime(rows: readonly ResourceRow[], self: string): RuntimeContext {
-    const current = new Map(rows.filter((r) => r.current && r.name !== self).map((r) => [r.name, r]));
-    return {
-      getResource: (n) => {
-        const r = current.get(n);
-        return r ? (r.reference ?? r.physicalId ?? n) : n;
-      },
-      getAttr: (n, attribute, attrPath) => {
-        const r = current.get(n);
-        if (!r || !r.attributes) return null;
-        if (attribute === null) return r.attributes;
-        const nested = nestedAttribute(r, attribute, attrPath);
-        if (nested !== undefined) return nested;
-        if (!Object.hasOwn(r.attributes, attribute)) return null;
-        return selectFromAttribute(r.attributes[attribute]!, attrPath);
-      },
-    };
+    return rowsRuntime(
+      rows.filter((r) => r.name !== self),
+      nestedAttribute,
+    );
   }
 
   operationContext(stack: StackRow, row: ResourceRow, properties: JsonObject, ctx: TaskContext): OperationContext {
