@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { JsonObject, JsonValue } from '../../core/json.js';
+import { Suspension } from '../../engine/failure.js';
 import type { RunClient } from '../../engine/run-client.js';
 import { ConflictError, NotFoundError, ValidationError, isStokerError } from '../../errors.js';
 import { buildGraph, type StepSpec } from '../../flow/build-graph.js';
@@ -99,7 +100,13 @@ export class Orchestrator implements StackLayer {
           try {
             return await resource.execute(params, inputs, ctx);
           } catch (e) {
-            if (e instanceof ResourceStepFailed) await this.failAction(params as unknown as ResourceStepParams, e.reason);
+            if (e instanceof Suspension) throw e;
+            // any other error (the database, a bug) fails the action too, so the stack never stays IN_PROGRESS
+            const reason =
+              e instanceof ResourceStepFailed
+                ? e.reason
+                : `${e instanceof Error ? e.name : 'Error'}: ${e instanceof Error ? e.message : String(e)}`;
+            await this.failAction(params as unknown as ResourceStepParams, reason);
             throw e;
           }
         },
@@ -254,7 +261,8 @@ export class Orchestrator implements StackLayer {
       await this.stacks.updateStack(s, stack.id, {
         disableRollback: request.disableRollback ?? true,
         ...(request.timeoutMins !== undefined ? { timeoutMins: request.timeoutMins } : {}),
-        ...(request.tags !== undefined ? { tags: request.tags } : {}),
+        // a full update (PUT) sets the tags it is given, none when none; a patch keeps them unless given
+        ...(request.tags !== undefined ? { tags: request.tags } : request.existing ? {} : { tags: [] }),
       });
     });
     await this.startAction({ ...stack, disableRollback: request.disableRollback ?? true }, 'UPDATE', setId);
@@ -291,7 +299,7 @@ export class Orchestrator implements StackLayer {
       }
       if (!plugin || resolved.kind === 'template' || row.nestedStack) {
         const evaluated = instance.evaluateResource(name, runtime).properties;
-        const fingerprint = nestedFingerprint(evaluated, resolved.kind === 'template' ? resolved.content : null);
+        const fingerprint = nestedFingerprint(evaluated, resolved.kind === 'template' ? resolved.content : null, body);
         (row.data?.['fingerprint'] === fingerprint && row.status === 'COMPLETE' ? out.unchanged : out.updated).push(name);
         continue;
       }

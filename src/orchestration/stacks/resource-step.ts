@@ -238,12 +238,13 @@ export class ResourceSteps {
       metadata: evaluated.metadata,
     };
 
-    const fingerprint = nestedFingerprint(properties, resolved.kind === 'template' ? resolved.content : null);
+    const fingerprint = nestedFingerprint(properties, resolved.kind === 'template' ? resolved.content : null, body);
     let mode: 'create' | 'update' | 'replace' | 'none';
     let changed: readonly string[] = [];
     if (!row || ownInit) mode = 'create';
     else if (resuming) mode = row.action === 'CREATE' ? 'create' : 'update';
-    else if (row.type !== def.type || (plugin && (await this.pluginName(row)) !== plugin.type)) mode = 'replace';
+    // a new type replaces; a renamed alias of the same type does not (Heat compares the types they resolve to)
+    else if (plugin ? (await this.pluginName(row)) !== plugin.type : row.type !== def.type) mode = 'replace';
     else if (layerKind !== undefined || resolved.kind === 'template') {
       // a nested stack is left alone when neither its properties nor its template changed
       const same = row.status === 'COMPLETE' && row.data?.['fingerprint'] === fingerprint && row.action !== 'INIT';
@@ -280,7 +281,7 @@ export class ResourceSteps {
 
     if (mode === 'none') {
       // nothing to apply: the row now belongs to this template set (dependents order after it)
-      await this.release(row!, { ...common, properties }, null, stack.id);
+      await this.release(row!, { ...common, properties, type: def.type }, null, stack.id);
       return { resource: p.name, mode };
     }
 
@@ -666,9 +667,13 @@ export class ResourceSteps {
   }
 }
 
-/** What a nested stack resource was last converged with: its properties and, for a template resource, its template. */
-export function nestedFingerprint(properties: JsonObject, template: string | null): string {
-  return createHash('sha256').update(canonicalJson({ properties, template })).digest('hex');
+/**
+ * What a nested stack resource was last converged with: its properties, its template, and
+ * the files and registry its members may resolve through (a provider file changed is a change).
+ */
+export function nestedFingerprint(properties: JsonObject, template: string | null, body: TemplateSetBody): string {
+  const context = { files: body.files, registry: body.environment.resourceRegistry as unknown as JsonValue };
+  return createHash('sha256').update(canonicalJson({ properties, template, context })).digest('hex');
 }
 
 function abortText(ctx: TaskContext): string {
