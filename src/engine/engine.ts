@@ -203,12 +203,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       actor: () => this.core.id,
     });
     const supervision = new LocalSupervision(this.core, options.localSupervisor ?? true);
-    this.executor = new Executor(this.core);
-    this.committer = new Committer(
-      this.core,
-      (claim) => this.launch(claim),
-      (wait, parent) => this.client.prepareChild(wait, parent),
-    );
+    this.executor = new Executor(this.core, (wait, parent) => this.client.prepareChild(wait, parent));
+    this.committer = new Committer(this.core, (claim) => this.launch(claim));
     this.claims = new ClaimLoop(this.core, (claim) => this.launch(claim));
     this.lease = new LeaseKeeper(this.core, supervision);
     this.reaper = new Reaper(this.core, supervision);

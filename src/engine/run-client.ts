@@ -193,9 +193,6 @@ export class RunClient {
     const deps = {
       engineId: this.actor(),
       rng: this.rng,
-      prepareChild: () => {
-        throw new StokerError('STOKER_INTERNAL_INVARIANT', 'a cancellation starts no child run');
-      },
     };
     await this.store.runTransaction(lockSet(ctx), async (tx) => {
       const result = emptyResult();

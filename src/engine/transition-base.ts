@@ -22,7 +22,12 @@ import { AtomState, RunStatus, atomTransitionAllowed, isTerminalRun } from '../s
 export type Outcome =
   | { kind: 'success'; result: JsonValue; journal: JournalEntry[] }
   | { kind: 'failure'; failure: FailureRecord; journal: JournalEntry[] }
-  | { kind: 'suspend'; wait: WaitRequest; journal: JournalEntry[] }
+  /**
+   * the atom parks; for a child run, `child` is the run to start, built by the executor
+   * before the commit so that a child the engine cannot build (an unknown flow) fails this
+   * atom instead of raising inside a transaction shared with other runs
+   */
+  | { kind: 'suspend'; wait: WaitRequest; journal: JournalEntry[]; child?: NewRun }
   | { kind: 'reverted' }
   | { kind: 'revertFailed'; failure: FailureRecord }
   /** this engine cannot execute the atom (it does not have the flow's code): hand it back */
@@ -48,8 +53,6 @@ export interface TransitionDeps {
   /** recorded on events; null for a client that is no engine (a cancellation from the CLI) */
   engineId: string | null;
   rng: Rng;
-  /** builds the NewRun for a child run (a registered flow, or a graph built at run time); throws when unknown */
-  prepareChild(wait: Extract<WaitRequest, { kind: 'child' }>, parent: { runId: string; atom: number }): NewRun;
 }
 
 /** The results of one transaction, for the engine to act on after commit. */

@@ -72,7 +72,7 @@ export class RunTransition extends RevertPath {
       case 'failure':
         return this.onFailure(claim, outcome.failure, outcome.journal);
       case 'suspend':
-        return this.onSuspend(claim, outcome.wait, outcome.journal);
+        return this.onSuspend(claim, outcome.wait, outcome.journal, outcome.child);
       default:
         return;
     }
@@ -268,7 +268,7 @@ export class RunTransition extends RevertPath {
     if ((await this.missReason(claim)) === 'revert') await this.joinRevert(claim, { failure, journal });
   }
 
-  private async onSuspend(claim: ClaimedAtom, wait: WaitRequest, journal: JournalEntry[]): Promise<void> {
+  private async onSuspend(claim: ClaimedAtom, wait: WaitRequest, journal: JournalEntry[], prepared?: NewRun): Promise<void> {
     const seq = journal.length;
     const entry: JournalEntry = { seq, kind: wait.kind, done: false };
     const patch: AtomUpdate['patch'] = { claimedBy: null, waitKind: wait.kind };
@@ -281,7 +281,10 @@ export class RunTransition extends RevertPath {
       patch.waitRef = wait.name;
       patch.readyAt = null;
     } else {
-      child = this.deps.prepareChild(wait, { runId: this.run.id, atom: claim.index });
+      if (prepared === undefined) {
+        throw new StokerError('STOKER_INTERNAL_INVARIANT', `run ${this.run.id}: atom ${claim.index} waits for a child run never built`);
+      }
+      child = prepared;
       entry.ref = child.id;
       patch.waitRef = child.id;
       patch.readyAt = null;

@@ -46,6 +46,11 @@ export interface TaskContext {
   /**
    * Starts a child run (once) and parks until it finishes; returns its result or throws its
    * failure. `flow` names a registered flow, or is a graph built at run time (buildGraph).
+   * The child is built by the engine executing this task: when that engine has no flow of
+   * that name (and version), or the arguments do not fit it, this atom fails with that error
+   * (`STOKER_FLOW_NOT_FOUND`, `STOKER_RUN_MISSING_ARGUMENT`, …; not retried) and nothing
+   * else is affected. In a rolling deploy, register a child flow on every engine that has
+   * its parent before starting parents that use it.
    */
   runChild(flow: string | FlowGraph, args: Record<string, JsonValue>, options?: { version?: string }): Promise<JsonValue>;
 }
