@@ -9,7 +9,16 @@ import { loadFlowsModule } from '../../runtime/load-flows.js';
 import type { CliContext } from '../context.js';
 import { durationText } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, parseDuration, redactUrl, requireFlows, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
+import {
+  intOption,
+  parseAge,
+  redactUrl,
+  requireFlows,
+  usageError,
+  withCommonOptions,
+  withFlowsOption,
+  type CommonOptions,
+} from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 
 interface EngineOptions extends CommonOptions {
@@ -62,7 +71,7 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
         '--retention <duration>',
         'delete runs (with their atoms, events and signals) that ended more than this long ago, checked every 10 minutes: 30d, 12h… (default: keep everything)',
       )
-        .argParser(parseDuration)
+        .argParser(parseAge)
         .env('STOKER_RETENTION'),
     )
     .addOption(
@@ -90,7 +99,7 @@ Examples:
         ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
         localSupervisor: o.localSupervisor,
         watchPeers: o.watchPeers,
-        ...(o.retention !== undefined ? { retentionMs: o.retention } : {}),
+        ...(o.retention !== undefined ? { retentionMs: checkRetention(o.retention) } : {}),
       },
       'engine',
     );
@@ -126,4 +135,12 @@ Examples:
       await runtime.stop({ drain: false });
     }
   });
+}
+
+/** Retention under a minute would delete runs about as soon as they end: a slip, not a policy. */
+function checkRetention(ms: number): number {
+  if (ms < 60_000) {
+    throw usageError(`--retention ${durationText(ms)} would delete runs almost as soon as they end: use at least 1m (for example 30d)`);
+  }
+  return ms;
 }

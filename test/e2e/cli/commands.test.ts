@@ -3,6 +3,7 @@
  * SQLite files (and a PostgreSQL database for the peer watch).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createTestStore, testDialects } from '../../helpers/databases.js';
 import { buildCli, json, ROOT, runCli, startCli, tempDir, waitUntil, writeFile, type Built, type RunJson } from './harness.js';
@@ -241,11 +242,21 @@ describe('stoker runs prune', () => {
     expect(recent.code).toBe(0);
     expect(json(recent)).toEqual({ dryRun: false, olderThanMs: 3_600_000, runs: 0, atoms: 0, events: 0, signals: 0, engines: 0 });
 
-    const dry = await cli(['runs', 'prune', '--older-than', '0s', '--dry-run', '--store', store, '-f', 'json']);
+    const dry = await cli(['runs', 'prune', '--older-than', '0s', '--force', '--dry-run', '--store', store, '-f', 'json']);
     expect(json<{ runs: number; atoms: number }>(dry)).toMatchObject({ dryRun: true, runs: 1, atoms: 2 });
     expect((await cli(['runs', 'show', done.id, '--store', store])).code).toBe(0);
 
-    const pruned = await cli(['runs', 'prune', '--older-than', '0', '--store', store]);
+    // a bare number is not an age (it used to mean milliseconds: "--older-than 3" deleted everything)
+    const bare = await cli(['runs', 'prune', '--older-than', '3', '--store', store]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/expected an age with a unit, such as 45s, 90m, 12h or 30d, got "3"/);
+    // under a minute needs --force
+    const young = await cli(['runs', 'prune', '--older-than', '59s', '--store', store]);
+    expect(young.code).toBe(2);
+    expect(young.stderr).toMatch(/--older-than 59\.0 s would delete runs that ended moments ago: pass --force/);
+    expect((await cli(['runs', 'show', done.id, '--store', store])).code).toBe(0);
+
+    const pruned = await cli(['runs', 'prune', '--older-than', '0s', '--force', '--store', store]);
     expect(pruned.code).toBe(0);
     expect(pruned.stdout).toMatch(/^deleted: 1 runs, 2 atoms, \d+ events, 0 signals, \d+ engine rows \(ended more than /);
     const gone = await cli(['runs', 'show', done.id, '--store', store]);
@@ -258,7 +269,43 @@ describe('stoker runs prune', () => {
     expect(missing.stderr).toMatch(/needs --older-than/);
     const bad = await cli(['runs', 'prune', '--older-than', 'soon', '--store', store]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/expected a duration such as 500ms, 45s, 90m, 12h or 30d/);
+    expect(bad.stderr).toMatch(/expected an age with a unit/);
+    // an engine's retention takes the same ages, and at least a minute
+    const bareRetention = await cli(['engine', '--flows', flows, '--retention', '3', '--store', store]);
+    expect(bareRetention.code).toBe(2);
+    expect(bareRetention.stderr).toMatch(/expected an age with a unit/);
+    const shortRetention = await cli(['engine', '--flows', flows, '--retention', '30s', '--store', store]);
+    expect(shortRetention.code).toBe(2);
+    expect(shortRetention.stderr).toMatch(/--retention 30\.0 s would delete runs almost as soon as they end/);
+  });
+
+  it('on a terminal, shows what would be deleted and deletes only when the answer is yes', async () => {
+    const store = freshStore();
+    const done = json<RunJson>(
+      await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "t"}', '--wait', '--store', store, '-f', 'json']),
+    );
+    // script(1) gives the command a pseudo-terminal, so stdin is a TTY as for a person
+    const onTerminal = (answer: string) =>
+      new Promise<string>((resolveRun, reject) => {
+        const command = [process.execPath, built.main, 'runs', 'prune', '--older-than', '0s', '--force', '--store', store]
+          .map((a) => `'${a}'`)
+          .join(' ');
+        const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: dir.path, stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          out += d;
+          if (out.includes('[y/N]') && !child.stdin.writableEnded) child.stdin.end(`${answer}\n`);
+        });
+        child.on('error', reject);
+        child.on('close', () => resolveRun(out));
+      });
+    const declined = await onTerminal('n');
+    expect(declined).toMatch(/delete 1 runs that ended more than 0 ms ago, with 2 atoms, \d+ events and 0 signals\? \[y\/N\]/);
+    expect(declined).toMatch(/nothing deleted/);
+    expect((await cli(['runs', 'show', done.id, '--store', store])).code).toBe(0);
+    const accepted = await onTerminal('y');
+    expect(accepted).toMatch(/deleted: 1 runs, 2 atoms/);
+    expect((await cli(['runs', 'show', done.id, '--store', store])).code).toBe(6);
   });
 });
 
