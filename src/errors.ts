@@ -41,6 +41,8 @@ export const ErrorCodes = {
   STOKER_STORE_QUERY_FAILED: 'A database statement failed.',
   STOKER_STORE_MIGRATION_CHECKSUM: 'An applied migration differs from the one shipped with this version.',
   STOKER_STORE_SCHEMA_TOO_NEW: 'The database was migrated by a newer Stoker version.',
+  STOKER_STORE_NOT_MIGRATED:
+    'The database has no Stoker tables, or lacks migrations this version needs; only stoker migrate and stoker engine create or upgrade them.',
   STOKER_STORE_CLOSED: 'The store was used after it was closed.',
   STOKER_ENGINE_FENCED: 'A write was rejected because the claim it was made under is no longer current.',
   STOKER_ENGINE_STOPPED: 'The engine was used after it was stopped.',

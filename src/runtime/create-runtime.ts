@@ -39,8 +39,13 @@ export interface RuntimeOptions {
   store: string | Store;
   /** passed to `openStore` when `store` is a URL */
   storeOptions?: OpenStoreOptions;
-  /** apply pending migrations when the runtime is created (default true) */
-  migrate?: boolean;
+  /**
+   * apply pending migrations when the runtime is created (default true); `'check'`: change
+   * nothing, and fail with `STOKER_STORE_NOT_MIGRATED` (or `…_SCHEMA_TOO_NEW`) unless the
+   * database is migrated to this version; with a store URL it also opens a SQLite file only
+   * if it exists. The CLI checks in every command but `migrate`, `engine` and `demo`.
+   */
+  migrate?: boolean | 'check';
   /** a registry to use, or flows to register in a new one (default: an empty registry) */
   flows?: FlowRegistry | readonly (FlowDefinition | CompiledFlow)[];
   /** step types for graphs built at run time (default: none) */
@@ -135,10 +140,15 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
 
   const ownsStore = typeof options.store === 'string';
-  const store = typeof options.store === 'string' ? await openStore(options.store, options.storeOptions ?? {}) : options.store;
+  const migrate = options.migrate ?? RUNTIME_DEFAULTS.migrate;
+  const store =
+    typeof options.store === 'string'
+      ? await openStore(options.store, { ...(migrate === 'check' ? { create: false } : {}), ...options.storeOptions })
+      : options.store;
   let migrated: MigrationRecord[] = [];
   try {
-    if (options.migrate ?? RUNTIME_DEFAULTS.migrate) {
+    if (migrate === 'check') await store.checkSchema();
+    else if (migrate) {
       const applied = await store.migrate();
       migrated = applied;
       if (applied.length > 0) logger.info({ migrations: applied.map((m) => `${m.module} ${m.version}`) }, 'store migrated');

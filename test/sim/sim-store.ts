@@ -1617,6 +1617,9 @@ export class SimConnection implements Store {
     this.capabilities.pushWakeups = wakeups !== null;
   }
 
+  /** the tables of every module are always there */
+  async checkSchema(_options?: { modules?: readonly SchemaModule[] }): Promise<void> {}
+
   /** nothing to migrate in memory: the tables of every module are always there */
   async migrate(_options?: { modules?: readonly SchemaModule[] }): Promise<MigrationRecord[]> {
     return [];

@@ -92,6 +92,8 @@ Examples:
     const runtime = await openRuntime(
       o,
       {
+        // an engine creates or upgrades the schema, as `stoker migrate` does
+        migrate: true,
         flows,
         engines: o.engines,
         concurrency: o.concurrency,

@@ -16,7 +16,7 @@ import type { FlowGraph } from '../../flow/graph.js';
 import { graphDigest } from '../graphs.js';
 import { checkModules, type Migration, type MigrationRecord, type SchemaModule } from '../migration.js';
 import { atomFromRow, checkPruneOptions, dateColumn, engineFromRow, eventFromRow, jsonColumn, runFromRow, signalFromRow } from '../rows.js';
-import { runMigrations } from '../schema/migrator.js';
+import { checkSchema, runMigrations } from '../schema/migrator.js';
 import type { RunStatus } from '../states.js';
 import type { Store } from '../store.js';
 import type * as t from '../types.js';
@@ -91,6 +91,15 @@ export class SqlStore implements Store {
     const modules: SchemaModule[] = [{ name: 'core', migrations: () => coreMigrations }, ...(options.modules ?? [])];
     checkModules(modules, this.core.d.name);
     return this.driver.migrating((s) => runMigrations(s, this.core.d, this.parts.prefix, modules));
+  }
+
+  async checkSchema(options: { modules?: readonly SchemaModule[] } = {}): Promise<void> {
+    const coreMigrations = this.parts.coreMigrations;
+    const modules: SchemaModule[] = [{ name: 'core', migrations: () => coreMigrations }, ...(options.modules ?? [])];
+    checkModules(modules, this.core.d.name);
+    await this.driver.read('check the schema', (s) =>
+      checkSchema(s, this.core.d, this.parts.prefix, modules, `the ${this.core.label} database`),
+    );
   }
 
   close(): Promise<void> {

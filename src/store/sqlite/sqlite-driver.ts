@@ -14,7 +14,7 @@
  * (WAL) and do not take it. Other processes wait for the lock as usual.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { StoreError } from '../../errors.js';
 import { AsyncMutex } from '../async-mutex.js';
@@ -55,10 +55,18 @@ export class SqliteDriver implements SqlDriver {
     path: string,
     private readonly prefix: string,
     busyTimeoutMs: number,
+    create = true,
   ) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:' && !create && !existsSync(path)) {
+      throw new StoreError(
+        'STOKER_STORE_NOT_MIGRATED',
+        `SQLite database ${path} does not exist: create it with \`stoker migrate --store sqlite:${path}\` (or check the path)`,
+        { details: { path } },
+      );
+    }
+    if (path !== ':memory:' && create) mkdirSync(dirname(path), { recursive: true });
     try {
-      this.db = new Database(path);
+      this.db = new Database(path, create ? {} : { fileMustExist: true });
     } catch (cause) {
       throw new StoreError('STOKER_STORE_UNREACHABLE', `cannot open SQLite database ${path}: ${(cause as Error).message}`, { cause });
     }

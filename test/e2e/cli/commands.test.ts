@@ -4,16 +4,32 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestStore, testDialects } from '../../helpers/databases.js';
-import { buildCli, json, ROOT, runCli, startCli, tempDir, waitUntil, writeFile, type Built, type RunJson } from './harness.js';
+import {
+  buildCli,
+  json,
+  migrateStore,
+  ROOT,
+  runCli,
+  startCli,
+  tempDir,
+  waitUntil,
+  writeFile,
+  type Built,
+  type RunJson,
+} from './harness.js';
 
 let built: Built;
 let dir: { path: string; remove(): void };
 let flows: string;
 let storeN = 0;
-/** a fresh store URL per test */
-const freshStore = (): string => `sqlite:${join(dir.path, `store-${++storeN}.db`)}`;
+/** a fresh store URL per test, never touched */
+const newStore = (): string => `sqlite:${join(dir.path, `store-${++storeN}.db`)}`;
+/** a fresh store per test, migrated (as `stoker migrate` would) */
+const freshStore = (): Promise<string> => migrateStore(newStore());
 
 beforeAll(() => {
   built = buildCli();
@@ -47,7 +63,7 @@ const cli = (args: string[], env?: Record<string, string>) => runCli(built, args
 
 describe('stoker migrate', () => {
   it('applies the migrations once, then reports up to date', async () => {
-    const store = freshStore();
+    const store = newStore();
     const first = await cli(['migrate', '--store', store]);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/applied migrations? 1/);
@@ -57,11 +73,60 @@ describe('stoker migrate', () => {
     const table = await cli(['migrate', '--store', store]);
     expect(table.stdout.trim()).toBe(`${store}: up to date`);
   });
+
+  it('only migrate, engine and demo change the schema: other commands say "not migrated" and create nothing', async () => {
+    // a folder that does not exist: nothing may create it
+    const missingDir = join(dir.path, `nowhere-${++storeN}`);
+    const missing = `sqlite:${join(missingDir, 'x.db')}`;
+    for (const args of [
+      ['runs', 'list'],
+      ['runs', 'show', '00000000-0000-0000-0000-000000000000'],
+      ['runs', 'prune', '--older-than', '30d', '--yes'],
+      ['engines', 'list'],
+      ['locks', 'list'],
+      ['signal', '00000000-0000-0000-0000-000000000000', 'go'],
+      ['run', 'greet', '--flows', flows, '--args', '{"who": "x"}'],
+    ]) {
+      const r = await cli([...args, '--store', missing]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(
+        /^stoker: error: SQLite database .*x\.db does not exist: create it with `stoker migrate --store sqlite:.*` \(or check the path\) \(code STOKER_STORE_NOT_MIGRATED\)$/m,
+      );
+      expect(existsSync(missingDir), args.join(' ')).toBe(false);
+    }
+    // an existing database without Stoker's tables (the wrong database): read, never written
+    const file = join(dir.path, `other-app-${++storeN}.db`);
+    const other = new Database(file);
+    other.exec('CREATE TABLE customers (id INTEGER PRIMARY KEY)');
+    other.close();
+    const list = await cli(['runs', 'list', '--store', `sqlite:${file}`]);
+    expect(list.code).toBe(1);
+    expect(list.stderr).toMatch(
+      /stoker: error: the SQLite database has no Stoker tables \(prefix stoker_\): not migrated, run `stoker migrate` .*\(code STOKER_STORE_NOT_MIGRATED\)/,
+    );
+    const check = new Database(file, { readonly: true });
+    const tables = check.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[];
+    check.close();
+    expect(tables.map((t) => t.name)).toEqual(['customers']);
+    // a database migrated by a newer Stoker
+    const newer = await freshStore();
+    const db = new Database(newer.slice('sqlite:'.length));
+    db.exec("INSERT INTO stoker_schema_migrations (module, version, name, checksum, applied_at) VALUES ('core', 999, 'future', 'x', 0)");
+    db.close();
+    const tooNew = await cli(['runs', 'list', '--store', newer]);
+    expect(tooNew.code).toBe(1);
+    expect(tooNew.stderr).toMatch(/this Stoker knows up to \d+: upgrade Stoker \(code STOKER_STORE_SCHEMA_TOO_NEW\)/);
+    // migrate creates it; then the same commands work
+    expect((await cli(['migrate', '--store', missing])).code).toBe(0);
+    const ok = await cli(['runs', 'list', '--store', missing, '-f', 'json']);
+    expect(ok.code).toBe(0);
+    expect(json(ok)).toEqual([]);
+  });
 });
 
 describe('stoker run', () => {
   it('--wait -f json executes the run and prints it with its result', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const r = await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "ada"}', '--wait', '--store', store, '-f', 'json']);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
@@ -77,7 +142,7 @@ describe('stoker run', () => {
   });
 
   it('--wait exits 3 when the run does not succeed, and prints the failure', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const r = await cli(['run', 'doomed', '--flows', flows, '--wait', '--store', store, '-f', 'json']);
     expect(r.code).toBe(3);
     const run = json<RunJson>(r);
@@ -86,7 +151,7 @@ describe('stoker run', () => {
   });
 
   it('without --wait only starts the run: runs show reports it PENDING with PENDING/READY atoms', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const r = await cli([
       'run',
       'greet',
@@ -145,7 +210,7 @@ describe('stoker run', () => {
   });
 
   it('accepts a TypeScript flows module (examples/order-flows.ts) and runs its retry and its revert', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const example = join(ROOT, 'examples', 'order-flows.ts');
     const args = JSON.stringify({
       orderId: 'T-1',
@@ -179,7 +244,7 @@ describe('stoker run', () => {
 
 describe('stoker runs', () => {
   it('list filters by status and flow, in table and JSON', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const done = json<RunJson>(
       await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "x"}', '--wait', '--store', store, '-f', 'json']),
     );
@@ -213,7 +278,7 @@ describe('stoker runs', () => {
   });
 
   it('cancel cancels an active run and refuses a finished one (exit 8)', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const started = json<RunJson>(await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "c"}', '--store', store, '-f', 'json']));
     const r = await cli(['runs', 'cancel', started.id, '--reason', 'changed my mind', '--store', store, '-f', 'json']);
     expect(r.code).toBe(0);
@@ -231,7 +296,7 @@ describe('stoker runs', () => {
 
 describe('stoker runs prune', () => {
   it('deletes finished runs older than --older-than, keeps active ones; --dry-run only counts; bad input is a usage error', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const done = json<RunJson>(
       await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "p"}', '--wait', '--store', store, '-f', 'json']),
     );
@@ -280,7 +345,7 @@ describe('stoker runs prune', () => {
   });
 
   it('on a terminal, shows what would be deleted and deletes only when the answer is yes', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const done = json<RunJson>(
       await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "t"}', '--wait', '--store', store, '-f', 'json']),
     );
@@ -311,7 +376,7 @@ describe('stoker runs prune', () => {
 
 describe('stoker engine, signal and engines list', () => {
   it('an engine process executes a run that waits for a signal, and stops gracefully on SIGTERM', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const engine = startCli(built, ['engine', '--flows', flows, '--store', store, '--poll-ms', '50'], { cwd: dir.path });
     try {
       await waitUntil(() => engine.output.stderr.includes(' started on '), 15_000, 'the engine to start');
@@ -368,7 +433,7 @@ describe('stoker engine, signal and engines list', () => {
   });
 
   it('signal to an unknown run exits 6', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const r = await cli(['signal', '00000000-0000-0000-0000-000000000000', 'approve', '--store', store]);
     expect(r.code).toBe(6);
     expect(r.stderr).toContain('(code STOKER_RUN_NOT_FOUND)');
@@ -377,7 +442,7 @@ describe('stoker engine, signal and engines list', () => {
 
 describe('configuration sources', () => {
   it('reads STOKER_STORE and STOKER_FLOWS when the flags are absent; a flag wins over the variable', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const viaEnv = await cli(['run', 'greet', '--args', '{"who": "env"}', '--wait', '-f', 'json'], {
       STOKER_STORE: store,
       STOKER_FLOWS: flows,
@@ -387,7 +452,7 @@ describe('configuration sources', () => {
     const listed = json<RunJson[]>(await cli(['runs', 'list', '--store', store, '-f', 'json']));
     expect(listed.map((r) => r.id)).toEqual([id]);
 
-    const other = freshStore();
+    const other = await freshStore();
     const flagWins = await cli(['runs', 'list', '--store', other, '-f', 'json'], { STOKER_STORE: store });
     expect(json(flagWins)).toEqual([]);
   });

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildCli, json, runCli, tempDir, writeFile, type Built, type CliResult } from './harness.js';
+import { buildCli, migrateStore, runCli, tempDir, writeFile, type Built, type CliResult } from './harness.js';
 
 let built: Built;
 let dir: { path: string; remove(): void };
@@ -74,12 +74,13 @@ function errorLine(r: CliResult, code: string): string {
   return m![1]!;
 }
 
-/** Nothing was written: the store file was never created, and a listing of it is empty. */
+/** Nothing was written: the store file was never created, and a listing of it does not create it either. */
 async function expectNoRuns(store: { url: string; file: string }): Promise<void> {
   expect(existsSync(store.file)).toBe(false);
   const list = await cli(['runs', 'list', '--store', store.url, '-f', 'json']);
-  expect(list.code).toBe(0);
-  expect(json(list)).toEqual([]);
+  expect(list.code).toBe(1);
+  expect(list.stderr).toMatch(/\(code STOKER_STORE_NOT_MIGRATED\)/);
+  expect(existsSync(store.file)).toBe(false);
 }
 
 describe('stoker run with bad input', () => {
@@ -259,6 +260,7 @@ describe('usage errors (exit 2, with a pointer to --help)', () => {
 
   it('runs show of an unknown run: exit 6', async () => {
     const store = fresh();
+    await migrateStore(store.url);
     const r = await cli(['runs', 'show', 'no-such-run', '--store', store.url]);
     expect(r.code).toBe(6);
     expect(errorLine(r, 'STOKER_RUN_NOT_FOUND')).toBe('no run no-such-run in this store');
