@@ -1278,7 +1278,13 @@ export class SimStore {
   async sendSignal(s: Session, runId: string, name: string, payload: JsonValue): Promise<number> {
     // the run lock serialises with an atom parking on the signal; wait for row locks of its waiting atoms
     return this.withRunLock(s, runId, 'sendSignal', (changes) => {
-      if (!this.runs.has(runId)) throw new StoreError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+      const run = this.runs.get(runId);
+      if (!run) throw new StoreError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+      if (TERMINAL_RUN_STATUSES.includes(run.status)) {
+        throw new ConflictError('STOKER_RUN_NOT_ACTIVE', `run ${runId} already ended ${run.status}: it takes no more signals`, {
+          details: { runId, status: run.status },
+        });
+      }
       this.signals.push({ id: this.nextSignal++, runId, name, payload: JSON.stringify(payload), at: this.now });
       changes.push({ k: 'signal', run: runId, name });
       let woke = 0;

@@ -420,6 +420,16 @@ describe('stoker engine, signal and engines list', () => {
       const done = json<RunJson>(await cli(['runs', 'show', run.id, '--store', store, '-f', 'json']));
       expect(done.result).toEqual({ decision: { doc: 'contract-7', by: 'ann' } });
 
+      // the run ended: a signal is refused (exit 8) and nothing is stored
+      const late = await cli(['signal', run.id, 'approve', '--payload', '{"by": "bob"}', '--store', store]);
+      expect(late.code).toBe(8);
+      expect(late.stdout).toBe('');
+      expect(late.stderr).toMatch(
+        /^stoker: error: run [0-9a-f-]{36} already ended SUCCESS: it takes no more signals \(code STOKER_RUN_NOT_ACTIVE\)$/m,
+      );
+      const events = json<RunJson>(await cli(['runs', 'show', run.id, '--events', '--store', store, '-f', 'json'])).events!;
+      expect(events.filter((e) => e.kind === 'run.signal')).toHaveLength(1);
+
       engine.kill('SIGTERM');
       const exit = await engine.exited;
       expect(exit.code).toBe(0);
