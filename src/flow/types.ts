@@ -41,7 +41,12 @@ export interface TaskContext {
    * Code before it therefore runs again: keep it idempotent.
    */
   sleep(ms: number): Promise<void>;
-  /** Parks the atom until `signal(runId, name, payload)` arrives; returns the payload. */
+  /**
+   * Parks the atom until `signal(runId, name, payload)` arrives; returns the payload. `name`
+   * follows the naming rule of signals (a letter, then letters, digits, `_`, `.`, `-`; at most
+   * 128): any other name throws `STOKER_CONFIG_INVALID` at once (not retried), since no such
+   * signal could ever be sent.
+   */
   waitForSignal(name: string): Promise<JsonValue>;
   /**
    * Starts a child run (once) and parks until it finishes; returns its result or throws its

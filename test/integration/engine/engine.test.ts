@@ -564,6 +564,19 @@ for (const dialect of testDialects()) {
       expect(events.some((e) => e.kind === 'atom.waiting')).toBe(true);
     });
 
+    dbIt('waitForSignal with a name no signal can have fails the atom at once, not retried (it used to park for ever)', async () => {
+      const flow = linear('badWait', [
+        task({ name: 'ask', retry: { attempts: 3, backoffMs: 0 }, execute: async (_in, ctx) => ctx.waitForSignal('bad name!') }),
+      ]);
+      const { run, byName } = await runFlow([flow], 'badWait');
+      expect(run.status).toBe('REVERTED');
+      expect(byName.ask!.attempt).toBe(1);
+      expect(byName.ask!.failure).toMatchObject({ code: 'STOKER_CONFIG_INVALID', retryable: false });
+      expect(byName.ask!.failure?.message).toBe(
+        `ctx.waitForSignal needs a signal name that is a letter followed by at most 127 letters, digits, "_", "." or "-"; got 'bad name!'`,
+      );
+    });
+
     dbIt('waits for a named signal sent from outside, and takes one sent earlier at once', async () => {
       const flow = linear('approval', [
         task({ name: 'ask', provides: 'decision', execute: async (_in, ctx) => ctx.waitForSignal('approve') }),
