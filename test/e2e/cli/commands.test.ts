@@ -49,6 +49,8 @@ export default [
   linear('doomed', [
     task({ name: 'fail', execute: () => { const e = new Error('no luck'); e.retryable = false; throw e; } }),
   ]),
+  // never ends and ignores ctx.signal, like a task stuck in a call without a timeout
+  linear('stuck', [task({ name: 'hang', execute: () => new Promise(() => {}) })]),
 ];
 `,
   );
@@ -125,6 +127,25 @@ describe('stoker migrate', () => {
 });
 
 describe('stoker run', () => {
+  it('--wait --timeout-ms returns at the timeout with exit 124 and hands the running atom back; the run goes on', async () => {
+    const store = await freshStore();
+    // A drain would wait for the task (30 s by default): the harness kills the command before that.
+    const r = await runCli(built, ['run', 'stuck', '--flows', flows, '--wait', '--timeout-ms', '500', '--store', store, '-f', 'json'], {
+      cwd: dir.path,
+      timeoutMs: 20_000,
+    });
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(124);
+    const printed = json<RunJson>(r);
+    expect(['PENDING', 'RUNNING']).toContain(printed.status);
+    expect(r.stderr).toMatch(
+      /is still (PENDING|RUNNING) after --timeout-ms 500; it goes on when an engine runs .*\(code STOKER_RUN_WAIT_TIMEOUT\)/,
+    );
+    const after = json<RunJson>(await cli(['runs', 'show', printed.id, '--store', store, '-f', 'json']));
+    expect(after.status).toBe(printed.status);
+    expect(after.atoms!.map((a) => a.state)).toEqual(['READY']);
+  });
+
   it('--wait -f json executes the run and prints it with its result', async () => {
     const store = await freshStore();
     const r = await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "ada"}', '--wait', '--store', store, '-f', 'json']);
