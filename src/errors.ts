@@ -21,6 +21,8 @@ export const ErrorCodes = {
   STOKER_INPUT_TOO_LARGE: 'An input, result or payload is larger than the configured limit.',
   STOKER_INPUT_TOO_DEEP: 'An input nests deeper than the configured limit.',
   STOKER_INPUT_FORBIDDEN_KEY: 'An input object uses a forbidden key such as __proto__.',
+  STOKER_INPUT_NOT_JSON:
+    'An input, result or payload is not plain JSON: a function, BigInt, Date, Map, Set, class instance, NaN or a circular reference.',
   STOKER_FLOW_INVALID: 'A flow definition is malformed (bad name, bad option, wrong child).',
   STOKER_FLOW_CYCLE: 'A flow graph contains a dependency cycle.',
   STOKER_FLOW_DUPLICATE_NAME: 'Two atoms or flows in one flow share a name.',

@@ -60,7 +60,17 @@ export class RunTransition extends RevertPath {
         this.countMove(AtomState.REVERTING, AtomState.REVERTED);
         await this.onReverted(claim.index);
       } else if (outcome.kind === 'revertFailed') {
-        if (!(await this.fencedWrite(claim, AtomState.REVERT_FAILURE, { claimedBy: null, failure: outcome.failure }))) return;
+        if (
+          !(await this.fencedWrite(
+            claim,
+            AtomState.REVERT_FAILURE,
+            { claimedBy: null, failure: outcome.failure },
+            undefined,
+            undefined,
+            failureEventData(claim.attempt, outcome.failure),
+          ))
+        )
+          return;
         await this.failRun(outcome.failure);
       }
       return;
@@ -252,14 +262,22 @@ export class RunTransition extends RevertPath {
         },
         false,
         'atom.retry_scheduled',
-        { attempt: claim.attempt + 1, delayMs, failure: failure.message },
+        { ...failureEventData(claim.attempt + 1, failure), delayMs },
       );
       if (ok) {
         this.result.madeReady += 1;
         return;
       }
     } else {
-      const ok = await this.fencedWrite(claim, AtomState.FAILURE, { claimedBy: null, failure, journal }, false);
+      // the final failure's event carries what a retry_scheduled event does
+      const ok = await this.fencedWrite(
+        claim,
+        AtomState.FAILURE,
+        { claimedBy: null, failure, journal },
+        false,
+        undefined,
+        failureEventData(claim.attempt, failure),
+      );
       if (ok) {
         await this.scopeFailed(spec.kind === 'retry' ? this.parentScope(spec.scope) : spec.scope, failure);
         return;
@@ -311,4 +329,11 @@ export class RunTransition extends RevertPath {
       this.result.madeReady += 1;
     }
   }
+}
+
+/** The data of an event that records a failure: the attempt, the failure's message, and its type and code. */
+function failureEventData(attempt: number, failure: FailureRecord): { [k: string]: JsonValue } {
+  const data: { [k: string]: JsonValue } = { attempt, failure: failure.message, type: failure.type };
+  if (failure.code !== undefined) data.code = failure.code;
+  return data;
 }

@@ -14,6 +14,8 @@ export interface FailureRecord {
   details?: JsonValue;
   retryable?: boolean;
   cause?: FailureRecord;
+  /** the inner errors of an `AggregateError` (the first 20) */
+  errors?: FailureRecord[];
 }
 
 /** What every execution of a task receives besides its inputs. */

@@ -650,7 +650,7 @@ for (const dialect of testDialects()) {
         [{ x: deep }, 'STOKER_INPUT_TOO_DEEP', /deeper than 64 levels at \$\.x/],
         [JSON.parse('{"x": 1, "__proto__": {"polluted": true}}'), 'STOKER_INPUT_FORBIDDEN_KEY', /__proto__/],
         [{ x: 'a'.repeat(2 * 1024 * 1024) }, 'STOKER_INPUT_TOO_LARGE', /over the limit/],
-        [{ x: () => 1 }, 'STOKER_FLOW_INVALID', /not plain JSON at \$\.x \(found a function\)/],
+        [{ x: () => 1 }, 'STOKER_INPUT_NOT_JSON', /not plain JSON at \$\.x: a function/],
         [{}, 'STOKER_RUN_MISSING_ARGUMENT', /needs argument x/],
       ];
       for (const [args, code, message] of cases) {
@@ -667,6 +667,61 @@ for (const dialect of testDialects()) {
       await expect(engine.cancel('no-such-run')).rejects.toMatchObject({ code: 'STOKER_RUN_NOT_FOUND' });
       expect((await store.listRuns({ limit: 10_000 })).length).toBe(before);
     });
+
+    dbIt(
+      'failures keep their information: results that are not JSON, thrown non-Errors, AggregateErrors, the final failure event',
+      async () => {
+        const circular: Record<string, unknown> = {};
+        circular.self = circular;
+        const flow = unordered('lossless', [
+          task({ name: 'date', provides: 'd', execute: () => ({ when: new Date(0) }) as unknown as JsonValue }),
+          task({ name: 'cycle', provides: 'c', execute: () => circular as JsonValue }),
+          task({
+            name: 'many',
+            provides: 'm',
+            execute: () => {
+              throw new AggregateError([new Error('db down'), new Error('cache down')], 'all backends failed');
+            },
+          }),
+        ]);
+        const { run, byName } = await runFlow([flow], 'lossless');
+        expect(run.status).toBe('REVERTED');
+        expect(byName.date!.failure).toMatchObject({
+          code: 'STOKER_INPUT_NOT_JSON',
+          retryable: false,
+          message: 'result of date is not plain JSON at $.when: a Date (store date.toISOString() instead)',
+        });
+        expect(byName.cycle!.failure?.message).toBe('result of cycle is not plain JSON at $.self: a circular reference (back to $)');
+        expect(byName.many!.failure?.errors?.map((e) => e.message)).toEqual(['db down', 'cache down']);
+
+        const plainFlow = linear('plainThrow', [
+          task({
+            name: 'plain',
+            retry: { attempts: 2, backoffMs: 0, jitter: 0 },
+            execute: () => {
+              throw { code: 'E_BUSY', retryIn: 5 };
+            },
+          }),
+        ]);
+        const plain = await runFlow([plainFlow], 'plainThrow');
+        expect(plain.byName.plain!.failure).toMatchObject({
+          type: 'NonError',
+          message: '{"code":"E_BUSY","retryIn":5}',
+          code: 'E_BUSY',
+          details: { code: 'E_BUSY', retryIn: 5 },
+        });
+        // the final failure event carries data, as the retry_scheduled event before it does
+        const kinds = Object.fromEntries(plain.events.filter((e) => e.atom === 0).map((e) => [e.kind, e.data]));
+        expect(kinds['atom.retry_scheduled']).toEqual({
+          attempt: 2,
+          failure: '{"code":"E_BUSY","retryIn":5}',
+          type: 'NonError',
+          code: 'E_BUSY',
+          delayMs: 0,
+        });
+        expect(kinds['atom.failure']).toEqual({ attempt: 2, failure: '{"code":"E_BUSY","retryIn":5}', type: 'NonError', code: 'E_BUSY' });
+      },
+    );
 
     dbIt('an engine without the flow hands the atom back; one with the flow runs it', async () => {
       const flow = linear('known', [task({ name: 'k', provides: 'v', execute: () => 'done' })]);
