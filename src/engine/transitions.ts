@@ -90,11 +90,16 @@ export class RunTransition extends RevertPath {
 
   /** The run ended (cancelled, superseded, failed) while this atom ran: record its outcome, schedule nothing. */
   private async recordAfterEnd({ claim, outcome }: Completion): Promise<void> {
+    // A task that fails once its run was cancelled was (almost always) aborted by the
+    // cancellation: it ends CANCELLED, keeping its failure record, not FAILURE.
+    const cancelled = this.status() === RunStatus.CANCELLED;
     const to =
       outcome.kind === 'success'
         ? AtomState.SUCCESS
         : outcome.kind === 'failure'
-          ? AtomState.FAILURE
+          ? cancelled
+            ? AtomState.CANCELLED
+            : AtomState.FAILURE
           : outcome.kind === 'reverted'
             ? AtomState.REVERTED
             : outcome.kind === 'revertFailed'

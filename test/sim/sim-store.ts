@@ -1001,7 +1001,15 @@ export class SimStore {
         local: false,
       });
       events.push(
-        this.eventRec({ runId: cur.runId, atom: cur.index, kind: 'atom.claimed', toState: next.state, engineId, epoch: next.epoch }),
+        this.eventRec({
+          runId: cur.runId,
+          atom: cur.index,
+          kind: 'atom.claimed',
+          fromState: cur.state,
+          toState: next.state,
+          engineId,
+          epoch: next.epoch,
+        }),
       );
       claims.push(claimOf(next));
     }

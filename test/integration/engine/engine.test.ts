@@ -19,7 +19,7 @@ import {
   unordered,
 } from '../../../src/flow/index.js';
 import type { FlowDefinition, TaskContext } from '../../../src/flow/index.js';
-import type { Store } from '../../../src/store/store.js';
+import type { EventRow, Store } from '../../../src/store/store.js';
 import { createTestStore, testDialects, type TestStore } from '../../helpers/databases.js';
 
 for (const dialect of testDialects()) {
@@ -468,8 +468,11 @@ for (const dialect of testDialects()) {
       expect(startedSecond).toBe(false);
       expect(byName.after!.state).toBe('CANCELLED');
       expect(byName.last!.state).toBe('CANCELLED');
-      // one event per atom the cancel took out of PENDING, then the run's own
-      const cancelled = events.filter((e) => e.kind === 'atom.cancelled').map((e) => [e.atom, e.fromState, e.toState]);
+      // one event per atom the cancel took out of PENDING, then the run's own (the aborted
+      // running atom is recorded RUNNING → CANCELLED when its engine reports it)
+      const cancelled = events
+        .filter((e) => e.kind === 'atom.cancelled' && e.fromState === 'PENDING')
+        .map((e) => [e.atom, e.fromState, e.toState]);
       expect(cancelled).toEqual([
         [byName.after!.index, 'PENDING', 'CANCELLED'],
         [byName.last!.index, 'PENDING', 'CANCELLED'],
@@ -575,6 +578,80 @@ for (const dialect of testDialects()) {
       expect(byName.ask!.failure?.message).toBe(
         `ctx.waitForSignal needs a signal name that is a letter followed by at most 127 letters, digits, "_", "." or "-"; got 'bad name!'`,
       );
+    });
+
+    /** Every state change of a run and of each atom starts from the state the one before ended in. */
+    function expectChained(events: EventRow[]): void {
+      const last = new Map<string, string>();
+      for (const e of events) {
+        if (e.toState === null || e.kind === 'atom.fenced_write') continue;
+        const key = e.atom === null ? 'run' : `atom ${e.atom}`;
+        const before = last.get(key);
+        // only the event that creates the row has no from-state
+        if (before !== undefined) expect(e.fromState, `${e.kind} of ${key} (event ${e.id}) has no from-state`).not.toBeNull();
+        if (before !== undefined) expect(`${key}: ${e.kind} from ${e.fromState}`).toBe(`${key}: ${e.kind} from ${before}`);
+        last.set(key, e.toState);
+      }
+    }
+
+    dbIt('every event names the state its row left: claims of waiting and retried atoms, the run moving on', async () => {
+      let tries = 0;
+      const flow = linear('chained', [
+        task({ name: 'nap', provides: 'n', execute: async (_in, ctx) => (await ctx.sleep(50), 1) }),
+        task({
+          name: 'flaky',
+          provides: 'f',
+          retry: { attempts: 2, backoffMs: 0, jitter: 0 },
+          execute: () => {
+            if ((tries += 1) === 1) throw new Error('once');
+            return 2;
+          },
+        }),
+      ]);
+      const { run, events } = await runFlow([flow], 'chained');
+      expect(run.status).toBe('SUCCESS');
+      const claims = events.filter((e) => e.kind === 'atom.claimed').map((e) => [e.atom, e.fromState, e.toState]);
+      expect(claims).toContainEqual([0, 'WAITING', 'RUNNING']);
+      expect(claims.filter(([atom]) => atom === 1)).toHaveLength(2);
+      expect(claims.every(([, from]) => from !== null)).toBe(true);
+      expectChained(events);
+      expect(events.filter((e) => e.atom === null).map((e) => `${e.kind} ${e.fromState} → ${e.toState}`)).toEqual([
+        'run.created null → PENDING',
+        'run.running PENDING → RUNNING',
+        'run.success RUNNING → SUCCESS',
+      ]);
+    });
+
+    dbIt('a run cancelled before its first completion goes PENDING → CANCELLED; its running task ends CANCELLED', async () => {
+      const flow = linear('cancelEarly', [
+        task({
+          name: 'long',
+          execute: (_in, ctx) =>
+            new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
+        }),
+      ]);
+      const { run } = await runFlow(
+        [flow],
+        'cancelEarly',
+        {},
+        {
+          during: async (engine, runId) => {
+            await waitUntil(async () => (await store.getAtoms(runId))[0]!.state === 'RUNNING');
+            await engine.cancel(runId, 'changed my mind');
+          },
+        },
+      );
+      expect(run.status).toBe('CANCELLED');
+      // read again once the engine has stopped: the aborted task's outcome is recorded by then
+      const [long] = await store.getAtoms(run.id);
+      expect(long!.state).toBe('CANCELLED');
+      expect(long!.failure?.message).toMatch(/changed my mind|aborted/);
+      const after = await store.listEvents({ runId: run.id });
+      expect(after.filter((e) => e.atom === null).map((e) => `${e.kind} ${e.fromState} → ${e.toState}`)).toEqual([
+        'run.created null → PENDING',
+        'run.cancelled PENDING → CANCELLED',
+      ]);
+      expectChained(after);
     });
 
     dbIt('waits for a named signal sent from outside, and takes one sent earlier at once', async () => {

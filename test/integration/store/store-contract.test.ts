@@ -315,7 +315,7 @@ await describeEachDialect('store contract', (ctx) => {
       const c = claimed.find((x) => x.index === e.atom)!;
       expect(e).toMatchObject({
         runId: run.id,
-        fromState: null,
+        fromState: 'READY',
         toState: 'RUNNING',
         epoch: 1,
         data: null,
