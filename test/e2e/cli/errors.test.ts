@@ -203,6 +203,16 @@ describe('stoker run with a bad flows module (exit 7, names the file)', () => {
 });
 
 describe('bad stores', () => {
+  it('a SQLite path under /proc: a clear error, not a spin (Node 20 recursive mkdir)', async () => {
+    // the harness kills a command after 30 s: a spinning one ends with SIGKILL, not an exit code
+    const migrate = await cli(['migrate', '--store', 'sqlite:/proc/x/y.db']);
+    expect(migrate.code).toBe(4);
+    expect(errorLine(migrate, 'STOKER_STORE_UNREACHABLE')).toMatch(/^cannot create the folder \/proc\/x for the SQLite database: /);
+    const list = await cli(['runs', 'list', '--store', 'sqlite:/proc/x/y.db']);
+    expect(list.code).toBe(1);
+    expect(errorLine(list, 'STOKER_STORE_NOT_MIGRATED')).toMatch(/^SQLite database \/proc\/x\/y\.db does not exist/);
+  });
+
   it('an unknown URL scheme: exit 2, and no default store is created instead', async () => {
     const cwd = tempDir();
     try {
