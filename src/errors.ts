@@ -21,6 +21,8 @@ export const ErrorCodes = {
   STOKER_INPUT_TOO_LARGE: 'An input, result or payload is larger than the configured limit.',
   STOKER_INPUT_TOO_DEEP: 'An input nests deeper than the configured limit.',
   STOKER_INPUT_FORBIDDEN_KEY: 'An input object uses a forbidden key such as __proto__.',
+  STOKER_INPUT_NOT_JSON:
+    'An input, result or payload is not plain JSON: a function, BigInt, Date, Map, Set, class instance, NaN or a circular reference.',
   STOKER_FLOW_INVALID: 'A flow definition is malformed (bad name, bad option, wrong child).',
   STOKER_FLOW_CYCLE: 'A flow graph contains a dependency cycle.',
   STOKER_FLOW_DUPLICATE_NAME: 'Two atoms or flows in one flow share a name.',
@@ -42,6 +44,8 @@ export const ErrorCodes = {
   STOKER_STORE_QUERY_FAILED: 'A database statement failed.',
   STOKER_STORE_MIGRATION_CHECKSUM: 'An applied migration differs from the one shipped with this version.',
   STOKER_STORE_SCHEMA_TOO_NEW: 'The database was migrated by a newer Stoker version.',
+  STOKER_STORE_NOT_MIGRATED:
+    'The database has no Stoker tables, or lacks migrations this version needs; only stoker migrate and stoker engine create or upgrade them.',
   STOKER_STORE_CLOSED: 'The store was used after it was closed.',
   STOKER_ENGINE_FENCED: 'A write was rejected because the claim it was made under is no longer current.',
   STOKER_ENGINE_STOPPED: 'The engine was used after it was stopped.',

@@ -72,4 +72,5 @@ export {
 } from './errors.js';
 export type { JsonValue, JsonObject } from './core/json.js';
 export { systemClock, seededRng, type Clock, type Rng } from './core/clock.js';
+export { systemHostProcess, type HostProcess, type StopSignal } from './core/host-process.js';
 export type { Logger } from './core/logger.js';

@@ -1,3 +1,5 @@
+import { createInterface } from 'node:readline/promises';
+
 /**
  * What a command needs from the process, passed in rather than reached for: where to
  * write, and the exit code to end with. `main.ts` makes one per invocation.
@@ -11,6 +13,10 @@ export interface CliContext {
   exitCode: number;
   /** the program name to show in hints, e.g. `stoker` or `node dist/cli/main.js` */
   readonly programName: string;
+  /** true when a person can answer a question: stdin is a terminal */
+  readonly interactive: boolean;
+  /** asks a yes/no question on stderr and reads the answer from stdin; anything but y/yes is no */
+  confirm(question: string): Promise<boolean>;
 }
 
 /** A context on the process's stdout and stderr. */
@@ -20,5 +26,14 @@ export function processContext(programName: string): CliContext {
     note: (line) => void process.stderr.write(`stoker: ${line}\n`),
     exitCode: 0,
     programName,
+    interactive: process.stdin.isTTY === true,
+    async confirm(question) {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return /^\s*y(es)?\s*$/i.test(await rl.question(`${question} [y/N] `));
+      } finally {
+        rl.close();
+      }
+    },
   };
 }

@@ -5,7 +5,12 @@
 import { createRuntime, type Runtime, type RuntimeOptions } from '../runtime/create-runtime.js';
 import type { CommonOptions } from './options.js';
 
-/** `role` names the database connections (application_name), e.g. stoker-engine. */
+/**
+ * `role` names the database connections (application_name), e.g. stoker-engine. The schema
+ * is only checked (`migrate: 'check'`: nothing is created, a SQLite file must exist) unless
+ * the command asks otherwise: only `migrate`, `engine` and `demo` may change it (issue 11:
+ * `runs list` against the wrong database created the tables there).
+ */
 export function openRuntime(
   options: CommonOptions,
   extra: Omit<RuntimeOptions, 'store' | 'storeOptions' | 'logLevel'> = {},
@@ -15,6 +20,7 @@ export function openRuntime(
     store: options.store,
     storeOptions: { role, ...(options.tablePrefix !== undefined ? { tablePrefix: options.tablePrefix } : {}) },
     logLevel: options.logLevel,
+    migrate: 'check',
     ...extra,
   });
 }

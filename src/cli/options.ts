@@ -76,6 +76,18 @@ export function parseDuration(value: string): number {
   return Math.round(ms);
 }
 
+/**
+ * Parses the age of data to delete (`runs prune --older-than`, `engine --retention`): a
+ * number with a unit (`45s`, `90m`, `12h`, `30d`). A bare number is refused: read as
+ * milliseconds, `--older-than 3` deleted every finished run (issue 11).
+ */
+export function parseAge(value: string): number {
+  if (!/^\s*\d+(?:\.\d+)?\s*(ms|s|m|h|d)\s*$/.test(value)) {
+    throw new InvalidArgumentError(`expected an age with a unit, such as 45s, 90m, 12h or 30d, got "${value}"`);
+  }
+  return parseDuration(value);
+}
+
 /** A usage error (exit code 2). */
 export function usageError(message: string): ValidationError {
   return new ValidationError('STOKER_CLI_USAGE', message);

@@ -51,13 +51,36 @@ export const DEFAULT_INPUT_LIMITS: JsonLimits = { maxBytes: 256 * 1024, maxDepth
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
- * Checks that `value` is plain JSON within limits; throws a ValidationError naming `what`
- * and the path of the first problem. Returns the serialised size in bytes.
+ * Checks that `value` is plain JSON within limits; throws a ValidationError naming `what`,
+ * the path of the first problem and what was found there: `STOKER_INPUT_NOT_JSON` for a
+ * value JSON cannot hold as it is (a function, BigInt, Date, Map, Set, class instance, NaN,
+ * a circular reference), `STOKER_INPUT_TOO_DEEP`, `STOKER_INPUT_FORBIDDEN_KEY`,
+ * `STOKER_INPUT_TOO_LARGE`. Returns the serialised size in bytes.
+ *
+ * @example
+ * ```ts
+ * checkJson({ at: new Date() }, 'result of task a');
+ * // throws STOKER_INPUT_NOT_JSON: result of task a is not plain JSON at $.at: a Date (store date.toISOString() instead)
+ * ```
  */
 export function checkJson(value: unknown, what: string, limits: JsonLimits = DEFAULT_INPUT_LIMITS): number {
-  const stack: { v: unknown; path: string; depth: number }[] = [{ v: value, path: '$', depth: 0 }];
+  type Item = { v: unknown; path: string; depth: number } | { leave: object };
+  const stack: Item[] = [{ v: value, path: '$', depth: 0 }];
+  // the objects on the path being walked, with their paths: a cycle comes back to one of them
+  const onPath = new Map<object, string>();
+  const notJson = (path: string, found: string): ValidationError =>
+    new ValidationError('STOKER_INPUT_NOT_JSON', `${what} is not plain JSON at ${path}: ${found}`, { details: { path, found } });
   while (stack.length > 0) {
-    const { v, path, depth } = stack.pop()!;
+    const item = stack.pop()!;
+    if ('leave' in item) {
+      onPath.delete(item.leave);
+      continue;
+    }
+    const { v, path, depth } = item;
+    if (typeof v === 'object' && v !== null) {
+      const seen = onPath.get(v);
+      if (seen !== undefined) throw notJson(path, `a circular reference (back to ${seen})`);
+    }
     if (depth > limits.maxDepth) {
       throw new ValidationError('STOKER_INPUT_TOO_DEEP', `${what} nests deeper than ${limits.maxDepth} levels at ${path}`, {
         details: { path, maxDepth: limits.maxDepth },
@@ -65,29 +88,32 @@ export function checkJson(value: unknown, what: string, limits: JsonLimits = DEF
     }
     if (v === null || typeof v === 'string' || typeof v === 'boolean') continue;
     if (typeof v === 'number') {
-      if (!Number.isFinite(v))
-        throw new ValidationError('STOKER_FLOW_INVALID', `${what} has a non-finite number at ${path}`, { details: { path } });
+      if (!Number.isFinite(v)) throw notJson(path, `${String(v)} (JSON has finite numbers only; use null or a string)`);
       continue;
     }
     if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push({ v: item, path: `${path}[${i}]`, depth: depth + 1 }));
+      onPath.set(v, path);
+      stack.push({ leave: v });
+      v.forEach((child, i) => stack.push({ v: child, path: `${path}[${i}]`, depth: depth + 1 }));
       continue;
     }
     if (
       (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) ||
       (typeof v === 'object' && Object.getPrototypeOf(v) === null)
     ) {
-      for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
+      onPath.set(v, path);
+      stack.push({ leave: v });
+      for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
         if (FORBIDDEN_KEYS.has(k)) {
           throw new ValidationError('STOKER_INPUT_FORBIDDEN_KEY', `${what} uses the forbidden key "${k}" at ${path}`, {
             details: { path, key: k },
           });
         }
-        if (item !== undefined) stack.push({ v: item, path: `${path}.${k}`, depth: depth + 1 });
+        if (child !== undefined) stack.push({ v: child, path: `${path}.${k}`, depth: depth + 1 });
       }
       continue;
     }
-    throw new ValidationError('STOKER_FLOW_INVALID', `${what} is not plain JSON at ${path} (found ${describe(v)})`, { details: { path } });
+    throw notJson(path, describe(v));
   }
   const bytes = Buffer.byteLength(JSON.stringify(value) ?? 'null');
   if (bytes > limits.maxBytes) {
@@ -98,10 +124,17 @@ export function checkJson(value: unknown, what: string, limits: JsonLimits = DEF
   return bytes;
 }
 
+/** What a value that is not JSON is, and what to store instead. */
 function describe(v: unknown): string {
-  if (v === undefined) return 'undefined';
-  if (typeof v === 'function') return 'a function';
-  if (typeof v === 'bigint') return 'a bigint';
-  if (typeof v === 'object') return `an instance of ${(v as object).constructor?.name ?? 'an unknown class'}`;
-  return typeof v;
+  if (v === undefined) return 'undefined (use null)';
+  if (typeof v === 'function') return `a function${v.name ? ` (${v.name})` : ''}`;
+  if (typeof v === 'bigint') return 'a BigInt (store it as a string)';
+  if (typeof v === 'symbol') return 'a symbol';
+  if (v instanceof Date) return 'a Date (store date.toISOString() instead)';
+  if (v instanceof Map) return 'a Map (store Object.fromEntries(map) or an array of entries instead)';
+  if (v instanceof Set) return 'a Set (store an array instead)';
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return 'binary data (store it base64-encoded instead)';
+  if (v instanceof Error) return `an Error (${v.name}; throw it to fail the task, or store its message)`;
+  const name = (v as object).constructor?.name;
+  return name ? `an instance of class ${name} (store a plain object instead)` : 'an object of unknown class';
 }

@@ -5,16 +5,19 @@
  * transaction (transitions.ts) for everything else. After a commit it acts on what the
  * transaction did: continuations are launched, finished runs announced, other engines
  * woken once per batch, fenced writes counted.
+ *
+ * Runs are isolated: when a batch fails, each run's completions are committed again alone,
+ * and an error raised by Stoker's own transition code for one run (not the database's)
+ * fails that run's atoms with the error. So no error raised for one run rolls back or
+ * holds up the completions of another (issue 11: a child of an unknown flow used to stall
+ * every run whose completions shared its batch).
  */
-import type { NewRun } from '../store/store.js';
+import { isStokerError } from '../errors.js';
 import type { EngineCore } from './engine-core.js';
-import type { WaitRequest } from './failure.js';
+import { toFailureRecord } from './failure.js';
 import { FastCommits, mergeResults } from './fast-commits.js';
 import type { EngineRunContext } from './run-cache.js';
 import { RunTransition, emptyResult, type Completion, type TransitionDeps, type TransitionResult } from './transitions.js';
-
-/** Builds the run a parked atom starts as its child (the run client's job: see RunClient.prepareChild). */
-export type PrepareChild = (wait: Extract<WaitRequest, { kind: 'child' }>, parent: { runId: string; atom: number }) => NewRun;
 
 export class Committer {
   private readonly queue: Completion[] = [];
@@ -24,7 +27,6 @@ export class Committer {
   constructor(
     private readonly core: EngineCore,
     private readonly launch: (claim: Completion['claim']) => void,
-    private readonly prepareChild: PrepareChild,
   ) {
     this.fast = new FastCommits(core);
   }
@@ -50,32 +52,98 @@ export class Committer {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, core.settings.maxBatch);
       let result: TransitionResult | null = null;
-      // Keep trying while our claims can still be valid: dropping a completion would leave
-      // its atom RUNNING under our (live) lease. Once the lease is gone, others take over.
-      let ambiguous = false;
-      for (let attempt = 1; result === null; attempt++) {
-        try {
-          result = await this.commit(batch);
-        } catch (e) {
+      let firstError: unknown = undefined;
+      try {
+        result = await this.commit(batch);
+      } catch (e) {
+        core.emitError(e);
+        firstError = e;
+      }
+      if (result) {
+        this.settle(batch, result, false);
+      } else {
+        // One attempt of the whole batch failed: commit each run's completions alone, so that
+        // whatever went wrong for one run cannot roll back or hold up the others.
+        const groups = [...byRun(batch).values()];
+        for (const group of groups) await this.commitAlone(group, firstError, groups.length > 1);
+      }
+      core.wake();
+    }
+  }
+
+  /**
+   * Commits the completions of one run, trying again while our claims can still be valid:
+   * dropping a completion would leave its atom RUNNING under our (live) lease; once the lease
+   * is gone, others take over. An error raised by our own code inside the transaction (not a
+   * database error) rolled it back and would be raised again: the run's atoms then fail with
+   * it, once; the run's retry and revert rules take it from there.
+   */
+  private async commitAlone(group: Completion[], firstError: unknown, retryFirst: boolean): Promise<void> {
+    const core = this.core;
+    let completions = group;
+    let result: TransitionResult | null = null;
+    // a database error may have come after the commit landed (B1, B2); ours come before it
+    let ambiguous = isStoreError(firstError);
+    let lastError = retryFirst ? undefined : firstError;
+    for (let attempt = 1; result === null; attempt++) {
+      if (lastError !== undefined && !isStoreError(lastError)) {
+        if (completions.every(isFailure)) {
+          // Even the failure cannot be recorded. Leave the atoms RUNNING under our id: they
+          // are handed back when this engine stops (or taken over if it dies), and nothing
+          // else is held up. Fencing ourselves instead would abort every other run's tasks.
+          core.log.error(
+            { runId: group[0]!.claim.runId, atoms: group.map((c) => c.claim.index), err: lastError },
+            'the outcome of these atoms cannot be recorded; they stay RUNNING until this engine stops or the run is cancelled',
+          );
+          break;
+        }
+        completions = completions.map((c) => this.asFailure(c, lastError));
+      }
+      try {
+        result = await this.commit(completions);
+      } catch (e) {
+        core.emitError(e);
+        lastError = e;
+        if (isStoreError(e)) {
           ambiguous = true;
-          core.emitError(e);
           if (!core.leaseValid() || (core.stopping && attempt >= 5)) break;
           await core.clock.sleep(Math.min(5000, 50 * 2 ** attempt));
         }
       }
-      for (const c of batch) core.inflight.delete(c.claim.runId, c.claim.index);
-      if (ambiguous || result === null) {
-        // A failed attempt may have committed (with claims of its own) before the error, or
-        // the batch was given up and its atoms stay RUNNING under our id: either way, give
-        // the id up so that the reapers requeue what it holds (docs/reliability.md B1, B2).
-        core.fenceSelf(result === null ? 'completions could not be recorded' : 'commit outcome was unknown');
-        // What this engine holds must be what was recorded (R14): a result whose commit
-        // failed or is unknown may be recorded differently by another execution.
-        if (result === null) for (const c of batch) core.runs.unremember(c.claim.runId, c.claim.index);
-      }
-      if (result) this.committed(result);
-      core.wake();
     }
+    if (result === null && !ambiguous) {
+      for (const c of completions) {
+        core.inflight.delete(c.claim.runId, c.claim.index);
+        core.runs.unremember(c.claim.runId, c.claim.index);
+      }
+      return;
+    }
+    this.settle(completions, result, ambiguous);
+  }
+
+  /** A completion whose commit raised `error` in our own code, turned into the atom's failure. */
+  private asFailure(c: Completion, error: unknown): Completion {
+    const failure = { ...toFailureRecord(error), retryable: false };
+    this.core.runs.unremember(c.claim.runId, c.claim.index);
+    if (c.claim.state === 'REVERTING') return { claim: c.claim, outcome: { kind: 'revertFailed', failure } };
+    const journal = 'journal' in c.outcome ? c.outcome.journal : c.claim.journal;
+    return { claim: c.claim, outcome: { kind: 'failure', failure, journal } };
+  }
+
+  /** After a batch (or a run's part of one) was committed or given up. */
+  private settle(batch: Completion[], result: TransitionResult | null, ambiguous: boolean): void {
+    const core = this.core;
+    for (const c of batch) core.inflight.delete(c.claim.runId, c.claim.index);
+    if (ambiguous || result === null) {
+      // A failed attempt may have committed (with claims of its own) before the error, or
+      // the batch was given up and its atoms stay RUNNING under our id: either way, give
+      // the id up so that the reapers requeue what it holds (docs/reliability.md B1, B2).
+      core.fenceSelf(result === null ? 'completions could not be recorded' : 'commit outcome was unknown');
+      // What this engine holds must be what was recorded (R14): a result whose commit
+      // failed or is unknown may be recorded differently by another execution.
+      if (result === null) for (const c of batch) core.runs.unremember(c.claim.runId, c.claim.index);
+    }
+    if (result) this.committed(result);
   }
 
   private committed(result: TransitionResult): void {
@@ -122,13 +190,8 @@ export class Committer {
   /** The general completion: one transaction that locks the batch's runs and applies the transition rules. */
   private async commitGeneral(batch: Completion[]): Promise<TransitionResult> {
     const core = this.core;
-    const byRun = new Map<string, Completion[]>();
-    for (const c of batch) {
-      const list = byRun.get(c.claim.runId);
-      if (list) list.push(c);
-      else byRun.set(c.claim.runId, [c]);
-    }
-    const contexts = await Promise.all([...byRun.keys()].map((id) => core.runs.context(id)));
+    const runs = byRun(batch);
+    const contexts = await Promise.all([...runs.keys()].map((id) => core.runs.context(id)));
     const locks = [...new Set(contexts.flatMap((c) => lockSet(c)))];
     // a fenced engine records what it finished but takes nothing new under its old id
     const stopping = core.stopping || core.fencedOut;
@@ -137,8 +200,9 @@ export class Committer {
       let free = stopping ? 0 : batch.length;
       for (const ctx of contexts) {
         const t = new RunTransition(tx, ctx, this.transitionDeps(), result, free);
-        await t.applyAll(byRun.get(ctx.id)!);
+        await t.applyAll(runs.get(ctx.id)!);
         await t.flush();
+        core.faultPoint('in-run-transition', { runId: ctx.id, atom: runs.get(ctx.id)![0]!.claim.index });
         free = Math.max(0, batch.length - result.continuations.length);
       }
       if (result.events.length > 0) await tx.insertEvents(result.events);
@@ -155,11 +219,35 @@ export class Committer {
   }
 
   transitionDeps(): TransitionDeps {
-    return { engineId: this.core.id, rng: this.core.rng, prepareChild: this.prepareChild };
+    return { engineId: this.core.id, rng: this.core.rng };
   }
 }
 
 /** The runs a transaction of this run locks: the run, and its parent (a child's end wakes the parent's atom). */
 export function lockSet(run: Pick<EngineRunContext, 'id' | 'parentRunId'>): string[] {
   return run.parentRunId ? [run.id, run.parentRunId] : [run.id];
+}
+
+/** The completions of a batch by run, in the order the runs first appear. */
+function byRun(batch: readonly Completion[]): Map<string, Completion[]> {
+  const out = new Map<string, Completion[]>();
+  for (const c of batch) {
+    const list = out.get(c.claim.runId);
+    if (list) list.push(c);
+    else out.set(c.claim.runId, [c]);
+  }
+  return out;
+}
+
+/**
+ * The database's errors (the drivers wrap theirs as `STOKER_STORE_*`): they may be
+ * transient, and one raised by COMMIT leaves the outcome unknown. Anything else was raised
+ * by our own code before COMMIT, so the transaction rolled back.
+ */
+function isStoreError(e: unknown): boolean {
+  return isStokerError(e) && e.code.startsWith('STOKER_STORE_');
+}
+
+function isFailure(c: Completion): boolean {
+  return c.outcome.kind === 'failure' || c.outcome.kind === 'revertFailed';
 }

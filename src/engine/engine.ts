@@ -28,6 +28,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { systemClock, systemRng, type Clock, type Rng } from '../core/clock.js';
+import { systemHostProcess, type HostProcess, type StopSignal } from '../core/host-process.js';
 import { randomId, type IdGenerator } from '../core/ids.js';
 import type { JsonObject, JsonValue } from '../core/json.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -120,6 +121,8 @@ export interface EngineOptions {
   wakeHub?: WakeHub;
   host?: string;
   pid?: number;
+  /** the process {@link Engine.run} watches for stop signals and keeps alive (default: this Node process) */
+  hostProcess?: HostProcess;
   version?: string;
   /** limits on arguments and results (bytes) */
   maxResultBytes?: number;
@@ -158,10 +161,15 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly retention: RetentionTimer | null;
   private unsubscribe: (() => void)[] = [];
   private unlisten: (() => Promise<void>) | null = null;
+  private readonly hostProcess: HostProcess;
+  /** resolves when the current start has been stopped (what run() waits for) */
+  private stopped: Promise<void> = Promise.resolve();
+  private markStopped: () => void = () => undefined;
 
   constructor(options: EngineOptions) {
     super();
     const settings = engineSettings(options);
+    this.hostProcess = options.hostProcess ?? systemHostProcess;
     const clock = options.clock ?? systemClock;
     const rng = options.rng ?? systemRng;
     const ids = options.ids ?? randomId;
@@ -203,12 +211,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       actor: () => this.core.id,
     });
     const supervision = new LocalSupervision(this.core, options.localSupervisor ?? true);
-    this.executor = new Executor(this.core);
-    this.committer = new Committer(
-      this.core,
-      (claim) => this.launch(claim),
-      (wait, parent) => this.client.prepareChild(wait, parent),
-    );
+    this.executor = new Executor(this.core, (wait, parent) => this.client.prepareChild(wait, parent));
+    this.committer = new Committer(this.core, (claim) => this.launch(claim));
     this.claims = new ClaimLoop(this.core, (claim) => this.launch(claim));
     this.lease = new LeaseKeeper(this.core, supervision);
     this.reaper = new Reaper(this.core, supervision);
@@ -273,6 +277,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       core.running = false;
       throw e;
     }
+    this.stopped = new Promise<void>((resolve) => (this.markStopped = resolve));
     this.unsubscribe = [
       core.hub.subscribe(() => core.wake()),
       core.hub.onRunCancelled((runId, reason) => core.inflight.abortRun(runId, reason)),
@@ -321,6 +326,47 @@ export class Engine extends EventEmitter<EngineEvents> {
     await core.store.deregisterEngine(core.id).catch((e) => core.emitError(e));
     core.running = false;
     core.log.info({}, 'engine stopped');
+    this.markStopped();
+  }
+
+  /**
+   * Runs the engine as a service: starts it (unless started) and resolves once it has
+   * stopped, keeping the Node process alive meanwhile (the engine's own timers do not). On
+   * SIGTERM or SIGINT it stops as `stoker engine` does: in-flight atoms drain for up to
+   * `drainMs` (default 30 s), the rest is handed back, the engine's row is removed; a second
+   * signal exits the process at once (128 + the signal's number). `signals: false` leaves
+   * the signals to the caller: it then resolves after `stop()`.
+   *
+   * @example
+   * ```ts
+   * const engine = new Engine({ store, flows });
+   * await engine.run(); // until SIGTERM / SIGINT (or engine.stop() elsewhere)
+   * await store.close();
+   * ```
+   */
+  async run(options: { signals?: boolean; drainMs?: number } = {}): Promise<void> {
+    const host = this.hostProcess;
+    const release = host.keepAlive();
+    const stopping: { done: Promise<void> | null } = { done: null };
+    const off =
+      options.signals === false
+        ? () => undefined
+        : host.onStopSignal((signal: StopSignal, nth: number) => {
+            if (nth > 1) {
+              this.core.log.warn({ signal }, 'second stop signal: exiting at once');
+              host.exitForSignal(signal);
+            }
+            this.core.log.info({ signal }, 'stop signal: draining in-flight atoms');
+            stopping.done = this.stop({ timeoutMs: options.drainMs ?? 30_000 }).catch((e: unknown) => this.core.emitError(e));
+          });
+    try {
+      await this.start();
+      await this.stopped;
+      await stopping.done;
+    } finally {
+      off();
+      release();
+    }
   }
 
   /** Executes a claimed atom and queues its outcome for the committer. */

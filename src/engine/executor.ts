@@ -11,9 +11,9 @@ import type { JsonValue } from '../core/json.js';
 import { StokerError, ValidationError, isStokerError } from '../errors.js';
 import type { AtomSpec, RetryControllerSpec } from '../flow/graph.js';
 import type { TaskContext } from '../flow/types.js';
-import type { ClaimedAtom } from '../store/store.js';
+import type { ClaimedAtom, JournalEntry, NewRun } from '../store/store.js';
 import type { EngineCore } from './engine-core.js';
-import { Suspension, toFailureRecord } from './failure.js';
+import { Suspension, toFailureRecord, type WaitRequest } from './failure.js';
 import type { EngineRunContext } from './run-cache.js';
 import { taskContext, type Parked } from './task-context.js';
 import type { Outcome, RunContext } from './transitions.js';
@@ -25,8 +25,14 @@ interface Prepared {
   controllerValue: JsonValue | null;
 }
 
+/** Builds the run a parked atom starts as its child (the run client's job: see RunClient.prepareChild); throws when it cannot. */
+export type PrepareChild = (wait: Extract<WaitRequest, { kind: 'child' }>, parent: { runId: string; atom: number }) => NewRun;
+
 export class Executor {
-  constructor(private readonly core: EngineCore) {}
+  constructor(
+    private readonly core: EngineCore,
+    private readonly prepareChild: PrepareChild,
+  ) {}
 
   /** Executes one claimed atom; never rejects for the task's sake (a task's failure is an outcome). */
   async execute(claim: ClaimedAtom, signal: AbortSignal): Promise<Outcome> {
@@ -118,7 +124,7 @@ export class Executor {
     try {
       const value = await this.withTimeout(() => code.execute(inputs.values, ctx), spec.timeoutMs, signal);
       // A wait parks the atom even if the task caught the suspension and carried on.
-      if (parked.suspension) return { kind: 'suspend', wait: parked.suspension.wait, journal: journal.slice(0, parked.suspension.seq) };
+      if (parked.suspension) return this.suspended(claim, parked.suspension, journal);
       const result: JsonValue = value === undefined ? null : (value as JsonValue);
       try {
         checkJson(result, `result of ${spec.name}`, { maxBytes: core.settings.maxResultBytes, maxDepth: 64 });
@@ -129,8 +135,25 @@ export class Executor {
       return { kind: 'success', result, journal };
     } catch (e) {
       const s = parked.suspension ?? (e instanceof Suspension ? e : null);
-      if (s) return { kind: 'suspend', wait: s.wait, journal: journal.slice(0, s.seq) };
+      if (s) return this.suspended(claim, s, journal);
       return { kind: 'failure', failure: toFailureRecord(e), journal };
+    }
+  }
+
+  /**
+   * The outcome of a parked execution. A child run is built here, before the commit: one
+   * this engine cannot build (no flow of that name and version, missing or bad arguments)
+   * fails the atom with that error, not retried. Built inside the commit it raised there and
+   * rolled back the completions of every other run in the batch, again and again (issue 11).
+   */
+  private suspended(claim: ClaimedAtom, s: Suspension, journal: JournalEntry[]): Outcome {
+    const kept = journal.slice(0, s.seq);
+    if (s.wait.kind !== 'child') return { kind: 'suspend', wait: s.wait, journal: kept };
+    try {
+      const child = this.prepareChild(s.wait, { runId: claim.runId, atom: claim.index });
+      return { kind: 'suspend', wait: s.wait, journal: kept, child };
+    } catch (e) {
+      return { kind: 'failure', failure: { ...toFailureRecord(e), retryable: false }, journal: kept };
     }
   }
 

@@ -8,8 +8,22 @@ import type { FlowGraph } from '../flow/graph.js';
 import type { FailureRecord } from '../flow/types.js';
 
 const MAX_DEPTH = 5;
+/** inner errors of an AggregateError kept in a failure record */
+const MAX_INNER_ERRORS = 20;
 
-/** A task failure as JSON-safe data: `{type, message, stack, code, details, retryable, cause}`. */
+/**
+ * A task failure as JSON-safe data: `{type, message, stack, code, details, retryable,
+ * cause, errors}`. Nothing is lost to `[object Object]`: a thrown value that is not an
+ * Error keeps its JSON form (as `details`, with its `message` or a JSON preview as the
+ * message), details that are not JSON are converted ({@link toJsonSafe}), and an
+ * AggregateError keeps its inner errors.
+ *
+ * @example
+ * ```ts
+ * toFailureRecord({ code: 'E_BUSY', retryIn: 5 });
+ * // { type: 'NonError', message: '{"code":"E_BUSY","retryIn":5}', code: 'E_BUSY', details: { code: 'E_BUSY', retryIn: 5 } }
+ * ```
+ */
 export function toFailureRecord(error: unknown, depth = 0): FailureRecord {
   if (error instanceof Error) {
     const rec: FailureRecord = { type: error.name || 'Error', message: error.message };
@@ -20,29 +34,84 @@ export function toFailureRecord(error: unknown, depth = 0): FailureRecord {
       rec.details = error.details;
     } else {
       if (typeof extra.code === 'string') rec.code = extra.code;
-      if (extra.details !== undefined) rec.details = safeJson(extra.details);
+      if (extra.details !== undefined) rec.details = toJsonSafe(extra.details);
     }
     if (typeof extra.retryable === 'boolean') rec.retryable = extra.retryable;
     if (error.cause !== undefined && depth < MAX_DEPTH) rec.cause = toFailureRecord(error.cause, depth + 1);
+    if (error instanceof AggregateError && Array.isArray(error.errors) && depth < MAX_DEPTH) {
+      rec.errors = error.errors.slice(0, MAX_INNER_ERRORS).map((inner: unknown) => toFailureRecord(inner, depth + 1));
+      if (rec.message === '') rec.message = `${error.errors.length} errors: ${rec.errors.map((r) => r.message).join('; ')}`;
+    }
     return rec;
   }
-  return { type: 'NonError', message: typeof error === 'string' ? error : safeString(error) };
+  if (typeof error === 'string') return { type: 'NonError', message: error };
+  const details = toJsonSafe(error);
+  const rec: FailureRecord = { type: 'NonError', message: previewOf(error, details) };
+  if (typeof error === 'object' && error !== null) {
+    const extra = error as { code?: unknown; retryable?: unknown };
+    if (typeof extra.code === 'string') rec.code = extra.code;
+    if (typeof extra.retryable === 'boolean') rec.retryable = extra.retryable;
+    rec.details = details;
+  }
+  return rec;
 }
 
-function safeJson(v: unknown): JsonValue {
-  try {
-    return JSON.parse(JSON.stringify(v)) as JsonValue;
-  } catch {
-    return safeString(v);
+/** The message of a thrown non-Error: its own `message`, else its JSON (cut at 500 characters). */
+function previewOf(value: unknown, json: JsonValue): string {
+  if (typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string') {
+    return (value as { message: string }).message;
   }
+  const text = typeof json === 'string' ? json : JSON.stringify(json);
+  return text.length > 500 ? `${text.slice(0, 500)}…` : text;
 }
 
-function safeString(v: unknown): string {
-  try {
-    return String(v);
-  } catch {
-    return '[unprintable]';
-  }
+/**
+ * A JSON-safe copy of any value, for failure records: a circular reference becomes
+ * `"[Circular]"`, a BigInt its decimal string, a Date its ISO string, a Map an object
+ * (or its entries), a Set an array, an Error a failure record, a function `"[Function
+ * name]"`, a non-finite number its name; `undefined` fields are left out. Bounded: at most
+ * 20 levels deep and 10,000 values, the rest `"[…]"`.
+ *
+ * @example
+ * ```ts
+ * toJsonSafe({ n: 10n, at: new Date(0), f() {} }); // { n: '10', at: '1970-01-01T00:00:00.000Z', f: '[Function f]' }
+ * ```
+ */
+export function toJsonSafe(value: unknown): JsonValue {
+  let budget = 10_000;
+  const onPath = new Set<object>();
+  const walk = (v: unknown, depth: number): JsonValue => {
+    if (budget-- <= 0 || depth > 20) return '[…]';
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
+    if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
+    if (typeof v === 'bigint') return v.toString();
+    if (typeof v === 'undefined') return null;
+    if (typeof v === 'symbol') return v.toString();
+    if (typeof v === 'function') return `[Function${v.name ? ` ${v.name}` : ''}]`;
+    const obj = v as object;
+    if (onPath.has(obj)) return '[Circular]';
+    if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? 'Invalid Date' : obj.toISOString();
+    if (obj instanceof Error) return toFailureRecord(obj, MAX_DEPTH - 1) as unknown as JsonValue;
+    onPath.add(obj);
+    try {
+      if (Array.isArray(obj) || obj instanceof Set) return [...(obj as Iterable<unknown>)].map((x) => walk(x, depth + 1));
+      if (obj instanceof Map) {
+        const entries = [...obj.entries()];
+        return entries.every(([k]) => typeof k === 'string')
+          ? Object.fromEntries(entries.map(([k, x]) => [k as string, walk(x, depth + 1)]))
+          : entries.map(([k, x]) => [walk(k, depth + 1), walk(x, depth + 1)]);
+      }
+      const out: Record<string, JsonValue> = {};
+      for (const [k, x] of Object.entries(obj)) {
+        if (x === undefined || k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
+        out[k] = walk(x, depth + 1);
+      }
+      return out;
+    } finally {
+      onPath.delete(obj);
+    }
+  };
+  return walk(value, 0);
 }
 
 /** What a parked atom waits for. */

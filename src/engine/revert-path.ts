@@ -46,9 +46,10 @@ export abstract class RevertPath extends TransitionBase {
     const sc = this.graph.scopes[scope]!;
     const members = wholeRun ? this.graph.atoms.map((a) => a.index) : sc.atoms;
     if (wholeRun) {
+      const from = this.runFrom(RunStatus.REVERTING);
       this.runPatchStatus = RunStatus.REVERTING;
       this.runFailure = failure;
-      this.event(null, 'run.reverting', this.tx.run(this.run.id).status, RunStatus.REVERTING, { failure: failure.message });
+      this.event(null, 'run.reverting', from, RunStatus.REVERTING, { failure: failure.message });
     }
     // 1. stop what has not started: READY → PENDING first, so a concurrent claim either won
     //    (the atom is RUNNING and gets flagged below) or cannot happen any more; then flag

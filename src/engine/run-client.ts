@@ -21,6 +21,7 @@ import type { JsonObject, JsonValue } from '../core/json.js';
 import { ConflictError, NotFoundError, StokerError, ValidationError } from '../errors.js';
 import { checkGraph } from '../flow/build-graph.js';
 import type { FlowGraph } from '../flow/graph.js';
+import { NAME_RULE, isValidName, quoteName } from '../flow/names.js';
 import { isTerminalRun } from '../store/states.js';
 import type { NewRun, RunFilter, RunRow, StartResult, Store } from '../store/store.js';
 import { lockSet } from './committer.js';
@@ -193,9 +194,6 @@ export class RunClient {
     const deps = {
       engineId: this.actor(),
       rng: this.rng,
-      prepareChild: () => {
-        throw new StokerError('STOKER_INTERNAL_INVARIANT', 'a cancellation starts no child run');
-      },
     };
     await this.store.runTransaction(lockSet(ctx), async (tx) => {
       const result = emptyResult();
@@ -214,8 +212,8 @@ export class RunClient {
 
   /** Sends a named signal with a JSON payload to a run (stored; wakes atoms waiting for it). */
   async signal(runId: string, name: string, payload: JsonValue = null): Promise<number> {
-    if (!/^[A-Za-z][A-Za-z0-9_.-]{0,127}$/.test(name)) {
-      throw new ValidationError('STOKER_CONFIG_INVALID', `signal name "${name}" must match [A-Za-z][A-Za-z0-9_.-]{0,127}`);
+    if (!isValidName(name)) {
+      throw new ValidationError('STOKER_CONFIG_INVALID', `signal name ${quoteName(name)} must be ${NAME_RULE}`);
     }
     checkJson(payload, `payload of signal ${name}`, { maxBytes: this.limits.maxPayloadBytes, maxDepth: 64 });
     const woke = await this.store.sendSignal(runId, name, payload);

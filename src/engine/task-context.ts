@@ -9,6 +9,7 @@
 import type { JsonValue } from '../core/json.js';
 import { ValidationError } from '../errors.js';
 import type { FlowGraph } from '../flow/graph.js';
+import { NAME_RULE, isValidName, quoteName } from '../flow/names.js';
 import type { FailureRecord, TaskContext } from '../flow/types.js';
 import { RunStatus } from '../store/states.js';
 import type { ClaimedAtom, JournalEntry, RunQueries, SignalRow } from '../store/store.js';
@@ -72,6 +73,17 @@ export async function taskContext(
       return park(new Suspension(k, { kind: 'sleep', ms }));
     },
     async waitForSignal(name: string): Promise<JsonValue> {
+      // no signal with another name can ever be sent (RunClient.signal): waiting for one would park the atom for ever
+      if (!isValidName(name)) {
+        const e = new ValidationError(
+          'STOKER_CONFIG_INVALID',
+          `ctx.waitForSignal needs a signal name that is ${NAME_RULE}; got ${quoteName(name)}`,
+          {
+            details: { name: typeof name === 'string' ? (name as string).slice(0, 200) : null },
+          },
+        );
+        throw Object.assign(e, { retryable: false });
+      }
       const k = seq++;
       const e = journal[k];
       if (e) return e.value ?? null;

@@ -16,13 +16,18 @@ import { providedValue } from '../flow/provided-value.js';
 import type { AtomRow, AtomUpdate, ClaimedAtom, EventInput, JournalEntry, NewRun, RunTx } from '../store/store.js';
 import { StokerError } from '../errors.js';
 import type { WaitRequest } from './failure.js';
-import { AtomState, RunStatus, atomTransitionAllowed, isTerminalRun } from '../store/states.js';
+import { AtomState, RUN_TRANSITIONS, RunStatus, atomTransitionAllowed, isTerminalRun } from '../store/states.js';
 
 /** How an execution (or revert) of a claimed atom ended. */
 export type Outcome =
   | { kind: 'success'; result: JsonValue; journal: JournalEntry[] }
   | { kind: 'failure'; failure: FailureRecord; journal: JournalEntry[] }
-  | { kind: 'suspend'; wait: WaitRequest; journal: JournalEntry[] }
+  /**
+   * the atom parks; for a child run, `child` is the run to start, built by the executor
+   * before the commit so that a child the engine cannot build (an unknown flow) fails this
+   * atom instead of raising inside a transaction shared with other runs
+   */
+  | { kind: 'suspend'; wait: WaitRequest; journal: JournalEntry[]; child?: NewRun }
   | { kind: 'reverted' }
   | { kind: 'revertFailed'; failure: FailureRecord }
   /** this engine cannot execute the atom (it does not have the flow's code): hand it back */
@@ -48,8 +53,6 @@ export interface TransitionDeps {
   /** recorded on events; null for a client that is no engine (a cancellation from the CLI) */
   engineId: string | null;
   rng: Rng;
-  /** builds the NewRun for a child run (a registered flow, or a graph built at run time); throws when unknown */
-  prepareChild(wait: Extract<WaitRequest, { kind: 'child' }>, parent: { runId: string; atom: number }): NewRun;
 }
 
 /** The results of one transaction, for the engine to act on after commit. */
@@ -249,7 +252,7 @@ export abstract class TransitionBase {
     return 'fenced';
   }
   protected async finishRun(status: RunStatus, patch: { result?: JsonValue; failure?: FailureRecord | null }): Promise<void> {
-    const from = this.status();
+    const from = this.runFrom(status);
     this.runPatchStatus = status;
     // Open atoms will never run now. A run that succeeded has none (every atom is SUCCESS
     // or SKIPPED when pending_atoms reaches zero), so only other endings look for them.
@@ -276,6 +279,16 @@ export abstract class TransitionBase {
     return true;
   }
 
+  /**
+   * The status the run row leaves when it moves to `to` in this transaction. A PENDING run
+   * goes straight to CANCELLED or SUPERSEDED; anything else makes it RUNNING first (the
+   * `run.running` event {@link flush} writes), so that is the state the move starts from.
+   */
+  protected runFrom(to: RunStatus): RunStatus {
+    const from = this.status();
+    return from === RunStatus.PENDING && !RUN_TRANSITIONS.PENDING.includes(to) ? RunStatus.RUNNING : from;
+  }
+
   /** Writes the run row and queues the events: call once after all completions of this run. */
   async flush(): Promise<void> {
     const run = this.tx.run(this.run.id);
@@ -283,8 +296,9 @@ export abstract class TransitionBase {
     if (this.pendingDelta !== 0) patch.pendingAtomsDelta = this.pendingDelta;
     if (this.revertDelta !== 0) patch.revertPendingDelta = this.revertDelta;
     let status = this.runPatchStatus;
-    if (run.status === RunStatus.PENDING) {
-      // the first transition of a run also moves it PENDING → RUNNING
+    // the first transition of a run also moves it PENDING → RUNNING, unless it ends the run
+    // straight from PENDING (a cancel or supersede: the row never was RUNNING)
+    if (run.status === RunStatus.PENDING && (status === null || !RUN_TRANSITIONS.PENDING.includes(status))) {
       this.events.unshift({
         runId: this.run.id,
         atom: null,

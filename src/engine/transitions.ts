@@ -60,7 +60,17 @@ export class RunTransition extends RevertPath {
         this.countMove(AtomState.REVERTING, AtomState.REVERTED);
         await this.onReverted(claim.index);
       } else if (outcome.kind === 'revertFailed') {
-        if (!(await this.fencedWrite(claim, AtomState.REVERT_FAILURE, { claimedBy: null, failure: outcome.failure }))) return;
+        if (
+          !(await this.fencedWrite(
+            claim,
+            AtomState.REVERT_FAILURE,
+            { claimedBy: null, failure: outcome.failure },
+            undefined,
+            undefined,
+            failureEventData(claim.attempt, outcome.failure),
+          ))
+        )
+          return;
         await this.failRun(outcome.failure);
       }
       return;
@@ -72,7 +82,7 @@ export class RunTransition extends RevertPath {
       case 'failure':
         return this.onFailure(claim, outcome.failure, outcome.journal);
       case 'suspend':
-        return this.onSuspend(claim, outcome.wait, outcome.journal);
+        return this.onSuspend(claim, outcome.wait, outcome.journal, outcome.child);
       default:
         return;
     }
@@ -80,11 +90,16 @@ export class RunTransition extends RevertPath {
 
   /** The run ended (cancelled, superseded, failed) while this atom ran: record its outcome, schedule nothing. */
   private async recordAfterEnd({ claim, outcome }: Completion): Promise<void> {
+    // A task that fails once its run was cancelled was (almost always) aborted by the
+    // cancellation: it ends CANCELLED, keeping its failure record, not FAILURE.
+    const cancelled = this.status() === RunStatus.CANCELLED;
     const to =
       outcome.kind === 'success'
         ? AtomState.SUCCESS
         : outcome.kind === 'failure'
-          ? AtomState.FAILURE
+          ? cancelled
+            ? AtomState.CANCELLED
+            : AtomState.FAILURE
           : outcome.kind === 'reverted'
             ? AtomState.REVERTED
             : outcome.kind === 'revertFailed'
@@ -252,14 +267,22 @@ export class RunTransition extends RevertPath {
         },
         false,
         'atom.retry_scheduled',
-        { attempt: claim.attempt + 1, delayMs, failure: failure.message },
+        { ...failureEventData(claim.attempt + 1, failure), delayMs },
       );
       if (ok) {
         this.result.madeReady += 1;
         return;
       }
     } else {
-      const ok = await this.fencedWrite(claim, AtomState.FAILURE, { claimedBy: null, failure, journal }, false);
+      // the final failure's event carries what a retry_scheduled event does
+      const ok = await this.fencedWrite(
+        claim,
+        AtomState.FAILURE,
+        { claimedBy: null, failure, journal },
+        false,
+        undefined,
+        failureEventData(claim.attempt, failure),
+      );
       if (ok) {
         await this.scopeFailed(spec.kind === 'retry' ? this.parentScope(spec.scope) : spec.scope, failure);
         return;
@@ -268,7 +291,7 @@ export class RunTransition extends RevertPath {
     if ((await this.missReason(claim)) === 'revert') await this.joinRevert(claim, { failure, journal });
   }
 
-  private async onSuspend(claim: ClaimedAtom, wait: WaitRequest, journal: JournalEntry[]): Promise<void> {
+  private async onSuspend(claim: ClaimedAtom, wait: WaitRequest, journal: JournalEntry[], prepared?: NewRun): Promise<void> {
     const seq = journal.length;
     const entry: JournalEntry = { seq, kind: wait.kind, done: false };
     const patch: AtomUpdate['patch'] = { claimedBy: null, waitKind: wait.kind };
@@ -281,7 +304,10 @@ export class RunTransition extends RevertPath {
       patch.waitRef = wait.name;
       patch.readyAt = null;
     } else {
-      child = this.deps.prepareChild(wait, { runId: this.run.id, atom: claim.index });
+      if (prepared === undefined) {
+        throw new StokerError('STOKER_INTERNAL_INVARIANT', `run ${this.run.id}: atom ${claim.index} waits for a child run never built`);
+      }
+      child = prepared;
       entry.ref = child.id;
       patch.waitRef = child.id;
       patch.readyAt = null;
@@ -308,4 +334,11 @@ export class RunTransition extends RevertPath {
       this.result.madeReady += 1;
     }
   }
+}
+
+/** The data of an event that records a failure: the attempt, the failure's message, and its type and code. */
+function failureEventData(attempt: number, failure: FailureRecord): { [k: string]: JsonValue } {
+  const data: { [k: string]: JsonValue } = { attempt, failure: failure.message, type: failure.type };
+  if (failure.code !== undefined) data.code = failure.code;
+  return data;
 }

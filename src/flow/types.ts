@@ -14,6 +14,8 @@ export interface FailureRecord {
   details?: JsonValue;
   retryable?: boolean;
   cause?: FailureRecord;
+  /** the inner errors of an `AggregateError` (the first 20) */
+  errors?: FailureRecord[];
 }
 
 /** What every execution of a task receives besides its inputs. */
@@ -41,11 +43,21 @@ export interface TaskContext {
    * Code before it therefore runs again: keep it idempotent.
    */
   sleep(ms: number): Promise<void>;
-  /** Parks the atom until `signal(runId, name, payload)` arrives; returns the payload. */
+  /**
+   * Parks the atom until `signal(runId, name, payload)` arrives; returns the payload. `name`
+   * follows the naming rule of signals (a letter, then letters, digits, `_`, `.`, `-`; at most
+   * 128): any other name throws `STOKER_CONFIG_INVALID` at once (not retried), since no such
+   * signal could ever be sent.
+   */
   waitForSignal(name: string): Promise<JsonValue>;
   /**
    * Starts a child run (once) and parks until it finishes; returns its result or throws its
    * failure. `flow` names a registered flow, or is a graph built at run time (buildGraph).
+   * The child is built by the engine executing this task: when that engine has no flow of
+   * that name (and version), or the arguments do not fit it, this atom fails with that error
+   * (`STOKER_FLOW_NOT_FOUND`, `STOKER_RUN_MISSING_ARGUMENT`, …; not retried) and nothing
+   * else is affected. In a rolling deploy, register a child flow on every engine that has
+   * its parent before starting parents that use it.
    */
   runChild(flow: string | FlowGraph, args: Record<string, JsonValue>, options?: { version?: string }): Promise<JsonValue>;
 }

@@ -40,8 +40,13 @@ export interface RuntimeOptions {
   store: string | Store;
   /** passed to `openStore` when `store` is a URL */
   storeOptions?: OpenStoreOptions;
-  /** apply pending migrations when the runtime is created (default true) */
-  migrate?: boolean;
+  /**
+   * apply pending migrations when the runtime is created (default true); `'check'`: change
+   * nothing, and fail with `STOKER_STORE_NOT_MIGRATED` (or `…_SCHEMA_TOO_NEW`) unless the
+   * database is migrated to this version; with a store URL it also opens a SQLite file only
+   * if it exists. The CLI checks in every command but `migrate`, `engine` and `demo`.
+   */
+  migrate?: boolean | 'check';
   /**
    * builds the stack layer (runtime.stacks) and registers its step types with the engines:
    * `true` for the defaults, or its options (user resource types, local commands, limits)
@@ -143,10 +148,16 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
 
   const ownsStore = typeof options.store === 'string';
-  const store = typeof options.store === 'string' ? await openStore(options.store, options.storeOptions ?? {}) : options.store;
+  const migrate = options.migrate ?? RUNTIME_DEFAULTS.migrate;
+  const store =
+    typeof options.store === 'string'
+      ? await openStore(options.store, { ...(migrate === 'check' ? { create: false } : {}), ...options.storeOptions })
+      : options.store;
   let migrated: MigrationRecord[] = [];
   try {
-    if (options.migrate ?? RUNTIME_DEFAULTS.migrate) {
+    // the orchestration module is part of the schema a migrate applies; a check asks for it only when stacks are used
+    if (migrate === 'check') await store.checkSchema({ modules: options.orchestration ? [orchestrationSchema] : [] });
+    else if (migrate) {
       const applied = await store.migrate({ modules: [orchestrationSchema] });
       migrated = applied;
       if (applied.length > 0) logger.info({ migrations: applied.map((m) => `${m.module} ${m.version}`) }, 'store migrated');

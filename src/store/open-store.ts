@@ -32,6 +32,12 @@ export interface OpenStoreOptions {
   schema?: string;
   /** names the connections (`application_name` / `program_name` = `stoker-<role>`), default `store` */
   role?: string;
+  /**
+   * SQLite: create the database file (and its folder) when it does not exist (default
+   * true). With false, a missing file is `STOKER_STORE_NOT_MIGRATED` and nothing is
+   * created: what commands that only read or use an existing store pass.
+   */
+  create?: boolean;
 }
 
 const ACCEPTED_FORMS =
@@ -141,6 +147,7 @@ async function construct(where: StoreLocation, options: OpenStoreOptions): Promi
           kill: (pid) => process.kill(pid, 'SIGKILL'),
         },
         ...(options.tablePrefix !== undefined ? { tablePrefix: options.tablePrefix } : {}),
+        ...(options.create !== undefined ? { create: options.create } : {}),
       });
     }
     case 'postgres': {

@@ -73,7 +73,9 @@ export interface RunProtocol {
   /**
    * Stores a signal and makes atoms waiting for it claimable; returns how many atoms woke.
    * Locks the run row first, so it is serialised with an atom parking on that signal.
-   * When atoms woke, subscribed engines are woken at commit (protocol 6).
+   * When atoms woke, subscribed engines are woken at commit (protocol 6). A run that has
+   * ended takes no signal: `STOKER_RUN_NOT_ACTIVE`, nothing stored (`STOKER_RUN_NOT_FOUND`
+   * when there is no such run).
    */
   sendSignal(runId: string, name: string, payload: JsonValue): Promise<number>;
   /**

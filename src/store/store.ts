@@ -46,6 +46,14 @@ export interface Store extends RunProtocol, RunQueries, Retention, EngineLivenes
    * the migrations applied now, in order.
    */
   migrate(options?: { modules?: readonly SchemaModule[] }): Promise<MigrationRecord[]>;
+  /**
+   * Checks, reading only, that the database has every migration of the core schema (and
+   * of `modules`) that this build ships, and none it does not know. Throws
+   * `STOKER_STORE_NOT_MIGRATED` (run `stoker migrate`), `STOKER_STORE_SCHEMA_TOO_NEW` or
+   * `STOKER_STORE_MIGRATION_CHECKSUM`; creates nothing. What commands that must not change
+   * the schema call instead of {@link migrate}.
+   */
+  checkSchema(options?: { modules?: readonly SchemaModule[] }): Promise<void>;
   close(): Promise<void>;
   /** the database clock */
   now(): Promise<Date>;

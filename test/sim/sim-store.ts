@@ -1001,7 +1001,15 @@ export class SimStore {
         local: false,
       });
       events.push(
-        this.eventRec({ runId: cur.runId, atom: cur.index, kind: 'atom.claimed', toState: next.state, engineId, epoch: next.epoch }),
+        this.eventRec({
+          runId: cur.runId,
+          atom: cur.index,
+          kind: 'atom.claimed',
+          fromState: cur.state,
+          toState: next.state,
+          engineId,
+          epoch: next.epoch,
+        }),
       );
       claims.push(claimOf(next));
     }
@@ -1278,7 +1286,13 @@ export class SimStore {
   async sendSignal(s: Session, runId: string, name: string, payload: JsonValue): Promise<number> {
     // the run lock serialises with an atom parking on the signal; wait for row locks of its waiting atoms
     return this.withRunLock(s, runId, 'sendSignal', (changes) => {
-      if (!this.runs.has(runId)) throw new StoreError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+      const run = this.runs.get(runId);
+      if (!run) throw new StoreError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+      if (TERMINAL_RUN_STATUSES.includes(run.status)) {
+        throw new ConflictError('STOKER_RUN_NOT_ACTIVE', `run ${runId} already ended ${run.status}: it takes no more signals`, {
+          details: { runId, status: run.status },
+        });
+      }
       this.signals.push({ id: this.nextSignal++, runId, name, payload: JSON.stringify(payload), at: this.now });
       changes.push({ k: 'signal', run: runId, name });
       let woke = 0;
@@ -1617,6 +1631,9 @@ export class SimConnection implements Store {
     this.capabilities.fastCompletions = fast !== null;
     this.capabilities.pushWakeups = wakeups !== null;
   }
+
+  /** the tables of every module are always there */
+  async checkSchema(_options?: { modules?: readonly SchemaModule[] }): Promise<void> {}
 
   /** nothing to migrate in memory: the tables of every module are always there */
   async migrate(_options?: { modules?: readonly SchemaModule[] }): Promise<MigrationRecord[]> {

@@ -79,7 +79,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
       const path = DEMO_STORE_URL.slice('sqlite:'.length);
       for (const suffix of ['', '-wal', '-shm', '-journal', '-stoker_wake']) rmSync(`${path}${suffix}`, { force: true });
     }
-    const runtime = await openRuntime(o, { flows: demoFlows, engines: 1, concurrency: 4, pollMs: 100 }, 'demo');
+    const runtime = await openRuntime(o, { migrate: true, flows: demoFlows, engines: 1, concurrency: 4, pollMs: 100 }, 'demo');
     const shutdown = watchShutdown(ctx, 'stopping the demo engine');
     const t0 = Date.now();
     try {

@@ -12,7 +12,15 @@ import { loadPluginsModule } from '../../runtime/load-plugins.js';
 import type { CliContext } from '../context.js';
 import { durationText } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, parseDuration, redactUrl, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
+import {
+  intOption,
+  parseAge,
+  redactUrl,
+  usageError,
+  withCommonOptions,
+  withFlowsOption,
+  type CommonOptions,
+} from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 import { maxResourcesOption } from './stack.js';
 
@@ -78,7 +86,7 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
         '--retention <duration>',
         'delete runs (with their atoms, events and signals) that ended more than this long ago, checked every 10 minutes: 30d, 12h… (default: keep everything)',
       )
-        .argParser(parseDuration)
+        .argParser(parseAge)
         .env('STOKER_RETENTION'),
     )
     .addOption(
@@ -101,6 +109,8 @@ Examples:
     const runtime = await openRuntime(
       o,
       {
+        // an engine creates or upgrades the schema, as `stoker migrate` does
+        migrate: true,
         flows,
         orchestration: {
           plugins,
@@ -113,7 +123,7 @@ Examples:
         ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
         localSupervisor: o.localSupervisor,
         watchPeers: o.watchPeers,
-        ...(o.retention !== undefined ? { retentionMs: o.retention } : {}),
+        ...(o.retention !== undefined ? { retentionMs: checkRetention(o.retention) } : {}),
       },
       'engine',
     );
@@ -152,4 +162,12 @@ Examples:
       await runtime.stop({ drain: false });
     }
   });
+}
+
+/** Retention under a minute would delete runs about as soon as they end: a slip, not a policy. */
+function checkRetention(ms: number): number {
+  if (ms < 60_000) {
+    throw usageError(`--retention ${durationText(ms)} would delete runs almost as soon as they end: use at least 1m (for example 30d)`);
+  }
+  return ms;
 }

@@ -1,6 +1,7 @@
 /**
- * `stoker migrate`: applies the store's pending migrations. Every other command does this
- * too on start; this one is for deployments that migrate as a separate step.
+ * `stoker migrate`: applies the store's pending migrations (creating a SQLite file and its
+ * folder if needed). `stoker engine` and `stoker demo` also migrate on start; every other
+ * command only checks the schema and fails with `STOKER_STORE_NOT_MIGRATED` (issue 11).
  */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';

@@ -48,7 +48,11 @@ export function registerRunCommand(program: Command, ctx: CliContext): void {
     .option('--supersede', 'with --key: mark the active run with that key SUPERSEDED and start a new one')
     .option('--version <version>', 'flow version (default: the latest registered)')
     .option('--wait', 'run an engine in this process until the run ends, then print it')
-    .option('--timeout-ms <n>', 'with --wait: stop waiting after N ms (exit 124; the run goes on)', intOption(1))
+    .option(
+      '--timeout-ms <n>',
+      'with --wait: stop waiting after N ms (exit 124); what this process executes is handed back and the run goes on with other engines',
+      intOption(1),
+    )
     .addOption(new Option('--concurrency <n>', 'with --wait: atoms executed at once').argParser(intOption(1, 10_000)).default(10))
     .addOption(
       new Option('--poll-ms <n>', 'with --wait: engine poll interval when idle (also bounds how late a retry backoff ends)')
@@ -108,8 +112,10 @@ Examples:
         });
         run = outcome.run;
         if (outcome.kind !== 'finished') {
-          // Stop our engine first: in-flight atoms finish and are recorded, the rest is handed back.
-          await runtime.stop();
+          // Stop our engine first. At the timeout, at once: what it is executing is aborted and
+          // handed back for another engine (a drain waited for the task and returned long after
+          // the timeout, issue 11). After an interrupt, in-flight atoms finish and are recorded.
+          await runtime.stop(outcome.kind === 'timeout' ? { drain: false } : {});
           ctx.out(o.format === 'json' ? formatJson(runJson(run)) : runRecord(run));
           const resume = `it goes on when an engine runs (${ctx.programName} engine --flows …)`;
           if (outcome.kind === 'timeout') {

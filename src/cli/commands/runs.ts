@@ -11,7 +11,7 @@ import type { CliContext } from '../context.js';
 import { ATOM_COLUMNS, RUN_COLUMNS, durationText, eventColumns, formatJson, formatTable, runRecord } from '../format.js';
 import { atomJson, eventJson, runJson } from '../../views/json.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, parseDuration, usageError, withCommonOptions, type CommonOptions } from '../options.js';
+import { intOption, parseAge, usageError, withCommonOptions, type CommonOptions } from '../options.js';
 
 const STATUSES = Object.values(RunStatus);
 
@@ -48,7 +48,12 @@ interface PruneCliOptions extends CommonOptions {
   olderThan?: number;
   batch: number;
   dryRun?: boolean;
+  force?: boolean;
+  yes?: boolean;
 }
+
+/** Below this age a prune needs --force: it would take runs that just ended, as a slip of the unit does. */
+const MIN_PRUNE_AGE_MS = 60_000;
 
 export function registerRunsCommand(program: Command, ctx: CliContext): void {
   const runs = program
@@ -146,19 +151,42 @@ export function registerRunsCommand(program: Command, ctx: CliContext): void {
         'batches of one transaction each; a run whose parent or child is still active is kept. Also deletes the rows ' +
         'of engines whose lease ran out that long ago and that hold nothing. Active runs are never touched.',
     )
-    .option('--older-than <duration>', 'age of the runs to delete, counted from when they ended: 30d, 12h, 90m, 45s or ms', parseDuration)
+    .option('--older-than <age>', 'age of the runs to delete, counted from when they ended, with a unit: 30d, 12h, 90m, 45s', parseAge)
     .option('--batch <n>', 'runs deleted per transaction', intOption(1, 100_000), 1000)
-    .option('--dry-run', 'count what one batch would delete, delete nothing');
+    .option('--dry-run', 'count what one batch would delete, delete nothing')
+    .option('-y, --yes', 'do not ask for confirmation on a terminal')
+    .option('--force', 'allow --older-than under 1m (runs that ended moments ago)');
   withCommonOptions(prune).addHelpText(
     'after',
-    '\nExamples:\n  $ stoker runs prune --older-than 30d --dry-run\n  $ stoker runs prune --older-than 7d --store postgres://…/stoker -f json',
+    '\nOn a terminal, the command shows what the first batch would delete and asks before deleting (--yes skips the question).\n' +
+      '\nExamples:\n  $ stoker runs prune --older-than 30d --dry-run\n  $ stoker runs prune --older-than 7d --yes --store postgres://…/stoker -f json',
   );
   prune.action(async (o: PruneCliOptions) => {
     if (o.olderThan === undefined)
       throw usageError('runs prune needs --older-than (for example --older-than 30d): nothing is deleted by default');
     const olderThanMs = o.olderThan;
+    if (olderThanMs < MIN_PRUNE_AGE_MS && o.force !== true) {
+      throw usageError(
+        `--older-than ${durationText(olderThanMs)} would delete runs that ended moments ago: pass --force to do that, or give an age of at least 1m`,
+      );
+    }
     const runtime = await openRuntime(o, { engines: 0 });
     try {
+      if (!o.dryRun && o.yes !== true && ctx.interactive) {
+        const would = await runtime.store.pruneRuns({ olderThanMs, limit: o.batch, dryRun: true });
+        if (would.runs === 0) {
+          ctx.note(`no run ended more than ${durationText(olderThanMs)} ago: nothing to delete`);
+        } else {
+          const more = would.runs === o.batch ? ` in the first batch (of ${o.batch}; more may follow)` : '';
+          const ok = await ctx.confirm(
+            `stoker: delete ${would.runs} runs${more} that ended more than ${durationText(olderThanMs)} ago, with ${would.atoms} atoms, ${would.events} events and ${would.signals} signals?`,
+          );
+          if (!ok) {
+            ctx.note('nothing deleted');
+            return;
+          }
+        }
+      }
       const total = o.dryRun
         ? await runtime.store.pruneRuns({ olderThanMs, limit: o.batch, dryRun: true })
         : await pruneInBatches(runtime.store, {

@@ -20,7 +20,7 @@ export function registerSignalCommand(program: Command, ctx: CliContext): void {
     .summary('send a named signal with a JSON payload to a run')
     .description(
       'Send signal NAME with a JSON payload to a run. Atoms waiting for it (ctx.waitForSignal(NAME)) wake up; the signal is ' +
-        'stored, so an atom that asks for it later receives it too.',
+        'stored, so an atom that asks for it later receives it too. A run that has ended refuses it (STOKER_RUN_NOT_ACTIVE, exit 8).',
     )
     .argument('<runId>', 'id of the run')
     .argument('<name>', 'signal name ([A-Za-z][A-Za-z0-9_.-]*)')

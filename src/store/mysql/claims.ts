@@ -29,13 +29,13 @@ export async function claimAtomsMysql(driver: SqlDriver, core: SqlCore, engineId
     // SKIP LOCKED (MariaDB 10.6+, MySQL 8): concurrent claimers take different rows.
     const picked = await s.rows(
       'pick claimable atoms',
-      `SELECT run_id, idx FROM {p}atoms
+      `SELECT run_id, idx, state FROM {p}atoms
        WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= NOW(6)
        ORDER BY ready_at LIMIT ? FOR UPDATE SKIP LOCKED`,
       [limit],
     );
     if (picked.length === 0) return [];
-    const keys = picked.map((r) => ({ runId: String(r.run_id), index: Number(r.idx) }));
+    const keys = picked.map((r) => ({ runId: String(r.run_id), index: Number(r.idx), from: String(r.state) }));
     const byKey = new Map<string, ClaimedAtom>();
     for (const chunk of chunks(keys, KEYS_PER_STATEMENT)) {
       const where = keyList(chunk);
@@ -55,11 +55,23 @@ export async function claimAtomsMysql(driver: SqlDriver, core: SqlCore, engineId
         byKey.set(`${claim.index}:${claim.runId}`, claim);
       }
     }
-    const claims = keys.flatMap((k) => byKey.get(`${k.index}:${k.runId}`) ?? []);
+    // the events name the state each row left (read under the row lock taken by the pick)
+    const claimed = keys.flatMap((k) => {
+      const claim = byKey.get(`${k.index}:${k.runId}`);
+      return claim ? [{ claim, from: k.from }] : [];
+    });
     await core.insertEvents(
       s,
-      claims.map((cl) => ({ runId: cl.runId, atom: cl.index, kind: 'atom.claimed', toState: cl.state, engineId, epoch: cl.epoch })),
+      claimed.map(({ claim: cl, from }) => ({
+        runId: cl.runId,
+        atom: cl.index,
+        kind: 'atom.claimed',
+        fromState: from,
+        toState: cl.state,
+        engineId,
+        epoch: cl.epoch,
+      })),
     );
-    return claims;
+    return claimed.map((c) => c.claim);
   });
 }

@@ -14,7 +14,7 @@ import { runColumns } from '../sql/runs.js';
 import type { PostgresDriver } from './postgres-driver.js';
 
 export const CLAIM_SQL = `WITH c AS (
-  SELECT run_id, idx FROM {p}atoms
+  SELECT run_id, idx, state AS from_state FROM {p}atoms
   WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= now()
   ORDER BY ready_at LIMIT $2
   FOR UPDATE SKIP LOCKED),
@@ -24,10 +24,10 @@ u AS (
     execution = CASE a.state WHEN 'REVERT_READY' THEN a.execution ELSE a.execution + 1 END,
     claimed_by = $1, claimed_at = now(), epoch = a.epoch + 1, ready_at = NULL, updated_at = now()
   FROM c WHERE a.run_id = c.run_id AND a.idx = c.idx
-  RETURNING a.run_id, a.idx, a.state, a.epoch, a.attempt, a.execution, a.journal, a.failure),
+  RETURNING a.run_id, a.idx, a.state, a.epoch, a.attempt, a.execution, a.journal, a.failure, c.from_state),
 e AS (
-  INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
-  SELECT run_id, idx, 'atom.claimed', state, $1, epoch, now() FROM u),
+  INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, at)
+  SELECT run_id, idx, 'atom.claimed', from_state, state, $1, epoch, now() FROM u),
 n AS (SELECT u.*, row_number() OVER (PARTITION BY u.run_id ORDER BY u.idx) AS nth FROM u)
 SELECT n.*, ${runColumns(POSTGRES)
   .split(',')

@@ -131,7 +131,7 @@ export function fastSuccessResult(rows: Record<string, unknown>[]): FastSuccessR
  */
 function freedSlotClaims(engine: string, limit: string): string {
   return `), c AS (
-  SELECT run_id, idx FROM {p}atoms
+  SELECT run_id, idx, state AS from_state FROM {p}atoms
   WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= now() AND EXISTS (SELECT 1 FROM a)
   ORDER BY ready_at LIMIT ${limit}
   FOR UPDATE SKIP LOCKED
@@ -141,7 +141,7 @@ function freedSlotClaims(engine: string, limit: string): string {
     execution = CASE t.state WHEN 'REVERT_READY' THEN t.execution ELSE t.execution + 1 END,
     claimed_by = ${engine}, claimed_at = now(), epoch = t.epoch + 1, ready_at = NULL, updated_at = now()
   FROM c WHERE t.run_id = c.run_id AND t.idx = c.idx
-  RETURNING t.run_id, t.idx, t.state, t.epoch, t.attempt, t.execution, t.journal, t.failure
+  RETURNING t.run_id, t.idx, t.state, t.epoch, t.attempt, t.execution, t.journal, t.failure, c.from_state
 )`;
 }
 
@@ -188,7 +188,7 @@ ${freedSlotClaims('$10', '$11')}, e AS (
   UNION ALL
   SELECT $1, idx, 'atom.claimed', 'PENDING', 'RUNNING', $10, epoch, '{"local":true}'::jsonb, now() FROM s WHERE state = 'RUNNING'
   UNION ALL
-  SELECT run_id, idx, 'atom.claimed', NULL, state, $10, epoch, NULL::jsonb, now() FROM cu
+  SELECT run_id, idx, 'atom.claimed', from_state, state, $10, epoch, NULL::jsonb, now() FROM cu
 )
 SELECT 'done' AS src, $1 AS run_id, idx, NULL::text AS state, epoch, NULL::int AS attempt, NULL::int AS execution, NULL::jsonb AS journal, NULL::jsonb AS failure,
        (SELECT count(*) FROM u)::int AS counted
@@ -299,7 +299,7 @@ ${freedSlotClaims('$7', '$8')}, e AS (
     UNION ALL
     SELECT run_id, NULL, 'run.success', 'RUNNING', 'SUCCESS', NULL, 3 FROM a
     UNION ALL
-    SELECT run_id, idx, 'atom.claimed', NULL, state, epoch, 4 FROM cu
+    SELECT run_id, idx, 'atom.claimed', from_state, state, epoch, 4 FROM cu
   ) x ORDER BY x.ord, x.run_id
 )
 SELECT 'done' AS src, run_id, idx, NULL::text AS state, epoch, NULL::int AS attempt, NULL::int AS execution, NULL::jsonb AS journal, NULL::jsonb AS failure

@@ -19,7 +19,8 @@
  */
 import type { SqlDialect } from '../sql/dialect.js';
 import { statement } from '../sql/binder.js';
-import type { MigrationSession, Raw } from '../sql/driver.js';
+import { StoreError } from '../../errors.js';
+import type { MigrationSession, Raw, SqlSession } from '../sql/driver.js';
 import {
   migrationChecksum,
   pendingMigrations,
@@ -83,6 +84,53 @@ export async function runMigrations(
     await s.exec('record a migration', record.text, record.params);
   }
   return todo.map(({ module, migration: m }) => ({ module, version: m.version, name: m.name }));
+}
+
+/**
+ * Checks, with reads only, that every migration of `modules` is applied and none is newer
+ * or changed (see {@link runMigrations}); throws `STOKER_STORE_NOT_MIGRATED` naming what is
+ * missing. Commands that must not change the schema use it instead of migrating: a
+ * `runs list` against the wrong database used to create Stoker's tables there (issue 11).
+ */
+export async function checkSchema(
+  s: SqlSession,
+  d: SqlDialect,
+  prefix: string,
+  modules: readonly SchemaModule[],
+  where: string,
+): Promise<void> {
+  const exists = async (table: string): Promise<boolean> => {
+    const q = statement(d, (b) => d.tableExists(b, table));
+    return Number(((await s.row(`look for table ${table}`, q.text, q.params)) as Raw).n) > 0;
+  };
+  const run = '`stoker migrate` (with the same --store and --table-prefix)';
+  if (!(await exists(`${prefix}schema_migrations`))) {
+    const legacy = await exists(`${prefix}migrations`);
+    throw new StoreError(
+      'STOKER_STORE_NOT_MIGRATED',
+      legacy
+        ? `${where} was migrated by an older Stoker: run ${run} to upgrade it`
+        : `${where} has no Stoker tables (prefix ${prefix}): not migrated, run ${run}; or check that this is the right database`,
+      { details: { prefix, missing: modules.map((m) => m.name) } },
+    );
+  }
+  const rows = await s.rows('read applied migrations', `SELECT module, version, name, checksum FROM {p}schema_migrations`, []);
+  const applied = new Map<string, AppliedMigration[]>();
+  for (const r of rows) {
+    const list = applied.get(String(r.module)) ?? [];
+    list.push({ version: Number(r.version), name: String(r.name), checksum: String(r.checksum) });
+    applied.set(String(r.module), list);
+  }
+  const missing: string[] = [];
+  for (const m of modules) {
+    const pending = pendingMigrations(m.name, m.migrations(d.name), applied.get(m.name) ?? []);
+    if (pending.length > 0) missing.push(`${m.name} ${pending.map((p) => p.version).join(', ')}`);
+  }
+  if (missing.length > 0) {
+    throw new StoreError('STOKER_STORE_NOT_MIGRATED', `${where} lacks migrations this Stoker needs (${missing.join('; ')}): run ${run}`, {
+      details: { prefix, missing },
+    });
+  }
 }
 
 /** Copies the rows of the pre-module `{p}migrations` table as module `core`, once (see the top of this file). */

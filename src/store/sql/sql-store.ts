@@ -11,13 +11,13 @@
  * their parts from their options and to expose what their dialect alone has.
  */
 import type { JsonValue } from '../../core/json.js';
-import { StoreError, ValidationError } from '../../errors.js';
+import { ConflictError, StoreError, ValidationError } from '../../errors.js';
 import type { FlowGraph } from '../../flow/graph.js';
 import { graphDigest } from '../graphs.js';
 import { checkModules, type Migration, type MigrationRecord, type SchemaModule } from '../migration.js';
 import { atomFromRow, checkPruneOptions, dateColumn, engineFromRow, eventFromRow, jsonColumn, runFromRow, signalFromRow } from '../rows.js';
-import { runMigrations } from '../schema/migrator.js';
-import type { RunStatus } from '../states.js';
+import { checkSchema, runMigrations } from '../schema/migrator.js';
+import { isTerminalRun, type RunStatus } from '../states.js';
 import type { Store } from '../store.js';
 import type * as t from '../types.js';
 import type { EngineLiveness, FastCompletions, LocalSupervisor, LockStore, ModuleSql, RunTx, Wakeups } from '../ports.js';
@@ -96,6 +96,15 @@ export class SqlStore implements Store {
     return this.driver.migrating((s) => runMigrations(s, this.core.d, this.parts.prefix, modules));
   }
 
+  async checkSchema(options: { modules?: readonly SchemaModule[] } = {}): Promise<void> {
+    const coreMigrations = this.parts.coreMigrations;
+    const modules: SchemaModule[] = [{ name: 'core', migrations: () => coreMigrations }, ...(options.modules ?? [])];
+    checkModules(modules, this.core.d.name);
+    await this.driver.read('check the schema', (s) =>
+      checkSchema(s, this.core.d, this.parts.prefix, modules, `the ${this.core.label} database`),
+    );
+  }
+
   close(): Promise<void> {
     return this.parts.close();
   }
@@ -171,8 +180,14 @@ export class SqlStore implements Store {
       // Locking the run row serialises with the run's own transactions: an atom that is
       // being parked on this signal right now is either seen WAITING here, or its
       // transaction (which locks the run first) sees the stored signal. No lost wake-up.
-      if (!(await lockRun(d, s, 'lock the run of a signal', runId, 'status'))) {
-        throw new StoreError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+      const locked = await lockRun(d, s, 'lock the run of a signal', runId, 'status');
+      if (!locked) throw new StoreError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+      // judged under the run lock: a run that ended can no longer be signalled (nothing is stored)
+      const status = String(locked.status) as RunStatus;
+      if (isTerminalRun(status)) {
+        throw new ConflictError('STOKER_RUN_NOT_ACTIVE', `run ${runId} already ended ${status}: it takes no more signals`, {
+          details: { runId, status },
+        });
       }
       const signal = statement(
         d,

@@ -13,14 +13,18 @@ import type { SqliteDriver } from './sqlite-driver.js';
 
 const NOW = SQLITE.now;
 
+// RETURNING shows the new row only: the states the rows leave (for the events) are read
+// first, under the same write lock, and the UPDATE takes exactly those rows.
+const PICK = `SELECT run_id, idx, state FROM {p}atoms
+  WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= ${NOW}
+  ORDER BY ready_at LIMIT ?`;
+
 const CLAIM = `UPDATE {p}atoms SET
     state = CASE state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
     execution = CASE state WHEN 'REVERT_READY' THEN execution ELSE execution + 1 END,
     claimed_by = ?, claimed_at = ${NOW}, epoch = epoch + 1, ready_at = NULL, updated_at = ${NOW}
-  WHERE (run_id, idx) IN (
-    SELECT run_id, idx FROM {p}atoms
-    WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= ${NOW}
-    ORDER BY ready_at LIMIT ?)
+  WHERE (run_id, idx) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))
+    AND state IN ('READY', 'WAITING', 'REVERT_READY')
   RETURNING run_id, idx, state, epoch, attempt, execution, journal, failure`;
 
 const DECREMENT = `UPDATE {p}atoms SET pending = pending - 1, skip = MAX(skip, ?),
@@ -42,11 +46,23 @@ export function sqliteForms(driver: SqliteDriver, core: () => SqlCore): Statemen
 
 /** Claims up to `limit` claimable atoms inside the write transaction of `s`, with their events. */
 export async function claimOn(s: SqlSession, core: SqlCore, engineId: string, limit: number): Promise<ClaimedAtom[]> {
-  const rows = await s.rows('claim atoms', CLAIM, [engineId, limit]);
+  const picked = await s.rows('pick claimable atoms', PICK, [limit]);
+  if (picked.length === 0) return [];
+  const from = new Map(picked.map((r) => [`${Number(r.idx)}:${String(r.run_id)}`, String(r.state)]));
+  const keys = JSON.stringify(picked.map((r) => [String(r.run_id), Number(r.idx)]));
+  const rows = await s.rows('claim atoms', CLAIM, [engineId, keys]);
   const claims = rows.map((r) => claimFromRow(r));
   await core.insertEvents(
     s,
-    claims.map((c) => ({ runId: c.runId, atom: c.index, kind: 'atom.claimed', toState: c.state, engineId, epoch: c.epoch })),
+    claims.map((c) => ({
+      runId: c.runId,
+      atom: c.index,
+      kind: 'atom.claimed',
+      fromState: from.get(`${c.index}:${c.runId}`) ?? null,
+      toState: c.state,
+      engineId,
+      epoch: c.epoch,
+    })),
   );
   return claims;
 }

@@ -14,7 +14,7 @@
  * (WAL) and do not take it. Other processes wait for the lock as usual.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { StoreError } from '../../errors.js';
 import { AsyncMutex } from '../async-mutex.js';
@@ -55,10 +55,18 @@ export class SqliteDriver implements SqlDriver {
     path: string,
     private readonly prefix: string,
     busyTimeoutMs: number,
+    create = true,
   ) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:' && !create && !existsSync(path)) {
+      throw new StoreError(
+        'STOKER_STORE_NOT_MIGRATED',
+        `SQLite database ${path} does not exist: create it with \`stoker migrate --store sqlite:${path}\` (or check the path)`,
+        { details: { path } },
+      );
+    }
+    if (path !== ':memory:' && create) makeFolders(dirname(path));
     try {
-      this.db = new Database(path);
+      this.db = new Database(path, create ? {} : { fileMustExist: true });
     } catch (cause) {
       throw new StoreError('STOKER_STORE_UNREACHABLE', `cannot open SQLite database ${path}: ${(cause as Error).message}`, { cause });
     }
@@ -249,4 +257,33 @@ function wrap(e: unknown): unknown {
     });
   }
   return e;
+}
+
+/**
+ * Creates `dir` and its missing parents, one level at a time. Not `mkdirSync(dir, {
+ * recursive: true })`: on Node 20 that spins at 100 % CPU for ever under /proc (mkdir there
+ * answers ENOENT for the parent it just "found"; issue 11). Any failure is
+ * STOKER_STORE_UNREACHABLE naming the folder.
+ */
+function makeFolders(dir: string): void {
+  const missing: string[] = [];
+  let at = resolve(dir);
+  while (!existsSync(at)) {
+    missing.push(at);
+    const parent = dirname(at);
+    if (parent === at) break;
+    at = parent;
+  }
+  for (const folder of missing.reverse()) {
+    try {
+      mkdirSync(folder);
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw new StoreError(
+        'STOKER_STORE_UNREACHABLE',
+        `cannot create the folder ${folder} for the SQLite database: ${(cause as Error).message}`,
+        { cause, details: { folder } },
+      );
+    }
+  }
 }

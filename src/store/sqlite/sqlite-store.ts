@@ -31,6 +31,8 @@ export interface SqliteStoreOptions {
   tablePrefix?: string;
   /** how long a writer waits for the lock before failing (ms) */
   busyTimeoutMs?: number;
+  /** create the file and its folder when missing (default true); false: a missing file is STOKER_STORE_NOT_MIGRATED */
+  create?: boolean;
   /**
    * is the engine with this pid on this host alive? (SQLite is one host: pid checks are
    * valid). `startedAt` is when the engine registered, to tell a reused pid apart.
@@ -63,7 +65,7 @@ export class SqliteStore extends SqlStore {
 
   constructor(options: SqliteStoreOptions) {
     const prefix = checkPrefix(options.tablePrefix ?? 'stoker_');
-    const driver = new SqliteDriver(options.path, prefix, options.busyTimeoutMs ?? 5000);
+    const driver = new SqliteDriver(options.path, prefix, options.busyTimeoutMs ?? 5000, options.create ?? true);
     const core: SqlCore = new SqlCore(
       SQLITE,
       driver.label,

@@ -3,16 +3,33 @@
  * SQLite files (and a PostgreSQL database for the peer watch).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestStore, testDialects } from '../../helpers/databases.js';
-import { buildCli, json, ROOT, runCli, startCli, tempDir, waitUntil, writeFile, type Built, type RunJson } from './harness.js';
+import {
+  buildCli,
+  json,
+  migrateStore,
+  ROOT,
+  runCli,
+  startCli,
+  tempDir,
+  waitUntil,
+  writeFile,
+  type Built,
+  type RunJson,
+} from './harness.js';
 
 let built: Built;
 let dir: { path: string; remove(): void };
 let flows: string;
 let storeN = 0;
-/** a fresh store URL per test */
-const freshStore = (): string => `sqlite:${join(dir.path, `store-${++storeN}.db`)}`;
+/** a fresh store URL per test, never touched */
+const newStore = (): string => `sqlite:${join(dir.path, `store-${++storeN}.db`)}`;
+/** a fresh store per test, migrated (as `stoker migrate` would) */
+const freshStore = (): Promise<string> => migrateStore(newStore());
 
 beforeAll(() => {
   built = buildCli();
@@ -32,6 +49,8 @@ export default [
   linear('doomed', [
     task({ name: 'fail', execute: () => { const e = new Error('no luck'); e.retryable = false; throw e; } }),
   ]),
+  // never ends and ignores ctx.signal, like a task stuck in a call without a timeout
+  linear('stuck', [task({ name: 'hang', execute: () => new Promise(() => {}) })]),
 ];
 `,
   );
@@ -46,7 +65,7 @@ const cli = (args: string[], env?: Record<string, string>) => runCli(built, args
 
 describe('stoker migrate', () => {
   it('applies the migrations once, then reports up to date', async () => {
-    const store = freshStore();
+    const store = newStore();
     const first = await cli(['migrate', '--store', store]);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/applied migrations? 1/);
@@ -56,11 +75,79 @@ describe('stoker migrate', () => {
     const table = await cli(['migrate', '--store', store]);
     expect(table.stdout.trim()).toBe(`${store}: up to date`);
   });
+
+  it('only migrate, engine and demo change the schema: other commands say "not migrated" and create nothing', async () => {
+    // a folder that does not exist: nothing may create it
+    const missingDir = join(dir.path, `nowhere-${++storeN}`);
+    const missing = `sqlite:${join(missingDir, 'x.db')}`;
+    for (const args of [
+      ['runs', 'list'],
+      ['runs', 'show', '00000000-0000-0000-0000-000000000000'],
+      ['runs', 'prune', '--older-than', '30d', '--yes'],
+      ['engines', 'list'],
+      ['locks', 'list'],
+      ['signal', '00000000-0000-0000-0000-000000000000', 'go'],
+      ['run', 'greet', '--flows', flows, '--args', '{"who": "x"}'],
+    ]) {
+      const r = await cli([...args, '--store', missing]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(
+        /^stoker: error: SQLite database .*x\.db does not exist: create it with `stoker migrate --store sqlite:.*` \(or check the path\) \(code STOKER_STORE_NOT_MIGRATED\)$/m,
+      );
+      expect(existsSync(missingDir), args.join(' ')).toBe(false);
+    }
+    // an existing database without Stoker's tables (the wrong database): read, never written
+    const file = join(dir.path, `other-app-${++storeN}.db`);
+    const other = new Database(file);
+    other.exec('CREATE TABLE customers (id INTEGER PRIMARY KEY)');
+    other.close();
+    const list = await cli(['runs', 'list', '--store', `sqlite:${file}`]);
+    expect(list.code).toBe(1);
+    expect(list.stderr).toMatch(
+      /stoker: error: the SQLite database has no Stoker tables \(prefix stoker_\): not migrated, run `stoker migrate` .*\(code STOKER_STORE_NOT_MIGRATED\)/,
+    );
+    const check = new Database(file, { readonly: true });
+    const tables = check.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[];
+    check.close();
+    expect(tables.map((t) => t.name)).toEqual(['customers']);
+    // a database migrated by a newer Stoker
+    const newer = await freshStore();
+    const db = new Database(newer.slice('sqlite:'.length));
+    db.exec("INSERT INTO stoker_schema_migrations (module, version, name, checksum, applied_at) VALUES ('core', 999, 'future', 'x', 0)");
+    db.close();
+    const tooNew = await cli(['runs', 'list', '--store', newer]);
+    expect(tooNew.code).toBe(1);
+    expect(tooNew.stderr).toMatch(/this Stoker knows up to \d+: upgrade Stoker \(code STOKER_STORE_SCHEMA_TOO_NEW\)/);
+    // migrate creates it; then the same commands work
+    expect((await cli(['migrate', '--store', missing])).code).toBe(0);
+    const ok = await cli(['runs', 'list', '--store', missing, '-f', 'json']);
+    expect(ok.code).toBe(0);
+    expect(json(ok)).toEqual([]);
+  });
 });
 
 describe('stoker run', () => {
+  it('--wait --timeout-ms returns at the timeout with exit 124 and hands the running atom back; the run goes on', async () => {
+    const store = await freshStore();
+    // A drain would wait for the task (30 s by default): the harness kills the command before that.
+    const r = await runCli(built, ['run', 'stuck', '--flows', flows, '--wait', '--timeout-ms', '500', '--store', store, '-f', 'json'], {
+      cwd: dir.path,
+      timeoutMs: 20_000,
+    });
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(124);
+    const printed = json<RunJson>(r);
+    expect(['PENDING', 'RUNNING']).toContain(printed.status);
+    expect(r.stderr).toMatch(
+      /is still (PENDING|RUNNING) after --timeout-ms 500; it goes on when an engine runs .*\(code STOKER_RUN_WAIT_TIMEOUT\)/,
+    );
+    const after = json<RunJson>(await cli(['runs', 'show', printed.id, '--store', store, '-f', 'json']));
+    expect(after.status).toBe(printed.status);
+    expect(after.atoms!.map((a) => a.state)).toEqual(['READY']);
+  });
+
   it('--wait -f json executes the run and prints it with its result', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const r = await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "ada"}', '--wait', '--store', store, '-f', 'json']);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
@@ -76,7 +163,7 @@ describe('stoker run', () => {
   });
 
   it('--wait exits 3 when the run does not succeed, and prints the failure', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const r = await cli(['run', 'doomed', '--flows', flows, '--wait', '--store', store, '-f', 'json']);
     expect(r.code).toBe(3);
     const run = json<RunJson>(r);
@@ -85,7 +172,7 @@ describe('stoker run', () => {
   });
 
   it('without --wait only starts the run: runs show reports it PENDING with PENDING/READY atoms', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const r = await cli([
       'run',
       'greet',
@@ -144,7 +231,7 @@ describe('stoker run', () => {
   });
 
   it('accepts a TypeScript flows module (examples/order-flows.ts) and runs its retry and its revert', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const example = join(ROOT, 'examples', 'order-flows.ts');
     const args = JSON.stringify({
       orderId: 'T-1',
@@ -178,7 +265,7 @@ describe('stoker run', () => {
 
 describe('stoker runs', () => {
   it('list filters by status and flow, in table and JSON', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const done = json<RunJson>(
       await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "x"}', '--wait', '--store', store, '-f', 'json']),
     );
@@ -212,7 +299,7 @@ describe('stoker runs', () => {
   });
 
   it('cancel cancels an active run and refuses a finished one (exit 8)', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const started = json<RunJson>(await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "c"}', '--store', store, '-f', 'json']));
     const r = await cli(['runs', 'cancel', started.id, '--reason', 'changed my mind', '--store', store, '-f', 'json']);
     expect(r.code).toBe(0);
@@ -230,7 +317,7 @@ describe('stoker runs', () => {
 
 describe('stoker runs prune', () => {
   it('deletes finished runs older than --older-than, keeps active ones; --dry-run only counts; bad input is a usage error', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const done = json<RunJson>(
       await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "p"}', '--wait', '--store', store, '-f', 'json']),
     );
@@ -241,11 +328,21 @@ describe('stoker runs prune', () => {
     expect(recent.code).toBe(0);
     expect(json(recent)).toEqual({ dryRun: false, olderThanMs: 3_600_000, runs: 0, atoms: 0, events: 0, signals: 0, engines: 0 });
 
-    const dry = await cli(['runs', 'prune', '--older-than', '0s', '--dry-run', '--store', store, '-f', 'json']);
+    const dry = await cli(['runs', 'prune', '--older-than', '0s', '--force', '--dry-run', '--store', store, '-f', 'json']);
     expect(json<{ runs: number; atoms: number }>(dry)).toMatchObject({ dryRun: true, runs: 1, atoms: 2 });
     expect((await cli(['runs', 'show', done.id, '--store', store])).code).toBe(0);
 
-    const pruned = await cli(['runs', 'prune', '--older-than', '0', '--store', store]);
+    // a bare number is not an age (it used to mean milliseconds: "--older-than 3" deleted everything)
+    const bare = await cli(['runs', 'prune', '--older-than', '3', '--store', store]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/expected an age with a unit, such as 45s, 90m, 12h or 30d, got "3"/);
+    // under a minute needs --force
+    const young = await cli(['runs', 'prune', '--older-than', '59s', '--store', store]);
+    expect(young.code).toBe(2);
+    expect(young.stderr).toMatch(/--older-than 59\.0 s would delete runs that ended moments ago: pass --force/);
+    expect((await cli(['runs', 'show', done.id, '--store', store])).code).toBe(0);
+
+    const pruned = await cli(['runs', 'prune', '--older-than', '0s', '--force', '--store', store]);
     expect(pruned.code).toBe(0);
     expect(pruned.stdout).toMatch(/^deleted: 1 runs, 2 atoms, \d+ events, 0 signals, \d+ engine rows \(ended more than /);
     const gone = await cli(['runs', 'show', done.id, '--store', store]);
@@ -258,13 +355,49 @@ describe('stoker runs prune', () => {
     expect(missing.stderr).toMatch(/needs --older-than/);
     const bad = await cli(['runs', 'prune', '--older-than', 'soon', '--store', store]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/expected a duration such as 500ms, 45s, 90m, 12h or 30d/);
+    expect(bad.stderr).toMatch(/expected an age with a unit/);
+    // an engine's retention takes the same ages, and at least a minute
+    const bareRetention = await cli(['engine', '--flows', flows, '--retention', '3', '--store', store]);
+    expect(bareRetention.code).toBe(2);
+    expect(bareRetention.stderr).toMatch(/expected an age with a unit/);
+    const shortRetention = await cli(['engine', '--flows', flows, '--retention', '30s', '--store', store]);
+    expect(shortRetention.code).toBe(2);
+    expect(shortRetention.stderr).toMatch(/--retention 30\.0 s would delete runs almost as soon as they end/);
+  });
+
+  it('on a terminal, shows what would be deleted and deletes only when the answer is yes', async () => {
+    const store = await freshStore();
+    const done = json<RunJson>(
+      await cli(['run', 'greet', '--flows', flows, '--args', '{"who": "t"}', '--wait', '--store', store, '-f', 'json']),
+    );
+    // script(1) gives the command a pseudo-terminal, so stdin is a TTY as for a person
+    const onTerminal = (answer: string) =>
+      new Promise<string>((resolveRun, reject) => {
+        const command = [process.execPath, built.main, 'runs', 'prune', '--older-than', '0s', '--force', '--store', store]
+          .map((a) => `'${a}'`)
+          .join(' ');
+        const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: dir.path, stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          out += d;
+          if (out.includes('[y/N]') && !child.stdin.writableEnded) child.stdin.end(`${answer}\n`);
+        });
+        child.on('error', reject);
+        child.on('close', () => resolveRun(out));
+      });
+    const declined = await onTerminal('n');
+    expect(declined).toMatch(/delete 1 runs that ended more than 0 ms ago, with 2 atoms, \d+ events and 0 signals\? \[y\/N\]/);
+    expect(declined).toMatch(/nothing deleted/);
+    expect((await cli(['runs', 'show', done.id, '--store', store])).code).toBe(0);
+    const accepted = await onTerminal('y');
+    expect(accepted).toMatch(/deleted: 1 runs, 2 atoms/);
+    expect((await cli(['runs', 'show', done.id, '--store', store])).code).toBe(6);
   });
 });
 
 describe('stoker engine, signal and engines list', () => {
   it('an engine process executes a run that waits for a signal, and stops gracefully on SIGTERM', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const engine = startCli(built, ['engine', '--flows', flows, '--store', store, '--poll-ms', '50'], { cwd: dir.path });
     try {
       await waitUntil(() => engine.output.stderr.includes(' started on '), 15_000, 'the engine to start');
@@ -308,6 +441,16 @@ describe('stoker engine, signal and engines list', () => {
       const done = json<RunJson>(await cli(['runs', 'show', run.id, '--store', store, '-f', 'json']));
       expect(done.result).toEqual({ decision: { doc: 'contract-7', by: 'ann' } });
 
+      // the run ended: a signal is refused (exit 8) and nothing is stored
+      const late = await cli(['signal', run.id, 'approve', '--payload', '{"by": "bob"}', '--store', store]);
+      expect(late.code).toBe(8);
+      expect(late.stdout).toBe('');
+      expect(late.stderr).toMatch(
+        /^stoker: error: run [0-9a-f-]{36} already ended SUCCESS: it takes no more signals \(code STOKER_RUN_NOT_ACTIVE\)$/m,
+      );
+      const events = json<RunJson>(await cli(['runs', 'show', run.id, '--events', '--store', store, '-f', 'json'])).events!;
+      expect(events.filter((e) => e.kind === 'run.signal')).toHaveLength(1);
+
       engine.kill('SIGTERM');
       const exit = await engine.exited;
       expect(exit.code).toBe(0);
@@ -321,7 +464,7 @@ describe('stoker engine, signal and engines list', () => {
   });
 
   it('signal to an unknown run exits 6', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const r = await cli(['signal', '00000000-0000-0000-0000-000000000000', 'approve', '--store', store]);
     expect(r.code).toBe(6);
     expect(r.stderr).toContain('(code STOKER_RUN_NOT_FOUND)');
@@ -330,7 +473,7 @@ describe('stoker engine, signal and engines list', () => {
 
 describe('configuration sources', () => {
   it('reads STOKER_STORE and STOKER_FLOWS when the flags are absent; a flag wins over the variable', async () => {
-    const store = freshStore();
+    const store = await freshStore();
     const viaEnv = await cli(['run', 'greet', '--args', '{"who": "env"}', '--wait', '-f', 'json'], {
       STOKER_STORE: store,
       STOKER_FLOWS: flows,
@@ -340,7 +483,7 @@ describe('configuration sources', () => {
     const listed = json<RunJson[]>(await cli(['runs', 'list', '--store', store, '-f', 'json']));
     expect(listed.map((r) => r.id)).toEqual([id]);
 
-    const other = freshStore();
+    const other = await freshStore();
     const flagWins = await cli(['runs', 'list', '--store', other, '-f', 'json'], { STOKER_STORE: store });
     expect(json(flagWins)).toEqual([]);
   });

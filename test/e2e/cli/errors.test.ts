@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildCli, json, runCli, tempDir, writeFile, type Built, type CliResult } from './harness.js';
+import { buildCli, migrateStore, runCli, tempDir, writeFile, type Built, type CliResult } from './harness.js';
 
 let built: Built;
 let dir: { path: string; remove(): void };
@@ -74,12 +74,13 @@ function errorLine(r: CliResult, code: string): string {
   return m![1]!;
 }
 
-/** Nothing was written: the store file was never created, and a listing of it is empty. */
+/** Nothing was written: the store file was never created, and a listing of it does not create it either. */
 async function expectNoRuns(store: { url: string; file: string }): Promise<void> {
   expect(existsSync(store.file)).toBe(false);
   const list = await cli(['runs', 'list', '--store', store.url, '-f', 'json']);
-  expect(list.code).toBe(0);
-  expect(json(list)).toEqual([]);
+  expect(list.code).toBe(1);
+  expect(list.stderr).toMatch(/\(code STOKER_STORE_NOT_MIGRATED\)/);
+  expect(existsSync(store.file)).toBe(false);
 }
 
 describe('stoker run with bad input', () => {
@@ -202,6 +203,16 @@ describe('stoker run with a bad flows module (exit 7, names the file)', () => {
 });
 
 describe('bad stores', () => {
+  it('a SQLite path under /proc: a clear error, not a spin (Node 20 recursive mkdir)', async () => {
+    // the harness kills a command after 30 s: a spinning one ends with SIGKILL, not an exit code
+    const migrate = await cli(['migrate', '--store', 'sqlite:/proc/x/y.db']);
+    expect(migrate.code).toBe(4);
+    expect(errorLine(migrate, 'STOKER_STORE_UNREACHABLE')).toMatch(/^cannot create the folder \/proc\/x for the SQLite database: /);
+    const list = await cli(['runs', 'list', '--store', 'sqlite:/proc/x/y.db']);
+    expect(list.code).toBe(1);
+    expect(errorLine(list, 'STOKER_STORE_NOT_MIGRATED')).toMatch(/^SQLite database \/proc\/x\/y\.db does not exist/);
+  });
+
   it('an unknown URL scheme: exit 2, and no default store is created instead', async () => {
     const cwd = tempDir();
     try {
@@ -259,6 +270,7 @@ describe('usage errors (exit 2, with a pointer to --help)', () => {
 
   it('runs show of an unknown run: exit 6', async () => {
     const store = fresh();
+    await migrateStore(store.url);
     const r = await cli(['runs', 'show', 'no-such-run', '--store', store.url]);
     expect(r.code).toBe(6);
     expect(errorLine(r, 'STOKER_RUN_NOT_FOUND')).toBe('no run no-such-run in this store');

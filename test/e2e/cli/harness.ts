@@ -122,6 +122,21 @@ export async function waitUntil(predicate: () => boolean | Promise<boolean>, tim
   }
 }
 
+/**
+ * Migrates the store at `url` in this process (what `stoker migrate` does, without starting
+ * a process): commands other than migrate, engine and demo refuse an unmigrated store.
+ */
+export async function migrateStore(url: string): Promise<string> {
+  const { openStore } = await import('../../../src/store/open-store.js');
+  const store = await openStore(url);
+  try {
+    await store.migrate();
+  } finally {
+    await store.close();
+  }
+  return url;
+}
+
 /** A fresh temporary directory (removed by the returned function). */
 export function tempDir(prefix = 'stoker-cli-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));

@@ -53,8 +53,11 @@ outputs:
 describe('stoker stack on SQLite', () => {
   let store: string;
   const cli = (...args: string[]): Promise<CliResult> => runCli(built, [...args, '--store', store], { cwd: dir.path, timeoutMs: 60_000 });
-  beforeAll(() => {
+  beforeAll(async () => {
     store = `sqlite:${dir.path}/stacks.db`;
+    // only migrate, engine and demo change the schema; stack commands check it
+    const migrated = await runCli(built, ['migrate', '--store', store], { cwd: dir.path });
+    expect(migrated.code, migrated.stderr).toBe(0);
     writeFile(dir.path, 'stack/web.yaml', TEMPLATE);
     writeFile(dir.path, 'stack/speaker.yaml', PROVIDER);
     writeFile(dir.path, 'stack/env.yaml', 'resource_registry:\n  My::Speaker: speaker.yaml\n');

@@ -19,7 +19,7 @@ import {
   unordered,
 } from '../../../src/flow/index.js';
 import type { FlowDefinition, TaskContext } from '../../../src/flow/index.js';
-import type { Store } from '../../../src/store/store.js';
+import type { EventRow, Store } from '../../../src/store/store.js';
 import { createTestStore, testDialects, type TestStore } from '../../helpers/databases.js';
 
 for (const dialect of testDialects()) {
@@ -468,8 +468,11 @@ for (const dialect of testDialects()) {
       expect(startedSecond).toBe(false);
       expect(byName.after!.state).toBe('CANCELLED');
       expect(byName.last!.state).toBe('CANCELLED');
-      // one event per atom the cancel took out of PENDING, then the run's own
-      const cancelled = events.filter((e) => e.kind === 'atom.cancelled').map((e) => [e.atom, e.fromState, e.toState]);
+      // one event per atom the cancel took out of PENDING, then the run's own (the aborted
+      // running atom is recorded RUNNING → CANCELLED when its engine reports it)
+      const cancelled = events
+        .filter((e) => e.kind === 'atom.cancelled' && e.fromState === 'PENDING')
+        .map((e) => [e.atom, e.fromState, e.toState]);
       expect(cancelled).toEqual([
         [byName.after!.index, 'PENDING', 'CANCELLED'],
         [byName.last!.index, 'PENDING', 'CANCELLED'],
@@ -564,6 +567,93 @@ for (const dialect of testDialects()) {
       expect(events.some((e) => e.kind === 'atom.waiting')).toBe(true);
     });
 
+    dbIt('waitForSignal with a name no signal can have fails the atom at once, not retried (it used to park for ever)', async () => {
+      const flow = linear('badWait', [
+        task({ name: 'ask', retry: { attempts: 3, backoffMs: 0 }, execute: async (_in, ctx) => ctx.waitForSignal('bad name!') }),
+      ]);
+      const { run, byName } = await runFlow([flow], 'badWait');
+      expect(run.status).toBe('REVERTED');
+      expect(byName.ask!.attempt).toBe(1);
+      expect(byName.ask!.failure).toMatchObject({ code: 'STOKER_CONFIG_INVALID', retryable: false });
+      expect(byName.ask!.failure?.message).toBe(
+        `ctx.waitForSignal needs a signal name that is a letter followed by at most 127 letters, digits, "_", "." or "-"; got 'bad name!'`,
+      );
+    });
+
+    /** Every state change of a run and of each atom starts from the state the one before ended in. */
+    function expectChained(events: EventRow[]): void {
+      const last = new Map<string, string>();
+      for (const e of events) {
+        if (e.toState === null || e.kind === 'atom.fenced_write') continue;
+        const key = e.atom === null ? 'run' : `atom ${e.atom}`;
+        const before = last.get(key);
+        // only the event that creates the row has no from-state
+        if (before !== undefined) expect(e.fromState, `${e.kind} of ${key} (event ${e.id}) has no from-state`).not.toBeNull();
+        if (before !== undefined) expect(`${key}: ${e.kind} from ${e.fromState}`).toBe(`${key}: ${e.kind} from ${before}`);
+        last.set(key, e.toState);
+      }
+    }
+
+    dbIt('every event names the state its row left: claims of waiting and retried atoms, the run moving on', async () => {
+      let tries = 0;
+      const flow = linear('chained', [
+        task({ name: 'nap', provides: 'n', execute: async (_in, ctx) => (await ctx.sleep(50), 1) }),
+        task({
+          name: 'flaky',
+          provides: 'f',
+          retry: { attempts: 2, backoffMs: 0, jitter: 0 },
+          execute: () => {
+            if ((tries += 1) === 1) throw new Error('once');
+            return 2;
+          },
+        }),
+      ]);
+      const { run, events } = await runFlow([flow], 'chained');
+      expect(run.status).toBe('SUCCESS');
+      const claims = events.filter((e) => e.kind === 'atom.claimed').map((e) => [e.atom, e.fromState, e.toState]);
+      expect(claims).toContainEqual([0, 'WAITING', 'RUNNING']);
+      expect(claims.filter(([atom]) => atom === 1)).toHaveLength(2);
+      expect(claims.every(([, from]) => from !== null)).toBe(true);
+      expectChained(events);
+      expect(events.filter((e) => e.atom === null).map((e) => `${e.kind} ${e.fromState} → ${e.toState}`)).toEqual([
+        'run.created null → PENDING',
+        'run.running PENDING → RUNNING',
+        'run.success RUNNING → SUCCESS',
+      ]);
+    });
+
+    dbIt('a run cancelled before its first completion goes PENDING → CANCELLED; its running task ends CANCELLED', async () => {
+      const flow = linear('cancelEarly', [
+        task({
+          name: 'long',
+          execute: (_in, ctx) =>
+            new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
+        }),
+      ]);
+      const { run } = await runFlow(
+        [flow],
+        'cancelEarly',
+        {},
+        {
+          during: async (engine, runId) => {
+            await waitUntil(async () => (await store.getAtoms(runId))[0]!.state === 'RUNNING');
+            await engine.cancel(runId, 'changed my mind');
+          },
+        },
+      );
+      expect(run.status).toBe('CANCELLED');
+      // read again once the engine has stopped: the aborted task's outcome is recorded by then
+      const [long] = await store.getAtoms(run.id);
+      expect(long!.state).toBe('CANCELLED');
+      expect(long!.failure?.message).toMatch(/changed my mind|aborted/);
+      const after = await store.listEvents({ runId: run.id });
+      expect(after.filter((e) => e.atom === null).map((e) => `${e.kind} ${e.fromState} → ${e.toState}`)).toEqual([
+        'run.created null → PENDING',
+        'run.cancelled PENDING → CANCELLED',
+      ]);
+      expectChained(after);
+    });
+
     dbIt('waits for a named signal sent from outside, and takes one sent earlier at once', async () => {
       const flow = linear('approval', [
         task({ name: 'ask', provides: 'decision', execute: async (_in, ctx) => ctx.waitForSignal('approve') }),
@@ -637,7 +727,7 @@ for (const dialect of testDialects()) {
         [{ x: deep }, 'STOKER_INPUT_TOO_DEEP', /deeper than 64 levels at \$\.x/],
         [JSON.parse('{"x": 1, "__proto__": {"polluted": true}}'), 'STOKER_INPUT_FORBIDDEN_KEY', /__proto__/],
         [{ x: 'a'.repeat(2 * 1024 * 1024) }, 'STOKER_INPUT_TOO_LARGE', /over the limit/],
-        [{ x: () => 1 }, 'STOKER_FLOW_INVALID', /not plain JSON at \$\.x \(found a function\)/],
+        [{ x: () => 1 }, 'STOKER_INPUT_NOT_JSON', /not plain JSON at \$\.x: a function/],
         [{}, 'STOKER_RUN_MISSING_ARGUMENT', /needs argument x/],
       ];
       for (const [args, code, message] of cases) {
@@ -654,6 +744,61 @@ for (const dialect of testDialects()) {
       await expect(engine.cancel('no-such-run')).rejects.toMatchObject({ code: 'STOKER_RUN_NOT_FOUND' });
       expect((await store.listRuns({ limit: 10_000 })).length).toBe(before);
     });
+
+    dbIt(
+      'failures keep their information: results that are not JSON, thrown non-Errors, AggregateErrors, the final failure event',
+      async () => {
+        const circular: Record<string, unknown> = {};
+        circular.self = circular;
+        const flow = unordered('lossless', [
+          task({ name: 'date', provides: 'd', execute: () => ({ when: new Date(0) }) as unknown as JsonValue }),
+          task({ name: 'cycle', provides: 'c', execute: () => circular as JsonValue }),
+          task({
+            name: 'many',
+            provides: 'm',
+            execute: () => {
+              throw new AggregateError([new Error('db down'), new Error('cache down')], 'all backends failed');
+            },
+          }),
+        ]);
+        const { run, byName } = await runFlow([flow], 'lossless');
+        expect(run.status).toBe('REVERTED');
+        expect(byName.date!.failure).toMatchObject({
+          code: 'STOKER_INPUT_NOT_JSON',
+          retryable: false,
+          message: 'result of date is not plain JSON at $.when: a Date (store date.toISOString() instead)',
+        });
+        expect(byName.cycle!.failure?.message).toBe('result of cycle is not plain JSON at $.self: a circular reference (back to $)');
+        expect(byName.many!.failure?.errors?.map((e) => e.message)).toEqual(['db down', 'cache down']);
+
+        const plainFlow = linear('plainThrow', [
+          task({
+            name: 'plain',
+            retry: { attempts: 2, backoffMs: 0, jitter: 0 },
+            execute: () => {
+              throw { code: 'E_BUSY', retryIn: 5 };
+            },
+          }),
+        ]);
+        const plain = await runFlow([plainFlow], 'plainThrow');
+        expect(plain.byName.plain!.failure).toMatchObject({
+          type: 'NonError',
+          message: '{"code":"E_BUSY","retryIn":5}',
+          code: 'E_BUSY',
+          details: { code: 'E_BUSY', retryIn: 5 },
+        });
+        // the final failure event carries data, as the retry_scheduled event before it does
+        const kinds = Object.fromEntries(plain.events.filter((e) => e.atom === 0).map((e) => [e.kind, e.data]));
+        expect(kinds['atom.retry_scheduled']).toEqual({
+          attempt: 2,
+          failure: '{"code":"E_BUSY","retryIn":5}',
+          type: 'NonError',
+          code: 'E_BUSY',
+          delayMs: 0,
+        });
+        expect(kinds['atom.failure']).toEqual({ attempt: 2, failure: '{"code":"E_BUSY","retryIn":5}', type: 'NonError', code: 'E_BUSY' });
+      },
+    );
 
     dbIt('an engine without the flow hands the atom back; one with the flow runs it', async () => {
       const flow = linear('known', [task({ name: 'k', provides: 'v', execute: () => 'done' })]);

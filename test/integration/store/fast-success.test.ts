@@ -439,7 +439,7 @@ describe('fast finish path (postgres)', () => {
       const events = (await store.listEvents({ runId: c.runId })).map((e) => `${e.kind}:${e.fromState ?? ''}>${e.toState ?? ''}`);
       expect(events).toEqual([
         'run.created:>PENDING',
-        'atom.claimed:>RUNNING',
+        'atom.claimed:READY>RUNNING',
         'run.running:PENDING>RUNNING',
         'atom.success:RUNNING>SUCCESS',
         'run.success:RUNNING>SUCCESS',

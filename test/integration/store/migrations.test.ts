@@ -119,6 +119,34 @@ await describeEachDialect('migrations per module', (ctx) => {
     expect(await failure(ctx.db.exec(`SELECT id FROM new_other`))).not.toBeNull();
   });
 
+  it('checkSchema reads only: an unmigrated database is STOKER_STORE_NOT_MIGRATED and stays without tables', async () => {
+    const s = await ctx.db.open({ tablePrefix: 'chk_', migrate: false });
+    expect(await failure(s.checkSchema())).toMatchObject({ code: 'STOKER_STORE_NOT_MIGRATED' });
+    expect(((await failure(s.checkSchema())) as Error).message).toMatch(
+      /has no Stoker tables \(prefix chk_\): not migrated, run `stoker migrate`/,
+    );
+    // createRuntime with migrate: 'check' (what the CLI's commands do) refuses it the same way
+    const { createRuntime } = await import('../../../src/runtime/create-runtime.js');
+    expect(
+      await failure(createRuntime({ store: ctx.url, storeOptions: { tablePrefix: 'chk_' }, migrate: 'check', engines: 0 })),
+    ).toMatchObject({
+      code: 'STOKER_STORE_NOT_MIGRATED',
+    });
+    expect(await failure(ctx.db.exec(`SELECT version FROM chk_schema_migrations`))).not.toBeNull();
+    // core migrated, a module missing: named
+    await s.migrate();
+    await s.checkSchema();
+    expect(await failure(s.checkSchema({ modules: [stacks] }))).toMatchObject({
+      code: 'STOKER_STORE_NOT_MIGRATED',
+      details: { missing: ['stacks 1, 2'] },
+    });
+    // newer than this build
+    await ctx.db.exec(
+      `INSERT INTO chk_schema_migrations (module, version, name, checksum, applied_at) VALUES ('core', 999, 'future', 'x', ${ctx.dialect === 'sqlite' ? '0' : 'CURRENT_TIMESTAMP'})`,
+    );
+    expect(await failure(s.checkSchema())).toMatchObject({ code: 'STOKER_STORE_SCHEMA_TOO_NEW' });
+  });
+
   it('refuses a module migration that changed after it was applied', async () => {
     const s = await ctx.db.open({ tablePrefix: 'chg_', migrate: false });
     await s.migrate({ modules: [stacks] });

@@ -315,7 +315,7 @@ await describeEachDialect('store contract', (ctx) => {
       const c = claimed.find((x) => x.index === e.atom)!;
       expect(e).toMatchObject({
         runId: run.id,
-        fromState: null,
+        fromState: 'READY',
         toState: 'RUNNING',
         epoch: 1,
         data: null,
@@ -854,6 +854,19 @@ await describeEachDialect('store contract', (ctx) => {
   });
 
   // ------------------------------------------------------------------ signals and waits
+
+  it('sendSignal refuses a run that has ended (STOKER_RUN_NOT_ACTIVE) and stores nothing', async () => {
+    const s = await fresh();
+    const { run } = await s.startRun(newRun({ predecessors: [[]] }));
+    await s.runTransaction([run.id], (tx) => tx.updateRun(run.id, { status: 'CANCELLED', finished: true }));
+    await expect(s.sendSignal(run.id, 'go', 1)).rejects.toMatchObject({
+      code: 'STOKER_RUN_NOT_ACTIVE',
+      details: { runId: run.id, status: 'CANCELLED' },
+    });
+    expect(await s.getSignals(run.id)).toEqual([]);
+    expect((await s.listEvents({ runId: run.id })).filter((e) => e.kind === 'run.signal')).toEqual([]);
+    await expect(s.sendSignal('no-such-run', 'go', 1)).rejects.toMatchObject({ code: 'STOKER_RUN_NOT_FOUND' });
+  });
 
   it('sendSignal stores the signal and wakes atoms waiting for that name', async () => {
     const s = await fresh();

@@ -71,7 +71,7 @@ describe('buildGraph', () => {
 
   it('refuses parameters that are not plain JSON, bad names and bad retry options', () => {
     expect(err(() => buildGraph({ name: 'g', steps: [{ name: 'a', type: 't', params: { f: NaN } }] })).message).toContain(
-      "graph 'g', step 'a', params has a non-finite number at $.f",
+      "graph 'g', step 'a', params is not plain JSON at $.f: NaN (JSON has finite numbers only; use null or a string)",
     );
     expect(err(() => buildGraph({ name: 'g', steps: [{ name: 'a b', type: 't' }] })).code).toBe('STOKER_FLOW_INVALID');
     expect(err(() => buildGraph({ name: 'g', steps: [{ name: 'a', type: 'bad type!' }] })).code).toBe('STOKER_FLOW_INVALID');
