@@ -91,7 +91,8 @@ export async function stackOutputs(layer: StackLayer, stack: StackRow, rows?: re
   const instance = await stackInstance(layer, stack);
   if (!instance) return [];
   const current = rows ?? (await layer.stacks.sql.read('list resources', (s) => layer.stacks.resources(s, stack.id)));
-  const runtime = rowsRuntime(current, nestedAttribute);
+  const body = await layer.setBody(stack.templateSet!);
+  const runtime = { ...rowsRuntime(current, nestedAttribute), ...(body.facade ? { resourceFacade: body.facade } : {}) };
   return instance.outputNames.map((name) => {
     const o = instance.evaluateOutput(name, runtime);
     const description = instance.template.outputs[name]?.description ?? 'No description given';

@@ -214,7 +214,8 @@ export class ResourceSteps {
       throw new ResourceStepFailed(reason);
     };
 
-    const runtime = this.runtime(rows, p.name);
+    // a template resource's nested stack sees its facade (resource_facade)
+    const runtime = { ...this.runtime(rows, p.name), ...(body.facade ? { resourceFacade: body.facade } : {}) };
     let evaluated;
     let resolved;
     try {

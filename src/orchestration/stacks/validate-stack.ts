@@ -15,6 +15,7 @@ import {
   parseTemplate,
   resolveResourceType,
   type Environment,
+  type ResourceFacadeData,
   type RuntimeContext,
   type TemplateInstance,
 } from '../template/index.js';
@@ -59,6 +60,7 @@ export function validateStack(instance: TemplateInstance, environment: Environme
         scope,
         `${path}<${resolved.file}>.`,
         depth + 1,
+        { metadata: evaluated.metadata, deletion_policy: definition.deletionPolicy, update_policy: evaluated.updatePolicy },
       );
       continue;
     }
@@ -158,6 +160,7 @@ function validateNested(
   scope: ValidationScope,
   prefix: string,
   depth: number,
+  facade?: ResourceFacadeData,
 ): void {
   const template = parseTemplate(content, {
     files: scope.files,
@@ -183,5 +186,7 @@ function validateNested(
     files: scope.files,
     pseudo: { stackName: `nested-${name}` },
   });
-  validateStack(instance, childEnv, { ...scope, existing: new Set() }, prefix, depth);
+  // the nested template sees its resource's facade (resource_facade), nothing created yet
+  const runtime: RuntimeContext = { getResource: (n) => n, getAttr: () => null, ...(facade ? { resourceFacade: facade } : {}) };
+  validateStack(instance, childEnv, { ...scope, existing: new Set(), runtime }, prefix, depth);
 }
