@@ -211,6 +211,7 @@ export class CaseRun {
     if (step.timeout_mins !== undefined) request.timeoutMins = step.timeout_mins;
     if (step.tags !== undefined) request.tags = step.tags.split(',').filter((t) => t !== '');
     if (step.existing) request.existing = true;
+    if (step.show_nested) request.showNested = true;
     return request;
   }
 

@@ -10,7 +10,8 @@
  * ```
  */
 export { DEFAULT_STACK_LIMITS, type StackLimits } from './layer.js';
-export { DEFAULT_PROJECT, Orchestrator, type OrchestratorOptions, type PreviewResult, type StackRequest } from './orchestrator.js';
+export { DEFAULT_PROJECT, Orchestrator, type OrchestratorOptions, type StackRequest } from './orchestrator.js';
+export type { PreviewResult } from './preview.js';
 export type { StackOutput } from './outputs.js';
 export { orchestrationSchema } from './schema.js';
 export { SqlConfigStore, createStackLayer, orchestrationSecret, type StackLayerOptions } from './stack-layer.js';

@@ -44,7 +44,7 @@ export interface NestedOutcome {
 export const nestedSignal = (childId: string): string => `stack.${childId}`;
 
 /** The nested stack's template set for this resource. */
-function childBody(r: NestedRequest): TemplateSetBody {
+export function childBody(r: NestedRequest): TemplateSetBody {
   const registry = childRegistry(r.body.environment.resourceRegistry, {
     resourceName: r.name,
     removeType: r.instance.resource(r.name).type,

@@ -15,7 +15,7 @@ import { buildGraph, type StepSpec } from '../../flow/build-graph.js';
 import type { StepType } from '../../flow/step-type.js';
 import type { TaskContext } from '../../flow/types.js';
 import type { ModuleSql, RunQueries } from '../../store/ports.js';
-import { needsReplacement, validateProperties, type ResourceTypeRegistry } from '../resources/index.js';
+import type { ResourceTypeRegistry } from '../resources/index.js';
 import {
   checkImmutableParameters,
   checkNestedTemplates,
@@ -28,11 +28,12 @@ import {
 import { DEFAULT_STACK_LIMITS, type ActionOptions, type StackLayer, type StackLimits } from './layer.js';
 import { nestedSignal, parseOwner } from './nested.js';
 import { nestedAttribute, rowsRuntime, stackOutputs } from './outputs.js';
-import { ResourceStepFailed, ResourceSteps, hookSignal, nestedFingerprint, type ResourceStepParams } from './resource-step.js';
+import { ResourceStepFailed, ResourceSteps, hookSignal, type ResourceStepParams } from './resource-step.js';
 import { StackStore, type ResourceRow, type StackAction, type StackRow } from './stack-store.js';
 import { stackLayerTypes } from './stack-types.js';
 import { emptySet, instantiateSet, type TemplateSetBody } from './template-set.js';
 import { validateStack } from './validate-stack.js';
+import { previewStack, type PreviewResult } from './preview.js';
 import { handleSignal, handleSignals } from './wait-condition.js';
 
 export const DEFAULT_PROJECT = 'default';
@@ -59,14 +60,8 @@ export interface StackRequest {
   existing?: boolean;
   /** update: parameters to reset to their defaults (with existing) */
   clearParameters?: string[];
-}
-
-export interface PreviewResult {
-  added: string[];
-  updated: string[];
-  replaced: string[];
-  deleted: string[];
-  unchanged: string[];
+  /** preview: list the resources of nested stacks too */
+  showNested?: boolean;
 }
 
 const IN_PROGRESS = 'IN_PROGRESS';
@@ -276,43 +271,11 @@ export class Orchestrator implements StackLayer {
     return this.prepare(request, stack, previousBody ? { body: previousBody, instance: previousInstance, rows } : undefined);
   }
 
-  /** `update --dry-run`: what the update would add, update, replace, delete, leave alone. */
+  /** `update --dry-run`: what the update would add, update, replace, delete or leave unchanged (preview.ts). */
   async preview(nameOrId: string, request: StackRequest, project = DEFAULT_PROJECT): Promise<PreviewResult> {
     const stack = await this.get(nameOrId, project);
     const { body, instance } = await this.prepareUpdate(stack, request);
-    const rows = (await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id))).filter((r) => r.current);
-    const byName = new Map(rows.map((r) => [r.name, r]));
-    const out: PreviewResult = { added: [], updated: [], replaced: [], deleted: [], unchanged: [] };
-    const runtime = rowsRuntime(rows, nestedAttribute);
-    for (const name of instance.order) {
-      const row = byName.get(name);
-      if (!row) {
-        out.added.push(name);
-        continue;
-      }
-      const def = instance.resource(name);
-      const resolved = resolveResourceType(body.environment.resourceRegistry, def.type, { resourceName: name, files: body.files });
-      const plugin = resolved.kind === 'plugin' ? this.registry.find(resolved.type) : undefined;
-      if (row.type !== def.type || row.status === 'FAILED') {
-        out.replaced.push(name);
-        continue;
-      }
-      if (!plugin || resolved.kind === 'template' || row.nestedStack) {
-        const evaluated = instance.evaluateResource(name, runtime).properties;
-        const fingerprint = nestedFingerprint(evaluated, resolved.kind === 'template' ? resolved.content : null, body);
-        (row.data?.['fingerprint'] === fingerprint && row.status === 'COMPLETE' ? out.unchanged : out.updated).push(name);
-        continue;
-      }
-      try {
-        const properties = validateProperties(plugin, instance.evaluateResource(name, runtime).properties, '');
-        const decision = needsReplacement(plugin, row.properties, properties, { resourceName: name });
-        (decision.action === 'none' ? out.unchanged : decision.action === 'update' ? out.updated : out.replaced).push(name);
-      } catch {
-        out.replaced.push(name);
-      }
-    }
-    for (const row of rows) if (!instance.resourceNames.includes(row.name)) out.deleted.push(row.name);
-    return out;
+    return previewStack(this, stack, body, instance, { showNested: request.showNested === true });
   }
 
   async delete(nameOrId: string, project = DEFAULT_PROJECT): Promise<StackRow> {
