@@ -59,6 +59,7 @@ interface ActionOptions extends StackOptions {
   rollback?: boolean;
   existing?: boolean;
   dryRun?: boolean;
+  showNested?: boolean;
   clearParameter?: string[];
   tags?: string;
   wait?: boolean;
@@ -144,11 +145,13 @@ Examples:
     .option('--existing', 'patch: reuse the stored template, environment, files and parameters, changing only what is given')
     .option('--clear-parameter <name>', 'with --existing: reset this parameter to its default; repeat for more', collect)
     .option('--rollback', 'roll back to the previous template when the update fails (default: no rollback, as Heat)')
-    .option('--dry-run', 'show what the update would add, update, replace, delete or leave unchanged, and change nothing');
+    .option('--dry-run', 'show what the update would add, update, replace, delete or leave unchanged, and change nothing')
+    .option('--show-nested', 'with --dry-run: also the resources of nested stacks (<resource>/<nested resource>)');
   update.action((name: string, o: ActionOptions) =>
     withStacks(o, ctx, async (rt, stacks) => {
       const request = { ...(await buildRequest(o)), existing: o.existing === true, disableRollback: o.rollback !== true };
       if (o.clearParameter) request.clearParameters = o.clearParameter;
+      if (o.showNested) request.showNested = true;
       if (o.dryRun) {
         const preview = await stacks.preview(name, request, o.project);
         const record: JsonObject = {
