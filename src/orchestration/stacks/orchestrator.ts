@@ -356,7 +356,7 @@ export class Orchestrator implements StackLayer {
     });
     const graph = buildGraph({ name: `stack-${action.toLowerCase()}`, steps: plan.steps });
     const started = await this.client.startGraph(graph, { stack: stack.id, traversal }, { key: `stack:${stack.id}`, supersede: true });
-    await this.stacks.sql.transaction('record the traversal run', (s) =>
+    await this.stacks.sql.write('record the traversal run', (s) =>
       this.stacks.updateStack(s, stack.id, { runId: started.run.id }, traversal),
     );
     const timeoutMins = stack.timeoutMins ?? (stack.parentId === null ? this.limits.defaultTimeoutMins : null);

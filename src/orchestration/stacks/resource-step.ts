@@ -119,7 +119,7 @@ export class ResourceSteps {
       if (row.holdToken === token) return row;
       const own = row.holdRun === ctx.runId && row.holdAtom === ctx.atomName;
       if (row.holdToken === null || own || !(await this.holderLive(row))) {
-        const taken = await stacks.sql.transaction('hold a resource', (s) =>
+        const taken = await stacks.sql.write('hold a resource', (s) =>
           stacks.takeHold(s, row.id, { run: ctx.runId, atom: ctx.atomName, token }, row.holdToken),
         );
         if (taken) return { ...row, holdRun: ctx.runId, holdAtom: ctx.atomName, holdToken: token };
@@ -314,7 +314,7 @@ export class ResourceSteps {
       // create before delete: the replacement is a new row; the old one is deleted by a cleanup step
       const old = row!;
       row = await this.insertRow(stack, p.name, def.type, lastGeneration + 1, ctx, common);
-      await stacks.sql.transaction('replace a resource', (s) =>
+      await stacks.sql.write('replace a resource', (s) =>
         stacks.updateResource(s, old.id, { current: false, holdRun: null, holdAtom: null, holdToken: null }),
       );
     } else if (!row) {
@@ -380,7 +380,7 @@ export class ResourceSteps {
           // the type decided it cannot update in place: replace (create first, delete the old row later)
           const old = row;
           row = await this.insertRow(stack, p.name, def.type, lastGeneration + 1, ctx, common);
-          await stacks.sql.transaction('replace a resource', (s) =>
+          await stacks.sql.write('replace a resource', (s) =>
             stacks.updateResource(s, old.id, {
               current: false,
               action: 'UPDATE',
