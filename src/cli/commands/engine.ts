@@ -12,15 +12,7 @@ import { loadPluginsModule } from '../../runtime/load-plugins.js';
 import type { CliContext } from '../context.js';
 import { durationText } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
-import {
-  intOption,
-  parseAge,
-  redactUrl,
-  usageError,
-  withCommonOptions,
-  withFlowsOption,
-  type CommonOptions,
-} from '../options.js';
+import { intOption, parseAge, redactUrl, usageError, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 import { maxResourcesOption } from './stack.js';
 
