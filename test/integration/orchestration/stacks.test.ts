@@ -14,6 +14,14 @@ import { createTestStore, testDialects, type TestStore } from '../../helpers/dat
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await sleep(25);
+  }
+}
+
 async function settle(stacks: Orchestrator, name: string, timeoutMs = 60_000): Promise<StackRow> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -270,6 +278,63 @@ outputs:
       expect((await stacks.outputs(row))[0]!.output_value).toBe('one');
       const events = (await stacks.events(row)).map((e) => `${e.resourceName} ${e.status} ${e.reason}`);
       expect(events).toContain('can UPDATE_FAILED Stack UPDATE cancelled');
+    });
+
+    dbIt('OS::Heat::Stack, ResourceChain and a WaitCondition signalled through its handle', async () => {
+      const template = `
+heat_template_version: 2016-10-14
+resources:
+  inline:
+    type: OS::Heat::Stack
+    properties:
+      template: |
+        heat_template_version: 2016-10-14
+        parameters:
+          word: {type: string}
+        resources:
+          v: {type: OS::Heat::Value, properties: {value: {get_param: word}}}
+        outputs:
+          echoed: {value: {get_attr: [v, value]}}
+      parameters: {word: inline-hello}
+  chain:
+    type: OS::Heat::ResourceChain
+    properties:
+      resources: [OS::Heat::None, OS::Heat::TestResource, OS::Heat::TestResource]
+  handle: {type: OS::Heat::WaitConditionHandle}
+  waiter:
+    type: OS::Heat::WaitCondition
+    properties: {handle: {get_resource: handle}, timeout: 60, count: 1}
+outputs:
+  echoed: {value: {get_attr: [inline, outputs, echoed]}}
+  refs: {value: {get_attr: [chain, refs]}}
+  data: {value: {get_attr: [waiter, data]}}
+`;
+      await stacks.create('kinds', { template });
+      await waitFor(async () =>
+        (await stacks.resources(await stacks.get('kinds'))).some((r) => r.row.name === 'waiter' && r.row.status === 'IN_PROGRESS'),
+      );
+      await stacks.signal('kinds', 'handle', { status: 'SUCCESS', id: 'one', data: 'ready' });
+      const row = await settle(stacks, 'kinds');
+      expect(`${row.action}_${row.status}`, row.statusReason).toBe('CREATE_COMPLETE');
+      const outputs = Object.fromEntries((await stacks.outputs(row)).map((o) => [o.output_key, o.output_value]));
+      expect(outputs['echoed']).toBe('inline-hello');
+      expect(outputs['refs']).toHaveLength(3);
+      expect(JSON.parse(String(outputs['data']))).toEqual({ one: 'ready' });
+      const events = (await stacks.events(row)).map((e) => e.resourceName);
+      expect(events.indexOf('handle')).toBeLessThan(events.indexOf('waiter'));
+
+      await stacks.create('timeout', {
+        template: `
+heat_template_version: 2016-10-14
+resources:
+  handle: {type: OS::Heat::WaitConditionHandle}
+  waiter: {type: OS::Heat::WaitCondition, properties: {handle: {get_resource: handle}, timeout: 1}}
+`,
+        disableRollback: true,
+      });
+      const failed = await settle(stacks, 'timeout');
+      expect(`${failed.action}_${failed.status}`).toBe('CREATE_FAILED');
+      expect(failed.statusReason).toContain('WaitConditionTimeout');
     });
 
     dbIt('bad requests are refused with a clear error and leave no stack', async () => {
