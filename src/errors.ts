@@ -21,6 +21,8 @@ export const ErrorCodes = {
   STOKER_INPUT_TOO_LARGE: 'An input, result or payload is larger than the configured limit.',
   STOKER_INPUT_TOO_DEEP: 'An input nests deeper than the configured limit.',
   STOKER_INPUT_FORBIDDEN_KEY: 'An input object uses a forbidden key such as __proto__.',
+  STOKER_INPUT_UNSTORABLE_TEXT:
+    'A string (or key) in an input, result or payload holds a NUL character or a lone UTF-16 surrogate, which not every database can store.',
   STOKER_INPUT_NOT_JSON:
     'An input, result or payload is not plain JSON: a function, BigInt, Date, Map, Set, class instance, NaN or a circular reference.',
   STOKER_FLOW_INVALID: 'A flow definition is malformed (bad name, bad option, wrong child).',

@@ -70,6 +70,18 @@ export function checkJson(value: unknown, what: string, limits: JsonLimits = DEF
   const onPath = new Map<object, string>();
   const notJson = (path: string, found: string): ValidationError =>
     new ValidationError('STOKER_INPUT_NOT_JSON', `${what} is not plain JSON at ${path}: ${found}`, { details: { path, found } });
+  // One rule for every dialect (issue 11): PostgreSQL's jsonb cannot hold U+0000 and no
+  // database stores a lone surrogate as it is, so such text is refused everywhere, by path,
+  // instead of failing inside a commit on one dialect only.
+  const checkText = (text: string, path: string): void => {
+    const found = unstorableText(text);
+    if (found === null) return;
+    throw new ValidationError(
+      'STOKER_INPUT_UNSTORABLE_TEXT',
+      `${what} has ${found} at ${path}, which not every database can store: encode the text (base64, or escape it) first`,
+      { details: { path, found } },
+    );
+  };
   while (stack.length > 0) {
     const item = stack.pop()!;
     if ('leave' in item) {
@@ -86,7 +98,11 @@ export function checkJson(value: unknown, what: string, limits: JsonLimits = DEF
         details: { path, maxDepth: limits.maxDepth },
       });
     }
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') continue;
+    if (typeof v === 'string') {
+      checkText(v, path);
+      continue;
+    }
+    if (v === null || typeof v === 'boolean') continue;
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) throw notJson(path, `${String(v)} (JSON has finite numbers only; use null or a string)`);
       continue;
@@ -104,6 +120,7 @@ export function checkJson(value: unknown, what: string, limits: JsonLimits = DEF
       onPath.set(v, path);
       stack.push({ leave: v });
       for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
+        checkText(k, `${path} (a key)`);
         if (FORBIDDEN_KEYS.has(k)) {
           throw new ValidationError('STOKER_INPUT_FORBIDDEN_KEY', `${what} uses the forbidden key "${k}" at ${path}`, {
             details: { path, key: k },
@@ -137,4 +154,29 @@ function describe(v: unknown): string {
   if (v instanceof Error) return `an Error (${v.name}; throw it to fail the task, or store its message)`;
   const name = (v as object).constructor?.name;
   return name ? `an instance of class ${name} (store a plain object instead)` : 'an object of unknown class';
+}
+
+/**
+ * What makes `text` unstorable, or null: a NUL character (PostgreSQL's jsonb and text
+ * refuse it) or a lone UTF-16 surrogate (not valid Unicode: refused or mangled by the
+ * databases' UTF-8 encodings).
+ *
+ * @example
+ * ```ts
+ * unstorableText('a\u0000b'); // 'a NUL character (U+0000) at offset 1'
+ * unstorableText('ok');       // null
+ * ```
+ */
+export function unstorableText(text: string): string | null {
+  // eslint-disable-next-line no-control-regex
+  const m = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.exec(text);
+  if (m === null) return null;
+  if (m[0] === '\u0000') return `a NUL character (U+0000) at offset ${m.index}`;
+  return `a lone surrogate (U+${m[0].charCodeAt(0).toString(16).toUpperCase()}) at offset ${m.index}`;
+}
+
+/** `text` with NUL characters and lone surrogates replaced by U+FFFD: for messages Stoker stores itself (failure records). */
+export function storableText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }

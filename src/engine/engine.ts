@@ -136,7 +136,13 @@ export interface EngineOptions {
   faultPoint?: FaultPoint;
 }
 
-const DEFAULTS = { concurrency: 10, pollMs: 1000, leaseMs: 30_000, maxBatch: 128 };
+/**
+ * Defaults. The lease is 10 s (it was 30 s): a frozen engine's atoms move on after about that
+ * long, and the price is one renewal statement per engine every T/3 (3.3 s), whatever the
+ * number of atoms; a database that stalls longer than ~9 s makes an engine fence itself and
+ * its atoms run again elsewhere, every write fenced (docs/reliability.md, Defaults and trade-offs).
+ */
+const DEFAULTS = { concurrency: 10, pollMs: 1000, leaseMs: 10_000, maxBatch: 128 };
 
 export class Engine extends EventEmitter<EngineEvents> {
   /** starts, cancels, signals and waits for runs (what the engine's own methods for these use) */

@@ -3,6 +3,7 @@
  * its atom (durable sleep, signal, child run).
  */
 import type { JsonValue } from '../core/json.js';
+import { storableText } from '../core/canonical-json.js';
 import { isStokerError } from '../errors.js';
 import type { FlowGraph } from '../flow/graph.js';
 import type { FailureRecord } from '../flow/types.js';
@@ -26,14 +27,15 @@ const MAX_INNER_ERRORS = 20;
  */
 export function toFailureRecord(error: unknown, depth = 0): FailureRecord {
   if (error instanceof Error) {
-    const rec: FailureRecord = { type: error.name || 'Error', message: error.message };
-    if (error.stack) rec.stack = error.stack.split('\n').slice(0, 20).join('\n');
+    // text Stoker stores itself is made storable on every dialect (no NUL, no lone surrogate)
+    const rec: FailureRecord = { type: storableText(error.name || 'Error'), message: storableText(String(error.message)) };
+    if (error.stack) rec.stack = storableText(error.stack.split('\n').slice(0, 20).join('\n'));
     const extra = error as Error & { code?: unknown; details?: unknown; retryable?: unknown };
     if (isStokerError(error)) {
       rec.code = error.code;
-      rec.details = error.details;
+      rec.details = toJsonSafe(error.details);
     } else {
-      if (typeof extra.code === 'string') rec.code = extra.code;
+      if (typeof extra.code === 'string') rec.code = storableText(extra.code);
       if (extra.details !== undefined) rec.details = toJsonSafe(extra.details);
     }
     if (typeof extra.retryable === 'boolean') rec.retryable = extra.retryable;
@@ -44,12 +46,12 @@ export function toFailureRecord(error: unknown, depth = 0): FailureRecord {
     }
     return rec;
   }
-  if (typeof error === 'string') return { type: 'NonError', message: error };
+  if (typeof error === 'string') return { type: 'NonError', message: storableText(error) };
   const details = toJsonSafe(error);
   const rec: FailureRecord = { type: 'NonError', message: previewOf(error, details) };
   if (typeof error === 'object' && error !== null) {
     const extra = error as { code?: unknown; retryable?: unknown };
-    if (typeof extra.code === 'string') rec.code = extra.code;
+    if (typeof extra.code === 'string') rec.code = storableText(extra.code);
     if (typeof extra.retryable === 'boolean') rec.retryable = extra.retryable;
     rec.details = details;
   }
@@ -59,7 +61,7 @@ export function toFailureRecord(error: unknown, depth = 0): FailureRecord {
 /** The message of a thrown non-Error: its own `message`, else its JSON (cut at 500 characters). */
 function previewOf(value: unknown, json: JsonValue): string {
   if (typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string') {
-    return (value as { message: string }).message;
+    return storableText((value as { message: string }).message);
   }
   const text = typeof json === 'string' ? json : JSON.stringify(json);
   return text.length > 500 ? `${text.slice(0, 500)}…` : text;
@@ -82,7 +84,8 @@ export function toJsonSafe(value: unknown): JsonValue {
   const onPath = new Set<object>();
   const walk = (v: unknown, depth: number): JsonValue => {
     if (budget-- <= 0 || depth > 20) return '[…]';
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
+    if (typeof v === 'string') return storableText(v);
+    if (v === null || typeof v === 'boolean') return v;
     if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
     if (typeof v === 'bigint') return v.toString();
     if (typeof v === 'undefined') return null;
@@ -104,7 +107,7 @@ export function toJsonSafe(value: unknown): JsonValue {
       const out: Record<string, JsonValue> = {};
       for (const [k, x] of Object.entries(obj)) {
         if (x === undefined || k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
-        out[k] = walk(x, depth + 1);
+        out[storableText(k)] = walk(x, depth + 1);
       }
       return out;
     } finally {

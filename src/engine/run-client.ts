@@ -14,7 +14,7 @@
  * const done = await client.waitForRun(run.id, { timeoutMs: 60_000 });
  * ```
  */
-import { checkJson } from '../core/canonical-json.js';
+import { checkJson, storableText, unstorableText } from '../core/canonical-json.js';
 import { systemClock, systemRng, type Clock, type Rng } from '../core/clock.js';
 import { randomId, type IdGenerator } from '../core/ids.js';
 import type { JsonObject, JsonValue } from '../core/json.js';
@@ -169,6 +169,9 @@ export class RunClient {
     if (key !== null && (key.length === 0 || key.length > 255)) {
       throw new ValidationError('STOKER_CONFIG_INVALID', `a run key must be 1 to 255 characters long`);
     }
+    const badKey = key === null ? null : unstorableText(key);
+    if (badKey !== null)
+      throw new ValidationError('STOKER_INPUT_UNSTORABLE_TEXT', `the run key has ${badKey}, which not every database can store`);
     return {
       id: this.ids(),
       flow: graph.flow,
@@ -182,7 +185,8 @@ export class RunClient {
   }
 
   /** Cancels a run: no new atoms start; in-flight ones see `ctx.signal` aborted. Child runs are cancelled too. */
-  async cancel(runId: string, reason = 'cancelled by request'): Promise<RunRow> {
+  async cancel(runId: string, givenReason = 'cancelled by request'): Promise<RunRow> {
+    const reason = storableText(givenReason);
     const row = await this.store.getRun(runId);
     if (!row) throw new NotFoundError('STOKER_RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
     if (isTerminalRun(row.status)) {

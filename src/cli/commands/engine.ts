@@ -59,7 +59,14 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
     )
     .addOption(new Option('--engines <n>', 'engines in this process (sharing one store connection)').argParser(intOption(1, 64)).default(1))
     .addOption(new Option('--poll-ms <n>', 'claim poll interval when idle (jittered ±20 %)').argParser(intOption(10)).env('STOKER_POLL_MS'))
-    .addOption(new Option('--lease-ms <n>', 'engine lease; renewed every third of it').argParser(intOption(1000)).env('STOKER_LEASE_MS'))
+    .addOption(
+      new Option(
+        '--lease-ms <n>',
+        'engine lease (default 10000): a frozen engine is taken over after about this long; renewed every third of it',
+      )
+        .argParser(intOption(1000))
+        .env('STOKER_LEASE_MS'),
+    )
     .addOption(new Option('--drain-ms <n>', 'on stop, how long in-flight atoms may take to finish').argParser(intOption(0)).default(30_000))
     .addOption(
       new Option(

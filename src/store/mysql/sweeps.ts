@@ -120,7 +120,7 @@ export class MysqlSweeps implements Sweeps {
         )
       ).map((r) => ({ runId: String(r.run_id), index: Number(r.idx), engineId: String(r.claimed_by) }));
       if (held.length === 0) return [];
-      const out = await this.requeueLocked(s, held);
+      const out = await this.requeueLocked(s, held, true);
       return out.sort((a, b) => cmp(a.engineId, b.engineId) || cmp(a.runId, b.runId) || a.index - b.index);
     });
   }
@@ -135,12 +135,31 @@ export class MysqlSweeps implements Sweeps {
         )
       ).map((r) => ({ runId: String(r.run_id), index: Number(r.idx), engineId }));
       if (held.length === 0) return 0;
-      return (await this.requeueLocked(s, held)).length;
+      return (await this.requeueLocked(s, held, false)).length;
     });
   }
 
-  /** Requeues the given locked atoms and records their events; returns them in order. */
-  private async requeueLocked(s: SqlSession, held: readonly Held[]): Promise<Held[]> {
+  /**
+   * Requeues the given locked atoms and records their events; returns them in order. Their
+   * runs are locked first: the requeue reads each run's status to cancel the atoms of runs
+   * that ended, and read without the lock, a run ending in a transaction that commits just
+   * after the read would get a READY atom (issue 11). `skipLocked` (the sweeps): an atom
+   * whose run is locked by a transaction in progress is left for the next sweep.
+   */
+  private async requeueLocked(s: SqlSession, candidates: readonly Held[], skipLocked: boolean): Promise<Held[]> {
+    const runIds = [...new Set(candidates.map((h) => h.runId))].sort(cmp);
+    const lockedRuns = new Set<string>();
+    for (const chunk of chunks(runIds, KEYS_PER_STATEMENT)) {
+      for (const r of await s.rows(
+        'lock the runs of requeued atoms',
+        `SELECT id FROM {p}runs WHERE id IN (?) ORDER BY id FOR UPDATE${skipLocked ? ' SKIP LOCKED' : ''}`,
+        [chunk],
+      )) {
+        lockedRuns.add(String(r.id));
+      }
+    }
+    const held = candidates.filter((h) => lockedRuns.has(h.runId));
+    if (held.length === 0) return [];
     const after = new Map<string, Raw>();
     for (const chunk of chunks(held, KEYS_PER_STATEMENT)) {
       const where = keyList(chunk);

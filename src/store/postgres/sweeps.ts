@@ -21,8 +21,13 @@ import type { PostgresDriver } from './postgres-driver.js';
 /** SQL of an engine's advisory lock key; `$1` is the lock namespace of this store. */
 const ENGINE_LOCK_KEY = (id: string): string => `hashtextextended(($1::text || ${id}) COLLATE "C", 0)`;
 
-/** A requeue: READY / REVERT_READY again, or CANCELLED when the run has ended (rows.ts requeueSql). */
-const REQUEUE = requeueSql('a.state', 'r.status', 'now()');
+/**
+ * A requeue: READY / REVERT_READY again, or CANCELLED when the run has ended (rows.ts
+ * requeueSql). The run's status is the one read under a share lock of the run row (`t`):
+ * read without it, a run ending in a transaction that commits just after the read would
+ * get a READY atom (issue 11).
+ */
+const REQUEUE = requeueSql('a.state', 't.run_status', 'now()');
 const REQUEUE_EVENT = `CASE state WHEN 'CANCELLED' THEN 'atom.cancelled' ELSE 'atom.requeued' END`;
 
 /** The engine session lock on a dedicated client (src/store/sql/session-locks.ts). */
@@ -93,15 +98,15 @@ export class PostgresSweeps implements Sweeps {
            UPDATE {p}engines SET state = 'dead'
            WHERE state <> 'dead' AND (lease_expires_at < now() OR id IN (SELECT id FROM lost)) RETURNING id),
          t AS (
-           SELECT a.run_id, a.idx, a.claimed_by FROM {p}atoms a
+           SELECT a.run_id, a.idx, a.claimed_by, r.status AS run_status FROM {p}atoms a JOIN {p}runs r ON r.id = a.run_id
            WHERE a.state IN ('RUNNING', 'REVERTING') AND a.claimed_by IS NOT NULL
              AND (a.claimed_by IN (SELECT id FROM lost)
                OR NOT EXISTS (SELECT 1 FROM {p}engines e WHERE e.id = a.claimed_by AND e.state <> 'dead' AND e.lease_expires_at >= now()))
            ORDER BY a.run_id, a.idx
-           FOR UPDATE OF a SKIP LOCKED),
+           FOR UPDATE OF a SKIP LOCKED FOR SHARE OF r SKIP LOCKED),
          u AS (
            UPDATE {p}atoms a SET state = ${REQUEUE.state}, claimed_by = NULL, ready_at = ${REQUEUE.readyAt}, updated_at = now()
-           FROM t JOIN {p}runs r ON r.id = t.run_id WHERE a.run_id = t.run_id AND a.idx = t.idx
+           FROM t WHERE a.run_id = t.run_id AND a.idx = t.idx
            RETURNING a.run_id, a.idx, a.state, a.epoch, t.claimed_by AS engine_id),
          e AS (
            INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
@@ -123,11 +128,12 @@ export class PostgresSweeps implements Sweeps {
       this.driver.poolSession.rows(
         'requeue the atoms of an engine',
         `WITH t AS (
-           SELECT run_id, idx FROM {p}atoms WHERE claimed_by = $1 AND state IN ('RUNNING', 'REVERTING')
-           ORDER BY run_id, idx FOR UPDATE),
+           SELECT a.run_id, a.idx, r.status AS run_status FROM {p}atoms a JOIN {p}runs r ON r.id = a.run_id
+           WHERE a.claimed_by = $1 AND a.state IN ('RUNNING', 'REVERTING')
+           ORDER BY a.run_id, a.idx FOR UPDATE OF a FOR SHARE OF r),
          u AS (
            UPDATE {p}atoms a SET state = ${REQUEUE.state}, claimed_by = NULL, ready_at = ${REQUEUE.readyAt}, updated_at = now()
-           FROM t JOIN {p}runs r ON r.id = t.run_id WHERE a.run_id = t.run_id AND a.idx = t.idx
+           FROM t WHERE a.run_id = t.run_id AND a.idx = t.idx
            RETURNING a.run_id, a.idx, a.state, a.epoch),
          e AS (
            INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)

@@ -654,6 +654,17 @@ for (const dialect of testDialects()) {
       expectChained(after);
     });
 
+    dbIt('the default lease is 10 s: the engine row is registered and renewed with it', async () => {
+      const engine = new Engine({ store, flows: new FlowRegistry() });
+      await engine.start();
+      try {
+        const row = (await store.listEngines()).find((e) => e.id === engine.id)!;
+        expect(row.leaseExpiresAt.getTime() - row.heartbeatAt.getTime()).toBe(10_000);
+      } finally {
+        await engine.stop();
+      }
+    });
+
     dbIt('waits for a named signal sent from outside, and takes one sent earlier at once', async () => {
       const flow = linear('approval', [
         task({ name: 'ask', provides: 'decision', execute: async (_in, ctx) => ctx.waitForSignal('approve') }),

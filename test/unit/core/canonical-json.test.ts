@@ -57,4 +57,16 @@ describe('checkJson', () => {
     expect(failure(deep).code).toBe('STOKER_INPUT_TOO_DEEP');
     expect(failure(JSON.parse('{"__proto__": {}}')).code).toBe('STOKER_INPUT_FORBIDDEN_KEY');
   });
+
+  it('refuses NUL characters and lone surrogates in strings and keys, on every dialect alike, naming path and offset', () => {
+    const nul = failure({ s: 'a\u0000b' });
+    expect(nul.code).toBe('STOKER_INPUT_UNSTORABLE_TEXT');
+    expect(nul.message).toBe(
+      'result of task a has a NUL character (U+0000) at offset 1 at $.s, which not every database can store: encode the text (base64, or escape it) first',
+    );
+    expect(failure(['ok', '\ud800']).message).toContain('a lone surrogate (U+D800) at offset 0 at $[1]');
+    expect(failure({ ['k\udc00']: 1 }).message).toContain('a lone surrogate (U+DC00) at offset 1 at $ (a key)');
+    // a surrogate pair is one character: fine
+    expect(checkJson({ smile: '\ud83d\ude00' }, 'x')).toBeGreaterThan(0);
+  });
 });

@@ -58,4 +58,11 @@ describe('toFailureRecord', () => {
     for (let i = 0; i < 1000; i++) deep = { d: deep };
     expect(JSON.stringify(toJsonSafe(deep))).toContain('[…]');
   });
+
+  it('makes the text it records storable: NUL and lone surrogates become U+FFFD', () => {
+    const rec = toFailureRecord(Object.assign(new Error('bad\u0000byte \ud800'), { details: { ['k\u0000']: 'v\udc00' } }));
+    expect(rec.message).toBe('bad\ufffdbyte \ufffd');
+    expect(rec.details).toEqual({ ['k\ufffd']: 'v\ufffd' });
+    expect(toFailureRecord('x\u0000').message).toBe('x\ufffd');
+  });
 });
