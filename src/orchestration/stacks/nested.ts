@@ -85,7 +85,7 @@ export function childBody(r: NestedRequest): TemplateSetBody {
     r.layerKind === 'group'
       ? groupMemberTemplate(r.properties, GENERATED_VERSION, removed)
       : chainTemplate(r.properties, GENERATED_VERSION);
-  return { template: JSON.stringify(generated), files: r.body.files, environment, parameters: {} };
+  return { template: JSON.stringify(generated), files: r.body.files, environment, parameters: {}, generated: true };
 }
 
 /** Removal policies of a group: names listed are removed for good (not reused). */

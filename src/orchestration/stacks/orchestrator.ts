@@ -80,7 +80,9 @@ export class Orchestrator implements StackLayer {
     this.queries = options.queries;
     this.client = options.client;
     this.registry = options.registry;
-    this.limits = { ...DEFAULT_STACK_LIMITS, ...(options.limits ?? {}) };
+    const limits = { ...DEFAULT_STACK_LIMITS, ...(options.limits ?? {}) };
+    // the template layer counts resources too: it follows the stack limit unless told otherwise
+    this.limits = { ...limits, template: { maxResources: limits.maxResourcesPerStack, ...(limits.template ?? {}) } };
     for (const { type } of Object.values(stackLayerTypes)) if (!this.registry.find(type.type)) this.registry.register(type);
     this.resourceSteps = new ResourceSteps(this);
   }

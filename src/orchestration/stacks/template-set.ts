@@ -30,7 +30,15 @@ export interface TemplateSetBody {
   facade?: ResourceFacadeData;
   /** how the template is named in messages (`provider.yaml`) */
   label?: string;
+  /**
+   * made by the stack layer (a ResourceGroup's or ResourceChain's members), not sent by a user:
+   * its size is bounded by the resources-per-stack limit, not by the template size limits
+   */
+  generated?: boolean;
 }
+
+/** Limits for a generated template: as large as its resources allow. */
+const GENERATED_LIMITS: Partial<TemplateLimits> = { maxTemplateBytes: Number.MAX_SAFE_INTEGER, maxNodes: Number.MAX_SAFE_INTEGER };
 
 /** The stack fields a template is bound to (pseudo parameters). */
 export interface SetBinding {
@@ -52,6 +60,7 @@ export function instantiateSet(
   const key = setId === null ? null : `${setId}\u0000${stack.id}`;
   const cached = key === null ? undefined : instances.get(key);
   if (cached) return cached;
+  if (body.generated) limits = { ...limits, ...GENERATED_LIMITS };
   const template = parseTemplate(body.template, {
     files: body.files,
     ...(body.label ? { label: body.label } : {}),
