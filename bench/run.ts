@@ -2,11 +2,13 @@
  * `npm run bench`: throughput and cost per atom on every reachable dialect, with the
  * database's own one-row-commit rate (pgbench) measured in the same run as the reference.
  *
- *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--scenarios core,engines] [--quick] [--no-peers]
+ *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--scenarios core,engines,stacks] [--quick] [--no-peers]
  *
  * Scenarios: `core`, scenarios a)–c) (and the memory figure) on each dialect, one engine in
  * this process; `engines`, d) 1, 2 and 4 engine processes on PostgreSQL (bench/engines.ts,
- * also `npm run bench:engines` on its own). Both by default. On PostgreSQL, scenario c) is
+ * also `npm run bench:engines` on its own); `stacks`, Heat stacks (bench/stacks.ts: a ResourceGroup
+ * of N created, updated and deleted, a chain of 50, 1 and 2 engine processes, against a no-op
+ * flow of the same shape). All three by default. On PostgreSQL, scenario c) is
  * also measured for graphile-worker with its defaults, in the same run (bench/peers/,
  * installed on first use; `--no-peers` leaves it out).
  *
@@ -21,6 +23,7 @@ import type { Store } from '../src/store/store.js';
 import { createTestStore, type TestStore } from '../test/helpers/databases.js';
 import { pgbenchReference, progressFor, round, writeResults } from './common.js';
 import { benchEngines, enginesMarkdown, type EnginesResult } from './engines.js';
+import { benchStacks, stacksMarkdown, type StackBenchRow } from './stacks.js';
 import { ensurePeers, graphileDrain } from './peers/peers.js';
 
 const args = process.argv.slice(2);
@@ -28,7 +31,7 @@ const quick = args.includes('--quick');
 const dialectArg = args[args.indexOf('--dialects') + 1];
 const dialects = (args.includes('--dialects') && dialectArg ? dialectArg : 'sqlite,postgres,mysql').split(',');
 const scenarioArg = args[args.indexOf('--scenarios') + 1];
-const scenarios = (args.includes('--scenarios') && scenarioArg ? scenarioArg : 'core,engines').split(',');
+const scenarios = (args.includes('--scenarios') && scenarioArg ? scenarioArg : 'core,engines,stacks').split(',');
 const PEERS = !args.includes('--no-peers');
 
 interface Row {
@@ -291,7 +294,13 @@ if (scenarios.includes('engines') && dialects.includes('postgres')) {
     });
   }
 }
-const md = table() + (engines ? '\n\n' + enginesMarkdown(engines) : '');
+let stacks: StackBenchRow[] | null = null;
+if (scenarios.includes('stacks')) stacks = await benchStacks({ quick, dialects, progress });
+const md = table() + (engines ? '\n\n' + enginesMarkdown(engines) : '') + (stacks ? '\n\n' + stacksMarkdown(stacks) : '');
 const at = new Date().toISOString();
-writeResults('', { at, quick, node: process.version, reference, extra, rows, ...(engines ? { engines } : {}) }, md);
+writeResults(
+  '',
+  { at, quick, node: process.version, reference, extra, rows, ...(engines ? { engines } : {}), ...(stacks ? { stacks } : {}) },
+  md,
+);
 process.stdout.write(md + '\n');
