@@ -240,12 +240,17 @@ function byRun(batch: readonly Completion[]): Map<string, Completion[]> {
 }
 
 /**
- * The database's errors (the drivers wrap theirs as `STOKER_STORE_*`): they may be
- * transient, and one raised by COMMIT leaves the outcome unknown. Anything else was raised
- * by our own code before COMMIT, so the transaction rolled back.
+ * Whether `e` may be the database's (transient, and after COMMIT of unknown outcome): every
+ * error but those our own code raises before COMMIT, which rolled the transaction back and
+ * would be raised again: a StokerError of another area (`STOKER_FLOW_NOT_FOUND`, …) or a
+ * programming error (TypeError, RangeError, ReferenceError). An error we cannot place
+ * counts as the database's: retried, never turned into a task's failure (a raw driver
+ * error taken for ours once left atoms RUNNING under a live engine: C12b, issue 11).
  */
 function isStoreError(e: unknown): boolean {
-  return isStokerError(e) && e.code.startsWith('STOKER_STORE_');
+  if (e === undefined) return false;
+  if (isStokerError(e)) return e.code.startsWith('STOKER_STORE_');
+  return !(e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError);
 }
 
 function isFailure(c: Completion): boolean {

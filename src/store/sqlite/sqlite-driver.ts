@@ -189,8 +189,13 @@ export class SqliteDriver implements SqlDriver {
     this.assertOpen();
     return this.writers.run(() =>
       this.mutex.run(() => {
-        // (a failure to begin, SQLITE_BUSY after busy_timeout, reaches the caller as it is)
-        this.db.exec('BEGIN IMMEDIATE');
+        // a failure to begin (SQLITE_BUSY after busy_timeout) is a store error like any other:
+        // raw, the committer took it for a bug of its own and gave the claims up (issue 11)
+        try {
+          this.db.exec('BEGIN IMMEDIATE');
+        } catch (e) {
+          throw wrap(e);
+        }
         this.wakeAtCommit = false;
         const state: TxState = { done: false, failure: undefined };
         this.txState = state;
