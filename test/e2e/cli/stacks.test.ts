@@ -243,7 +243,7 @@ for (const dialect of testDialects().filter((d) => d !== 'mysql')) {
     const cli = (...args: string[]) => runCli(built, [...args, '--store', url], { cwd: dir.path, timeoutMs: 120_000 });
     const engines: ReturnType<typeof startCli>[] = [];
     const startEngine = async () => {
-      const e = startCli(built, ['engine', '--store', url, '--concurrency', '8', '--lease-ms', '3000', '--stats-ms', '0'], {
+      const e = startCli(built, ['engine', '--store', url, '--concurrency', '8', '--stats-ms', '0'], {
         cwd: dir.path,
       });
       engines.push(e);
