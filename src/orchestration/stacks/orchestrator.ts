@@ -385,22 +385,22 @@ export class Orchestrator implements StackLayer {
     const live = rows.filter((r) => !r.deleted);
     const inits: Omit<ResourceRow, 'id'>[] = [];
     const deletes = (targets: readonly ResourceRow[], after: string[]): string[] => {
-      // reverse dependency order among the rows deleted together
-      const names = new Map<string, string[]>();
+      // reverse dependency order among the rows deleted together: a row goes after the current rows that require it
+      const dependents = new Map<string, string[]>();
+      for (const o of targets) {
+        if (!o.current) continue;
+        for (const name of new Set(o.requires)) {
+          if (name !== o.name) dependents.set(name, [...(dependents.get(name) ?? []), `del-${o.id}`]);
+        }
+      }
       const ids: string[] = [];
       for (const r of targets) {
-        const step = `del-${r.id}`;
-        ids.push(step);
-        names.set(r.name, [...(names.get(r.name) ?? []), step]);
-      }
-      for (const r of targets) {
-        const dependents = targets.filter((o) => o.current && o.requires.includes(r.name)).flatMap((o) => (o === r ? [] : [`del-${o.id}`]));
-        const newer = targets.filter((o) => o.name === r.name && o.generation > r.generation && !r.current).length > 0 ? [] : [];
+        ids.push(`del-${r.id}`);
         steps.push({
           name: `del-${r.id}`,
           type: 'stack.resource',
           params: { ...base, op: 'delete', name: r.name, row: r.id },
-          after: [...after, ...dependents, ...newer],
+          after: [...after, ...(dependents.get(r.name) ?? [])],
           retry: 1,
         });
       }
@@ -422,12 +422,13 @@ export class Orchestrator implements StackLayer {
           }
         }
       }
+      const currentNames = new Set(live.filter((r) => r.current).map((r) => r.name));
       const generations = new Map<string, number>();
       for (const r of rows) generations.set(r.name, Math.max(generations.get(r.name) ?? 0, r.generation));
       const at = this.now();
       for (const name of instance.order) {
         const def = instance.resource(name);
-        if (!live.some((r) => r.name === name && r.current)) {
+        if (!currentNames.has(name)) {
           inits.push({
             stackId: stack.id,
             name,
