@@ -299,9 +299,20 @@ export interface ModuleSql {
   /** reads; each statement may use another pooled connection */
   read<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>): Promise<T>;
   /** one transaction on one connection (run again whole after a deadlock on PostgreSQL/MySQL) */
-  transaction<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>): Promise<T>;
+  transaction<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>, options?: ModuleWriteOptions): Promise<T>;
   /** writes that need no transaction of their own: one statement each, committed alone (SQLite: one write lock) */
-  write<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>): Promise<T>;
+  write<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>, options?: ModuleWriteOptions): Promise<T>;
+}
+
+export interface ModuleWriteOptions {
+  /**
+   * Commit without waiting for the log flush (PostgreSQL's `synchronous_commit = off`; the
+   * other dialects commit as usual). Only for writes that a later ordinary commit of the
+   * store always follows before anything relies on them, such as a resource step's writes
+   * before its atom's completion: PostgreSQL flushes its log in order, so that commit makes
+   * them durable too (docs/orchestration.md, "Durability of resource writes").
+   */
+  lazyCommit?: boolean;
 }
 
 /** Statements on one session of {@link ModuleSql}. */

@@ -517,7 +517,7 @@ function nestedParametersOf(node: StackNode, instance: TemplateInstance | undefi
   const out: JsonObject = {};
   for (const r of node.resources) {
     if (r.resolved.kind !== 'template') continue;
-    if (instance && !instance.resourceNames.includes(r.name)) continue;
+    if (instance && !instance.hasResource(r.name)) continue;
     const nested = r.resolved.stack;
     let properties: JsonObject = {};
     try {

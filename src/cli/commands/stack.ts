@@ -264,8 +264,8 @@ function registerResourceCommands(stack: Command, ctx: CliContext): void {
         const row = await stacks.get(name, o.project);
         const r = await stacks.resourceRow(row, res);
         const instance = await stacks.instance(row);
-        const requiredBy = instance?.resourceNames.includes(res) ? instance.resource(res).requiredBy : [];
-        const description = instance?.resourceNames.includes(res) ? instance.resource(res).description : null;
+        const requiredBy = instance?.hasResource(res) ? instance.resource(res).requiredBy : [];
+        const description = instance?.hasResource(res) ? instance.resource(res).description : null;
         const attributes = { ...(r.attributes ?? {}) };
         printShow(resourceJson(row, r, requiredBy, attributes, description), o.format, { ...outputOptions(o), out: ctx.out });
       }),

@@ -11,7 +11,7 @@ import type { JsonObject, JsonValue } from '../../core/json.js';
 import { Suspension } from '../../engine/failure.js';
 import type { RunClient } from '../../engine/run-client.js';
 import { ConflictError, NotFoundError, ValidationError, isStokerError } from '../../errors.js';
-import { buildGraph, type StepSpec } from '../../flow/build-graph.js';
+import { buildGraph } from '../../flow/build-graph.js';
 import type { StepType } from '../../flow/step-type.js';
 import type { TaskContext } from '../../flow/types.js';
 import type { ModuleSql, RunQueries } from '../../store/ports.js';
@@ -33,6 +33,7 @@ import { StackStore, type ResourceRow, type StackAction, type StackRow } from '.
 import { stackLayerTypes } from './stack-types.js';
 import { emptySet, instantiateSet, type TemplateSetBody } from './template-set.js';
 import { validateStack } from './validate-stack.js';
+import { planAction } from './action-plan.js';
 import { previewStack, type PreviewResult } from './preview.js';
 import { handleSignal, handleSignals } from './wait-condition.js';
 
@@ -338,7 +339,9 @@ export class Orchestrator implements StackLayer {
       await this.client.cancel(stack.runId, 'superseded by a newer action of the parent stack').catch(() => undefined);
     }
     const all = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id, { includeDeleted: true }));
-    const plan = await this.plan(stack, action, setId, all, traversal);
+    const body = action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK' ? await this.setBody(setId!) : null;
+    const instance = body ? instantiateSet(setId, body, stack, this.limits.template) : null;
+    const plan = planAction({ stack, action, setId, rows: all, traversal, instance, now: this.now() });
     const converges = action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK';
     const reason = options.reason ?? `Stack ${action} started`;
     await this.stacks.sql.transaction('start a stack action', async (s) => {
@@ -375,119 +378,6 @@ export class Orchestrator implements StackLayer {
       });
       await this.client.startGraph(timer, { stack: stack.id, traversal }, { key: `stack-timeout:${stack.id}`, supersede: true });
     }
-  }
-
-  /** The graph of an action, from the template set and the rows as they are now. */
-  private async plan(stack: StackRow, action: StackAction, setId: string | null, rows: readonly ResourceRow[], traversal: string) {
-    const steps: StepSpec[] = [];
-    const swaps: [number, boolean][] = [];
-    const base = { stack: stack.id, stackName: stack.name, project: stack.project, traversal, action, set: setId };
-    const live = rows.filter((r) => !r.deleted);
-    const inits: Omit<ResourceRow, 'id'>[] = [];
-    const deletes = (targets: readonly ResourceRow[], after: string[]): string[] => {
-      // reverse dependency order among the rows deleted together: a row goes after the current rows that require it
-      const dependents = new Map<string, string[]>();
-      for (const o of targets) {
-        if (!o.current) continue;
-        for (const name of new Set(o.requires)) {
-          if (name !== o.name) dependents.set(name, [...(dependents.get(name) ?? []), `del-${o.id}`]);
-        }
-      }
-      const ids: string[] = [];
-      for (const r of targets) {
-        ids.push(`del-${r.id}`);
-        steps.push({
-          name: `del-${r.id}`,
-          type: 'stack.resource',
-          params: { ...base, op: 'delete', name: r.name, row: r.id },
-          after: [...after, ...(dependents.get(r.name) ?? [])],
-          retry: 1,
-        });
-      }
-      return ids;
-    };
-    if (action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK') {
-      const body = await this.setBody(setId!);
-      const instance = instantiateSet(setId, body, stack, this.limits.template);
-      const index = new Map(instance.order.map((n, i) => [n, `res-${i}`]));
-      if (action === 'ROLLBACK') {
-        // restore a replaced row the target set created, instead of making another replacement
-        for (const name of instance.resourceNames) {
-          const cur = live.find((r) => r.name === name && r.current);
-          const old = live.filter((r) => r.name === name && !r.current && r.templateSet === setId && r.status === 'COMPLETE').pop();
-          if (cur && old && cur.templateSet !== setId) {
-            swaps.push([cur.id, false], [old.id, true]);
-            cur.current = false;
-            old.current = true;
-          }
-        }
-      }
-      const currentNames = new Set(live.filter((r) => r.current).map((r) => r.name));
-      const generations = new Map<string, number>();
-      for (const r of rows) generations.set(r.name, Math.max(generations.get(r.name) ?? 0, r.generation));
-      const at = this.now();
-      for (const name of instance.order) {
-        const def = instance.resource(name);
-        if (!currentNames.has(name)) {
-          inits.push({
-            stackId: stack.id,
-            name,
-            generation: (generations.get(name) ?? 0) + 1,
-            current: true,
-            deleted: false,
-            type: def.type,
-            physicalId: null,
-            action: 'INIT',
-            status: 'COMPLETE',
-            statusReason: '',
-            properties: {},
-            data: {},
-            attributes: null,
-            reference: null,
-            requires: [...def.requires],
-            metadata: null,
-            templateSet: setId,
-            nestedStack: null,
-            holdRun: null,
-            holdAtom: null,
-            holdToken: null,
-            createdAt: at,
-            updatedAt: null,
-          });
-        }
-        steps.push({
-          name: index.get(name)!,
-          type: 'stack.resource',
-          params: { ...base, op: 'converge', name },
-          after: def.requires.map((r) => index.get(r)!).filter(Boolean),
-          retry: 1,
-        });
-      }
-      const cleanup = live.filter((r) => !r.current || !instance.resourceNames.includes(r.name));
-      const all = [...index.values()];
-      const ids = deletes(cleanup, all);
-      steps.push({ name: 'finish', type: 'stack.finish', params: base, after: [...all, ...ids] });
-    } else if (action === 'DELETE') {
-      const ids = deletes(live, []);
-      steps.push({ name: 'finish', type: 'stack.finish', params: base, after: ids });
-    } else {
-      const current = live.filter((r) => r.current);
-      const ids: string[] = [];
-      for (const r of current) {
-        const related =
-          action === 'SUSPEND' ? current.filter((o) => o.requires.includes(r.name)) : current.filter((o) => r.requires.includes(o.name));
-        steps.push({
-          name: `act-${r.id}`,
-          type: 'stack.resource',
-          params: { ...base, op: action === 'CHECK' ? 'check' : action === 'SUSPEND' ? 'suspend' : 'resume', name: r.name, row: r.id },
-          after: related.map((o) => `act-${o.id}`),
-          retry: 1,
-        });
-        ids.push(`act-${r.id}`);
-      }
-      steps.push({ name: 'finish', type: 'stack.finish', params: base, after: ids });
-    }
-    return { steps, swaps, inits };
   }
 
   private async finish(p: FinishParams, ctx: TaskContext): Promise<JsonValue> {

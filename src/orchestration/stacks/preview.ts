@@ -106,7 +106,7 @@ export async function previewStack(
     }
   }
   for (const row of rows) {
-    if (instance.resourceNames.includes(row.name)) continue;
+    if (instance.hasResource(row.name)) continue;
     if (options.showNested) out.deleted.push(...(await nestedNames(layer, row)));
     out.deleted.push(label(row.name));
   }

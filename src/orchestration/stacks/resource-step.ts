@@ -1,14 +1,11 @@
 /**
- * The step type `stack.resource`: one resource step of a stack action (one atom). It takes
- * the resource row's hold, evaluates the properties against the stored rows of the resources
- * it requires, calls the resource type (or runs the nested stack) with the atom's
- * idempotency key and abort signal, and records what it did with its events, every write
- * conditional on the hold (docs/orchestration.md, "A step").
- *
- * Holds: a row is held by (run, atom, fencing token). A step takes a free row, its own
- * earlier execution's row (same run and atom: a takeover after its engine died), or a row
- * whose holder no longer runs under the recorded epoch. A row held by a live step of an
- * older traversal is waited for (a durable sleep), then read as that step left it.
+ * The step type `stack.resource`: one resource step of a stack action (one atom). A converge
+ * step (create, update, rollback) takes its row's hold (held-rows.ts), evaluates the
+ * properties against the stored rows of the resources it requires, decides with Heat's rules
+ * between nothing, update in place and replace, calls the resource type (or runs the nested
+ * stack) with the atom's idempotency key and abort signal, and records what it did with its
+ * events, every write conditional on the hold. Delete, check, suspend and resume steps are in
+ * resource-teardown.ts (docs/orchestration.md, "Actions as runs").
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../../core/canonical-json.js';
@@ -16,7 +13,6 @@ import type { JsonObject, JsonValue } from '../../core/json.js';
 import type { TaskContext } from '../../flow/types.js';
 import type { StepType } from '../../flow/step-type.js';
 import { Suspension } from '../../engine/failure.js';
-import { AtomState } from '../../store/states.js';
 import {
   abortableSleep,
   checkDeletionPolicy,
@@ -26,58 +22,26 @@ import {
   resolveAllAttributes,
   resourceStatusReason,
   validateProperties,
-  type OperationContext,
   type ResourceType,
 } from '../resources/index.js';
 import { resolveResourceType, resourceHooks, restrictedActions, type HookType, type RuntimeContext } from '../template/index.js';
+import { HeldRows, ResourceStepFailed, RowConflict, abortText, hookSignal, type ResourceStepParams } from './held-rows.js';
 import type { StackLayer } from './layer.js';
-import { awaitSignal, convergeNested, deleteNested } from './nested.js';
+import { awaitSignal, convergeNested } from './nested.js';
 import { nestedAttribute, rowsRuntime } from './outputs.js';
 import type { ResourceRow, StackAction, StackRow } from './stack-store.js';
 import { stackLayerKind } from './stack-types.js';
 import { instantiateSet, type TemplateSetBody } from './template-set.js';
+import { deleteResource, lifecycleResource } from './resource-teardown.js';
 import { waitCondition } from './wait-condition.js';
 
-/** What a `stack.resource` atom is given. */
-export interface ResourceStepParams {
-  stack: string;
-  /** the action's traversal id (the stack's `traversal` while it is current) */
-  traversal: string;
-  action: StackAction;
-  op: 'converge' | 'delete' | 'check' | 'suspend' | 'resume';
-  set: string | null;
-  name: string;
-  /** the stack's name and project (fixed for its life): the template binds to them */
-  stackName?: string;
-  project?: string;
-  /** a delete of one particular row (a replaced or removed resource) */
-  row?: number;
-}
+export { ResourceStepFailed, hookSignal, type ResourceStepParams } from './held-rows.js';
 
-/** A resource step failed: the stack action fails (its reason was recorded before). */
-export class ResourceStepFailed extends Error {
-  constructor(readonly reason: string) {
-    super(reason);
-    this.name = 'ResourceStepFailed';
-  }
-}
-
-/** Another traversal inserted the same generation first: the step starts over (after a short wait). */
-class RowConflict extends Error {}
-
-/** The signal that clears a breakpoint on a resource row. */
-export const hookSignal = (hook: HookType, rowId: number): string => `hook.${hook}.${rowId}`;
-
-/** The epoch recorded in a fencing token `<run>/<atom>/<epoch>.<attempt>`. */
-function tokenEpoch(token: string): number {
-  const last = token.slice(token.lastIndexOf('/') + 1);
-  return Number(last.slice(0, last.indexOf('.')));
-}
-
-export class ResourceSteps {
+export class ResourceSteps extends HeldRows {
   readonly step: StepType;
 
-  constructor(private readonly layer: StackLayer) {
+  constructor(layer: StackLayer) {
+    super(layer);
     this.step = {
       type: 'stack.resource',
       execute: (params, _inputs, ctx) => this.execute(params as unknown as ResourceStepParams, ctx),
@@ -85,102 +49,29 @@ export class ResourceSteps {
   }
 
   private async execute(p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
-    const { stacks } = this.layer;
-    if (p.op === 'converge' && p.stackName !== undefined) {
-      for (;;) {
-        try {
-          return await this.converge(null, p, ctx);
-        } catch (e) {
-          if (!(e instanceof RowConflict)) throw e;
-          await abortableSleep(50, ctx.signal);
-        }
+    // a row taken by another step between this step's read and its first write: start over
+    for (;;) {
+      try {
+        return await this.dispatch(p, ctx);
+      } catch (e) {
+        if (!(e instanceof RowConflict)) throw e;
+        await abortableSleep(50, ctx.signal);
       }
     }
-    const stack = await stacks.sql.read('read a stack', (s) => stacks.getStack(s, p.stack));
-    // a newer action took over: it converges this resource itself
-    if (!stack || stack.traversal !== p.traversal) return { superseded: true };
-    switch (p.op) {
-      case 'converge':
-        return this.converge(stack, p, ctx);
-      case 'delete':
-        return this.deleteStep(stack, p, ctx);
-      default:
-        return this.lifecycle(stack, p, ctx);
-    }
   }
 
-  // ------------------------------------------------------------------ holds
-
-  /** Takes the row's hold for this execution, or parks until its live holder lets go. */
-  async hold(row: ResourceRow, ctx: TaskContext): Promise<ResourceRow> {
+  private async dispatch(p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
     const { stacks } = this.layer;
-    const token = ctx.fencingToken;
-    for (let tries = 0; ; tries++) {
-      if (row.holdToken === token) return row;
-      const own = row.holdRun === ctx.runId && row.holdAtom === ctx.atomName;
-      if (row.holdToken === null || own || !(await this.holderLive(row))) {
-        const taken = await stacks.sql.write('hold a resource', (s) =>
-          stacks.takeHold(s, row.id, { run: ctx.runId, atom: ctx.atomName, token }, row.holdToken),
-        );
-        if (taken) return { ...row, holdRun: ctx.runId, holdAtom: ctx.atomName, holdToken: token };
-      } else {
-        // a live step of another traversal works on it: wait for it to record and let go (a
-        // short wait in memory: durable waits must come in the same order in every execution)
-        await abortableSleep(tries < 20 ? 50 : 250, ctx.signal);
-      }
-      const again = await stacks.sql.read('read a resource', (s) => stacks.getResource(s, row.id));
-      if (!again) throw new ResourceStepFailed(`resource ${row.name} vanished`);
-      row = again;
+    if (p.op === 'converge' && p.stackName !== undefined) return this.converge(null, p, ctx);
+    if (p.op === 'converge') {
+      const stack = await stacks.sql.read('read a stack', (s) => stacks.getStack(s, p.stack));
+      // a newer action took over: it converges this resource itself
+      if (!stack || stack.traversal !== p.traversal) return { superseded: true };
+      return this.converge(stack, p, ctx);
     }
-  }
-
-  private async holderLive(row: ResourceRow): Promise<boolean> {
-    if (row.holdRun === null || row.holdToken === null) return false;
-    const atoms = await this.layer.queries.getAtoms(row.holdRun);
-    const atom = atoms.find((a) => a.name === row.holdAtom);
-    return (
-      atom !== undefined &&
-      (atom.state === AtomState.RUNNING || atom.state === AtomState.REVERTING) &&
-      atom.epoch === tokenEpoch(row.holdToken)
-    );
-  }
-
-  /** Writes a row (and events) while this execution holds it; a lost hold stops the step. */
-  private async record(
-    row: ResourceRow,
-    patch: Partial<ResourceRow>,
-    event: { status: string; reason: string } | null,
-    stackId: string,
-  ): Promise<ResourceRow> {
-    const { stacks } = this.layer;
-    const at = this.layer.now();
-    const ok = await stacks.writeResource(
-      row.id,
-      { ...patch, updatedAt: at },
-      row.holdToken ?? undefined,
-      event
-        ? {
-            stackId,
-            resourceName: row.name,
-            resourceType: patch.type ?? row.type,
-            physicalId: patch.physicalId !== undefined ? patch.physicalId : row.physicalId,
-            status: event.status,
-            reason: event.reason,
-            createdAt: at,
-          }
-        : null,
-    );
-    if (!ok) throw new ResourceStepFailed(`resource ${row.name}: another step took it over`);
-    return { ...row, ...patch, updatedAt: at };
-  }
-
-  private release(row: ResourceRow, patch: Partial<ResourceRow>, event: { status: string; reason: string } | null, stackId: string) {
-    return this.record(row, { ...patch, holdRun: null, holdAtom: null, holdToken: null }, event, stackId);
-  }
-
-  /** whether the step's run has received the signal `name` */
-  private async signalled(ctx: TaskContext, name: string): Promise<boolean> {
-    return (await this.layer.queries.getSignals(ctx.runId)).some((x) => x.name === name);
+    const view = await stacks.sql.read('read a resource step', (s) => stacks.rowView(s, p.stack, p.row!));
+    if (!view.stack || view.stack.traversal !== p.traversal) return { superseded: true };
+    return p.op === 'delete' ? deleteResource(this, view.stack, view.row, p, ctx) : lifecycleResource(this, view.stack, view.row, p, ctx);
   }
 
   // ------------------------------------------------------------------ converge (create, update, rollback)
@@ -203,7 +94,7 @@ export class ResourceSteps {
     // a row this step inserted before it parked (a breakpoint) is carried on, not replaced
     // a row never created (planned INIT_COMPLETE, or inserted before a breakpoint) is created, not replaced
     const ownInit = row !== undefined && row.action === 'INIT';
-    if (row) row = await this.hold(row, ctx);
+    if (row) row = await this.claim(row, ctx);
 
     const failHere = async (target: ResourceRow | undefined, action: StackAction, error: unknown): Promise<never> => {
       // a durable wait parks the atom, a conflict starts over: not failures
@@ -312,7 +203,7 @@ export class ResourceSteps {
 
     if (mode === 'replace') {
       // create before delete: the replacement is a new row; the old one is deleted by a cleanup step
-      const old = row!;
+      const old = await this.record(row!, {}, null, stack.id);
       row = await this.insertRow(stack, p.name, def.type, lastGeneration + 1, ctx, common);
       await stacks.sql.write('replace a resource', (s) =>
         stacks.updateResource(s, old.id, { current: false, holdRun: null, holdAtom: null, holdToken: null }),
@@ -445,226 +336,12 @@ export class ResourceSteps {
     return { resource: row.name, physicalId: result.physicalId };
   }
 
-  private async insertRow(
-    stack: StackRow,
-    name: string,
-    type: string,
-    generation: number,
-    ctx: TaskContext,
-    common: Partial<ResourceRow>,
-    creating = false,
-  ): Promise<ResourceRow> {
-    const { stacks } = this.layer;
-    const at = this.layer.now();
-    const row: Omit<ResourceRow, 'id'> = {
-      stackId: stack.id,
-      name,
-      generation,
-      current: true,
-      deleted: false,
-      type,
-      physicalId: null,
-      // a first create is inserted in progress, with its event, in one transaction
-      action: creating ? 'CREATE' : 'INIT',
-      status: creating ? 'IN_PROGRESS' : 'COMPLETE',
-      statusReason: creating ? 'state changed' : '',
-      properties: {},
-      data: {},
-      attributes: null,
-      reference: null,
-      requires: (common.requires as string[]) ?? [],
-      metadata: (common.metadata as JsonObject) ?? null,
-      templateSet: (common.templateSet as string) ?? null,
-      nestedStack: null,
-      holdRun: ctx.runId,
-      holdAtom: ctx.atomName,
-      holdToken: ctx.fencingToken,
-      createdAt: at,
-      updatedAt: null,
-    };
-    try {
-      const id = await stacks.createResource(
-        row,
-        creating
-          ? {
-              stackId: stack.id,
-              resourceName: name,
-              resourceType: type,
-              physicalId: null,
-              status: 'CREATE_IN_PROGRESS',
-              reason: 'state changed',
-              createdAt: at,
-            }
-          : null,
-      );
-      return { ...row, id };
-    } catch (e) {
-      // another traversal inserted this generation first: read it and wait for it like any hold
-      const rows = await stacks.sql.read('read resources', (s) => stacks.resourcesNamed(s, stack.id, [name]));
-      const other = rows.find((r) => r.generation === generation);
-      if (!other) throw e;
-      if (other.holdRun === ctx.runId && other.holdAtom === ctx.atomName) return this.hold(other, ctx);
-      throw new RowConflict(`resource ${name} generation ${generation} exists`);
-    }
-  }
-
   /** get_resource / get_attr over the stored rows this resource requires */
   runtime(rows: readonly ResourceRow[], self: string): RuntimeContext {
     return rowsRuntime(
       rows.filter((r) => r.name !== self),
       nestedAttribute,
     );
-  }
-
-  operationContext(stack: StackRow, row: ResourceRow, properties: JsonObject, ctx: TaskContext): OperationContext {
-    return {
-      stack: { id: stack.id, name: stack.name, project: stack.project },
-      resourceName: row.name,
-      properties,
-      physicalId: row.physicalId,
-      data: row.data ?? {},
-      idempotencyKey: `${ctx.idempotencyKey}#${row.id}`,
-      signal: ctx.signal,
-      sleep: (ms) =>
-        Number.isFinite(ms)
-          ? abortableSleep(ms, ctx.signal)
-          : abortableSleep(2 ** 31, ctx.signal).then(() => abortableSleep(Number.MAX_SAFE_INTEGER, ctx.signal)),
-    };
-  }
-
-  // ------------------------------------------------------------------ delete
-
-  private async deleteStep(stack: StackRow, p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
-    const { stacks } = this.layer;
-    const found = await stacks.sql.read('read a resource', (s) => stacks.getResource(s, p.row!));
-    if (!found || found.deleted) return { resource: p.name, deleted: false };
-    if (found.current && p.action !== 'DELETE' && p.set !== null) {
-      // the converge step of this traversal took this row back (it had been replaced): it stays
-      const instance = instantiateSet(p.set, await this.layer.setBody(p.set), stack, this.layer.limits.template);
-      if (instance.resourceNames.includes(found.name)) return { resource: p.name, deleted: false };
-    }
-    const row = await this.hold(found, ctx);
-    if (row.deleted) return { resource: p.name, deleted: false };
-    if (row.action === 'INIT') {
-      // never created: nothing to delete, no events (as Heat)
-      await this.release(row, { deleted: true, current: false }, null, stack.id);
-      return { resource: p.name, deleted: true };
-    }
-    const path = `resources.${row.name}`;
-    const policy = ((row.metadata as JsonObject | null)?.['__deletion_policy'] as string | undefined) ?? (await this.deletionPolicy(row));
-    let current = row;
-    if (!(row.action === 'DELETE' && row.status === 'IN_PROGRESS')) {
-      current = await this.record(
-        row,
-        { action: 'DELETE', status: 'IN_PROGRESS', statusReason: 'state changed' },
-        { status: 'DELETE_IN_PROGRESS', reason: 'state changed' },
-        stack.id,
-      );
-    }
-    try {
-      if (policy !== 'Retain') {
-        if (row.nestedStack) {
-          const outcome = await deleteNested(this.layer, stack, current, p.action, ctx);
-          if (outcome.failed) throw new ResourceStepFailed(outcome.reason);
-        } else {
-          const plugin = this.layer.registry.find(await this.pluginName(row));
-          const kind = stackLayerKind(row.type);
-          if (plugin && kind === undefined) {
-            const opCtx = this.operationContext(stack, current, row.properties, ctx);
-            if (policy === 'Snapshot' && plugin.snapshotDelete) await plugin.snapshotDelete(opCtx);
-            else await plugin.delete(opCtx);
-          }
-        }
-      }
-    } catch (e) {
-      if (e instanceof Suspension) throw e;
-      const reason =
-        e instanceof ResourceStepFailed ? e.reason : resourceStatusReason(ctx.signal.aborted ? new Error(abortText(ctx)) : e, path);
-      await this.release(
-        current,
-        { action: 'DELETE', status: 'FAILED', statusReason: reason },
-        { status: 'DELETE_FAILED', reason },
-        stack.id,
-      );
-      throw new ResourceStepFailed(reason);
-    }
-    await this.release(
-      current,
-      { action: 'DELETE', status: 'COMPLETE', statusReason: 'state changed', deleted: true, current: false },
-      { status: 'DELETE_COMPLETE', reason: 'state changed' },
-      stack.id,
-    );
-    return { resource: p.name, deleted: true };
-  }
-
-  /** the deletion policy the row was last converged with */
-  private async deletionPolicy(row: ResourceRow): Promise<string> {
-    if (!row.templateSet) return 'Delete';
-    try {
-      const stack = await this.layer.stacks.sql.read('read a stack', (s) => this.layer.stacks.getStack(s, row.stackId));
-      const body = await this.layer.setBody(row.templateSet);
-      const instance = instantiateSet(row.templateSet, body, stack!, this.layer.limits.template);
-      return instance.resourceNames.includes(row.name) ? instance.resource(row.name).deletionPolicy : 'Delete';
-    } catch {
-      return 'Delete';
-    }
-  }
-
-  /** the plugin type a row's written type resolves to, through its template set's registry */
-  private async pluginName(row: ResourceRow): Promise<string> {
-    if (!row.templateSet) return row.type;
-    try {
-      const body: TemplateSetBody = await this.layer.setBody(row.templateSet);
-      const resolved = resolveResourceType(body.environment.resourceRegistry, row.type, { resourceName: row.name, files: body.files });
-      return resolved.kind === 'plugin' ? resolved.type : row.type;
-    } catch {
-      return row.type;
-    }
-  }
-
-  // ------------------------------------------------------------------ check, suspend, resume
-
-  private async lifecycle(stack: StackRow, p: ResourceStepParams, ctx: TaskContext): Promise<JsonValue> {
-    const { stacks } = this.layer;
-    const found = await stacks.sql.read('read a resource', (s) => stacks.getResource(s, p.row!));
-    if (!found || found.deleted) return { resource: p.name };
-    const row = await this.hold(found, ctx);
-    const action = p.action;
-    let current = await this.record(
-      row,
-      { action, status: 'IN_PROGRESS', statusReason: 'state changed' },
-      { status: `${action}_IN_PROGRESS`, reason: 'state changed' },
-      stack.id,
-    );
-    let reason = 'state changed';
-    try {
-      if (row.nestedStack) {
-        const outcome = await deleteNested(this.layer, stack, current, action, ctx);
-        if (outcome.failed) throw new ResourceStepFailed(outcome.reason);
-      } else {
-        const plugin = this.layer.registry.find(await this.pluginName(row));
-        const opCtx = this.operationContext(stack, current, row.properties, ctx);
-        if (plugin && stackLayerKind(row.type) === undefined) {
-          if (action === 'CHECK') {
-            if (plugin.check) await plugin.check(opCtx);
-            else reason = `CHECK not supported for ${row.type}`;
-          } else if (action === 'SUSPEND') await plugin.suspend?.(opCtx);
-          else if (action === 'RESUME') await plugin.resume?.(opCtx);
-        }
-      }
-    } catch (e) {
-      if (e instanceof Suspension) throw e;
-      const why = e instanceof ResourceStepFailed ? e.reason : resourceStatusReason(e, `resources.${row.name}`);
-      await this.release(current, { action, status: 'FAILED', statusReason: why }, { status: `${action}_FAILED`, reason: why }, stack.id);
-      throw new ResourceStepFailed(why);
-    }
-    current = await this.release(
-      current,
-      { action, status: 'COMPLETE', statusReason: reason },
-      { status: `${action}_COMPLETE`, reason },
-      stack.id,
-    );
-    return { resource: current.name };
   }
 }
 
@@ -675,9 +352,4 @@ export class ResourceSteps {
 export function nestedFingerprint(properties: JsonObject, template: string | null, body: TemplateSetBody): string {
   const context = { files: body.files, registry: body.environment.resourceRegistry as unknown as JsonValue };
   return createHash('sha256').update(canonicalJson({ properties, template, context })).digest('hex');
-}
-
-function abortText(ctx: TaskContext): string {
-  const reason: unknown = ctx.signal.reason;
-  return reason instanceof Error ? reason.message : 'Operation cancelled';
 }

@@ -65,6 +65,32 @@ export interface ResourceRow {
   updatedAt: number | null;
 }
 
+/** A new row of a resource, before its first operation (INIT_COMPLETE unless `state` says otherwise). */
+export function newResourceRow(
+  fields: Pick<ResourceRow, 'stackId' | 'name' | 'generation' | 'type' | 'requires' | 'metadata' | 'templateSet' | 'createdAt'>,
+  state: Partial<Pick<ResourceRow, 'action' | 'status' | 'statusReason' | 'holdRun' | 'holdAtom' | 'holdToken'>> = {},
+): Omit<ResourceRow, 'id'> {
+  return {
+    current: true,
+    deleted: false,
+    physicalId: null,
+    action: 'INIT',
+    status: 'COMPLETE',
+    statusReason: '',
+    properties: {},
+    data: {},
+    attributes: null,
+    reference: null,
+    nestedStack: null,
+    holdRun: null,
+    holdAtom: null,
+    holdToken: null,
+    updatedAt: null,
+    ...fields,
+    ...state,
+  };
+}
+
 export interface StackEventRow {
   id: number;
   stackId: string;
@@ -122,6 +148,12 @@ const RESOURCE_COLUMNS = {
   createdAt: 'created_at',
   updatedAt: 'updated_at',
 } as const satisfies Partial<Record<keyof ResourceRow, string>>;
+
+/** the stack's columns in a step's one-statement read, prefixed `st__` */
+const VIEW_STACK_COLUMNS = ['id', ...Object.values(STACK_COLUMNS)].map((c) => `st.${c} AS st__${c}`).join(', ');
+
+/** A resource step's own writes commit lazily: its atom's completion, committed after them, makes them durable. */
+const STEP_WRITE = { lazyCommit: true } as const;
 
 const JSON_FIELDS = new Set(['tags', 'properties', 'data', 'attributes', 'reference', 'requires', 'metadata']);
 const BOOL_FIELDS = new Set(['disableRollback', 'current', 'deleted']);
@@ -316,14 +348,30 @@ export class StackStore {
       }
       return { stack, rows };
     }
-    const stackColumns = ['id', ...Object.values(STACK_COLUMNS)].map((c) => `st.${c} AS st__${c}`).join(', ');
-    const found = await s.rows(
-      'read a resource step',
-      `SELECT ${stackColumns}, r.* FROM {p}stacks st LEFT JOIN {p}stack_resources r ON r.stack_id = st.id AND r.name IN (${names
-        .map(() => '?')
-        .join(', ')}) WHERE st.id = ? ORDER BY r.id`,
-      [...names, stackId],
+    return this.viewOf(
+      await s.rows(
+        'read a resource step',
+        `SELECT ${VIEW_STACK_COLUMNS}, r.* FROM {p}stacks st LEFT JOIN {p}stack_resources r ON r.stack_id = st.id AND r.name IN (${names
+          .map(() => '?')
+          .join(', ')}) WHERE st.id = ? ORDER BY r.id`,
+        [...names, stackId],
+      ),
     );
+  }
+
+  /** The stack and one of its resource rows (by id), in one statement. */
+  async rowView(s: ModuleSession, stackId: string, rowId: number): Promise<{ stack: StackRow | null; row: ResourceRow | null }> {
+    const view = this.viewOf(
+      await s.rows(
+        'read a resource step',
+        `SELECT ${VIEW_STACK_COLUMNS}, r.* FROM {p}stacks st LEFT JOIN {p}stack_resources r ON r.stack_id = st.id AND r.id = ? WHERE st.id = ?`,
+        [rowId, stackId],
+      ),
+    );
+    return { stack: view.stack, row: view.rows[0] ?? null };
+  }
+
+  private viewOf(found: Record<string, unknown>[]): { stack: StackRow | null; rows: ResourceRow[] } {
     if (found.length === 0) return { stack: null, rows: [] };
     const first = found[0]!;
     const stackRaw: Record<string, unknown> = {};
@@ -332,16 +380,19 @@ export class StackStore {
     return { stack: stackOf(stackRaw), rows };
   }
 
-  /** Changes a resource row while `holdToken` holds it (or unconditionally when undefined). */
-  async updateResource(s: ModuleSession, id: number, patch: Partial<ResourceRow>, holdToken?: string): Promise<boolean> {
+  /**
+   * Changes a resource row while `holdToken` holds it (null: while nobody does), or
+   * unconditionally when it is undefined.
+   */
+  async updateResource(s: ModuleSession, id: number, patch: Partial<ResourceRow>, holdToken?: string | null): Promise<boolean> {
     const set = assignments(RESOURCE_COLUMNS, patch);
-    const params = [...set.params, id];
-    let where = 'id = ?';
-    if (holdToken !== undefined) {
-      where += ' AND hold_token = ?';
-      params.push(holdToken);
-    }
-    return (await s.exec('update a resource', `UPDATE {p}stack_resources SET ${set.text} WHERE ${where}`, params)) > 0;
+    const where = holdCondition(id, holdToken);
+    return (
+      (await s.exec('update a resource', `UPDATE {p}stack_resources SET ${set.text} WHERE ${where.text}`, [
+        ...set.params,
+        ...where.params,
+      ])) > 0
+    );
   }
 
   /**
@@ -352,32 +403,36 @@ export class StackStore {
   async writeResource(
     id: number,
     patch: Partial<ResourceRow>,
-    holdToken: string | undefined,
+    holdToken: string | null | undefined,
     event: Omit<StackEventRow, 'id'> | null,
   ): Promise<boolean> {
-    if (this.sql.dialect !== 'postgres' || event === null) {
-      return this.sql.transaction('record a resource', async (s) => {
-        const matched = await this.updateResource(s, id, patch, holdToken);
-        if (matched && event) await this.insertEvent(s, event);
-        return matched;
-      });
+    if (event === null) return this.sql.write('record a resource', (s) => this.updateResource(s, id, patch, holdToken), STEP_WRITE);
+    if (this.sql.dialect !== 'postgres') {
+      return this.sql.transaction(
+        'record a resource',
+        async (s) => {
+          const matched = await this.updateResource(s, id, patch, holdToken);
+          if (matched) await this.insertEvent(s, event);
+          return matched;
+        },
+        STEP_WRITE,
+      );
     }
     const set = assignments(RESOURCE_COLUMNS, patch);
-    const params: unknown[] = [...set.params, id];
-    let where = 'id = ?';
-    if (holdToken !== undefined) {
-      where += ' AND hold_token = ?';
-      params.push(holdToken);
-    }
+    const where = holdCondition(id, holdToken);
+    const params: unknown[] = [...set.params, ...where.params];
     params.push(event.stackId, event.resourceName, event.resourceType, event.physicalId, event.status, event.reason, event.createdAt);
-    const rows = await this.sql.write('record a resource', (s) =>
-      s.rows(
-        'record a resource',
-        `WITH u AS (UPDATE {p}stack_resources SET ${set.text} WHERE ${where} RETURNING id)
+    const rows = await this.sql.write(
+      'record a resource',
+      (s) =>
+        s.rows(
+          'record a resource',
+          `WITH u AS (UPDATE {p}stack_resources SET ${set.text} WHERE ${where.text} RETURNING id)
          INSERT INTO {p}stack_events (stack_id, resource_name, resource_type, physical_id, status, reason, created_at)
          SELECT ?, ?, ?, ?, ?, ?, ?::bigint FROM u RETURNING id`,
-        params,
-      ),
+          params,
+        ),
+      STEP_WRITE,
     );
     return rows.length > 0;
   }
@@ -385,11 +440,15 @@ export class StackStore {
   /** Inserts a row and, with `event`, its first event: one statement on PostgreSQL, one transaction elsewhere. */
   async createResource(row: Omit<ResourceRow, 'id'>, event: Omit<StackEventRow, 'id'> | null): Promise<number> {
     if (this.sql.dialect !== 'postgres' || event === null) {
-      return this.sql.transaction('insert a resource', async (s) => {
-        const id = await this.insertResource(s, row);
-        if (event) await this.insertEvent(s, event);
-        return id;
-      });
+      return this.sql.transaction(
+        'insert a resource',
+        async (s) => {
+          const id = await this.insertResource(s, row);
+          if (event) await this.insertEvent(s, event);
+          return id;
+        },
+        STEP_WRITE,
+      );
     }
     const fields = Object.keys(RESOURCE_COLUMNS) as (keyof typeof RESOURCE_COLUMNS)[];
     const columns = fields.map((f) => RESOURCE_COLUMNS[f]);
@@ -403,36 +462,25 @@ export class StackStore {
       event.reason,
       event.createdAt,
     ];
-    const rows = await this.sql.write('insert a resource', (s) =>
-      s.rows(
-        'insert a resource',
-        `WITH r AS (INSERT INTO {p}stack_resources (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) RETURNING id),
+    const rows = await this.sql.write(
+      'insert a resource',
+      (s) =>
+        s.rows(
+          'insert a resource',
+          `WITH r AS (INSERT INTO {p}stack_resources (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) RETURNING id),
          e AS (INSERT INTO {p}stack_events (stack_id, resource_name, resource_type, physical_id, status, reason, created_at)
                SELECT ?, ?, ?, ?, ?, ?, ?::bigint FROM r)
          SELECT id FROM r`,
-        params,
-      ),
+          params,
+        ),
+      STEP_WRITE,
     );
     return Number(rows[0]!['id']);
   }
 
-  /** Takes a row's hold from `expected` (the token seen, or null for a free row): a compare-and-set. */
-  async takeHold(
-    s: ModuleSession,
-    id: number,
-    hold: { run: string; atom: string; token: string },
-    expected: string | null,
-  ): Promise<boolean> {
-    const where = expected === null ? 'hold_token IS NULL' : 'hold_token = ?';
-    const params: unknown[] = [hold.run, hold.atom, hold.token, id];
-    if (expected !== null) params.push(expected);
-    return (
-      (await s.exec(
-        'hold a resource',
-        `UPDATE {p}stack_resources SET hold_run = ?, hold_atom = ?, hold_token = ? WHERE id = ? AND ${where}`,
-        params,
-      )) > 0
-    );
+  /** Takes a row's hold from `expected` (the token seen, or null for a free row): a compare-and-set, committed lazily. */
+  takeHold(id: number, hold: { run: string; atom: string; token: string }, expected: string | null): Promise<boolean> {
+    return this.writeResource(id, { holdRun: hold.run, holdAtom: hold.atom, holdToken: hold.token }, expected, null);
   }
 
   // ------------------------------------------------------------------ events
@@ -464,4 +512,11 @@ export class StackStore {
       createdAt: Number(r['created_at']),
     }));
   }
+}
+
+/** `id = ?` and, unless `holdToken` is undefined, the hold the row must have (null: none). */
+function holdCondition(id: number, holdToken: string | null | undefined): { text: string; params: unknown[] } {
+  if (holdToken === undefined) return { text: 'id = ?', params: [id] };
+  if (holdToken === null) return { text: 'id = ? AND hold_token IS NULL', params: [id] };
+  return { text: 'id = ? AND hold_token = ?', params: [id, holdToken] };
 }

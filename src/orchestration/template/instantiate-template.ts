@@ -95,6 +95,8 @@ export interface TemplateInstance {
   conditions: Readonly<Record<string, boolean>>;
   /** enabled resources in template order */
   resourceNames: readonly string[];
+  /** whether `name` is one of {@link resourceNames} (in constant time) */
+  hasResource(name: string): boolean;
   graph: DependencyGraph;
   /** a creation order (delete in reverse) */
   order: readonly string[];
@@ -233,11 +235,13 @@ export function instantiateTemplate(
     return structuredClone(v);
   };
 
+  const enabledSet = new Set(graph.nodes);
   return {
     template,
     parameters,
     conditions,
     resourceNames: graph.nodes,
+    hasResource: (name) => enabledSet.has(name),
     graph,
     order,
     outputNames,

@@ -15,7 +15,7 @@
 import pg from 'pg';
 import { StoreError, isStokerError } from '../../errors.js';
 import { withPrefix } from '../migration.js';
-import type { MigrationSession, Raw, SqlDriver, TxState } from '../sql/driver.js';
+import type { MigrationSession, Raw, SqlDriver, TxOptions, TxState } from '../sql/driver.js';
 import { inTransaction, recordFailure, withRetries } from '../sql/transactions.js';
 import { codeDetails, describeCause, describeTarget, isRetryable, isUnreachable, sqlState } from './pg-errors.js';
 
@@ -68,6 +68,9 @@ export class PostgresDriver implements SqlDriver {
   /** settings of every session, pooled or dedicated */
   private readonly clientConfig: pg.ClientConfig;
   private isClosed = false;
+  /** the pool of lazy commits (TxOptions.lazyCommit), opened on first use */
+  private lazy: pg.Pool | undefined;
+  private readonly poolSize: number;
 
   constructor(
     options: PostgresStoreOptions,
@@ -99,7 +102,8 @@ export class PostgresDriver implements SqlDriver {
           oid === JSON_OID || oid === JSONB_OID ? (v: string) => v : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     };
-    this.pool = new pg.Pool({ ...this.clientConfig, max: options.poolSize ?? 10 });
+    this.poolSize = options.poolSize ?? 10;
+    this.pool = new pg.Pool({ ...this.clientConfig, max: this.poolSize });
     const onError = options.onError ?? (() => undefined);
     this.onError = onError;
     // Without a listener an idle client's error (server restart, pg_terminate_backend)
@@ -188,20 +192,37 @@ export class PostgresDriver implements SqlDriver {
     return fn(this.poolSession);
   }
 
-  write<T>(purpose: string, fn: (s: MigrationSession) => Promise<T>): Promise<T> {
-    return this.read(purpose, fn);
+  write<T>(purpose: string, fn: (s: MigrationSession) => Promise<T>, options?: Pick<TxOptions, 'lazyCommit'>): Promise<T> {
+    if (!options?.lazyCommit) return this.read(purpose, fn);
+    this.assertOpen();
+    return fn(this.session(this.lazyPool()));
+  }
+
+  /** Connections whose commits do not wait for the log flush (`synchronous_commit = off`). */
+  private lazyPool(): pg.Pool {
+    if (this.lazy === undefined) {
+      this.lazy = new pg.Pool({
+        ...this.clientConfig,
+        application_name: `stoker-${this.role}-lazy`,
+        options: `${this.clientConfig.options} -c synchronous_commit=off`,
+        max: this.poolSize,
+      });
+      this.lazy.on('error', (e) => this.onError(e));
+    }
+    return this.lazy;
   }
 
   /**
    * BEGIN; fn; COMMIT on one pooled connection, ROLLBACK on any error; the whole transaction
    * runs again on a deadlock or serialization failure (so `fn` may run more than once).
    */
-  transaction<T>(purpose: string, fn: (s: MigrationSession, state: TxState) => Promise<T>): Promise<T> {
+  transaction<T>(purpose: string, fn: (s: MigrationSession, state: TxState) => Promise<T>, options?: TxOptions): Promise<T> {
     this.assertOpen();
+    const pool = options?.lazyCommit ? this.lazyPool() : this.pool;
     return this.retry(async () => {
       let client: pg.PoolClient;
       try {
-        client = await this.pool.connect();
+        client = await pool.connect();
       } catch (e) {
         throw this.wrap(e, purpose);
       }
@@ -291,7 +312,7 @@ export class PostgresDriver implements SqlDriver {
     this.isClosed = true;
   }
 
-  end(): Promise<void> {
-    return this.pool.end();
+  async end(): Promise<void> {
+    await Promise.all([this.pool.end(), this.lazy?.end()]);
   }
 }

@@ -49,6 +49,13 @@ export interface TxOptions {
    * queues inside it, src/store/sql/starts.ts; SQLite has one writer anyway).
    */
   supersedeKey?: string;
+  /**
+   * Commit without waiting for the log flush (PostgreSQL `synchronous_commit = off`; the
+   * other dialects commit as usual). Only for writes that a later ordinary commit of the
+   * same store always follows before anything depends on them: PostgreSQL flushes its log
+   * in order, so that commit makes them durable too (docs/orchestration.md, "Durability").
+   */
+  lazyCommit?: boolean;
 }
 
 export interface SqlDriver {
@@ -61,7 +68,7 @@ export interface SqlDriver {
   /** reads, never a write and never a lock (each statement may use another pooled connection) */
   read<T>(purpose: string, fn: (s: SqlSession) => Promise<T>): Promise<T>;
   /** writes that need no transaction of their own (SQLite: one `BEGIN IMMEDIATE` write) */
-  write<T>(purpose: string, fn: (s: SqlSession) => Promise<T>): Promise<T>;
+  write<T>(purpose: string, fn: (s: SqlSession) => Promise<T>, options?: Pick<TxOptions, 'lazyCommit'>): Promise<T>;
   /**
    * A transaction on one connection: commits when `fn` resolves, rolls back and rethrows
    * when it rejects. PostgreSQL and MySQL run it again, whole, after a deadlock or a

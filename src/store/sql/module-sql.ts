@@ -3,7 +3,7 @@
  * (orchestration) run on the same connections, transactions and error rules as the core
  * ones. Their text uses `?` placeholders; PostgreSQL's are numbered here, once per text.
  */
-import type { ModuleSession, ModuleSql } from '../ports.js';
+import type { ModuleSession, ModuleSql, ModuleWriteOptions } from '../ports.js';
 import type { DialectName } from '../types.js';
 import type { Raw, SqlDriver, SqlSession } from './driver.js';
 
@@ -19,12 +19,12 @@ export class DriverModuleSql implements ModuleSql {
     return this.driver.read(purpose, (s) => fn(this.session(s)));
   }
 
-  transaction<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>): Promise<T> {
-    return this.driver.transaction(purpose, (s) => fn(this.session(s)));
+  transaction<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>, options?: ModuleWriteOptions): Promise<T> {
+    return this.driver.transaction(purpose, (s) => fn(this.session(s)), options);
   }
 
-  write<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>): Promise<T> {
-    return this.driver.write(purpose, (s) => fn(this.session(s)));
+  write<T>(purpose: string, fn: (s: ModuleSession) => Promise<T>, options?: ModuleWriteOptions): Promise<T> {
+    return this.driver.write(purpose, (s) => fn(this.session(s)), options);
   }
 
   private session(s: SqlSession): ModuleSession {

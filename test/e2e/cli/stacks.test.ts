@@ -254,7 +254,7 @@ for (const dialect of testDialects().filter((d) => d !== 'mysql')) {
       db = await createTestStore(dialect);
       if (!db) return;
       url = db.url;
-      writeFile(dir.path, `group-${dialect}.yaml`, GROUP(500, 0.1, 0.1));
+      writeFile(dir.path, `group-${dialect}.yaml`, GROUP(500, 0.3, 0.3));
       await startEngine();
       await startEngine();
     }, 120_000);
@@ -289,7 +289,7 @@ for (const dialect of testDialects().filter((d) => d !== 'mysql')) {
       const started = await cli('stack', 'create', 'big', '-t', `group-${dialect}.yaml`, '-f', 'json');
       expect(started.code, started.stderr).toBe(0);
       const id = json<{ id: string }>(started).id;
-      await waitUntil(async () => (await completed('big')) >= 50, 120_000, '50 members created');
+      await waitUntil(async () => (await completed('big')) >= 20, 120_000, '20 members created');
       const victim = engines[0]!;
       victim.kill('SIGKILL');
       // killed in the middle: the create was still going
@@ -306,10 +306,10 @@ for (const dialect of testDialects().filter((d) => d !== 'mysql')) {
       await waitUntil(
         async () => {
           const left = json<unknown[]>(await cli('stack', 'resource', 'list', 'big', '--nested-depth', '1', '-f', 'json'));
-          return left.length <= 450;
+          return left.length <= 480;
         },
         120_000,
-        '50 members deleted',
+        '20 members deleted',
       );
       engines[1]!.kill('SIGKILL');
       expect(await settle(id)).toBe('DELETE_COMPLETE');

@@ -329,11 +329,9 @@ describe('Stoker::HTTP::Resource', () => {
 
   it('a request slower than timeout fails with Timeout', async () => {
     const { type, ctx } = setup({ url: `${rest.base}/slow`, timeout: 0.2 });
-    const started = Date.now();
     const e = await failure(type.create(ctx));
     expect(e.errorType).toBe('Timeout');
     expect(e.message).toBe(`POST ${rest.base}/slow timed out after 0.2 s`);
-    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('an abort of the signal ends the request at once, with the abort reason', async () => {

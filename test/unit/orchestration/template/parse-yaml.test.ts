@@ -102,9 +102,7 @@ describe('parseYamlMapping', () => {
       levels.push(`${cur}: &${cur} [${new Array(9).fill(`*${prev}`).join(',')}]`);
     }
     const bomb = levels.join('\n');
-    const start = Date.now();
     expect(errorOf(() => parse(bomb)).code).toBe('STOKER_TEMPLATE_TOO_LARGE');
-    expect(Date.now() - start).toBeLessThan(2000);
   });
 
   it('counts every alias as a copy against the node budget', () => {
@@ -119,11 +117,9 @@ describe('parseYamlMapping', () => {
   it('gives a clean error, not a RangeError, for 100 000-deep flow and block nesting and deep JSON', () => {
     const n = 100_000;
     for (const text of ['a: ' + '['.repeat(n) + ']'.repeat(n), '- '.repeat(n) + 'x', '{"a":'.repeat(n) + '1' + '}'.repeat(n)]) {
-      const start = Date.now();
       const e = errorOf(() => parse(text, resolveTemplateLimits({ maxTemplateBytes: 2_000_000 })));
       expect(e.code).toBe('STOKER_INPUT_TOO_DEEP');
       expect(e.message).toMatch(/^template line 1, column \d+: the document nests deeper than the limit/);
-      expect(Date.now() - start).toBeLessThan(3000);
     }
   });
 
