@@ -130,7 +130,8 @@ export class ResourceSteps extends HeldRows {
       metadata: evaluated.metadata,
     };
 
-    const fingerprint = nestedFingerprint(properties, resolved.kind === 'template' ? resolved.content : null, body);
+    const nested = layerKind !== undefined || resolved.kind === 'template';
+    const fingerprint = nested ? nestedFingerprint(properties, resolved.kind === 'template' ? resolved.content : null, body) : '';
     let mode: 'create' | 'update' | 'replace' | 'none';
     let changed: readonly string[] = [];
     if (!row || ownInit) mode = 'create';

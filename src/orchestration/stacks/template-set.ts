@@ -61,7 +61,8 @@ export function instantiateSet(
   const cached = key === null ? undefined : instances.get(key);
   if (cached) return cached;
   if (body.generated) limits = { ...limits, ...GENERATED_LIMITS };
-  const template = parseTemplate(body.template, {
+  // a generated set is JSON the layer wrote itself: no YAML parse (a group of 10,000 members is one)
+  const template = parseTemplate(body.generated ? (JSON.parse(body.template) as JsonObject) : body.template, {
     files: body.files,
     ...(body.label ? { label: body.label } : {}),
     ...(limits ? { limits } : {}),
