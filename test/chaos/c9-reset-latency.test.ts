@@ -38,7 +38,7 @@ import {
   type Fleet,
   type Submitted,
 } from './harness.js';
-import { useScenario, verify, type Scenario } from './scenario.js';
+import { untilExecuting, useScenario, verify, type Scenario } from './scenario.js';
 import { ProxyProcess } from './tcp-proxy.js';
 
 const LEASE_MS = 2000;
@@ -189,18 +189,8 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
           // task's completion, and the chain it continues, are then recorded under latency.
           // A fixed pause left it idle now and then (its chains done, the workers draining
           // every new run first), and it recorded nothing in the window.
-          let polls = 0;
-          await waitFor(
-            async () => {
-              const mine = readEffects(s.log).filter((l) => l.pid === part.pid);
-              if (mine.filter((l) => l.phase === 'start').length > mine.filter((l) => l.phase === 'end').length) return true;
-              // no task of its own right now: new runs, which it claims as fast as the workers
-              if (polls++ % 20 === 0) submitted.push(...(await submitRuns(s.store, 3, { log: s.log, stepMs: STEP_MS })));
-              return undefined;
-            },
-            20_000,
-            `${part.name} to be executing a task`,
-          );
+          // (with no task of its own right now: new runs, which it claims as fast as the workers)
+          await untilExecuting(s, part, submitted, STEP_MS);
           const from = Date.now();
           await proxy.setMode({ kind: 'latency', ms: LATENCY_MS });
           const until = from + LATENCY_WINDOW_MS;

@@ -11,7 +11,7 @@ import type { Store } from '../../src/store/store.js';
 import { EXPECTED_STATUS } from '../fixtures/chaos-flows.js';
 import { createTestStore, type Dialect, type TestStore } from '../helpers/databases.js';
 import { checkHistory, collectHistory, formatVerdict, type History, type Verdict } from './checker.js';
-import { Fleet, readEffects, type Submitted } from './harness.js';
+import { Fleet, readEffects, submitRuns, waitFor, type EngineProc, type Submitted } from './harness.js';
 
 export interface Scenario {
   readonly dialect: Dialect;
@@ -59,6 +59,25 @@ export function useScenario(dialect: Dialect, label: string): Scenario {
       return dir;
     },
   };
+}
+
+/**
+ * Waits until `p` is executing a task (a start without its end in the side-effect log),
+ * submitting three more runs every 20 polls while it has none (the other engines may have
+ * drained the queue); what it submits is added to `submitted`.
+ */
+export async function untilExecuting(s: Scenario, p: EngineProc, submitted: Submitted[], stepMs: number): Promise<void> {
+  let polls = 0;
+  await waitFor(
+    async () => {
+      const mine = readEffects(s.log).filter((l) => l.pid === p.pid);
+      if (mine.filter((l) => l.phase === 'start').length > mine.filter((l) => l.phase === 'end').length) return true;
+      if (polls++ % 20 === 0) submitted.push(...(await submitRuns(s.store, 3, { log: s.log, stepMs })));
+      return undefined;
+    },
+    20_000,
+    `${p.name} to be executing a task`,
+  );
 }
 
 /** Collects the history of the submitted runs and checks it; prints the verdict. */
