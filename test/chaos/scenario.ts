@@ -82,13 +82,22 @@ export async function untilExecuting(s: Scenario, p: EngineProc, submitted: Subm
 
 /** Collects the history of the submitted runs and checks it; prints the verdict. */
 export async function verify(s: Scenario, submitted: readonly Submitted[], label: string): Promise<{ verdict: Verdict; history: History }> {
-  const effects = readEffects(s.log);
+  return checkSubmitted(s.store, s.log, submitted, `${label} on ${s.dialect}`);
+}
+
+/** The same for any store and side-effect log (private servers too). */
+export async function checkSubmitted(
+  store: Store,
+  log: string,
+  submitted: readonly Submitted[],
+  label: string,
+): Promise<{ verdict: Verdict; history: History }> {
   const history = await collectHistory(
-    s.store,
+    store,
     submitted.map((r) => ({ id: r.id, flow: r.flow, ...(EXPECTED_STATUS[r.flow] ? { expect: EXPECTED_STATUS[r.flow] } : {}) })),
-    effects,
+    readEffects(log),
   );
   const verdict = checkHistory(history);
-  console.log(formatVerdict(verdict, `${label} on ${s.dialect}`));
+  console.log(formatVerdict(verdict, label));
   return { verdict, history };
 }
