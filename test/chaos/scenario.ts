@@ -11,7 +11,7 @@ import type { Store } from '../../src/store/store.js';
 import { EXPECTED_STATUS } from '../fixtures/chaos-flows.js';
 import { createTestStore, type Dialect, type TestStore } from '../helpers/databases.js';
 import { checkHistory, collectHistory, formatVerdict, type History, type Verdict } from './checker.js';
-import { Fleet, readEffects, submitRuns, waitFor, type EngineProc, type Submitted } from './harness.js';
+import { Fleet, readEffects, sleep, submitRuns, waitFor, type EngineProc, type Submitted } from './harness.js';
 
 export interface Scenario {
   readonly dialect: Dialect;
@@ -78,6 +78,19 @@ export async function untilExecuting(s: Scenario, p: EngineProc, submitted: Subm
     20_000,
     `${p.name} to be executing a task`,
   );
+}
+
+/** Submits runs until `p` starts a task after `since` (the others have spare slots too); false if it does not within 20 s. */
+export async function worksAgain(s: Scenario, p: EngineProc, submitted: Submitted[], since: number, stepMs: number): Promise<boolean> {
+  return waitFor(
+    async () => {
+      submitted.push(...(await submitRuns(s.store, 3, { log: s.log, stepMs })));
+      await sleep(300);
+      return readEffects(s.log).some((l) => l.pid === p.pid && l.phase === 'start' && l.t > since) || undefined;
+    },
+    20_000,
+    `${p.name} to work again`,
+  ).catch(() => false);
 }
 
 /** Collects the history of the submitted runs and checks it; prints the verdict. */
