@@ -193,13 +193,19 @@ export class Committer {
     const runs = byRun(batch);
     const contexts = await Promise.all([...runs.keys()].map((id) => core.runs.context(id)));
     const locks = [...new Set(contexts.flatMap((c) => lockSet(c)))];
-    // a fenced engine records what it finished but takes nothing new under its old id
-    const stopping = core.stopping || core.fencedOut;
+    // A fenced engine records what it finished but takes nothing new. Every claim of the
+    // transaction names the id the engine held when it began, and none is made once the
+    // engine fenced itself meanwhile (seed 21909: a completion in flight claimed under the
+    // id its fenced engine was about to register, an id with no engine row behind it).
+    const engineId = core.id;
+    const mayClaim = (): boolean => !core.stopping && !core.fencedOut && core.id === engineId;
+    const deps: TransitionDeps = { engineId, rng: core.rng, mayClaim };
+    const stopping = !mayClaim();
     return core.store.runTransaction(locks, async (tx) => {
       const result = emptyResult();
       let free = stopping ? 0 : batch.length;
       for (const ctx of contexts) {
-        const t = new RunTransition(tx, ctx, this.transitionDeps(), result, free);
+        const t = new RunTransition(tx, ctx, deps, result, free);
         await t.applyAll(runs.get(ctx.id)!);
         await t.flush();
         core.faultPoint('in-run-transition', { runId: ctx.id, atom: runs.get(ctx.id)![0]!.claim.index });
@@ -207,8 +213,8 @@ export class Committer {
       }
       if (result.events.length > 0) await tx.insertEvents(result.events);
       // slots this batch frees and no continuation took: claim for them in the same commit
-      if (free > 0 && !stopping) {
-        const more = await tx.claimMore(core.id, free);
+      if (free > 0 && mayClaim()) {
+        const more = await tx.claimMore(engineId, free);
         result.continuations.push(...more);
         result.claimedMore = more.length;
       }
@@ -216,10 +222,6 @@ export class Committer {
       core.faultPoint('inside-fenced-tx', { runId: first.runId, atom: first.index });
       return result;
     });
-  }
-
-  transitionDeps(): TransitionDeps {
-    return { engineId: this.core.id, rng: this.core.rng };
   }
 }
 

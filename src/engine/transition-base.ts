@@ -53,6 +53,13 @@ export interface TransitionDeps {
   /** recorded on events; null for a client that is no engine (a cancellation from the CLI) */
   engineId: string | null;
   rng: Rng;
+  /**
+   * Whether a local continuation may still be claimed under `engineId` (default: yes). An
+   * engine that fenced itself, or registered again under a new id, while the transaction
+   * ran must not claim: the claim would name an id with no lease behind it
+   * (docs/reliability.md, "Self-fencing").
+   */
+  mayClaim?: () => boolean;
 }
 
 /** The results of one transaction, for the engine to act on after commit. */

@@ -210,7 +210,7 @@ export class RunTransition extends RevertPath {
 
   /** An atom became READY: claim it here when a slot is free, else leave it for any engine. */
   protected async readied(index: number): Promise<void> {
-    if (this.freeSlots > 0) {
+    if (this.freeSlots > 0 && (this.deps.mayClaim?.() ?? true)) {
       const engineId = this.deps.engineId;
       if (engineId === null) throw new StokerError('STOKER_INTERNAL_INVARIANT', `run ${this.run.id}: only an engine continues atoms`);
       const claim = await this.tx.claimAtom(this.run.id, index, engineId);

@@ -38,7 +38,7 @@ import {
   type Fleet,
   type Submitted,
 } from './harness.js';
-import { useScenario, verify, type Scenario } from './scenario.js';
+import { untilExecuting, useScenario, verify, worksAgain, type Scenario } from './scenario.js';
 import { ProxyProcess } from './tcp-proxy.js';
 
 const LEASE_MS = 2000;
@@ -88,19 +88,6 @@ async function setup(
   return { proxy, part, workers, submitted };
 }
 
-/** Submits runs until `part` starts a task after `since` (the others have spare slots too). */
-async function worksAgain(s: Scenario, part: EngineProc, submitted: Submitted[], since: number): Promise<boolean> {
-  return waitFor(
-    async () => {
-      submitted.push(...(await submitRuns(s.store, 3, { log: s.log, stepMs: STEP_MS })));
-      await sleep(300);
-      return readEffects(s.log).some((l) => l.pid === part.pid && l.phase === 'start' && l.t > since) || undefined;
-    },
-    20_000,
-    `${part.name} to work again`,
-  ).catch(() => false);
-}
-
 async function allEvents(s: Scenario, submitted: readonly Submitted[]): Promise<EventRow[]> {
   const events: EventRow[] = [];
   for (const r of submitted) events.push(...(await s.store.listEvents({ runId: r.id })));
@@ -132,7 +119,7 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
         }
         const lastFault = Date.now();
         expect(part.alive, `${part.name} survived the resets; stderr: ${part.stderr.slice(-1500)}`).toBe(true);
-        const working = await worksAgain(s, part, submitted, lastFault);
+        const working = await worksAgain(s, part, submitted, lastFault, STEP_MS);
         const open = await waitTerminal(
           s.store,
           submitted.map((r) => r.id),
@@ -189,18 +176,8 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
           // task's completion, and the chain it continues, are then recorded under latency.
           // A fixed pause left it idle now and then (its chains done, the workers draining
           // every new run first), and it recorded nothing in the window.
-          let polls = 0;
-          await waitFor(
-            async () => {
-              const mine = readEffects(s.log).filter((l) => l.pid === part.pid);
-              if (mine.filter((l) => l.phase === 'start').length > mine.filter((l) => l.phase === 'end').length) return true;
-              // no task of its own right now: new runs, which it claims as fast as the workers
-              if (polls++ % 20 === 0) submitted.push(...(await submitRuns(s.store, 3, { log: s.log, stepMs: STEP_MS })));
-              return undefined;
-            },
-            20_000,
-            `${part.name} to be executing a task`,
-          );
+          // (with no task of its own right now: new runs, which it claims as fast as the workers)
+          await untilExecuting(s, part, submitted, STEP_MS);
           const from = Date.now();
           await proxy.setMode({ kind: 'latency', ms: LATENCY_MS });
           const until = from + LATENCY_WINDOW_MS;

@@ -36,6 +36,7 @@ import type { EventRow, Store } from '../../src/store/store.js';
 import { isStokerError } from '../../src/errors.js';
 import { EXPECTED_STATUS, WORKLOAD } from '../fixtures/chaos-flows.js';
 import { checkHistory, collectHistory, formatVerdict } from './checker.js';
+import { skippedWithoutServer } from './private-scenario.js';
 import {
   Fleet,
   LONG,
@@ -49,14 +50,7 @@ import {
   type EngineProc,
   type Submitted,
 } from './harness.js';
-import {
-  createPrivateServer,
-  privateServerUnavailable,
-  type OutageTimes,
-  type PrivateServer,
-  type ServerKind,
-  type StopMode,
-} from './private-server.js';
+import { createPrivateServer, type OutageTimes, type PrivateServer, type ServerKind, type StopMode } from './private-server.js';
 
 const LEASE_MS = 3000;
 const POLL_MS = 100;
@@ -105,18 +99,9 @@ interface Outage extends OutageTimes {
 }
 
 export function describeServerRestart(sc: RestartScenario): void {
-  const reason = privateServerUnavailable(sc.kind);
   const title = `${sc.id} ${sc.kind} server restarts under load (private server)`;
-  if (reason !== null) {
-    // Skipped only when the private server's binaries are missing (initdb/pg_ctl or
-    // mariadbd/mariadb-install-db); privateServerUnavailable() turns that into a failure
-    // under STOKER_REQUIRE_SERVICES=1, so CI never skips it silently.
-    console.warn(`SKIP ${sc.id} ${sc.kind}: ${reason}`);
-    describe.skip(`${title} — SKIP: ${reason}`, () => {
-      it('needs the server binaries', () => undefined);
-    });
-    return;
-  }
+  // skipped only when the private server's binaries are missing (initdb/pg_ctl or mariadbd/mariadb-install-db)
+  if (skippedWithoutServer(sc.kind, title)) return;
 
   describe(title, () => {
     let server: PrivateServer | null = null;

@@ -95,11 +95,11 @@ interface AtomModel {
   epoch: number;
   attempt: number;
   /** the claim that may still write: set by a claim, cleared by its fenced write or a requeue */
-  live: { epoch: number; engine: string } | null;
+  live: { epoch: number; engine: string; proc: string } | null;
   /** attempt → canonical result recorded with SUCCESS */
   recorded: Map<number, string | null>;
-  /** epoch → engine that claimed it */
-  claims: Map<number, { engine: string; seq: number; t: number }>;
+  /** epoch → engine id that claimed it, and the process whose session committed the claim */
+  claims: Map<number, { engine: string; proc: string; seq: number; t: number }>;
   /** time the live claim ended (superseded or requeued), by epoch */
   endedAt: Map<number, number>;
   /** attempt → when its SUCCESS was first recorded (attempt numbers only grow) */
@@ -209,11 +209,16 @@ export function check(input: CheckInput): CheckResult {
           if (!['READY', 'WAITING', 'REVERT_READY'].includes(ch.from)) fail('T', `${what} from non-claimable state ${ch.from}`, at);
           if (m.claims.has(ch.epoch)) fail('I4', `${what}: epoch ${ch.epoch} was already claimed by ${m.claims.get(ch.epoch)!.engine}`, at);
           if (ch.epoch !== m.epoch + 1) fail('I4', `${what}: epoch does not follow the last one (${m.epoch})`, at);
+          // A claim's lease is its engine row's: an id its process has not registered (yet) has
+          // no row, so any reaper may take the atom at once (found by seed 21909: a fenced
+          // engine's in-flight completion claimed under the id it was about to register).
+          if (procOf.get(ch.engine) !== c.by)
+            fail('I3', `${what}: engine id ${ch.engine} was not registered by process ${c.by} (no engine row backs the claim)`, at);
           if (m.live) m.endedAt.set(m.live.epoch, c.t);
           if (ch.to === 'RUNNING' && m.recorded.has(ch.attempt)) {
             fail('I6', `${what}: attempt ${ch.attempt} is claimed for execution again after its result was recorded`, at);
           }
-          m.claims.set(ch.epoch, { engine: ch.engine, seq: c.seq, t: c.t });
+          m.claims.set(ch.epoch, { engine: ch.engine, proc: c.by, seq: c.seq, t: c.t });
           if (m.crashPending !== null) {
             stats.takeoverMs.push(c.t - m.crashPending);
             m.crashPending = null;
@@ -221,7 +226,7 @@ export function check(input: CheckInput): CheckResult {
           m.epoch = Math.max(m.epoch, ch.epoch);
           m.state = ch.to;
           m.attempt = ch.attempt;
-          m.live = { epoch: ch.epoch, engine: ch.engine };
+          m.live = { epoch: ch.epoch, engine: ch.engine, proc: c.by };
           break;
         }
         case 'atom': {
@@ -238,8 +243,8 @@ export function check(input: CheckInput): CheckResult {
                 at,
               );
             else if (live.epoch !== ch.writerEpoch) fail('I3', `${what}: the live claim is epoch ${live.epoch} (${live.engine})`, at);
-            else if (proc(live.engine) !== c.by)
-              fail('I3', `${what}: epoch ${live.epoch} was claimed by ${live.engine} of process ${proc(live.engine)}`, at);
+            else if (live.proc !== c.by)
+              fail('I3', `${what}: epoch ${live.epoch} was claimed by ${live.engine} of process ${live.proc}`, at);
             else if (live.engine !== currentId.get(c.by)) stats.staleIdWrites += 1;
             if (live !== null) m.endedAt.set(live.epoch, c.t);
             m.live = null;
@@ -402,7 +407,7 @@ export function check(input: CheckInput): CheckResult {
         `side effect #${e.seq} of ${e.fencingToken} by ${e.engine} at t=${e.t}: the history has no claim of that epoch`,
         `sink #${e.seq}`,
       );
-    else if (proc(claim.engine) !== e.proc)
+    else if (claim.proc !== e.proc)
       fail(
         'I3',
         `side effect #${e.seq} of ${e.fencingToken} by ${e.engine} (${e.proc}): epoch ${e.epoch} was claimed by ${claim.engine}`,

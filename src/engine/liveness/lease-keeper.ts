@@ -23,22 +23,33 @@ export class LeaseKeeper {
     private readonly supervision: LocalSupervision,
   ) {}
 
-  /** Registers this engine under its current id and arms the lease timer. */
-  async register(): Promise<void> {
+  /**
+   * Registers this engine under `id` (its current id by default) and arms the lease timer.
+   * The engine takes the id only once its row is committed: until then nothing may name it,
+   * since a claim under an id with no engine row has no lease behind it (seed 21909).
+   */
+  async register(id = this.core.id): Promise<void> {
     const core = this.core;
-    const id = core.id;
+    const t0 = core.clock.monotonicMs();
+    let lost = false;
     await core.store.registerEngine({
       id,
       ...core.identity,
       leaseMs: core.settings.leaseMs,
       onSessionLost: (cause) => {
+        lost = true;
         if (core.id !== id) return;
         core.log.warn({ err: cause }, 'session lock lost: fencing myself');
         core.fenceSelf('session lock lost');
       },
     });
-    core.lastRenewMono = core.clock.monotonicMs();
-    core.fencedOut = false;
+    if (core.id !== id) {
+      core.id = id;
+      core.log = core.baseLog.child({ engineId: id });
+    }
+    core.lastRenewMono = t0;
+    // a lock lost while the registration was answered leaves the engine fenced
+    core.fencedOut = lost;
     this.armLeaseTimer();
   }
 
@@ -93,17 +104,14 @@ export class LeaseKeeper {
     await this.supervision.check();
     if (core.fencedOut && !core.stopping) {
       const old = core.id;
-      core.id = core.ids();
-      core.log = core.baseLog.child({ engineId: core.id });
       // the old id is dead for everyone: let the store forget it (and its session lock)
       await core.store.deregisterEngine(old).catch((e: unknown) => core.emitError(e));
       // between two writes that may each have waited busy_timeout for a stuck lock
       await this.supervision.check();
       try {
-        await this.register();
+        await this.register(core.ids());
         core.log.info({ previousId: old }, 'registered again after fencing');
       } catch (e) {
-        core.id = old;
         core.emitError(e);
       }
       return;
