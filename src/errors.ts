@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * try { await engine.start('order', args); }
+ * try { await engine.startRun('order', args); }
  * catch (e) { if (isStokerError(e) && e.code === 'STOKER_FLOW_NOT_FOUND') … }
  * ```
  */

@@ -7,9 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, buildCli, tempDir, writeFile, type Built } from '../cli/harness.js';
+import { ROOT, buildCliAsync, tempDir, writeFile, type Built } from '../cli/harness.js';
 
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
@@ -17,8 +17,8 @@ let built: Built;
 let work: { path: string; remove(): void };
 let app: string;
 
-beforeAll(() => {
-  built = buildCli();
+beforeAll(async () => {
+  built = await buildCliAsync();
   work = tempDir('stoker-types-');
   // the package as `npm pack` would publish it
   const stage = join(work.path, 'stage');
@@ -167,4 +167,20 @@ export const u = task({ name: 'big', execute: () => 10n });
       writeFile(app, 'src/wrong.ts', 'export {};\n');
     }
   }, 120_000);
+
+  it('the declarations cite only what ships (docs/*.md), never issue numbers or notes outside the package', () => {
+    const dist = join(app, 'node_modules', 'stoker', 'dist');
+    const files = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.d.ts'));
+    expect(files.length).toBeGreaterThan(10);
+    const found: string[] = [];
+    for (const f of files) {
+      readFileSync(join(dist, f), 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (/\bissues? #?\d+|\.\.\/shared|\/work\/|\bbackground\/|RULES\.md|TEST-PLAN|DESIGN\.md|STYLE\.md/.test(line))
+            found.push(`${f}:${i + 1}: ${line.trim()}`);
+        });
+    }
+    expect(found).toEqual([]);
+  });
 });
