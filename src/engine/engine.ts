@@ -216,6 +216,7 @@ export class Engine {
       maxArgsBytes: settings.maxArgsBytes,
       maxPayloadBytes: settings.maxResultBytes,
       actor: () => this.core.id,
+      hostProcess: this.hostProcess,
     });
     const supervision = new LocalSupervision(this.core, options.localSupervisor ?? true);
     this.executor = new Executor(this.core, (wait, parent) => this.client.prepareChild(wait, parent));
