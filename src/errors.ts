@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * try { await engine.start('order', args); }
+ * try { await engine.startRun('order', args); }
  * catch (e) { if (isStokerError(e) && e.code === 'STOKER_FLOW_NOT_FOUND') … }
  * ```
  */
@@ -84,6 +84,8 @@ export const ErrorCodes = {
   STOKER_STACK_LIMIT: 'A stack limit was reached: stacks per project, resources per stack or nesting depth.',
   STOKER_RESOURCE_NOT_FOUND: 'The stack has no resource of that name.',
   STOKER_CLI_USAGE: 'The command line is malformed.',
+  STOKER_UNEXPECTED:
+    "The CLI's code for an error that is not one of Stoker's own (a bug, or a failure of the environment); it is shown with its stack.",
   STOKER_INTERNAL_INVARIANT: 'Stoker found its own state in a shape its rules exclude (a bug: please report it with the message).',
 } as const;
 

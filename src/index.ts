@@ -36,9 +36,19 @@ export type {
   StepRef,
   TaskContext,
   TaskDefinition,
+  TaskInputs,
   TaskOptions,
+  TaskResult,
+  TypedTaskFn,
 } from './flow/index.js';
-export { Engine, type EngineOptions, type EngineEvents, type FlowLookup, type StartRunOptions } from './engine/engine.js';
+export {
+  Engine,
+  type EngineOptions,
+  type EngineEvents,
+  type EngineListener,
+  type FlowLookup,
+  type StartRunOptions,
+} from './engine/engine.js';
 export { RunClient, RUN_LIMITS, type RunClientOptions } from './engine/run-client.js';
 export { DefaultStepResolver, type StepResolver, type Resolution, type AtomCode } from './engine/step-resolver.js';
 export { WakeHub } from './engine/wake-hub.js';

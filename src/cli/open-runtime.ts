@@ -8,8 +8,9 @@ import type { CommonOptions } from './options.js';
 /**
  * `role` names the database connections (application_name), e.g. stoker-engine. The schema
  * is only checked (`migrate: 'check'`: nothing is created, a SQLite file must exist) unless
- * the command asks otherwise: only `migrate`, `engine` and `demo` may change it (issue 11:
- * `runs list` against the wrong database created the tables there).
+ * the command asks otherwise: only `migrate`, `engine` and `demo` may change it (a
+ * `runs list` against the wrong database created the tables there; docs/errors.md,
+ * `STOKER_STORE_NOT_MIGRATED`).
  */
 export function openRuntime(
   options: CommonOptions,

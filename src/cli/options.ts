@@ -79,7 +79,7 @@ export function parseDuration(value: string): number {
 /**
  * Parses the age of data to delete (`runs prune --older-than`, `engine --retention`): a
  * number with a unit (`45s`, `90m`, `12h`, `30d`). A bare number is refused: read as
- * milliseconds, `--older-than 3` deleted every finished run (issue 11).
+ * milliseconds, `--older-than 3` deleted every finished run.
  */
 export function parseAge(value: string): number {
   if (!/^\s*\d+(?:\.\d+)?\s*(ms|s|m|h|d)\s*$/.test(value)) {

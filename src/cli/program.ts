@@ -4,6 +4,7 @@
  * (exit-codes.ts).
  */
 import { Command, CommanderError } from 'commander';
+import type { JsonValue } from '../core/json.js';
 import { isStokerError } from '../errors.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerEngineCommand } from './commands/engine.js';
@@ -69,6 +70,44 @@ function commandPath(cmd: Command): string {
   return names.join(' ');
 }
 
+/**
+ * The `-f`/`--format` value the command line asks for, read from the raw arguments (for
+ * errors commander raises before the command's options are parsed): `-f json`, `-fjson`,
+ * `--format json`, `--format=json`; the last one wins, as in commander; nothing after `--`.
+ */
+export function formatInArgv(argv: readonly string[]): string | undefined {
+  let format: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    if (a === '-f' || a === '--format') format = argv[++i];
+    else if (a.startsWith('--format=')) format = a.slice('--format='.length);
+    else if (/^-f[^-]/.test(a)) format = a.slice(2);
+  }
+  return format;
+}
+
+/** The stack of an error and of its causes, for `--log-level debug` (or STOKER_DEBUG). */
+function stackText(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    parts.push(`${depth > 0 ? 'caused by: ' : ''}${e.stack ?? `${e.name}: ${e.message}`}`);
+  }
+  return parts.join('\n');
+}
+
+/**
+ * What a failed command reports: the error code (STOKER_UNEXPECTED for an error that is
+ * not one of Stoker's), the message, JSON-safe details, and the stack when it is asked for
+ * or the error was not expected. docs/cli-json.md documents the JSON form.
+ */
+interface Failure {
+  code: string;
+  message: string;
+  details: Record<string, JsonValue>;
+  stack?: string;
+}
+
 /** Runs the CLI on `argv` (without node and script) and returns the exit code. */
 export async function runCli(argv: readonly string[], ctx: CliContext): Promise<number> {
   const program = buildProgram(ctx);
@@ -80,8 +119,26 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     cmd.commands.forEach(track);
   };
   track(program);
-  const fail = (message: string, code: string | undefined): void => {
-    process.stderr.write(`stoker: error: ${message}${code ? ` (code ${code})` : ''}\n`);
+  /**
+   * With `-f json` the error is one line of JSON on stderr (after any progress notes), so a
+   * script reads it as it reads the output; otherwise one readable line. The options the
+   * command parsed decide, else the raw arguments (a parse error stops before them).
+   */
+  const report = (f: Failure, parsed: boolean): void => {
+    const opts = failed.opts<{ format?: unknown; logLevel?: unknown }>();
+    const format = parsed && typeof opts.format === 'string' ? opts.format : formatInArgv(argv);
+    if (format === 'json') {
+      const { stack, ...rest } = f;
+      process.stderr.write(`${JSON.stringify(stack === undefined ? rest : { ...rest, stack })}\n`);
+      return;
+    }
+    process.stderr.write(`stoker: error: ${f.message}${f.code !== 'STOKER_UNEXPECTED' ? ` (code ${f.code})` : ''}\n`);
+    if (f.stack !== undefined) process.stderr.write(`${f.stack}\n`);
+  };
+  /** --log-level debug or trace (flag or STOKER_LOG_LEVEL), or STOKER_DEBUG set: show stacks. */
+  const wantsStack = (): boolean => {
+    const level = failed.opts<{ logLevel?: unknown }>().logLevel ?? process.env.STOKER_LOG_LEVEL;
+    return level === 'debug' || level === 'trace' || Boolean(process.env.STOKER_DEBUG);
   };
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -89,19 +146,26 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return ExitCode.OK;
-      if (e.code === 'commander.help' || e.code === 'commander.executeSubCommandAsync') return ExitCode.USAGE; // a group without its subcommand: help went to stderr
+      const command = commandPath(failed);
+      if (e.code === 'commander.help' || e.code === 'commander.executeSubCommandAsync') {
+        // a group without its subcommand: its help went to stderr; a script gets the error too
+        if (formatInArgv(argv) === 'json')
+          report(
+            { code: 'STOKER_CLI_USAGE', message: `${command} needs a subcommand; see '${command} --help'`, details: { command } },
+            false,
+          );
+        return ExitCode.USAGE;
+      }
       const message = e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
-      fail(`${message}; see '${commandPath(failed)} --help'`, 'STOKER_CLI_USAGE');
+      report({ code: 'STOKER_CLI_USAGE', message: `${message}; see '${command} --help'`, details: { command } }, false);
       return ExitCode.USAGE;
     }
     if (isStokerError(e)) {
-      fail(e.message, e.code);
-      if (process.env.STOKER_DEBUG && e.stack) process.stderr.write(`${e.stack}\n`);
+      report({ code: e.code, message: e.message, details: e.details, ...(wantsStack() ? { stack: stackText(e) } : {}) }, true);
       return exitCodeFor(e);
     }
     const err = e instanceof Error ? e : new Error(String(e));
-    fail(err.message, undefined);
-    process.stderr.write(`${err.stack ?? ''}\n`);
+    report({ code: 'STOKER_UNEXPECTED', message: err.message, details: { type: err.name }, stack: stackText(err) }, true);
     return ExitCode.FAILURE;
   }
 }

@@ -6,12 +6,11 @@
  * watch, local supervisor, retention) is given this core and owns one job; only the lease
  * keeper changes the id and the fencing flag, only the engine's lifecycle the others.
  */
-import type { EventEmitter } from 'node:events';
 import type { Clock, Rng } from '../core/clock.js';
 import type { IdGenerator } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Store } from '../store/store.js';
-import type { EngineEvents } from './engine-events.js';
+import type { EngineEventSink } from './engine-events.js';
 import type { InFlight } from './in-flight.js';
 import type { RunCache } from './run-cache.js';
 import type { StepResolver } from './step-resolver.js';
@@ -74,7 +73,7 @@ export class EngineCore {
     readonly faultPoint: FaultPoint,
     readonly identity: { host: string; pid: number; version: string },
     readonly baseLog: Logger,
-    readonly events: EventEmitter<EngineEvents>,
+    readonly events: EngineEventSink,
     id: string,
   ) {
     this.id = id;

@@ -39,7 +39,7 @@ import type { ClaimedAtom, RunRow, StartResult, Store } from '../store/store.js'
 import { ClaimLoop } from './claim-loop.js';
 import { Committer } from './committer.js';
 import { EngineCore, type EngineSettings, type EngineStats, type FaultPoint } from './engine-core.js';
-import type { EngineEvents } from './engine-events.js';
+import type { EngineEvents, EngineListener } from './engine-events.js';
 import { Executor } from './executor.js';
 import { toFailureRecord } from './failure.js';
 import { InFlight } from './in-flight.js';
@@ -54,7 +54,7 @@ import { DefaultStepResolver, type StepResolver } from './step-resolver.js';
 import type { Outcome } from './transitions.js';
 import { WakeHub } from './wake-hub.js';
 
-export type { EngineEvents } from './engine-events.js';
+export type { EngineEvents, EngineListener } from './engine-events.js';
 export type { FlowLookup } from './run-cache.js';
 export type { StartRunOptions } from './run-client.js';
 
@@ -144,7 +144,7 @@ export interface EngineOptions {
  */
 const DEFAULTS = { concurrency: 10, pollMs: 1000, leaseMs: 10_000, maxBatch: 128 };
 
-export class Engine extends EventEmitter<EngineEvents> {
+export class Engine {
   /** starts, cancels, signals and waits for runs (what the engine's own methods for these use) */
   readonly client: RunClient;
   /** counters for metrics and tests */
@@ -157,6 +157,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     continuations: 0,
     supervisorKills: 0,
   };
+  /** the engine's events (on/once/off below); private so that its node:events type stays out of the published declarations */
+  private readonly emitter = new EventEmitter();
   private readonly core: EngineCore;
   private readonly executor: Executor;
   private readonly committer: Committer;
@@ -173,7 +175,6 @@ export class Engine extends EventEmitter<EngineEvents> {
   private markStopped: () => void = () => undefined;
 
   constructor(options: EngineOptions) {
-    super();
     const settings = engineSettings(options);
     this.hostProcess = options.hostProcess ?? systemHostProcess;
     const clock = options.clock ?? systemClock;
@@ -202,7 +203,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       options.faultPoint ?? (() => {}),
       { host: options.host ?? hostname(), pid: options.pid ?? process.pid, version: options.version ?? '0.1.0' },
       options.logger ?? silentLogger,
-      this,
+      this.emitter,
       options.engineId ?? ids(),
     );
     this.client = new RunClient({
@@ -215,6 +216,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       maxArgsBytes: settings.maxArgsBytes,
       maxPayloadBytes: settings.maxResultBytes,
       actor: () => this.core.id,
+      hostProcess: this.hostProcess,
     });
     const supervision = new LocalSupervision(this.core, options.localSupervisor ?? true);
     this.executor = new Executor(this.core, (wait, parent) => this.client.prepareChild(wait, parent));
@@ -229,6 +231,32 @@ export class Engine extends EventEmitter<EngineEvents> {
         : new RetentionTimer(this.core, { olderThanMs: options.retentionMs, everyMs: options.retentionEveryMs ?? 600_000 });
     // an unhandled 'error' event would crash the host process: default to logging
     this.on('error', (e) => this.core.log.error({ err: e }, 'engine error'));
+  }
+
+  /**
+   * Adds a listener of an engine event (`error`, `fenced`, `run.finished`,
+   * `supervisor.killed`; see EngineEvents). Errors of background work are logged by default.
+   *
+   * @example
+   * ```ts
+   * engine.on('run.finished', ({ runId, status }) => metrics.count(status));
+   * ```
+   */
+  on<K extends keyof EngineEvents>(event: K, listener: EngineListener<K>): this {
+    this.emitter.on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** Adds a listener called at the next `event` only. */
+  once<K extends keyof EngineEvents>(event: K, listener: EngineListener<K>): this {
+    this.emitter.once(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** Removes a listener added by {@link Engine.on} or {@link Engine.once}. */
+  off<K extends keyof EngineEvents>(event: K, listener: EngineListener<K>): this {
+    this.emitter.off(event, listener as (...args: unknown[]) => void);
+    return this;
   }
 
   /** this engine's current id: a new one after it fenced itself and registered again */

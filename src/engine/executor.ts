@@ -144,7 +144,7 @@ export class Executor {
    * The outcome of a parked execution. A child run is built here, before the commit: one
    * this engine cannot build (no flow of that name and version, missing or bad arguments)
    * fails the atom with that error, not retried. Built inside the commit it raised there and
-   * rolled back the completions of every other run in the batch, again and again (issue 11).
+   * rolled back the completions of every other run in the batch, again and again (docs/reliability.md).
    */
   private suspended(claim: ClaimedAtom, s: Suspension, journal: JournalEntry[]): Outcome {
     const kept = journal.slice(0, s.seq);

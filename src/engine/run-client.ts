@@ -16,6 +16,7 @@
  */
 import { checkJson, storableText, unstorableText } from '../core/canonical-json.js';
 import { systemClock, systemRng, type Clock, type Rng } from '../core/clock.js';
+import { systemHostProcess, type HostProcess } from '../core/host-process.js';
 import { randomId, type IdGenerator } from '../core/ids.js';
 import type { JsonObject, JsonValue } from '../core/json.js';
 import { ConflictError, NotFoundError, StokerError, ValidationError } from '../errors.js';
@@ -51,6 +52,8 @@ export interface RunClientOptions {
   maxPayloadBytes?: number;
   /** recorded as the `engineId` of the events this client writes (an engine passes its own id) */
   actor?: () => string | null;
+  /** what `waitForRun` keeps alive while it waits (default: this Node process) */
+  hostProcess?: HostProcess;
 }
 
 export interface StartRunOptions {
@@ -68,6 +71,7 @@ export class RunClient {
   private readonly ids: IdGenerator;
   private readonly limits: { maxArgsBytes: number; maxPayloadBytes: number };
   private readonly actor: () => string | null;
+  private readonly host: HostProcess;
 
   constructor(options: RunClientOptions) {
     this.store = options.store;
@@ -76,6 +80,7 @@ export class RunClient {
     this.clock = options.clock ?? systemClock;
     this.rng = options.rng ?? systemRng;
     this.ids = options.ids ?? randomId;
+    this.host = options.hostProcess ?? systemHostProcess;
     this.limits = {
       maxArgsBytes: options.maxArgsBytes ?? RUN_LIMITS.maxArgsBytes,
       maxPayloadBytes: options.maxPayloadBytes ?? RUN_LIMITS.maxPayloadBytes,
@@ -236,9 +241,20 @@ export class RunClient {
   /**
    * Resolves when the run has reached a terminal status: at once when an engine of this
    * process ends it, else at the next look (every `pollMs`, default 250). Rejects with
-   * `STOKER_RUN_WAIT_TIMEOUT` after `timeoutMs` (the run goes on).
+   * `STOKER_RUN_WAIT_TIMEOUT` after `timeoutMs` (the run goes on). Keeps the Node process
+   * alive while it waits: engines' timers do not, so a script awaiting a run that sleeps or
+   * backs off would otherwise exit (code 13, unsettled top-level await; docs/guide.md).
    */
   async waitForRun(runId: string, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<RunRow> {
+    const release = this.host.keepAlive();
+    try {
+      return await this.waitUntilEnded(runId, options);
+    } finally {
+      release();
+    }
+  }
+
+  private async waitUntilEnded(runId: string, options: { timeoutMs?: number; pollMs?: number }): Promise<RunRow> {
     const deadline = this.clock.monotonicMs() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
     for (;;) {
       const row = await this.store.getRun(runId);

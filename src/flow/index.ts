@@ -32,5 +32,8 @@ export type {
   TaskContext,
   TaskDefinition,
   TaskFn,
+  TaskInputs,
   TaskOptions,
+  TaskResult,
+  TypedTaskFn,
 } from './types.js';

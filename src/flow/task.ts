@@ -56,7 +56,9 @@ const RETRY_OPTIONS = ['attempts', 'backoffMs', 'factor', 'maxBackoffMs', 'jitte
  * });
  * ```
  */
-export function task(options: TaskOptions): TaskDefinition {
+export function task<const Requires extends string = string, const Injects extends string = never>(
+  options: TaskOptions<Requires, Injects>,
+): TaskDefinition {
   const raw = checkKnownKeys(options, TASK_OPTIONS, 'task options');
   const name = checkName(raw.name, 'task name');
   const where = `task ${quoteName(name)}`;

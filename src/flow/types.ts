@@ -62,21 +62,52 @@ export interface TaskContext {
   runChild(flow: string | FlowGraph, args: Record<string, JsonValue>, options?: { version?: string }): Promise<JsonValue>;
 }
 
-export type TaskFn = (inputs: Record<string, JsonValue>, ctx: TaskContext) => Promise<JsonValue | void> | JsonValue | void;
+/**
+ * What a task may return: plain JSON, or nothing (stored as null). Any object type is
+ * accepted, so that a value typed by an `interface` (which TypeScript never treats as an
+ * index signature like JsonValue's) needs no cast; the engine checks the value when the task
+ * returns and fails the task with `STOKER_INPUT_NOT_JSON`, naming the path, when it is not
+ * plain JSON (a Date, a Map, a function, a class instance, a cycle; docs/errors.md).
+ * BigInt, symbols and functions at the top level are compile errors.
+ */
+export type TaskResult = JsonValue | object | void;
 
-/** Options of {@link task}. */
-export interface TaskOptions {
+/** A task's execute (or revert) function, untyped inputs. */
+export type TaskFn = (inputs: Record<string, JsonValue>, ctx: TaskContext) => Promise<TaskResult> | TaskResult;
+
+/**
+ * The inputs a task receives: the names in `requires` and the keys of `inject`, each a JSON
+ * value. When the names are not known at compile time (a `string[]` variable, or no
+ * `requires`), any name.
+ *
+ * @example
+ * ```ts
+ * type In = TaskInputs<'sku' | 'amount'>; // { readonly sku: JsonValue; readonly amount: JsonValue }
+ * ```
+ */
+export type TaskInputs<Name extends string = string> = string extends Name
+  ? Record<string, JsonValue>
+  : { readonly [K in Name]: JsonValue };
+
+/** A task function whose inputs are typed by the names it requires. */
+export type TypedTaskFn<Name extends string = string> = (inputs: TaskInputs<Name>, ctx: TaskContext) => Promise<TaskResult> | TaskResult;
+
+/**
+ * Options of {@link task}. `Requires` and `Injects` are inferred from `requires` and
+ * `inject`, so `execute`'s inputs have exactly those names: a typo is a compile error.
+ */
+export interface TaskOptions<Requires extends string = string, Injects extends string = never> {
   name: string;
-  execute: TaskFn;
-  revert?: TaskFn;
+  execute: TypedTaskFn<Requires | Injects>;
+  revert?: TypedTaskFn<Requires | Injects>;
   /** value names this task needs (argument names unless `rebind` says otherwise) */
-  requires?: string[];
+  requires?: readonly Requires[];
   /** one name (whole result) or several (fields of an object result, or elements of an array) */
-  provides?: string | string[];
+  provides?: string | readonly string[];
   /** argument name → value name to read it from */
   rebind?: Record<string, string>;
   /** constant inputs, fixed at definition time */
-  inject?: Record<string, JsonValue>;
+  inject?: { readonly [K in Injects]: JsonValue };
   /** attempts, or a full policy with exponential backoff and jitter */
   retry?: number | Partial<TaskRetrySpec>;
   timeoutMs?: number;

@@ -1,7 +1,7 @@
 /**
  * `stoker migrate`: applies the store's pending migrations (creating a SQLite file and its
  * folder if needed). `stoker engine` and `stoker demo` also migrate on start; every other
- * command only checks the schema and fails with `STOKER_STORE_NOT_MIGRATED` (issue 11).
+ * command only checks the schema and fails with `STOKER_STORE_NOT_MIGRATED` (docs/errors.md).
  */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';

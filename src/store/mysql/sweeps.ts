@@ -143,7 +143,7 @@ export class MysqlSweeps implements Sweeps {
    * Requeues the given locked atoms and records their events; returns them in order. Their
    * runs are locked first: the requeue reads each run's status to cancel the atoms of runs
    * that ended, and read without the lock, a run ending in a transaction that commits just
-   * after the read would get a READY atom (issue 11). `skipLocked` (the sweeps): an atom
+   * after the read would get a READY atom (docs/reliability.md). `skipLocked` (the sweeps): an atom
    * whose run is locked by a transaction in progress is left for the next sweep.
    */
   private async requeueLocked(s: SqlSession, candidates: readonly Held[], skipLocked: boolean): Promise<Held[]> {

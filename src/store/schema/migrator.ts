@@ -90,7 +90,7 @@ export async function runMigrations(
  * Checks, with reads only, that every migration of `modules` is applied and none is newer
  * or changed (see {@link runMigrations}); throws `STOKER_STORE_NOT_MIGRATED` naming what is
  * missing. Commands that must not change the schema use it instead of migrating: a
- * `runs list` against the wrong database used to create Stoker's tables there (issue 11).
+ * `runs list` against the wrong database used to create Stoker's tables there (docs/schema.md).
  */
 export async function checkSchema(
   s: SqlSession,

@@ -138,9 +138,10 @@ describe('stoker run', () => {
     expect(r.code).toBe(124);
     const printed = json<RunJson>(r);
     expect(['PENDING', 'RUNNING']).toContain(printed.status);
-    expect(r.stderr).toMatch(
-      /is still (PENDING|RUNNING) after --timeout-ms 500; it goes on when an engine runs .*\(code STOKER_RUN_WAIT_TIMEOUT\)/,
-    );
+    // with -f json the error is the last stderr line, as one JSON object (docs/cli-json.md)
+    const error = JSON.parse(r.stderr.trimEnd().split('\n').at(-1)!) as { code: string; message: string };
+    expect(error.code).toBe('STOKER_RUN_WAIT_TIMEOUT');
+    expect(error.message).toMatch(/is still (PENDING|RUNNING) after --timeout-ms 500; it goes on when an engine runs /);
     const after = json<RunJson>(await cli(['runs', 'show', printed.id, '--store', store, '-f', 'json']));
     expect(after.status).toBe(printed.status);
     expect(after.atoms!.map((a) => a.state)).toEqual(['READY']);

@@ -79,7 +79,8 @@ async function expectNoRuns(store: { url: string; file: string }): Promise<void>
   expect(existsSync(store.file)).toBe(false);
   const list = await cli(['runs', 'list', '--store', store.url, '-f', 'json']);
   expect(list.code).toBe(1);
-  expect(list.stderr).toMatch(/\(code STOKER_STORE_NOT_MIGRATED\)/);
+  // with -f json the error is one JSON object on stderr (docs/cli-json.md)
+  expect(JSON.parse(list.stderr)).toMatchObject({ code: 'STOKER_STORE_NOT_MIGRATED' });
   expect(existsSync(store.file)).toBe(false);
 }
 
