@@ -48,6 +48,18 @@ export function withFlowsOption(
   return cmd.addOption(new Option('--flows <module>', description).env('STOKER_FLOWS'));
 }
 
+/**
+ * Adds `--amqp URL` (env `STOKER_AMQP`): RabbitMQ for instant wake-ups and remote tasks
+ * (docs/amqp.md). Checked and connected before the store is opened: a malformed URL exits 2,
+ * an unreachable broker or refused credentials exit 9, within the connect timeout.
+ */
+export function withAmqpOption(
+  cmd: Command,
+  description = 'RabbitMQ URL (amqp://user:password@host:5672/vhost): instant wake-ups across processes',
+): Command {
+  return cmd.addOption(new Option('--amqp <url>', description).env('STOKER_AMQP'));
+}
+
 /** A commander parser for an integer flag in [min, max]. */
 export function intOption(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value: string) => {

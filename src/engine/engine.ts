@@ -52,7 +52,7 @@ import { RunCache, type FlowLookup } from './run-cache.js';
 import { RUN_LIMITS, RunClient, type StartRunOptions } from './run-client.js';
 import { DefaultStepResolver, type StepResolver } from './step-resolver.js';
 import type { Outcome } from './transitions.js';
-import { WakeHub } from './wake-hub.js';
+import { WakeHub, type WakeRelay } from './wake-hub.js';
 
 export type { EngineEvents } from './engine-events.js';
 export type { FlowLookup } from './run-cache.js';
@@ -119,6 +119,12 @@ export interface EngineOptions {
   logger?: Logger;
   /** shared by the engines and clients of one process for instant wake-ups */
   wakeHub?: WakeHub;
+  /**
+   * RabbitMQ (docs/amqp.md), from `openAmqp`: announcements of claimable work reach the
+   * idle engines of other processes at once, on every database (MySQL has no other push).
+   * Hints only: the poll stays the safety net. The caller closes it after stopping the engine.
+   */
+  amqp?: { readonly wakeups: WakeRelay };
   host?: string;
   pid?: number;
   /** the process {@link Engine.run} watches for stop signals and keeps alive (default: this Node process) */
@@ -167,6 +173,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly retention: RetentionTimer | null;
   private unsubscribe: (() => void)[] = [];
   private unlisten: (() => Promise<void>) | null = null;
+  private readonly amqp: { readonly wakeups: WakeRelay } | null;
   private readonly hostProcess: HostProcess;
   /** resolves when the current start has been stopped (what run() waits for) */
   private stopped: Promise<void> = Promise.resolve();
@@ -181,6 +188,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const ids = options.ids ?? randomId;
     const hub = options.wakeHub ?? new WakeHub();
     const flows = options.flows ?? null;
+    this.amqp = options.amqp ?? null;
     const checkMs = (name: string, v: number | undefined, min: number): void => {
       if (v !== undefined && (!Number.isFinite(v) || v < min)) {
         throw new ValidationError('STOKER_CONFIG_INVALID', `${name} must be a number of milliseconds, at least ${min}; got ${String(v)}`);
@@ -288,6 +296,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       core.hub.subscribe(() => core.wake()),
       core.hub.onRunCancelled((runId, reason) => core.inflight.abortRun(runId, reason)),
     ];
+    if (this.amqp) this.unsubscribe.push(core.hub.attach(this.amqp.wakeups));
     if (core.store.wakeups) {
       try {
         this.unlisten = await core.store.wakeups.subscribe(() => core.wake());

@@ -19,6 +19,7 @@ import type { CompiledFlow, FlowDefinition } from '../flow/types.js';
 import type { Store } from '../store/store.js';
 import { openStore, type OpenStoreOptions } from '../store/open-store.js';
 import type { MigrationRecord } from '../store/migration.js';
+import { openAmqp, type Amqp } from './amqp.js';
 import { createStackLayer, orchestrationSchema, type Orchestrator, type StackLayerOptions } from '../orchestration/stacks/index.js';
 
 /** pino's levels, plus `silent`. */
@@ -83,6 +84,13 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** level of the pino logger created when `logger` is not given (default 'info') */
   logLevel?: LogLevel;
+  /**
+   * RabbitMQ (docs/amqp.md): an `amqp://` URL, or the URL with options. Starts, signals,
+   * requeues and commit batches are announced on a fanout exchange and idle engines of
+   * every process wake at once (hints only: the poll stays). A malformed URL, refused
+   * credentials or an unreachable broker fail `createRuntime` within `connectTimeoutMs`.
+   */
+  amqp?: string | { url: string; prefix?: string; connectTimeoutMs?: number };
 }
 
 export interface Runtime {
@@ -101,6 +109,8 @@ export interface Runtime {
   readonly migrated: readonly MigrationRecord[];
   /** the stack layer (Heat-compatible orchestration), with `orchestration` set; else null */
   readonly stacks: Orchestrator | null;
+  /** the RabbitMQ link, with `amqp` set; else null */
+  readonly amqp: Amqp | null;
   /** starts every engine */
   start(): Promise<void>;
   /**
@@ -147,12 +157,27 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     for (const f of options.flows ?? []) flows.register(f);
   }
 
+  // the broker first: a bad --amqp fails before the database is opened or migrated
+  const amqp: Amqp | null =
+    options.amqp === undefined
+      ? null
+      : await openAmqp({
+          ...(typeof options.amqp === 'string' ? { url: options.amqp } : options.amqp),
+          logger,
+          name: `stoker-${options.storeOptions?.role ?? 'app'}`,
+        });
   const ownsStore = typeof options.store === 'string';
   const migrate = options.migrate ?? RUNTIME_DEFAULTS.migrate;
-  const store =
-    typeof options.store === 'string'
-      ? await openStore(options.store, { ...(migrate === 'check' ? { create: false } : {}), ...options.storeOptions })
-      : options.store;
+  let store: Store;
+  try {
+    store =
+      typeof options.store === 'string'
+        ? await openStore(options.store, { ...(migrate === 'check' ? { create: false } : {}), ...options.storeOptions })
+        : options.store;
+  } catch (e) {
+    await amqp?.close().catch(() => undefined);
+    throw e;
+  }
   let migrated: MigrationRecord[] = [];
   try {
     // the orchestration module is part of the schema a migrate applies; a check asks for it only when stacks are used
@@ -163,12 +188,15 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       if (applied.length > 0) logger.info({ migrations: applied.map((m) => `${m.module} ${m.version}`) }, 'store migrated');
     }
   } catch (e) {
+    await amqp?.close().catch(() => undefined);
     if (ownsStore) await store.close().catch(() => undefined);
     throw e;
   }
 
   const steps = options.steps ?? new StepTypeRegistry();
   const wakeHub = new WakeHub();
+  // one relay for the process: the client's starts and signals are announced too
+  if (amqp) wakeHub.attach(amqp.wakeups);
   const client = new RunClient({ store, flows, wakeHub });
   const makeEngine = (): Engine =>
     new Engine({
@@ -197,6 +225,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
     for (let i = 0; i < engineCount; i++) engines.push(makeEngine());
   } catch (e) {
+    await amqp?.close().catch(() => undefined);
     if (ownsStore) await store.close().catch(() => undefined);
     throw e;
   }
@@ -214,6 +243,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     engines,
     migrated,
     stacks,
+    amqp,
     async start() {
       if (stopped) throw new ValidationError('STOKER_ENGINE_STOPPED', 'this runtime was stopped; create a new one');
       if (started) return;
@@ -229,6 +259,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       stopped ??= (async () => {
         const timeoutMs = stopOptions.timeoutMs ?? RUNTIME_DEFAULTS.stopTimeoutMs;
         await Promise.all(engines.map((e) => e.stop({ drain: stopOptions.drain ?? true, timeoutMs })));
+        await amqp?.close();
         if (ownsStore) await store.close();
       })();
       return stopped;

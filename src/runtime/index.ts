@@ -4,3 +4,4 @@
  */
 export { createRuntime, RUNTIME_DEFAULTS, LOG_LEVELS, type LogLevel, type Runtime, type RuntimeOptions } from './create-runtime.js';
 export { loadFlowsModule, FLOWS_MODULE_EXTENSIONS } from './load-flows.js';
+export { openAmqp, type Amqp, type AmqpOptions } from './amqp.js';

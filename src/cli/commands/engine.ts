@@ -12,11 +12,21 @@ import { loadPluginsModule } from '../../runtime/load-plugins.js';
 import type { CliContext } from '../context.js';
 import { durationText } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, parseAge, redactUrl, usageError, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
+import {
+  intOption,
+  parseAge,
+  redactUrl,
+  usageError,
+  withAmqpOption,
+  withCommonOptions,
+  withFlowsOption,
+  type CommonOptions,
+} from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 import { maxResourcesOption } from './stack.js';
 
 interface EngineOptions extends CommonOptions {
+  amqp?: string;
   flows?: string;
   plugins?: string;
   allowLocalCommands?: boolean;
@@ -42,7 +52,7 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
         'SIGINT or SIGTERM (graceful: in-flight atoms finish; a second signal exits at once). Start as many engines as ' +
         'you like, on any host that reaches the database.',
     );
-  withFlowsOption(cmd)
+  withAmqpOption(withFlowsOption(cmd))
     .addOption(new Option('--plugins <module>', 'a module default-exporting an array of resource types for stacks').env('STOKER_PLUGINS'))
     .addOption(maxResourcesOption())
     .addOption(
@@ -134,7 +144,7 @@ Examples:
       const names = loaded.length > 0 ? loaded.map((f) => `${f.name}@${f.version}`).join(', ') : 'none';
       const types = plugins.length > 0 ? `, plugins: ${plugins.map((p) => p.type).join(', ')}` : '';
       ctx.note(
-        `engine ${ids} started on ${redactUrl(o.store)} (pid ${process.pid}, concurrency ${o.concurrency}, flows: ${names}, stacks: on${types}${o.allowLocalCommands ? ', local commands allowed' : ''})`,
+        `engine ${ids} started on ${redactUrl(o.store)}${runtime.amqp ? ` with AMQP ${runtime.amqp.connection.url}` : ''} (pid ${process.pid}, concurrency ${o.concurrency}, flows: ${names}, stacks: on${types}${o.allowLocalCommands ? ', local commands allowed' : ''})`,
       );
       if (o.statsMs > 0) {
         let last = '';
@@ -154,7 +164,9 @@ Examples:
       }
       const signal = await shutdown.requested;
       await runtime.stop({ timeoutMs: o.drainMs });
-      ctx.note(`engine ${ids} stopped after ${signal}`);
+      const w = runtime.amqp?.wakeups.stats;
+      const amqp = w ? ` (AMQP wake-ups: ${w.received} received, ${w.published} published)` : '';
+      ctx.note(`engine ${ids} stopped after ${signal}${amqp}`);
     } finally {
       if (statsTimer) clearInterval(statsTimer);
       shutdown.dispose();
