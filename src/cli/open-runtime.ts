@@ -12,7 +12,7 @@ import type { CommonOptions } from './options.js';
  * `runs list` against the wrong database created the tables there).
  */
 export function openRuntime(
-  options: CommonOptions & { amqp?: string },
+  options: CommonOptions & { amqp?: string; amqpKey?: string },
   extra: Omit<RuntimeOptions, 'store' | 'storeOptions' | 'logLevel'> = {},
   role = 'cli',
 ): Promise<Runtime> {
@@ -21,7 +21,9 @@ export function openRuntime(
     storeOptions: { role, ...(options.tablePrefix !== undefined ? { tablePrefix: options.tablePrefix } : {}) },
     logLevel: options.logLevel,
     migrate: 'check',
-    ...(options.amqp !== undefined ? { amqp: options.amqp } : {}),
+    ...(options.amqp !== undefined
+      ? { amqp: options.amqpKey !== undefined ? { url: options.amqp, key: options.amqpKey } : options.amqp }
+      : {}),
     ...extra,
   });
 }

@@ -52,6 +52,7 @@ import { RunCache, type FlowLookup } from './run-cache.js';
 import { RUN_LIMITS, RunClient, type StartRunOptions } from './run-client.js';
 import { DefaultStepResolver, type StepResolver } from './step-resolver.js';
 import type { Outcome } from './transitions.js';
+import type { RemoteExecutor } from './remote-tasks.js';
 import { WakeHub, type WakeRelay } from './wake-hub.js';
 
 export type { EngineEvents } from './engine-events.js';
@@ -124,7 +125,13 @@ export interface EngineOptions {
    * idle engines of other processes at once, on every database (MySQL has no other push).
    * Hints only: the poll stays the safety net. The caller closes it after stopping the engine.
    */
-  amqp?: { readonly wakeups: WakeRelay };
+  amqp?: { readonly wakeups: WakeRelay; readonly remote?: RemoteExecutor | null };
+  /**
+   * Task names executed by remote workers although their definition is not marked `remote`
+   * (docs/amqp.md, "Remote tasks"). Needs `amqp` opened with a signing key; without it every
+   * task runs in the engine.
+   */
+  remoteTasks?: readonly string[];
   host?: string;
   pid?: number;
   /** the process {@link Engine.run} watches for stop signals and keeps alive (default: this Node process) */
@@ -173,7 +180,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly retention: RetentionTimer | null;
   private unsubscribe: (() => void)[] = [];
   private unlisten: (() => Promise<void>) | null = null;
-  private readonly amqp: { readonly wakeups: WakeRelay } | null;
+  private readonly amqp: { readonly wakeups: WakeRelay; readonly remote?: RemoteExecutor | null } | null;
   private readonly hostProcess: HostProcess;
   /** resolves when the current start has been stopped (what run() waits for) */
   private stopped: Promise<void> = Promise.resolve();
@@ -189,6 +196,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     const hub = options.wakeHub ?? new WakeHub();
     const flows = options.flows ?? null;
     this.amqp = options.amqp ?? null;
+    if ((options.remoteTasks?.length ?? 0) > 0 && !this.amqp?.remote) {
+      throw new ValidationError(
+        'STOKER_CONFIG_INVALID',
+        'remoteTasks needs RabbitMQ with a signing key (the amqp option opened with a key: --amqp and --amqp-key)',
+      );
+    }
     const checkMs = (name: string, v: number | undefined, min: number): void => {
       if (v !== undefined && (!Number.isFinite(v) || v < min)) {
         throw new ValidationError('STOKER_CONFIG_INVALID', `${name} must be a number of milliseconds, at least ${min}; got ${String(v)}`);
@@ -213,6 +226,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this,
       options.engineId ?? ids(),
     );
+    this.core.remote = options.amqp?.remote ?? null;
     this.client = new RunClient({
       store: options.store,
       ...(flows ? { flows } : {}),
@@ -427,5 +441,6 @@ function engineSettings(options: EngineOptions): EngineSettings {
     maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
     maxResultBytes: options.maxResultBytes ?? RUN_LIMITS.maxPayloadBytes,
     maxArgsBytes: options.maxArgsBytes ?? RUN_LIMITS.maxArgsBytes,
+    remoteTasks: new Set(options.remoteTasks ?? []),
   };
 }

@@ -89,8 +89,12 @@ export interface RuntimeOptions {
    * requeues and commit batches are announced on a fanout exchange and idle engines of
    * every process wake at once (hints only: the poll stays). A malformed URL, refused
    * credentials or an unreachable broker fail `createRuntime` within `connectTimeoutMs`.
+   * With `key` (shared with the workers), tasks marked `remote` go to `stoker worker`
+   * processes (docs/amqp.md, "Remote tasks").
    */
-  amqp?: string | { url: string; prefix?: string; connectTimeoutMs?: number };
+  amqp?: string | { url: string; key?: string; prefix?: string; connectTimeoutMs?: number };
+  /** task names executed by remote workers although not marked `remote` (needs `amqp` with a key; see `EngineOptions.remoteTasks`) */
+  remoteTasks?: readonly string[];
 }
 
 export interface Runtime {
@@ -118,6 +122,14 @@ export interface Runtime {
    * closes the store unless it was passed in already opened. Safe to call twice.
    */
   stop(options?: { drain?: boolean; timeoutMs?: number }): Promise<void>;
+}
+
+/** The default logger of a process: pino, JSON lines on stderr, at `level` or above. */
+export function createLogger(level: LogLevel): Logger {
+  if (!LOG_LEVELS.includes(level)) {
+    throw new ValidationError('STOKER_CONFIG_INVALID', `log level must be one of ${LOG_LEVELS.join(', ')}, got ${String(level)}`);
+  }
+  return pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
 }
 
 function checkCount(name: string, value: number, min: number, max: number): number {
@@ -148,7 +160,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (!LOG_LEVELS.includes(level)) {
     throw new ValidationError('STOKER_CONFIG_INVALID', `log level must be one of ${LOG_LEVELS.join(', ')}, got ${String(level)}`);
   }
-  const logger: Logger = options.logger ?? pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+  const logger: Logger = options.logger ?? createLogger(level);
 
   let flows: FlowRegistry;
   if (options.flows instanceof FlowRegistry) flows = options.flows;
@@ -213,6 +225,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.watchPeers !== undefined ? { watchPeers: options.watchPeers } : {}),
       ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
       ...(options.version !== undefined ? { version: options.version } : {}),
+      ...(amqp ? { amqp } : {}),
+      ...(options.remoteTasks !== undefined ? { remoteTasks: options.remoteTasks } : {}),
     });
   const engines: Engine[] = [];
   let stacks: Orchestrator | null = null;

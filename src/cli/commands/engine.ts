@@ -14,9 +14,11 @@ import { durationText } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
 import {
   intOption,
+  nameListOption,
   parseAge,
   redactUrl,
   usageError,
+  withAmqpKeyOption,
   withAmqpOption,
   withCommonOptions,
   withFlowsOption,
@@ -27,6 +29,8 @@ import { maxResourcesOption } from './stack.js';
 
 interface EngineOptions extends CommonOptions {
   amqp?: string;
+  amqpKey?: string;
+  remoteTasks?: string[];
   flows?: string;
   plugins?: string;
   allowLocalCommands?: boolean;
@@ -52,7 +56,15 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
         'SIGINT or SIGTERM (graceful: in-flight atoms finish; a second signal exits at once). Start as many engines as ' +
         'you like, on any host that reaches the database.',
     );
-  withAmqpOption(withFlowsOption(cmd))
+  withAmqpKeyOption(withAmqpOption(withFlowsOption(cmd)))
+    .addOption(
+      new Option(
+        '--remote-tasks <names>',
+        'comma-separated task names executed by stoker worker processes although not marked remote (needs --amqp and --amqp-key)',
+      )
+        .argParser(nameListOption)
+        .env('STOKER_REMOTE_TASKS'),
+    )
     .addOption(new Option('--plugins <module>', 'a module default-exporting an array of resource types for stacks').env('STOKER_PLUGINS'))
     .addOption(maxResourcesOption())
     .addOption(
@@ -109,7 +121,8 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
 Examples:
   $ stoker engine --flows ./flows.ts --store postgres://stoker:secret@db.internal/stoker --concurrency 50
   $ STOKER_FLOWS=dist/flows.js STOKER_STORE=sqlite:./data/stoker.db stoker engine
-  $ stoker engine --plugins ./resource-types.ts     (stack steps only)`,
+  $ stoker engine --plugins ./resource-types.ts     (stack steps only)
+  $ STOKER_AMQP_KEY=… stoker engine --flows ./flows.ts --store mysql://stoker@db/stoker --amqp amqp://stoker:secret@mq:5672/prod`,
   );
   cmd.action(async (o: EngineOptions) => {
     const flows = new FlowRegistry();
@@ -133,6 +146,7 @@ Examples:
         localSupervisor: o.localSupervisor,
         watchPeers: o.watchPeers,
         ...(o.retention !== undefined ? { retentionMs: checkRetention(o.retention) } : {}),
+        ...(o.remoteTasks !== undefined ? { remoteTasks: o.remoteTasks } : {}),
       },
       'engine',
     );
