@@ -49,6 +49,12 @@ export const ErrorCodes = {
   STOKER_STORE_NOT_MIGRATED:
     'The database has no Stoker tables, or lacks migrations this version needs; only stoker migrate and stoker engine create or upgrade them.',
   STOKER_STORE_CLOSED: 'The store was used after it was closed.',
+  STOKER_AMQP_URL_INVALID: 'An AMQP URL (--amqp, STOKER_AMQP) is malformed or does not use the amqp: or amqps: scheme.',
+  STOKER_AMQP_UNREACHABLE: 'The AMQP broker could not be reached in time, or the virtual host does not exist or is not allowed.',
+  STOKER_AMQP_AUTH_FAILED: 'The AMQP broker refused the credentials.',
+  STOKER_AMQP_KEY_INVALID: 'Remote tasks need a shared signing key (--amqp-key, STOKER_AMQP_KEY) of at least 16 characters.',
+  STOKER_REMOTE_WAIT_UNSUPPORTED: 'A remote task called ctx.sleep, ctx.waitForSignal or ctx.runChild, which need the database.',
+  STOKER_REMOTE_UNAVAILABLE: 'A remote task could not be sent: the AMQP connection is closed.',
   STOKER_ENGINE_FENCED: 'A write was rejected because the claim it was made under is no longer current.',
   STOKER_ENGINE_STOPPED: 'The engine was used after it was stopped.',
   STOKER_LOCK_NAME_INVALID: 'A lock name is empty, too long, or uses characters outside [A-Za-z0-9_.:/@-].',
@@ -120,7 +126,7 @@ export class NotFoundError extends StokerError {}
 export class ConflictError extends StokerError {}
 /** The database failed or could not be reached. */
 export class StoreError extends StokerError {}
-/** A wake-up transport failed. */
+/** A wake-up or remote-task transport (AMQP) failed. */
 export class TransportError extends StokerError {}
 
 /** True for any StokerError, even one from another copy of the package. */

@@ -51,7 +51,7 @@ export {
 } from './engine/engine.js';
 export { RunClient, RUN_LIMITS, type RunClientOptions } from './engine/run-client.js';
 export { DefaultStepResolver, type StepResolver, type Resolution, type AtomCode } from './engine/step-resolver.js';
-export { WakeHub } from './engine/wake-hub.js';
+export { WakeHub, type WakeRelay } from './engine/wake-hub.js';
 export { RunStatus, AtomState, RUN_TRANSITIONS, ATOM_TRANSITIONS, isTerminalRun } from './store/states.js';
 export { ChildRunFailedError } from './engine/failure.js';
 export {
@@ -68,7 +68,15 @@ export { openStore } from './store/open-store.js';
 export type { Store, RunRow, AtomRow, EventRow, EngineRow, EventFilter, StartResult, DialectCapabilities } from './store/store.js';
 export { runJson, atomJson, eventJson, engineJson, lockJson } from './views/json.js';
 export type { AcquiredLock, LockRow, LockFilter } from './store/store.js';
-export { createRuntime, loadFlowsModule, type Runtime, type RuntimeOptions } from './runtime/index.js';
+export {
+  createRuntime,
+  loadFlowsModule,
+  openAmqp,
+  type Amqp,
+  type AmqpOptions,
+  type Runtime,
+  type RuntimeOptions,
+} from './runtime/index.js';
 export {
   StokerError,
   ValidationError,

@@ -23,6 +23,8 @@ export const ExitCode = {
   FLOWS_MODULE_INVALID: 7,
   /** the request contradicts stored state: the run already ended, a key is used with other arguments */
   CONFLICT: 8,
+  /** the AMQP broker (--amqp) could not be reached in time or refused the credentials */
+  BROKER_UNREACHABLE: 9,
   /** `run --wait --timeout-ms`: gave up waiting (the run goes on) */
   TIMEOUT: 124,
   /** `run --wait` interrupted by SIGINT/SIGTERM (the run goes on); a second signal during a graceful stop exits with 128 + its number */
@@ -44,6 +46,9 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   STOKER_RUN_MISSING_ARGUMENT: ExitCode.USAGE,
   STOKER_STORE_URL_INVALID: ExitCode.USAGE,
   STOKER_STORE_UNREACHABLE: ExitCode.STORE_UNREACHABLE,
+  STOKER_AMQP_URL_INVALID: ExitCode.USAGE,
+  STOKER_AMQP_UNREACHABLE: ExitCode.BROKER_UNREACHABLE,
+  STOKER_AMQP_AUTH_FAILED: ExitCode.BROKER_UNREACHABLE,
   STOKER_FLOW_NOT_FOUND: ExitCode.FLOW_NOT_FOUND,
   STOKER_STEP_TYPE_NOT_FOUND: ExitCode.FLOW_NOT_FOUND,
   STOKER_RUN_NOT_FOUND: ExitCode.RUN_NOT_FOUND,
@@ -75,6 +80,7 @@ export const EXIT_CODE_HELP = `Exit codes:
   6    run not found
   7    flows module missing, not loadable, or not an array of flows
   8    conflict with stored state (run already ended, key used with other arguments)
+  9    AMQP broker (--amqp) unreachable, virtual host missing, or credentials refused
   124  run --wait --timeout-ms: gave up waiting (the run goes on)
   130  run --wait interrupted (the run goes on), or a second SIGINT during a graceful
        stop (128 + signal number: 143 for a second SIGTERM)`;

@@ -13,7 +13,7 @@ import type { CommonOptions } from './options.js';
  * `STOKER_STORE_NOT_MIGRATED`).
  */
 export function openRuntime(
-  options: CommonOptions,
+  options: CommonOptions & { amqp?: string; amqpKey?: string },
   extra: Omit<RuntimeOptions, 'store' | 'storeOptions' | 'logLevel'> = {},
   role = 'cli',
 ): Promise<Runtime> {
@@ -22,6 +22,9 @@ export function openRuntime(
     storeOptions: { role, ...(options.tablePrefix !== undefined ? { tablePrefix: options.tablePrefix } : {}) },
     logLevel: options.logLevel,
     migrate: 'check',
+    ...(options.amqp !== undefined
+      ? { amqp: options.amqpKey !== undefined ? { url: options.amqp, key: options.amqpKey } : options.amqp }
+      : {}),
     ...extra,
   });
 }

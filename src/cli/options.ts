@@ -48,6 +48,37 @@ export function withFlowsOption(
   return cmd.addOption(new Option('--flows <module>', description).env('STOKER_FLOWS'));
 }
 
+/**
+ * Adds `--amqp URL` (env `STOKER_AMQP`): RabbitMQ for instant wake-ups and remote tasks
+ * (docs/amqp.md). Checked and connected before the store is opened: a malformed URL exits 2,
+ * an unreachable broker or refused credentials exit 9, within the connect timeout.
+ */
+export function withAmqpOption(
+  cmd: Command,
+  description = 'RabbitMQ URL (amqp://user:password@host:5672/vhost): instant wake-ups across processes',
+): Command {
+  return cmd.addOption(new Option('--amqp <url>', description).env('STOKER_AMQP'));
+}
+
+/** Adds `--amqp-key KEY` (env `STOKER_AMQP_KEY`): the key shared by engines and workers to sign remote-task messages. */
+export function withAmqpKeyOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--amqp-key <key>', 'shared key (16+ characters) signing remote-task messages; prefer the environment variable').env(
+      'STOKER_AMQP_KEY',
+    ),
+  );
+}
+
+/** A commander parser for a comma-separated list of names (`a,b,c`). */
+export function nameListOption(value: string): string[] {
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (names.length === 0) throw new InvalidArgumentError('expected one or more names separated by commas');
+  return names;
+}
+
 /** A commander parser for an integer flag in [min, max]. */
 export function intOption(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value: string) => {

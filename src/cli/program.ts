@@ -8,6 +8,7 @@ import type { JsonValue } from '../core/json.js';
 import { isStokerError } from '../errors.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerEngineCommand } from './commands/engine.js';
+import { registerWorkerCommand } from './commands/worker.js';
 import { registerEnginesCommand } from './commands/engines.js';
 import { registerLocksCommand } from './commands/locks.js';
 import { registerMigrateCommand } from './commands/migrate.js';
@@ -41,6 +42,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerRunsCommand(program, ctx);
   registerSignalCommand(program, ctx);
   registerEngineCommand(program, ctx);
+  registerWorkerCommand(program, ctx);
   registerEnginesCommand(program, ctx);
   registerLocksCommand(program, ctx);
   registerMigrateCommand(program, ctx);

@@ -167,8 +167,9 @@ export class Committer {
       this.launch(c);
     }
     if (result.madeReady > 0) {
-      core.hub.wake();
-      // other processes: one NOTIFY per commit batch, never inside the transaction
+      // this process's engines, and other processes through the hub's relays (AMQP) and
+      // the store (NOTIFY, the wake file): once per commit batch, never inside the transaction
+      core.hub.announce();
       core.store.wakeups?.notify().catch((e: unknown) => core.emitError(e));
     }
   }

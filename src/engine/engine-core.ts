@@ -6,6 +6,7 @@
  * watch, local supervisor, retention) is given this core and owns one job; only the lease
  * keeper changes the id and the fencing flag, only the engine's lifecycle the others.
  */
+import type { RemoteExecutor } from './remote-tasks.js';
 import type { Clock, Rng } from '../core/clock.js';
 import type { IdGenerator } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -26,6 +27,8 @@ export interface EngineSettings {
   maxBatch: number;
   maxResultBytes: number;
   maxArgsBytes: number;
+  /** task names executed by remote workers although not marked `remote` (docs/amqp.md) */
+  remoteTasks: ReadonlySet<string>;
 }
 
 /** Counters for metrics and tests. */
@@ -58,6 +61,8 @@ export class EngineCore {
   lastRenewMono = 0;
   /** wakes the claim loop (set by the claim loop) */
   wake: () => void = () => undefined;
+  /** where remote tasks go (docs/amqp.md); null: every task runs here, `remote` or not */
+  remote: RemoteExecutor | null = null;
 
   constructor(
     readonly store: Store,

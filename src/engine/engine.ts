@@ -52,7 +52,8 @@ import { RunCache, type FlowLookup } from './run-cache.js';
 import { RUN_LIMITS, RunClient, type StartRunOptions } from './run-client.js';
 import { DefaultStepResolver, type StepResolver } from './step-resolver.js';
 import type { Outcome } from './transitions.js';
-import { WakeHub } from './wake-hub.js';
+import type { RemoteExecutor } from './remote-tasks.js';
+import { WakeHub, type WakeRelay } from './wake-hub.js';
 
 export type { EngineEvents, EngineListener } from './engine-events.js';
 export type { FlowLookup } from './run-cache.js';
@@ -119,6 +120,18 @@ export interface EngineOptions {
   logger?: Logger;
   /** shared by the engines and clients of one process for instant wake-ups */
   wakeHub?: WakeHub;
+  /**
+   * RabbitMQ (docs/amqp.md), from `openAmqp`: announcements of claimable work reach the
+   * idle engines of other processes at once, on every database (MySQL has no other push).
+   * Hints only: the poll stays the safety net. The caller closes it after stopping the engine.
+   */
+  amqp?: { readonly wakeups: WakeRelay; readonly remote?: RemoteExecutor | null };
+  /**
+   * Task names executed by remote workers although their definition is not marked `remote`
+   * (docs/amqp.md, "Remote tasks"). Needs `amqp` opened with a signing key; without it every
+   * task runs in the engine.
+   */
+  remoteTasks?: readonly string[];
   host?: string;
   pid?: number;
   /** the process {@link Engine.run} watches for stop signals and keeps alive (default: this Node process) */
@@ -169,6 +182,7 @@ export class Engine {
   private readonly retention: RetentionTimer | null;
   private unsubscribe: (() => void)[] = [];
   private unlisten: (() => Promise<void>) | null = null;
+  private readonly amqp: { readonly wakeups: WakeRelay; readonly remote?: RemoteExecutor | null } | null;
   private readonly hostProcess: HostProcess;
   /** resolves when the current start has been stopped (what run() waits for) */
   private stopped: Promise<void> = Promise.resolve();
@@ -182,6 +196,13 @@ export class Engine {
     const ids = options.ids ?? randomId;
     const hub = options.wakeHub ?? new WakeHub();
     const flows = options.flows ?? null;
+    this.amqp = options.amqp ?? null;
+    if ((options.remoteTasks?.length ?? 0) > 0 && !this.amqp?.remote) {
+      throw new ValidationError(
+        'STOKER_CONFIG_INVALID',
+        'remoteTasks needs RabbitMQ with a signing key (the amqp option opened with a key: --amqp and --amqp-key)',
+      );
+    }
     const checkMs = (name: string, v: number | undefined, min: number): void => {
       if (v !== undefined && (!Number.isFinite(v) || v < min)) {
         throw new ValidationError('STOKER_CONFIG_INVALID', `${name} must be a number of milliseconds, at least ${min}; got ${String(v)}`);
@@ -206,6 +227,7 @@ export class Engine {
       this.emitter,
       options.engineId ?? ids(),
     );
+    this.core.remote = options.amqp?.remote ?? null;
     this.client = new RunClient({
       store: options.store,
       ...(flows ? { flows } : {}),
@@ -316,6 +338,7 @@ export class Engine {
       core.hub.subscribe(() => core.wake()),
       core.hub.onRunCancelled((runId, reason) => core.inflight.abortRun(runId, reason)),
     ];
+    if (this.amqp) this.unsubscribe.push(core.hub.attach(this.amqp.wakeups));
     if (core.store.wakeups) {
       try {
         this.unlisten = await core.store.wakeups.subscribe(() => core.wake());
@@ -446,5 +469,6 @@ function engineSettings(options: EngineOptions): EngineSettings {
     maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
     maxResultBytes: options.maxResultBytes ?? RUN_LIMITS.maxPayloadBytes,
     maxArgsBytes: options.maxArgsBytes ?? RUN_LIMITS.maxArgsBytes,
+    remoteTasks: new Set(options.remoteTasks ?? []),
   };
 }

@@ -16,6 +16,7 @@ import type { EngineCore } from './engine-core.js';
 import { Suspension, toFailureRecord, type WaitRequest } from './failure.js';
 import type { EngineRunContext } from './run-cache.js';
 import { taskContext, type Parked } from './task-context.js';
+import { remoteCode } from './remote-tasks.js';
 import type { Outcome, RunContext } from './transitions.js';
 
 interface Prepared {
@@ -91,7 +92,7 @@ export class Executor {
         ? { kind: 'revertFailed', failure: found.failure }
         : { kind: 'failure', failure: found.failure, journal: claim.journal };
     }
-    const code = found.code;
+    const code = (core.remote && remoteCode(core.remote, core.settings.remoteTasks, found.code, run, spec, claim)) || found.code;
     const journal = claim.journal.map((j) => ({ ...j }));
     const parked: Parked = { suspension: null };
     let ctx: TaskContext;

@@ -2,6 +2,7 @@
  * Turning what a task threw into stored data, and the internal signal a task raises to park
  * its atom (durable sleep, signal, child run).
  */
+import { RemoteTaskFailure } from './remote-tasks.js';
 import type { JsonValue } from '../core/json.js';
 import { storableText } from '../core/canonical-json.js';
 import { isStokerError } from '../errors.js';
@@ -26,6 +27,8 @@ const MAX_INNER_ERRORS = 20;
  * ```
  */
 export function toFailureRecord(error: unknown, depth = 0): FailureRecord {
+  // a remote worker's failure is stored as the worker recorded it (docs/amqp.md)
+  if (error instanceof RemoteTaskFailure) return error.record;
   if (error instanceof Error) {
     // text Stoker stores itself is made storable on every dialect (no NUL, no lone surrogate)
     const rec: FailureRecord = { type: storableText(error.name || 'Error'), message: storableText(String(error.message)) };

@@ -110,7 +110,7 @@ export class RunClient {
 
   private async start(run: NewRun): Promise<StartResult> {
     const res = await this.store.startRun(run);
-    if (res.created) this.hub.wake();
+    if (res.created) this.hub.announce();
     return res;
   }
 
@@ -129,7 +129,7 @@ export class RunClient {
     const runs = argsList.map((args) => this.prepareFlowRun(flow, args, options.version, null));
     if (runs.length === 0) return [];
     const rows = await this.store.startRuns(runs);
-    this.hub.wake();
+    this.hub.announce();
     return rows;
   }
 
@@ -226,7 +226,7 @@ export class RunClient {
     }
     checkJson(payload, `payload of signal ${name}`, { maxBytes: this.limits.maxPayloadBytes, maxDepth: 64 });
     const woke = await this.store.sendSignal(runId, name, payload);
-    if (woke > 0) this.hub.wake();
+    if (woke > 0) this.hub.announce();
     return woke;
   }
 

@@ -11,8 +11,18 @@
  * const engine = new Engine({ store, flows, wakeHub: hub });
  * ```
  */
+/**
+ * A wake-up transport between processes (AMQP, docs/amqp.md): `notify` announces work to
+ * the other processes (batched by the relay), `subscribe` hears theirs.
+ */
+export interface WakeRelay {
+  notify(): void;
+  subscribe(onWake: () => void): () => void;
+}
+
 export class WakeHub {
   private readonly listeners = new Set<() => void>();
+  private readonly relays = new Map<WakeRelay, { off: () => void; users: number }>();
   private readonly ended = new Map<string, Set<() => void>>();
   private readonly cancelListeners = new Set<(runId: string, reason: string) => void>();
 
@@ -21,9 +31,40 @@ export class WakeHub {
     return () => this.listeners.delete(fn);
   }
 
-  /** work became claimable */
+  /** work became claimable: wakes this process's idle engines */
   wake(): void {
     for (const fn of this.listeners) fn();
+  }
+
+  /**
+   * Work became claimable for other processes too (a start, a signal, a commit batch that
+   * made atoms ready for others, a requeue): wakes this process's engines and tells the
+   * relays, which carry it to other processes (AMQP, docs/amqp.md). A relay batches its
+   * messages itself; call this once per commit batch, never per atom.
+   */
+  announce(): void {
+    this.wake();
+    for (const relay of this.relays.keys()) relay.notify();
+  }
+
+  /**
+   * Carries {@link announce} to other processes through `relay`, and their announcements
+   * to this process's engines. A relay attached several times (by a runtime and its
+   * engines) is used once, until the last detach; returns the function that detaches it.
+   */
+  attach(relay: WakeRelay): () => void {
+    const entry = this.relays.get(relay) ?? { off: relay.subscribe(() => this.wake()), users: 0 };
+    entry.users += 1;
+    this.relays.set(relay, entry);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      entry.users -= 1;
+      if (entry.users > 0) return;
+      entry.off();
+      this.relays.delete(relay);
+    };
   }
 
   /** calls `fn` once, when {@link runEnded} is told about `runId` */

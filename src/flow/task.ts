@@ -28,7 +28,7 @@ export const MAX_TIMEOUT_MS = 2_147_483_647;
 /** Definitions made by {@link task} in this copy of the module, so already checked. */
 const checked = new WeakSet<TaskDefinition>();
 
-const TASK_OPTIONS = ['name', 'execute', 'revert', 'requires', 'provides', 'rebind', 'inject', 'retry', 'timeoutMs'];
+const TASK_OPTIONS = ['name', 'execute', 'revert', 'requires', 'provides', 'rebind', 'inject', 'retry', 'timeoutMs', 'remote'];
 const RETRY_OPTIONS = ['attempts', 'backoffMs', 'factor', 'maxBackoffMs', 'jitter'];
 
 /**
@@ -70,6 +70,7 @@ export function task<const Requires extends string = string, const Injects exten
 
   if (typeof raw.execute !== 'function') fail('execute', 'must be a function');
   if (raw.revert !== undefined && typeof raw.revert !== 'function') fail('revert', 'must be a function when given');
+  if (raw.remote !== undefined && typeof raw.remote !== 'boolean') fail('remote', 'must be true or false');
 
   const requires = nameList(raw.requires, `value name in requires of ${where}`, fail, 'requires');
   // Listing a requirement twice is harmless; a value published twice is not (see below).
@@ -117,6 +118,7 @@ export function task<const Requires extends string = string, const Injects exten
     inject: Object.freeze(inject),
     retry: normalizeRetry(raw.retry, fail, where),
     timeoutMs: normalizeTimeout(raw.timeoutMs, fail),
+    remote: raw.remote === true,
   };
   Object.freeze(definition);
   checked.add(definition);
@@ -136,7 +138,7 @@ export function task<const Requires extends string = string, const Injects exten
  */
 export function checkedTask(definition: TaskDefinition): TaskDefinition {
   if (checked.has(definition)) return definition;
-  const { name, execute, revert, requires, provides, rebind, inject, retry, timeoutMs } = definition;
+  const { name, execute, revert, requires, provides, rebind, inject, retry, timeoutMs, remote } = definition;
   return task({
     name,
     execute,
@@ -147,6 +149,7 @@ export function checkedTask(definition: TaskDefinition): TaskDefinition {
     inject: { ...inject },
     retry: retry === undefined ? undefined : { ...retry },
     timeoutMs,
+    ...(remote === true ? { remote } : {}),
   });
 }
 

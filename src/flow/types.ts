@@ -111,6 +111,13 @@ export interface TaskOptions<Requires extends string = string, Injects extends s
   /** attempts, or a full policy with exponential backoff and jitter */
   retry?: number | Partial<TaskRetrySpec>;
   timeoutMs?: number;
+  /**
+   * Executed by a `stoker worker` process over RabbitMQ instead of in the engine
+   * (docs/amqp.md, "Remote tasks"); the engine still claims the atom and records the
+   * outcome. The durable waits (`sleep`, `waitForSignal`, `runChild`) are not available to
+   * a remote task. Default false.
+   */
+  remote?: boolean;
 }
 
 export interface TaskDefinition {
@@ -124,6 +131,8 @@ export interface TaskDefinition {
   readonly inject: Readonly<Record<string, JsonValue>>;
   readonly retry: TaskRetrySpec | undefined;
   readonly timeoutMs: number | undefined;
+  /** executed by a remote worker (see {@link TaskOptions.remote}); absent on definitions made by hand */
+  readonly remote?: boolean;
 }
 
 /**

@@ -19,6 +19,7 @@ import type { CompiledFlow, FlowDefinition } from '../flow/types.js';
 import type { Store } from '../store/store.js';
 import { openStore, type OpenStoreOptions } from '../store/open-store.js';
 import type { MigrationRecord } from '../store/migration.js';
+import { openAmqp, type Amqp } from './amqp.js';
 import { createStackLayer, orchestrationSchema, type Orchestrator, type StackLayerOptions } from '../orchestration/stacks/index.js';
 
 /** pino's levels, plus `silent`. */
@@ -83,6 +84,17 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** level of the pino logger created when `logger` is not given (default 'info') */
   logLevel?: LogLevel;
+  /**
+   * RabbitMQ (docs/amqp.md): an `amqp://` URL, or the URL with options. Starts, signals,
+   * requeues and commit batches are announced on a fanout exchange and idle engines of
+   * every process wake at once (hints only: the poll stays). A malformed URL, refused
+   * credentials or an unreachable broker fail `createRuntime` within `connectTimeoutMs`.
+   * With `key` (shared with the workers), tasks marked `remote` go to `stoker worker`
+   * processes (docs/amqp.md, "Remote tasks").
+   */
+  amqp?: string | { url: string; key?: string; prefix?: string; connectTimeoutMs?: number };
+  /** task names executed by remote workers although not marked `remote` (needs `amqp` with a key; see `EngineOptions.remoteTasks`) */
+  remoteTasks?: readonly string[];
 }
 
 export interface Runtime {
@@ -101,6 +113,8 @@ export interface Runtime {
   readonly migrated: readonly MigrationRecord[];
   /** the stack layer (Heat-compatible orchestration), with `orchestration` set; else null */
   readonly stacks: Orchestrator | null;
+  /** the RabbitMQ link, with `amqp` set; else null */
+  readonly amqp: Amqp | null;
   /** starts every engine */
   start(): Promise<void>;
   /**
@@ -108,6 +122,14 @@ export interface Runtime {
    * closes the store unless it was passed in already opened. Safe to call twice.
    */
   stop(options?: { drain?: boolean; timeoutMs?: number }): Promise<void>;
+}
+
+/** The default logger of a process: pino, JSON lines on stderr, at `level` or above. */
+export function createLogger(level: LogLevel): Logger {
+  if (!LOG_LEVELS.includes(level)) {
+    throw new ValidationError('STOKER_CONFIG_INVALID', `log level must be one of ${LOG_LEVELS.join(', ')}, got ${String(level)}`);
+  }
+  return pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
 }
 
 function checkCount(name: string, value: number, min: number, max: number): number {
@@ -138,7 +160,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (!LOG_LEVELS.includes(level)) {
     throw new ValidationError('STOKER_CONFIG_INVALID', `log level must be one of ${LOG_LEVELS.join(', ')}, got ${String(level)}`);
   }
-  const logger: Logger = options.logger ?? pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+  const logger: Logger = options.logger ?? createLogger(level);
 
   let flows: FlowRegistry;
   if (options.flows instanceof FlowRegistry) flows = options.flows;
@@ -147,12 +169,27 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     for (const f of options.flows ?? []) flows.register(f);
   }
 
+  // the broker first: a bad --amqp fails before the database is opened or migrated
+  const amqp: Amqp | null =
+    options.amqp === undefined
+      ? null
+      : await openAmqp({
+          ...(typeof options.amqp === 'string' ? { url: options.amqp } : options.amqp),
+          logger,
+          name: `stoker-${options.storeOptions?.role ?? 'app'}`,
+        });
   const ownsStore = typeof options.store === 'string';
   const migrate = options.migrate ?? RUNTIME_DEFAULTS.migrate;
-  const store =
-    typeof options.store === 'string'
-      ? await openStore(options.store, { ...(migrate === 'check' ? { create: false } : {}), ...options.storeOptions })
-      : options.store;
+  let store: Store;
+  try {
+    store =
+      typeof options.store === 'string'
+        ? await openStore(options.store, { ...(migrate === 'check' ? { create: false } : {}), ...options.storeOptions })
+        : options.store;
+  } catch (e) {
+    await amqp?.close().catch(() => undefined);
+    throw e;
+  }
   let migrated: MigrationRecord[] = [];
   try {
     // the orchestration module is part of the schema a migrate applies; a check asks for it only when stacks are used
@@ -163,12 +200,15 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       if (applied.length > 0) logger.info({ migrations: applied.map((m) => `${m.module} ${m.version}`) }, 'store migrated');
     }
   } catch (e) {
+    await amqp?.close().catch(() => undefined);
     if (ownsStore) await store.close().catch(() => undefined);
     throw e;
   }
 
   const steps = options.steps ?? new StepTypeRegistry();
   const wakeHub = new WakeHub();
+  // one relay for the process: the client's starts and signals are announced too
+  if (amqp) wakeHub.attach(amqp.wakeups);
   const client = new RunClient({ store, flows, wakeHub });
   const makeEngine = (): Engine =>
     new Engine({
@@ -185,6 +225,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.watchPeers !== undefined ? { watchPeers: options.watchPeers } : {}),
       ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
       ...(options.version !== undefined ? { version: options.version } : {}),
+      ...(amqp ? { amqp } : {}),
+      ...(options.remoteTasks !== undefined ? { remoteTasks: options.remoteTasks } : {}),
     });
   const engines: Engine[] = [];
   let stacks: Orchestrator | null = null;
@@ -197,6 +239,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
     for (let i = 0; i < engineCount; i++) engines.push(makeEngine());
   } catch (e) {
+    await amqp?.close().catch(() => undefined);
     if (ownsStore) await store.close().catch(() => undefined);
     throw e;
   }
@@ -214,6 +257,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     engines,
     migrated,
     stacks,
+    amqp,
     async start() {
       if (stopped) throw new ValidationError('STOKER_ENGINE_STOPPED', 'this runtime was stopped; create a new one');
       if (started) return;
@@ -229,6 +273,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       stopped ??= (async () => {
         const timeoutMs = stopOptions.timeoutMs ?? RUNTIME_DEFAULTS.stopTimeoutMs;
         await Promise.all(engines.map((e) => e.stop({ drain: stopOptions.drain ?? true, timeoutMs })));
+        await amqp?.close();
         if (ownsStore) await store.close();
       })();
       return stopped;

@@ -12,11 +12,25 @@ import { loadPluginsModule } from '../../runtime/load-plugins.js';
 import type { CliContext } from '../context.js';
 import { durationText } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, parseAge, redactUrl, usageError, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
+import {
+  intOption,
+  nameListOption,
+  parseAge,
+  redactUrl,
+  usageError,
+  withAmqpKeyOption,
+  withAmqpOption,
+  withCommonOptions,
+  withFlowsOption,
+  type CommonOptions,
+} from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 import { maxResourcesOption } from './stack.js';
 
 interface EngineOptions extends CommonOptions {
+  amqp?: string;
+  amqpKey?: string;
+  remoteTasks?: string[];
   flows?: string;
   plugins?: string;
   allowLocalCommands?: boolean;
@@ -42,7 +56,15 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
         'SIGINT or SIGTERM (graceful: in-flight atoms finish; a second signal exits at once). Start as many engines as ' +
         'you like, on any host that reaches the database.',
     );
-  withFlowsOption(cmd)
+  withAmqpKeyOption(withAmqpOption(withFlowsOption(cmd)))
+    .addOption(
+      new Option(
+        '--remote-tasks <names>',
+        'comma-separated task names executed by stoker worker processes although not marked remote (needs --amqp and --amqp-key)',
+      )
+        .argParser(nameListOption)
+        .env('STOKER_REMOTE_TASKS'),
+    )
     .addOption(new Option('--plugins <module>', 'a module default-exporting an array of resource types for stacks').env('STOKER_PLUGINS'))
     .addOption(maxResourcesOption())
     .addOption(
@@ -99,7 +121,8 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
 Examples:
   $ stoker engine --flows ./flows.ts --store postgres://stoker:secret@db.internal/stoker --concurrency 50
   $ STOKER_FLOWS=dist/flows.js STOKER_STORE=sqlite:./data/stoker.db stoker engine
-  $ stoker engine --plugins ./resource-types.ts     (stack steps only)`,
+  $ stoker engine --plugins ./resource-types.ts     (stack steps only)
+  $ STOKER_AMQP_KEY=… stoker engine --flows ./flows.ts --store mysql://stoker@db/stoker --amqp amqp://stoker:secret@mq:5672/prod`,
   );
   cmd.action(async (o: EngineOptions) => {
     const flows = new FlowRegistry();
@@ -123,6 +146,7 @@ Examples:
         localSupervisor: o.localSupervisor,
         watchPeers: o.watchPeers,
         ...(o.retention !== undefined ? { retentionMs: checkRetention(o.retention) } : {}),
+        ...(o.remoteTasks !== undefined ? { remoteTasks: o.remoteTasks } : {}),
       },
       'engine',
     );
@@ -134,7 +158,7 @@ Examples:
       const names = loaded.length > 0 ? loaded.map((f) => `${f.name}@${f.version}`).join(', ') : 'none';
       const types = plugins.length > 0 ? `, plugins: ${plugins.map((p) => p.type).join(', ')}` : '';
       ctx.note(
-        `engine ${ids} started on ${redactUrl(o.store)} (pid ${process.pid}, concurrency ${o.concurrency}, flows: ${names}, stacks: on${types}${o.allowLocalCommands ? ', local commands allowed' : ''})`,
+        `engine ${ids} started on ${redactUrl(o.store)}${runtime.amqp ? ` with AMQP ${runtime.amqp.connection.url}` : ''} (pid ${process.pid}, concurrency ${o.concurrency}, flows: ${names}, stacks: on${types}${o.allowLocalCommands ? ', local commands allowed' : ''})`,
       );
       if (o.statsMs > 0) {
         let last = '';
@@ -154,7 +178,9 @@ Examples:
       }
       const signal = await shutdown.requested;
       await runtime.stop({ timeoutMs: o.drainMs });
-      ctx.note(`engine ${ids} stopped after ${signal}`);
+      const w = runtime.amqp?.wakeups.stats;
+      const amqp = w ? ` (AMQP wake-ups: ${w.received} received, ${w.published} published)` : '';
+      ctx.note(`engine ${ids} stopped after ${signal}${amqp}`);
     } finally {
       if (statsTimer) clearInterval(statsTimer);
       shutdown.dispose();

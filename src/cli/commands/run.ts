@@ -15,11 +15,12 @@ import { formatJson, runRecord } from '../format.js';
 import { runJson } from '../../views/json.js';
 import { parseJsonObjectFlag } from '../json-input.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, redactUrl, requireFlows, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
+import { intOption, redactUrl, requireFlows, withAmqpOption, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 import { waitForRun } from '../wait-for-run.js';
 
 interface RunOptions extends CommonOptions {
+  amqp?: string;
   flows?: string;
   args?: string;
   key?: string;
@@ -42,7 +43,7 @@ export function registerRunCommand(program: Command, ctx: CliContext): void {
         'finished run and exits 0 for SUCCESS or 3 for REVERTED, FAILED, CANCELLED or SUPERSEDED.',
     )
     .argument('<flow>', 'name of a root flow in the flows module');
-  withFlowsOption(cmd)
+  withAmqpOption(withFlowsOption(cmd))
     .option('--args <json>', 'run arguments as a JSON object, or @FILE to read them from a file', '{}')
     .option('--key <key>', 'idempotency key: while a run with this key is active, the same start returns it')
     .option('--supersede', 'with --key: mark the active run with that key SUPERSEDED and start a new one')

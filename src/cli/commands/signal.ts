@@ -8,9 +8,10 @@ import type { CliContext } from '../context.js';
 import { formatJson, formatRecord } from '../format.js';
 import { parseJsonFlag } from '../json-input.js';
 import { openRuntime } from '../open-runtime.js';
-import { withCommonOptions, type CommonOptions } from '../options.js';
+import { withAmqpOption, withCommonOptions, type CommonOptions } from '../options.js';
 
 interface SignalOptions extends CommonOptions {
+  amqp?: string;
   payload?: string;
 }
 
@@ -25,7 +26,10 @@ export function registerSignalCommand(program: Command, ctx: CliContext): void {
     .argument('<runId>', 'id of the run')
     .argument('<name>', 'signal name ([A-Za-z][A-Za-z0-9_.-]*)')
     .option('--payload <json>', 'JSON payload, or @FILE to read it from a file', 'null');
-  withCommonOptions(cmd).addHelpText('after', `\nExamples:\n  $ stoker signal 0b6f2c1e-… approval --payload '{"approvedBy": "ann"}'`);
+  withCommonOptions(withAmqpOption(cmd)).addHelpText(
+    'after',
+    `\nExamples:\n  $ stoker signal 0b6f2c1e-… approval --payload '{"approvedBy": "ann"}'`,
+  );
   cmd.action(async (runId: string, name: string, o: SignalOptions) => {
     const payload: JsonValue = parseJsonFlag('--payload', o.payload ?? 'null');
     const runtime = await openRuntime(o, { engines: 0 });

@@ -42,7 +42,7 @@ export class Reaper {
       const requeued = await core.store.requeueExpired({ liveCheckAfterMs: 0 });
       if (requeued.length > 0) {
         core.log.info({ count: requeued.length, engines: [...new Set(requeued.map((r) => r.engineId))] }, 'requeued atoms of dead engines');
-        core.wake();
+        core.hub.announce();
         await core.store.wakeups?.notify();
       }
     } catch (e) {

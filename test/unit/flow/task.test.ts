@@ -20,9 +20,17 @@ describe('task()', () => {
       inject: {},
       retry: undefined,
       timeoutMs: undefined,
+      remote: false,
     });
     expect(Object.isFrozen(a)).toBe(true);
     expect(Object.isFrozen(a.requires)).toBe(true);
+  });
+
+  it('marks a task remote, and rejects a remote flag that is not a boolean', () => {
+    expect(task({ name: 'r', execute, remote: true }).remote).toBe(true);
+    expect(() => task({ name: 'r', execute, remote: 'yes' as unknown as boolean })).toThrow(
+      "Invalid remote of task 'r': must be true or false.",
+    );
   });
 
   it('keeps every option, normalised', () => {
@@ -93,7 +101,7 @@ describe('task()', () => {
   it('rejects unknown options, naming them', () => {
     const error = expectError(make({ provide: 'x' }), 'STOKER_FLOW_INVALID');
     expect(error.message).toBe(
-      "Unknown option 'provide' in task options (known: name, execute, revert, requires, provides, rebind, inject, retry, timeoutMs).",
+      "Unknown option 'provide' in task options (known: name, execute, revert, requires, provides, rebind, inject, retry, timeoutMs, remote).",
     );
   });
 

@@ -1,0 +1,176 @@
+/**
+ * One AMQP connection per process, shared by the wake-ups and the remote-task queues
+ * (docs/amqp.md, "Connecting"). The first connection is bounded by a timeout and fails with
+ * a clear code (`STOKER_AMQP_UNREACHABLE`, `STOKER_AMQP_AUTH_FAILED`); after that, a lost
+ * connection is reopened with jittered exponential backoff, and every user of the
+ * connection sets its channels, queues and consumers up again on each new connection
+ * ({@link AmqpConnection.onConnect}). The URL is logged only redacted.
+ *
+ * @example
+ * ```ts
+ * const conn = await AmqpConnection.open({ url: 'amqp://guest:guest@127.0.0.1:5672/' });
+ * await conn.onConnect(async (model) => { const ch = await model.createChannel(); … });
+ * await conn.close();
+ * ```
+ */
+import amqp, { type ChannelModel } from 'amqplib';
+import { silentLogger, type Logger } from '../../core/logger.js';
+import { TransportError } from '../../errors.js';
+import { checkAmqpUrl, redactAmqpUrl } from './amqp-url.js';
+
+export interface AmqpConnectionOptions {
+  url: string;
+  /** how long the first connection (TCP, TLS and AMQP handshake) may take (default 5,000 ms) */
+  connectTimeoutMs?: number;
+  /** reconnect backoff: first delay and cap (default 100 ms and 5,000 ms), jittered ±20 % */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  logger?: Logger;
+  /** shown in the broker's connection list (client property `connection_name`) */
+  name?: string;
+}
+
+export type ConnectionSetup = (model: ChannelModel) => Promise<void>;
+
+export class AmqpConnection {
+  /** counters: connections opened after the first, and connections lost */
+  readonly stats = { reconnects: 0, disconnects: 0 };
+  private model: ChannelModel | null = null;
+  private readonly setups: ConnectionSetup[] = [];
+  private closing = false;
+  private retry: NodeJS.Timeout | null = null;
+  private readonly log: Logger;
+  private readonly shownUrl: string;
+
+  private constructor(private readonly options: AmqpConnectionOptions) {
+    this.shownUrl = redactAmqpUrl(options.url);
+    this.log = (options.logger ?? silentLogger).child({ amqp: this.shownUrl });
+  }
+
+  /** Checks the URL and connects once, within `connectTimeoutMs`; throws a {@link TransportError} naming why it could not. */
+  static async open(options: AmqpConnectionOptions): Promise<AmqpConnection> {
+    checkAmqpUrl(options.url);
+    const conn = new AmqpConnection(options);
+    conn.attach(await conn.connectOnce());
+    return conn;
+  }
+
+  /** the URL without its password, for logs and messages */
+  get url(): string {
+    return this.shownUrl;
+  }
+
+  get connected(): boolean {
+    return this.model !== null;
+  }
+
+  /**
+   * Registers `setup`, run on every connection from now on (channels die with their
+   * connection). Runs it at once when connected; its error is then thrown to the caller.
+   */
+  async onConnect(setup: ConnectionSetup): Promise<void> {
+    this.setups.push(setup);
+    if (this.model) await setup(this.model);
+  }
+
+  /** Forgets a setup registered with {@link onConnect} (its channels are the caller's to close). */
+  offConnect(setup: ConnectionSetup): void {
+    const i = this.setups.indexOf(setup);
+    if (i >= 0) this.setups.splice(i, 1);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.retry) clearTimeout(this.retry);
+    const model = this.model;
+    this.model = null;
+    await model?.close().catch(() => undefined);
+  }
+
+  private async connectOnce(): Promise<ChannelModel> {
+    const timeoutMs = this.options.connectTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const attempt = amqp.connect(this.options.url, {
+      timeout: timeoutMs,
+      clientProperties: { connection_name: this.options.name ?? 'stoker' },
+    });
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([attempt, timeout]);
+    } catch (e) {
+      // a connection that completes after the timeout is closed, never leaked
+      attempt.then((m) => m.close()).catch(() => undefined);
+      throw this.describe(e);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The driver's error as ours, with a message that says what to check (and no password). */
+  private describe(e: unknown): TransportError {
+    const text = e instanceof Error ? e.message : String(e);
+    if (/ACCESS[-_]REFUSED|403/.test(text)) {
+      return new TransportError('STOKER_AMQP_AUTH_FAILED', `the AMQP broker at ${this.shownUrl} refused the credentials`, {
+        cause: e,
+        details: { url: this.shownUrl },
+      });
+    }
+    const vhost = /ConnectionClose|NOT_ALLOWED|530/.test(text) ? ' (does the virtual host exist, and may this user use it?)' : '';
+    return new TransportError('STOKER_AMQP_UNREACHABLE', `cannot connect to the AMQP broker at ${this.shownUrl}: ${text}${vhost}`, {
+      cause: e,
+      details: { url: this.shownUrl },
+    });
+  }
+
+  private attach(model: ChannelModel): void {
+    this.model = model;
+    model.on('error', (err: Error) => this.log.warn({ err: err.message }, 'AMQP connection error'));
+    model.on('close', () => {
+      if (this.model !== model) return;
+      this.model = null;
+      if (this.closing) return;
+      this.stats.disconnects += 1;
+      this.log.warn({}, 'AMQP connection lost: reconnecting');
+      this.scheduleReconnect(0);
+    });
+  }
+
+  private scheduleReconnect(attempt: number): void {
+    if (this.closing) return;
+    const min = this.options.reconnectMinMs ?? 100;
+    const max = this.options.reconnectMaxMs ?? 5000;
+    const delay = Math.min(max, min * 2 ** attempt) * (0.8 + 0.4 * Math.random());
+    this.retry = setTimeout(() => void this.reconnect(attempt), delay);
+  }
+
+  private async reconnect(attempt: number): Promise<void> {
+    this.retry = null;
+    if (this.closing) return;
+    let model: ChannelModel;
+    try {
+      model = await this.connectOnce();
+    } catch (e) {
+      this.log.warn({ err: e instanceof Error ? e.message : String(e), attempt: attempt + 1 }, 'AMQP reconnect failed');
+      this.scheduleReconnect(attempt + 1);
+      return;
+    }
+    if (this.closing) {
+      await model.close().catch(() => undefined);
+      return;
+    }
+    this.attach(model);
+    try {
+      for (const setup of this.setups) await setup(model);
+    } catch (e) {
+      this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'AMQP setup after reconnect failed');
+      this.model = null;
+      await model.close().catch(() => undefined);
+      this.scheduleReconnect(attempt + 1);
+      return;
+    }
+    this.stats.reconnects += 1;
+    this.log.info({ attempt: attempt + 1 }, 'AMQP reconnected');
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The worker's side of remote tasks (docs/amqp.md, "Remote tasks"): consumes the durable
+ * queues of its task names, at most `concurrency` unacknowledged requests at a time,
+ * checks each (signature, size, age, nonce, shape: a rejected message is acknowledged,
+ * so dropped, and counted, never executed), tells the engine it started, sends heartbeats
+ * while the task runs, and replies on the engine's reply queue. The request is acknowledged
+ * only after the broker has confirmed the reply (publisher confirms): a worker killed
+ * before that leaves the request to be delivered again, to itself or another worker.
+ *
+ * A reply the broker cannot route (the engine's reply queue is gone: that engine died, and
+ * another one takes the atom over under a new epoch) is counted as undeliverable; the
+ * request is acknowledged all the same. A `cancel` for a request being executed here
+ * aborts the task's signal.
+ *
+ * @example
+ * ```ts
+ * const consumer = new AmqpTaskConsumer(connection, { prefix: 'stoker', codec, tasks: ['charge'], concurrency: 8, handle });
+ * await consumer.start();
+ * ```
+ */
+import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { AmqpConnection } from './amqp-connection.js';
+import { queueNames, readRequest, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
+import type { MessageCodec } from './signed-messages.js';
+
+export type RemoteHandler = (request: RemoteRequest, signal: AbortSignal) => Promise<RemoteResult>;
+
+export interface TaskConsumerOptions {
+  prefix: string;
+  codec: MessageCodec;
+  /** the task names whose queues this worker consumes */
+  tasks: readonly string[];
+  /** requests executed at once (the channel's prefetch) */
+  concurrency: number;
+  handle: RemoteHandler;
+  /** how often a running task's heartbeat goes to the engine (default 2,000 ms) */
+  heartbeatMs?: number;
+}
+
+export class AmqpTaskConsumer {
+  readonly stats = {
+    /** requests executed (a redelivered one counts again) */
+    executed: 0,
+    /** replies confirmed by the broker */
+    replied: 0,
+    /** replies the broker could not route: the engine's reply queue is gone */
+    undeliverable: 0,
+    /** cancellations that aborted a task running here */
+    cancelled: 0,
+  };
+  private readonly names: ReturnType<typeof queueNames>;
+  private ch: ConfirmChannel | null = null;
+  private readonly running = new Map<string, AbortController>();
+  private readonly setup = (model: ChannelModel): Promise<void> => this.open(model);
+  private stopping = false;
+  private idle: (() => void) | null = null;
+
+  constructor(
+    private readonly connection: AmqpConnection,
+    private readonly options: TaskConsumerOptions,
+  ) {
+    this.names = queueNames(options.prefix);
+  }
+
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  async start(): Promise<void> {
+    await this.connection.onConnect(this.setup);
+  }
+
+  /** Stops taking requests; waits up to `drainMs` for running ones, then aborts them (their requests go back to the queue). */
+  async stop(drainMs = 30_000): Promise<void> {
+    this.stopping = true;
+    this.connection.offConnect(this.setup);
+    const ch = this.ch;
+    // no new deliveries; unacknowledged ones return to the queue when the channel closes
+    if (ch) for (const tag of this.consumerTags) await ch.cancel(tag).catch(() => undefined);
+    if (this.running.size > 0) {
+      await Promise.race([new Promise<void>((resolve) => (this.idle = resolve)), new Promise((r) => setTimeout(r, drainMs))]);
+    }
+    for (const a of this.running.values()) a.abort(new Error('worker stopping'));
+    this.ch = null;
+    await ch?.close().catch(() => undefined);
+  }
+
+  private consumerTags: string[] = [];
+
+  private async open(model: ChannelModel): Promise<void> {
+    const ch = await model.createConfirmChannel();
+    ch.on('error', () => undefined);
+    ch.on('return', () => {
+      this.stats.undeliverable += 1;
+    });
+    await ch.prefetch(this.options.concurrency);
+    await ch.assertExchange(this.names.cancel, 'fanout', { durable: true });
+    const { queue: cancels } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await ch.bindQueue(cancels, this.names.cancel, '');
+    const tags: string[] = [];
+    tags.push((await ch.consume(cancels, (msg) => this.onCancel(msg), { noAck: true })).consumerTag);
+    for (const task of this.options.tasks) {
+      const queue = this.names.task(task);
+      await ch.assertQueue(queue, { durable: true });
+      tags.push((await ch.consume(queue, (msg) => void this.onRequest(ch, msg), { noAck: false })).consumerTag);
+    }
+    this.consumerTags = tags;
+    this.ch = ch;
+    ch.on('close', () => {
+      if (this.ch === ch) this.ch = null;
+    });
+  }
+
+  private onCancel(msg: ConsumeMessage | null): void {
+    if (!msg) return;
+    const opened = this.options.codec.open(msg.content, msg.properties.headers, false);
+    if (!opened.ok || opened.message.type !== 'cancel' || typeof opened.message.id !== 'string') return;
+    const running = this.running.get(opened.message.id);
+    if (!running) return;
+    this.stats.cancelled += 1;
+    running.abort(Object.assign(new Error('cancelled by the engine'), { code: 'STOKER_REMOTE_CANCELLED' }));
+  }
+
+  private async onRequest(ch: ConfirmChannel, msg: ConsumeMessage | null): Promise<void> {
+    if (!msg) return;
+    const codec = this.options.codec;
+    const opened = codec.open(msg.content, msg.properties.headers, msg.fields.redelivered);
+    const read = opened.ok ? readRequest(opened.message) : null;
+    if (!read) {
+      if (opened.ok) codec.rejected.malformed += 1;
+      ch.ack(msg); // dropped, never executed
+      return;
+    }
+    if (this.stopping) {
+      ch.nack(msg, false, true);
+      return;
+    }
+    const { id, replyTo, request } = read;
+    const abort = new AbortController();
+    this.running.set(id, abort);
+    const tell = (type: 'started' | 'heartbeat'): void => {
+      const { body, headers } = codec.seal({ type, id });
+      try {
+        this.ch?.sendToQueue(replyTo, body, { headers });
+      } catch {
+        // a heartbeat is a hint
+      }
+    };
+    tell('started');
+    const beat = setInterval(() => tell('heartbeat'), this.options.heartbeatMs ?? 2000);
+    this.stats.executed += 1;
+    let result: RemoteResult;
+    try {
+      result = await this.options.handle(request, abort.signal);
+    } finally {
+      clearInterval(beat);
+      this.running.delete(id);
+    }
+    await this.reply(ch, msg, id, replyTo, request, result);
+    if (this.running.size === 0) this.idle?.();
+  }
+
+  /** Publishes the reply (mandatory, confirmed), then acknowledges the request on the channel it came on. */
+  private async reply(
+    from: ConfirmChannel,
+    msg: ConsumeMessage,
+    id: string,
+    replyTo: string,
+    request: RemoteRequest,
+    result: RemoteResult,
+  ): Promise<void> {
+    const ch = this.ch;
+    if (!ch) return; // connection lost: the request is delivered again, and executed again
+    const { body, headers } = this.options.codec.seal({
+      type: 'reply',
+      id,
+      runId: request.runId,
+      atom: request.atom,
+      epoch: request.epoch,
+      outcome: result,
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ch.publish('', replyTo, body, { headers, mandatory: true, persistent: false }, (err: unknown) =>
+          err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+        );
+      });
+    } catch {
+      return; // not confirmed: leave the request unacknowledged, to be delivered again
+    }
+    this.stats.replied += 1;
+    // a delivery tag belongs to its channel: after a reconnect the old request is redelivered
+    // (the engine drops the second reply as unknown)
+    if (from === ch) ch.ack(msg);
+  }
+}

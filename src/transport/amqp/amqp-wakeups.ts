@@ -1,0 +1,121 @@
+/**
+ * Wake-ups over AMQP (protocol 6; docs/amqp.md, "Wake-ups"): a process announces claimable
+ * work by publishing one small message to a fanout exchange, and every subscribed process
+ * consumes from a private, auto-deleted queue bound to it and wakes its idle engines.
+ *
+ * A message is a hint, never state: it carries no run or atom, so a lost, duplicated,
+ * delayed or forged one changes only when an engine next looks (the poll stays the safety
+ * net). Announcements are batched: calls of {@link AmqpWakeups.notify} made before the
+ * next turn of the event loop, or while a publish is being written, share one message,
+ * as the PostgreSQL NOTIFY path shares one statement per commit batch.
+ *
+ * @example
+ * ```ts
+ * const wakeups = new AmqpWakeups(connection, { exchange: 'stoker.wake' });
+ * const off = await wakeups.subscribe(() => hub.wake());
+ * wakeups.notify(); // after a commit that made atoms claimable for others
+ * ```
+ */
+import { randomUUID } from 'node:crypto';
+import type { Channel, ChannelModel } from 'amqplib';
+import type { AmqpConnection } from './amqp-connection.js';
+
+export interface AmqpWakeupsOptions {
+  /** the fanout exchange (default `stoker.wake`); engines of one deployment share it */
+  exchange?: string;
+}
+
+export class AmqpWakeups {
+  /** published: messages sent; received: wake-ups from other processes; ignored: this process's own or unreadable messages */
+  readonly stats = { published: 0, received: 0, ignored: 0 };
+  private readonly exchange: string;
+  /** tells this process's own messages apart (it is already woken in memory) */
+  private readonly origin = randomUUID();
+  private channel: Channel | null = null;
+  private readonly listeners = new Set<() => void>();
+  private scheduled = false;
+  private readonly setup = (model: ChannelModel): Promise<void> => this.open(model);
+
+  constructor(
+    private readonly connection: AmqpConnection,
+    options: AmqpWakeupsOptions = {},
+  ) {
+    this.exchange = options.exchange ?? 'stoker.wake';
+  }
+
+  /** Declares the exchange (and, with subscribers, this process's queue) on every connection. */
+  async start(): Promise<void> {
+    await this.connection.onConnect(this.setup);
+  }
+
+  /**
+   * Calls `onWake` when another process announces work, and once after each reconnection
+   * (announcements may have been lost meanwhile). Returns the unsubscribe function.
+   */
+  subscribe(onWake: () => void): () => void {
+    this.listeners.add(onWake);
+    return () => this.listeners.delete(onWake);
+  }
+
+  /** Announces claimable work; calls until the next turn of the event loop share one message. */
+  notify(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const ch = this.channel;
+      if (!ch) return; // broker away: the poll finds the work
+      try {
+        ch.publish(this.exchange, '', Buffer.from(JSON.stringify({ from: this.origin })), { persistent: false });
+        this.stats.published += 1;
+      } catch {
+        // the channel closed under us; the reconnect sets a new one up
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.connection.offConnect(this.setup);
+    this.listeners.clear();
+    const ch = this.channel;
+    this.channel = null;
+    // let a publish scheduled in this turn go out first
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await ch?.close().catch(() => undefined);
+  }
+
+  private async open(model: ChannelModel): Promise<void> {
+    const ch = await model.createChannel();
+    ch.on('error', () => undefined);
+    await ch.assertExchange(this.exchange, 'fanout', { durable: true });
+    const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await ch.bindQueue(queue, this.exchange, '');
+    await ch.consume(
+      queue,
+      (msg) => {
+        if (!msg) return;
+        let from: unknown;
+        try {
+          from = (JSON.parse(msg.content.toString('utf8')) as { from?: unknown } | null)?.from;
+        } catch {
+          from = null;
+        }
+        // this process's own message (already woken in memory), or not one of ours
+        if (from === this.origin || typeof from !== 'string') {
+          this.stats.ignored += 1;
+          return;
+        }
+        this.stats.received += 1;
+        this.fire();
+      },
+      { noAck: true },
+    );
+    this.channel = ch;
+    // wake-ups may have been lost while disconnected
+    this.fire();
+  }
+
+  private fire(): void {
+    for (const fn of this.listeners) fn();
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The messages of remote tasks (docs/amqp.md, "Remote tasks"), checked field by field
+ * after the signature: a request on a task's queue, the worker's `started`, `heartbeat` and
+ * `reply` on the engine's reply queue, and `cancel` on the cancel exchange. Queue and
+ * exchange names derive from one prefix so that deployments sharing a virtual host differ.
+ */
+import type { JsonValue } from '../../core/json.js';
+import type { RemoteCall, RemoteOutcome } from '../../flow/remote-call.js';
+import type { FailureRecord } from '../../flow/types.js';
+import type { Envelope } from './signed-messages.js';
+
+/** What the engine asks, and what the worker answers (src/flow/remote-call.ts). */
+export type RemoteRequest = RemoteCall;
+export type RemoteResult = RemoteOutcome;
+
+export const queueNames = (prefix: string) => ({
+  task: (name: string) => `${prefix}.task.${name}`,
+  cancel: `${prefix}.cancel`,
+  reply: (id: string) => `${prefix}.reply.${id}`,
+});
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isText = (v: unknown, max = 1024): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+
+/** A request envelope's fields, or null when it is not one. */
+export function readRequest(m: Envelope): { id: string; replyTo: string; request: RemoteRequest } | null {
+  if (m.type !== 'request' || !isText(m.id, 64) || !isText(m.replyTo, 255)) return null;
+  const r = m.request;
+  if (!isObject(r)) return null;
+  if (r.kind !== 'execute' && r.kind !== 'revert') return null;
+  if (!isText(r.task, 128) || !isText(r.flow, 128) || !isText(r.version, 128) || !isText(r.runId, 128)) return null;
+  if (!isInt(r.atom) || !isInt(r.epoch) || !isInt(r.attempt) || !isInt(r.execution)) return null;
+  if (!isText(r.idempotencyKey) || !isText(r.fencingToken) || !isObject(r.inputs)) return null;
+  if (r.failure !== null && !isFailure(r.failure)) return null;
+  if (r.timeoutMs !== null && !isInt(r.timeoutMs)) return null;
+  return { id: m.id, replyTo: m.replyTo, request: r as unknown as RemoteRequest };
+}
+
+/** A reply envelope's fields, or null when it is not one. */
+export function readReply(m: Envelope): { id: string; runId: string; atom: number; epoch: number; result: RemoteResult } | null {
+  if (m.type !== 'reply' || !isText(m.id, 64) || !isText(m.runId, 128) || !isInt(m.atom) || !isInt(m.epoch)) return null;
+  const o = m.outcome;
+  if (!isObject(o)) return null;
+  if (o.ok === true && 'result' in o)
+    return { id: m.id, runId: m.runId, atom: m.atom, epoch: m.epoch, result: { ok: true, result: o.result as JsonValue } };
+  if (o.ok === false && isFailure(o.failure))
+    return { id: m.id, runId: m.runId, atom: m.atom, epoch: m.epoch, result: { ok: false, failure: o.failure } };
+  return null;
+}
+
+function isFailure(v: unknown): v is FailureRecord {
+  return isObject(v) && typeof v.type === 'string' && typeof v.message === 'string';
+}

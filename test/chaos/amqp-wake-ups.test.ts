@@ -1,0 +1,85 @@
+/**
+ * Protocol 6 over RabbitMQ (docs/amqp.md, "Wake-ups"), with real engine processes: on
+ * MariaDB, which has no push of its own, and on SQLite, an idle engine whose next poll is
+ * ten minutes away runs runs started by another process, because the start is announced
+ * on the wake-up exchange. The engine's own counter says the AMQP path was used. A second
+ * engine without AMQP, polling as engines do by default, is measured for comparison (the
+ * figures are printed, not asserted: timings belong in bench/).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RunClient } from '../../src/engine/run-client.js';
+import { WakeHub } from '../../src/engine/wake-hub.js';
+import { FlowRegistry } from '../../src/flow/index.js';
+import { openAmqp, type Amqp } from '../../src/runtime/amqp.js';
+import type { Store } from '../../src/store/store.js';
+import chaosFlows from '../fixtures/chaos-flows.js';
+import { testDialects } from '../helpers/databases.js';
+import { createTestVhost, type TestVhost } from '../helpers/rabbitmq.js';
+import { describeLatency, sleep, waitFor } from './harness.js';
+import { useScenario } from './scenario.js';
+
+const IDLE = { ENGINE_POLL_MS: '600000', ENGINE_REAP_MS: '3600000' };
+const RUNS = 10;
+
+async function startAndFinish(store: Store, client: RunClient, log: string): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    const { run } = await client.startRun('chaosChain5', { log, stepMs: 0 });
+    const done = await waitFor(
+      async () => {
+        const row = await store.getRun(run.id);
+        return row && row.status !== 'PENDING' && row.status !== 'RUNNING' ? row : undefined;
+      },
+      20_000,
+      `run ${i + 1} of ${RUNS} to finish`,
+    );
+    expect(done.status).toBe('SUCCESS');
+    latencies.push(performance.now() - t0);
+    await sleep(100);
+  }
+  return latencies;
+}
+
+for (const dialect of testDialects().filter((d) => d !== 'postgres')) {
+  describe(`wake-ups over AMQP on ${dialect}`, () => {
+    const s = useScenario(dialect, 'amqp-wake');
+    let broker: TestVhost | null = null;
+    let amqp: Amqp | null = null;
+    beforeAll(async () => {
+      broker = await createTestVhost();
+      if (broker) amqp = await openAmqp({ url: broker.url });
+    }, 60_000);
+    afterAll(async () => {
+      await amqp?.close();
+      await broker?.drop();
+    }, 60_000);
+
+    it(`an idle engine that polls every 10 minutes runs ${RUNS} runs started by another process, woken over AMQP`, async (ctx) => {
+      if (!s.db || !broker || !amqp) return ctx.skip();
+      const engine = await s.fleet.start({ name: 'idle', leaseMs: 30_000, concurrency: 2, env: { ...IDLE, ENGINE_AMQP: broker.url } });
+      await sleep(500); // past the engine's first poll
+      const registry = new FlowRegistry();
+      for (const f of chaosFlows) registry.register(f);
+      const hub = new WakeHub();
+      const detach = hub.attach(amqp.wakeups);
+      const starter = new RunClient({ store: s.store, flows: registry, wakeHub: hub });
+      const withAmqp = await startAndFinish(s.store, starter, s.log);
+      detach();
+      await engine.terminate();
+      expect(engine.stats).not.toBeNull();
+      // every start was announced on the exchange, and the engine heard them
+      expect(Number(engine.stats!.amqpReceived)).toBeGreaterThanOrEqual(RUNS);
+      expect(amqp.wakeups.stats.published).toBeGreaterThanOrEqual(RUNS);
+
+      // for comparison: the same without AMQP, an engine polling every 500 ms
+      const polling = await s.fleet.start({ name: 'polling', leaseMs: 30_000, concurrency: 2, env: { ENGINE_POLL_MS: '500' } });
+      const plain = new RunClient({ store: s.store, flows: registry, wakeHub: new WakeHub() });
+      const withPoll = await startAndFinish(s.store, plain, s.log);
+      await polling.terminate();
+      console.log(
+        `wake-ups ${dialect}: start → finished (5 tasks) with AMQP ${describeLatency(withAmqp)}; polling every 500 ms ${describeLatency(withPoll)}`,
+      );
+    }, 180_000);
+  });
+}
