@@ -29,7 +29,8 @@ const ENGINE_LOCK_NAME = (id: string): string => `CONCAT('stoker_engine_', LEFT(
 /** A requeue: READY / REVERT_READY again, or CANCELLED when the run has ended (rows.ts requeueSql). */
 const REQUEUE = requeueSql('state', '(SELECT r.status FROM {p}runs r WHERE r.id = {p}atoms.run_id)', 'NOW(6)');
 
-type Held = { runId: string; index: number; engineId: string };
+/** an atom to requeue, with the state it leaves */
+type Held = { runId: string; index: number; engineId: string; state: string };
 
 /** The engine session lock on a dedicated connection (src/store/sql/session-locks.ts). */
 export function mysqlSessionLockPort(driver: MysqlDriver): SessionLockPort<mysql.Connection> {
@@ -113,12 +114,12 @@ export class MysqlSweeps implements Sweeps {
       const held = (
         await s.rows(
           'pick atoms held by dead engines',
-          `SELECT run_id, idx, claimed_by FROM {p}atoms
+          `SELECT run_id, idx, claimed_by, state FROM {p}atoms
            WHERE state IN ('RUNNING', 'REVERTING') AND claimed_by IS NOT NULL${live.length > 0 ? ' AND claimed_by NOT IN (?)' : ''}
            ORDER BY run_id, idx FOR UPDATE SKIP LOCKED`,
           live.length > 0 ? [live] : [],
         )
-      ).map((r) => ({ runId: String(r.run_id), index: Number(r.idx), engineId: String(r.claimed_by) }));
+      ).map((r) => ({ runId: String(r.run_id), index: Number(r.idx), engineId: String(r.claimed_by), state: String(r.state) }));
       if (held.length === 0) return [];
       const out = await this.requeueLocked(s, held, true);
       return out.sort((a, b) => cmp(a.engineId, b.engineId) || cmp(a.runId, b.runId) || a.index - b.index);
@@ -130,10 +131,10 @@ export class MysqlSweeps implements Sweeps {
       const held = (
         await s.rows(
           'lock the atoms of an engine',
-          `SELECT run_id, idx FROM {p}atoms WHERE state IN ('RUNNING', 'REVERTING') AND claimed_by = ? ORDER BY run_id, idx FOR UPDATE`,
+          `SELECT run_id, idx, state FROM {p}atoms WHERE state IN ('RUNNING', 'REVERTING') AND claimed_by = ? ORDER BY run_id, idx FOR UPDATE`,
           [engineId],
         )
-      ).map((r) => ({ runId: String(r.run_id), index: Number(r.idx), engineId }));
+      ).map((r) => ({ runId: String(r.run_id), index: Number(r.idx), engineId, state: String(r.state) }));
       if (held.length === 0) return 0;
       return (await this.requeueLocked(s, held, false)).length;
     });
@@ -146,7 +147,7 @@ export class MysqlSweeps implements Sweeps {
    * after the read would get a READY atom (docs/reliability.md). `skipLocked` (the sweeps): an atom
    * whose run is locked by a transaction in progress is left for the next sweep.
    */
-  private async requeueLocked(s: SqlSession, candidates: readonly Held[], skipLocked: boolean): Promise<Held[]> {
+  private async requeueLocked(s: SqlSession, candidates: readonly Held[], skipLocked: boolean): Promise<Omit<Held, 'state'>[]> {
     const runIds = [...new Set(candidates.map((h) => h.runId))].sort(cmp);
     const lockedRuns = new Set<string>();
     for (const chunk of chunks(runIds, KEYS_PER_STATEMENT)) {
@@ -185,7 +186,7 @@ export class MysqlSweeps implements Sweeps {
           runId: h.runId,
           atom: h.index,
           kind: requeueEventKind(String(r.state)),
-          fromState: null,
+          fromState: h.state,
           toState: String(r.state),
           engineId: h.engineId,
           epoch: Number(r.epoch),
@@ -193,7 +194,7 @@ export class MysqlSweeps implements Sweeps {
       }
     }
     await this.core.insertEvents(s, events);
-    return [...held];
+    return held.map((h) => ({ runId: h.runId, index: h.index, engineId: h.engineId }));
   }
 
   /**

@@ -98,7 +98,7 @@ export class PostgresSweeps implements Sweeps {
            UPDATE {p}engines SET state = 'dead'
            WHERE state <> 'dead' AND (lease_expires_at < now() OR id IN (SELECT id FROM lost)) RETURNING id),
          t AS (
-           SELECT a.run_id, a.idx, a.claimed_by, r.status AS run_status FROM {p}atoms a JOIN {p}runs r ON r.id = a.run_id
+           SELECT a.run_id, a.idx, a.claimed_by, a.state AS from_state, r.status AS run_status FROM {p}atoms a JOIN {p}runs r ON r.id = a.run_id
            WHERE a.state IN ('RUNNING', 'REVERTING') AND a.claimed_by IS NOT NULL
              AND (a.claimed_by IN (SELECT id FROM lost)
                OR NOT EXISTS (SELECT 1 FROM {p}engines e WHERE e.id = a.claimed_by AND e.state <> 'dead' AND e.lease_expires_at >= now()))
@@ -107,10 +107,10 @@ export class PostgresSweeps implements Sweeps {
          u AS (
            UPDATE {p}atoms a SET state = ${REQUEUE.state}, claimed_by = NULL, ready_at = ${REQUEUE.readyAt}, updated_at = now()
            FROM t WHERE a.run_id = t.run_id AND a.idx = t.idx
-           RETURNING a.run_id, a.idx, a.state, a.epoch, t.claimed_by AS engine_id),
+           RETURNING a.run_id, a.idx, a.state, a.epoch, t.claimed_by AS engine_id, t.from_state),
          e AS (
-           INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
-           SELECT run_id, idx, ${REQUEUE_EVENT}, state, engine_id, epoch, now() FROM u)
+           INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, at)
+           SELECT run_id, idx, ${REQUEUE_EVENT}, from_state, state, engine_id, epoch, now() FROM u)
          SELECT u.run_id, u.idx, u.engine_id FROM u ORDER BY u.engine_id, u.run_id, u.idx`,
         [this.lockNamespace, checkAfterMs],
       ),
@@ -128,16 +128,16 @@ export class PostgresSweeps implements Sweeps {
       this.driver.poolSession.rows(
         'requeue the atoms of an engine',
         `WITH t AS (
-           SELECT a.run_id, a.idx, r.status AS run_status FROM {p}atoms a JOIN {p}runs r ON r.id = a.run_id
+           SELECT a.run_id, a.idx, a.state AS from_state, r.status AS run_status FROM {p}atoms a JOIN {p}runs r ON r.id = a.run_id
            WHERE a.claimed_by = $1 AND a.state IN ('RUNNING', 'REVERTING')
            ORDER BY a.run_id, a.idx FOR UPDATE OF a FOR SHARE OF r),
          u AS (
            UPDATE {p}atoms a SET state = ${REQUEUE.state}, claimed_by = NULL, ready_at = ${REQUEUE.readyAt}, updated_at = now()
            FROM t WHERE a.run_id = t.run_id AND a.idx = t.idx
-           RETURNING a.run_id, a.idx, a.state, a.epoch),
+           RETURNING a.run_id, a.idx, a.state, a.epoch, t.from_state),
          e AS (
-           INSERT INTO {p}events (run_id, atom, kind, to_state, engine_id, epoch, at)
-           SELECT run_id, idx, ${REQUEUE_EVENT}, state, $1, epoch, now() FROM u)
+           INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, at)
+           SELECT run_id, idx, ${REQUEUE_EVENT}, from_state, state, $1, epoch, now() FROM u)
          SELECT count(*) AS n FROM u`,
         [engineId],
       ),

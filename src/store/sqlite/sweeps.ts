@@ -69,6 +69,15 @@ export class SqliteSweeps implements Sweeps {
 
   /** Requeues one engine's atoms (CANCELLED where the run has ended) with their events. */
   private async requeueOn(s: SqlSession, engineId: string): Promise<{ runId: string; index: number }[]> {
+    // the states they leave, for their events (RETURNING gives the new ones; one writer: nothing changes in between)
+    const before = new Map<string, string>();
+    for (const r of await s.rows(
+      'read the atoms of an engine',
+      `SELECT run_id, idx, state FROM {p}atoms WHERE claimed_by = ? AND state IN ('RUNNING', 'REVERTING')`,
+      [engineId],
+    )) {
+      before.set(`${Number(r.idx)}:${String(r.run_id)}`, String(r.state));
+    }
     const rows = await s.rows(
       'requeue the atoms of an engine',
       `UPDATE {p}atoms SET state = ${REQUEUE.state}, claimed_by = NULL, ready_at = ${REQUEUE.readyAt}, updated_at = ${NOW}
@@ -81,7 +90,7 @@ export class SqliteSweeps implements Sweeps {
         runId: String(r.run_id),
         atom: Number(r.idx),
         kind: requeueEventKind(String(r.state)),
-        fromState: null,
+        fromState: before.get(`${Number(r.idx)}:${String(r.run_id)}`) ?? null,
         toState: String(r.state),
         engineId,
         epoch: Number(r.epoch),

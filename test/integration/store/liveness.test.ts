@@ -156,6 +156,14 @@ await describeEachDialect('liveness', (ctx) => {
     expect((await store.listEngines()).map((e) => e.id)).toEqual([]);
     // deregistered: the atom (not handed back by this test) now has a holder without a row
     expect(await store.requeueExpired()).toEqual([{ runId: run.id, index: long!.index, engineId: 'live-long' }]);
+    // each requeue's event names the state the atom left (issue 11: it had none)
+    const requeued = (await store.listEvents({ runId: run.id })).filter((e) => e.kind === 'atom.requeued');
+    expect(requeued.map((e) => [e.atom, e.fromState, e.toState]).sort()).toEqual(
+      [
+        [short!.index, 'RUNNING', 'READY'],
+        [long!.index, 'RUNNING', 'READY'],
+      ].sort(),
+    );
   });
 
   it.runIf(sessionLocks)('an engine id whose session lock is held cannot be registered again, until it is deregistered', async () => {
