@@ -63,6 +63,10 @@ export interface RuntimeOptions {
   pollMs?: number;
   leaseMs?: number;
   heartbeatMs?: number;
+  /** largest run arguments accepted, in bytes (default 1 MiB; see EngineOptions.maxArgsBytes) */
+  maxArgsBytes?: number;
+  /** largest task result and signal payload accepted, in bytes (default 256 KiB) */
+  maxResultBytes?: number;
   /**
    * SQLite: the local supervisor that SIGKILLs a stopped engine process of this host
    * stalling every engine by holding the write lock (docs/reliability.md R12; default true; see
@@ -169,7 +173,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   const steps = options.steps ?? new StepTypeRegistry();
   const wakeHub = new WakeHub();
-  const client = new RunClient({ store, flows, wakeHub });
+  const client = new RunClient({
+    store,
+    flows,
+    wakeHub,
+    ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
+    ...(options.maxResultBytes !== undefined ? { maxPayloadBytes: options.maxResultBytes } : {}),
+  });
   const makeEngine = (): Engine =>
     new Engine({
       store,
@@ -181,6 +191,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
       ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
       ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+      ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
+      ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
       ...(options.localSupervisor !== undefined ? { localSupervisor: options.localSupervisor } : {}),
       ...(options.watchPeers !== undefined ? { watchPeers: options.watchPeers } : {}),
       ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),

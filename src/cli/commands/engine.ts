@@ -12,11 +12,22 @@ import { loadPluginsModule } from '../../runtime/load-plugins.js';
 import type { CliContext } from '../context.js';
 import { durationText } from '../format.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, parseAge, redactUrl, usageError, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
+import {
+  intOption,
+  parseAge,
+  redactUrl,
+  sizeLimits,
+  usageError,
+  withCommonOptions,
+  withFlowsOption,
+  withSizeLimitOptions,
+  type CommonOptions,
+  type SizeLimitOptions,
+} from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 import { maxResourcesOption } from './stack.js';
 
-interface EngineOptions extends CommonOptions {
+interface EngineOptions extends CommonOptions, SizeLimitOptions {
   flows?: string;
   plugins?: string;
   allowLocalCommands?: boolean;
@@ -93,6 +104,7 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
         .argParser(intOption(0))
         .default(60_000),
     );
+  withSizeLimitOptions(cmd, { args: true, results: true });
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -120,6 +132,7 @@ Examples:
         concurrency: o.concurrency,
         ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
         ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+        ...sizeLimits(o),
         localSupervisor: o.localSupervisor,
         watchPeers: o.watchPeers,
         ...(o.retention !== undefined ? { retentionMs: checkRetention(o.retention) } : {}),

@@ -15,11 +15,21 @@ import { formatJson, runRecord } from '../format.js';
 import { runJson } from '../../views/json.js';
 import { parseJsonObjectFlag } from '../json-input.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, redactUrl, requireFlows, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
+import {
+  intOption,
+  redactUrl,
+  requireFlows,
+  sizeLimits,
+  withCommonOptions,
+  withFlowsOption,
+  withSizeLimitOptions,
+  type CommonOptions,
+  type SizeLimitOptions,
+} from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 import { waitForRun } from '../wait-for-run.js';
 
-interface RunOptions extends CommonOptions {
+interface RunOptions extends CommonOptions, SizeLimitOptions {
   flows?: string;
   args?: string;
   key?: string;
@@ -60,6 +70,7 @@ export function registerRunCommand(program: Command, ctx: CliContext): void {
         .default(250),
     )
     .addOption(new Option('--lease-ms <n>', 'with --wait: engine lease').argParser(intOption(1000)));
+  withSizeLimitOptions(cmd, { args: true, results: true });
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -91,6 +102,7 @@ Examples:
       concurrency: o.concurrency,
       pollMs: o.pollMs,
       ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+      ...sizeLimits(o),
     });
     const shutdown = o.wait ? watchShutdown(ctx, 'stopping the engine of this process (the run goes on elsewhere)') : null;
     try {
