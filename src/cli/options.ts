@@ -119,6 +119,60 @@ export function parseAge(value: string): number {
   return parseDuration(value);
 }
 
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2 };
+
+/** Bounds of the size flags: the engine's (src/engine/engine.ts, MAX_BYTE_LIMIT). */
+const MIN_BYTES = 1024;
+const MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Parses a size: bytes, or a number with a binary unit (`512KiB`, `4MiB`; `K`/`KB` and `M`/`MB`
+ * mean the same), from 1 KiB to 64 MiB.
+ */
+export function parseBytes(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = m ? BYTE_UNITS[m[2]!.toLowerCase()] : undefined;
+  const bytes = m && unit !== undefined ? Math.round(Number(m[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < MIN_BYTES || bytes > MAX_BYTES) {
+    throw new InvalidArgumentError(`expected a size from 1KiB to 64MiB, such as 262144, 512KiB or 4MiB, got "${value}"`);
+  }
+  return bytes;
+}
+
+/** The size limits a command may raise (`--max-args-bytes`, `--max-result-bytes`). */
+export interface SizeLimitOptions {
+  maxArgsBytes?: number;
+  maxResultBytes?: number;
+}
+
+/**
+ * Adds the size-limit flags (with their STOKER_* variables). Values bigger than the defaults
+ * are stored in rows and read back with their runs: prefer references to big data.
+ */
+export function withSizeLimitOptions(cmd: Command, which: { args: boolean; results: boolean }): Command {
+  if (which.args)
+    cmd.addOption(
+      new Option('--max-args-bytes <size>', 'largest run arguments accepted (default 1MiB; up to 64MiB)')
+        .argParser(parseBytes)
+        .env('STOKER_MAX_ARGS_BYTES'),
+    );
+  if (which.results)
+    cmd.addOption(
+      new Option('--max-result-bytes <size>', 'largest task result or signal payload accepted (default 256KiB; up to 64MiB)')
+        .argParser(parseBytes)
+        .env('STOKER_MAX_RESULT_BYTES'),
+    );
+  return cmd;
+}
+
+/** The runtime options for the size flags that were given. */
+export function sizeLimits(o: SizeLimitOptions): SizeLimitOptions {
+  return {
+    ...(o.maxArgsBytes !== undefined ? { maxArgsBytes: o.maxArgsBytes } : {}),
+    ...(o.maxResultBytes !== undefined ? { maxResultBytes: o.maxResultBytes } : {}),
+  };
+}
+
 /** A usage error (exit code 2). */
 export function usageError(message: string): ValidationError {
   return new ValidationError('STOKER_CLI_USAGE', message);

@@ -53,7 +53,8 @@ export function buildProgram(ctx: CliContext): Command {
     `
 Every command takes --store URL (else $STOKER_STORE, else ${DEFAULT_STORE_URL}) and
 -f json|table. Flags win over environment variables (STOKER_STORE, STOKER_FLOWS,
-STOKER_TABLE_PREFIX, STOKER_LOG_LEVEL, STOKER_CONCURRENCY, STOKER_POLL_MS, STOKER_LEASE_MS),
+STOKER_TABLE_PREFIX, STOKER_LOG_LEVEL, STOKER_CONCURRENCY, STOKER_POLL_MS, STOKER_LEASE_MS,
+STOKER_MAX_ARGS_BYTES, STOKER_MAX_RESULT_BYTES),
 which win over defaults.
 
 Quick start:

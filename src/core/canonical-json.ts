@@ -44,6 +44,8 @@ function sortKeys(value: JsonValue): JsonValue {
 export interface JsonLimits {
   maxBytes: number;
   maxDepth: number;
+  /** how to raise `maxBytes`, for the message of `STOKER_INPUT_TOO_LARGE` (the option's name) */
+  raise?: string;
 }
 
 export const DEFAULT_INPUT_LIMITS: JsonLimits = { maxBytes: 256 * 1024, maxDepth: 64 };
@@ -134,7 +136,8 @@ export function checkJson(value: unknown, what: string, limits: JsonLimits = DEF
   }
   const bytes = Buffer.byteLength(JSON.stringify(value) ?? 'null');
   if (bytes > limits.maxBytes) {
-    throw new ValidationError('STOKER_INPUT_TOO_LARGE', `${what} is ${bytes} bytes, over the limit of ${limits.maxBytes}`, {
+    const raise = limits.raise ? `; send a reference instead, or raise the limit: ${limits.raise}` : '';
+    throw new ValidationError('STOKER_INPUT_TOO_LARGE', `${what} is ${bytes} bytes, over the limit of ${limits.maxBytes}${raise}`, {
       details: { bytes, maxBytes: limits.maxBytes },
     });
   }

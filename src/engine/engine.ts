@@ -137,8 +137,13 @@ export interface EngineOptions {
   /** the process {@link Engine.run} watches for stop signals and keeps alive (default: this Node process) */
   hostProcess?: HostProcess;
   version?: string;
-  /** limits on arguments and results (bytes) */
+  /**
+   * Largest task result (and signal payload) this engine accepts, in bytes (default 256 KiB):
+   * a bigger result fails its task with `STOKER_INPUT_TOO_LARGE`. Every value is stored in a
+   * row and read back with its run, so send references to big data rather than the data.
+   */
   maxResultBytes?: number;
+  /** Largest run arguments accepted, in bytes (default 1 MiB). */
   maxArgsBytes?: number;
   /**
    * Test hook at named points (docs/reliability.md, the simulation), a no-op in
@@ -467,8 +472,21 @@ function engineSettings(options: EngineOptions): EngineSettings {
     heartbeatMs: options.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3)),
     reapMs: options.reapMs ?? 500,
     maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
-    maxResultBytes: options.maxResultBytes ?? RUN_LIMITS.maxPayloadBytes,
-    maxArgsBytes: options.maxArgsBytes ?? RUN_LIMITS.maxArgsBytes,
+    maxResultBytes: byteLimit('maxResultBytes', options.maxResultBytes ?? RUN_LIMITS.maxPayloadBytes),
+    maxArgsBytes: byteLimit('maxArgsBytes', options.maxArgsBytes ?? RUN_LIMITS.maxArgsBytes),
     remoteTasks: new Set(options.remoteTasks ?? []),
   };
+}
+
+/** Largest accepted size limit: MariaDB's default max_allowed_packet is 16 MiB, MySQL's 64 MiB. */
+export const MAX_BYTE_LIMIT = 64 * 1024 * 1024;
+
+function byteLimit(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1024 || value > MAX_BYTE_LIMIT) {
+    throw new ValidationError(
+      'STOKER_CONFIG_INVALID',
+      `${name} must be a whole number of bytes from 1024 to ${MAX_BYTE_LIMIT}, got ${String(value)}`,
+    );
+  }
+  return value;
 }

@@ -15,6 +15,7 @@ import type { ClaimedAtom, JournalEntry, NewRun } from '../store/store.js';
 import type { EngineCore } from './engine-core.js';
 import { Suspension, toFailureRecord, type WaitRequest } from './failure.js';
 import type { EngineRunContext } from './run-cache.js';
+import { LIMIT_OPTIONS } from './run-client.js';
 import { taskContext, type Parked } from './task-context.js';
 import { remoteCode } from './remote-tasks.js';
 import type { Outcome, RunContext } from './transitions.js';
@@ -128,7 +129,7 @@ export class Executor {
       if (parked.suspension) return this.suspended(claim, parked.suspension, journal);
       const result: JsonValue = value === undefined ? null : (value as JsonValue);
       try {
-        checkJson(result, `result of ${spec.name}`, { maxBytes: core.settings.maxResultBytes, maxDepth: 64 });
+        checkJson(result, `result of ${spec.name}`, { maxBytes: core.settings.maxResultBytes, maxDepth: 64, raise: LIMIT_OPTIONS.results });
       } catch (e) {
         return { kind: 'failure', failure: { ...toFailureRecord(e), retryable: false }, journal };
       }

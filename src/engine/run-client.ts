@@ -34,6 +34,12 @@ import { WakeHub } from './wake-hub.js';
 /** Size limits of what a client sends (bytes): run arguments, signal payloads. */
 export const RUN_LIMITS = Object.freeze({ maxArgsBytes: 64 * 1024 * 16, maxPayloadBytes: 256 * 1024 });
 
+/** How to raise each limit, named in `STOKER_INPUT_TOO_LARGE` messages (docs/errors.md). */
+export const LIMIT_OPTIONS = Object.freeze({
+  args: 'maxArgsBytes (stoker run/engine: --max-args-bytes or STOKER_MAX_ARGS_BYTES)',
+  results: 'maxResultBytes (stoker run/engine/signal: --max-result-bytes or STOKER_MAX_RESULT_BYTES)',
+});
+
 /** Runs per `startRuns` call: one statement's worth of parameters, and a bounded transaction. */
 const MAX_BULK_START = 10_000;
 
@@ -157,7 +163,7 @@ export class RunClient {
 
   private newRun(graph: FlowGraph, args: JsonObject, key: string | null, parent?: { runId: string; atom: number }): NewRun {
     const name = graph.flow;
-    checkJson(args, `arguments of flow ${name}`, { maxBytes: this.limits.maxArgsBytes, maxDepth: 64 });
+    checkJson(args, `arguments of flow ${name}`, { maxBytes: this.limits.maxArgsBytes, maxDepth: 64, raise: LIMIT_OPTIONS.args });
     if (args === null || typeof args !== 'object' || Array.isArray(args)) {
       throw new ValidationError('STOKER_FLOW_INVALID', `arguments of flow ${name} must be a JSON object`);
     }
@@ -224,7 +230,7 @@ export class RunClient {
     if (!isValidName(name)) {
       throw new ValidationError('STOKER_CONFIG_INVALID', `signal name ${quoteName(name)} must be ${NAME_RULE}`);
     }
-    checkJson(payload, `payload of signal ${name}`, { maxBytes: this.limits.maxPayloadBytes, maxDepth: 64 });
+    checkJson(payload, `payload of signal ${name}`, { maxBytes: this.limits.maxPayloadBytes, maxDepth: 64, raise: LIMIT_OPTIONS.results });
     const woke = await this.store.sendSignal(runId, name, payload);
     if (woke > 0) this.hub.announce();
     return woke;

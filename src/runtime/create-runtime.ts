@@ -64,6 +64,10 @@ export interface RuntimeOptions {
   pollMs?: number;
   leaseMs?: number;
   heartbeatMs?: number;
+  /** largest run arguments accepted, in bytes (default 1 MiB; see EngineOptions.maxArgsBytes) */
+  maxArgsBytes?: number;
+  /** largest task result and signal payload accepted, in bytes (default 256 KiB) */
+  maxResultBytes?: number;
   /**
    * SQLite: the local supervisor that SIGKILLs a stopped engine process of this host
    * stalling every engine by holding the write lock (docs/reliability.md R12; default true; see
@@ -209,7 +213,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const wakeHub = new WakeHub();
   // one relay for the process: the client's starts and signals are announced too
   if (amqp) wakeHub.attach(amqp.wakeups);
-  const client = new RunClient({ store, flows, wakeHub });
+  const client = new RunClient({
+    store,
+    flows,
+    wakeHub,
+    ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
+    ...(options.maxResultBytes !== undefined ? { maxPayloadBytes: options.maxResultBytes } : {}),
+  });
   const makeEngine = (): Engine =>
     new Engine({
       store,
@@ -221,6 +231,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
       ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
       ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+      ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
+      ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
       ...(options.localSupervisor !== undefined ? { localSupervisor: options.localSupervisor } : {}),
       ...(options.watchPeers !== undefined ? { watchPeers: options.watchPeers } : {}),
       ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),

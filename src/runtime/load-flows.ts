@@ -7,8 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { extname, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StokerError, isStokerError } from '../errors.js';
 import { isCompiledFlow, isFlowDefinition, isRetryController, isTaskDefinition } from '../flow/guards.js';
 import { FlowRegistry } from '../flow/registry.js';
@@ -23,8 +23,12 @@ let tsxRegistered: Promise<void> | null = null;
 
 /** Registers tsx's ESM hooks once, so that `import()` of a `.ts` file works under plain node. */
 function registerTypeScript(): Promise<void> {
-  tsxRegistered ??= import('tsx/esm/api').then(({ register }) => {
-    register();
+  // Both hooks: in a package without "type": "module", Node loads a .ts file as CommonJS, and
+  // the ESM hooks alone hand its source to Node untransformed (a type annotation is then a
+  // syntax error).
+  tsxRegistered ??= Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]).then(([esm, cjs]) => {
+    esm.register();
+    cjs.register();
   });
   return tsxRegistered;
 }
@@ -104,9 +108,17 @@ export async function importUserModule(
         details: { line: Number(esbuild[1]) },
       });
     }
-    throw invalid(`failed to load: ${firstLine(message)}`, { cause: e });
+    const at = thrownAt(e);
+    throw invalid(`failed to load: ${firstLine(message)}${at ? ` (thrown at ${at}; --log-level debug shows the stack)` : ''}`, {
+      cause: e,
+      details: { thrownAt: at },
+    });
   }
 
+  // A TypeScript module Node loaded as CommonJS (its package has no "type": "module") comes
+  // back as { default: module.exports }, with its own exports one level down.
+  const inner = mod.default as { __esModule?: unknown } | null | undefined;
+  if (typeof inner === 'object' && inner !== null && inner.__esModule === true) return inner as Record<string, unknown>;
   return mod;
 }
 
@@ -195,6 +207,23 @@ function syntaxErrorLocation(error: SyntaxError, absolute: string, ext: string):
   if (found || TYPESCRIPT_EXTENSIONS.has(ext)) return found;
   const check = spawnSync(process.execPath, ['--check', absolute], { encoding: 'utf8', timeout: 10_000 });
   return typeof check.stderr === 'string' ? fromStack(check.stderr) : null;
+}
+
+/**
+ * Where an error thrown while a module loaded comes from: the first frame of its stack in a
+ * file outside Node's internals and node_modules, as `path:line:column` relative to the
+ * working directory (docs/errors.md, STOKER_FLOWS_MODULE_INVALID). Null when there is none.
+ */
+function thrownAt(error: unknown): string | null {
+  if (!(error instanceof Error) || typeof error.stack !== 'string') return null;
+  for (const line of error.stack.split('\n').slice(1)) {
+    const m = /^\s*at (?:.*\()?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/.exec(line);
+    if (!m || m[1]!.includes('/node_modules/')) continue;
+    const file = m[1]!.startsWith('file://') ? fileURLToPath(m[1]!) : m[1]!;
+    const rel = relative(process.cwd(), file);
+    return `${rel.startsWith('..') ? file : rel}:${m[2]}:${m[3]}`;
+  }
+  return null;
 }
 
 function firstLine(text: string): string {

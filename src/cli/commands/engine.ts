@@ -17,17 +17,20 @@ import {
   nameListOption,
   parseAge,
   redactUrl,
+  sizeLimits,
   usageError,
   withAmqpKeyOption,
   withAmqpOption,
   withCommonOptions,
   withFlowsOption,
+  withSizeLimitOptions,
   type CommonOptions,
+  type SizeLimitOptions,
 } from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 import { maxResourcesOption } from './stack.js';
 
-interface EngineOptions extends CommonOptions {
+interface EngineOptions extends CommonOptions, SizeLimitOptions {
   amqp?: string;
   amqpKey?: string;
   remoteTasks?: string[];
@@ -115,6 +118,7 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
         .argParser(intOption(0))
         .default(60_000),
     );
+  withSizeLimitOptions(cmd, { args: true, results: true });
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -143,6 +147,7 @@ Examples:
         concurrency: o.concurrency,
         ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
         ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+        ...sizeLimits(o),
         localSupervisor: o.localSupervisor,
         watchPeers: o.watchPeers,
         ...(o.retention !== undefined ? { retentionMs: checkRetention(o.retention) } : {}),

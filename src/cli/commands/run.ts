@@ -15,11 +15,22 @@ import { formatJson, runRecord } from '../format.js';
 import { runJson } from '../../views/json.js';
 import { parseJsonObjectFlag } from '../json-input.js';
 import { openRuntime } from '../open-runtime.js';
-import { intOption, redactUrl, requireFlows, withAmqpOption, withCommonOptions, withFlowsOption, type CommonOptions } from '../options.js';
+import {
+  intOption,
+  redactUrl,
+  requireFlows,
+  sizeLimits,
+  withAmqpOption,
+  withCommonOptions,
+  withFlowsOption,
+  withSizeLimitOptions,
+  type CommonOptions,
+  type SizeLimitOptions,
+} from '../options.js';
 import { watchShutdown } from '../shutdown.js';
 import { waitForRun } from '../wait-for-run.js';
 
-interface RunOptions extends CommonOptions {
+interface RunOptions extends CommonOptions, SizeLimitOptions {
   amqp?: string;
   flows?: string;
   args?: string;
@@ -61,6 +72,7 @@ export function registerRunCommand(program: Command, ctx: CliContext): void {
         .default(250),
     )
     .addOption(new Option('--lease-ms <n>', 'with --wait: engine lease').argParser(intOption(1000)));
+  withSizeLimitOptions(cmd, { args: true, results: true });
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -92,6 +104,7 @@ Examples:
       concurrency: o.concurrency,
       pollMs: o.pollMs,
       ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+      ...sizeLimits(o),
     });
     const shutdown = o.wait ? watchShutdown(ctx, 'stopping the engine of this process (the run goes on elsewhere)') : null;
     try {

@@ -8,9 +8,16 @@ import type { CliContext } from '../context.js';
 import { formatJson, formatRecord } from '../format.js';
 import { parseJsonFlag } from '../json-input.js';
 import { openRuntime } from '../open-runtime.js';
-import { withAmqpOption, withCommonOptions, type CommonOptions } from '../options.js';
+import {
+  sizeLimits,
+  withAmqpOption,
+  withCommonOptions,
+  withSizeLimitOptions,
+  type CommonOptions,
+  type SizeLimitOptions,
+} from '../options.js';
 
-interface SignalOptions extends CommonOptions {
+interface SignalOptions extends CommonOptions, SizeLimitOptions {
   amqp?: string;
   payload?: string;
 }
@@ -26,13 +33,14 @@ export function registerSignalCommand(program: Command, ctx: CliContext): void {
     .argument('<runId>', 'id of the run')
     .argument('<name>', 'signal name ([A-Za-z][A-Za-z0-9_.-]*)')
     .option('--payload <json>', 'JSON payload, or @FILE to read it from a file', 'null');
+  withSizeLimitOptions(cmd, { args: false, results: true });
   withCommonOptions(withAmqpOption(cmd)).addHelpText(
     'after',
     `\nExamples:\n  $ stoker signal 0b6f2c1e-… approval --payload '{"approvedBy": "ann"}'`,
   );
   cmd.action(async (runId: string, name: string, o: SignalOptions) => {
     const payload: JsonValue = parseJsonFlag('--payload', o.payload ?? 'null');
-    const runtime = await openRuntime(o, { engines: 0 });
+    const runtime = await openRuntime(o, { engines: 0, ...sizeLimits(o) });
     try {
       const woke = await runtime.client.signal(runId, name, payload);
       if (o.format === 'json') ctx.out(formatJson({ runId, name, payload, woke }));

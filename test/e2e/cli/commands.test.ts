@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestStore, testDialects } from '../../helpers/databases.js';
 import {
-  buildCli,
+  buildCliAsync,
   json,
   migrateStore,
   ROOT,
@@ -31,8 +31,8 @@ const newStore = (): string => `sqlite:${join(dir.path, `store-${++storeN}.db`)}
 /** a fresh store per test, migrated (as `stoker migrate` would) */
 const freshStore = (): Promise<string> => migrateStore(newStore());
 
-beforeAll(() => {
-  built = buildCli();
+beforeAll(async () => {
+  built = await buildCliAsync();
   dir = tempDir();
   flows = writeFile(
     dir.path,
@@ -54,7 +54,7 @@ export default [
 ];
 `,
   );
-});
+}, 180_000);
 
 afterAll(() => {
   built?.remove();

@@ -5,15 +5,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildCli, migrateStore, runCli, tempDir, writeFile, type Built, type CliResult } from './harness.js';
+import { buildCliAsync, migrateStore, runCli, tempDir, writeFile, type Built, type CliResult } from './harness.js';
 
 let built: Built;
 let dir: { path: string; remove(): void };
 let flows: string;
 let n = 0;
 
-beforeAll(() => {
-  built = buildCli();
+beforeAll(async () => {
+  built = await buildCliAsync();
   dir = tempDir();
   const lib = JSON.stringify(built.flowIndexUrl);
   flows = writeFile(
@@ -47,8 +47,9 @@ export default [
     `import { task, linear } from ${lib};\nexport default [linear('x', [task({ name: 'a', execute: () => 1 })]), task({ name: 'loose', execute: () => 2 })];\n`,
   );
   writeFile(dir.path, 'bad/throws.mjs', `throw new Error('cannot reach the config service');\n`);
+  writeFile(dir.path, 'bad/throws.ts', `function config(): string {\n  throw new Error('no CONFIG_URL');\n}\nexport default [config()];\n`);
   writeFile(dir.path, 'bad/syntax.ts', `import { task, linear } from ${lib};\nconst broken: number = ;\nexport default [];\n`);
-});
+}, 180_000);
 
 afterAll(() => {
   built?.remove();
@@ -167,7 +168,16 @@ describe('stoker run with a bad flows module (exit 7, names the file)', () => {
       'bad/syntax.ts',
       /^flows module bad\/syntax\.ts has a syntax error at line 2, column 24 \("const broken: number = ;"\): Unexpected ";"$/,
     ],
-    ['error while loading', 'bad/throws.mjs', /^flows module bad\/throws\.mjs failed to load: cannot reach the config service$/],
+    [
+      'error while loading',
+      'bad/throws.mjs',
+      /^flows module bad\/throws\.mjs failed to load: cannot reach the config service \(thrown at bad\/throws\.mjs:1:7; --log-level debug shows the stack\)$/,
+    ],
+    [
+      'error while loading a TypeScript module, thrown in a function',
+      'bad/throws.ts',
+      /^flows module bad\/throws\.ts failed to load: no CONFIG_URL \(thrown at bad\/throws\.ts:2:9; --log-level debug shows the stack\)$/,
+    ],
     [
       'default export not an array',
       'bad/object.mjs',
@@ -193,6 +203,38 @@ describe('stoker run with a bad flows module (exit 7, names the file)', () => {
       await expectNoRuns(store);
     });
   }
+
+  it('a TypeScript module in a folder without "type": "module" loads as well (tsx CommonJS hooks)', async () => {
+    const lib = JSON.stringify(built.flowIndexUrl);
+    writeFile(
+      dir.path,
+      'cjs/flows.ts',
+      `import { linear, task } from ${lib};\nconst n: number = 2;\nexport default [linear('typed', [task({ name: 'a', execute: () => n * 21 })])];\n`,
+    );
+    const store = fresh();
+    expect((await cli(['migrate', '--store', store.url])).code).toBe(0);
+    const r = await cli(['run', 'typed', '--flows', 'cjs/flows.ts', '--store', store.url, '--wait', '-f', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { result: unknown }).result).toEqual({});
+  });
+
+  it('--log-level debug prints the stack of the error the module threw', async () => {
+    const store = fresh();
+    const r = await cli(['run', 'x', '--flows', 'bad/throws.mjs', '--store', store.url, '--log-level', 'debug']);
+    expect(r.code).toBe(7);
+    const [first, ...stack] = r.stderr.trimEnd().split('\n');
+    expect(first).toMatch(/^stoker: error: flows module bad\/throws\.mjs failed to load: .* \(code STOKER_FLOWS_MODULE_INVALID\)$/);
+    const text = stack.join('\n');
+    expect(text).toMatch(/^StokerError: flows module bad\/throws\.mjs failed to load/);
+    expect(text).toMatch(/\ncaused by: Error: cannot reach the config service\n\s+at file:\/\/\/.*\/bad\/throws\.mjs:1:7\n/);
+    // STOKER_LOG_LEVEL works as the flag does
+    const env = await runCli(built, ['run', 'x', '--flows', 'bad/throws.mjs', '--store', store.url], {
+      cwd: dir.path,
+      env: { STOKER_LOG_LEVEL: 'debug' },
+    });
+    expect(env.stderr).toContain('caused by: Error: cannot reach the config service');
+    await expectNoRuns(store);
+  });
 
   it('the engine command rejects it the same way', async () => {
     const store = fresh();

@@ -8,7 +8,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { codeSpans, readDoc, tableUnder } from '../../unit/docs/markdown.js';
-import { buildCli, json, migrateStore, runCli, startCli, tempDir, waitUntil, writeFile, type Built, type CliResult } from './harness.js';
+import {
+  buildCliAsync,
+  json,
+  migrateStore,
+  runCli,
+  startCli,
+  tempDir,
+  waitUntil,
+  writeFile,
+  type Built,
+  type CliResult,
+} from './harness.js';
 
 const doc = readDoc('cli-json.md');
 
@@ -76,8 +87,8 @@ let n = 0;
 const cli = (args: string[]): Promise<CliResult> => runCli(built, args, { cwd: dir.path });
 const newStore = (): string => `sqlite:${join(dir.path, `shapes-${++n}.db`)}`;
 
-beforeAll(() => {
-  built = buildCli();
+beforeAll(async () => {
+  built = await buildCliAsync();
   dir = tempDir();
   const lib = JSON.stringify(built.flowIndexUrl);
   flows = writeFile(
@@ -99,7 +110,7 @@ export default [
 `,
   );
   writeFile(dir.path, 'throws.mjs', `throw new Error('cannot reach the config service');\n`);
-});
+}, 180_000);
 
 afterAll(() => {
   built?.remove();
