@@ -13,6 +13,11 @@
  * engine row (2 s: a renewal takes longer than the margin R9 leaves, so engines fence
  * themselves, and the database sees their leases lapse between two renewals: their atoms
  * are taken over while they still run). Must hold: the same.
+ *
+ * starved: for 10 s one engine process gets the CPU 200 ms of every 2.8 s (SIGSTOP for
+ * 2.6 s, SIGCONT for 200 ms, as a starved or throttled process would): its renewals come
+ * about once a cycle, close to the lease (3 s) and past R9's margin (0.9 × T), so it may
+ * fence itself and its lease may lapse while its tasks still run. Must hold: the same.
  */
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -26,6 +31,9 @@ const LEASE_MS = 3000;
 const STEP_MS = 150;
 const HOLD_MS = 20_000;
 const SLOW_MS = 10_000;
+/** the starved engine's cycle: stopped this long, then running this long */
+const STARVED_STOP_MS = 2600;
+const STARVED_RUN_MS = 200;
 
 /** A raw session of the test's own on the scenario's database. */
 interface RawSession {
@@ -144,6 +152,31 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
         `C8 slow trigger ${dialect}: ${to - from} ms slowed; re-registrations ${JSON.stringify(engines.map((p) => p.ids.length - 1))}; ` +
           `requeues (false takeovers) ${verdict.stats.requeues}; fenced writes ${verdict.stats.fencedWriteEvents}; re-executions ${verdict.stats.reexecutions}; ` +
           `engine errors logged ${engines.reduce((n, p) => n + (p.stderr.match(/engine error/g) ?? []).length, 0)}`,
+      );
+      expect(verdict.violations).toEqual([]);
+    }, 150_000);
+  });
+
+  describe(`C8 one engine starved of CPU (${STARVED_RUN_MS} ms in every ${STARVED_STOP_MS + STARVED_RUN_MS} ms) for ${SLOW_MS / 1000} s on ${dialect}`, () => {
+    const s = useScenario(dialect, 'c8starved');
+
+    it('slower but correct: every run finishes; false takeovers are fenced', async (ctx) => {
+      if (!s.db) return ctx.skip();
+      const { engines, submitted } = await startFleet(s);
+      const starved = engines[0]!;
+      await waitFor(() => readEffects(s.log).some((l) => l.pid === starved.pid) || undefined, 30_000, `${starved.name} at work`);
+      const until = Date.now() + SLOW_MS;
+      while (Date.now() < until) {
+        starved.signal('SIGSTOP');
+        await sleep(STARVED_STOP_MS);
+        starved.signal('SIGCONT');
+        await sleep(STARVED_RUN_MS);
+      }
+      submitted.push(...(await submitRuns(s.store, 6, { log: s.log, stepMs: STEP_MS })));
+      const verdict = await finish(s, engines, submitted, `C8 starved ${dialect}`);
+      console.log(
+        `C8 starved ${dialect}: re-registrations ${JSON.stringify(engines.map((p) => p.ids.length - 1))}; requeues (false takeovers) ${verdict.stats.requeues}; ` +
+          `fenced writes ${verdict.stats.fencedWriteEvents}; re-executions ${verdict.stats.reexecutions}`,
       );
       expect(verdict.violations).toEqual([]);
     }, 150_000);
