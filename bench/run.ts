@@ -2,7 +2,7 @@
  * `npm run bench`: throughput and cost per atom on every reachable dialect, with the
  * database's own one-row-commit rate (pgbench) measured in the same run as the reference.
  *
- *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--scenarios core,engines,stacks] [--quick] [--no-peers]
+ *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--scenarios core,engines,stacks,amqp] [--quick] [--no-peers]
  *
  * Scenarios: `core`, scenarios a)–c) (and the memory figure) on each dialect, one engine in
  * this process; `engines`, d) 1, 2 and 4 engine processes on PostgreSQL (bench/engines.ts,
@@ -22,6 +22,7 @@ import { FlowRegistry, linear, task, unordered } from '../src/flow/index.js';
 import type { Store } from '../src/store/store.js';
 import { createTestStore, type TestStore } from '../test/helpers/databases.js';
 import { pgbenchReference, progressFor, round, writeResults } from './common.js';
+import { amqpMarkdown, benchAmqp, type AmqpIdleRow } from './amqp.js';
 import { benchEngines, enginesMarkdown, type EnginesResult } from './engines.js';
 import { benchStacks, stacksMarkdown, type StackBenchRow } from './stacks.js';
 import { ensurePeers, graphileDrain } from './peers/peers.js';
@@ -31,7 +32,7 @@ const quick = args.includes('--quick');
 const dialectArg = args[args.indexOf('--dialects') + 1];
 const dialects = (args.includes('--dialects') && dialectArg ? dialectArg : 'sqlite,postgres,mysql').split(',');
 const scenarioArg = args[args.indexOf('--scenarios') + 1];
-const scenarios = (args.includes('--scenarios') && scenarioArg ? scenarioArg : 'core,engines,stacks').split(',');
+const scenarios = (args.includes('--scenarios') && scenarioArg ? scenarioArg : 'core,engines,stacks,amqp').split(',');
 const PEERS = !args.includes('--no-peers');
 
 interface Row {
@@ -296,11 +297,28 @@ if (scenarios.includes('engines') && dialects.includes('postgres')) {
 }
 let stacks: StackBenchRow[] | null = null;
 if (scenarios.includes('stacks')) stacks = await benchStacks({ quick, dialects, progress });
-const md = table() + (engines ? '\n\n' + enginesMarkdown(engines) : '') + (stacks ? '\n\n' + stacksMarkdown(stacks) : '');
+// RabbitMQ wake-ups (bench/amqp.ts): idle start latency on MariaDB with and without AMQP
+let amqp: AmqpIdleRow[] | null = null;
+if (scenarios.includes('amqp') && dialects.includes('mysql')) amqp = await benchAmqp({ quick, dialects: ['mysql'] });
+const md =
+  table() +
+  (engines ? '\n\n' + enginesMarkdown(engines) : '') +
+  (stacks ? '\n\n' + stacksMarkdown(stacks) : '') +
+  (amqp && amqp.length > 0 ? '\n\n' + amqpMarkdown(amqp) : '');
 const at = new Date().toISOString();
 writeResults(
   '',
-  { at, quick, node: process.version, reference, extra, rows, ...(engines ? { engines } : {}), ...(stacks ? { stacks } : {}) },
+  {
+    at,
+    quick,
+    node: process.version,
+    reference,
+    extra,
+    rows,
+    ...(engines ? { engines } : {}),
+    ...(stacks ? { stacks } : {}),
+    ...(amqp ? { amqp } : {}),
+  },
   md,
 );
 process.stdout.write(md + '\n');

@@ -18,7 +18,9 @@
  *   result names its epoch), which the side-effect log confirms ran and ended.
  * - I4: epochs strictly increase per atom across `atom.claimed` events; no `(atom, epoch)`
  *   twice; never two open claims; the atom row's epoch is the last claimed one; every task
- *   execution in the side-effect log ran under a claimed epoch, and at most once per epoch.
+ *   execution in the side-effect log ran under a claimed epoch, and at most once per epoch
+ *   (with `History.redelivery`, remote tasks: at most once per epoch and worker process,
+ *   since the broker redelivers the request a killed worker held; docs/amqp.md).
  * - I6: a succeeded atom is not executed again: no claim to RUNNING after `atom.success`
  *   unless a reverting scope took it back first (an event SUCCESS → REVERT_*: a scope
  *   retry then runs it again, legitimately); in the side-effect log, no
@@ -69,6 +71,11 @@ export interface History {
   /** the events of those runs, any order (sorted by id here) */
   events: readonly EventRow[];
   effects: readonly EffectLine[];
+  /**
+   * Remote tasks (docs/amqp.md): a request held by a worker that was killed is delivered
+   * again under the same claim, so one epoch may be executed once per worker process.
+   */
+  redelivery?: boolean;
 }
 
 const TERMINAL_RUN = new Set(['SUCCESS', 'REVERTED', 'FAILED', 'CANCELLED', 'SUPERSEDED']);
@@ -273,7 +280,15 @@ export function checkHistory(h: History): Verdict {
       for (const l of starts) push(perEpoch, l.epoch, l);
       for (const [epoch, ls] of perEpoch) {
         if (!seen.has(epoch)) v('I4', s.id, atom.index, `${atom.name} executed under epoch ${epoch}, which was never claimed`, ls);
-        if (ls.length > 1) v('I4', s.id, atom.index, `${atom.name} executed ${ls.length} times under one epoch ${epoch}`, ls);
+        const runs = h.redelivery ? ls.length - new Set(ls.map((l) => l.pid)).size + 1 : ls.length;
+        if (runs > 1)
+          v(
+            'I4',
+            s.id,
+            atom.index,
+            `${atom.name} executed ${runs} times under one epoch ${epoch}${h.redelivery ? ' in one process' : ''}`,
+            ls,
+          );
       }
       if (atom.state === 'SUCCESS') {
         const result = atom.result as { epoch?: unknown; pid?: unknown; execution?: unknown } | null;

@@ -23,6 +23,9 @@ import type { AmqpConnection } from './amqp-connection.js';
 import { queueNames, readRequest, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
 import type { MessageCodec } from './signed-messages.js';
 
+/** results kept for deliveries of the same request again (a connection cut before the ack) */
+const MAX_REMEMBERED = 10_000;
+
 export type RemoteHandler = (request: RemoteRequest, signal: AbortSignal) => Promise<RemoteResult>;
 
 export interface TaskConsumerOptions {
@@ -47,10 +50,15 @@ export class AmqpTaskConsumer {
     undeliverable: 0,
     /** cancellations that aborted a task running here */
     cancelled: 0,
+    /** deliveries of a request this process was running or had run: answered with its result, not executed again */
+    duplicates: 0,
   };
   private readonly names: ReturnType<typeof queueNames>;
   private ch: ConfirmChannel | null = null;
-  private readonly running = new Map<string, AbortController>();
+  private readonly closed = new WeakSet<ConfirmChannel>();
+  private readonly running = new Map<string, { abort: AbortController; done: Promise<RemoteResult> }>();
+  /** results of requests run here lately, for deliveries of the same request again (bounded) */
+  private readonly finished = new Map<string, RemoteResult>();
   private readonly setup = (model: ChannelModel): Promise<void> => this.open(model);
   private stopping = false;
   private idle: (() => void) | null = null;
@@ -80,7 +88,7 @@ export class AmqpTaskConsumer {
     if (this.running.size > 0) {
       await Promise.race([new Promise<void>((resolve) => (this.idle = resolve)), new Promise((r) => setTimeout(r, drainMs))]);
     }
-    for (const a of this.running.values()) a.abort(new Error('worker stopping'));
+    for (const r of this.running.values()) r.abort.abort(new Error('worker stopping'));
     this.ch = null;
     await ch?.close().catch(() => undefined);
   }
@@ -107,6 +115,7 @@ export class AmqpTaskConsumer {
     this.consumerTags = tags;
     this.ch = ch;
     ch.on('close', () => {
+      this.closed.add(ch);
       if (this.ch === ch) this.ch = null;
     });
   }
@@ -118,7 +127,7 @@ export class AmqpTaskConsumer {
     const running = this.running.get(opened.message.id);
     if (!running) return;
     this.stats.cancelled += 1;
-    running.abort(Object.assign(new Error('cancelled by the engine'), { code: 'STOKER_REMOTE_CANCELLED' }));
+    running.abort.abort(Object.assign(new Error('cancelled by the engine'), { code: 'STOKER_REMOTE_CANCELLED' }));
   }
 
   private async onRequest(ch: ConfirmChannel, msg: ConsumeMessage | null): Promise<void> {
@@ -136,12 +145,22 @@ export class AmqpTaskConsumer {
       return;
     }
     const { id, replyTo, request } = read;
+    // The broker delivers again a request whose delivery was not acknowledged (the
+    // connection was cut): if this process is running it or has just run it, its result
+    // answers the new delivery; it is not executed a second time here.
+    const known = this.finished.get(id) ?? this.running.get(id)?.done;
+    if (known) {
+      this.stats.duplicates += 1;
+      await this.reply(ch, msg, id, replyTo, request, await known);
+      return;
+    }
     const abort = new AbortController();
-    this.running.set(id, abort);
+    let settle!: (r: RemoteResult) => void;
+    this.running.set(id, { abort, done: new Promise<RemoteResult>((resolve) => (settle = resolve)) });
     const tell = (type: 'started' | 'heartbeat'): void => {
       const { body, headers } = codec.seal({ type, id });
       try {
-        this.ch?.sendToQueue(replyTo, body, { headers });
+        (this.closed.has(ch) ? this.ch : ch)?.sendToQueue(replyTo, body, { headers });
       } catch {
         // a heartbeat is a hint
       }
@@ -156,8 +175,19 @@ export class AmqpTaskConsumer {
       clearInterval(beat);
       this.running.delete(id);
     }
+    settle(result);
+    this.remember(id, result);
     await this.reply(ch, msg, id, replyTo, request, result);
     if (this.running.size === 0) this.idle?.();
+  }
+
+  private remember(id: string, result: RemoteResult): void {
+    this.finished.set(id, result);
+    // oldest first: a Map iterates in insertion order
+    for (const old of this.finished.keys()) {
+      if (this.finished.size <= MAX_REMEMBERED) break;
+      this.finished.delete(old);
+    }
   }
 
   /** Publishes the reply (mandatory, confirmed), then acknowledges the request on the channel it came on. */
@@ -169,8 +199,10 @@ export class AmqpTaskConsumer {
     request: RemoteRequest,
     result: RemoteResult,
   ): Promise<void> {
-    const ch = this.ch;
-    if (!ch) return; // connection lost: the request is delivered again, and executed again
+    // the channel the request came on, while it is open (its delivery tag is only good
+    // there); else the current one: the reply still goes, and the request comes again
+    const ch = this.closed.has(from) ? this.ch : from;
+    if (!ch) return; // no connection: the request is delivered again, and answered then
     const { body, headers } = this.options.codec.seal({
       type: 'reply',
       id,

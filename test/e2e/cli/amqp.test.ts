@@ -34,7 +34,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   silentPort = (silent.address() as { port: number }).port;
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   built?.remove();
@@ -134,6 +134,41 @@ describe('stoker engine --amqp with bad input', () => {
     const r = await runCli(built, ['run', 'noop', '--flows', flows, '--store', store.url, '--amqp', 'amqp://guest:guest@127.0.0.1:1/'], {
       cwd: dir.path,
     });
+    expect(r.code).toBe(9);
+    errorLine(r, 'STOKER_AMQP_UNREACHABLE');
+  });
+});
+
+describe('stoker worker with bad input', () => {
+  const worker = (args: string[], env: Record<string, string> = {}) =>
+    runCli(built, ['worker', '--flows', flows, ...args], { cwd: dir.path, env });
+
+  it('no --amqp: exit 2', async () => {
+    const r = await worker([]);
+    expect(r.code).toBe(2);
+    expect(errorLine(r, 'STOKER_CLI_USAGE')).toContain('needs --amqp');
+  });
+
+  it('no signing key: exit 2, says where the key comes from', async () => {
+    const r = await worker(['--amqp', 'amqp://guest:guest@127.0.0.1:1/']);
+    expect(r.code).toBe(2);
+    expect(errorLine(r, 'STOKER_CLI_USAGE')).toContain('STOKER_AMQP_KEY');
+  });
+
+  it('a key shorter than 16 characters: exit 2, before connecting', async () => {
+    const r = await worker(['--amqp', 'amqp://guest:guest@127.0.0.1:1/', '--tasks', 'nothing'], { STOKER_AMQP_KEY: 'short' });
+    expect(r.code).toBe(2);
+    expect(errorLine(r, 'STOKER_AMQP_KEY_INVALID')).toContain('at least 16 characters, got 5');
+  });
+
+  it('an unknown task name: exit 2, lists the tasks', async () => {
+    const r = await worker(['--amqp', 'amqp://guest:guest@127.0.0.1:1/', '--tasks', 'nope'], { STOKER_AMQP_KEY: 'k'.repeat(20) });
+    expect(r.code).toBe(2);
+    expect(errorLine(r, 'STOKER_CONFIG_INVALID')).toContain('no task named nope (tasks: nothing)');
+  });
+
+  it('an unreachable broker: exit 9', async () => {
+    const r = await worker(['--amqp', 'amqp://guest:guest@127.0.0.1:1/', '--tasks', 'nothing'], { STOKER_AMQP_KEY: 'k'.repeat(20) });
     expect(r.code).toBe(9);
     errorLine(r, 'STOKER_AMQP_UNREACHABLE');
   });
