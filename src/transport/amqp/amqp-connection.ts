@@ -30,6 +30,7 @@ export interface AmqpConnectionOptions {
   name?: string;
 }
 
+/** @internal (amqplib's types stay out of the package's declarations) */
 export type ConnectionSetup = (model: ChannelModel) => Promise<void>;
 
 export class AmqpConnection {
@@ -67,13 +68,14 @@ export class AmqpConnection {
   /**
    * Registers `setup`, run on every connection from now on (channels die with their
    * connection). Runs it at once when connected; its error is then thrown to the caller.
+   * @internal
    */
   async onConnect(setup: ConnectionSetup): Promise<void> {
     this.setups.push(setup);
     if (this.model) await setup(this.model);
   }
 
-  /** Forgets a setup registered with {@link onConnect} (its channels are the caller's to close). */
+  /** Forgets a setup registered with {@link onConnect} (its channels are the caller's to close). @internal */
   offConnect(setup: ConnectionSetup): void {
     const i = this.setups.indexOf(setup);
     if (i >= 0) this.setups.splice(i, 1);

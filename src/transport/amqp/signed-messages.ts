@@ -74,7 +74,7 @@ export class MessageCodec {
     this.now = options.now ?? Date.now;
   }
 
-  /** The body and headers of a new message (a fresh nonce each time: a re-publish is a new message). */
+  /** The body and headers of a new message (a fresh nonce each time: a re-publish is a new message). @internal */
   seal(fields: { type: string; [field: string]: unknown }): { body: Buffer; headers: Record<string, string> } {
     const body = Buffer.from(JSON.stringify({ ...fields, v: 1, nonce: randomUUID(), sentAt: this.now() }), 'utf8');
     return { body, headers: { [SIGNATURE_HEADER]: this.sign(body) } };
@@ -84,6 +84,7 @@ export class MessageCodec {
    * Checks and parses a delivery. `redelivered` (the broker's flag: it sent this very
    * message before, to a consumer that did not acknowledge it) skips the nonce check, since
    * a redelivery is not a replay; the age check still applies.
+   * @internal
    */
   open(body: Buffer, headers: Record<string, unknown> | undefined, redelivered: boolean): Opened {
     const reject = (why: Rejection): Opened => {
