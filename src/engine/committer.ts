@@ -67,7 +67,7 @@ export class Committer {
         const groups = [...byRun(batch).values()];
         for (const group of groups) await this.commitAlone(group, firstError, groups.length > 1);
       }
-      core.wake();
+      core.slotFreed();
     }
   }
 

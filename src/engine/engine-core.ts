@@ -61,6 +61,11 @@ export class EngineCore {
   lastRenewMono = 0;
   /** wakes the claim loop (set by the claim loop) */
   wake: () => void = () => undefined;
+  /**
+   * A slot was freed (an outcome committed, a task given up): wakes the claim loop only if
+   * its last claim may have left ready work behind (set by the claim loop).
+   */
+  slotFreed: () => void = () => undefined;
   /** where remote tasks go (docs/amqp.md); null: every task runs here, `remote` or not */
   remote: RemoteExecutor | null = null;
 

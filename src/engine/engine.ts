@@ -445,7 +445,7 @@ export class Engine {
         (reason.code === 'STOKER_ENGINE_STOPPED' || reason.code === 'STOKER_ENGINE_FENCED')
       ) {
         core.inflight.delete(claim.runId, claim.index);
-        core.wake();
+        core.slotFreed();
         return;
       }
       this.committer.enqueue({ claim, outcome });
