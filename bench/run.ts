@@ -2,13 +2,14 @@
  * `npm run bench`: throughput and cost per atom on every reachable dialect, with the
  * database's own one-row-commit rate (pgbench) measured in the same run as the reference.
  *
- *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--scenarios core,engines,stacks,amqp] [--quick] [--no-peers]
+ *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--scenarios core,cli,engines,stacks,amqp] [--quick] [--no-peers]
  *
  * Scenarios: `core`, scenarios a)–c) (and the memory figure) on each dialect, one engine in
- * this process; `engines`, d) 1, 2 and 4 engine processes on PostgreSQL (bench/engines.ts,
+ * this process; `cli`, e) and f), the built `stoker` command at its defaults in processes of
+ * its own, as users run it (bench/cli.ts); `engines`, d) 1, 2 and 4 engine processes on PostgreSQL (bench/engines.ts,
  * also `npm run bench:engines` on its own); `stacks`, Heat stacks (bench/stacks.ts: a ResourceGroup
  * of N created, updated and deleted, a chain of 50, 1 and 2 engine processes, against a no-op
- * flow of the same shape). All three by default. On PostgreSQL, scenario c) is
+ * flow of the same shape); `amqp`, RabbitMQ wake-ups and remote workers (bench/amqp.ts). All by default. On PostgreSQL, scenario c) is
  * also measured for graphile-worker with its defaults, in the same run (bench/peers/,
  * installed on first use; `--no-peers` leaves it out).
  *
@@ -23,6 +24,7 @@ import type { Store } from '../src/store/store.js';
 import { createTestStore, type TestStore } from '../test/helpers/databases.js';
 import { pgbenchReference, progressFor, round, writeResults } from './common.js';
 import { amqpMarkdown, benchAmqp, type AmqpIdleRow } from './amqp.js';
+import { benchCli } from './cli.js';
 import { benchEngines, enginesMarkdown, type EnginesResult } from './engines.js';
 import { benchStacks, stacksMarkdown, type StackBenchRow } from './stacks.js';
 import { ensurePeers, graphileDrain } from './peers/peers.js';
@@ -32,7 +34,7 @@ const quick = args.includes('--quick');
 const dialectArg = args[args.indexOf('--dialects') + 1];
 const dialects = (args.includes('--dialects') && dialectArg ? dialectArg : 'sqlite,postgres,mysql').split(',');
 const scenarioArg = args[args.indexOf('--scenarios') + 1];
-const scenarios = (args.includes('--scenarios') && scenarioArg ? scenarioArg : 'core,engines,stacks,amqp').split(',');
+const scenarios = (args.includes('--scenarios') && scenarioArg ? scenarioArg : 'core,cli,engines,stacks,amqp').split(',');
 const PEERS = !args.includes('--no-peers');
 
 interface Row {
@@ -270,7 +272,7 @@ function table(): string {
   }
   lines.push(
     '',
-    'a0) is the first linear run on the dialect in this process. a) is measured after a warm-up (one linear run of 10,000 atoms, not reported): a long-running engine; at 100 and 1,000 atoms it is the median of 9 and 5 runs. c) runs are queued before the engine starts; seconds run from its start until no run is open; start rates are reported below.',
+    "a0) is the first linear run on the dialect in this process. a) is measured after a warm-up (one linear run of 10,000 atoms, not reported): a long-running engine; at 100 and 1,000 atoms it is the median of 9 and 5 runs. c) runs are queued before the engine starts; seconds run from its start until no run is open; start rates are reported below. e) and f) run the built CLI at its defaults (bench/cli.ts): seconds are the run's own, created → finished by the database's clock; the note gives the wall time from spawning `stoker run`, which includes that process's start.",
   );
   lines.push('', '| reference / extra | value |', '|---|---|');
   for (const [k, v] of Object.entries({ ...reference, ...extra })) lines.push(`| ${k} | ${String(v)} |`);
@@ -279,6 +281,21 @@ function table(): string {
 
 if (dialects.includes('postgres')) Object.assign(reference, pgbenchReference(quick, progress));
 if (scenarios.includes('core')) for (const d of dialects) await benchDialect(d);
+if (scenarios.includes('cli')) {
+  // e), f): the built CLI at its defaults, engine and `stoker run` in processes of their own (bench/cli.ts)
+  for (const r of await benchCli({ dialects, quick, progress })) {
+    const note = `wall ${r.wallSeconds} s from spawning stoker run${r.note ? `; ${r.note}` : ''}`;
+    rows.push({
+      dialect: r.dialect,
+      scenario: r.scenario,
+      atoms: r.atoms,
+      seconds: r.seconds,
+      atomsPerSec: r.atomsPerSec,
+      commitsPerAtom: null,
+      note,
+    });
+  }
+}
 let engines: EnginesResult | null = null;
 if (scenarios.includes('engines') && dialects.includes('postgres')) {
   // d) several engine processes on one PostgreSQL database (bench/engines.ts)
