@@ -20,11 +20,11 @@ export class Coalescer<I, O> {
 
   /**
    * @param send one statement for `items`, answering each in order
-   * @param key items with equal keys go in different statements
+   * @param key items with equal keys go in different statements (none: any items go together)
    */
   constructor(
     private readonly send: (items: I[]) => Promise<O[]>,
-    private readonly key: (item: I) => string | number,
+    private readonly key: ((item: I) => string | number) | null,
     private readonly maxBatch = 200,
   ) {}
 
@@ -40,12 +40,14 @@ export class Coalescer<I, O> {
     const batch: Pending<I, O>[] = [];
     const keys = new Set<string | number>();
     for (let i = 0; i < this.queue.length && batch.length < this.maxBatch;) {
-      const k = this.key(this.queue[i]!.item);
-      if (keys.has(k)) {
-        i++;
-        continue;
+      if (this.key) {
+        const k = this.key(this.queue[i]!.item);
+        if (keys.has(k)) {
+          i++;
+          continue;
+        }
+        keys.add(k);
       }
-      keys.add(k);
       batch.push(this.queue.splice(i, 1)[0]!);
     }
     this.inFlight++;

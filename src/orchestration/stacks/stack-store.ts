@@ -209,14 +209,8 @@ export class StackStore {
   private readonly rowViews: Coalescer<{ stackId: string; rowId: number }, StepView>;
 
   constructor(readonly sql: ModuleSql) {
-    this.views = new Coalescer(
-      (items) => this.viewBatch(items, 'names'),
-      () => 0,
-    );
-    this.rowViews = new Coalescer(
-      (items) => this.viewBatch(items, 'row'),
-      () => 0,
-    );
+    this.views = new Coalescer((items) => this.viewBatch(items, 'names'), null);
+    this.rowViews = new Coalescer((items) => this.viewBatch(items, 'row'), null);
     this.writes = new Coalescer(
       (items) => this.writeBatch(items),
       (w) => w.id,
