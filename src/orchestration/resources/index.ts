@@ -39,7 +39,7 @@ export {
   resolveAttribute,
   showAttributes,
 } from './resource-attributes.js';
-export { ResourceFailure, resourceStatusReason } from './resource-failure.js';
+export { ResourceFailure, nestedFailureReason, resourceStatusReason } from './resource-failure.js';
 export { ResourceTypeRegistry, checkResourceType, type ResourceTypeSchema } from './resource-type-registry.js';
 export {
   REPLACE,

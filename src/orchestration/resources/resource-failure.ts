@@ -57,3 +57,38 @@ export function resourceStatusReason(error: unknown, path: string): string {
   }
   return path === '' ? `${type}: ${message}` : `${type}: ${path}: ${message}`;
 }
+
+/**
+ * The status reason of a resource whose nested stack (a template resource, OS::Heat::Stack,
+ * a ResourceGroup's or ResourceChain's members) ended failed with `nestedReason`, as Heat
+ * words it: the nested stack's `Resource <ACTION> failed: <Error>: <path>: <message>` becomes
+ * `<Error>: resources.<name>.<path>: <message>`, numbered members shown as `[n]`, so that the
+ * parent stack's reason reads `Resource CREATE failed: ValueError:
+ * resources.group1.resources[0].resources.oops: Test Resource failed oops` (never the nested
+ * prefix twice). A reason of another shape (`Timed out`) is kept, after the resource's path.
+ *
+ * @example
+ * ```ts
+ * nestedFailureReason('Resource CREATE failed: ValueError: resources.oops: Test Resource failed oops', 'group1', 'CREATE');
+ * // 'ValueError: resources.group1.resources.oops: Test Resource failed oops'
+ * ```
+ */
+export function nestedFailureReason(nestedReason: string, resourceName: string, nestedAction: string): string {
+  let error = '';
+  let message = nestedReason;
+  let inner: string[] = [];
+  if (nestedReason.includes(`Resource ${nestedAction.toUpperCase()} failed: `)) {
+    const parts = nestedReason.split(':').map((p) => p.trim());
+    if (parts.length >= 4) {
+      error = parts[1]!;
+      message = parts.slice(3).join(': ');
+      inner = parts[2]!.split('.');
+    }
+  }
+  let path = '';
+  for (const item of ['resources', resourceName, ...inner]) {
+    if (/^\d+$/.test(item)) path += `[${item}]`;
+    else path += path === '' ? item : `.${item}`;
+  }
+  return `${error === '' ? '' : `${error}: `}${path === '' ? '' : `${path}: `}${message}`;
+}

@@ -69,7 +69,8 @@ export function planAction(input: PlanInput): ActionPlan {
     for (const r of rows) generations.set(r.name, Math.max(generations.get(r.name) ?? 0, r.generation));
     for (const name of instance.order) {
       const def = instance.resource(name);
-      if (!currentNames.has(name)) {
+      const planned = !currentNames.has(name);
+      if (planned) {
         const generation = (generations.get(name) ?? 0) + 1;
         const requires = [...def.requires];
         inits.push(
@@ -88,7 +89,7 @@ export function planAction(input: PlanInput): ActionPlan {
       steps.push({
         name: index.get(name)!,
         type: 'stack.resource',
-        params: { ...base, op: 'converge', name },
+        params: { ...base, op: 'converge', name, ...(planned ? { planned: true } : {}) },
         after: def.requires.map((r) => index.get(r)!).filter(Boolean),
         retry: 1,
       });

@@ -28,6 +28,8 @@ export interface ResourceStepParams {
   project?: string;
   /** a delete of one particular row (a replaced or removed resource) */
   row?: number;
+  /** a converge step whose row the action planned INIT_COMPLETE (a create: its first write can read too) */
+  planned?: boolean;
 }
 
 /** A resource step failed: the stack action fails (its reason was recorded before). */

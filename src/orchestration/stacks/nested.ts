@@ -8,6 +8,7 @@
  */
 import type { JsonObject, JsonValue } from '../../core/json.js';
 import type { TaskContext } from '../../flow/types.js';
+import { nestedFailureReason } from '../resources/index.js';
 import { childRegistry, emptyEnvironment, parseTemplate, type ResolvedType, type TemplateInstance } from '../template/index.js';
 import type { StackLayer, TraversalOwner } from './layer.js';
 import { nestedSummary } from './outputs.js';
@@ -162,7 +163,9 @@ export async function convergeNested(layer: StackLayer, r: NestedRequest): Promi
   }
   const payload = (await awaitSignal(layer, r.ctx, nestedSignal(child.id))) as JsonObject | null;
   const done = (await stacks.sql.read('read a stack', (s) => stacks.getStack(s, child!.id)))!;
-  if (payload?.['status'] !== 'COMPLETE') return failed(String(payload?.['reason'] ?? done.statusReason), child.id);
+  if (payload?.['status'] !== 'COMPLETE') {
+    return failed(nestedFailureReason(String(payload?.['reason'] ?? done.statusReason), r.name, done.action), child.id);
+  }
   const summary = await nestedSummary(layer, done);
   const attributes: JsonObject = { ...summary.outputs };
   if (r.layerKind === 'stack') {
@@ -198,7 +201,9 @@ export async function deleteNested(
     await layer.startAction(child, childAction, null, { owner: { run: ctx.runId, atom: ctx.atomName, key: ctx.idempotencyKey } });
   }
   const payload = (await awaitSignal(layer, ctx, nestedSignal(child.id))) as JsonObject | null;
-  if (payload?.['status'] !== 'COMPLETE') return { failed: true, reason: String(payload?.['reason'] ?? 'nested stack failed') };
+  if (payload?.['status'] !== 'COMPLETE') {
+    return { failed: true, reason: nestedFailureReason(String(payload?.['reason'] ?? 'nested stack failed'), row.name, childAction) };
+  }
   void stack;
   return { failed: false, reason: '' };
 }

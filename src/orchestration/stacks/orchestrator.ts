@@ -31,7 +31,7 @@ import { nestedAttribute, rowsRuntime, stackOutputs } from './outputs.js';
 import { ResourceStepFailed, ResourceSteps, hookSignal, type ResourceStepParams } from './resource-step.js';
 import { StackStore, type ResourceRow, type StackAction, type StackRow } from './stack-store.js';
 import { stackLayerTypes } from './stack-types.js';
-import { emptySet, instantiateSet, type TemplateSetBody } from './template-set.js';
+import { emptySet, instantiateSet, rememberSet, type TemplateSetBody } from './template-set.js';
 import { validateStack } from './validate-stack.js';
 import { planAction } from './action-plan.js';
 import { previewStack, type PreviewResult } from './preview.js';
@@ -125,6 +125,13 @@ export class Orchestrator implements StackLayer {
     return randomUUID();
   }
 
+  /** A set just stored from a request: its body and the instance it was validated with (no second read or parse). */
+  private remember(setId: string, stackId: string, body: TemplateSetBody, instance: TemplateInstance): void {
+    if (this.bodies.size > 512) this.bodies.delete(this.bodies.keys().next().value!);
+    this.bodies.set(setId, body);
+    rememberSet(setId, stackId, instance);
+  }
+
   async setBody(id: string): Promise<TemplateSetBody> {
     let body = this.bodies.get(id);
     if (!body) {
@@ -177,7 +184,7 @@ export class Orchestrator implements StackLayer {
         ...(request.environments ?? []).map((e) => e.text),
       ],
     };
-    const instance = instantiateSet(null, body, stack, this.limits.template);
+    const instance = instantiateSet(null, body, stack, this.limits.template, template);
     if (previous?.instance) checkImmutableParameters(previous.instance.parameters, instance.parameters);
     checkNestedTemplates(template, { files, registry: environment.resourceRegistry });
     const existing = new Set((previous?.rows ?? []).filter((r) => r.current).map((r) => r.name));
@@ -208,7 +215,7 @@ export class Orchestrator implements StackLayer {
       );
     }
     const id = this.newId();
-    const { body } = this.prepare(request, { id, name, project });
+    const { body, instance } = this.prepare(request, { id, name, project });
     const setId = this.newId();
     const at = this.now();
     const stack: StackRow = {
@@ -243,6 +250,7 @@ export class Orchestrator implements StackLayer {
       }
       throw e;
     }
+    this.remember(setId, id, body, instance);
     await this.startAction(stack, 'CREATE', setId);
     return this.get(id, project);
   }
@@ -252,7 +260,7 @@ export class Orchestrator implements StackLayer {
     if (stack.action === 'DELETE' && stack.status !== 'FAILED') {
       throw new ConflictError('STOKER_STACK_ACTION_INVALID', `Updating a stack when it is deleting is not supported.`);
     }
-    const { body } = await this.prepareUpdate(stack, request);
+    const { body, instance } = await this.prepareUpdate(stack, request);
     const setId = this.newId();
     await this.stacks.sql.transaction('store a template set', async (s) => {
       await this.stacks.insertTemplateSet(s, setId, stack.id, body as unknown as JsonObject, this.now());
@@ -263,6 +271,7 @@ export class Orchestrator implements StackLayer {
         ...(request.tags !== undefined ? { tags: request.tags } : request.existing ? {} : { tags: [] }),
       });
     });
+    this.remember(setId, stack.id, body, instance);
     await this.startAction({ ...stack, disableRollback: request.disableRollback ?? true }, 'UPDATE', setId);
     return this.get(stack.id, project);
   }
@@ -360,24 +369,34 @@ export class Orchestrator implements StackLayer {
       await this.stackEvent(s, stack, `${action}_IN_PROGRESS`, reason);
     });
     const graph = buildGraph({ name: `stack-${action.toLowerCase()}`, steps: plan.steps });
-    const started = await this.client.startGraph(graph, { stack: stack.id, traversal }, { key: `stack:${stack.id}`, supersede: true });
-    await this.stacks.sql.write('record the traversal run', (s) =>
-      this.stacks.updateStack(s, stack.id, { runId: started.run.id }, traversal),
-    );
     const timeoutMins = stack.timeoutMins ?? (stack.parentId === null ? this.limits.defaultTimeoutMins : null);
-    if (timeoutMins !== null && stack.parentId === null && action !== 'DELETE') {
-      const timer = buildGraph({
-        name: 'stack-timeout',
-        steps: [
-          {
-            name: 'timeout',
-            type: 'stack.timeout',
-            params: { stack: stack.id, traversal, action, set: setId, timeoutMs: timeoutMins * 60_000 },
-          },
-        ],
-      });
-      await this.client.startGraph(timer, { stack: stack.id, traversal }, { key: `stack-timeout:${stack.id}`, supersede: true });
-    }
+    // the timer run is independent of the action's run (its own key): both start at once
+    const timer =
+      timeoutMins !== null && stack.parentId === null && action !== 'DELETE'
+        ? this.client.startGraph(
+            buildGraph({
+              name: 'stack-timeout',
+              steps: [
+                {
+                  name: 'timeout',
+                  type: 'stack.timeout',
+                  params: { stack: stack.id, traversal, action, set: setId, timeoutMs: timeoutMins * 60_000 },
+                },
+              ],
+            }),
+            { stack: stack.id, traversal },
+            { key: `stack-timeout:${stack.id}`, supersede: true },
+          )
+        : null;
+    const [started, timed] = await Promise.allSettled([
+      this.client.startGraph(graph, { stack: stack.id, traversal }, { key: `stack:${stack.id}`, supersede: true }),
+      timer,
+    ]);
+    if (started.status === 'rejected') throw started.reason;
+    await this.stacks.sql.write('record the traversal run', (s) =>
+      this.stacks.updateStack(s, stack.id, { runId: started.value.run.id }, traversal),
+    );
+    if (timed.status === 'rejected') throw timed.reason;
   }
 
   private async finish(p: FinishParams, ctx: TaskContext): Promise<JsonValue> {

@@ -69,6 +69,21 @@ export class ResourceSteps extends HeldRows {
       if (!stack || stack.traversal !== p.traversal) return { superseded: true };
       return this.converge(stack, p, ctx);
     }
+    if (p.op === 'delete' && p.action === 'DELETE') {
+      // a stack delete: the step's first write (DELETE_IN_PROGRESS, its hold) reads the stack and the row too
+      const started = await stacks.startStep({
+        action: 'DELETE',
+        stackId: p.stack,
+        traversal: p.traversal,
+        name: p.name,
+        rowId: p.row!,
+        run: ctx.runId,
+        atom: ctx.atomName,
+        token: ctx.fencingToken,
+        at: this.layer.now(),
+      });
+      if (started) return deleteResource(this, started.stack, started.row, p, ctx);
+    }
     const view = await stacks.sql.read('read a resource step', (s) => stacks.rowView(s, p.stack, p.row!));
     if (!view.stack || view.stack.traversal !== p.traversal) return { superseded: true };
     return p.op === 'delete' ? deleteResource(this, view.stack, view.row, p, ctx) : lifecycleResource(this, view.stack, view.row, p, ctx);
@@ -82,8 +97,11 @@ export class ResourceSteps extends HeldRows {
     const binding = known ?? { id: p.stack, name: p.stackName!, project: p.project! };
     const instance = instantiateSet(p.set, body, binding, this.layer.limits.template);
     const def = instance.resource(p.name);
-    // the stack (is this traversal still current?) and the rows this step reads, in one statement
-    const view = await stacks.sql.read('read a resource step', (s) => stacks.stepView(s, p.stack, [p.name, ...def.requires]));
+    // a create of a planned row whose properties need no other row: its first write reads what the step needs
+    const early = known === null && p.planned === true ? await this.startPlanned(p, body, instance, ctx) : null;
+    // else the stack (is this traversal still current?) and the rows this step reads, in one statement
+    const view =
+      early?.view ?? (await stacks.sql.read('read a resource step', (s) => stacks.stepView(s, p.stack, [p.name, ...def.requires])));
     const stack = view.stack;
     if (!stack || stack.traversal !== p.traversal) return { superseded: true };
     const rows = view.rows.filter((r) => !r.deleted);
@@ -110,7 +128,7 @@ export class ResourceSteps extends HeldRows {
     let evaluated;
     let resolved;
     try {
-      evaluated = instance.evaluateResource(p.name, runtime);
+      evaluated = early?.evaluated ?? instance.evaluateResource(p.name, runtime);
       resolved = resolveResourceType(body.environment.resourceRegistry, def.type, { resourceName: p.name, files: body.files });
     } catch (e) {
       return failHere(row, row ? 'UPDATE' : 'CREATE', e);
@@ -299,6 +317,52 @@ export class ResourceSteps extends HeldRows {
       if (e instanceof Suspension) throw e;
       return failHere(row, action, ctx.signal.aborted && !(e instanceof ResourceStepFailed) ? new Error(abortText(ctx)) : e);
     }
+  }
+
+  /**
+   * The first write of a create whose row the action planned (INIT_COMPLETE), when nothing
+   * stands in the way of Heat's order (no breakpoint, a plain resource type) and its
+   * properties evaluate without reading another row: the row is taken and set
+   * CREATE_IN_PROGRESS in the statement that reads it (StackStore.startStep). The step then
+   * goes on as an execution resuming its own create. null: read and decide as usual.
+   */
+  private async startPlanned(
+    p: ResourceStepParams,
+    body: TemplateSetBody,
+    instance: ReturnType<typeof instantiateSet>,
+    ctx: TaskContext,
+  ): Promise<{ view: { stack: StackRow | null; rows: ResourceRow[] }; evaluated: ReturnType<typeof instance.evaluateResource> } | null> {
+    const def = instance.resource(p.name);
+    const registry = body.environment.resourceRegistry;
+    let evaluated;
+    try {
+      const resolved = resolveResourceType(registry, def.type, { resourceName: p.name, files: body.files });
+      if (resolved.kind !== 'plugin' || stackLayerKind(resolved.type) !== undefined || !this.layer.registry.find(resolved.type))
+        return null;
+      if (resourceHooks(registry, p.name).includes('pre-create')) return null;
+      const noRows = (): never => {
+        throw new Error('reads another resource');
+      };
+      evaluated = instance.evaluateResource(p.name, {
+        getResource: noRows,
+        getAttr: noRows,
+        ...(body.facade ? { resourceFacade: body.facade } : {}),
+      });
+    } catch {
+      return null;
+    }
+    const started = await this.layer.stacks.startStep({
+      action: 'CREATE',
+      stackId: p.stack,
+      traversal: p.traversal,
+      name: p.name,
+      type: def.type,
+      run: ctx.runId,
+      atom: ctx.atomName,
+      token: ctx.fencingToken,
+      at: this.layer.now(),
+    });
+    return started ? { view: { stack: started.stack, rows: [started.row] }, evaluated } : null;
   }
 
   private async complete(

@@ -5,6 +5,7 @@
  */
 import type { JsonObject, JsonValue } from '../../core/json.js';
 import type { ModuleSession, ModuleSql } from '../../store/ports.js';
+import { Coalescer } from './coalesce.js';
 
 /** `<ACTION>` of a stack or resource, as Heat names them. */
 export type StackAction = 'INIT' | 'CREATE' | 'UPDATE' | 'DELETE' | 'ROLLBACK' | 'CHECK' | 'SUSPEND' | 'RESUME' | 'ADOPT';
@@ -197,7 +198,32 @@ function assignments(columns: Record<string, string>, patch: Record<string, unkn
 
 /** The statements; `sql` is the store's module SQL. */
 export class StackStore {
-  constructor(readonly sql: ModuleSql) {}
+  /** resource writes of concurrent steps, one statement per batch (PostgreSQL) */
+  private readonly writes: Coalescer<ResourceWrite, boolean>;
+  /** creates' and deletes' first writes of concurrent steps, one statement per batch (PostgreSQL) */
+  private readonly starts: Coalescer<StepStart, { stack: StackRow; row: ResourceRow } | null>;
+  private readonly deleteStarts: Coalescer<StepStart, { stack: StackRow; row: ResourceRow } | null>;
+
+  /** the first reads of concurrent steps (by names, by row), one statement per batch (PostgreSQL) */
+  private readonly views: Coalescer<{ stackId: string; names: readonly string[] }, StepView>;
+  private readonly rowViews: Coalescer<{ stackId: string; rowId: number }, StepView>;
+
+  constructor(readonly sql: ModuleSql) {
+    this.views = new Coalescer((items) => this.viewBatch(items, 'names'), null);
+    this.rowViews = new Coalescer((items) => this.viewBatch(items, 'row'), null);
+    this.writes = new Coalescer(
+      (items) => this.writeBatch(items),
+      (w) => w.id,
+    );
+    this.starts = new Coalescer(
+      (items) => this.startBatch(items, 'CREATE'),
+      (c) => `${c.stackId}\u0000${c.name}`,
+    );
+    this.deleteStarts = new Coalescer(
+      (items) => this.startBatch(items, 'DELETE'),
+      (c) => c.rowId ?? 0,
+    );
+  }
 
   // ------------------------------------------------------------------ stacks
 
@@ -348,6 +374,7 @@ export class StackStore {
       }
       return { stack, rows };
     }
+    if (this.sql.dialect === 'postgres') return this.views.add({ stackId, names });
     return this.viewOf(
       await s.rows(
         'read a resource step',
@@ -361,6 +388,10 @@ export class StackStore {
 
   /** The stack and one of its resource rows (by id), in one statement. */
   async rowView(s: ModuleSession, stackId: string, rowId: number): Promise<{ stack: StackRow | null; row: ResourceRow | null }> {
+    if (this.sql.dialect === 'postgres') {
+      const batched = await this.rowViews.add({ stackId, rowId });
+      return { stack: batched.stack, row: batched.rows[0] ?? null };
+    }
     const view = this.viewOf(
       await s.rows(
         'read a resource step',
@@ -371,7 +402,38 @@ export class StackStore {
     return { stack: view.stack, row: view.rows[0] ?? null };
   }
 
-  private viewOf(found: Record<string, unknown>[]): { stack: StackRow | null; rows: ResourceRow[] } {
+  /**
+   * The first reads of several steps in one PostgreSQL statement (on the store's pool, like
+   * any read): each step's stack and the rows of the names it reads, or its one row.
+   */
+  private async viewBatch(
+    items: readonly ({ stackId: string; names: readonly string[] } | { stackId: string; rowId: number })[],
+    by: 'names' | 'row',
+  ): Promise<StepView[]> {
+    const list = items.map((item, ord) => ({ ord, ...item }));
+    const match = by === 'names' ? 'r.name = ANY(v.names)' : 'r.id = v."rowId"';
+    const found = await this.sql.read('read resource steps', (s) =>
+      s.rows(
+        'read resource steps',
+        `SELECT v.ord AS v__ord, ${VIEW_STACK_COLUMNS}, r.*
+         FROM jsonb_to_recordset(?::jsonb) AS v(ord int, "stackId" text, names text[], "rowId" bigint)
+         JOIN {p}stacks st ON st.id = v."stackId"
+         LEFT JOIN {p}stack_resources r ON r.stack_id = st.id AND ${match}
+         ORDER BY v.ord, r.id`,
+        [JSON.stringify(list)],
+      ),
+    );
+    const byOrd = new Map<number, Record<string, unknown>[]>();
+    for (const r of found) {
+      const ord = Number(r['v__ord']);
+      const list = byOrd.get(ord);
+      if (list) list.push(r);
+      else byOrd.set(ord, [r]);
+    }
+    return items.map((_, ord) => this.viewOf(byOrd.get(ord) ?? []));
+  }
+
+  private viewOf(found: Record<string, unknown>[]): StepView {
     if (found.length === 0) return { stack: null, rows: [] };
     const first = found[0]!;
     const stackRaw: Record<string, unknown> = {};
@@ -396,9 +458,10 @@ export class StackStore {
   }
 
   /**
-   * Changes a resource row while `holdToken` holds it and, when it matched, records `event`:
-   * one statement on PostgreSQL (a data-modifying CTE, committed alone), one transaction
-   * elsewhere. Returns whether the row matched.
+   * Changes a resource row while `holdToken` holds it and, when it matched, records `event`.
+   * On PostgreSQL the writes of concurrent steps go as one statement (a data-modifying CTE
+   * over a JSON list of writes, committed alone: {@link writeBatch}); elsewhere one
+   * transaction each. Returns whether the row matched.
    */
   async writeResource(
     id: number,
@@ -406,35 +469,138 @@ export class StackStore {
     holdToken: string | null | undefined,
     event: Omit<StackEventRow, 'id'> | null,
   ): Promise<boolean> {
+    if (this.sql.dialect === 'postgres') return this.writes.add({ id, patch, holdToken, event });
     if (event === null) return this.sql.write('record a resource', (s) => this.updateResource(s, id, patch, holdToken), STEP_WRITE);
-    if (this.sql.dialect !== 'postgres') {
-      return this.sql.transaction(
-        'record a resource',
-        async (s) => {
-          const matched = await this.updateResource(s, id, patch, holdToken);
-          if (matched) await this.insertEvent(s, event);
-          return matched;
-        },
-        STEP_WRITE,
-      );
-    }
-    const set = assignments(RESOURCE_COLUMNS, patch);
-    const where = holdCondition(id, holdToken);
-    const params: unknown[] = [...set.params, ...where.params];
-    params.push(event.stackId, event.resourceName, event.resourceType, event.physicalId, event.status, event.reason, event.createdAt);
-    const rows = await this.sql.write(
+    return this.sql.transaction(
       'record a resource',
+      async (s) => {
+        const matched = await this.updateResource(s, id, patch, holdToken);
+        if (matched) await this.insertEvent(s, event);
+        return matched;
+      },
+      STEP_WRITE,
+    );
+  }
+
+  /**
+   * Several resource writes in one PostgreSQL statement: each changes only the columns of its
+   * patch, only while its row has the hold it expects, and records its event when it matched.
+   */
+  private async writeBatch(items: readonly ResourceWrite[]): Promise<boolean[]> {
+    const fields = [...new Set(items.flatMap((w) => Object.keys(w.patch).filter((k) => w.patch[k as keyof ResourceRow] !== undefined)))];
+    const columns = fields.map((f) => {
+      const column = (RESOURCE_COLUMNS as Record<string, string>)[f];
+      if (!column) throw new Error(`no column for ${f}`);
+      return { f, column, type: INTEGER_COLUMNS.has(column) ? 'bigint' : 'text' };
+    });
+    const list = items.map((w, ord) => {
+      const entry: Record<string, unknown> = {
+        ord,
+        id: w.id,
+        cond: w.holdToken === undefined ? 'any' : w.holdToken === null ? 'free' : 'token',
+        expected: w.holdToken ?? null,
+        set: [] as string[],
+        has_event: w.event !== null,
+      };
+      for (const c of columns) {
+        const value = w.patch[c.f as keyof ResourceRow];
+        if (value === undefined) continue;
+        (entry['set'] as string[]).push(c.column);
+        entry[`c_${c.column}`] = encode(c.f, value);
+      }
+      if (w.event) {
+        const e = w.event;
+        Object.assign(entry, {
+          ev_stack: e.stackId,
+          ev_name: e.resourceName,
+          ev_type: e.resourceType,
+          ev_physical: e.physicalId,
+          ev_status: e.status,
+          ev_reason: e.reason,
+          ev_at: e.createdAt,
+        });
+      }
+      return entry;
+    });
+    const set =
+      columns.length > 0
+        ? columns.map((c) => `${c.column} = CASE WHEN '${c.column}' = ANY(v.set) THEN v.c_${c.column} ELSE r.${c.column} END`).join(', ')
+        : 'id = r.id';
+    const record = [
+      'ord int, id bigint, cond text, expected text, set text[], has_event boolean',
+      ...columns.map((c) => `c_${c.column} ${c.type}`),
+      'ev_stack text, ev_name text, ev_type text, ev_physical text, ev_status text, ev_reason text, ev_at bigint',
+    ].join(', ');
+    const rows = await this.sql.write(
+      'record resources',
       (s) =>
         s.rows(
-          'record a resource',
-          `WITH u AS (UPDATE {p}stack_resources SET ${set.text} WHERE ${where.text} RETURNING id)
-         INSERT INTO {p}stack_events (stack_id, resource_name, resource_type, physical_id, status, reason, created_at)
-         SELECT ?, ?, ?, ?, ?, ?, ?::bigint FROM u RETURNING id`,
-          params,
+          'record resources',
+          `WITH v AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS v(${record})),
+         u AS (UPDATE {p}stack_resources r SET ${set} FROM v
+               WHERE r.id = v.id AND (v.cond = 'any' OR (v.cond = 'free' AND r.hold_token IS NULL) OR (v.cond = 'token' AND r.hold_token = v.expected))
+               RETURNING v.ord),
+         e AS (INSERT INTO {p}stack_events (stack_id, resource_name, resource_type, physical_id, status, reason, created_at)
+               SELECT v.ev_stack, v.ev_name, v.ev_type, v.ev_physical, v.ev_status, v.ev_reason, v.ev_at FROM v JOIN u ON u.ord = v.ord
+               WHERE v.has_event ORDER BY v.ord)
+         SELECT ord FROM u`,
+          [JSON.stringify(list)],
         ),
       STEP_WRITE,
     );
-    return rows.length > 0;
+    const matched = new Set(rows.map((r) => Number(r['ord'])));
+    return items.map((_, i) => matched.has(i));
+  }
+
+  /**
+   * A step's first write that also reads, in one statement shared by concurrent steps
+   * (PostgreSQL; null elsewhere): while the stack's traversal is still `traversal`, the row
+   * is taken (the step's hold, if free or its own) and set `<ACTION>_IN_PROGRESS` with its
+   * event, and the stack and the row come back. A create takes the row its action planned
+   * (by name, INIT_COMPLETE); a delete takes its row (by id) unless it was never created or
+   * is already being deleted. null also when the row is not in that state: the step then
+   * reads and decides as usual.
+   */
+  startStep(start: StepStart): Promise<{ stack: StackRow; row: ResourceRow } | null> {
+    if (this.sql.dialect !== 'postgres') return Promise.resolve(null);
+    return (start.action === 'CREATE' ? this.starts : this.deleteStarts).add(start);
+  }
+
+  private async startBatch(
+    items: readonly StepStart[],
+    action: 'CREATE' | 'DELETE',
+  ): Promise<({ stack: StackRow; row: ResourceRow } | null)[]> {
+    const list = items.map((c, ord) => ({ ord, ...c }));
+    const which =
+      action === 'CREATE'
+        ? `r.stack_id = v."stackId" AND r.name = v.name AND r.current_row = 1 AND r.action = 'INIT'`
+        : `r.id = v."rowId" AND r.stack_id = v."stackId" AND r.action <> 'INIT' AND NOT (r.action = 'DELETE' AND r.status = 'IN_PROGRESS')`;
+    const rows = await this.sql.write(
+      'start resource steps',
+      (s) =>
+        s.rows(
+          'start resource steps',
+          `WITH v AS (SELECT * FROM jsonb_to_recordset(?::jsonb)
+                     AS v(ord int, "stackId" text, traversal text, name text, "rowId" bigint, type text, run text, atom text, token text, at bigint)),
+         u AS (UPDATE {p}stack_resources r SET action = '${action}', status = 'IN_PROGRESS', status_reason = 'state changed',
+                 type = coalesce(v.type, r.type), hold_run = v.run, hold_atom = v.atom, hold_token = v.token, updated_at = v.at
+               FROM v JOIN {p}stacks st ON st.id = v."stackId" AND st.traversal = v.traversal
+               WHERE ${which} AND r.deleted = 0
+                 AND (r.hold_token IS NULL OR (r.hold_run = v.run AND r.hold_atom = v.atom))
+               RETURNING v.ord AS v__ord, ${VIEW_STACK_COLUMNS}, r.*),
+         e AS (INSERT INTO {p}stack_events (stack_id, resource_name, resource_type, physical_id, status, reason, created_at)
+               SELECT stack_id, name, type, physical_id, '${action}_IN_PROGRESS', 'state changed', updated_at FROM u ORDER BY v__ord)
+         SELECT * FROM u`,
+          [JSON.stringify(list)],
+        ),
+      STEP_WRITE,
+    );
+    const out: ({ stack: StackRow; row: ResourceRow } | null)[] = items.map(() => null);
+    for (const r of rows) {
+      const view = this.viewOf([r]);
+      if (view.stack && view.rows[0]) out[Number(r['v__ord'])] = { stack: view.stack, row: view.rows[0] };
+    }
+    return out;
   }
 
   /** Inserts a row and, with `event`, its first event: one statement on PostgreSQL, one transaction elsewhere. */
@@ -513,6 +679,38 @@ export class StackStore {
     }));
   }
 }
+
+/** What a step reads first: its stack (null when gone) and rows. */
+export interface StepView {
+  stack: StackRow | null;
+  rows: ResourceRow[];
+}
+
+/** A write of {@link StackStore.writeResource}. */
+interface ResourceWrite {
+  id: number;
+  patch: Partial<ResourceRow>;
+  holdToken: string | null | undefined;
+  event: Omit<StackEventRow, 'id'> | null;
+}
+
+/** A step's first write ({@link StackStore.startStep}): its row (a create's by name, a delete's by id), its hold. */
+export interface StepStart {
+  action: 'CREATE' | 'DELETE';
+  stackId: string;
+  traversal: string;
+  name: string;
+  rowId?: number;
+  /** a create: the type as written */
+  type?: string;
+  run: string;
+  atom: string;
+  token: string;
+  at: number;
+}
+
+/** the integer columns of stack_resources (the others are text) */
+const INTEGER_COLUMNS = new Set(['generation', 'current_row', 'deleted', 'created_at', 'updated_at']);
 
 /** `id = ?` and, unless `holdToken` is undefined, the hold the row must have (null: none). */
 function holdCondition(id: number, holdToken: string | null | undefined): { text: string; params: unknown[] } {

@@ -12,6 +12,7 @@ import {
   parseTemplate,
   type Environment,
   type ResourceFacadeData,
+  type Template,
   type TemplateInstance,
   type TemplateLimits,
 } from '../template/index.js';
@@ -56,17 +57,20 @@ export function instantiateSet(
   body: TemplateSetBody,
   stack: SetBinding,
   limits?: Partial<TemplateLimits>,
+  parsed?: Template,
 ): TemplateInstance {
   const key = setId === null ? null : `${setId}\u0000${stack.id}`;
   const cached = key === null ? undefined : instances.get(key);
   if (cached) return cached;
   if (body.generated) limits = { ...limits, ...GENERATED_LIMITS };
   // a generated set is JSON the layer wrote itself: no YAML parse (a group of 10,000 members is one)
-  const template = parseTemplate(body.generated ? (JSON.parse(body.template) as JsonObject) : body.template, {
-    files: body.files,
-    ...(body.label ? { label: body.label } : {}),
-    ...(limits ? { limits } : {}),
-  });
+  const template =
+    parsed ??
+    parseTemplate(body.generated ? (JSON.parse(body.template) as JsonObject) : body.template, {
+      files: body.files,
+      ...(body.label ? { label: body.label } : {}),
+      ...(limits ? { limits } : {}),
+    });
   const instance = instantiateTemplate(template, {
     parameters: body.parameters,
     environment: body.environment,
@@ -74,11 +78,14 @@ export function instantiateSet(
     pseudo: { stackName: stack.name, stackId: stack.id, projectId: stack.project },
     ...(limits ? { limits } : {}),
   });
-  if (key !== null) {
-    if (instances.size >= CACHE_SIZE) instances.delete(instances.keys().next().value!);
-    instances.set(key, instance);
-  }
+  if (setId !== null) rememberSet(setId, stack.id, instance);
   return instance;
+}
+
+/** Keeps the instance a request was validated with for the set stored from it: the action binds it no second time. */
+export function rememberSet(setId: string, stackId: string, instance: TemplateInstance): void {
+  if (instances.size >= CACHE_SIZE) instances.delete(instances.keys().next().value!);
+  instances.set(`${setId}\u0000${stackId}`, instance);
 }
 
 /** The empty template a create's rollback converges to. */

@@ -140,6 +140,28 @@ resources:
       expect(states).toEqual({ good: 'CREATE_COMPLETE', bad: 'CREATE_FAILED' });
     });
 
+    dbIt('a failed group member names its nested path in the reasons, once (as Heat words it)', async () => {
+      const template = `
+heat_template_version: 2013-05-23
+resources:
+  group1:
+    type: OS::Heat::ResourceGroup
+    properties:
+      count: 1
+      resource_def: {type: fail.yaml}
+`;
+      const files = {
+        'fail.yaml': 'heat_template_version: 2013-05-23\nresources:\n  oops: {type: OS::Heat::TestResource, properties: {fail: true}}\n',
+      };
+      await stacks.create('gfail', { template, files, disableRollback: true });
+      const row = await settle(stacks, 'gfail');
+      expect(`${row.action}_${row.status}`).toBe('CREATE_FAILED');
+      const path = 'resources.group1.resources[0].resources.oops';
+      expect(row.statusReason).toBe(`Resource CREATE failed: ValueError: ${path}: Test Resource failed oops`);
+      const [group] = await stacks.resources(row);
+      expect(group!.row.statusReason).toBe(`ValueError: ${path}: Test Resource failed oops`);
+    });
+
     dbIt('a failed update with rollback goes back to the previous template and values', async () => {
       const good = `
 heat_template_version: 2016-10-14
