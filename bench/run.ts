@@ -65,6 +65,7 @@ interface Row {
 const rows: Row[] = [];
 const reference: Record<string, number> = {};
 const extra: Record<string, unknown> = {};
+let peersMeasured = false;
 const progress = progressFor('bench');
 
 const noop = (name: string) => task({ name, execute: () => null });
@@ -299,6 +300,7 @@ async function peerDrains(runs: number): Promise<void> {
       progress(`SKIP peer ${peer.name}: ${(e as Error).message.split('\n')[0]}`);
     }
   }
+  peersMeasured ||= measured.length > 0;
   for (const r of rows.filter((x) => x.dialect === 'postgres' && x.scenario.startsWith('c')))
     r.note = measured.map((p) => `÷ ${p.name} ${round(r.atomsPerSec / p.jobsPerSec, 2)}`).join(', ');
 }
@@ -338,7 +340,10 @@ function table(): string {
   }
   lines.push(
     '',
-    'a0) is the first linear run on the dialect in this process. a) is measured after a warm-up (one linear run of 10,000 atoms, not reported): a long-running engine; at 100 and 1,000 atoms it is the median of 9 and 5 runs. c) runs are queued before the engine starts; seconds run from its start until no run is open; start rates are reported below.',
+    'a0) is the first linear run on the dialect in this process. a) is measured after a warm-up (one linear run of 10,000 atoms, not reported): a long-running engine; at 100 and 1,000 atoms it is the median of 9 and 5 runs. c) runs are queued before the engine starts; seconds run from its start until no run is open; start rates are reported below.' +
+      (peersMeasured
+        ? " The peers in the c) rows' notes drain the same number of queued no-op jobs (one job per run), their worker a process of its own, timed from the moment it is ready until no job is open (jobs/s and settings below)."
+        : ''),
   );
   lines.push('', '| reference / extra | value |', '|---|---|');
   for (const [k, v] of Object.entries({ ...reference, ...extra })) lines.push(`| ${k} | ${String(v)} |`);
