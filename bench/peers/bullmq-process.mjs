@@ -5,7 +5,9 @@
  * Concurrency), `removeOnComplete` / `removeOnFail` `{ count: 0 }` (its auto-removal, which
  * its docs recommend in production so that finished jobs do not fill Redis) and
  * `maxRetriesPerRequest: null` on its connection (which a worker's blocking fetch needs).
- * Prints `ready` once its connection is; SIGTERM closes it.
+ * Prints `ready` once its connection is and before it fetches (`autorun: false`, then `run()`),
+ * so that the timing covers its first fetch as Stoker's covers its engine's first claim;
+ * SIGTERM closes it.
  */
 import { writeSync } from 'node:fs';
 import { Worker } from 'bullmq';
@@ -19,6 +21,7 @@ const worker = new Worker(queue, async () => undefined, {
   connection: { host: '127.0.0.1', port: Number(port), maxRetriesPerRequest: null },
   prefix,
   concurrency: Number(concurrency),
+  autorun: false,
   removeOnComplete: { count: 0 },
   removeOnFail: { count: 0 },
 });
@@ -31,3 +34,7 @@ process.on('SIGTERM', () => {
   );
 });
 writeSync(1, 'ready\n');
+worker.run().catch((e) => {
+  process.stderr.write(`bullmq: ${e.message}\n`);
+  process.exit(1);
+});

@@ -119,9 +119,12 @@ export interface DrainResult {
 /**
  * Times a drain the same way for every peer: `startWorker` once the jobs are queued, then
  * from the moment its process is ready until `open()` (the jobs not yet completed in the
- * peer's own store, read every 20 ms) is 0. Its process start-up (Node and its modules, a
- * few hundred ms) is left out, as Stoker's in-process engine pays none; the jobs it may take
- * before it reports ready are left out with it.
+ * peer's own store, read every 20 ms) is 0. Its process start-up (Node and its modules, its
+ * connections, a few hundred ms) is left out, as Stoker's in-process engine, whose store is
+ * open before its timing starts, pays none. pg-boss and BullMQ report ready before their
+ * first fetch, so that it is timed as Stoker's first claim is; graphile-worker's `run()`
+ * starts fetching before it returns, and the jobs it may complete before it reports ready
+ * are left out of its count.
  */
 async function timeDrain(startWorker: () => Promise<PeerProcess>, open: () => Promise<number>): Promise<DrainResult> {
   const worker = await startWorker();

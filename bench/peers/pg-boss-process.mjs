@@ -7,7 +7,9 @@
  * concurrency inside a batch to the handler (all jobs at once here) and scale out with more
  * `work()` calls. `pollingIntervalSeconds: 0.5` is the smallest interval it accepts (a
  * worker whose batch took less than the interval waits out the rest before it fetches again).
- * Prints `ready` once its workers poll; SIGTERM stops it.
+ * Prints `ready` once pg-boss has started (connected, schema checked) and before its workers
+ * fetch, so that the timing covers their first fetch as Stoker's covers its engine's first
+ * claim; SIGTERM stops it.
  */
 import { writeSync } from 'node:fs';
 import PgBoss from 'pg-boss';
@@ -20,13 +22,13 @@ if (!connectionString || !queue || !(Number(workers) >= 1) || !(Number(batchSize
 const boss = new PgBoss({ connectionString });
 boss.on('error', (e) => process.stderr.write(`pg-boss: ${e.message}\n`));
 await boss.start();
-const noop = async () => undefined;
-for (let i = 0; i < Number(workers); i++)
-  await boss.work(queue, { batchSize: Number(batchSize), pollingIntervalSeconds: 0.5 }, (jobs) => Promise.allSettled(jobs.map(noop)));
 process.on('SIGTERM', () => {
   boss.stop({ graceful: false, wait: true }).then(
     () => process.exit(0),
     () => process.exit(1),
   );
 });
+const noop = async () => undefined;
 writeSync(1, 'ready\n');
+for (let i = 0; i < Number(workers); i++)
+  await boss.work(queue, { batchSize: Number(batchSize), pollingIntervalSeconds: 0.5 }, (jobs) => Promise.allSettled(jobs.map(noop)));
