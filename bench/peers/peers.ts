@@ -50,7 +50,10 @@ export function peerVersion(pkg: string): string {
   return (JSON.parse(readFileSync(join(HERE, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-/** A peer's worker process, once it printed `ready`. */
+const READY_TIMEOUT_MS = 60_000;
+const DRAIN_TIMEOUT_MS = 600_000;
+
+/** A peer's worker process, once it printed `ready` (killed, and an error, when it does not within a minute). */
 class PeerProcess {
   private constructor(private readonly child: ChildProcess) {}
 
@@ -59,19 +62,33 @@ class PeerProcess {
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`${script} not ready after ${READY_TIMEOUT_MS / 1000} s: ${stderr}`));
+      }, READY_TIMEOUT_MS);
       let out = '';
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
-        if (out.includes('ready\n')) resolve();
+        if (out.includes('ready\n')) {
+          clearTimeout(timer);
+          resolve();
+        }
       });
-      child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before it was ready: ${stderr}`)));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${script} exited (${code}) before it was ready: ${stderr}`));
+      });
     });
     return new PeerProcess(child);
   }
 
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
   /** SIGTERM (the peer stops its worker), SIGKILL after 5 s. */
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.exited) return;
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
@@ -131,7 +148,11 @@ async function timeDrain(startWorker: () => Promise<PeerProcess>, open: () => Pr
   try {
     const t0 = performance.now();
     const jobs = await open();
-    while ((await open()) > 0) await new Promise((res) => setTimeout(res, 20));
+    while ((await open()) > 0) {
+      if (worker.exited) throw new Error('the worker process exited before the queue was drained');
+      if (performance.now() - t0 > DRAIN_TIMEOUT_MS) throw new Error(`jobs still open after ${DRAIN_TIMEOUT_MS / 1000} s`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
     const seconds = (performance.now() - t0) / 1000;
     return { jobsPerSec: Math.round(jobs / seconds), seconds: Math.round(seconds * 1000) / 1000, jobs };
   } finally {
