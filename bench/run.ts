@@ -9,9 +9,14 @@
  * its own, as users run it (bench/cli.ts); `engines`, d) 1, 2 and 4 engine processes on PostgreSQL (bench/engines.ts,
  * also `npm run bench:engines` on its own); `stacks`, Heat stacks (bench/stacks.ts: a ResourceGroup
  * of N created, updated and deleted, a chain of 50, 1 and 2 engine processes, against a no-op
- * flow of the same shape); `amqp`, RabbitMQ wake-ups and remote workers (bench/amqp.ts). All by default. On PostgreSQL, scenario c) is
- * also measured for graphile-worker with its defaults, in the same run (bench/peers/,
- * installed on first use; `--no-peers` leaves it out).
+ * flow of the same shape); `amqp`, RabbitMQ wake-ups and remote workers (bench/amqp.ts). All by
+ * default. On PostgreSQL, scenario c) is also measured for peer job queues in the same run,
+ * each worker a process of its own draining the same number of queued no-op jobs (one job
+ * per run): graphile-worker at its defaults and tuned as its docs recommend (high
+ * concurrency, batched fetch and completion), pg-boss with batch fetch, and BullMQ on the
+ * local Redis; the c) rows' notes give Stoker ÷ each (bench/peers/, installed on first use;
+ * a peer that cannot be installed or whose service is missing is skipped; `--no-peers`
+ * leaves them all out).
  *
  * Results: bench/results/<timestamp>.json and .md (and latest.json / latest.md).
  */
@@ -27,7 +32,18 @@ import { amqpMarkdown, benchAmqp, type AmqpIdleRow } from './amqp.js';
 import { benchCli } from './cli.js';
 import { benchEngines, enginesMarkdown, type EnginesResult } from './engines.js';
 import { benchStacks, stacksMarkdown, type StackBenchRow } from './stacks.js';
-import { ensurePeers, graphileDrain } from './peers/peers.js';
+import {
+  BULLMQ_SETTINGS,
+  bullmqDrain,
+  ensurePeers,
+  graphileDrain,
+  listening,
+  PG_BOSS_SETTINGS,
+  peerVersion,
+  pgBossDrain,
+  REDIS_PORT,
+  type DrainResult,
+} from './peers/peers.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -52,6 +68,7 @@ interface Row {
 const rows: Row[] = [];
 const reference: Record<string, number> = {};
 const extra: Record<string, unknown> = {};
+let peersMeasured = false;
 const progress = progressFor('bench');
 
 const noop = (name: string) => task({ name, execute: () => null });
@@ -215,26 +232,80 @@ async function benchDialect(dialect: string): Promise<void> {
     await scenario(dialect, db, `c') ${runs} one-task runs started in bulk (startRuns), then drained`, runs, 16, drain, bulk(''));
     // no-op tasks leave the engine waiting on the database: more slots mean bigger group commits
     await scenario(dialect, db, `c'') the same, engine concurrency 64`, runs, 64, drain, bulk(", before c'')"));
-    if (dialect === 'postgres' && PEERS && ensurePeers(progress)) {
-      // the same run's reference for c): graphile-worker with its defaults (concurrency 1)
-      const peerDb = await createTestStore('postgres');
-      if (peerDb) {
-        try {
-          const g = await graphileDrain(peerDb.url, join(tmpdir(), `stoker-bench-graphile-${process.pid}.jsonl`), runs);
-          extra[`postgres: graphile-worker 0.16.6, its defaults, drains ${runs} queued no-op jobs (jobs/s, from the worker ready)`] =
-            g.jobsPerSec;
-          for (const r of rows.filter((x) => x.dialect === 'postgres' && x.scenario.startsWith('c')))
-            r.note = `÷ graphile-worker ${round(r.atomsPerSec / g.jobsPerSec, 2)}`;
-          progress(`postgres graphile-worker drain: ${g.jobsPerSec} jobs/s`);
-        } finally {
-          await peerDb.drop();
-        }
-      }
-    }
+    if (dialect === 'postgres' && PEERS && ensurePeers(progress)) await peerDrains(runs);
     if (!quick) await memoryInFlight(dialect, db);
   } finally {
     await db.drop();
   }
+}
+
+/**
+ * The same run's references for c) on PostgreSQL (bench/peers/): each peer's worker process
+ * drains `runs` queued no-op jobs, one job per run. graphile-worker at its defaults and
+ * tuned, pg-boss with batch fetch, each on a fresh database; BullMQ on the local Redis. A
+ * peer that fails, or whose service is not there, is skipped with a progress line. The c)
+ * rows get Stoker ÷ each peer in their note.
+ */
+async function peerDrains(runs: number): Promise<void> {
+  const log = join(tmpdir(), `stoker-bench-graphile-${process.pid}.jsonl`);
+  // a PostgreSQL peer gets a fresh database of its own
+  const onPostgres = (label: string, drain: (url: string) => Promise<DrainResult>) => async () => {
+    const peerDb = await createTestStore('postgres');
+    if (!peerDb) throw new Error('PostgreSQL not reachable');
+    try {
+      return { ...(await drain(peerDb.url)), label: `postgres: ${label}` };
+    } finally {
+      await peerDb.drop();
+    }
+  };
+  const gw = `graphile-worker ${peerVersion('graphile-worker')}`;
+  const gwTuned = `graphile-worker ${peerVersion('graphile-worker-0.17')}`;
+  // label: the store, the version and the settings, for the extra table
+  const peers: { name: string; drain: () => Promise<DrainResult & { label: string }> }[] = [
+    {
+      name: 'graphile-worker (defaults)',
+      drain: onPostgres(`${gw}, its defaults (concurrency 1)`, (url) => graphileDrain(url, log, runs, 'defaults')),
+    },
+    {
+      name: 'graphile-worker (tuned)',
+      drain: onPostgres(
+        `${gwTuned}, tuned (concurrency 24, maxPoolSize 25, localQueue.size 500, completeJobBatchDelay 0, failJobBatchDelay 0)`,
+        (url) => graphileDrain(url, log, runs, 'tuned'),
+      ),
+    },
+    {
+      name: 'pg-boss',
+      drain: onPostgres(
+        `pg-boss ${peerVersion('pg-boss')}, batch fetch (${PG_BOSS_SETTINGS.workers} work() workers × batchSize ${PG_BOSS_SETTINGS.batchSize}, pollingIntervalSeconds 0.5)`,
+        (url) => pgBossDrain(url, runs),
+      ),
+    },
+    {
+      name: 'BullMQ',
+      drain: async () => {
+        if (!(await listening(REDIS_PORT))) throw new Error(`Redis not reachable on 127.0.0.1:${REDIS_PORT}`);
+        const r = await bullmqDrain(runs);
+        return {
+          ...r,
+          label: `redis: BullMQ ${peerVersion('bullmq')} (concurrency ${BULLMQ_SETTINGS.concurrency}, removeOnComplete; Redis appendonly ${r.appendonly})`,
+        };
+      },
+    },
+  ];
+  const measured: { name: string; jobsPerSec: number }[] = [];
+  for (const peer of peers) {
+    try {
+      const r = await peer.drain();
+      extra[`${r.label}: drains ${runs} queued no-op jobs (jobs/s, from the worker process ready)`] = r.jobsPerSec;
+      measured.push({ name: peer.name, jobsPerSec: r.jobsPerSec });
+      progress(`postgres c) peer ${peer.name}: ${r.jobsPerSec} jobs/s (${r.jobs} jobs in ${r.seconds} s)`);
+    } catch (e) {
+      progress(`SKIP peer ${peer.name}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  peersMeasured ||= measured.length > 0;
+  for (const r of rows.filter((x) => x.dialect === 'postgres' && x.scenario.startsWith('c')))
+    r.note = measured.map((p) => `÷ ${p.name} ${round(r.atomsPerSec / p.jobsPerSec, 2)}`).join(', ');
 }
 
 /** Resolves when no run is PENDING or RUNNING. */
@@ -272,7 +343,10 @@ function table(): string {
   }
   lines.push(
     '',
-    "a0) is the first linear run on the dialect in this process. a) is measured after a warm-up (one linear run of 10,000 atoms, not reported): a long-running engine; at 100 and 1,000 atoms it is the median of 9 and 5 runs. c) runs are queued before the engine starts; seconds run from its start until no run is open; start rates are reported below. e) and f) run the built CLI at its defaults (bench/cli.ts): seconds are the run's own, created → finished by the database's clock; the note gives the wall time from spawning `stoker run`, which includes that process's start.",
+    "a0) is the first linear run on the dialect in this process. a) is measured after a warm-up (one linear run of 10,000 atoms, not reported): a long-running engine; at 100 and 1,000 atoms it is the median of 9 and 5 runs. c) runs are queued before the engine starts; seconds run from its start until no run is open; start rates are reported below. e) and f) run the built CLI at its defaults (bench/cli.ts): seconds are the run's own, created → finished by the database's clock; the note gives the wall time from spawning `stoker run`, which includes that process's start." +
+      (peersMeasured
+        ? " The peers in the c) rows' notes drain the same number of queued no-op jobs (one job per run), their worker a process of its own, timed from the moment it is ready until no job is open (jobs/s and settings below)."
+        : ''),
   );
   lines.push('', '| reference / extra | value |', '|---|---|');
   for (const [k, v] of Object.entries({ ...reference, ...extra })) lines.push(`| ${k} | ${String(v)} |`);
