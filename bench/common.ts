@@ -1,10 +1,11 @@
 /**
  * Helpers shared by the benchmarks (bench/run.ts, bench/engines.ts): rounding, progress
- * lines on stderr, the pgbench reference, and writing result files.
+ * lines on stderr, the pgbench and mysqlslap references, and writing result files.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createTestStore } from '../test/helpers/databases.js';
 
 export function round(v: number, digits: number): number {
   const f = 10 ** digits;
@@ -47,6 +48,68 @@ export function pgbenchReference(quick: boolean, progress: (msg: string) => void
     } catch {
       /* best effort */
     }
+  }
+  return reference;
+}
+
+/**
+ * mysqlslap, one-row autocommit UPDATE by a random primary key on a table of 100,000 rows,
+ * 1 and 16 clients, in a database of its own (created and dropped here): MariaDB's commit
+ * ceiling, measured as pgbench measures PostgreSQL's. mysqlslap binds no parameters, so the
+ * key is drawn in a one-row derived table the UPDATE joins on the primary key (`WHERE id =
+ * FLOOR(RAND() * …)` would scan the table, RAND() being evaluated per row); EXPLAIN shows a
+ * `const` primary-key lookup. Each count of queries is sized from a short first run to take
+ * about as long as pgbench's runs (3 s with `quick`, else 8 s). Returns `{ 'mysqlslap one-row
+ * UPDATE, 1 client (tps)': …, '… 16 clients (tps)': … }`, or `{}` (after a progress line)
+ * when mysqlslap or the server is not available.
+ */
+export async function mysqlslapReference(quick: boolean, progress: (msg: string) => void): Promise<Record<string, number>> {
+  const reference: Record<string, number> = {};
+  const db = await createTestStore('mysql', { migrate: false }).catch((e: unknown) => {
+    progress(`SKIP mysqlslap reference: ${(e as Error).message.split('\n')[0]}`);
+    return null;
+  });
+  if (!db) return reference;
+  try {
+    const u = new URL(db.url);
+    const database = decodeURIComponent(u.pathname.slice(1));
+    await db.exec('CREATE TABLE bench_accounts (id INT NOT NULL PRIMARY KEY, balance INT NOT NULL DEFAULT 0) ENGINE=InnoDB');
+    // MariaDB's sequence engine: the 100,000 rows in one statement
+    await db.exec('INSERT INTO bench_accounts (id) SELECT seq FROM seq_1_to_100000');
+    const env = { ...process.env, MYSQL_PWD: decodeURIComponent(u.password) };
+    const slap = (clients: number, queries: number): number => {
+      const out = execFileSync(
+        'mysqlslap',
+        [
+          `--host=${u.hostname}`,
+          `--port=${u.port || '3306'}`,
+          `--user=${decodeURIComponent(u.username) || 'root'}`,
+          `--create-schema=${database}`,
+          '--no-drop',
+          `--concurrency=${clients}`,
+          '--iterations=1',
+          `--number-of-queries=${queries}`,
+          '--query=UPDATE bench_accounts JOIN (SELECT FLOOR(1 + RAND() * 100000) AS k) r ON bench_accounts.id = r.k SET balance = balance + 1',
+        ],
+        { env, encoding: 'utf8' },
+      );
+      const m = /Average number of seconds to run all queries: ([\d.]+) seconds/.exec(out);
+      if (!m || Number(m[1]) <= 0) throw new Error(`unexpected mysqlslap output: ${out.trim().split('\n')[0] ?? ''}`);
+      return queries / Number(m[1]);
+    };
+    const seconds = quick ? 3 : 8;
+    for (const clients of [1, 16]) {
+      const probe = slap(clients, clients * 40);
+      // --number-of-queries counts all clients' queries together
+      const queries = Math.max(clients * 100, Math.round((probe * seconds) / clients) * clients);
+      const tps = slap(clients, queries);
+      reference[`mysqlslap one-row UPDATE, ${clients} client${clients > 1 ? 's' : ''} (tps)`] = round(tps, 0);
+      progress(`mysqlslap ${clients} clients: ${round(tps, 0)} tps (${queries} queries)`);
+    }
+  } catch (e) {
+    progress(`SKIP mysqlslap reference: ${(e as Error).message.split('\n')[0]}`);
+  } finally {
+    await db.drop();
   }
   return reference;
 }

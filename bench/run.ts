@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: throughput and cost per atom on every reachable dialect, with the
- * database's own one-row-commit rate (pgbench) measured in the same run as the reference.
+ * database's own one-row-commit rate (pgbench for PostgreSQL, mysqlslap for MySQL/MariaDB)
+ * measured in the same run as the reference.
  *
  *   node --import tsx bench/run.ts [--dialects sqlite,postgres,mysql] [--scenarios core,cli,engines,stacks,amqp] [--quick] [--no-peers]
  *
@@ -27,7 +28,7 @@ import { Engine } from '../src/engine/engine.js';
 import { FlowRegistry, linear, task, unordered } from '../src/flow/index.js';
 import type { Store } from '../src/store/store.js';
 import { createTestStore, type TestStore } from '../test/helpers/databases.js';
-import { pgbenchReference, progressFor, round, writeResults } from './common.js';
+import { mysqlslapReference, pgbenchReference, progressFor, round, writeResults } from './common.js';
 import { amqpMarkdown, benchAmqp, type AmqpIdleRow } from './amqp.js';
 import { benchCli } from './cli.js';
 import { benchEngines, enginesMarkdown, type EnginesResult } from './engines.js';
@@ -62,6 +63,9 @@ interface Row {
   commitsPerAtom: number | null;
   ratioToPgbench1?: number;
   ratioToPgbench16?: number;
+  /** MySQL/MariaDB rows: atoms/s ÷ mysqlslap's one-row UPDATEs/s at 1 and 16 clients */
+  ratioToMysqlslap1?: number;
+  ratioToMysqlslap16?: number;
   note?: string;
 }
 
@@ -328,17 +332,23 @@ async function memoryInFlight(dialect: string, db: TestStore): Promise<void> {
 function table(): string {
   const p1 = reference['pgbench one-row UPDATE, 1 client (tps)'];
   const p16 = reference['pgbench one-row UPDATE, 16 clients (tps)'];
+  const m1 = reference['mysqlslap one-row UPDATE, 1 client (tps)'];
+  const m16 = reference['mysqlslap one-row UPDATE, 16 clients (tps)'];
   const lines = [
-    '| dialect | scenario | atoms | seconds | atoms/s | commits/atom | ÷ pgbench 1 | ÷ pgbench 16 | note |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| dialect | scenario | atoms | seconds | atoms/s | commits/atom | ÷ pgbench 1 | ÷ pgbench 16 | ÷ mysqlslap 1 | ÷ mysqlslap 16 | note |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     if (r.dialect === 'postgres' && p1 && p16) {
       r.ratioToPgbench1 = round(r.atomsPerSec / p1, 3);
       r.ratioToPgbench16 = round(r.atomsPerSec / p16, 3);
     }
+    if (r.dialect === 'mysql' && m1 && m16) {
+      r.ratioToMysqlslap1 = round(r.atomsPerSec / m1, 3);
+      r.ratioToMysqlslap16 = round(r.atomsPerSec / m16, 3);
+    }
     lines.push(
-      `| ${r.dialect} | ${r.scenario} | ${r.atoms} | ${r.seconds} | ${r.atomsPerSec} | ${r.commitsPerAtom ?? ''} | ${r.ratioToPgbench1 ?? ''} | ${r.ratioToPgbench16 ?? ''} | ${r.note ?? ''} |`,
+      `| ${r.dialect} | ${r.scenario} | ${r.atoms} | ${r.seconds} | ${r.atomsPerSec} | ${r.commitsPerAtom ?? ''} | ${r.ratioToPgbench1 ?? ''} | ${r.ratioToPgbench16 ?? ''} | ${r.ratioToMysqlslap1 ?? ''} | ${r.ratioToMysqlslap16 ?? ''} | ${r.note ?? ''} |`,
     );
   }
   lines.push(
@@ -354,6 +364,7 @@ function table(): string {
 }
 
 if (dialects.includes('postgres')) Object.assign(reference, pgbenchReference(quick, progress));
+if (dialects.includes('mysql')) Object.assign(reference, await mysqlslapReference(quick, progress));
 if (scenarios.includes('core')) for (const d of dialects) await benchDialect(d);
 if (scenarios.includes('cli')) {
   // e), f): the built CLI at its defaults, engine and `stoker run` in processes of their own (bench/cli.ts)

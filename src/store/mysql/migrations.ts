@@ -1,4 +1,5 @@
 import type { Migration } from '../migration.js';
+import { PROCEDURE_STATEMENTS } from './procedures.js';
 
 /**
  * MySQL 8 / MariaDB 10.6+ schema: the same tables and version numbers as SQLite's.
@@ -161,5 +162,13 @@ export const mysqlMigrations: readonly Migration[] = [
       // watcher left holding a dead engine's lock cannot make it look alive; elsewhere NULL.
       `ALTER TABLE {p}engines ADD COLUMN lock_session BIGINT NULL`,
     ],
+  },
+  {
+    version: 5,
+    name: 'claim and completion procedures',
+    // MySQL/MariaDB only (no tables, no columns): the claim and the common completions in
+    // one round trip each (./procedures.ts, ./fast-completions.ts). Each procedure is
+    // dropped before it is created, so an interrupted migration can run again.
+    statements: PROCEDURE_STATEMENTS,
   },
 ];

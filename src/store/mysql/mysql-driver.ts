@@ -232,6 +232,30 @@ export class MysqlDriver implements SqlDriver {
     }
   }
 
+  /**
+   * A `CALL` of one of this store's procedures (./procedures.ts) on a pooled connection in
+   * autocommit: the procedure begins and commits its own transactions. Returns the rows of
+   * its first result set. Made again, whole, after a deadlock or lock wait timeout: the
+   * procedure rolled everything back before it raised the error.
+   */
+  call(purpose: string, text: string, params: readonly unknown[]): Promise<Raw[]> {
+    return this.retry(async () => {
+      const conn = await this.acquire(purpose);
+      let discard = false;
+      try {
+        const [sets] = await conn.query<mysql.RowDataPacket[][]>(this.sql(text), params as unknown[]);
+        return (sets.find((s) => Array.isArray(s)) ?? []) as Raw[];
+      } catch (e) {
+        const wrapped = this.wrap(e, purpose);
+        if (isUnreachable(e)) discard = true;
+        throw wrapped;
+      } finally {
+        if (discard) conn.destroy();
+        else conn.release();
+      }
+    });
+  }
+
   /** Statements on one connection; inside a transaction, they record its first failure in `state`. */
   session(conn: mysql.Connection, state?: TxState): MigrationSession {
     return {

@@ -4,12 +4,14 @@
  * sessions, matched-row counts, retried transactions, GET_LOCK for migrations), with what
  * only this dialect needs:
  *
- * - no `UPDATE … RETURNING` (MariaDB has it only for INSERT/DELETE, MySQL not at all): the
- *   shared statements write, then read the rows back inside the transaction, and the claim
- *   is `SELECT … FOR UPDATE SKIP LOCKED; UPDATE …; SELECT` in one short transaction
- *   (./claims.ts); the pending-count decrement locks first (./batches.ts);
- * - `SET` is evaluated left to right: the claim and the decrement order their assignments
- *   for it;
+ * - no `UPDATE … RETURNING` (MariaDB has it only for INSERT/DELETE, MySQL not at all) and no
+ *   data-changing CTE: the shared statements write, then read the rows back inside the
+ *   transaction; the pending-count decrement locks first (./batches.ts);
+ * - the claim (protocol 2) and the common completions (protocol 3: one success whose run
+ *   goes on, several successes of one run, successes that finish their runs) are one round
+ *   trip each, a `CALL` of a stored procedure of migration 5 (./fast-completions.ts,
+ *   ./procedures.ts); everything else takes the general run transaction;
+ * - `SET` is evaluated left to right: the decrement orders its assignments for it;
  * - liveness (protocol 4, ARCHITECTURE.md; docs/reliability.md R11): `GET_LOCK` session
  *   locks, `IS_USED_LOCK` against the recorded `lock_session` in the sweep, and the peer
  *   watch (./sweeps.ts). No LISTEN/NOTIFY: engines poll.
@@ -29,7 +31,7 @@ import { SessionLocks } from '../sql/session-locks.js';
 import { SqlStore } from '../sql/sql-store.js';
 import type { DialectCapabilities } from '../types.js';
 import { mysqlForms } from './batches.js';
-import { claimAtomsMysql } from './claims.js';
+import { MysqlFastCompletions } from './fast-completions.js';
 import { MysqlLockStatements } from './locks.js';
 import { mysqlMigrations } from './migrations.js';
 import { MysqlDriver, type MysqlStoreOptions } from './mysql-driver.js';
@@ -47,7 +49,7 @@ const CAPABILITIES: DialectCapabilities = {
   listenNotify: false,
   transactionalDdl: false,
   singleWriter: false,
-  fastCompletions: false,
+  fastCompletions: true,
   pushWakeups: false,
   localSupervisor: false,
 };
@@ -64,6 +66,7 @@ export class MysqlStore extends SqlStore {
       throw new ValidationError('STOKER_CONFIG_INVALID', `role "${role}" must match [a-z][a-z0-9_-]{0,40}`);
     const driver = new MysqlDriver(options, t, prefix, role, `${t.database}.${prefix}engine:`);
     const core = new SqlCore(MYSQL, driver.label, mysqlForms);
+    const fast = new MysqlFastCompletions(driver);
     const sweeps = new MysqlSweeps(driver, core);
     const sessionLocks = new SessionLocks(mysqlSessionLockPort(driver), driver, MYSQL, driver.onError);
     super({
@@ -72,11 +75,11 @@ export class MysqlStore extends SqlStore {
       prefix,
       capabilities: CAPABILITIES,
       coreMigrations: mysqlMigrations,
-      claimAtoms: (engineId, limit) => claimAtomsMysql(driver, core, engineId, limit),
+      claimAtoms: (engineId, limit) => fast.claimAtoms(engineId, limit),
       sweeps,
       locks: new MysqlLockStatements(driver),
       sessionLocks,
-      fast: null,
+      fast,
       // MySQL has no push: engines find new work by polling
       wakeups: null,
       supervisor: null,

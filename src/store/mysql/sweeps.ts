@@ -21,8 +21,18 @@ import type { Raw, SqlSession } from '../sql/driver.js';
 import type { SessionLockPort } from '../sql/session-locks.js';
 import type { Sweeps } from '../sql/sql-store.js';
 import { WatchPool, type WatchAnswer } from '../watch-connections.js';
-import { KEYS_PER_STATEMENT, keyList } from './claims.js';
 import type { MysqlDriver } from './mysql-driver.js';
+
+/** keys per `(run_id, idx)` list: keeps statements well inside the range optimizer's limits */
+const KEYS_PER_STATEMENT = 200;
+
+/** `(run_id = ? AND idx = ?) OR …`: a list of primary keys the range optimizer reads as point lookups. */
+function keyList(keys: readonly { runId: string; index: number }[]): { text: string; params: unknown[] } {
+  return {
+    text: keys.map(() => '(run_id = ? AND idx = ?)').join(' OR '),
+    params: keys.flatMap((k) => [k.runId, k.index]),
+  };
+}
 
 /** SQL of an engine's GET_LOCK name (at most 54 characters); the first `?` is the lock namespace of this store. */
 const ENGINE_LOCK_NAME = (id: string): string => `CONCAT('stoker_engine_', LEFT(SHA2(CONCAT(?, ${id}), 256), 40))`;

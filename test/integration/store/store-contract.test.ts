@@ -55,7 +55,7 @@ await describeEachDialect('store contract', (ctx) => {
     // what each dialect has today: one-statement completions on PostgreSQL, pushed
     // wake-ups everywhere but MySQL, the local supervisor on SQLite (one host, one writer)
     expect([caps.fastCompletions, caps.pushWakeups, caps.localSupervisor]).toEqual(
-      { sqlite: [false, true, true], postgres: [true, true, false], mysql: [false, false, false] }[ctx.dialect],
+      { sqlite: [false, true, true], postgres: [true, true, false], mysql: [true, false, false] }[ctx.dialect],
     );
   });
 
