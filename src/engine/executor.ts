@@ -93,7 +93,10 @@ export class Executor {
         ? { kind: 'revertFailed', failure: found.failure }
         : { kind: 'failure', failure: found.failure, journal: claim.journal };
     }
-    const code = (core.remote && remoteCode(core.remote, core.settings.remoteTasks, found.code, run, spec, claim)) || found.code;
+    const remote = core.remote && remoteCode(core.remote, core.settings.remoteTasks, found.code, run, spec, claim);
+    const code = remote || found.code;
+    // a remote atom frees its local slot (docs/amqp.md, "Performance"): claim more at once
+    if (core.inflight.place(claim.runId, claim.index, remote !== null)) core.wake();
     const journal = claim.journal.map((j) => ({ ...j }));
     const parked: Parked = { suspension: null };
     let ctx: TaskContext;
