@@ -38,6 +38,16 @@ export class Executor {
 
   /** Executes one claimed atom; never rejects for the task's sake (a task's failure is an outcome). */
   async execute(claim: ClaimedAtom, signal: AbortSignal): Promise<Outcome> {
+    try {
+      return await this.executeClaim(claim, signal);
+    } finally {
+      // an atom that ended before its code started (a retry controller, a release, a store
+      // error) is placed too: the claim loop waits for its claims to be placed
+      this.core.inflight.place(claim.runId, claim.index, false);
+    }
+  }
+
+  private async executeClaim(claim: ClaimedAtom, signal: AbortSignal): Promise<Outcome> {
     const core = this.core;
     let prepared: Prepared;
     try {
