@@ -1,29 +1,40 @@
 /**
- * RabbitMQ wake-ups (docs/amqp.md, "Wake-ups"), issue 12's first benchmark: idle start
- * latency on MariaDB, from `startRun` in this process to the task starting to execute in
- * an idle engine process, with the engine polling every second (the default) and either
- * AMQP wake-ups or none, in the same run. MariaDB has no push of its own, so without AMQP
- * the figure is about half the poll interval.
+ * RabbitMQ (docs/amqp.md), issue 12's benchmarks, each against a reference measured in the
+ * same run:
  *
- *   node --import tsx bench/amqp.ts [--quick] [--dialects mysql,sqlite]
+ * 1. Idle start latency on MariaDB ("Wake-ups"), from `startRun` in this process to the task
+ *    starting to execute in an idle engine process, with the engine polling every second
+ *    (the default) and either AMQP wake-ups or none. MariaDB has no push of its own, so
+ *    without AMQP the figure is about half the poll interval.
+ * 2. Remote workers on PostgreSQL ("Remote tasks"): the unordered flow of 1,000 remote
+ *    no-op tasks (bench/fixtures/amqp-flows.ts) through one engine in this process and 1, 2
+ *    and 4 `stoker worker` processes at their default settings, against the same flow
+ *    executed in the engine (no RabbitMQ): atoms/s and the ratio; the messages per atom.
+ * 3. 2,000 runs of one remote task that sleeps 100 ms, 4 workers × `--concurrency 50`:
+ *    seconds, against the ideal 2,000 × 0.1 s / 200 slots = 1 s.
+ *
+ *   node --import tsx bench/amqp.ts [--quick] [--dialects mysql,sqlite] [--only idle|remote]
  *
  * Needs RabbitMQ on 127.0.0.1:5672 with rabbitmqctl (a virtual host is made and deleted).
- * Writes bench/results/amqp-<date>.{json,md}. The remote-worker scenarios of issue 12
- * (1,000 no-op tasks through 1, 2, 4 workers; 2,000 sleeping tasks) are not written yet.
+ * Writes bench/results/amqp-<date>.{json,md} and amqp-latest.{json,md}, with the load
+ * average (the machine is shared: figures taken under load are not comparable).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Engine } from '../src/engine/engine.js';
 import { RunClient } from '../src/engine/run-client.js';
 import { WakeHub } from '../src/engine/wake-hub.js';
 import { FlowRegistry } from '../src/flow/index.js';
-import { openAmqp } from '../src/runtime/amqp.js';
+import { openAmqp, type Amqp } from '../src/runtime/amqp.js';
 import { EngineProc, percentile, readEffects, sleep } from '../test/chaos/harness.js';
 import chaosFlows from '../test/fixtures/chaos-flows.js';
-import { createTestStore, type Dialect } from '../test/helpers/databases.js';
+import { createTestStore, type Dialect, type TestStore } from '../test/helpers/databases.js';
 import { createTestVhost } from '../test/helpers/rabbitmq.js';
-import { progressFor, writeResults } from './common.js';
+import { progressFor, round, writeResults } from './common.js';
+import remoteFlows, { REMOTE_ATOMS, SLEEP_MS } from './fixtures/amqp-flows.js';
 
 const progress = progressFor('amqp');
 const wallMs = (): number => performance.timeOrigin + performance.now();
@@ -32,9 +43,15 @@ export interface AmqpIdleRow {
   dialect: Dialect;
   mode: 'amqp' | 'poll';
   n: number;
+  /** from the `startRun` call to the task executing */
   medianMs: number;
   p99Ms: number;
   maxMs: number;
+  /** the part of it after `startRun` returned (its commit): the wake-up, the claim and the task's start */
+  afterCommitMedianMs: number;
+  afterCommitP99Ms: number;
+  /** the `startRun` call itself (the run's transaction on the database) */
+  startRunMedianMs: number;
 }
 
 async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string, starts: number): Promise<AmqpIdleRow | null> {
@@ -57,13 +74,18 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
     if (amqp) hub.attach(amqp.wakeups);
     const client = new RunClient({ store: db.store, flows, wakeHub: hub });
     const ms: number[] = [];
+    const afterCommit: number[] = [];
+    const startRun: number[] = [];
     for (let i = 0; i < starts; i++) {
       const t0 = wallMs();
       const { run } = await client.startRun('chaosHold', { log, holdMs: 0 });
+      const t1 = wallMs();
       for (;;) {
         const line = readEffects(log).find((l) => l.run === run.id && l.phase === 'start');
         if (line) {
           ms.push(line.hr - t0);
+          afterCommit.push(line.hr - t1);
+          startRun.push(t1 - t0);
           break;
         }
         await sleep(1);
@@ -71,14 +93,24 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
       // starts at random points of the engine's poll cycle
       await sleep(50 + Math.random() * 1200);
     }
-    const sorted = [...ms].sort((a, b) => a - b);
+    const at = (xs: number[], p: number): number =>
+      round(
+        percentile(
+          [...xs].sort((a, b) => a - b),
+          p,
+        ),
+        1,
+      );
     return {
       dialect,
       mode: withAmqp ? 'amqp' : 'poll',
       n: ms.length,
-      medianMs: Math.round(percentile(sorted, 50) * 10) / 10,
-      p99Ms: Math.round(percentile(sorted, 99) * 10) / 10,
-      maxMs: Math.round(Math.max(...ms) * 10) / 10,
+      medianMs: at(ms, 50),
+      p99Ms: at(ms, 99),
+      maxMs: round(Math.max(...ms), 1),
+      afterCommitMedianMs: at(afterCommit, 50),
+      afterCommitP99Ms: at(afterCommit, 99),
+      startRunMedianMs: at(startRun, 50),
     };
   } finally {
     engine.signal('SIGKILL');
@@ -89,39 +121,263 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
   }
 }
 
-/** Idle start latency with and without AMQP wake-ups, per dialect. */
-export async function benchAmqp(options: { quick: boolean; dialects: readonly Dialect[] }): Promise<AmqpIdleRow[]> {
-  const broker = await createTestVhost();
-  if (!broker) return [];
-  const rows: AmqpIdleRow[] = [];
+const ROOT = join(import.meta.dirname, '..');
+const FLOWS_MODULE = join(import.meta.dirname, 'fixtures', 'amqp-flows.ts');
+export const KEY = 'bench-amqp-key-0123456789';
+const ENGINE_CONCURRENCY = 16;
+
+/** A `stoker worker` process (the CLI from source, at its defaults unless `concurrency`). */
+class WorkerProc {
+  readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+  private stderr = '';
+  private readonly exited: Promise<void>;
+
+  constructor(amqpUrl: string, concurrency?: number) {
+    const args = ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'worker', '--amqp', amqpUrl, '--flows', FLOWS_MODULE];
+    if (concurrency !== undefined) args.push('--concurrency', String(concurrency));
+    const env: NodeJS.ProcessEnv = { ...process.env, STOKER_AMQP_KEY: KEY };
+    delete env.STOKER_AMQP;
+    delete env.STOKER_CONCURRENCY;
+    this.child = spawn(process.execPath, [...(process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    this.ready = new Promise((resolve, reject) => {
+      this.child.stderr!.on('data', (b: Buffer) => {
+        this.stderr += b.toString('utf8');
+        if (this.stderr.includes('worker started')) resolve();
+      });
+      void this.exited.then(() => reject(new Error(`worker exited: ${this.stderr.trim()}`)));
+    });
+  }
+
+  /** SIGTERM; resolves with the worker's closing line (its counters). */
+  async stop(): Promise<string> {
+    this.child.kill('SIGTERM');
+    await this.exited;
+    return /worker stopped[^\n]*/.exec(this.stderr)?.[0] ?? this.stderr.trim();
+  }
+}
+
+export interface AmqpRemoteRow {
+  scenario: string;
+  workers: number;
+  atoms: number;
+  seconds: number;
+  atomsPerSec: number;
+  /** atoms/s ÷ the same flow executed in the engine, same run */
+  ratio: number | null;
+  /** requests the engine published per atom (1: no re-publish) */
+  requestsPerAtom: number | null;
+  note?: string;
+}
+
+/** Runs `remote1000` once on `engine` and returns the seconds from its start to its end. */
+async function oneRun(engine: Engine): Promise<number> {
+  const t0 = performance.now();
+  const { run } = await engine.startRun('remote1000', {});
+  const done = await engine.waitForRun(run.id, { timeoutMs: 600_000, pollMs: 20 });
+  if (done.status !== 'SUCCESS') throw new Error(`remote1000 ended ${done.status}`);
+  return (performance.now() - t0) / 1000;
+}
+
+/** The median of `times` runs (seconds), with the range. */
+async function medianRuns(times: number, run: () => Promise<number>): Promise<{ seconds: number; note: string }> {
+  const all: number[] = [];
+  for (let i = 0; i < times; i++) all.push(await run());
+  const sorted = [...all].sort((a, b) => a - b);
+  const range = `${round(REMOTE_ATOMS / sorted.at(-1)!, 0)}–${round(REMOTE_ATOMS / sorted[0]!, 0)}`;
+  return { seconds: sorted[sorted.length >> 1]!, note: `median of ${times} runs (${range} atoms/s)` };
+}
+
+export async function startWorkers(url: string, n: number, concurrency?: number): Promise<WorkerProc[]> {
+  const workers = Array.from({ length: n }, () => new WorkerProc(url, concurrency));
   try {
-    for (const d of options.dialects) {
-      for (const withAmqp of [true, false]) {
-        progress(`${d}: idle starts ${withAmqp ? 'with AMQP wake-ups' : 'polling (1 s)'}`);
-        const row = await idleLatency(d, withAmqp, broker.url, options.quick ? 20 : 100);
-        if (row) rows.push(row);
+    await Promise.all(workers.map((w) => w.ready));
+  } catch (e) {
+    await stopWorkers(workers);
+    throw e;
+  }
+  return workers;
+}
+
+export async function stopWorkers(workers: readonly WorkerProc[]): Promise<string[]> {
+  return Promise.all(workers.map((w) => w.stop()));
+}
+
+/** Remote no-op tasks through 1, 2, 4 workers, and 2,000 sleeping tasks, on PostgreSQL. */
+async function remoteWorkers(amqpUrl: string, quick: boolean): Promise<AmqpRemoteRow[]> {
+  const db: TestStore | null = await createTestStore('postgres');
+  if (!db) return [];
+  const rows: AmqpRemoteRow[] = [];
+  const times = quick ? 1 : 3;
+  const registry = (): FlowRegistry => {
+    const r = new FlowRegistry();
+    for (const f of remoteFlows) r.register(f);
+    return r;
+  };
+  let amqp: Amqp | null = null;
+  try {
+    // the reference: the same flow executed in an engine without RabbitMQ (remote tasks run in process)
+    progress('postgres: remote1000 executed in the engine (reference)');
+    const local = new Engine({ store: db.store, flows: registry(), concurrency: ENGINE_CONCURRENCY, pollMs: 200, maxBatch: 256 });
+    await local.start();
+    await oneRun(local); // warm-up
+    const ref = await medianRuns(times, () => oneRun(local));
+    await local.stop();
+    const refRate = REMOTE_ATOMS / ref.seconds;
+    rows.push({
+      scenario: `unordered ${REMOTE_ATOMS} no-op tasks in the engine, concurrency ${ENGINE_CONCURRENCY}`,
+      workers: 0,
+      atoms: REMOTE_ATOMS,
+      seconds: round(ref.seconds, 3),
+      atomsPerSec: round(refRate, 0),
+      ratio: 1,
+      requestsPerAtom: null,
+      note: ref.note,
+    });
+
+    amqp = await openAmqp({ url: amqpUrl, key: KEY, name: 'bench-engine' });
+    const engine = new Engine({ store: db.store, flows: registry(), amqp, concurrency: ENGINE_CONCURRENCY, pollMs: 200, maxBatch: 256 });
+    await engine.start();
+    let warm = false;
+    for (const n of [1, 2, 4]) {
+      progress(`postgres: remote1000 through ${n} worker process${n > 1 ? 'es' : ''}`);
+      const workers = await startWorkers(amqpUrl, n);
+      let lines: string[] = [];
+      try {
+        if (!warm) await oneRun(engine); // warm-up: declares the 1,000 task queues
+        warm = true;
+        const before = amqp.remote!.snapshot().published;
+        const m = await medianRuns(times, () => oneRun(engine));
+        const published = amqp.remote!.snapshot().published - before;
+        lines = await stopWorkers(workers);
+        rows.push({
+          scenario: `unordered ${REMOTE_ATOMS} remote no-op tasks, engine concurrency ${ENGINE_CONCURRENCY}`,
+          workers: n,
+          atoms: REMOTE_ATOMS,
+          seconds: round(m.seconds, 3),
+          atomsPerSec: round(REMOTE_ATOMS / m.seconds, 0),
+          ratio: round(ref.seconds / m.seconds, 3),
+          requestsPerAtom: round(published / (REMOTE_ATOMS * times), 3),
+          note: m.note,
+        });
+      } finally {
+        if (lines.length === 0) await stopWorkers(workers);
       }
+      progress(`  ${rows.at(-1)!.atomsPerSec} atoms/s; ${lines.join(' | ')}`);
     }
+
+    const runs = quick ? 500 : 2000;
+    progress(`postgres: ${runs} remote tasks sleeping ${SLEEP_MS} ms, 4 workers × concurrency 50`);
+    const workers = await startWorkers(amqpUrl, 4, 50);
+    try {
+      let ended = 0;
+      let allEnded!: () => void;
+      const done = new Promise<void>((resolve) => (allEnded = resolve));
+      engine.on('run.finished', () => {
+        ended += 1;
+        if (ended === runs) allEnded();
+      });
+      const t0 = performance.now();
+      for (let i = 0; i < runs; i += 500)
+        await engine.startRuns(
+          'remoteSleep',
+          Array.from({ length: Math.min(500, runs - i) }, () => ({})),
+        );
+      await done;
+      const seconds = (performance.now() - t0) / 1000;
+      const ideal = (runs * SLEEP_MS) / 1000 / 200;
+      rows.push({
+        scenario: `${runs} runs of one remote task sleeping ${SLEEP_MS} ms, 4 workers × concurrency 50 (ideal ${ideal} s)`,
+        workers: 4,
+        atoms: runs,
+        seconds: round(seconds, 3),
+        atomsPerSec: round(runs / seconds, 0),
+        ratio: round(ideal / seconds, 3),
+        requestsPerAtom: null,
+      });
+      progress(`  ${round(seconds, 2)} s (ideal ${ideal} s)`);
+    } finally {
+      await stopWorkers(workers);
+    }
+    await engine.stop();
   } finally {
-    await broker.drop();
+    await amqp?.close();
+    await db.drop();
   }
   return rows;
 }
 
-export function amqpMarkdown(rows: readonly AmqpIdleRow[]): string {
-  return [
-    '| dialect | wake-up | idle startRun → task executing: median / p99 / max (ms) | n |',
-    '| --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.dialect} | ${r.mode === 'amqp' ? 'AMQP' : 'poll 1 s'} | ${r.medianMs} / ${r.p99Ms} / ${r.maxMs} | ${r.n} |`),
-  ].join('\n');
+export interface AmqpResults {
+  idle: AmqpIdleRow[];
+  remote: AmqpRemoteRow[];
+  /** `uptime`'s load averages (1, 5, 15 min) when the bench started and ended */
+  load: { start: number[]; end: number[] };
+}
+
+/** Idle start latency with and without AMQP wake-ups per dialect, then the remote-worker scenarios. */
+export async function benchAmqp(options: { quick: boolean; dialects: readonly Dialect[]; only?: 'idle' | 'remote' }): Promise<AmqpResults> {
+  const load = { start: loadavg().map((l) => round(l, 2)), end: [] as number[] };
+  const broker = await createTestVhost();
+  if (!broker) return { idle: [], remote: [], load };
+  const idle: AmqpIdleRow[] = [];
+  let remote: AmqpRemoteRow[] = [];
+  try {
+    if (options.only !== 'remote') {
+      for (const d of options.dialects) {
+        for (const withAmqp of [true, false]) {
+          progress(`${d}: idle starts ${withAmqp ? 'with AMQP wake-ups' : 'polling (1 s)'}`);
+          const row = await idleLatency(d, withAmqp, broker.url, options.quick ? 20 : 100);
+          if (row) idle.push(row);
+        }
+      }
+    }
+    if (options.only !== 'idle') remote = await remoteWorkers(broker.url, options.quick);
+  } finally {
+    await broker.drop();
+  }
+  load.end = loadavg().map((l) => round(l, 2));
+  return { idle, remote, load };
+}
+
+export function amqpMarkdown(r: AmqpResults): string {
+  const out = [
+    `Load average (1, 5, 15 min) at the start: ${r.load.start.join(', ')}; at the end: ${r.load.end.join(', ')}.`,
+    '',
+    '| dialect | wake-up | idle startRun → task executing: median / p99 / max (ms) | of which after the commit: median / p99 (ms) | startRun itself: median (ms) | n |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...r.idle.map(
+      (i) =>
+        `| ${i.dialect} | ${i.mode === 'amqp' ? 'AMQP' : 'poll 1 s'} | ${i.medianMs} / ${i.p99Ms} / ${i.maxMs} | ${i.afterCommitMedianMs} / ${i.afterCommitP99Ms} | ${i.startRunMedianMs} | ${i.n} |`,
+    ),
+  ];
+  if (r.remote.length > 0) {
+    out.push(
+      '',
+      '| PostgreSQL | workers | atoms | seconds | atoms/s | ratio | requests/atom | note |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+      ...r.remote.map(
+        (x) =>
+          `| ${x.scenario} | ${x.workers || 'in engine'} | ${x.atoms} | ${x.seconds} | ${x.atomsPerSec} | ${x.ratio ?? ''} | ${x.requestsPerAtom ?? ''} | ${x.note ?? ''} |`,
+      ),
+      '',
+      'ratio: atoms/s ÷ the same flow executed in the engine, in the same run (target for 4 workers: ≥ 0.5); for the sleeping tasks, the ideal seconds ÷ the measured ones.',
+    );
+  }
+  return out.join('\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
   const dialects = (args.includes('--dialects') ? args[args.indexOf('--dialects') + 1]! : 'mysql').split(',') as Dialect[];
-  const rows = await benchAmqp({ quick, dialects });
-  const md = `# AMQP wake-ups\n\n${amqpMarkdown(rows)}\n`;
+  const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] as 'idle' | 'remote') : undefined;
+  const results = await benchAmqp({ quick, dialects, ...(only ? { only } : {}) });
+  const md = `# RabbitMQ: wake-ups and remote workers\n\n${amqpMarkdown(results)}\n`;
   console.log(md);
-  writeResults('amqp-', { quick, rows }, md);
+  writeResults('amqp-', { quick, ...results }, md);
 }

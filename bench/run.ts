@@ -29,7 +29,7 @@ import { FlowRegistry, linear, task, unordered } from '../src/flow/index.js';
 import type { Store } from '../src/store/store.js';
 import { createTestStore, type TestStore } from '../test/helpers/databases.js';
 import { mysqlslapReference, pgbenchReference, progressFor, round, writeResults } from './common.js';
-import { amqpMarkdown, benchAmqp, type AmqpIdleRow } from './amqp.js';
+import { amqpMarkdown, benchAmqp, type AmqpResults } from './amqp.js';
 import { benchCli } from './cli.js';
 import { benchEngines, enginesMarkdown, type EnginesResult } from './engines.js';
 import { benchStacks, stacksMarkdown, type StackBenchRow } from './stacks.js';
@@ -399,14 +399,22 @@ if (scenarios.includes('engines') && dialects.includes('postgres')) {
 }
 let stacks: StackBenchRow[] | null = null;
 if (scenarios.includes('stacks')) stacks = await benchStacks({ quick, dialects, progress });
-// RabbitMQ wake-ups (bench/amqp.ts): idle start latency on MariaDB with and without AMQP
-let amqp: AmqpIdleRow[] | null = null;
-if (scenarios.includes('amqp') && dialects.includes('mysql')) amqp = await benchAmqp({ quick, dialects: ['mysql'] });
+// RabbitMQ (bench/amqp.ts): idle start latency on MariaDB with and without AMQP wake-ups,
+// remote workers on PostgreSQL; also written to bench/results/amqp-latest.md
+let amqp: AmqpResults | null = null;
+if (scenarios.includes('amqp') && (dialects.includes('mysql') || dialects.includes('postgres'))) {
+  amqp = await benchAmqp({
+    quick,
+    dialects: dialects.includes('mysql') ? ['mysql'] : [],
+    ...(dialects.includes('postgres') ? {} : { only: 'idle' as const }),
+  });
+  writeResults('amqp-', { quick, ...amqp }, `# RabbitMQ: wake-ups and remote workers\n\n${amqpMarkdown(amqp)}\n`);
+}
 const md =
   table() +
   (engines ? '\n\n' + enginesMarkdown(engines) : '') +
   (stacks ? '\n\n' + stacksMarkdown(stacks) : '') +
-  (amqp && amqp.length > 0 ? '\n\n' + amqpMarkdown(amqp) : '');
+  (amqp && amqp.idle.length + amqp.remote.length > 0 ? '\n\n' + amqpMarkdown(amqp) : '');
 const at = new Date().toISOString();
 writeResults(
   '',

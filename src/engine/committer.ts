@@ -13,6 +13,7 @@
  * every run whose completions shared its batch).
  */
 import { isStokerError } from '../errors.js';
+import { slotsFreedBy } from './claim-loop.js';
 import type { EngineCore } from './engine-core.js';
 import { toFailureRecord } from './failure.js';
 import { FastCommits, mergeResults } from './fast-commits.js';
@@ -204,13 +205,14 @@ export class Committer {
     const stopping = !mayClaim();
     return core.store.runTransaction(locks, async (tx) => {
       const result = emptyResult();
-      let free = stopping ? 0 : batch.length;
+      const slots = stopping ? 0 : slotsFreedBy(core, batch);
+      let free = slots;
       for (const ctx of contexts) {
         const t = new RunTransition(tx, ctx, deps, result, free);
         await t.applyAll(runs.get(ctx.id)!);
         await t.flush();
         core.faultPoint('in-run-transition', { runId: ctx.id, atom: runs.get(ctx.id)![0]!.claim.index });
-        free = Math.max(0, batch.length - result.continuations.length);
+        free = Math.max(0, slots - result.continuations.length);
       }
       if (result.events.length > 0) await tx.insertEvents(result.events);
       // slots this batch frees and no continuation took: claim for them in the same commit

@@ -20,6 +20,8 @@ import type { WakeHub } from './wake-hub.js';
 /** The engine's options after defaults (see EngineOptions). */
 export interface EngineSettings {
   concurrency: number;
+  /** remote atoms out with workers at once, on top of `concurrency` (docs/amqp.md, "Performance") */
+  remoteConcurrency: number;
   pollMs: number;
   leaseMs: number;
   heartbeatMs: number;

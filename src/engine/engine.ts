@@ -69,6 +69,12 @@ export interface EngineOptions {
   resolver?: StepResolver;
   /** atoms executed at once (default 10) */
   concurrency?: number;
+  /**
+   * Remote atoms (docs/amqp.md, "Performance") out with workers at once, on top of
+   * `concurrency` (default 256): once an atom is handed to a worker it holds no local slot,
+   * since the engine only waits for its reply.
+   */
+  remoteConcurrency?: number;
   /** claim poll interval when idle, jittered ±20 % (default 1000 ms) */
   pollMs?: number;
   /** engine lease (default 30 s) and its renewal interval (default lease/3) */
@@ -160,7 +166,7 @@ export interface EngineOptions {
  * number of atoms; a database that stalls longer than ~9 s makes an engine fence itself and
  * its atoms run again elsewhere, every write fenced (docs/reliability.md, Defaults and trade-offs).
  */
-const DEFAULTS = { concurrency: 10, pollMs: 1000, leaseMs: 10_000, maxBatch: 128 };
+const DEFAULTS = { concurrency: 10, remoteConcurrency: 256, pollMs: 1000, leaseMs: 10_000, maxBatch: 128 };
 
 export class Engine {
   /** starts, cancels, signals and waits for runs (what the engine's own methods for these use) */
@@ -464,9 +470,17 @@ function engineSettings(options: EngineOptions): EngineSettings {
       `concurrency must be an integer from 1 to 10000, got ${String(options.concurrency)}`,
     );
   }
+  const remoteConcurrency = options.remoteConcurrency ?? DEFAULTS.remoteConcurrency;
+  if (!Number.isInteger(remoteConcurrency) || remoteConcurrency < 0 || remoteConcurrency > 100_000) {
+    throw new ValidationError(
+      'STOKER_CONFIG_INVALID',
+      `remoteConcurrency must be an integer from 0 to 100000, got ${String(options.remoteConcurrency)}`,
+    );
+  }
   const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs;
   return {
     concurrency,
+    remoteConcurrency,
     pollMs: options.pollMs ?? DEFAULTS.pollMs,
     leaseMs,
     heartbeatMs: options.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3)),

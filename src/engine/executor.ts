@@ -38,6 +38,16 @@ export class Executor {
 
   /** Executes one claimed atom; never rejects for the task's sake (a task's failure is an outcome). */
   async execute(claim: ClaimedAtom, signal: AbortSignal): Promise<Outcome> {
+    try {
+      return await this.executeClaim(claim, signal);
+    } finally {
+      // an atom that ended before its code started (a retry controller, a release, a store
+      // error) is placed too: the claim loop waits for its claims to be placed
+      this.core.inflight.place(claim.runId, claim.index, false);
+    }
+  }
+
+  private async executeClaim(claim: ClaimedAtom, signal: AbortSignal): Promise<Outcome> {
     const core = this.core;
     let prepared: Prepared;
     try {
@@ -93,7 +103,10 @@ export class Executor {
         ? { kind: 'revertFailed', failure: found.failure }
         : { kind: 'failure', failure: found.failure, journal: claim.journal };
     }
-    const code = (core.remote && remoteCode(core.remote, core.settings.remoteTasks, found.code, run, spec, claim)) || found.code;
+    const remote = core.remote && remoteCode(core.remote, core.settings.remoteTasks, found.code, run, spec, claim);
+    const code = remote || found.code;
+    // a remote atom frees its local slot (docs/amqp.md, "Performance"): claim more at once
+    if (core.inflight.place(claim.runId, claim.index, remote !== null)) core.wake();
     const journal = claim.journal.map((j) => ({ ...j }));
     const parked: Parked = { suspension: null };
     let ctx: TaskContext;

@@ -11,6 +11,7 @@ import type { JsonValue } from '../core/json.js';
 import { RunStatus } from '../store/states.js';
 import type { FastBatchResult, FastFinishResult } from '../store/store.js';
 import type { EngineCore } from './engine-core.js';
+import { slotsFreedBy } from './claim-loop.js';
 import { emptyResult, resolveInput, type Completion, type Outcome, type TransitionResult } from './transitions.js';
 
 export class FastCommits {
@@ -37,7 +38,7 @@ export class FastCommits {
         result: only.outcome.result,
         journal: only.outcome.journal,
         successors,
-        claim: this.core.stopping || this.core.fencedOut ? null : (successors[0] ?? null),
+        claim: this.core.stopping || this.core.fencedOut || slotsFreedBy(this.core, batch) === 0 ? null : (successors[0] ?? null),
         engineId: this.core.id,
       })
       // The statement may have committed (with a claim) although we got no answer: give the
@@ -74,16 +75,15 @@ export class FastCommits {
         successors: ctx.graph.atoms[c.claim.index]?.successors ?? [],
       };
     });
-    const claim = stopping
-      ? []
-      : [...new Set(successes.flatMap((s) => s.successors))].filter((i) => !inBatch.has(i)).slice(0, batch.length);
+    const slots = stopping ? 0 : slotsFreedBy(this.core, batch);
+    const claim = [...new Set(successes.flatMap((s) => s.successors))].filter((i) => !inBatch.has(i)).slice(0, slots);
     let r: FastBatchResult;
     try {
       r = await this.core.store.fast.completeSuccesses({
         runId,
         successes,
         claim,
-        claimMore: stopping ? 0 : batch.length - claim.length,
+        claimMore: slots - claim.length,
         engineId: this.core.id,
       });
     } catch (e) {
@@ -138,7 +138,11 @@ export class FastCommits {
     const stopping = this.core.stopping || this.core.fencedOut;
     let r: FastFinishResult;
     try {
-      r = await this.core.store.fast.finishRuns({ finishes, claimMore: stopping ? 0 : batch.length, engineId: this.core.id });
+      r = await this.core.store.fast.finishRuns({
+        finishes,
+        claimMore: stopping ? 0 : slotsFreedBy(this.core, batch),
+        engineId: this.core.id,
+      });
     } catch (e) {
       this.core.emitError(e);
       this.core.fenceSelf('fast completion outcome unknown');

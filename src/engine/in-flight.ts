@@ -1,6 +1,7 @@
 /**
  * The atoms this engine is executing right now, with the abort controller each task sees
- * as `ctx.signal`. The claim loop counts them to know its free slots; the committer removes
+ * as `ctx.signal`, and how many of them are out with remote workers. The claim loop counts
+ * them to know its free slots (local and remote apart: docs/amqp.md, "Performance"); the committer removes
  * them once their outcome is recorded; cancellation, self-fencing and shutdown abort them.
  */
 import { StokerError, type ErrorCode } from '../errors.js';
@@ -9,10 +10,16 @@ import type { ClaimedAtom } from '../store/store.js';
 export interface InFlightAtom {
   claim: ClaimedAtom;
   abort: AbortController;
+  /** handed to a remote worker (docs/amqp.md, "Performance"): holds no local slot */
+  remote: boolean;
+  /** resolves once the atom's code started here or went to a worker (or the atom left) */
+  placed: Promise<void>;
+  place: () => void;
 }
 
 export class InFlight {
   private readonly atoms = new Map<string, InFlightAtom>();
+  private remoteCount = 0;
 
   static key(runId: string, index: number): string {
     return `${runId}/${index}`;
@@ -22,14 +29,57 @@ export class InFlight {
     return this.atoms.size;
   }
 
+  /** atoms out with remote workers */
+  get remote(): number {
+    return this.remoteCount;
+  }
+
+  /** atoms executing in this process (they hold the engine's `concurrency` slots) */
+  get local(): number {
+    return this.atoms.size - this.remoteCount;
+  }
+
+  isRemote(runId: string, index: number): boolean {
+    return this.atoms.get(InFlight.key(runId, index))?.remote === true;
+  }
+
+  /**
+   * The atom's code starts: here, or in a remote worker, and then its slot is free for
+   * local work (the claim loop counts it against `remoteConcurrency` instead). Returns
+   * true when that freed a local slot.
+   */
+  place(runId: string, index: number, remote: boolean): boolean {
+    const entry = this.atoms.get(InFlight.key(runId, index));
+    if (!entry) return false;
+    entry.place();
+    if (!remote || entry.remote) return false;
+    entry.remote = true;
+    this.remoteCount += 1;
+    return true;
+  }
+
+  /** resolves once each of these atoms has been placed ({@link place}) or has left */
+  async placed(claims: readonly ClaimedAtom[]): Promise<void> {
+    await Promise.all(claims.map((c) => this.atoms.get(InFlight.key(c.runId, c.index))?.placed ?? Promise.resolve()));
+  }
+
   add(claim: ClaimedAtom): InFlightAtom {
-    const entry = { claim, abort: new AbortController() };
-    this.atoms.set(InFlight.key(claim.runId, claim.index), entry);
+    const key = InFlight.key(claim.runId, claim.index);
+    this.delete(claim.runId, claim.index);
+    let place!: () => void;
+    const placed = new Promise<void>((resolve) => (place = resolve));
+    const entry: InFlightAtom = { claim, abort: new AbortController(), remote: false, placed, place };
+    this.atoms.set(key, entry);
     return entry;
   }
 
   delete(runId: string, index: number): void {
-    this.atoms.delete(InFlight.key(runId, index));
+    const key = InFlight.key(runId, index);
+    const entry = this.atoms.get(key);
+    if (!entry) return;
+    if (entry.remote) this.remoteCount -= 1;
+    entry.place();
+    this.atoms.delete(key);
   }
 
   /** the runs of the atoms in flight, each once */

@@ -99,6 +99,8 @@ export interface RuntimeOptions {
   amqp?: string | { url: string; key?: string; prefix?: string; connectTimeoutMs?: number };
   /** task names executed by remote workers although not marked `remote` (needs `amqp` with a key; see `EngineOptions.remoteTasks`) */
   remoteTasks?: readonly string[];
+  /** per engine: remote atoms out with workers at once, on top of `concurrency` (default 256; see `EngineOptions.remoteConcurrency`) */
+  remoteConcurrency?: number;
 }
 
 export interface Runtime {
@@ -239,6 +241,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.version !== undefined ? { version: options.version } : {}),
       ...(amqp ? { amqp } : {}),
       ...(options.remoteTasks !== undefined ? { remoteTasks: options.remoteTasks } : {}),
+      ...(options.remoteConcurrency !== undefined ? { remoteConcurrency: options.remoteConcurrency } : {}),
     });
   const engines: Engine[] = [];
   let stacks: Orchestrator | null = null;

@@ -34,6 +34,7 @@ interface EngineOptions extends CommonOptions, SizeLimitOptions {
   amqp?: string;
   amqpKey?: string;
   remoteTasks?: string[];
+  remoteConcurrency?: number;
   flows?: string;
   plugins?: string;
   allowLocalCommands?: boolean;
@@ -67,6 +68,12 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
       )
         .argParser(nameListOption)
         .env('STOKER_REMOTE_TASKS'),
+    )
+    .addOption(
+      new Option(
+        '--remote-concurrency <n>',
+        'remote atoms out with stoker worker processes at once, per engine, on top of --concurrency (default 256)',
+      ).argParser(intOption(0, 100_000)),
     )
     .addOption(new Option('--plugins <module>', 'a module default-exporting an array of resource types for stacks').env('STOKER_PLUGINS'))
     .addOption(maxResourcesOption())
@@ -152,6 +159,7 @@ Examples:
         watchPeers: o.watchPeers,
         ...(o.retention !== undefined ? { retentionMs: checkRetention(o.retention) } : {}),
         ...(o.remoteTasks !== undefined ? { remoteTasks: o.remoteTasks } : {}),
+        ...(o.remoteConcurrency !== undefined ? { remoteConcurrency: o.remoteConcurrency } : {}),
       },
       'engine',
     );

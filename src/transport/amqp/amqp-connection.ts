@@ -94,6 +94,10 @@ export class AmqpConnection {
     let timer: NodeJS.Timeout | undefined;
     const attempt = amqp.connect(this.options.url, {
       timeout: timeoutMs,
+      // amqplib leaves Nagle's algorithm on: a small frame written while an earlier one is
+      // unacknowledged then waits for the peer's delayed ACK (~40 ms on Linux). Every wake-up,
+      // request, reply and confirm is such a frame (docs/amqp.md, "Performance").
+      noDelay: true,
       clientProperties: { connection_name: this.options.name ?? 'stoker' },
     });
     const timeout = new Promise<never>((_, reject) => {
