@@ -6,7 +6,7 @@
  * watch, local supervisor, retention) is given this core and owns one job; only the lease
  * keeper changes the id and the fencing flag, only the engine's lifecycle the others.
  */
-import type { RemoteExecutor } from './remote-tasks.js';
+import type { RemoteExecutor, RemoteWaits } from './remote-tasks.js';
 import type { Clock, Rng } from '../core/clock.js';
 import type { IdGenerator } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -63,6 +63,8 @@ export class EngineCore {
   wake: () => void = () => undefined;
   /** where remote tasks go (docs/amqp.md); null: every task runs here, `remote` or not */
   remote: RemoteExecutor | null = null;
+  /** remote calls waiting for a worker: events after a threshold, and the heartbeat's report (docs/amqp.md) */
+  remoteWaits: RemoteWaits | null = null;
 
   constructor(
     readonly store: Store,

@@ -93,7 +93,8 @@ export class Executor {
         ? { kind: 'revertFailed', failure: found.failure }
         : { kind: 'failure', failure: found.failure, journal: claim.journal };
     }
-    const code = (core.remote && remoteCode(core.remote, core.settings.remoteTasks, found.code, run, spec, claim)) || found.code;
+    const code =
+      (core.remote && remoteCode(core.remote, core.remoteWaits, core.settings.remoteTasks, found.code, run, spec, claim)) || found.code;
     const journal = claim.journal.map((j) => ({ ...j }));
     const parked: Parked = { suspension: null };
     let ctx: TaskContext;

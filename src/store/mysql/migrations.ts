@@ -162,4 +162,14 @@ export const mysqlMigrations: readonly Migration[] = [
       `ALTER TABLE {p}engines ADD COLUMN lock_session BIGINT NULL`,
     ],
   },
+  {
+    version: 5,
+    name: 'engine remote waits',
+    statements: [
+      // docs/amqp.md, "Remote tasks": written with the lease renewal, the number of remote
+      // calls a worker has not started yet and how long the oldest has waited (ms, or NULL).
+      `ALTER TABLE {p}engines ADD COLUMN remote_queued INT NOT NULL DEFAULT 0`,
+      `ALTER TABLE {p}engines ADD COLUMN remote_oldest_ms BIGINT NULL`,
+    ],
+  },
 ];

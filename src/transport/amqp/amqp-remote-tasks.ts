@@ -30,6 +30,8 @@ interface Pending {
   request: RemoteRequest;
   resolve: (r: RemoteResult) => void;
   started: boolean;
+  /** told once, when a worker first says it started the call */
+  onStarted?: () => void;
   /** when a worker last said it is working on it (Date.now) */
   seenAt: number | null;
 }
@@ -76,6 +78,11 @@ export class AmqpRemoteTasks {
     this.replyQueue = this.names.reply(randomUUID());
   }
 
+  /** the durable queue a task's requests wait in */
+  queueFor(task: string): string {
+    return this.names.task(task);
+  }
+
   /** this process's reply queue (exclusive to its connection) */
   get replyQueueName(): string {
     return this.replyQueue;
@@ -102,7 +109,7 @@ export class AmqpRemoteTasks {
   }
 
   /** Publishes the request and resolves with the worker's outcome; rejects with the abort reason when `signal` aborts. */
-  call(request: RemoteRequest, signal: AbortSignal): Promise<RemoteResult> {
+  call(request: RemoteRequest, signal: AbortSignal, onStarted?: () => void): Promise<RemoteResult> {
     const id = randomUUID();
     return new Promise<RemoteResult>((resolve, reject) => {
       const onAbort = (): void => {
@@ -116,6 +123,7 @@ export class AmqpRemoteTasks {
         request,
         started: false,
         seenAt: null,
+        ...(onStarted ? { onStarted } : {}),
         resolve: (r) => {
           signal.removeEventListener('abort', onAbort);
           resolve(r);
@@ -217,6 +225,7 @@ export class AmqpRemoteTasks {
     if (m.type === 'started' || m.type === 'heartbeat') {
       const p = typeof m.id === 'string' ? this.pending.get(m.id) : undefined;
       if (p) {
+        if (!p.started) p.onStarted?.();
         p.started = true;
         p.seenAt = Date.now();
       }
