@@ -379,6 +379,7 @@ export class Engine {
     core.timersStopped = true;
     this.lease.stop();
     core.remoteWaits?.stop();
+    core.dueWakeups.stop();
     this.reaper.stop();
     this.retention?.stop();
     await this.peers?.stop();

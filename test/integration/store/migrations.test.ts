@@ -180,8 +180,8 @@ await describeEachDialect('migrations per module', (ctx) => {
 
   it('upgrades a database migrated by the previous release, and an older release then refuses it', async () => {
     // What the previous release left: the core tables, and their record in {p}migrations.
-    // Built here from the current layout; migration 4 is taken back out, so the upgrade
-    // also applies a core migration after copying the record.
+    // Built here from the current layout; migrations 4 and 5 are taken back out, so the
+    // upgrade also applies core migrations after copying the record.
     await ctx.db.open({ tablePrefix: 'up_' });
     await ctx.db.exec(OLD_TABLE[ctx.dialect].replaceAll('{p}', 'up_'));
     await ctx.db.exec(
@@ -189,19 +189,25 @@ await describeEachDialect('migrations per module', (ctx) => {
     );
     await ctx.db.exec(`DROP TABLE up_schema_migrations`);
     await ctx.db.exec(`ALTER TABLE up_engines DROP COLUMN lock_session`);
-    await ctx.db.exec(`DELETE FROM up_migrations WHERE version = 4`);
+    await ctx.db.exec(`ALTER TABLE up_engines DROP COLUMN remote_queued`);
+    await ctx.db.exec(`ALTER TABLE up_engines DROP COLUMN remote_oldest_ms`);
+    await ctx.db.exec(`DELETE FROM up_migrations WHERE version >= 4`);
     const before = await ctx.db.exec(`SELECT version, name, checksum FROM up_migrations ORDER BY version`);
 
     const a = await ctx.db.open({ tablePrefix: 'up_', migrate: false });
     const b = await ctx.db.open({ tablePrefix: 'up_', migrate: false });
     const both = a.capabilities.singleWriter ? [await a.migrate(), await b.migrate()] : await Promise.all([a.migrate(), b.migrate()]);
-    expect(both.flat()).toEqual([{ module: 'core', version: 4, name: 'engine lock sessions' }]);
+    expect(both.flat()).toEqual([
+      { module: 'core', version: 4, name: 'engine lock sessions' },
+      { module: 'core', version: 5, name: 'engine remote waits' },
+    ]);
     expect(await a.migrate()).toEqual([]);
 
     const copied = await ctx.db.exec(`SELECT module, version, name, checksum FROM up_schema_migrations ORDER BY version`);
     expect(copied.map((r) => [r.module, Number(r.version), r.name, r.checksum])).toEqual([
       ...before.map((r) => ['core', Number(r.version), r.name, r.checksum]),
       ['core', 4, 'engine lock sessions', migrationChecksum(core().find((m) => m.version === 4)!)],
+      ['core', 5, 'engine remote waits', migrationChecksum(core().find((m) => m.version === 5)!)],
     ]);
     // the old table is kept, with the marker row
     const old = await ctx.db.exec(`SELECT version, name, checksum FROM up_migrations ORDER BY version`);
