@@ -114,8 +114,10 @@ export class RemoteWaits {
       atom: w.atom,
       kind,
       engineId: this.core.id,
-      epoch: w.epoch,
-      data: { task: w.task, queue: w.queue, waitedMs },
+      // an observation, not a write made for the claim (written outside its fenced
+      // transaction, possibly after its outcome): the claim's epoch goes in the data
+      epoch: null,
+      data: { task: w.task, queue: w.queue, epoch: w.epoch, waitedMs },
     });
     this.arm();
   }

@@ -97,7 +97,11 @@ export class AmqpConnection {
     if (!model || this.closing) return;
     this.stats.resets += 1;
     this.log.warn({ reason }, 'AMQP channel failed: reconnecting');
-    model.close().catch(() => undefined);
+    try {
+      model.close().catch(() => undefined);
+    } catch {
+      // already closing: its close event reconnects
+    }
   }
 
   async close(): Promise<void> {
