@@ -145,6 +145,12 @@ export const ENGINE_COLUMNS: readonly Column<EngineRow>[] = [
   { header: 'version', value: (e) => e.version },
   { header: 'lease age', value: (e) => durationText(e.leaseAgeMs), align: 'right' },
   { header: 'atoms held', value: (e) => String(e.atomsHeld), align: 'right' },
+  // remote calls no worker has started (docs/amqp.md), and the oldest one's wait
+  {
+    header: 'queued remotely',
+    value: (e) => (e.remoteQueued === 0 ? '-' : `${e.remoteQueued} (oldest ${durationText(e.remoteOldestMs ?? 0)})`),
+    align: 'right',
+  },
   { header: 'state', value: (e) => e.state },
 ];
 

@@ -167,6 +167,8 @@ export class Committer {
       core.stats.claimed += 1;
       this.launch(c);
     }
+    // a timer due within the poll interval: announced when it is due, not found at a poll
+    for (const ms of result.dueInMs ?? []) if (ms <= core.settings.pollMs) core.dueWakeups.after(ms);
     if (result.madeReady > 0) {
       // this process's engines, and other processes through the hub's relays (AMQP) and
       // the store (NOTIFY, the wake file): once per commit batch, never inside the transaction

@@ -6,7 +6,8 @@
  * watch, local supervisor, retention) is given this core and owns one job; only the lease
  * keeper changes the id and the fencing flag, only the engine's lifecycle the others.
  */
-import type { RemoteExecutor } from './remote-tasks.js';
+import { DueWakeups } from './due-wakeups.js';
+import type { RemoteExecutor, RemoteWaits } from './remote-tasks.js';
 import type { Clock, Rng } from '../core/clock.js';
 import type { IdGenerator } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -70,6 +71,10 @@ export class EngineCore {
   slotFreed: () => void = () => undefined;
   /** where remote tasks go (docs/amqp.md); null: every task runs here, `remote` or not */
   remote: RemoteExecutor | null = null;
+  /** announces atoms parked until a due time within the poll interval, when due (protocol 6) */
+  readonly dueWakeups: DueWakeups;
+  /** remote calls waiting for a worker: events after a threshold, and the heartbeat's report (docs/amqp.md) */
+  remoteWaits: RemoteWaits | null = null;
 
   constructor(
     readonly store: Store,
@@ -90,6 +95,11 @@ export class EngineCore {
   ) {
     this.id = id;
     this.log = baseLog.child({ engineId: id });
+    this.dueWakeups = new DueWakeups(clock, () => {
+      if (!this.running || this.stopping) return;
+      hub.announce();
+      store.wakeups?.notify().catch((e: unknown) => this.emitError(e));
+    });
   }
 
   /** Self-fencing (docs/reliability.md R9): without a renewal for most of the lease, start no work. */

@@ -52,7 +52,7 @@ import { RunCache, type FlowLookup } from './run-cache.js';
 import { RUN_LIMITS, RunClient, type StartRunOptions } from './run-client.js';
 import { DefaultStepResolver, type StepResolver } from './step-resolver.js';
 import type { Outcome } from './transitions.js';
-import type { RemoteExecutor } from './remote-tasks.js';
+import { RemoteWaits, type RemoteExecutor } from './remote-tasks.js';
 import { WakeHub, type WakeRelay } from './wake-hub.js';
 
 export type { EngineEvents, EngineListener } from './engine-events.js';
@@ -239,6 +239,7 @@ export class Engine {
       options.engineId ?? ids(),
     );
     this.core.remote = options.amqp?.remote ?? null;
+    this.core.remoteWaits = this.core.remote ? new RemoteWaits(this.core) : null;
     this.client = new RunClient({
       store: options.store,
       ...(flows ? { flows } : {}),
@@ -383,6 +384,8 @@ export class Engine {
     core.faultPoint('before-release', { runId: '', atom: -1 });
     core.timersStopped = true;
     this.lease.stop();
+    core.remoteWaits?.stop();
+    core.dueWakeups.stop();
     this.reaper.stop();
     this.retention?.stop();
     await this.peers?.stop();

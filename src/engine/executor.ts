@@ -103,7 +103,7 @@ export class Executor {
         ? { kind: 'revertFailed', failure: found.failure }
         : { kind: 'failure', failure: found.failure, journal: claim.journal };
     }
-    const remote = core.remote && remoteCode(core.remote, core.settings.remoteTasks, found.code, run, spec, claim);
+    const remote = core.remote && remoteCode(core.remote, core.remoteWaits, core.settings.remoteTasks, found.code, run, spec, claim);
     const code = remote || found.code;
     // a remote atom frees its local slot (docs/amqp.md, "Performance"): claim more at once
     if (core.inflight.place(claim.runId, claim.index, remote !== null)) core.wake();

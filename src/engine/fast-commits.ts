@@ -213,5 +213,6 @@ export function mergeResults(a: TransitionResult, b: TransitionResult): Transiti
     events: [...a.events, ...b.events],
     madeReady: a.madeReady + b.madeReady,
     claimedMore: (a.claimedMore ?? 0) + (b.claimedMore ?? 0),
+    dueInMs: [...(a.dueInMs ?? []), ...(b.dueInMs ?? [])],
   };
 }

@@ -78,6 +78,8 @@ export interface TransitionResult {
   claimedMore?: number;
   /** event rows to insert before commit (one statement for the whole transaction) */
   events: EventInput[];
+  /** atoms parked until a due time (a retry's backoff, a durable sleep): ms from the commit (wake-ups, protocol 6) */
+  dueInMs?: number[];
 }
 
 export function emptyResult(): TransitionResult {

@@ -271,6 +271,7 @@ export class RunTransition extends RevertPath {
       );
       if (ok) {
         this.result.madeReady += 1;
+        if (delayMs > 0) (this.result.dueInMs ??= []).push(delayMs);
         return;
       }
     } else {
@@ -299,6 +300,7 @@ export class RunTransition extends RevertPath {
     if (wait.kind === 'sleep') {
       patch.readyAt = { delayMs: wait.ms };
       patch.waitRef = null;
+      (this.result.dueInMs ??= []).push(wait.ms);
     } else if (wait.kind === 'signal') {
       entry.ref = wait.name;
       patch.waitRef = wait.name;

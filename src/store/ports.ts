@@ -25,6 +25,7 @@ import type {
   EngineRegistration,
   EngineRow,
   EventFilter,
+  EngineReport,
   EventInput,
   EventRow,
   FastBatchResult,
@@ -161,7 +162,12 @@ export interface EngineLiveness {
    * Renews the lease; false if the row is gone or marked dead, or the engine's session lock
    * was lost (see {@link EngineRegistration.onSessionLost}): the engine must stop writing.
    */
-  heartbeat(engineId: string, leaseMs: number): Promise<boolean>;
+  heartbeat(engineId: string, leaseMs: number, report?: EngineReport): Promise<boolean>;
+  /**
+   * Appends events outside any run transaction: what an engine observes rather than a
+   * transition (a remote call waiting for a worker: docs/amqp.md). One INSERT.
+   */
+  appendEvents(events: readonly EventInput[]): Promise<void>;
   setEngineState(engineId: string, state: 'alive' | 'draining' | 'dead'): Promise<void>;
   /** deletes the engine row, then releases its session lock and closes that connection */
   deregisterEngine(engineId: string): Promise<void>;

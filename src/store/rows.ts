@@ -165,6 +165,8 @@ export function engineFromRow(r: Raw): EngineRow {
     leaseExpiresAt: dateColumn(r.lease_expires_at),
     leaseAgeMs: num(r.lease_age_ms),
     atomsHeld: num(r.atoms_held),
+    remoteQueued: num(r.remote_queued ?? 0),
+    remoteOldestMs: r.remote_oldest_ms === null || r.remote_oldest_ms === undefined ? null : num(r.remote_oldest_ms),
   };
 }
 

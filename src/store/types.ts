@@ -354,6 +354,16 @@ export interface EngineRow {
   /** seconds since the last renewal, by the database clock */
   leaseAgeMs: number;
   atomsHeld: number;
+  /** remote calls of this engine no worker has started yet, as of its last lease renewal (docs/amqp.md) */
+  remoteQueued: number;
+  /** how long the oldest of them had waited then (ms), or null */
+  remoteOldestMs: number | null;
+}
+
+/** What an engine reports with its lease renewal (docs/amqp.md, "Remote tasks"). */
+export interface EngineReport {
+  remoteQueued: number;
+  remoteOldestMs: number | null;
 }
 
 export interface RunFilter {

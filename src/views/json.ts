@@ -78,6 +78,8 @@ export function engineJson(engine: EngineRow): Record<string, JsonValue> {
     leaseExpiresAt: iso(engine.leaseExpiresAt),
     leaseAgeMs: engine.leaseAgeMs,
     atomsHeld: engine.atomsHeld,
+    remoteQueued: engine.remoteQueued,
+    remoteOldestMs: engine.remoteOldestMs,
   };
 }
 

@@ -4,7 +4,10 @@
  * ten minutes away runs runs started by another process, because the start is announced
  * on the wake-up exchange. The engine's own counter says the AMQP path was used. A second
  * engine without AMQP, polling as engines do by default, is measured for comparison (the
- * figures are printed, not asserted: timings belong in bench/).
+ * figures are printed, not asserted: timings belong in bench/). The same idle engine runs
+ * flows with a durable sleep and a retry backoff due within its poll interval: the due
+ * timers are announced when due (src/engine/due-wakeups.ts), so the runs finish instead
+ * of waiting ten minutes for the poll.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunClient } from '../../src/engine/run-client.js';
@@ -80,6 +83,38 @@ for (const dialect of testDialects().filter((d) => d !== 'postgres')) {
       console.log(
         `wake-ups ${dialect}: start → finished (5 tasks) with AMQP ${describeLatency(withAmqp)}; polling every 500 ms ${describeLatency(withPoll)}`,
       );
+    }, 180_000);
+
+    it('a durable sleep and a retry backoff due within the poll interval are claimed when due, not at the next poll (10 minutes away)', async (ctx) => {
+      if (!s.db || !broker || !amqp) return ctx.skip();
+      const engine = await s.fleet.start({ name: 'idle', leaseMs: 30_000, concurrency: 2, env: { ...IDLE, ENGINE_AMQP: broker.url } });
+      await sleep(500); // past the engine's first poll
+      const registry = new FlowRegistry();
+      for (const f of chaosFlows) registry.register(f);
+      const hub = new WakeHub();
+      const detach = hub.attach(amqp.wakeups);
+      const starter = new RunClient({ store: s.store, flows: registry, wakeHub: hub });
+      // chaosTimer: t02 parks on ctx.sleep(150); chaosRetry: r03 fails once, backoff 50 ms
+      const latencies: number[] = [];
+      for (const flow of ['chaosTimer', 'chaosRetry', 'chaosTimer', 'chaosRetry']) {
+        const t0 = performance.now();
+        const { run } = await starter.startRun(flow, { log: s.log, stepMs: 0 });
+        const done = await waitFor(
+          async () => {
+            const row = await s.store.getRun(run.id);
+            return row && row.status !== 'PENDING' && row.status !== 'RUNNING' ? row : undefined;
+          },
+          60_000,
+          `${flow} to finish (its timer is due long before the engine's next poll)`,
+        );
+        expect(done.status).toBe('SUCCESS');
+        latencies.push(performance.now() - t0);
+      }
+      detach();
+      await engine.terminate();
+      // the due timers were announced on the exchange too (for the other processes' engines)
+      expect(Number(engine.stats!.amqpPublished)).toBeGreaterThanOrEqual(4);
+      console.log(`due timers ${dialect}: start → finished (sleep 150 ms or backoff 50 ms inside) ${describeLatency(latencies)}`);
     }, 180_000);
   });
 }

@@ -98,7 +98,7 @@ export function privateServerUnavailable(kind: ServerKind): string | null {
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -1405,6 +1405,8 @@ export class SimStore {
         leaseExpiresAt: date(e.leaseExpiresAt),
         leaseAgeMs: now - e.heartbeatAt,
         atomsHeld: [...this.held.values()].filter((a) => a.claimedBy === e.id).length,
+        remoteQueued: 0,
+        remoteOldestMs: null,
       }));
   }
 
@@ -1696,6 +1698,10 @@ export class SimConnection implements Store {
   }
   heartbeat(engineId: string, leaseMs: number): Promise<boolean> {
     return this.sim.heartbeat(this.session, engineId, leaseMs);
+  }
+  appendEvents(): Promise<void> {
+    // only remote tasks (RabbitMQ) write these; the simulation has none
+    return Promise.reject(new StoreError('STOKER_STORE_QUERY_FAILED', 'sim: engine events (remote tasks) are not modelled'));
   }
   setEngineState(engineId: string, state: 'alive' | 'draining' | 'dead'): Promise<void> {
     return this.sim.setEngineState(this.session, engineId, state);

@@ -118,7 +118,10 @@ export class LeaseKeeper {
     }
     const t0 = core.clock.monotonicMs();
     try {
-      const ok = await core.store.heartbeat(core.id, core.settings.leaseMs);
+      const report = core.remoteWaits?.summary();
+      const ok = await (report
+        ? core.store.heartbeat(core.id, core.settings.leaseMs, report)
+        : core.store.heartbeat(core.id, core.settings.leaseMs));
       if (ok) {
         core.lastRenewMono = t0;
         this.armLeaseTimer();

@@ -171,4 +171,14 @@ export const mysqlMigrations: readonly Migration[] = [
     // dropped before it is created, so an interrupted migration can run again.
     statements: PROCEDURE_STATEMENTS,
   },
+  {
+    version: 6,
+    name: 'engine remote waits',
+    statements: [
+      // docs/amqp.md, "Remote tasks": written with the lease renewal, the number of remote
+      // calls a worker has not started yet and how long the oldest has waited (ms, or NULL).
+      `ALTER TABLE {p}engines ADD COLUMN remote_queued INT NOT NULL DEFAULT 0`,
+      `ALTER TABLE {p}engines ADD COLUMN remote_oldest_ms BIGINT NULL`,
+    ],
+  },
 ];

@@ -144,4 +144,14 @@ export const postgresMigrations: readonly Migration[] = [
       `ALTER TABLE {p}engines ADD COLUMN lock_session bigint`,
     ],
   },
+  {
+    version: 6,
+    name: 'engine remote waits',
+    statements: [
+      // docs/amqp.md, "Remote tasks": written with the lease renewal, the number of remote
+      // calls a worker has not started yet and how long the oldest has waited (ms, or NULL).
+      `ALTER TABLE {p}engines ADD COLUMN remote_queued integer NOT NULL DEFAULT 0`,
+      `ALTER TABLE {p}engines ADD COLUMN remote_oldest_ms bigint`,
+    ],
+  },
 ];

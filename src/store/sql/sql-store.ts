@@ -363,7 +363,7 @@ export class SqlStore implements Store {
     return this.driver.write(purpose, (s) => s.exec(purpose, st.text, st.params));
   }
 
-  async heartbeat(engineId: string, leaseMs: number): Promise<boolean> {
+  async heartbeat(engineId: string, leaseMs: number, report?: t.EngineReport): Promise<boolean> {
     this.driver.assertOpen();
     if (this.sessionLocks?.isLost(engineId)) {
       // Others may already treat it as dead: it must not renew, whatever the row says.
@@ -374,9 +374,18 @@ export class SqlStore implements Store {
     const matched = await this.engineWrite(
       'renew an engine lease',
       (b) =>
-        `UPDATE {p}engines SET heartbeat_at = ${d.now}, lease_expires_at = ${d.nowPlusMs(b, Math.round(leaseMs))} WHERE id = ${b.bind(engineId)} AND state <> 'dead'`,
+        `UPDATE {p}engines SET heartbeat_at = ${d.now}, lease_expires_at = ${d.nowPlusMs(b, Math.round(leaseMs))}${
+          report
+            ? `, remote_queued = ${b.bind(report.remoteQueued)}, remote_oldest_ms = ${b.bind(report.remoteOldestMs === null ? null : Math.round(report.remoteOldestMs))}`
+            : ''
+        } WHERE id = ${b.bind(engineId)} AND state <> 'dead'`,
     );
     return matched === 1;
+  }
+
+  async appendEvents(events: readonly t.EventInput[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.driver.write('record engine events', (s) => this.core.insertEvents(s, events));
   }
 
   async setEngineState(engineId: string, state: 'alive' | 'draining' | 'dead'): Promise<void> {
@@ -397,7 +406,8 @@ export class SqlStore implements Store {
         `SELECT e.id, e.host, e.pid, e.version, e.started_at, e.heartbeat_at, e.lease_expires_at,
            ${d.msSince('e.heartbeat_at')} AS lease_age_ms,
            CASE WHEN e.state <> 'dead' AND e.lease_expires_at < ${d.now} THEN 'dead' ELSE e.state END AS state,
-           (SELECT count(*) FROM {p}atoms a WHERE a.claimed_by = e.id AND a.state IN ('RUNNING', 'REVERTING')) AS atoms_held
+           (SELECT count(*) FROM {p}atoms a WHERE a.claimed_by = e.id AND a.state IN ('RUNNING', 'REVERTING')) AS atoms_held,
+           e.remote_queued, e.remote_oldest_ms
          FROM {p}engines e ORDER BY e.started_at, e.id`,
     );
     return rows.map(engineFromRow);

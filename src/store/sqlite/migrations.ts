@@ -130,4 +130,14 @@ export const sqliteMigrations: readonly Migration[] = [
       `ALTER TABLE {p}engines ADD COLUMN lock_session INTEGER`,
     ],
   },
+  {
+    version: 6,
+    name: 'engine remote waits',
+    statements: [
+      // docs/amqp.md, "Remote tasks": written with the lease renewal, the number of remote
+      // calls a worker has not started yet and how long the oldest has waited (ms, or NULL).
+      `ALTER TABLE {p}engines ADD COLUMN remote_queued INTEGER NOT NULL DEFAULT 0`,
+      `ALTER TABLE {p}engines ADD COLUMN remote_oldest_ms INTEGER`,
+    ],
+  },
 ];

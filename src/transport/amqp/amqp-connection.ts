@@ -34,12 +34,15 @@ export interface AmqpConnectionOptions {
 export type ConnectionSetup = (model: ChannelModel) => Promise<void>;
 
 export class AmqpConnection {
-  /** counters: connections opened after the first, and connections lost */
-  readonly stats = { reconnects: 0, disconnects: 0 };
+  /** counters: connections opened after the first, connections lost, and connections closed by {@link reset} */
+  readonly stats = { reconnects: 0, disconnects: 0, resets: 0 };
   private model: ChannelModel | null = null;
   private readonly setups: ConnectionSetup[] = [];
   private closing = false;
   private retry: NodeJS.Timeout | null = null;
+  /** when the current connection was made, and how many in a row were lost soon after (backoff across resets) */
+  private connectedAt = 0;
+  private shortLived = 0;
   private readonly log: Logger;
   private readonly shownUrl: string;
 
@@ -79,6 +82,26 @@ export class AmqpConnection {
   offConnect(setup: ConnectionSetup): void {
     const i = this.setups.indexOf(setup);
     if (i >= 0) this.setups.splice(i, 1);
+  }
+
+  /**
+   * A channel failed, or the broker cancelled a consumer, while the connection stayed up (a
+   * queue or exchange deleted under us, a channel-level error): closes the connection, so
+   * that every part sets its channels, queues and consumers up again on the next one, as
+   * after a connection loss (docs/amqp.md, "Connecting"). Nothing waits forever on a
+   * channel that is gone. Connections lost again within 5 s of opening keep backing off.
+   * @internal
+   */
+  reset(reason: string): void {
+    const model = this.model;
+    if (!model || this.closing) return;
+    this.stats.resets += 1;
+    this.log.warn({ reason }, 'AMQP channel failed: reconnecting');
+    try {
+      model.close().catch(() => undefined);
+    } catch {
+      // already closing: its close event reconnects
+    }
   }
 
   async close(): Promise<void> {
@@ -132,6 +155,7 @@ export class AmqpConnection {
 
   private attach(model: ChannelModel): void {
     this.model = model;
+    this.connectedAt = Date.now();
     model.on('error', (err: Error) => this.log.warn({ err: err.message }, 'AMQP connection error'));
     model.on('close', () => {
       if (this.model !== model) return;
@@ -139,7 +163,8 @@ export class AmqpConnection {
       if (this.closing) return;
       this.stats.disconnects += 1;
       this.log.warn({}, 'AMQP connection lost: reconnecting');
-      this.scheduleReconnect(0);
+      this.shortLived = Date.now() - this.connectedAt < 5000 ? this.shortLived + 1 : 0;
+      this.scheduleReconnect(this.shortLived);
     });
   }
 

@@ -30,6 +30,8 @@ interface Pending {
   request: RemoteRequest;
   resolve: (r: RemoteResult) => void;
   started: boolean;
+  /** told once, when a worker first says it started the call */
+  onStarted?: () => void;
   /** when a worker last said it is working on it (Date.now) */
   seenAt: number | null;
 }
@@ -76,6 +78,11 @@ export class AmqpRemoteTasks {
     this.replyQueue = this.names.reply(randomUUID());
   }
 
+  /** the durable queue a task's requests wait in */
+  queueFor(task: string): string {
+    return this.names.task(task);
+  }
+
   /** this process's reply queue (exclusive to its connection) */
   get replyQueueName(): string {
     return this.replyQueue;
@@ -102,7 +109,7 @@ export class AmqpRemoteTasks {
   }
 
   /** Publishes the request and resolves with the worker's outcome; rejects with the abort reason when `signal` aborts. */
-  call(request: RemoteRequest, signal: AbortSignal): Promise<RemoteResult> {
+  call(request: RemoteRequest, signal: AbortSignal, onStarted?: () => void): Promise<RemoteResult> {
     const id = randomUUID();
     return new Promise<RemoteResult>((resolve, reject) => {
       const onAbort = (): void => {
@@ -116,6 +123,7 @@ export class AmqpRemoteTasks {
         request,
         started: false,
         seenAt: null,
+        ...(onStarted ? { onStarted } : {}),
         resolve: (r) => {
           signal.removeEventListener('abort', onAbort);
           resolve(r);
@@ -149,8 +157,12 @@ export class AmqpRemoteTasks {
     }
     const { body, headers } = this.options.codec.seal({ type: 'request', id, replyTo: this.replyQueue, request });
     await new Promise<void>((resolve, reject) => {
-      pub.sendToQueue(queue, body, { persistent: true, headers, contentType: 'application/json' }, (err: unknown) =>
-        err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+      // mandatory: a queue deleted under us returns the request (see open), never drops it
+      pub.sendToQueue(
+        queue,
+        body,
+        { persistent: true, mandatory: true, messageId: id, headers, contentType: 'application/json' },
+        (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
       );
     });
     this.stats.published += 1;
@@ -173,27 +185,47 @@ export class AmqpRemoteTasks {
     const pub = await model.createConfirmChannel();
     pub.on('error', () => undefined);
     await pub.assertExchange(this.names.cancel, 'fanout', { durable: true });
+    // a request the broker could not route: its queue was deleted since we declared it
+    pub.on('return', (msg: ConsumeMessage) => {
+      this.declared.delete(msg.fields.routingKey);
+      const id = msg.properties.messageId as string | undefined;
+      const p = id === undefined ? undefined : this.pending.get(id);
+      if (p && this.pub === pub) void this.send(pub, id!, p.request).catch(() => undefined);
+    });
     const sub = await model.createChannel();
     sub.on('error', () => undefined);
     await sub.assertQueue(this.replyQueue, { exclusive: true, autoDelete: true, durable: false });
-    await sub.consume(this.replyQueue, (msg) => this.onMessage(msg), { noAck: true });
+    await sub.consume(this.replyQueue, (msg) => (msg ? this.onMessage(msg) : this.lost('reply consumer cancelled')), { noAck: true });
     this.pub = pub;
     this.sub = sub;
+    // a channel closed by an error while the connection stays up (e.g. a cancel published
+    // to a deleted exchange): set everything up again rather than wait forever
     pub.on('close', () => {
-      if (this.pub === pub) this.pub = null;
+      if (this.pub !== pub) return;
+      this.pub = null;
+      this.lost('request channel closed');
+    });
+    sub.on('close', () => {
+      if (this.sub !== sub) return;
+      this.sub = null;
+      this.lost('reply channel closed');
     });
     // calls still waiting lost their reply queue with the old connection: ask again
     for (const [id, p] of this.pending) void this.send(pub, id, p.request).catch(() => undefined);
   }
 
-  private onMessage(msg: ConsumeMessage | null): void {
-    if (!msg) return;
+  private lost(reason: string): void {
+    if (!this.stopped) this.connection.reset(reason);
+  }
+
+  private onMessage(msg: ConsumeMessage): void {
     const opened = this.options.codec.open(msg.content, msg.properties.headers, msg.fields.redelivered);
     if (!opened.ok) return;
     const m = opened.message;
     if (m.type === 'started' || m.type === 'heartbeat') {
       const p = typeof m.id === 'string' ? this.pending.get(m.id) : undefined;
       if (p) {
+        if (!p.started) p.onStarted?.();
         p.started = true;
         p.seenAt = Date.now();
       }

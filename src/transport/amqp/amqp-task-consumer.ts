@@ -108,22 +108,34 @@ export class AmqpTaskConsumer {
     const { queue: cancels } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
     await ch.bindQueue(cancels, this.names.cancel, '');
     const tags: string[] = [];
-    tags.push((await ch.consume(cancels, (msg) => this.onCancel(msg), { noAck: true })).consumerTag);
+    tags.push(
+      (await ch.consume(cancels, (msg) => (msg ? this.onCancel(msg) : this.lost('cancel consumer cancelled')), { noAck: true }))
+        .consumerTag,
+    );
     for (const task of this.options.tasks) {
       const queue = this.names.task(task);
       await ch.assertQueue(queue, { durable: true });
-      tags.push((await ch.consume(queue, (msg) => void this.onRequest(ch, msg), { noAck: false })).consumerTag);
+      // a null delivery: the broker cancelled the consumer (its queue was deleted)
+      const onRequest = (msg: ConsumeMessage | null) => (msg ? void this.onRequest(ch, msg) : this.lost(`consumer of ${queue} cancelled`));
+      tags.push((await ch.consume(queue, onRequest, { noAck: false })).consumerTag);
     }
     this.consumerTags = tags;
     this.ch = ch;
     ch.on('close', () => {
       this.closed.add(ch);
-      if (this.ch === ch) this.ch = null;
+      if (this.ch !== ch) return;
+      this.ch = null;
+      // closed by a channel error while the connection stays up: set everything up again
+      this.lost('task channel closed');
     });
   }
 
-  private onCancel(msg: ConsumeMessage | null): void {
-    if (!msg) return;
+  /** the channel failed or a consumer was cancelled by the broker: start again on a new connection (docs/amqp.md, "Connecting") */
+  private lost(reason: string): void {
+    if (!this.stopping) this.connection.reset(reason);
+  }
+
+  private onCancel(msg: ConsumeMessage): void {
     const opened = this.options.codec.open(msg.content, msg.properties.headers, false);
     if (!opened.ok || opened.message.type !== 'cancel' || typeof opened.message.id !== 'string') return;
     const running = this.running.get(opened.message.id);
@@ -132,8 +144,7 @@ export class AmqpTaskConsumer {
     running.abort.abort(Object.assign(new Error('cancelled by the engine'), { code: 'STOKER_REMOTE_CANCELLED' }));
   }
 
-  private async onRequest(ch: ConfirmChannel, msg: ConsumeMessage | null): Promise<void> {
-    if (!msg) return;
+  private async onRequest(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {
     const codec = this.options.codec;
     const opened = codec.open(msg.content, msg.properties.headers, msg.fields.redelivered);
     const read = opened.ok ? readRequest(opened.message) : null;

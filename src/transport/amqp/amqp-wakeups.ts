@@ -34,6 +34,7 @@ export class AmqpWakeups {
   private channel: Channel | null = null;
   private readonly listeners = new Set<() => void>();
   private scheduled = false;
+  private stopped = false;
   private readonly setup = (model: ChannelModel): Promise<void> => this.open(model);
 
   constructor(
@@ -75,6 +76,7 @@ export class AmqpWakeups {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.connection.offConnect(this.setup);
     this.listeners.clear();
     const ch = this.channel;
@@ -93,7 +95,7 @@ export class AmqpWakeups {
     await ch.consume(
       queue,
       (msg) => {
-        if (!msg) return;
+        if (!msg) return this.lost('wake-up consumer cancelled');
         let from: unknown;
         try {
           from = (JSON.parse(msg.content.toString('utf8')) as { from?: unknown } | null)?.from;
@@ -111,8 +113,18 @@ export class AmqpWakeups {
       { noAck: true },
     );
     this.channel = ch;
+    ch.on('close', () => {
+      if (this.channel !== ch) return;
+      this.channel = null;
+      this.lost('wake-up channel closed');
+    });
     // wake-ups may have been lost while disconnected
     this.fire();
+  }
+
+  /** the channel failed while the connection stays up: set it up again on a new connection (docs/amqp.md, "Connecting") */
+  private lost(reason: string): void {
+    if (!this.stopped) this.connection.reset(reason);
   }
 
   private fire(): void {

@@ -411,7 +411,7 @@ describe('stoker engine, signal and engines list', () => {
       expect(engines[0]!.pid).toBe(engine.pid);
       expect(engines[0]!.state).toBe('alive');
       const table = await cli(['engines', 'list', '--store', store]);
-      expect(table.stdout).toMatch(/^ID\s+HOST\s+PID\s+VERSION\s+LEASE AGE\s+ATOMS HELD\s+STATE$/m);
+      expect(table.stdout).toMatch(/^ID\s+HOST\s+PID\s+VERSION\s+LEASE AGE\s+ATOMS HELD\s+QUEUED REMOTELY\s+STATE$/m);
       expect(table.stdout).toContain(String(engine.pid));
 
       const run = json<RunJson>(

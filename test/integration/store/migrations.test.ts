@@ -180,8 +180,9 @@ await describeEachDialect('migrations per module', (ctx) => {
 
   it('upgrades a database migrated by the previous release, and an older release then refuses it', async () => {
     // What the previous release left: the core tables, and their record in {p}migrations.
-    // Built here from the current layout; migration 4 (and MySQL's 5, its procedures) is
-    // taken back out, so the upgrade also applies core migrations after copying the record.
+    // Built here from the current layout; migrations from 4 on (engine lock sessions, MySQL's
+    // procedures, engine remote waits) are taken back out, so the upgrade also applies core
+    // migrations after copying the record.
     await ctx.db.open({ tablePrefix: 'up_' });
     await ctx.db.exec(OLD_TABLE[ctx.dialect].replaceAll('{p}', 'up_'));
     await ctx.db.exec(
@@ -189,6 +190,8 @@ await describeEachDialect('migrations per module', (ctx) => {
     );
     await ctx.db.exec(`DROP TABLE up_schema_migrations`);
     await ctx.db.exec(`ALTER TABLE up_engines DROP COLUMN lock_session`);
+    await ctx.db.exec(`ALTER TABLE up_engines DROP COLUMN remote_queued`);
+    await ctx.db.exec(`ALTER TABLE up_engines DROP COLUMN remote_oldest_ms`);
     await ctx.db.exec(`DELETE FROM up_migrations WHERE version >= 4`);
     const later = core().filter((m) => m.version >= 4);
     const before = await ctx.db.exec(`SELECT version, name, checksum FROM up_migrations ORDER BY version`);
