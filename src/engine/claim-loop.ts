@@ -9,7 +9,7 @@
  * asked for, or had none free): ready work may then be waiting. After a claim that found
  * less than it asked for, all ready work was taken, and whatever becomes ready later is
  * announced by whoever made it ready. Waking for every freed slot cost a linear flow one
- * useless claim statement per atom at the default concurrency, halving its speed (issue 11).
+ * useless claim statement per atom at the default concurrency, halving its speed.
  */
 import type { ClaimedAtom } from '../store/store.js';
 import type { EngineCore } from './engine-core.js';

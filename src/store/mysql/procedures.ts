@@ -100,6 +100,10 @@ const claimsAfterCommit = `
     END;
   END IF;`;
 
+// Every procedure runs with its caller's rights (SQL SECURITY INVOKER), never those of the
+// user who ran the migration: a definer that holds READ_ONLY ADMIN (root on MariaDB) would
+// let an engine's claims and completions through while the server refuses writes (C16 in
+// docs/reliability.md: 4 claims committed in the read-only window).
 export const PROCEDURE_STATEMENTS: readonly string[] = [
   // Protocol 2: picks up to p_limit claimable atoms (SKIP LOCKED: concurrent claimers take
   // different rows), claims each, writes its event; the claims in p_out. The cursor's rows
@@ -107,6 +111,7 @@ export const PROCEDURE_STATEMENTS: readonly string[] = [
   `DROP PROCEDURE IF EXISTS {p}claim_into`,
   `CREATE PROCEDURE {p}claim_into(IN p_engine VARBINARY(255), IN p_limit INT, OUT p_out ${TEXT})
 MODIFIES SQL DATA
+SQL SECURITY INVOKER
 BEGIN
   DECLARE v_run VARBINARY(255);
   DECLARE v_idx INT;
@@ -144,6 +149,7 @@ END`,
   `DROP PROCEDURE IF EXISTS {p}claim_atoms`,
   `CREATE PROCEDURE {p}claim_atoms(IN p_engine VARBINARY(255), IN p_limit INT)
 MODIFIES SQL DATA
+SQL SECURITY INVOKER
 BEGIN
   DECLARE v_out ${TEXT};
   CALL {p}claim_into(p_engine, p_limit, v_out);
@@ -157,6 +163,7 @@ END`,
   `CREATE PROCEDURE {p}fast_success(IN p_run VARBINARY(255), IN p_idx INT, IN p_epoch BIGINT, IN p_result ${TEXT},
   IN p_journal ${TEXT}, IN p_successors ${TEXT}, IN p_claim INT, IN p_engine VARBINARY(255))
 MODIFIES SQL DATA
+SQL SECURITY INVOKER
 BEGIN
   DECLARE v_idx INT DEFAULT p_idx;
   DECLARE v_epoch BIGINT DEFAULT p_epoch;
@@ -192,6 +199,7 @@ END`,
   `CREATE PROCEDURE {p}fast_successes(IN p_run VARBINARY(255), IN p_batch ${TEXT}, IN p_claim ${TEXT},
   IN p_claim_more INT, IN p_engine VARBINARY(255))
 MODIFIES SQL DATA
+SQL SECURITY INVOKER
 BEGIN
   DECLARE v_n INT DEFAULT JSON_LENGTH(p_batch);
   DECLARE v_k INT DEFAULT 0;
@@ -259,6 +267,7 @@ END`,
   `DROP PROCEDURE IF EXISTS {p}fast_finish`,
   `CREATE PROCEDURE {p}fast_finish(IN p_batch ${TEXT}, IN p_claim_more INT, IN p_engine VARBINARY(255))
 MODIFIES SQL DATA
+SQL SECURITY INVOKER
 BEGIN
   DECLARE v_n INT DEFAULT JSON_LENGTH(p_batch);
   DECLARE v_k INT DEFAULT 0;
