@@ -281,6 +281,20 @@ export class StackStore {
   }
 
   /** the live (not deleted) stack of that name in the project */
+  /** The live stack named `nameOrId` in `project`, else the stack whose id it is: one statement. */
+  async findStackOrId(s: ModuleSession, project: string, nameOrId: string): Promise<{ byName: StackRow | null; byId: StackRow | null }> {
+    // the match by name as the database compares (its collation), not as JavaScript would
+    const rows = await s.rows(
+      'find a stack',
+      `SELECT s.*, CASE WHEN project = ? AND live_name = ? THEN 1 ELSE 0 END AS by_name FROM {p}stacks s
+       WHERE (project = ? AND live_name = ?) OR id = ?`,
+      [project, nameOrId, project, nameOrId, nameOrId],
+    );
+    const byName = rows.find((r) => Number(r['by_name']) === 1);
+    const byId = rows.find((r) => Number(r['by_name']) !== 1 || String(r['id']) === nameOrId);
+    return { byName: byName ? stackOf(byName) : null, byId: byId ? stackOf(byId) : null };
+  }
+
   async findStack(s: ModuleSession, project: string, name: string): Promise<StackRow | null> {
     const rows = await s.rows('find a stack', `SELECT * FROM {p}stacks WHERE project = ? AND live_name = ?`, [project, name]);
     return rows[0] ? stackOf(rows[0]) : null;
