@@ -398,11 +398,14 @@ export class ResourceSteps extends HeldRows {
       const properties = validateProperties(plugin, evaluated.properties, '');
       if (!plugin.createsAtOnce!(properties)) return null;
       checkDeletionPolicy(plugin, def.deletionPolicy, `resources.${p.name}`);
-      const opCtx = {
-        ...this.operationContext({ id: p.stack, name: p.stackName!, project: p.project! } as StackRow, AT_ONCE_ROW, properties, ctx),
-        resourceName: p.name,
-        idempotencyKey: `${ctx.idempotencyKey}#${p.name}`,
-      };
+      // a planned row: no physical id nor data yet; its id is not read, the key names the resource (`@name`, never a row id)
+      const opCtx = this.operationContext(
+        { id: p.stack, name: p.stackName!, project: p.project! },
+        { id: 0, name: p.name, physicalId: null, data: {} },
+        properties,
+        ctx,
+        `@${p.name}`,
+      );
       const result = await plugin.create(opCtx);
       physicalId = result.physicalId;
       const attrCtx = { ...opCtx, physicalId, data: result.data };
@@ -486,9 +489,6 @@ export class ResourceSteps extends HeldRows {
     );
   }
 }
-
-/** what a create run before its row is read sees of the row: a planned row has no physical id nor data yet */
-const AT_ONCE_ROW = { physicalId: null, data: {} } as unknown as ResourceRow;
 
 /**
  * What a nested stack resource was last converged with: its properties, its template, and
