@@ -8,7 +8,7 @@
  * 50) run by the same engine processes in the same run: the ratio of resource steps per
  * second to its atoms per second is the cost of orchestration.
  *
- *   node --import tsx bench/stacks.ts [--dialects sqlite,postgres] [--quick]
+ *   node --import tsx bench/stacks.ts [--dialects sqlite,postgres] [--engines 1,2] [--sizes 100,1000,10000] [--quick]
  *
  * (also part of `npm run bench`: `--scenarios stacks`).
  */
@@ -93,13 +93,13 @@ async function reference(rt: Runtime, flow: string, atoms: number): Promise<numb
 }
 
 export async function benchStacks(
-  options: { dialects?: string[]; quick?: boolean; progress?: (m: string) => void } = {},
+  options: { dialects?: string[]; engines?: number[]; sizes?: number[]; quick?: boolean; progress?: (m: string) => void } = {},
 ): Promise<StackBenchRow[]> {
   const progress = options.progress ?? progressFor('stacks');
-  const sizes = options.quick ? [100, 1000] : [100, 1000, 10_000];
+  const sizes = options.sizes ?? (options.quick ? [100, 1000] : [100, 1000, 10_000]);
   const rows: StackBenchRow[] = [];
   for (const dialect of (options.dialects ?? ['sqlite', 'postgres']).filter((d) => d === 'sqlite' || d === 'postgres')) {
-    for (const engines of [1, 2]) {
+    for (const engines of options.engines ?? [1, 2]) {
       const db = await createTestStore(dialect as 'sqlite' | 'postgres');
       if (!db) continue;
       const procs: ChildProcess[] = [];
@@ -200,10 +200,25 @@ export function stacksMarkdown(rows: readonly StackBenchRow[]): string {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
-  const dialectArg = args[args.indexOf('--dialects') + 1];
+  if (args.includes('--help')) {
+    process.stdout.write(
+      'node --import tsx bench/stacks.ts [--dialects sqlite,postgres] [--engines 1,2] [--sizes 100,1000,10000] [--quick]\n' +
+        '  --quick: sizes 100 and 1,000 (default: 100, 1,000 and 10,000); --sizes: these group sizes (unordered flows of 100, 1,000 and 10,000 exist)\n',
+    );
+    process.exit(0);
+  }
+  const list = (flag: string) => {
+    const i = args.indexOf(flag);
+    return i >= 0 && args[i + 1] ? args[i + 1]!.split(',') : undefined;
+  };
+  const dialects = list('--dialects');
+  const engines = list('--engines')?.map(Number);
+  const sizes = list('--sizes')?.map(Number);
   const rows = await benchStacks({
     quick: args.includes('--quick'),
-    ...(args.includes('--dialects') && dialectArg ? { dialects: dialectArg.split(',') } : {}),
+    ...(dialects ? { dialects } : {}),
+    ...(engines ? { engines } : {}),
+    ...(sizes ? { sizes } : {}),
   });
   const md = stacksMarkdown(rows);
   writeResults('stacks-', { at: new Date().toISOString(), node: process.version, rows }, md);

@@ -199,6 +199,15 @@ export interface ResourceType {
   /** the type's own replacement rule, asked when some properties changed (Heat's `needs_replace_with_prop_diff`) */
   needsReplace?(changed: ReadonlySet<string>, after: JsonObject, before: JsonObject): boolean;
   create(ctx: OperationContext): Promise<ResourceResult>;
+  /**
+   * True when `create` (and then resolving every attribute) with these validated properties
+   * ends at once and changes nothing outside what it returns: no wait, no failure, no object
+   * made elsewhere. The engine may then run the create before it takes the resource and
+   * record the create's start and end in one write (docs/orchestration.md, "Performance"); if
+   * that write finds the resource taken, the result is thrown away and the step goes the
+   * usual way. Absent: never.
+   */
+  createsAtOnce?(properties: JsonObject): boolean;
   update(ctx: UpdateContext): Promise<ResourceResult | ReplaceRequest>;
   delete(ctx: OperationContext): Promise<void>;
   /** deletion under the Snapshot policy; its presence is what allows that policy */

@@ -206,14 +206,21 @@ export class HeldRows {
     }
   }
 
-  operationContext(stack: StackRow, row: ResourceRow, properties: JsonObject, ctx: TaskContext): OperationContext {
+  /** what an operation on `row` sees; its idempotency key names the row (`key`: another suffix) */
+  operationContext(
+    stack: Pick<StackRow, 'id' | 'name' | 'project'>,
+    row: Pick<ResourceRow, 'id' | 'name' | 'physicalId' | 'data'>,
+    properties: JsonObject,
+    ctx: TaskContext,
+    key: string | number = row.id,
+  ): OperationContext {
     return {
       stack: { id: stack.id, name: stack.name, project: stack.project },
       resourceName: row.name,
       properties,
       physicalId: row.physicalId,
       data: row.data ?? {},
-      idempotencyKey: `${ctx.idempotencyKey}#${row.id}`,
+      idempotencyKey: `${ctx.idempotencyKey}#${key}`,
       signal: ctx.signal,
       sleep: (ms) =>
         Number.isFinite(ms)

@@ -570,9 +570,8 @@ export class Orchestrator implements StackLayer {
   /** A stack by name or id (live ones; with `deleted`, also a deleted one by id). */
   async get(nameOrId: string, project = DEFAULT_PROJECT, options: { deleted?: boolean } = {}): Promise<StackRow> {
     const found = await this.stacks.sql.read('find a stack', async (s) => {
-      const byName = await this.stacks.findStack(s, project, nameOrId);
+      const { byName, byId } = await this.stacks.findStackOrId(s, project, nameOrId);
       if (byName) return byName;
-      const byId = await this.stacks.getStack(s, nameOrId);
       return byId && byId.project === project && (byId.deletedAt === null || options.deleted) ? byId : null;
     });
     if (!found)

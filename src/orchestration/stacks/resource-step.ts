@@ -99,6 +99,7 @@ export class ResourceSteps extends HeldRows {
     const def = instance.resource(p.name);
     // a create of a planned row whose properties need no other row: its first write reads what the step needs
     const early = known === null && p.planned === true ? await this.startPlanned(p, body, instance, ctx) : null;
+    if (early && 'done' in early) return early.done;
     // else the stack (is this traversal still current?) and the rows this step reads, in one statement
     const view =
       early?.view ?? (await stacks.sql.read('read a resource step', (s) => stacks.stepView(s, p.stack, [p.name, ...def.requires])));
@@ -331,14 +332,19 @@ export class ResourceSteps extends HeldRows {
     body: TemplateSetBody,
     instance: ReturnType<typeof instantiateSet>,
     ctx: TaskContext,
-  ): Promise<{ view: { stack: StackRow | null; rows: ResourceRow[] }; evaluated: ReturnType<typeof instance.evaluateResource> } | null> {
+  ): Promise<
+    | { view: { stack: StackRow | null; rows: ResourceRow[] }; evaluated: ReturnType<typeof instance.evaluateResource> }
+    | { done: JsonValue }
+    | null
+  > {
     const def = instance.resource(p.name);
     const registry = body.environment.resourceRegistry;
     let evaluated;
+    let plugin: ResourceType | undefined;
     try {
       const resolved = resolveResourceType(registry, def.type, { resourceName: p.name, files: body.files });
-      if (resolved.kind !== 'plugin' || stackLayerKind(resolved.type) !== undefined || !this.layer.registry.find(resolved.type))
-        return null;
+      plugin = resolved.kind === 'plugin' ? this.layer.registry.find(resolved.type) : undefined;
+      if (resolved.kind !== 'plugin' || stackLayerKind(resolved.type) !== undefined || !plugin) return null;
       if (resourceHooks(registry, p.name).includes('pre-create')) return null;
       const noRows = (): never => {
         throw new Error('reads another resource');
@@ -350,6 +356,10 @@ export class ResourceSteps extends HeldRows {
       });
     } catch {
       return null;
+    }
+    if (plugin.createsAtOnce && this.layer.stacks.sql.dialect === 'postgres') {
+      const done = await this.createAtOnce(p, def, plugin, evaluated, ctx);
+      if (done !== null) return { done };
     }
     const started = await this.layer.stacks.startStep({
       action: 'CREATE',
@@ -363,6 +373,76 @@ export class ResourceSteps extends HeldRows {
       at: this.layer.now(),
     });
     return started ? { view: { stack: started.stack, rows: [started.row] }, evaluated } : null;
+  }
+
+  /**
+   * A create that ends at once ({@link ResourceType.createsAtOnce}) of a planned row, in one
+   * write: the create runs before the row is taken (it changes nothing elsewhere, so running
+   * it for nothing costs nothing), then the row goes from INIT_COMPLETE to CREATE_COMPLETE
+   * with both events, while the traversal is current and the row free
+   * (StackStore.createPlanned). Its idempotency key names the resource instead of the row it
+   * has not read. null: anything else (an invalid property, a row taken, a newer traversal):
+   * the step goes the usual way, which records what happens.
+   */
+  private async createAtOnce(
+    p: ResourceStepParams,
+    def: ReturnType<ReturnType<typeof instantiateSet>['resource']>,
+    plugin: ResourceType,
+    evaluated: { properties: JsonObject; metadata: JsonObject | null },
+    ctx: TaskContext,
+  ): Promise<JsonValue> {
+    let patch: Partial<ResourceRow>;
+    let physicalId: string | null;
+    const at = this.layer.now();
+    try {
+      const properties = validateProperties(plugin, evaluated.properties, '');
+      if (!plugin.createsAtOnce!(properties)) return null;
+      checkDeletionPolicy(plugin, def.deletionPolicy, `resources.${p.name}`);
+      // a planned row: no physical id nor data yet; its id is not read, the key names the resource (`@name`, never a row id)
+      const opCtx = this.operationContext(
+        { id: p.stack, name: p.stackName!, project: p.project! },
+        { id: 0, name: p.name, physicalId: null, data: {} },
+        properties,
+        ctx,
+        `@${p.name}`,
+      );
+      const result = await plugin.create(opCtx);
+      physicalId = result.physicalId;
+      const attrCtx = { ...opCtx, physicalId, data: result.data };
+      const attributes = { ...(await resolveAllAttributes(plugin, attrCtx)), ...(result.attributes ?? {}) };
+      patch = {
+        requires: [...def.requires],
+        templateSet: p.set,
+        metadata: evaluated.metadata,
+        type: def.type,
+        action: 'CREATE',
+        status: 'COMPLETE',
+        statusReason: 'state changed',
+        properties,
+        physicalId,
+        data: result.data,
+        attributes,
+        reference: referenceId(plugin, { resourceName: p.name, physicalId, data: result.data, properties }),
+        holdRun: null,
+        holdAtom: null,
+        holdToken: null,
+        updatedAt: at,
+      };
+    } catch {
+      return null;
+    }
+    const done = await this.layer.stacks.createPlanned({
+      stackId: p.stack,
+      traversal: p.traversal,
+      name: p.name,
+      run: ctx.runId,
+      atom: ctx.atomName,
+      type: def.type,
+      physicalId,
+      at,
+      patch,
+    });
+    return done ? { resource: p.name, physicalId } : null;
   }
 
   private async complete(

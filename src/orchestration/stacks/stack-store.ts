@@ -196,6 +196,41 @@ function assignments(columns: Record<string, string>, patch: Record<string, unkn
   return { text: parts.join(', '), params };
 }
 
+/**
+ * The columns of several row patches for one PostgreSQL statement over a JSON list: each
+ * entry names the columns its patch sets (`set`) and carries their values (`c_<column>`);
+ * `set` is the UPDATE's assignments, `record` the JSON record's columns.
+ */
+function patchColumns(patches: readonly Partial<ResourceRow>[]): {
+  entry: (patch: Partial<ResourceRow>) => Record<string, unknown>;
+  set: string;
+  record: string;
+} {
+  const fields = [...new Set(patches.flatMap((p) => Object.keys(p).filter((k) => p[k as keyof ResourceRow] !== undefined)))];
+  const columns = fields.map((f) => {
+    const column = (RESOURCE_COLUMNS as Record<string, string>)[f];
+    if (!column) throw new Error(`no column for ${f}`);
+    return { f, column, type: INTEGER_COLUMNS.has(column) ? 'bigint' : 'text' };
+  });
+  return {
+    entry: (patch) => {
+      const entry: Record<string, unknown> = { set: [] as string[] };
+      for (const c of columns) {
+        const value = patch[c.f as keyof ResourceRow];
+        if (value === undefined) continue;
+        (entry['set'] as string[]).push(c.column);
+        entry[`c_${c.column}`] = encode(c.f, value);
+      }
+      return entry;
+    },
+    set:
+      columns.length > 0
+        ? columns.map((c) => `${c.column} = CASE WHEN '${c.column}' = ANY(v.set) THEN v.c_${c.column} ELSE r.${c.column} END`).join(', ')
+        : 'id = r.id',
+    record: ['set text[]', ...columns.map((c) => `c_${c.column} ${c.type}`)].join(', '),
+  };
+}
+
 /** The statements; `sql` is the store's module SQL. */
 export class StackStore {
   /** resource writes of concurrent steps, one statement per batch (PostgreSQL) */
@@ -203,6 +238,8 @@ export class StackStore {
   /** creates' and deletes' first writes of concurrent steps, one statement per batch (PostgreSQL) */
   private readonly starts: Coalescer<StepStart, { stack: StackRow; row: ResourceRow } | null>;
   private readonly deleteStarts: Coalescer<StepStart, { stack: StackRow; row: ResourceRow } | null>;
+  /** creates done in one write (start and end together) of concurrent steps, one statement per batch (PostgreSQL) */
+  private readonly finishes: Coalescer<PlannedCreate, boolean>;
 
   /** the first reads of concurrent steps (by names, by row), one statement per batch (PostgreSQL) */
   private readonly views: Coalescer<{ stackId: string; names: readonly string[] }, StepView>;
@@ -223,6 +260,10 @@ export class StackStore {
       (items) => this.startBatch(items, 'DELETE'),
       (c) => c.rowId ?? 0,
     );
+    this.finishes = new Coalescer(
+      (items) => this.createBatch(items),
+      (c) => `${c.stackId}\u0000${c.name}`,
+    );
   }
 
   // ------------------------------------------------------------------ stacks
@@ -240,6 +281,20 @@ export class StackStore {
   }
 
   /** the live (not deleted) stack of that name in the project */
+  /** The live stack named `nameOrId` in `project`, else the stack whose id it is: one statement. */
+  async findStackOrId(s: ModuleSession, project: string, nameOrId: string): Promise<{ byName: StackRow | null; byId: StackRow | null }> {
+    // the match by name as the database compares (its collation), not as JavaScript would
+    const rows = await s.rows(
+      'find a stack',
+      `SELECT s.*, CASE WHEN project = ? AND live_name = ? THEN 1 ELSE 0 END AS by_name FROM {p}stacks s
+       WHERE (project = ? AND live_name = ?) OR id = ?`,
+      [project, nameOrId, project, nameOrId, nameOrId],
+    );
+    const byName = rows.find((r) => Number(r['by_name']) === 1);
+    const byId = rows.find((r) => Number(r['by_name']) !== 1 || String(r['id']) === nameOrId);
+    return { byName: byName ? stackOf(byName) : null, byId: byId ? stackOf(byId) : null };
+  }
+
   async findStack(s: ModuleSession, project: string, name: string): Promise<StackRow | null> {
     const rows = await s.rows('find a stack', `SELECT * FROM {p}stacks WHERE project = ? AND live_name = ?`, [project, name]);
     return rows[0] ? stackOf(rows[0]) : null;
@@ -487,27 +542,16 @@ export class StackStore {
    * patch, only while its row has the hold it expects, and records its event when it matched.
    */
   private async writeBatch(items: readonly ResourceWrite[]): Promise<boolean[]> {
-    const fields = [...new Set(items.flatMap((w) => Object.keys(w.patch).filter((k) => w.patch[k as keyof ResourceRow] !== undefined)))];
-    const columns = fields.map((f) => {
-      const column = (RESOURCE_COLUMNS as Record<string, string>)[f];
-      if (!column) throw new Error(`no column for ${f}`);
-      return { f, column, type: INTEGER_COLUMNS.has(column) ? 'bigint' : 'text' };
-    });
+    const patches = patchColumns(items.map((w) => w.patch));
     const list = items.map((w, ord) => {
       const entry: Record<string, unknown> = {
         ord,
         id: w.id,
         cond: w.holdToken === undefined ? 'any' : w.holdToken === null ? 'free' : 'token',
         expected: w.holdToken ?? null,
-        set: [] as string[],
         has_event: w.event !== null,
+        ...patches.entry(w.patch),
       };
-      for (const c of columns) {
-        const value = w.patch[c.f as keyof ResourceRow];
-        if (value === undefined) continue;
-        (entry['set'] as string[]).push(c.column);
-        entry[`c_${c.column}`] = encode(c.f, value);
-      }
       if (w.event) {
         const e = w.event;
         Object.assign(entry, {
@@ -522,13 +566,10 @@ export class StackStore {
       }
       return entry;
     });
-    const set =
-      columns.length > 0
-        ? columns.map((c) => `${c.column} = CASE WHEN '${c.column}' = ANY(v.set) THEN v.c_${c.column} ELSE r.${c.column} END`).join(', ')
-        : 'id = r.id';
+    const { set } = patches;
     const record = [
-      'ord int, id bigint, cond text, expected text, set text[], has_event boolean',
-      ...columns.map((c) => `c_${c.column} ${c.type}`),
+      'ord int, id bigint, cond text, expected text, has_event boolean',
+      patches.record,
       'ev_stack text, ev_name text, ev_type text, ev_physical text, ev_status text, ev_reason text, ev_at bigint',
     ].join(', ');
     const rows = await this.sql.write(
@@ -601,6 +642,60 @@ export class StackStore {
       if (view.stack && view.rows[0]) out[Number(r['v__ord'])] = { stack: view.stack, row: view.rows[0] };
     }
     return out;
+  }
+
+  /**
+   * A whole create of a planned row in one write (PostgreSQL; false elsewhere), for a create
+   * the step could run before taking the row: while the stack's traversal is still
+   * `traversal` and the row is still INIT_COMPLETE and free (or this atom's own), it gets
+   * `patch` (CREATE_COMPLETE, no hold) and both events of the create, CREATE_IN_PROGRESS then
+   * CREATE_COMPLETE. false when nothing matched: the step then goes the usual way.
+   */
+  createPlanned(create: PlannedCreate): Promise<boolean> {
+    if (this.sql.dialect !== 'postgres') return Promise.resolve(false);
+    return this.finishes.add(create);
+  }
+
+  private async createBatch(items: readonly PlannedCreate[]): Promise<boolean[]> {
+    const patches = patchColumns(items.map((c) => c.patch));
+    const list = items.map((c, ord) => ({
+      ord,
+      stackId: c.stackId,
+      traversal: c.traversal,
+      name: c.name,
+      run: c.run,
+      atom: c.atom,
+      ev_type: c.type,
+      ev_physical: c.physicalId,
+      ev_at: c.at,
+      ...patches.entry(c.patch),
+    }));
+    const record = [
+      'ord int, "stackId" text, traversal text, name text, run text, atom text, ev_type text, ev_physical text, ev_at bigint',
+      patches.record,
+    ].join(', ');
+    const rows = await this.sql.write(
+      'create resources',
+      (s) =>
+        s.rows(
+          'create resources',
+          `WITH v AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS v(${record})),
+         u AS (UPDATE {p}stack_resources r SET ${patches.set}
+               FROM v JOIN {p}stacks st ON st.id = v."stackId" AND st.traversal = v.traversal
+               WHERE r.stack_id = v."stackId" AND r.name = v.name AND r.current_row = 1 AND r.action = 'INIT' AND r.deleted = 0
+                 AND (r.hold_token IS NULL OR (r.hold_run = v.run AND r.hold_atom = v.atom))
+               RETURNING v.ord),
+         e AS (INSERT INTO {p}stack_events (stack_id, resource_name, resource_type, physical_id, status, reason, created_at)
+               SELECT v."stackId", v.name, v.ev_type, CASE WHEN k.n = 1 THEN NULL ELSE v.ev_physical END, k.status, 'state changed', v.ev_at
+               FROM v JOIN u ON u.ord = v.ord CROSS JOIN (VALUES (1, 'CREATE_IN_PROGRESS'), (2, 'CREATE_COMPLETE')) AS k(n, status)
+               ORDER BY v.ord, k.n)
+         SELECT ord FROM u`,
+          [JSON.stringify(list)],
+        ),
+      STEP_WRITE,
+    );
+    const matched = new Set(rows.map((r) => Number(r['ord'])));
+    return items.map((_, i) => matched.has(i));
   }
 
   /** Inserts a row and, with `event`, its first event: one statement on PostgreSQL, one transaction elsewhere. */
@@ -692,6 +787,20 @@ interface ResourceWrite {
   patch: Partial<ResourceRow>;
   holdToken: string | null | undefined;
   event: Omit<StackEventRow, 'id'> | null;
+}
+
+/** A create done in one write ({@link StackStore.createPlanned}): the planned row (by name), the row's new columns. */
+export interface PlannedCreate {
+  stackId: string;
+  traversal: string;
+  name: string;
+  run: string;
+  atom: string;
+  /** the type as written, and the physical id the create made (for the events) */
+  type: string;
+  physicalId: string | null;
+  at: number;
+  patch: Partial<ResourceRow>;
 }
 
 /** A step's first write ({@link StackStore.startStep}): its row (a create's by name, a delete's by id), its hold. */

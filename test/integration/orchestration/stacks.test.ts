@@ -83,6 +83,17 @@ for (const dialect of testDialects()) {
       expect(events.at(-1)).toBe('chain CREATE_COMPLETE');
       expect(events.indexOf('first CREATE_COMPLETE')).toBeLessThan(events.indexOf('second CREATE_IN_PROGRESS'));
       expect(events.indexOf('second CREATE_COMPLETE')).toBeLessThan(events.indexOf('third CREATE_IN_PROGRESS'));
+      // first and third read no other resource: on PostgreSQL each is one write, start and end together, with the same events
+      for (const name of ['first', 'second', 'third'])
+        expect(events.filter((e) => e.startsWith(`${name} `))).toEqual([`${name} CREATE_IN_PROGRESS`, `${name} CREATE_COMPLETE`]);
+      const stored = new Map((await stacks.resources(row)).map((r) => [r.row.name, r.row]));
+      expect(stored.get('first')).toMatchObject({ action: 'CREATE', status: 'COMPLETE', attributes: { output: 'one' }, holdToken: null });
+      expect(stored.get('first')!.physicalId).toMatch(/^chain-first-[a-z2-7]{12}$/);
+      expect(stored.get('third')).toMatchObject({
+        properties: { value: 'three' },
+        data: { value: 'three' },
+        reference: stored.get('third')!.physicalId,
+      });
       const shown = stackJson(row, await stacks.instance(row), outputs);
       expect((shown['parameters'] as Record<string, string>)['secret']).toBe('******');
       expect(JSON.stringify(shown)).not.toContain('s3cr3t-value');

@@ -23,12 +23,17 @@ type Action = 'create' | 'update' | 'delete';
 
 const seconds = (description: string) => ({ type: 'number' as const, description, updateAllowed: true });
 
-/** Waits the time the properties give for `action` (negative: until aborted). */
-async function wait(ctx: AttributeContext, properties: JsonObject, action: Action): Promise<void> {
+/** The time the properties give for `action` (negative: until aborted). */
+function waitSeconds(properties: JsonObject, action: Action): number {
   const perAction = properties['action_wait_secs'];
   let secs: JsonValue | undefined = isMapping(perAction) && pyTruthy(perAction) ? perAction[action] : null;
   if (secs === null || secs === undefined) secs = properties['wait_secs'] ?? 0;
-  await sleepSeconds(ctx, typeof secs === 'number' ? secs : 0);
+  return typeof secs === 'number' ? secs : 0;
+}
+
+/** Waits the time the properties give for `action` (negative: until aborted). */
+async function wait(ctx: AttributeContext, properties: JsonObject, action: Action): Promise<void> {
+  await sleepSeconds(ctx, waitSeconds(properties, action));
 }
 
 async function sleepSeconds(ctx: AttributeContext, secs: number): Promise<void> {
@@ -115,6 +120,10 @@ export const testResource: ResourceType = {
     await wait(ctx, ctx.properties, 'create');
     if (fail) throw failure(ctx);
     return result;
+  },
+  createsAtOnce(properties) {
+    const attrWait = properties['attr_wait_secs'];
+    return properties['fail'] !== true && waitSeconds(properties, 'create') === 0 && !(typeof attrWait === 'number' && attrWait > 0);
   },
   async update(ctx) {
     const data: JsonObject = { ...ctx.data };

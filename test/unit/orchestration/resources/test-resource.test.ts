@@ -13,6 +13,7 @@ import {
   resourceStatusReason,
   showAttributes,
 } from '../../../../src/orchestration/resources/index.js';
+import type { JsonObject } from '../../../../src/core/json.js';
 import { harness } from './helpers.js';
 
 async function failure(p: Promise<unknown>): Promise<ResourceFailure> {
@@ -107,6 +108,20 @@ describe('OS::Heat::TestResource', () => {
     const ctx = { ...h.ctx(type, { attr_wait_secs: 2 }), data: { value: 'v' } };
     expect(await resolveAttribute(type, 'output', ctx)).toBe('v');
     expect(h.sleeps).toEqual([2000]);
+  });
+
+  it('creates at once (one write, docs/orchestration.md) only without a create wait, a failure or an attribute wait', () => {
+    const h = harness();
+    const type = h.type('OS::Heat::TestResource');
+    const atOnce = (raw: JsonObject) => type.createsAtOnce!(h.ctx(type, raw).properties);
+    expect(atOnce({ value: 'x' })).toBe(true);
+    expect(atOnce({ value: 'x', action_wait_secs: { update: 5 }, attr_wait_secs: -1 })).toBe(true);
+    expect(atOnce({ wait_secs: 1 })).toBe(false);
+    expect(atOnce({ wait_secs: -1 })).toBe(false);
+    expect(atOnce({ action_wait_secs: { create: 2 } })).toBe(false);
+    expect(atOnce({ wait_secs: 3, action_wait_secs: { create: 0 } })).toBe(true);
+    expect(atOnce({ fail: true })).toBe(false);
+    expect(atOnce({ attr_wait_secs: 1 })).toBe(false);
   });
 
   it('re-executing a create with the same key gives the same physical id; another key another one', async () => {
