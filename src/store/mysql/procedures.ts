@@ -339,6 +339,9 @@ const runColumnsOf = (t: string): string =>
 export const START_AND_CLAIM_STATEMENTS: readonly string[] = [
   // Protocol 1 for a keyless run. p_graph is NULL when the graph row is known to exist;
   // p_atoms: JSON [[idx, name, unfinished predecessors], …]; atoms with none are READY.
+  // JSON_TABLE truncates a value too long for its column with a mere warning: the names
+  // come out as LONGTEXT, so that a name too long for atoms.name fails the INSERT (strict
+  // mode) as it does on the shared path, instead of being stored cut.
   `DROP PROCEDURE IF EXISTS {p}start_run`,
   `CREATE PROCEDURE {p}start_run(IN p_id VARBINARY(255), IN p_flow VARCHAR(255) CHARACTER SET utf8mb4,
   IN p_version VARCHAR(255) CHARACTER SET utf8mb4, IN p_args ${TEXT}, IN p_hash VARBINARY(80), IN p_graph ${TEXT},
@@ -357,8 +360,7 @@ BEGIN
   VALUES (p_id, p_flow, p_version, NULL, NULL, 'PENDING', p_args, p_hash, p_parent_run, p_parent_atom, v_n, v_n, NOW(6), NOW(6));
   INSERT INTO {p}atoms (run_id, idx, name, state, pending, ready_at, updated_at)
   SELECT p_id, t.idx, t.name, IF(t.pending = 0, 'READY', 'PENDING'), t.pending, IF(t.pending = 0, NOW(6), NULL), NOW(6)
-  FROM JSON_TABLE(p_atoms, '$[*]' COLUMNS (idx INT PATH '$[0]', name VARCHAR(255) CHARACTER SET utf8mb4 PATH '$[1]',
-                                           pending INT PATH '$[2]')) t;
+  FROM JSON_TABLE(p_atoms, '$[*]' COLUMNS (idx INT PATH '$[0]', name ${TEXT} PATH '$[1]', pending INT PATH '$[2]')) t;
   INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
   VALUES (p_id, NULL, 'run.created', NULL, 'PENDING', NULL, NULL, NULL, NOW(6));
   SELECT ${runColumnsOf('r')} FROM {p}runs r WHERE r.id = p_id;
