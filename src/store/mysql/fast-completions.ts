@@ -123,7 +123,8 @@ export class MysqlFastCompletions implements FastCompletions {
    * starts a run's first task without reading it.
    */
   async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
-    const [first, runRows = []] = await this.driver.callSets('claim atoms', 'CALL {p}claim_atoms(?, ?)', [engineId, limit]);
+    const [first, ...runSets] = await this.driver.callSets('claim atoms', 'CALL {p}claim_atoms(?, ?)', [engineId, limit]);
+    const runRows = runSets.flat();
     const row = first?.[0];
     if (!row) throw new StoreError('STOKER_STORE_QUERY_FAILED', 'MySQL: claim atoms returned no row (is migration 5 applied?)');
     const claims = claimsOf(row.claims);

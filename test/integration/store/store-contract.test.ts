@@ -400,6 +400,11 @@ await describeEachDialect('store contract', (ctx) => {
           const batch = await c.claimAtoms(`claimer-${i}`, 7);
           expect(batch.length).toBeLessThanOrEqual(7);
           if (batch.length === 0) break;
+          // a batch over several runs: the run's row on exactly one atom of each (PostgreSQL, MySQL)
+          const runsOf = new Set(batch.map((b) => b.runId));
+          const withRun = batch.filter((b) => b.run !== undefined);
+          expect(withRun.length).toBe(ctx.dialect === 'sqlite' ? 0 : runsOf.size);
+          for (const b of withRun) expect(b.run!.id).toBe(b.runId);
           mine.push(...batch);
         }
         return mine;
