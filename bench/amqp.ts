@@ -52,6 +52,13 @@ export interface AmqpIdleRow {
   afterCommitP99Ms: number;
   /** the `startRun` call itself (the run's transaction on the database) */
   startRunMedianMs: number;
+  /**
+   * Where the time after the commit goes, medians over the starts (AMQP only: the engine
+   * process's trace lines, test/fixtures/engine-process.ts `ENGINE_TRACE`, on the same wall
+   * clock): `startRun` returned → the engine heard the wake-up; → its claim returned; → the
+   * task executing.
+   */
+  hops: { heardMs: number; claimedMs: number; executingMs: number } | null;
 }
 
 async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string, starts: number): Promise<AmqpIdleRow | null> {
@@ -62,7 +69,7 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
   const engine = new EngineProc(db.url, {
     concurrency: 4,
     leaseMs: 10_000,
-    env: { ENGINE_POLL_MS: '1000', ...(withAmqp ? { ENGINE_AMQP: amqpUrl } : {}) },
+    env: { ENGINE_POLL_MS: '1000', ENGINE_TRACE: '1', ...(withAmqp ? { ENGINE_AMQP: amqpUrl } : {}) },
   });
   const amqp = withAmqp ? await openAmqp({ url: amqpUrl }) : null;
   try {
@@ -76,7 +83,11 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
     const ms: number[] = [];
     const afterCommit: number[] = [];
     const startRun: number[] = [];
+    const heard: number[] = [];
+    const claimed: number[] = [];
+    const executing: number[] = [];
     for (let i = 0; i < starts; i++) {
+      const seen = engine.lines.length;
       const t0 = wallMs();
       const { run } = await client.startRun('chaosHold', { log, holdMs: 0 });
       const t1 = wallMs();
@@ -86,6 +97,16 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
           ms.push(line.hr - t0);
           afterCommit.push(line.hr - t1);
           startRun.push(t1 - t0);
+          // the engine's trace: the first wake-up heard since this start began, its claim
+          const lines = engine.lines.slice(seen).map((l) => l.split(' '));
+          const woken = lines.find((l) => l[0] === 'woken' && Number(l[1]) >= t0);
+          const claim = lines.find((l) => l[0] === 'claimed' && l[1] === run.id);
+          // (SQLite's wake file may wake the engine before the message: no AMQP hop to show)
+          if (woken && claim && Number(claim[3]) >= Number(woken[1])) {
+            heard.push(Number(woken[1]) - t1);
+            claimed.push(Number(claim[3]) - Number(woken[1]));
+            executing.push(line.hr - Number(claim[3]));
+          }
           break;
         }
         await sleep(1);
@@ -111,6 +132,7 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
       afterCommitMedianMs: at(afterCommit, 50),
       afterCommitP99Ms: at(afterCommit, 99),
       startRunMedianMs: at(startRun, 50),
+      hops: heard.length > 0 ? { heardMs: at(heard, 50), claimedMs: at(claimed, 50), executingMs: at(executing, 50) } : null,
     };
   } finally {
     engine.signal('SIGKILL');
@@ -348,11 +370,11 @@ export function amqpMarkdown(r: AmqpResults): string {
   const out = [
     `Load average (1, 5, 15 min) at the start: ${r.load.start.join(', ')}; at the end: ${r.load.end.join(', ')}.`,
     '',
-    '| dialect | wake-up | idle startRun → task executing: median / p99 / max (ms) | of which after the commit: median / p99 (ms) | startRun itself: median (ms) | n |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| dialect | wake-up | idle startRun → task executing: median / p99 / max (ms) | of which after the commit: median / p99 (ms) | startRun itself: median (ms) | after the commit: wake-up heard / claimed / task executing (medians, ms) | n |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
     ...r.idle.map(
       (i) =>
-        `| ${i.dialect} | ${i.mode === 'amqp' ? 'AMQP' : 'poll 1 s'} | ${i.medianMs} / ${i.p99Ms} / ${i.maxMs} | ${i.afterCommitMedianMs} / ${i.afterCommitP99Ms} | ${i.startRunMedianMs} | ${i.n} |`,
+        `| ${i.dialect} | ${i.mode === 'amqp' ? 'AMQP' : 'poll 1 s'} | ${i.medianMs} / ${i.p99Ms} / ${i.maxMs} | ${i.afterCommitMedianMs} / ${i.afterCommitP99Ms} | ${i.startRunMedianMs} | ${i.hops ? `${i.hops.heardMs} / +${i.hops.claimedMs} / +${i.hops.executingMs}` : ''} | ${i.n} |`,
     ),
   ];
   if (r.remote.length > 0) {

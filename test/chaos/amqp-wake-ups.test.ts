@@ -7,7 +7,8 @@
  * figures are printed, not asserted: timings belong in bench/). The same idle engine runs
  * flows with a durable sleep and a retry backoff due within its poll interval: the due
  * timers are announced when due (src/engine/due-wakeups.ts), so the runs finish instead
- * of waiting ten minutes for the poll.
+ * of waiting ten minutes for the poll. And the batching of the messages: an announcement
+ * after a quiet spell goes out at once, the ones right behind it one message per turn.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunClient } from '../../src/engine/run-client.js';
@@ -15,6 +16,7 @@ import { WakeHub } from '../../src/engine/wake-hub.js';
 import { FlowRegistry } from '../../src/flow/index.js';
 import { openAmqp, type Amqp } from '../../src/runtime/amqp.js';
 import type { Store } from '../../src/store/store.js';
+import { QUIET_MS } from '../../src/transport/amqp/amqp-wakeups.js';
 import chaosFlows from '../fixtures/chaos-flows.js';
 import { testDialects } from '../helpers/databases.js';
 import { createTestVhost, type TestVhost } from '../helpers/rabbitmq.js';
@@ -116,5 +118,44 @@ for (const dialect of testDialects().filter((d) => d !== 'postgres')) {
       expect(Number(engine.stats!.amqpPublished)).toBeGreaterThanOrEqual(4);
       console.log(`due timers ${dialect}: start → finished (sleep 150 ms or backoff 50 ms inside) ${describeLatency(latencies)}`);
     }, 180_000);
+
+    it('an announcement after a quiet spell is published at once; those right behind it share one message per turn', async (ctx) => {
+      if (!broker || !amqp) return ctx.skip();
+      const other = await openAmqp({ url: broker.url });
+      const out = amqp.wakeups;
+      let heard = 0;
+      const off = other.wakeups.subscribe(() => (heard += 1));
+      let own = 0;
+      const offOwn = out.subscribe(() => (own += 1));
+      const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+      try {
+        await sleep(QUIET_MS + 5);
+        const before = out.stats.published;
+        const ignoredBefore = out.stats.ignored;
+        out.notify();
+        // published before notify returned: an idle start waits for no turn of the event loop
+        expect(out.stats.published).toBe(before + 1);
+        // right behind it: the calls of one turn share one message, sent at the end of the turn
+        out.notify();
+        out.notify();
+        out.notify();
+        expect(out.stats.published).toBe(before + 1);
+        await turn();
+        expect(out.stats.published).toBe(before + 2);
+        out.notify();
+        out.notify();
+        await turn();
+        expect(out.stats.published).toBe(before + 3);
+        // the other process hears the three; this one ignores its own (woken in memory)
+        await waitFor(async () => (heard >= 3 && out.stats.ignored >= ignoredBefore + 3 ? true : undefined), 10_000, 'the three messages');
+        expect(heard).toBe(3);
+        expect(out.stats.ignored).toBe(ignoredBefore + 3);
+        expect(own).toBe(0);
+      } finally {
+        off();
+        offOwn();
+        await other.close();
+      }
+    });
   });
 }

@@ -1,7 +1,7 @@
 /**
  * The claim and the common completions on MySQL/MariaDB, one round trip each: a `CALL` of
- * a stored procedure of migration 5 (./procedures.ts says what each keeps of protocols 2
- * and 3, and how).
+ * a stored procedure of migration 5, the claim as migration 7 redefined it (./procedures.ts
+ * says what each keeps of protocols 2 and 3, and how).
  *
  * Why: MariaDB has no data-changing CTE, so PostgreSQL's one-statement forms
  * (src/store/postgres/fast-success.ts) cannot be written here, and the general path costs a
@@ -27,7 +27,7 @@
 import type { JsonValue } from '../../core/json.js';
 import { StoreError } from '../../errors.js';
 import type { FastCompletions } from '../ports.js';
-import { claimFromRow } from '../rows.js';
+import { claimFromRow, runFromRow } from '../rows.js';
 import type {
   ClaimedAtom,
   FastBatchResult,
@@ -117,9 +117,25 @@ export class MysqlFastCompletions implements FastCompletions {
     return { finished: done.map(([runId, index]) => ({ runId, index: Number(index) })), continuations: claimsOf(row.more) };
   }
 
-  /** Protocol 2 in one round trip (procedure `claim_atoms`); limit > 0. */
+  /**
+   * Protocol 2 in one round trip (procedure `claim_atoms`); limit > 0. The first claimed
+   * atom of each run carries the run's row (migration 7), as on PostgreSQL: the engine
+   * starts a run's first task without reading it.
+   */
   async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
-    return claimsOf((await this.one('claim atoms', 'CALL {p}claim_atoms(?, ?)', [engineId, limit])).claims);
+    const [first, ...runSets] = await this.driver.callSets('claim atoms', 'CALL {p}claim_atoms(?, ?)', [engineId, limit]);
+    const runRows = runSets.flat();
+    const row = first?.[0];
+    if (!row) throw new StoreError('STOKER_STORE_QUERY_FAILED', 'MySQL: claim atoms returned no row (is migration 5 applied?)');
+    const claims = claimsOf(row.claims);
+    if (runRows.length === 0) return claims;
+    const runs = new Map(runRows.map((r) => [String(r.id), runFromRow(r)]));
+    return claims.map((c) => {
+      const run = runs.get(c.runId);
+      if (!run) return c;
+      runs.delete(c.runId);
+      return { ...c, run };
+    });
   }
 
   private async one(purpose: string, text: string, params: readonly unknown[]): Promise<Raw> {

@@ -1,5 +1,5 @@
 import type { Migration } from '../migration.js';
-import { PROCEDURE_STATEMENTS } from './procedures.js';
+import { PROCEDURE_STATEMENTS, START_AND_CLAIM_STATEMENTS } from './procedures.js';
 
 /**
  * MySQL 8 / MariaDB 10.6+ schema: the same tables and version numbers as SQLite's.
@@ -180,5 +180,12 @@ export const mysqlMigrations: readonly Migration[] = [
       `ALTER TABLE {p}engines ADD COLUMN remote_queued INT NOT NULL DEFAULT 0`,
       `ALTER TABLE {p}engines ADD COLUMN remote_oldest_ms BIGINT NULL`,
     ],
+  },
+  {
+    version: 7,
+    name: 'one-call start, claims with their runs',
+    // MySQL/MariaDB only, like 5: a keyless start in one call, and the claim returning the
+    // rows of its runs (./procedures.ts, ./starts.ts). Dropped before created, as in 5.
+    statements: START_AND_CLAIM_STATEMENTS,
   },
 ];

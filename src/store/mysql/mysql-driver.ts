@@ -238,13 +238,19 @@ export class MysqlDriver implements SqlDriver {
    * its first result set. Made again, whole, after a deadlock or lock wait timeout: the
    * procedure rolled everything back before it raised the error.
    */
-  call(purpose: string, text: string, params: readonly unknown[]): Promise<Raw[]> {
+  async call(purpose: string, text: string, params: readonly unknown[]): Promise<Raw[]> {
+    return (await this.callSets(purpose, text, params))[0] ?? [];
+  }
+
+  /** {@link call}, returning the rows of every result set the procedure sent, in order. */
+  callSets(purpose: string, text: string, params: readonly unknown[]): Promise<Raw[][]> {
     return this.retry(async () => {
       const conn = await this.acquire(purpose);
       let discard = false;
       try {
         const [sets] = await conn.query<mysql.RowDataPacket[][]>(this.sql(text), params as unknown[]);
-        return (sets.find((s) => Array.isArray(s)) ?? []) as Raw[];
+        // the last entry is the CALL's own status, not a result set
+        return sets.filter((s) => Array.isArray(s)) as Raw[][];
       } catch (e) {
         const wrapped = this.wrap(e, purpose);
         if (isUnreachable(e)) discard = true;

@@ -36,6 +36,7 @@ import { MysqlLockStatements } from './locks.js';
 import { mysqlMigrations } from './migrations.js';
 import { MysqlDriver, type MysqlStoreOptions } from './mysql-driver.js';
 import { parseMysqlUrl } from './mysql-errors.js';
+import { MysqlStarts } from './starts.js';
 import { MysqlSweeps, mysqlSessionLockPort } from './sweeps.js';
 
 export type { MysqlStoreOptions } from './mysql-driver.js';
@@ -67,6 +68,7 @@ export class MysqlStore extends SqlStore {
     const driver = new MysqlDriver(options, t, prefix, role, `${t.database}.${prefix}engine:`);
     const core = new SqlCore(MYSQL, driver.label, mysqlForms);
     const fast = new MysqlFastCompletions(driver);
+    const starts = new MysqlStarts(driver, core);
     const sweeps = new MysqlSweeps(driver, core);
     const sessionLocks = new SessionLocks(mysqlSessionLockPort(driver), driver, MYSQL, driver.onError);
     super({
@@ -76,6 +78,7 @@ export class MysqlStore extends SqlStore {
       capabilities: CAPABILITIES,
       coreMigrations: mysqlMigrations,
       claimAtoms: (engineId, limit) => fast.claimAtoms(engineId, limit),
+      startAlone: (run) => starts.startAlone(run),
       sweeps,
       locks: new MysqlLockStatements(driver),
       sessionLocks,

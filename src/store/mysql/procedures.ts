@@ -317,3 +317,78 @@ BEGIN
   END IF;
 END`,
 ];
+
+/** The columns of a run row, as src/store/sql/runs.ts reads them (no graph), of table alias `t`. */
+const runColumnsOf = (t: string): string =>
+  ['id', 'flow', 'version', '`key`', 'status', 'args', 'result', 'failure', 'parent_run_id', 'parent_atom', 'pending_atoms']
+    .concat(['revert_pending', 'atom_count', 'graph_hash', 'created_at', 'updated_at', 'finished_at'])
+    .map((c) => `${t}.${c}`)
+    .join(', ');
+
+/**
+ * Migration 7 of MySQL/MariaDB: an idle start in two round trips, one on each side
+ * (./starts.ts says why, with the measurements):
+ * - `start_run`: a run without a key (nothing to look up first) is started in one call, as
+ *   PostgreSQL starts it in one statement (src/store/postgres/starts.ts): the graph row
+ *   when the caller has not seen it committed, the run row, its atoms and its
+ *   `run.created` event, in one transaction, and the run's row back;
+ * - `claim_atoms` also returns, as a second result set, the rows of the runs it claimed
+ *   from, as PostgreSQL's claim does: the engine needs a run's row before its first task
+ *   starts, and reading it cost a round trip of its own.
+ */
+export const START_AND_CLAIM_STATEMENTS: readonly string[] = [
+  // Protocol 1 for a keyless run. p_graph is NULL when the graph row is known to exist;
+  // p_atoms: JSON [[idx, name, unfinished predecessors], …]; atoms with none are READY.
+  // JSON_TABLE truncates a value too long for its column with a mere warning: the names
+  // come out as LONGTEXT, so that a name too long for atoms.name fails the INSERT (strict
+  // mode) as it does on the shared path, instead of being stored cut.
+  `DROP PROCEDURE IF EXISTS {p}start_run`,
+  `CREATE PROCEDURE {p}start_run(IN p_id VARBINARY(255), IN p_flow VARCHAR(255) CHARACTER SET utf8mb4,
+  IN p_version VARCHAR(255) CHARACTER SET utf8mb4, IN p_args ${TEXT}, IN p_hash VARBINARY(80), IN p_graph ${TEXT},
+  IN p_parent_run VARBINARY(255), IN p_parent_atom INT, IN p_atoms ${TEXT})
+MODIFIES SQL DATA
+SQL SECURITY INVOKER
+BEGIN
+  DECLARE v_n INT DEFAULT JSON_LENGTH(p_atoms);
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+  START TRANSACTION;
+  IF p_graph IS NOT NULL THEN
+    INSERT IGNORE INTO {p}graphs (hash, graph, created_at) VALUES (p_hash, p_graph, NOW(6));
+  END IF;
+  INSERT INTO {p}runs (id, flow, version, \`key\`, active_key, status, args, graph_hash, parent_run_id, parent_atom,
+                       pending_atoms, atom_count, created_at, updated_at)
+  VALUES (p_id, p_flow, p_version, NULL, NULL, 'PENDING', p_args, p_hash, p_parent_run, p_parent_atom, v_n, v_n, NOW(6), NOW(6));
+  INSERT INTO {p}atoms (run_id, idx, name, state, pending, ready_at, updated_at)
+  SELECT p_id, t.idx, t.name, IF(t.pending = 0, 'READY', 'PENDING'), t.pending, IF(t.pending = 0, NOW(6), NULL), NOW(6)
+  FROM JSON_TABLE(p_atoms, '$[*]' COLUMNS (idx INT PATH '$[0]', name ${TEXT} PATH '$[1]', pending INT PATH '$[2]')) t;
+  INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
+  VALUES (p_id, NULL, 'run.created', NULL, 'PENDING', NULL, NULL, NULL, NOW(6));
+  SELECT ${runColumnsOf('r')} FROM {p}runs r WHERE r.id = p_id;
+  COMMIT;
+END`,
+  // Protocol 2 as in migration 5, plus the row of each run claimed from, one result set
+  // each, read by its primary key (a join with the claims' JSON_TABLE needs a temporary
+  // table for its DISTINCT, which cost more than the reads).
+  `DROP PROCEDURE IF EXISTS {p}claim_atoms`,
+  `CREATE PROCEDURE {p}claim_atoms(IN p_engine VARBINARY(255), IN p_limit INT)
+MODIFIES SQL DATA
+SQL SECURITY INVOKER
+BEGIN
+  DECLARE v_out ${TEXT};
+  DECLARE v_seen ${TEXT} DEFAULT '[]';
+  DECLARE v_run ${TEXT};
+  DECLARE v_k INT DEFAULT 0;
+  DECLARE v_n INT;
+  CALL {p}claim_into(p_engine, p_limit, v_out);
+  SELECT v_out AS claims;
+  SET v_n = JSON_LENGTH(v_out);
+  WHILE v_k < v_n DO
+    SET v_run = JSON_EXTRACT(v_out, CONCAT('$[', v_k, '][0]'));
+    IF NOT JSON_CONTAINS(v_seen, v_run) THEN
+      SET v_seen = JSON_ARRAY_APPEND(v_seen, '$', JSON_UNQUOTE(v_run));
+      SELECT ${runColumnsOf('r')} FROM {p}runs r WHERE r.id = CONVERT(JSON_UNQUOTE(v_run) USING binary);
+    END IF;
+    SET v_k = v_k + 1;
+  END WHILE;
+END`,
+];

@@ -54,7 +54,7 @@ export interface SqlStoreParts {
   readonly fast: FastCompletions | null;
   readonly wakeups: Wakeups | null;
   readonly supervisor: LocalSupervisor | null;
-  /** a start without a key in one statement (PostgreSQL); else one transaction */
+  /** a start without a key in one round trip (PostgreSQL: one statement; MySQL: one call); else one transaction */
   startAlone?(run: t.NewRun): Promise<t.StartResult>;
   /** keyless runs started together in one statement (PostgreSQL), marking their graphs committed; else one transaction */
   startMany?(runs: readonly t.NewRun[]): Promise<t.RunRow[]>;

@@ -5,9 +5,11 @@
  *
  * A message is a hint, never state: it carries no run or atom, so a lost, duplicated,
  * delayed or forged one changes only when an engine next looks (the poll stays the safety
- * net). Announcements are batched: calls of {@link AmqpWakeups.notify} made before the
- * next turn of the event loop, or while a publish is being written, share one message,
- * as the PostgreSQL NOTIFY path shares one statement per commit batch.
+ * net). An announcement after a quiet spell (nothing published for {@link QUIET_MS}) is
+ * published at once: an idle system starts a run without waiting for a turn of the event
+ * loop. Otherwise announcements are batched: calls of {@link AmqpWakeups.notify} made
+ * before the next turn of the event loop share one message, as the PostgreSQL NOTIFY path
+ * shares one statement per commit batch, so a busy engine never publishes per transaction.
  *
  * @example
  * ```ts
@@ -17,8 +19,17 @@
  * ```
  */
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Channel, ChannelModel } from 'amqplib';
 import type { AmqpConnection } from './amqp-connection.js';
+
+/**
+ * How long after a message the next announcement waits for the end of its turn of the
+ * event loop, to share one message with the others of that turn. A busy engine ends a
+ * commit batch every millisecond or so: it keeps one message per turn. A lone start on an
+ * idle system goes out at once, not behind whatever else its turn holds.
+ */
+export const QUIET_MS = 5;
 
 export interface AmqpWakeupsOptions {
   /** the fanout exchange (default `stoker.wake`); engines of one deployment share it */
@@ -34,6 +45,8 @@ export class AmqpWakeups {
   private channel: Channel | null = null;
   private readonly listeners = new Set<() => void>();
   private scheduled = false;
+  /** when the last message was published (performance.now()), -Infinity before the first */
+  private lastPublishedAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
   private readonly setup = (model: ChannelModel): Promise<void> => this.open(model);
 
@@ -58,21 +71,33 @@ export class AmqpWakeups {
     return () => this.listeners.delete(onWake);
   }
 
-  /** Announces claimable work; calls until the next turn of the event loop share one message. */
+  /**
+   * Announces claimable work: at once after a quiet spell ({@link QUIET_MS}); else calls
+   * until the next turn of the event loop share one message.
+   */
   notify(): void {
     if (this.scheduled) return;
+    if (performance.now() - this.lastPublishedAt >= QUIET_MS) {
+      this.publish();
+      return;
+    }
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      const ch = this.channel;
-      if (!ch) return; // broker away: the poll finds the work
-      try {
-        ch.publish(this.exchange, '', Buffer.from(JSON.stringify({ from: this.origin })), { persistent: false });
-        this.stats.published += 1;
-      } catch {
-        // the channel closed under us; the reconnect sets a new one up
-      }
+      this.publish();
     });
+  }
+
+  private publish(): void {
+    const ch = this.channel;
+    if (!ch) return; // broker away: the poll finds the work
+    try {
+      ch.publish(this.exchange, '', Buffer.from(JSON.stringify({ from: this.origin })), { persistent: false });
+      this.stats.published += 1;
+      this.lastPublishedAt = performance.now();
+    } catch {
+      // the channel closed under us; the reconnect sets a new one up
+    }
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,52 @@
+/**
+ * MySQL/MariaDB's one-call start (protocol 1, ARCHITECTURE.md): a run without a key has
+ * nothing to look up first, so its whole start (the graph row once per content, the run
+ * row, its atoms, `run.created`) is one `CALL` of the procedure `start_run` of migration 7
+ * (./procedures.ts), as PostgreSQL makes it one statement (src/store/postgres/starts.ts).
+ * A keyed start (idempotent, conflicting or superseding) takes the shared transaction
+ * (src/store/sql/starts.ts).
+ *
+ * Why: the shared transaction is six round trips here (begin, insert the run, read it
+ * back: no RETURNING on UPDATE-capable MySQL forms, insert the atoms, the event, commit).
+ * An idle engine cannot start a run before it is committed, so they were most of the
+ * latency from `startRun` to the task executing (docs/amqp.md, "Performance").
+ *
+ * @example
+ * ```ts
+ * const starts = new MysqlStarts(driver, core);
+ * const { run } = await starts.startAlone(newRun);
+ * ```
+ */
+import { canonicalJson } from '../../core/canonical-json.js';
+import { StoreError } from '../../errors.js';
+import { graphDigest } from '../graphs.js';
+import { runFromRow } from '../rows.js';
+import type { SqlCore } from '../sql/core.js';
+import type { NewRun, StartResult } from '../types.js';
+import type { MysqlDriver } from './mysql-driver.js';
+
+export class MysqlStarts {
+  constructor(
+    private readonly driver: MysqlDriver,
+    private readonly core: SqlCore,
+  ) {}
+
+  /** A keyless run in one call; the caller marks its graph committed. */
+  async startAlone(run: NewRun): Promise<StartResult> {
+    const graph = graphDigest(run.graph);
+    const [row] = await this.driver.call('start a run', 'CALL {p}start_run(?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+      run.id,
+      run.flow,
+      run.version,
+      canonicalJson(run.args),
+      graph.hash,
+      // the graph's text only until this store has seen it committed
+      this.core.graphs.has(graph.hash) ? null : graph.text,
+      run.parentRunId ?? null,
+      run.parentAtom ?? null,
+      JSON.stringify(run.graph.atoms.map((a) => [a.index, a.name, a.predecessors.length])),
+    ]);
+    if (!row) throw new StoreError('STOKER_STORE_QUERY_FAILED', 'MySQL: start a run returned no row (is migration 7 applied?)');
+    return { run: runFromRow(row), created: true };
+  }
+}
