@@ -55,7 +55,7 @@ export class Worker {
     readonly tasks: readonly string[],
   ) {}
 
-  /** counters: executed, replied, undeliverable replies, cancellations, and rejected messages by reason */
+  /** counters: executed, replied (in `replyMessages` messages), undeliverable replies, cancellations, and rejected messages by reason */
   get stats(): Record<string, number> {
     return {
       ...this.consumer.stats,

@@ -23,7 +23,7 @@ import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { TransportError } from '../../errors.js';
 import type { AmqpConnection } from './amqp-connection.js';
-import { queueNames, readReply, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
+import { queueNames, readReplies, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
 import type { MessageCodec } from './signed-messages.js';
 
 interface Pending {
@@ -41,6 +41,8 @@ export interface RemoteTaskStats {
   published: number;
   /** replies returned to a call */
   replies: number;
+  /** messages that brought replies: fewer than the replies when a worker batched them */
+  replyMessages: number;
   /** replies for another epoch than the call's: dropped */
   staleReplies: number;
   /** replies for no call waiting here (a duplicate, an aborted call): dropped */
@@ -57,6 +59,7 @@ export class AmqpRemoteTasks {
   readonly stats: Omit<RemoteTaskStats, 'queued' | 'running'> = {
     published: 0,
     replies: 0,
+    replyMessages: 0,
     staleReplies: 0,
     unknownReplies: 0,
     cancels: 0,
@@ -155,7 +158,8 @@ export class AmqpRemoteTasks {
       await pub.assertQueue(queue, { durable: true });
       this.declared.add(queue);
     }
-    const { body, headers } = this.options.codec.seal({ type: 'request', id, replyTo: this.replyQueue, request });
+    // batchReplies: this engine reads several replies in one message (docs/amqp.md, "Remote tasks")
+    const { body, headers } = this.options.codec.seal({ type: 'request', id, replyTo: this.replyQueue, batchReplies: true, request });
     await new Promise<void>((resolve, reject) => {
       // mandatory: a queue deleted under us returns the request (see open), never drops it
       pub.sendToQueue(
@@ -231,22 +235,29 @@ export class AmqpRemoteTasks {
       }
       return;
     }
-    const reply = readReply(m);
-    if (!reply) {
+    const replies = readReplies(m);
+    if (!replies) {
       this.options.codec.rejected.malformed += 1;
       return;
     }
-    const p = this.pending.get(reply.id);
-    if (!p) {
-      this.stats.unknownReplies += 1;
-      return;
+    this.stats.replyMessages += 1;
+    for (const reply of replies) {
+      if (!reply) {
+        this.options.codec.rejected.malformed += 1;
+        continue;
+      }
+      const p = this.pending.get(reply.id);
+      if (!p) {
+        this.stats.unknownReplies += 1;
+        continue;
+      }
+      if (reply.epoch !== p.request.epoch || reply.runId !== p.request.runId || reply.atom !== p.request.atom) {
+        this.stats.staleReplies += 1;
+        continue;
+      }
+      this.pending.delete(reply.id);
+      this.stats.replies += 1;
+      p.resolve(reply.result);
     }
-    if (reply.epoch !== p.request.epoch || reply.runId !== p.request.runId || reply.atom !== p.request.atom) {
-      this.stats.staleReplies += 1;
-      return;
-    }
-    this.pending.delete(reply.id);
-    this.stats.replies += 1;
-    p.resolve(reply.result);
   }
 }

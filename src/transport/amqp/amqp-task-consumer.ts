@@ -20,11 +20,23 @@
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { AmqpConnection } from './amqp-connection.js';
-import { queueNames, readRequest, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
+import { MAX_BATCHED_REPLIES, queueNames, readRequest, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
 import type { MessageCodec } from './signed-messages.js';
 
 /** results kept for deliveries of the same request again (a connection cut before the ack) */
 const MAX_REMEMBERED = 10_000;
+
+/** the outcomes of one `replies` message at most (bytes of their JSON; a larger one goes alone) */
+const MAX_BATCH_BYTES = 1024 * 1024;
+
+/** A reply waiting for the end of the turn, to go with the others to the same engine. */
+interface QueuedReply {
+  from: ConfirmChannel;
+  msg: ConsumeMessage;
+  fields: { id: string; runId: string; atom: number; epoch: number; outcome: RemoteResult };
+  bytes: number;
+  sent: () => void;
+}
 
 export type RemoteHandler = (request: RemoteRequest, signal: AbortSignal) => Promise<RemoteResult>;
 
@@ -46,6 +58,8 @@ export class AmqpTaskConsumer {
     executed: 0,
     /** replies confirmed by the broker */
     replied: 0,
+    /** messages that carried them (several replies to one engine in one turn share one) */
+    replyMessages: 0,
     /** replies the broker could not route: the engine's reply queue is gone */
     undeliverable: 0,
     /** cancellations that aborted a task running here */
@@ -62,6 +76,11 @@ export class AmqpTaskConsumer {
   private readonly setup = (model: ChannelModel): Promise<void> => this.open(model);
   private stopping = false;
   private idle: (() => void) | null = null;
+  /** replies to engines that read `replies`, by reply queue, sent together at the end of the turn */
+  private readonly batches = new Map<string, QueuedReply[]>();
+  private flushing: NodeJS.Immediate | null = null;
+  /** replies in each unconfirmed message, by its id: a returned message counts them all undeliverable */
+  private readonly inMessage = new Map<string, number>();
 
   constructor(
     private readonly connection: AmqpConnection,
@@ -98,8 +117,9 @@ export class AmqpTaskConsumer {
   private async open(model: ChannelModel): Promise<void> {
     const ch = await model.createConfirmChannel();
     ch.on('error', () => undefined);
-    ch.on('return', () => {
-      this.stats.undeliverable += 1;
+    ch.on('return', (msg: ConsumeMessage) => {
+      const id = msg.properties.messageId as string | undefined;
+      this.stats.undeliverable += (id !== undefined ? this.inMessage.get(id) : undefined) ?? 1;
     });
     // global: one bound for the whole channel. RabbitMQ applies a non-global prefetch to each
     // consumer, so a worker consuming several task queues would take `concurrency` per queue.
@@ -157,14 +177,14 @@ export class AmqpTaskConsumer {
       ch.nack(msg, false, true);
       return;
     }
-    const { id, replyTo, request } = read;
+    const { id, replyTo, batchReplies, request } = read;
     // The broker delivers again a request whose delivery was not acknowledged (the
     // connection was cut): if this process is running it or has just run it, its result
     // answers the new delivery; it is not executed a second time here.
     const known = this.finished.get(id) ?? this.running.get(id)?.done;
     if (known) {
       this.stats.duplicates += 1;
-      await this.reply(ch, msg, id, replyTo, request, await known);
+      await this.reply(ch, msg, id, replyTo, batchReplies, request, await known);
       return;
     }
     const abort = new AbortController();
@@ -194,7 +214,7 @@ export class AmqpTaskConsumer {
     }
     settle(result);
     this.remember(id, result);
-    await this.reply(ch, msg, id, replyTo, request, result);
+    await this.reply(ch, msg, id, replyTo, batchReplies, request, result);
     if (this.running.size === 0) this.idle?.();
   }
 
@@ -207,39 +227,85 @@ export class AmqpTaskConsumer {
     }
   }
 
-  /** Publishes the reply (mandatory, confirmed), then acknowledges the request on the channel it came on. */
+  /**
+   * Publishes the reply (mandatory, confirmed), then acknowledges the request on the channel
+   * it came on. To an engine that reads `replies` (`batchReplies`), the replies finished in
+   * the same turn of the event loop go in one message (docs/amqp.md, "Performance"); each
+   * request is still acknowledged only once the message with its reply is confirmed.
+   */
   private async reply(
     from: ConfirmChannel,
     msg: ConsumeMessage,
     id: string,
     replyTo: string,
+    batchReplies: boolean,
     request: RemoteRequest,
     result: RemoteResult,
   ): Promise<void> {
-    // the channel the request came on, while it is open (its delivery tag is only good
-    // there); else the current one: the reply still goes, and the request comes again
-    const ch = this.closed.has(from) ? this.ch : from;
-    if (!ch) return; // no connection: the request is delivered again, and answered then
-    const { body, headers } = this.options.codec.seal({
-      type: 'reply',
-      id,
-      runId: request.runId,
-      atom: request.atom,
-      epoch: request.epoch,
-      outcome: result,
+    const fields = { id, runId: request.runId, atom: request.atom, epoch: request.epoch, outcome: result };
+    if (!batchReplies) return this.publishReplies(replyTo, [{ from, msg, fields, bytes: 0, sent: () => undefined }]);
+    await new Promise<void>((sent) => {
+      const queued = this.batches.get(replyTo);
+      const bytes = Buffer.byteLength(JSON.stringify(result));
+      if (queued) queued.push({ from, msg, fields, bytes, sent });
+      else this.batches.set(replyTo, [{ from, msg, fields, bytes, sent }]);
+      this.flushing ??= setImmediate(() => this.flush());
     });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        ch.publish('', replyTo, body, { headers, mandatory: true, persistent: false }, (err: unknown) =>
-          err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
-        );
-      });
-    } catch {
-      return; // not confirmed: leave the request unacknowledged, to be delivered again
+  }
+
+  /** Sends the replies queued in this turn: one message per engine, within the batch limits. */
+  private flush(): void {
+    this.flushing = null;
+    const batches = [...this.batches];
+    this.batches.clear();
+    for (const [replyTo, queued] of batches) {
+      let part: QueuedReply[] = [];
+      let bytes = 0;
+      for (const q of queued) {
+        if (part.length > 0 && (part.length === MAX_BATCHED_REPLIES || bytes + q.bytes > MAX_BATCH_BYTES)) {
+          void this.publishReplies(replyTo, part);
+          part = [];
+          bytes = 0;
+        }
+        part.push(q);
+        bytes += q.bytes;
+      }
+      void this.publishReplies(replyTo, part);
     }
-    this.stats.replied += 1;
-    // a delivery tag belongs to its channel: after a reconnect the old request is redelivered
-    // (the engine drops the second reply as unknown)
-    if (from === ch) ch.ack(msg);
+  }
+
+  /** One message with these replies (`reply` for one, `replies` for more); acknowledges their requests once it is confirmed. */
+  private async publishReplies(replyTo: string, replies: readonly QueuedReply[]): Promise<void> {
+    try {
+      // the channel the requests came on, while it is open (a delivery tag is only good
+      // there); else the current one: the reply still goes, and the request comes again
+      const from = replies[0]!.from;
+      const ch = this.closed.has(from) ? this.ch : from;
+      if (!ch) return; // no connection: the requests are delivered again, and answered then
+      const { body, headers } =
+        replies.length === 1
+          ? this.options.codec.seal({ type: 'reply', ...replies[0]!.fields })
+          : this.options.codec.seal({ type: 'replies', replies: replies.map((q) => q.fields) });
+      const messageId = `${replies[0]!.fields.id}+${replies.length}`;
+      this.inMessage.set(messageId, replies.length);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          ch.publish('', replyTo, body, { headers, messageId, mandatory: true, persistent: false }, (err: unknown) =>
+            err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+          );
+        });
+      } catch {
+        return; // not confirmed: leave the requests unacknowledged, to be delivered again
+      } finally {
+        this.inMessage.delete(messageId);
+      }
+      this.stats.replied += replies.length;
+      this.stats.replyMessages += 1;
+      // a delivery tag belongs to its channel: after a reconnect the old request is redelivered
+      // (the engine drops the second reply as unknown)
+      for (const q of replies) if (q.from === ch) ch.ack(q.msg);
+    } finally {
+      for (const q of replies) q.sent();
+    }
   }
 }

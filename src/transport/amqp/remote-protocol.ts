@@ -3,6 +3,11 @@
  * after the signature: a request on a task's queue, the worker's `started`, `heartbeat` and
  * `reply` on the engine's reply queue, and `cancel` on the cancel exchange. Queue and
  * exchange names derive from one prefix so that deployments sharing a virtual host differ.
+ *
+ * A request says `batchReplies: true` when its engine also reads `replies`: several
+ * replies to it in one message (docs/amqp.md, "Remote tasks"). A worker sends `replies`
+ * only to such an engine, so an engine that does not know them never gets one, and a worker
+ * that does not know the field ignores it and replies one by one.
  */
 import type { JsonValue } from '../../core/json.js';
 import type { RemoteCall, RemoteOutcome } from '../../flow/remote-call.js';
@@ -23,8 +28,11 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isText = (v: unknown, max = 1024): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
 
+/** Replies in one `replies` message at most (the message also obeys the codec's size limit). */
+export const MAX_BATCHED_REPLIES = 256;
+
 /** A request envelope's fields, or null when it is not one. */
-export function readRequest(m: Envelope): { id: string; replyTo: string; request: RemoteRequest } | null {
+export function readRequest(m: Envelope): { id: string; replyTo: string; batchReplies: boolean; request: RemoteRequest } | null {
   if (m.type !== 'request' || !isText(m.id, 64) || !isText(m.replyTo, 255)) return null;
   const r = m.request;
   if (!isObject(r)) return null;
@@ -34,11 +42,30 @@ export function readRequest(m: Envelope): { id: string; replyTo: string; request
   if (!isText(r.idempotencyKey) || !isText(r.fencingToken) || !isObject(r.inputs)) return null;
   if (r.failure !== null && !isFailure(r.failure)) return null;
   if (r.timeoutMs !== null && !isInt(r.timeoutMs)) return null;
-  return { id: m.id, replyTo: m.replyTo, request: r as unknown as RemoteRequest };
+  return { id: m.id, replyTo: m.replyTo, batchReplies: m.batchReplies === true, request: r as unknown as RemoteRequest };
+}
+
+/** What one reply says: the call, the claim it answers, and the outcome. */
+export interface ReplyFields {
+  id: string;
+  runId: string;
+  atom: number;
+  epoch: number;
+  result: RemoteResult;
+}
+
+/**
+ * The replies of a `reply` or `replies` envelope: null when it is neither, and null in
+ * place of each malformed reply of a `replies` message.
+ */
+export function readReplies(m: Envelope): (ReplyFields | null)[] | null {
+  if (m.type === 'reply') return [readReply(m)];
+  if (m.type !== 'replies' || !Array.isArray(m.replies) || m.replies.length === 0 || m.replies.length > MAX_BATCHED_REPLIES) return null;
+  return (m.replies as unknown[]).map((r) => (isObject(r) ? readReply({ ...m, ...r, type: 'reply' }) : null));
 }
 
 /** A reply envelope's fields, or null when it is not one. */
-export function readReply(m: Envelope): { id: string; runId: string; atom: number; epoch: number; result: RemoteResult } | null {
+export function readReply(m: Envelope): ReplyFields | null {
   if (m.type !== 'reply' || !isText(m.id, 64) || !isText(m.runId, 128) || !isInt(m.atom) || !isInt(m.epoch)) return null;
   const o = m.outcome;
   if (!isObject(o)) return null;

@@ -19,6 +19,9 @@ const KEY = 'test-key-0123456789abcdef';
 const reverted: string[] = [];
 const aborted: string[] = [];
 const started: string[] = [];
+/** rBatch: every execution waits until `batchOf` of them have started, so that all end in the same turn */
+let batchOf = 0;
+const arrived: (() => void)[] = [];
 
 const flows = [
   linear('rLinear', [
@@ -62,6 +65,18 @@ const flows = [
         }),
     }),
   ]),
+  linear('rBatchFlow', [
+    task({
+      name: 'rBatch',
+      requires: ['i'],
+      remote: true,
+      execute: ({ i }) =>
+        new Promise((resolve) => {
+          arrived.push(() => resolve(i));
+          if (arrived.length === batchOf) for (const go of arrived.splice(0)) go();
+        }),
+    }),
+  ]),
   linear('rNobody', [task({ name: 'rNoWorker', remote: true, timeoutMs: 300, retry: 1, execute: () => 'never here' })]),
 ];
 
@@ -79,7 +94,7 @@ await describeEachDialect('remote tasks over AMQP', (d) => {
     worker = await Worker.open({
       amqp: { url: broker.url, key: KEY },
       flows,
-      tasks: ['rA', 'rB', ...Array.from({ length: 12 }, (_, i) => `u${i}`), 'rv1', 'rv2', 'rWait'],
+      tasks: ['rA', 'rB', ...Array.from({ length: 12 }, (_, i) => `u${i}`), 'rv1', 'rv2', 'rWait', 'rBatch'],
       concurrency: 8,
     });
   }, 60_000);
@@ -215,6 +230,74 @@ await describeEachDialect('remote tasks over AMQP', (d) => {
     }
   }, 30_000);
 
+  it('replies finished in one turn go to an engine that reads them in one message, one by one to an engine that does not', async (ctx) => {
+    if (!worker || !broker) return ctx.skip();
+    const conn = await amqp.connect(broker.url);
+    try {
+      const ch = await conn.createConfirmChannel();
+      const { queue: replyTo } = await ch.assertQueue('', { exclusive: true });
+      const codec = new MessageCodec({ key: KEY });
+      const got: { type: string; replies?: unknown[]; id?: string }[] = [];
+      await ch.consume(
+        replyTo,
+        (msg) => {
+          const opened = codec.open(msg!.content, msg!.properties.headers, false);
+          if (opened.ok && opened.message.type !== 'started') got.push(opened.message as (typeof got)[number]);
+        },
+        { noAck: true },
+      );
+      const request = (id: string, i: number, batchReplies: boolean) =>
+        codec.seal({
+          type: 'request',
+          id,
+          replyTo,
+          ...(batchReplies ? { batchReplies } : {}),
+          request: {
+            kind: 'execute',
+            task: 'rBatch',
+            flow: 'rBatchFlow',
+            version: '1',
+            runId: `batch-${id}`,
+            atom: 0,
+            epoch: 3,
+            attempt: 1,
+            execution: 1,
+            idempotencyKey: id,
+            fencingToken: 't',
+            inputs: { i },
+            retryValue: null,
+            failure: null,
+            timeoutMs: null,
+          },
+        });
+      const send = (m: { body: Buffer; headers: Record<string, string> }) =>
+        new Promise<void>((resolve, reject) =>
+          ch.sendToQueue('stoker.task.rBatch', m.body, { headers: m.headers }, (e: unknown) => (e ? reject(e as Error) : resolve())),
+        );
+      for (const batchReplies of [true, false]) {
+        got.length = 0;
+        batchOf = 5;
+        for (let i = 0; i < 5; i++) await send(request(`${d.dialect}-${String(batchReplies)}-${i}`, i, batchReplies));
+        if (batchReplies) {
+          // the five end in the same turn: one message, each reply with its own call, claim and result
+          await expect.poll(() => got.length, { timeout: 10_000 }).toBe(1);
+          expect(got[0]!.type).toBe('replies');
+          const replies = got[0]!.replies as { id: string; runId: string; epoch: number; outcome: { ok: boolean; result: unknown } }[];
+          expect(replies.map((r) => [r.runId, r.epoch, r.outcome]).sort()).toEqual(
+            Array.from({ length: 5 }, (_, i) => [`batch-${d.dialect}-true-${i}`, 3, { ok: true, result: i }]),
+          );
+        } else {
+          // an engine that did not say it reads `replies` gets each reply alone
+          await expect.poll(() => got.length, { timeout: 10_000 }).toBe(5);
+          expect(got.map((m) => m.type)).toEqual(Array(5).fill('reply'));
+        }
+      }
+    } finally {
+      batchOf = 0;
+      await conn.close();
+    }
+  }, 30_000);
+
   it('a forged or unknown reply to the engine is dropped and counted', async (ctx) => {
     if (!runtime?.amqp?.remote || !broker) return ctx.skip();
     const remote = runtime.amqp.remote;
@@ -230,12 +313,16 @@ await describeEachDialect('remote tasks over AMQP', (d) => {
       await send(new MessageCodec({ key: 'another-key-0123456789' }).seal(reply));
       await send(new MessageCodec({ key: KEY }).seal(reply));
       await send({ body: Buffer.from('not json at all'), headers: {} });
+      // several replies in one message: each is checked on its own
+      const { type: _, ...one } = reply;
+      await send(new MessageCodec({ key: KEY }).seal({ type: 'replies', replies: [one, { ...one, id: 'another' }, { id: 'no outcome' }] }));
+      await send(new MessageCodec({ key: KEY }).seal({ type: 'replies', replies: [] }));
       const b = before as unknown as Record<string, number>;
       const counts = () => {
         const after = remote.snapshot() as unknown as Record<string, number>;
-        return ['unknownReplies', 'forged', 'unsigned'].map((k) => after[k]! - b[k]!);
+        return ['unknownReplies', 'forged', 'unsigned', 'malformed', 'replyMessages'].map((k) => after[k]! - b[k]!);
       };
-      await expect.poll(counts, { timeout: 10_000 }).toEqual([1, 1, 1]);
+      await expect.poll(counts, { timeout: 10_000 }).toEqual([3, 1, 1, 2, 2]);
     } finally {
       await conn.close();
     }
