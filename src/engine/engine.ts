@@ -447,12 +447,8 @@ export class Engine {
     const finish = (outcome: Outcome): void => {
       // Stopped or fenced engines write nothing for the atom: it is handed back (requeued)
       // or taken over by another engine with a new epoch.
-      const reason: unknown = abort.signal.reason;
-      if (
-        abort.signal.aborted &&
-        isStokerError(reason) &&
-        (reason.code === 'STOKER_ENGINE_STOPPED' || reason.code === 'STOKER_ENGINE_FENCED')
-      ) {
+      const reason: unknown = abort.reason;
+      if (abort.aborted && isStokerError(reason) && (reason.code === 'STOKER_ENGINE_STOPPED' || reason.code === 'STOKER_ENGINE_FENCED')) {
         core.inflight.delete(claim.runId, claim.index);
         core.slotFreed();
         return;
@@ -460,7 +456,7 @@ export class Engine {
       this.committer.enqueue({ claim, outcome });
     };
     void this.executor
-      .execute(claim, abort.signal)
+      .execute(claim, abort)
       .then(finish, (e) => finish({ kind: 'failure', failure: toFailureRecord(e), journal: claim.journal }));
   }
 }

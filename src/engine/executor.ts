@@ -13,6 +13,7 @@ import type { AtomSpec, RetryControllerSpec } from '../flow/graph.js';
 import type { TaskContext } from '../flow/types.js';
 import type { ClaimedAtom, JournalEntry, NewRun } from '../store/store.js';
 import type { EngineCore } from './engine-core.js';
+import type { LazyAbort } from './in-flight.js';
 import { Suspension, toFailureRecord, type WaitRequest } from './failure.js';
 import type { EngineRunContext } from './run-cache.js';
 import { LIMIT_OPTIONS } from './run-client.js';
@@ -37,9 +38,9 @@ export class Executor {
   ) {}
 
   /** Executes one claimed atom; never rejects for the task's sake (a task's failure is an outcome). */
-  async execute(claim: ClaimedAtom, signal: AbortSignal): Promise<Outcome> {
+  async execute(claim: ClaimedAtom, abort: LazyAbort): Promise<Outcome> {
     try {
-      return await this.executeClaim(claim, signal);
+      return await this.executeClaim(claim, abort);
     } finally {
       // an atom that ended before its code started (a retry controller, a release, a store
       // error) is placed too: the claim loop waits for its claims to be placed
@@ -47,7 +48,7 @@ export class Executor {
     }
   }
 
-  private async executeClaim(claim: ClaimedAtom, signal: AbortSignal): Promise<Outcome> {
+  private async executeClaim(claim: ClaimedAtom, abort: LazyAbort): Promise<Outcome> {
     const core = this.core;
     let prepared: Prepared;
     try {
@@ -68,7 +69,7 @@ export class Executor {
       if (!core.fencedOut) core.fenceSelf('lease ran out before a task could start');
       return { kind: 'release', delayMs: 0 };
     }
-    return this.executePrepared(claim, signal, prepared);
+    return this.executePrepared(claim, abort, prepared);
   }
 
   /** Everything an execution needs from the store, loaded before the task starts. */
@@ -82,11 +83,7 @@ export class Executor {
     return { run, spec, inputs, controllerValue };
   }
 
-  private async executePrepared(
-    claim: ClaimedAtom,
-    signal: AbortSignal,
-    { run, spec, inputs, controllerValue }: Prepared,
-  ): Promise<Outcome> {
+  private async executePrepared(claim: ClaimedAtom, abort: LazyAbort, { run, spec, inputs, controllerValue }: Prepared): Promise<Outcome> {
     const core = this.core;
     core.stats.executed += 1;
     if (spec.kind === 'retry') return { kind: 'success', result: controllerValue, journal: [] };
@@ -111,7 +108,7 @@ export class Executor {
     const parked: Parked = { suspension: null };
     let ctx: TaskContext;
     try {
-      ctx = await taskContext(core.store, claim, spec.name, journal, signal, await this.scopeValue(run, claim.index), parked);
+      ctx = await taskContext(core.store, claim, spec.name, journal, abort, await this.scopeValue(run, claim.index), parked);
     } catch (e) {
       if (isStokerError(e) && e.code.startsWith('STOKER_STORE_')) {
         core.emitError(e);
@@ -123,7 +120,7 @@ export class Executor {
 
     if (claim.state === 'REVERTING') {
       try {
-        await this.withTimeout(() => code.revert!(inputs.values, ctx), spec.timeoutMs, signal);
+        await this.withTimeout(() => code.revert!(inputs.values, ctx), spec.timeoutMs, abort);
         return { kind: 'reverted' };
       } catch (e) {
         return { kind: 'revertFailed', failure: toFailureRecord(e) };
@@ -137,7 +134,7 @@ export class Executor {
       };
     }
     try {
-      const value = await this.withTimeout(() => code.execute(inputs.values, ctx), spec.timeoutMs, signal);
+      const value = await this.withTimeout(() => code.execute(inputs.values, ctx), spec.timeoutMs, abort);
       // A wait parks the atom even if the task caught the suspension and carried on.
       if (parked.suspension) return this.suspended(claim, parked.suspension, journal);
       const result: JsonValue = value === undefined ? null : (value as JsonValue);
@@ -172,11 +169,11 @@ export class Executor {
     }
   }
 
-  private async withTimeout<T>(fn: () => T | Promise<T>, timeoutMs: number | undefined, signal: AbortSignal): Promise<T> {
+  private async withTimeout<T>(fn: () => T | Promise<T>, timeoutMs: number | undefined, abort: LazyAbort): Promise<T> {
     const work = Promise.resolve().then(fn);
-    if (timeoutMs === undefined && !signal.aborted) {
+    if (timeoutMs === undefined && !abort.aborted) {
       // still stop waiting when the engine aborts (cancel, lease loss)
-      return Promise.race([work, abortPromise(signal)]);
+      return Promise.race([work, abortPromise(abort)]);
     }
     let timer: TimerHandle | null = null;
     const timeout = new Promise<never>((_, reject) => {
@@ -188,7 +185,7 @@ export class Executor {
       });
     });
     try {
-      return await Promise.race([work, timeout, abortPromise(signal)]);
+      return await Promise.race([work, timeout, abortPromise(abort)]);
     } finally {
       (timer as TimerHandle | null)?.cancel();
     }
@@ -230,9 +227,6 @@ export class Executor {
   }
 }
 
-function abortPromise(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) return reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    signal.addEventListener('abort', () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')), { once: true });
-  });
+function abortPromise(abort: LazyAbort): Promise<never> {
+  return new Promise((_, reject) => abort.onAbort((reason) => reject(reason instanceof Error ? reason : new Error('aborted'))));
 }

@@ -30,7 +30,7 @@ export async function taskContext(
   claim: ClaimedAtom,
   atomName: string,
   journal: JournalEntry[],
-  signal: AbortSignal,
+  abort: { readonly signal: AbortSignal },
   retryValue: JsonValue | undefined,
   parked: Parked,
 ): Promise<TaskContext> {
@@ -62,7 +62,10 @@ export async function taskContext(
     fencingToken: `${claim.runId}/${atomName}/${claim.epoch}.${claim.attempt}`,
     attempt: claim.attempt,
     execution: claim.execution,
-    signal,
+    // built on first use (LazyAbort in in-flight.ts)
+    get signal() {
+      return abort.signal;
+    },
     retryValue,
     failure: claim.state === 'REVERTING' ? (claim.failure ?? undefined) : undefined,
     async sleep(ms: number): Promise<void> {

@@ -74,7 +74,7 @@ WITH r AS (
   UNION ALL
   SELECT $1, idx, 'atom.claimed', 'PENDING', 'RUNNING', $8, epoch, '{"local":true}'::jsonb, now() FROM s WHERE state = 'RUNNING'
 )
-SELECT (SELECT count(*) FROM a)::int AS done, (SELECT count(*) FROM u)::int AS counted, s.*
+SELECT (SELECT count(*) FROM a)::int AS done, s.*
 FROM (SELECT 1) AS one LEFT JOIN s ON true`;
 
 export function fastSuccessParams(input: FastSuccess): unknown[] {
