@@ -3,15 +3,13 @@
  * stacks, template sets, resource rows with their hold, events. Written once for the three
  * dialects (`?` placeholders, JSON as text, integers for booleans and display times).
  */
-import type { JsonObject, JsonValue } from '../../core/json.js';
+import type { JsonObject } from '../../core/json.js';
 import type { ModuleSession, ModuleSql } from '../../store/ports.js';
 import { Coalescer } from './coalesce.js';
-
 import {
   RESOURCE_COLUMNS,
   STACK_COLUMNS,
   assignments,
-  decode,
   encode,
   holdCondition,
   patchColumns,

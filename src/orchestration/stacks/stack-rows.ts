@@ -1,0 +1,233 @@
+/**
+ * The rows of the orchestration schema (schema.ts) as the stack layer sees them: stacks,
+ * resource rows, events; their columns, and how fields are encoded in them (JSON as text,
+ * integers for booleans and display times) for the statements of stack-store.ts.
+ */
+import type { JsonObject, JsonValue } from '../../core/json.js';
+/** `<ACTION>` of a stack or resource, as Heat names them. */
+export type StackAction = 'INIT' | 'CREATE' | 'UPDATE' | 'DELETE' | 'ROLLBACK' | 'CHECK' | 'SUSPEND' | 'RESUME' | 'ADOPT';
+export type StackStatusValue = 'IN_PROGRESS' | 'COMPLETE' | 'FAILED';
+
+export interface StackRow {
+  id: string;
+  project: string;
+  name: string;
+  parentId: string | null;
+  parentResource: string | null;
+  action: StackAction;
+  status: StackStatusValue;
+  statusReason: string;
+  tags: string[];
+  timeoutMins: number | null;
+  disableRollback: boolean;
+  /** the run of the action the stack converges by now */
+  traversal: string | null;
+  /** for a nested stack: the parent step (`run/atom/attempt`) that started the traversal */
+  traversalOwner: string | null;
+  /** the run of the current traversal */
+  runId: string | null;
+  /** the template set the current action converges to */
+  templateSet: string | null;
+  /** the last template set an action completed with (what a rollback goes back to) */
+  previousSet: string | null;
+  createdAt: number;
+  updatedAt: number | null;
+  deletedAt: number | null;
+}
+
+export interface ResourceRow {
+  id: number;
+  stackId: string;
+  name: string;
+  generation: number;
+  /** the row a listing shows for this name (a replaced row stays until it is deleted) */
+  current: boolean;
+  deleted: boolean;
+  type: string;
+  physicalId: string | null;
+  action: StackAction;
+  status: StackStatusValue;
+  statusReason: string;
+  properties: JsonObject;
+  data: JsonObject;
+  attributes: JsonObject | null;
+  reference: JsonValue;
+  requires: string[];
+  metadata: JsonObject | null;
+  templateSet: string | null;
+  nestedStack: string | null;
+  holdRun: string | null;
+  holdAtom: string | null;
+  holdToken: string | null;
+  createdAt: number;
+  updatedAt: number | null;
+}
+
+/** A new row of a resource, before its first operation (INIT_COMPLETE unless `state` says otherwise). */
+export function newResourceRow(
+  fields: Pick<ResourceRow, 'stackId' | 'name' | 'generation' | 'type' | 'requires' | 'metadata' | 'templateSet' | 'createdAt'>,
+  state: Partial<Pick<ResourceRow, 'action' | 'status' | 'statusReason' | 'holdRun' | 'holdAtom' | 'holdToken'>> = {},
+): Omit<ResourceRow, 'id'> {
+  return {
+    current: true,
+    deleted: false,
+    physicalId: null,
+    action: 'INIT',
+    status: 'COMPLETE',
+    statusReason: '',
+    properties: {},
+    data: {},
+    attributes: null,
+    reference: null,
+    nestedStack: null,
+    holdRun: null,
+    holdAtom: null,
+    holdToken: null,
+    updatedAt: null,
+    ...fields,
+    ...state,
+  };
+}
+
+export interface StackEventRow {
+  id: number;
+  stackId: string;
+  resourceName: string;
+  resourceType: string | null;
+  physicalId: string | null;
+  status: string;
+  reason: string;
+  createdAt: number;
+}
+
+export const STACK_COLUMNS = {
+  project: 'project',
+  name: 'name',
+  parentId: 'parent_id',
+  parentResource: 'parent_resource',
+  action: 'action',
+  status: 'status',
+  statusReason: 'status_reason',
+  tags: 'tags',
+  timeoutMins: 'timeout_mins',
+  disableRollback: 'disable_rollback',
+  traversal: 'traversal',
+  traversalOwner: 'traversal_owner',
+  runId: 'run_id',
+  templateSet: 'template_set',
+  previousSet: 'previous_set',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  deletedAt: 'deleted_at',
+} as const satisfies Partial<Record<keyof StackRow, string>>;
+
+export const RESOURCE_COLUMNS = {
+  stackId: 'stack_id',
+  name: 'name',
+  generation: 'generation',
+  current: 'current_row',
+  deleted: 'deleted',
+  type: 'type',
+  physicalId: 'physical_id',
+  action: 'action',
+  status: 'status',
+  statusReason: 'status_reason',
+  properties: 'properties',
+  data: 'data',
+  attributes: 'attributes',
+  reference: 'reference',
+  requires: 'requires',
+  metadata: 'metadata',
+  templateSet: 'template_set',
+  nestedStack: 'nested_stack',
+  holdRun: 'hold_run',
+  holdAtom: 'hold_atom',
+  holdToken: 'hold_token',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+} as const satisfies Partial<Record<keyof ResourceRow, string>>;
+
+const JSON_FIELDS = new Set(['tags', 'properties', 'data', 'attributes', 'reference', 'requires', 'metadata']);
+const BOOL_FIELDS = new Set(['disableRollback', 'current', 'deleted']);
+const NUMBER_FIELDS = new Set(['timeoutMins', 'createdAt', 'updatedAt', 'deletedAt', 'generation', 'id']);
+
+export function encode(field: string, value: unknown): unknown {
+  if (value === undefined) return null;
+  if (JSON_FIELDS.has(field)) return value === null && field !== 'reference' ? null : JSON.stringify(value);
+  if (BOOL_FIELDS.has(field)) return value ? 1 : 0;
+  return value;
+}
+
+function decode<T>(row: Record<string, unknown>, columns: Record<string, string>, extra: Record<string, unknown> = {}): T {
+  const out: Record<string, unknown> = { ...extra };
+  for (const [field, column] of Object.entries(columns)) {
+    const v = row[column];
+    if (JSON_FIELDS.has(field)) out[field] = v === null || v === undefined ? null : JSON.parse(String(v));
+    else if (BOOL_FIELDS.has(field)) out[field] = Number(v) === 1 || v === true;
+    else if (NUMBER_FIELDS.has(field)) out[field] = v === null || v === undefined ? null : Number(v);
+    else out[field] = v === undefined ? null : v;
+  }
+  return out as T;
+}
+
+export const stackOf = (r: Record<string, unknown>): StackRow => decode<StackRow>(r, STACK_COLUMNS, { id: String(r['id']) });
+export const resourceOf = (r: Record<string, unknown>): ResourceRow => decode<ResourceRow>(r, RESOURCE_COLUMNS, { id: Number(r['id']) });
+
+/** `SET a = ?, b = ?` and its parameters, for the fields of `patch` */
+export function assignments(columns: Record<string, string>, patch: Record<string, unknown>): { text: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  for (const [field, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    const column = columns[field];
+    if (!column) throw new Error(`no column for ${field}`);
+    parts.push(`${column} = ?`);
+    params.push(encode(field, value));
+  }
+  return { text: parts.join(', '), params };
+}
+
+/**
+ * The columns of several row patches for one PostgreSQL statement over a JSON list: each
+ * entry names the columns its patch sets (`set`) and carries their values (`c_<column>`);
+ * `set` is the UPDATE's assignments, `record` the JSON record's columns.
+ */
+export function patchColumns(patches: readonly Partial<ResourceRow>[]): {
+  entry: (patch: Partial<ResourceRow>) => Record<string, unknown>;
+  set: string;
+  record: string;
+} {
+  const fields = [...new Set(patches.flatMap((p) => Object.keys(p).filter((k) => p[k as keyof ResourceRow] !== undefined)))];
+  const columns = fields.map((f) => {
+    const column = (RESOURCE_COLUMNS as Record<string, string>)[f];
+    if (!column) throw new Error(`no column for ${f}`);
+    return { f, column, type: INTEGER_COLUMNS.has(column) ? 'bigint' : 'text' };
+  });
+  return {
+    entry: (patch) => {
+      const entry: Record<string, unknown> = { set: [] as string[] };
+      for (const c of columns) {
+        const value = patch[c.f as keyof ResourceRow];
+        if (value === undefined) continue;
+        (entry['set'] as string[]).push(c.column);
+        entry[`c_${c.column}`] = encode(c.f, value);
+      }
+      return entry;
+    },
+    set:
+      columns.length > 0
+        ? columns.map((c) => `${c.column} = CASE WHEN '${c.column}' = ANY(v.set) THEN v.c_${c.column} ELSE r.${c.column} END`).join(', ')
+        : 'id = r.id',
+    record: ['set text[]', ...columns.map((c) => `c_${c.column} ${c.type}`)].join(', '),
+  };
+}
+
+/** the integer columns of stack_resources (the others are text) */
+const INTEGER_COLUMNS = new Set(['generation', 'current_row', 'deleted', 'created_at', 'updated_at']);
+
+/** `id = ?` and, unless `holdToken` is undefined, the hold the row must have (null: none). */
+export function holdCondition(id: number, holdToken: string | null | undefined): { text: string; params: unknown[] } {
+  if (holdToken === undefined) return { text: 'id = ?', params: [id] };
+  if (holdToken === null) return { text: 'id = ? AND hold_token IS NULL', params: [id] };
+  return { text: 'id = ? AND hold_token = ?', params: [id, holdToken] };
+}
