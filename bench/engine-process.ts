@@ -16,6 +16,7 @@
  * EngineProc drives it.
  */
 import { writeSync } from 'node:fs';
+import pg from 'pg';
 import { Engine } from '../src/engine/engine.js';
 import { FlowRegistry } from '../src/flow/index.js';
 import { loadFlowsModule } from '../src/runtime/load-flows.js';
@@ -34,14 +35,60 @@ await loadFlowsModule(flowsModule, registry);
 const store = await openStore(url, { role: 'bench-engine' });
 /** Store method → calls made by the engine (only calls after the release count). */
 const calls: Record<string, number> = {};
+/**
+ * What the engine's claims and wake-ups came to, and the statements it sent to PostgreSQL
+ * (by prepared name, else the first words) with the errors they got (by SQLSTATE).
+ */
+const counts = {
+  claims: 0,
+  emptyClaims: 0,
+  claimedAtoms: 0,
+  wakeups: 0,
+  statements: {} as Record<string, number>,
+  errors: {} as Record<string, number>,
+};
 let counting = false;
+const query = pg.Client.prototype.query as (...a: unknown[]) => unknown;
+pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+  const first = args[0] as string | { name?: string; text?: string };
+  const label = typeof first === 'string' ? first : (first.name ?? first.text ?? '?');
+  const key = label.replace(/\s+/g, ' ').trim().slice(0, 40);
+  if (counting) counts.statements[key] = (counts.statements[key] ?? 0) + 1;
+  const out = query.apply(this, args);
+  if (counting && out instanceof Promise)
+    out.catch((e: { code?: string }) => {
+      const code = e.code ?? 'other';
+      counts.errors[code] = (counts.errors[code] ?? 0) + 1;
+    });
+  return out;
+} as typeof pg.Client.prototype.query;
+const wakeups = store.wakeups && {
+  ...store.wakeups,
+  notify: () => store.wakeups!.notify(),
+  subscribe: (onWake: () => void) =>
+    store.wakeups!.subscribe(() => {
+      if (counting) counts.wakeups += 1;
+      onWake();
+    }),
+};
 const counted = new Proxy(store, {
   get(target, key, receiver) {
+    if (key === 'wakeups') return wakeups;
     const value: unknown = Reflect.get(target, key, receiver);
     if (typeof value !== 'function' || typeof key !== 'string') return value;
     return (...args: unknown[]) => {
       if (counting) calls[key] = (calls[key] ?? 0) + 1;
-      return (value as (...a: unknown[]) => unknown).apply(target, args);
+      const out = (value as (...a: unknown[]) => unknown).apply(target, args);
+      if (key === 'claimAtoms' && counting && out instanceof Promise)
+        void out.then(
+          (claims: unknown[]) => {
+            counts.claims += 1;
+            counts.claimedAtoms += claims.length;
+            if (claims.length === 0) counts.emptyClaims += 1;
+          },
+          () => undefined,
+        );
+      return out;
     };
   },
 }) as Store;
@@ -68,6 +115,12 @@ say('armed');
 await go;
 counting = true;
 const cpuAtRelease = process.cpuUsage();
+// SIGUSR1: this process's CPU time since the release so far, and its statements (bench/shared-run.ts)
+process.on('SIGUSR1', () => {
+  const cpu = process.cpuUsage(cpuAtRelease);
+  const statements = Object.values(counts.statements).reduce((a, b) => a + b, 0);
+  say(`cpu-now ${JSON.stringify({ ms: (cpu.user + cpu.system) / 1000, statements, executed: engine.stats.executed })}`);
+});
 await engine.start();
 lastId = engine.id;
 say(`ready ${engine.id}`);
@@ -80,6 +133,7 @@ process.on('SIGTERM', () => {
     clearInterval(keepAlive);
     say(`stats ${JSON.stringify({ ...engine.stats, id: engine.id })}`);
     say(`calls ${JSON.stringify(calls)}`);
+    say(`counts ${JSON.stringify(counts)}`);
     const cpu = process.cpuUsage(cpuAtRelease);
     say(`cpu ${JSON.stringify({ userMs: cpu.user / 1000, systemMs: cpu.system / 1000 })}`);
     await store.close();

@@ -14,7 +14,17 @@ import type { EngineCore } from './engine-core.js';
 import { slotsFreedBy } from './claim-loop.js';
 import { emptyResult, resolveInput, type Completion, type Outcome, type TransitionResult } from './transitions.js';
 
+/** Runs whose commit versions {@link FastCommits} remembers at most (the oldest are forgotten first). */
+const MAX_SHARED_RUNS = 1024;
+
 export class FastCommits {
+  /**
+   * Per run this engine commits batches to: the `row_version` its last batch left on the
+   * run row, and whether another transaction had changed the row between its two last
+   * batches (another engine commits to the run too).
+   */
+  private readonly versions = new Map<string, { next: number; shared: boolean }>();
+
   constructor(private readonly core: EngineCore) {}
 
   /**
@@ -77,13 +87,18 @@ export class FastCommits {
     });
     const slots = stopping ? 0 : slotsFreedBy(this.core, batch);
     const claim = [...new Set(successes.flatMap((s) => s.successors))].filter((i) => !inBatch.has(i)).slice(0, slots);
+    // A run other engines commit to as well: the claims for the freed slots go in a claim
+    // statement of their own after the commit, not inside this statement, which holds the
+    // run's lock until it commits (ARCHITECTURE.md, "Cost per atom": engines sharing a run).
+    const shared = this.versions.get(runId)?.shared === true;
+    const claimMore = shared ? 0 : slots - claim.length;
     let r: FastBatchResult;
     try {
       r = await this.core.store.fast.completeSuccesses({
         runId,
         successes,
         claim,
-        claimMore: slots - claim.length,
+        claimMore,
         engineId: this.core.id,
       });
     } catch (e) {
@@ -93,6 +108,9 @@ export class FastCommits {
       return null;
     }
     if (r.written.length === 0) return null;
+    this.noteVersion(runId, r.runVersion);
+    // the slots the statement did not claim for: the claim loop claims for them
+    if (claimMore < slots - claim.length) this.core.wake();
     const written = new Set(r.written);
     const result: TransitionResult = {
       ...emptyResult(),
@@ -102,6 +120,20 @@ export class FastCommits {
     };
     return { result, rest: batch.filter((c) => !written.has(c.claim.index)) };
   }
+  /**
+   * Remembers the run row's version a batch found (`found`, under the run's lock) and left
+   * (one more: the batch's own update). Found other than what our last batch left, the run
+   * row was changed in between: by another engine's commit, as a rule (a commit of this
+   * engine outside this path counts too, which only moves one batch's claims).
+   */
+  private noteVersion(runId: string, found: number | undefined): void {
+    if (found === undefined) return;
+    const last = this.versions.get(runId);
+    this.versions.delete(runId);
+    if (this.versions.size >= MAX_SHARED_RUNS) this.versions.delete(this.versions.keys().next().value!);
+    this.versions.set(runId, { next: found + 1, shared: last !== undefined && last.next !== found });
+  }
+
   /**
    * Successes that each finish their run (the run's last open atom; runs without deciders
    * and without a parent to wake, one completion per run) go through the store's

@@ -265,6 +265,12 @@ export interface FastBatchResult {
   /** of `continuations`, how many were claimed from any run (not successors) */
   claimedMore: number;
   madeReady: number;
+  /**
+   * The run row's `row_version` as the statement found it once it held the run's lock
+   * (PostgreSQL; absent elsewhere): the engine compares it with the version its own last
+   * commit of the run left, to tell whether other engines commit to the run too.
+   */
+  runVersion?: number;
 }
 
 /** Successes that finish their runs, one per run, for stores with a one-statement path. */

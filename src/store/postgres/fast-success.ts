@@ -147,7 +147,7 @@ function freedSlotClaims(engine: string, limit: string): string {
 
 export const FAST_BATCH_SQL = `
 WITH r AS (
-  SELECT id, status, pending_atoms FROM {p}runs WHERE id = $1 FOR UPDATE
+  SELECT id, status, pending_atoms, row_version FROM {p}runs WHERE id = $1 FOR UPDATE
 ), n AS (
   SELECT * FROM unnest($2::int[], $3::bigint[], $4::text[], $5::text[]) AS n(idx, epoch, result, journal)
 ), a AS (
@@ -191,12 +191,12 @@ ${freedSlotClaims('$10', '$11')}, e AS (
   SELECT run_id, idx, 'atom.claimed', from_state, state, $10, epoch, NULL::jsonb, now() FROM cu
 )
 SELECT 'done' AS src, $1 AS run_id, idx, NULL::text AS state, epoch, NULL::int AS attempt, NULL::int AS execution, NULL::jsonb AS journal, NULL::jsonb AS failure,
-       (SELECT count(*) FROM u)::int AS counted
+       (SELECT count(*) FROM u)::int AS counted, (SELECT row_version FROM r) AS run_version
 FROM a
 UNION ALL
-SELECT 'next', run_id, idx, state, epoch, attempt, execution, journal, failure, NULL FROM s
+SELECT 'next', run_id, idx, state, epoch, attempt, execution, journal, failure, NULL, NULL FROM s
 UNION ALL
-SELECT 'claimed', run_id, idx, state, epoch, attempt, execution, journal, failure, NULL FROM cu`;
+SELECT 'claimed', run_id, idx, state, epoch, attempt, execution, journal, failure, NULL, NULL FROM cu`;
 
 export function fastBatchParams(input: FastSuccessBatch): unknown[] {
   const preds: number[] = [];
@@ -232,15 +232,18 @@ export function fastBatchResult(rows: Record<string, unknown>[]): FastBatchResul
   const continuations: ClaimedAtom[] = [];
   let madeReady = 0;
   let claimedMore = 0;
+  let runVersion: number | undefined;
   for (const row of rows) {
-    if (row.src === 'done') written.push(Number(row.idx));
-    else if (row.src === 'claimed') {
+    if (row.src === 'done') {
+      written.push(Number(row.idx));
+      runVersion = Number(row.run_version);
+    } else if (row.src === 'claimed') {
       continuations.push(claimFromRow(row));
       claimedMore += 1;
     } else if (row.state === 'RUNNING') continuations.push(claimFromRow(row));
     else if (row.state === 'READY') madeReady += 1;
   }
-  return { written, continuations, madeReady, claimedMore };
+  return runVersion === undefined ? { written, continuations, madeReady, claimedMore } : { written, continuations, madeReady, claimedMore, runVersion };
 }
 
 /**

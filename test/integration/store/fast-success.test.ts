@@ -306,6 +306,27 @@ for (const dialect of FAST_DIALECTS) {
       ]);
     });
 
+    it('reports the run row version it found under the lock, so that engines see other commits to the run (PostgreSQL)', async (ctx) => {
+      if (!db || dialect !== 'postgres') return ctx.skip();
+      const run = newRun({ predecessors: [[], [], [], [], []] });
+      await store.startRun(run);
+      const claims = (await store.claimAtoms('e1', 5)).filter((c) => c.runId === run.id).sort((a, b) => a.index - b.index);
+      const batch = (cs: typeof claims) =>
+        store.fast!.completeSuccesses({ runId: run.id, successes: cs.map((c) => success(c, [])), claim: [], claimMore: 0, engineId: 'e1' });
+      const first = await batch(claims.slice(0, 2));
+      expect(first.written.sort()).toEqual([0, 1]);
+      const version = async () => Number((await db!.exec(`SELECT row_version FROM stoker_runs WHERE id = '${run.id}'`))[0]!.row_version);
+      const before = await version();
+      expect(first.runVersion).toBe(before - 1);
+      // nothing else committed to the run: the next batch finds what the first one left
+      const second = await batch(claims.slice(2, 3));
+      expect(second.runVersion).toBe(before);
+      // another transaction changed the run row in between: the version moved on
+      await store.runTransaction([run.id], (tx) => tx.updateRun(run.id, { status: 'RUNNING' }));
+      const third = await batch(claims.slice(3, 4));
+      expect(third.runVersion).toBeGreaterThan(before + 1);
+    });
+
     it("a PENDING run's first batch moves it to RUNNING, with run.running first", async (ctx) => {
       if (!db) return ctx.skip();
       const run = newRun({ predecessors: [[], [], [], [0, 1, 2], [3]] });
