@@ -9,7 +9,7 @@
  */
 import type { JsonValue } from '../core/json.js';
 import { RunStatus } from '../store/states.js';
-import type { FastBatchResult, FastFinishResult } from '../store/store.js';
+import type { FastBatchResult, FastFinishResult, FastSuccessResult } from '../store/store.js';
 import type { EngineCore } from './engine-core.js';
 import { slotsFreedBy } from './claim-loop.js';
 import { emptyResult, resolveInput, type Completion, type Outcome, type TransitionResult } from './transitions.js';
@@ -40,7 +40,7 @@ export class FastCommits {
     // change nothing, at the cost of a round trip.
     if (ctx.hasDeciders || ctx.finalAtom === only.claim.index) return null;
     const successors = ctx.graph.atoms[only.claim.index]?.successors ?? [];
-    const r = await this.core.store.fast
+    const r: FastSuccessResult = await this.core.store.fast
       .completeSuccess({
         runId: only.claim.runId,
         index: only.claim.index,
@@ -59,6 +59,7 @@ export class FastCommits {
         return { handled: false, claimed: null, madeReady: 0 };
       });
     if (!r.handled) return null;
+    this.noteVersion(only.claim.runId, r.runVersion);
     return { ...emptyResult(), continuations: r.claimed ? [r.claimed] : [], madeReady: r.madeReady };
   }
   /**

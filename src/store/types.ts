@@ -244,6 +244,8 @@ export interface FastSuccessResult {
   handled: boolean;
   claimed: ClaimedAtom | null;
   madeReady: number;
+  /** as {@link FastBatchResult.runVersion}, when handled */
+  runVersion?: number;
 }
 
 /** Several successes of one run committed together, for stores with a one-statement batch path. */

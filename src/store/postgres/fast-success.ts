@@ -40,7 +40,7 @@ import { claimFromRow } from '../rows.js';
 
 export const FAST_SUCCESS_SQL = `
 WITH r AS (
-  SELECT id, status, pending_atoms FROM {p}runs WHERE id = $1 FOR UPDATE
+  SELECT id, status, pending_atoms, row_version FROM {p}runs WHERE id = $1 FOR UPDATE
 ), a AS (
   UPDATE {p}atoms SET state = 'SUCCESS', result = $4::jsonb, journal = $5::jsonb, claimed_by = NULL,
          wait_kind = NULL, wait_ref = NULL, updated_at = now()
@@ -74,7 +74,7 @@ WITH r AS (
   UNION ALL
   SELECT $1, idx, 'atom.claimed', 'PENDING', 'RUNNING', $8, epoch, '{"local":true}'::jsonb, now() FROM s WHERE state = 'RUNNING'
 )
-SELECT (SELECT count(*) FROM a)::int AS done, s.*
+SELECT (SELECT count(*) FROM a)::int AS done, (SELECT row_version FROM r) AS run_version, s.*
 FROM (SELECT 1) AS one LEFT JOIN s ON true`;
 
 export function fastSuccessParams(input: FastSuccess): unknown[] {
@@ -103,7 +103,7 @@ export function fastSuccessResult(rows: Record<string, unknown>[]): FastSuccessR
     if (row.state === 'RUNNING') claimed = claimFromRow(row);
     else if (row.state === 'READY') madeReady += 1;
   }
-  return { handled: true, claimed, madeReady };
+  return { handled: true, claimed, madeReady, runVersion: Number(first.run_version) };
 }
 
 /**
