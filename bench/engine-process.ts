@@ -10,8 +10,11 @@
  * Then it prints `ready <engineId>` (and `id <engineId>` if it ever registers again under
  * a new id). SIGTERM stops it gracefully; it prints `stats <json>` (engine.stats and its
  * final id) and `calls <json>` (how many times the engine called each Store method, counted
- * by a pass-through proxy: what the database's transaction count is made of) and `cpu
- * <json>` (this process's user and system CPU time since the release, ms), and exits 0.
+ * by a pass-through proxy: what the database's transaction count is made of), `counts
+ * <json>` (claim statements, empty ones, atoms claimed by them, wake-ups received, the
+ * statements sent to PostgreSQL by name and their errors by SQLSTATE) and `cpu <json>`
+ * (this process's user and system CPU time since the release, ms), and exits 0. SIGUSR1
+ * prints `cpu-now <json>` (CPU ms, statements and atoms executed so far: bench/shared-run.ts).
  * The lines are those of test/fixtures/engine-process.ts, so test/chaos/harness.ts's
  * EngineProc drives it.
  */
