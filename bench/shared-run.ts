@@ -148,7 +148,8 @@ for (const n of engineCounts) {
     }
     await Promise.all(procs.map((p) => p.terminate()));
     for (const p of procs) {
-      const line = (kind: string) => JSON.parse(p.lines.find((l) => l.startsWith(`${kind} `))!.slice(kind.length + 1)) as Record<string, unknown>;
+      const line = (kind: string) =>
+        JSON.parse(p.lines.find((l) => l.startsWith(`${kind} `))!.slice(kind.length + 1)) as Record<string, unknown>;
       const stats = line('stats') as Record<string, number>;
       const counts = line('counts') as {
         claims: number;
@@ -182,7 +183,10 @@ for (const n of engineCounts) {
     console.log(
       `  index use per atom: ${idx.rows
         .filter((r) => Number(r.idx_scan) > 0)
-        .map((r) => `${r.indexrelname} scans ${(Number(r.idx_scan) / total).toFixed(2)} entries read ${(Number(r.idx_tup_read) / total).toFixed(2)} rows fetched ${(Number(r.idx_tup_fetch) / total).toFixed(2)}`)
+        .map(
+          (r) =>
+            `${r.indexrelname} scans ${(Number(r.idx_scan) / total).toFixed(2)} entries read ${(Number(r.idx_tup_read) / total).toFixed(2)} rows fetched ${(Number(r.idx_tup_fetch) / total).toFixed(2)}`,
+        )
         .join('; ')}`,
     );
     const io = await sampler.query<{ relname: string; heap: string; idx: string }>(

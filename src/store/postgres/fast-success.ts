@@ -243,7 +243,9 @@ export function fastBatchResult(rows: Record<string, unknown>[]): FastBatchResul
     } else if (row.state === 'RUNNING') continuations.push(claimFromRow(row));
     else if (row.state === 'READY') madeReady += 1;
   }
-  return runVersion === undefined ? { written, continuations, madeReady, claimedMore } : { written, continuations, madeReady, claimedMore, runVersion };
+  return runVersion === undefined
+    ? { written, continuations, madeReady, claimedMore }
+    : { written, continuations, madeReady, claimedMore, runVersion };
 }
 
 /**

@@ -119,7 +119,12 @@ for (const dialect of FAST_DIALECTS) {
         engineId: 'e1',
       });
       // PostgreSQL also tells the run row's version it found under the lock (FastCommits)
-      expect(r).toEqual({ handled: true, claimed: null, madeReady: 1, ...(dialect === 'postgres' ? { runVersion: expect.any(Number) } : {}) });
+      expect(r).toEqual({
+        handled: true,
+        claimed: null,
+        madeReady: 1,
+        ...(dialect === 'postgres' ? { runVersion: expect.any(Number) } : {}),
+      });
       expect((await store.getAtoms(run.id)).map((a) => [a.state, a.claimedBy])).toEqual([
         ['SUCCESS', null],
         ['READY', null],
