@@ -400,9 +400,31 @@ export class Orchestrator implements StackLayer {
   }
 
   private async finish(p: FinishParams, ctx: TaskContext): Promise<JsonValue> {
+    const converges = p.action === 'CREATE' || p.action === 'UPDATE' || p.action === 'ROLLBACK';
+    const reason = `Stack ${p.action} completed successfully`;
+    const patchAt = (at: number): Partial<StackRow> => ({
+      status: 'COMPLETE',
+      statusReason: reason,
+      updatedAt: p.action === 'CREATE' ? null : at,
+      ...(converges ? { previousSet: p.set } : {}),
+      ...(p.action === 'DELETE' ? { deletedAt: at } : {}),
+    });
+    // PostgreSQL: when no replaced row is left to delete (the common case), one statement ends the action
+    const at0 = this.now();
+    const ended = await this.stacks.finishTraversal(
+      p.stack,
+      p.traversal,
+      patchAt(at0),
+      { status: `${p.action}_COMPLETE`, reason, at: at0 },
+      converges,
+    );
+    if (ended) {
+      await this.notifyOwner(ended, { status: 'COMPLETE', reason });
+      return { stack: ended.id, status: `${p.action}_COMPLETE` };
+    }
     const stack = await this.stacks.sql.read('read a stack', (s) => this.stacks.getStack(s, p.stack));
     if (!stack || stack.traversal !== p.traversal) return { superseded: true };
-    if (p.action === 'CREATE' || p.action === 'UPDATE' || p.action === 'ROLLBACK') {
+    if (converges) {
       // rows replaced during this traversal (after its plan was made): deleted now that every dependent moved
       const rows = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id));
       const step = this.stepTypes()[0]!;
@@ -410,13 +432,8 @@ export class Orchestrator implements StackLayer {
         await step.execute({ ...p, op: 'delete', name: r.name, row: r.id } as unknown as JsonValue, {}, ctx);
       }
     }
-    const reason = `Stack ${p.action} completed successfully`;
-    const at = this.now();
     const ok = await this.stacks.sql.transaction('finish a stack action', async (s) => {
-      const patch: Partial<StackRow> = { status: 'COMPLETE', statusReason: reason, updatedAt: p.action === 'CREATE' ? null : at };
-      if (p.action === 'CREATE' || p.action === 'UPDATE' || p.action === 'ROLLBACK') patch.previousSet = p.set;
-      if (p.action === 'DELETE') patch.deletedAt = at;
-      const matched = await this.stacks.updateStack(s, stack.id, patch, p.traversal);
+      const matched = await this.stacks.updateStack(s, stack.id, patchAt(this.now()), p.traversal);
       if (matched) await this.stackEvent(s, stack, `${p.action}_COMPLETE`, reason);
       return matched;
     });
