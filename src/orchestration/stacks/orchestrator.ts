@@ -251,7 +251,7 @@ export class Orchestrator implements StackLayer {
       throw e;
     }
     this.remember(setId, id, body, instance);
-    await this.startAction(stack, 'CREATE', setId);
+    await this.startAction(stack, 'CREATE', setId, { fresh: true });
     return this.get(id, project);
   }
 
@@ -347,7 +347,9 @@ export class Orchestrator implements StackLayer {
       // abort, record what they did and let go, so the newer action need not wait for them
       await this.client.cancel(stack.runId, 'superseded by a newer action of the parent stack').catch(() => undefined);
     }
-    const all = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id, { includeDeleted: true }));
+    const all = options.fresh
+      ? []
+      : await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id, { includeDeleted: true }));
     const body = action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK' ? await this.setBody(setId!) : null;
     const instance = body ? instantiateSet(setId, body, stack, this.limits.template) : null;
     const plan = planAction({ stack, action, setId, rows: all, traversal, instance, now: this.now() });
