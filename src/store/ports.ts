@@ -326,7 +326,8 @@ export interface ModuleSession {
   /**
    * A statement that returns rows. With `prepared`, PostgreSQL parses and plans it once per
    * connection (a named statement, named after its text), for hot statements whose plan the
-   * parameters do not change; the other dialects ignore it.
+   * parameters do not change and whose result columns are fixed (no `*`: PostgreSQL refuses
+   * a prepared statement whose result type a migration changed); the other dialects ignore it.
    */
   rows(purpose: string, text: string, params: readonly unknown[], options?: { prepared?: boolean }): Promise<Record<string, unknown>[]>;
   /** a write; resolves to the number of rows it matched */

@@ -36,10 +36,12 @@ const VIEW_STACK_COLUMNS = ['id', ...Object.values(STACK_COLUMNS)].map((c) => `s
 const STEP_WRITE = { lazyCommit: true } as const;
 
 /**
- * The statements of concurrent steps over a JSON list are prepared once per connection: the
+ * The writes of concurrent steps over a JSON list are prepared once per connection: the
  * planner's estimate of the list is the same whatever it holds, so a plan made once serves
  * every call, and planning such a statement took several times as long as executing it
- * (0.4 ms against 0.12 ms, EXPLAIN ANALYZE of a chain step's create).
+ * (0.4 ms against 0.12 ms, EXPLAIN ANALYZE of a chain step's create). Only statements whose
+ * result columns are fixed: one returning `r.*` would fail on every later call on its
+ * connection once a migration added a column ("cached plan must not change result type").
  */
 const PREPARED = { prepared: true } as const;
 
@@ -318,7 +320,6 @@ export class StackStore {
          LEFT JOIN {p}stack_resources r ON r.stack_id = st.id AND ${match}
          ORDER BY v.ord, r.id`,
         [JSON.stringify(list)],
-        PREPARED,
       ),
     );
     const byOrd = new Map<number, Record<string, unknown>[]>();
@@ -477,7 +478,6 @@ export class StackStore {
                SELECT stack_id, name, type, physical_id, '${action}_IN_PROGRESS', 'state changed', updated_at FROM u ORDER BY v__ord)
          SELECT * FROM u`,
           [JSON.stringify(list)],
-          PREPARED,
         ),
       STEP_WRITE,
     );
