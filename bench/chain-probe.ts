@@ -18,6 +18,7 @@ import pg from 'pg';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { createTestStore } from '../test/helpers/databases.js';
 import referenceFlows from './fixtures/stack-bench-flows.js';
+import { chain } from './stacks.js';
 
 interface Sent {
   kind: string;
@@ -84,13 +85,6 @@ const original = pg.Client.prototype.query;
   }
   return out;
 };
-
-const chain = (n: number) =>
-  `heat_template_version: 2016-10-14\nresources:\n` +
-  Array.from(
-    { length: n },
-    (_, i) => `  r${i}: {type: OS::Heat::TestResource, properties: {value: v${i}}${i > 0 ? `, depends_on: r${i - 1}` : ''}}\n`,
-  ).join('');
 
 const db = await createTestStore('postgres');
 if (!db) throw new Error('no PostgreSQL');
