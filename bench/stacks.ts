@@ -50,7 +50,8 @@ resources:
       resource_def: {type: OS::Heat::TestResource, properties: {value: {get_param: value}}}
 `;
 
-const chain = (n: number) =>
+/** a chain of `n` TestResources, each depending on the one before (also bench/chain-probe.ts) */
+export const chain = (n: number): string =>
   `heat_template_version: 2016-10-14\nresources:\n` +
   Array.from(
     { length: n },

@@ -323,7 +323,13 @@ export interface ModuleWriteOptions {
 
 /** Statements on one session of {@link ModuleSql}. */
 export interface ModuleSession {
-  rows(purpose: string, text: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>;
+  /**
+   * A statement that returns rows. With `prepared`, PostgreSQL parses and plans it once per
+   * connection (a named statement, named after its text), for hot statements whose plan the
+   * parameters do not change and whose result columns are fixed (no `*`: PostgreSQL refuses
+   * a prepared statement whose result type a migration changed); the other dialects ignore it.
+   */
+  rows(purpose: string, text: string, params: readonly unknown[], options?: { prepared?: boolean }): Promise<Record<string, unknown>[]>;
   /** a write; resolves to the number of rows it matched */
   exec(purpose: string, text: string, params: readonly unknown[]): Promise<number>;
 }

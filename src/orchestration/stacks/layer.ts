@@ -44,6 +44,8 @@ export interface ActionOptions {
   traversal?: string;
   /** the reason of the stack's IN_PROGRESS state and event (Heat: "Stack CREATE started") */
   reason?: string;
+  /** a stack just inserted, whose rows need no read: it has none */
+  fresh?: boolean;
 }
 
 export interface StackLayer {

@@ -251,7 +251,7 @@ export class Orchestrator implements StackLayer {
       throw e;
     }
     this.remember(setId, id, body, instance);
-    await this.startAction(stack, 'CREATE', setId);
+    await this.startAction(stack, 'CREATE', setId, { fresh: true });
     return this.get(id, project);
   }
 
@@ -347,7 +347,9 @@ export class Orchestrator implements StackLayer {
       // abort, record what they did and let go, so the newer action need not wait for them
       await this.client.cancel(stack.runId, 'superseded by a newer action of the parent stack').catch(() => undefined);
     }
-    const all = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id, { includeDeleted: true }));
+    const all = options.fresh
+      ? []
+      : await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id, { includeDeleted: true }));
     const body = action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK' ? await this.setBody(setId!) : null;
     const instance = body ? instantiateSet(setId, body, stack, this.limits.template) : null;
     const plan = planAction({ stack, action, setId, rows: all, traversal, instance, now: this.now() });
@@ -400,9 +402,31 @@ export class Orchestrator implements StackLayer {
   }
 
   private async finish(p: FinishParams, ctx: TaskContext): Promise<JsonValue> {
+    const converges = p.action === 'CREATE' || p.action === 'UPDATE' || p.action === 'ROLLBACK';
+    const reason = `Stack ${p.action} completed successfully`;
+    const patchAt = (at: number): Partial<StackRow> => ({
+      status: 'COMPLETE',
+      statusReason: reason,
+      updatedAt: p.action === 'CREATE' ? null : at,
+      ...(converges ? { previousSet: p.set } : {}),
+      ...(p.action === 'DELETE' ? { deletedAt: at } : {}),
+    });
+    // PostgreSQL: when no replaced row is left to delete (the common case), one statement ends the action
+    const at0 = this.now();
+    const ended = await this.stacks.finishTraversal(
+      p.stack,
+      p.traversal,
+      patchAt(at0),
+      { status: `${p.action}_COMPLETE`, reason, at: at0 },
+      converges,
+    );
+    if (ended) {
+      await this.notifyOwner(ended, { status: 'COMPLETE', reason });
+      return { stack: ended.id, status: `${p.action}_COMPLETE` };
+    }
     const stack = await this.stacks.sql.read('read a stack', (s) => this.stacks.getStack(s, p.stack));
     if (!stack || stack.traversal !== p.traversal) return { superseded: true };
-    if (p.action === 'CREATE' || p.action === 'UPDATE' || p.action === 'ROLLBACK') {
+    if (converges) {
       // rows replaced during this traversal (after its plan was made): deleted now that every dependent moved
       const rows = await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id));
       const step = this.stepTypes()[0]!;
@@ -410,13 +434,8 @@ export class Orchestrator implements StackLayer {
         await step.execute({ ...p, op: 'delete', name: r.name, row: r.id } as unknown as JsonValue, {}, ctx);
       }
     }
-    const reason = `Stack ${p.action} completed successfully`;
-    const at = this.now();
     const ok = await this.stacks.sql.transaction('finish a stack action', async (s) => {
-      const patch: Partial<StackRow> = { status: 'COMPLETE', statusReason: reason, updatedAt: p.action === 'CREATE' ? null : at };
-      if (p.action === 'CREATE' || p.action === 'UPDATE' || p.action === 'ROLLBACK') patch.previousSet = p.set;
-      if (p.action === 'DELETE') patch.deletedAt = at;
-      const matched = await this.stacks.updateStack(s, stack.id, patch, p.traversal);
+      const matched = await this.stacks.updateStack(s, stack.id, patchAt(this.now()), p.traversal);
       if (matched) await this.stackEvent(s, stack, `${p.action}_COMPLETE`, reason);
       return matched;
     });

@@ -99,6 +99,35 @@ for (const dialect of testDialects()) {
       expect(JSON.stringify(shown)).not.toContain('s3cr3t-value');
     });
 
+    dbIt('ends an action in one statement on PostgreSQL, only while its traversal is current and no replaced row is left', async () => {
+      await stacks.create('ending', { template: 'heat_template_version: 2016-10-14\nresources:\n  a: {type: OS::Heat::TestResource}\n' });
+      const row = await settle(stacks, 'ending');
+      const store = stacks.stacks;
+      const end = (traversal: string, noReplacedRows: boolean) =>
+        store.finishTraversal(
+          row.id,
+          traversal,
+          { statusReason: 'ended here' },
+          { status: 'CHECK_COMPLETE', reason: 'ended here', at: 1 },
+          noReplacedRows,
+        );
+      const lastEvent = async () => (await stacks.events(row)).map((e) => `${e.resourceName} ${e.status} ${e.reason}`).at(-1);
+      const before = await lastEvent();
+      expect(await end('another traversal', false)).toBeNull();
+      const [a] = (await stacks.resources(row)).map((r) => r.row);
+      await store.sql.write('test', (s) => store.updateResource(s, a!.id, { current: false }));
+      expect(await end(row.traversal!, true)).toBeNull();
+      expect(await lastEvent()).toBe(before);
+      const ended = await end(row.traversal!, false);
+      if (dialect !== 'postgres') {
+        // the other dialects end an action in a transaction (Orchestrator.finish)
+        expect(ended).toBeNull();
+        return;
+      }
+      expect(ended).toMatchObject({ id: row.id, name: 'ending', statusReason: 'ended here' });
+      expect(await lastEvent()).toBe('ending CHECK_COMPLETE ended here');
+    });
+
     dbIt('updates in place or replaces, creating the replacement before deleting the old one', async () => {
       const template = `
 heat_template_version: 2016-10-14
