@@ -36,10 +36,20 @@ export function taskContext(
   parked: Parked,
 ): TaskContext | Promise<TaskContext> {
   const waits = new SignalCache(store, claim.runId);
+  const make = (): TaskContext => contextOf({ claim, atomName, journal, abort, retryValue, parked }, waits);
   // The wait that parked this atom (the last entry, not done) is satisfied now that it was claimed again.
   const last = journal.at(-1);
-  if (!last || last.done) return contextOf(claim, atomName, journal, abort, retryValue, parked, waits);
-  return satisfy(store, journal, last, waits).then(() => contextOf(claim, atomName, journal, abort, retryValue, parked, waits));
+  return !last || last.done ? make() : satisfy(store, journal, last, waits).then(make);
+}
+
+/** What the context of one execution is built from (taskContext's parameters). */
+interface Execution {
+  claim: ClaimedAtom;
+  atomName: string;
+  journal: JournalEntry[];
+  abort: { readonly signal: AbortSignal };
+  retryValue: JsonValue | undefined;
+  parked: Parked;
 }
 
 /** The run's signals, read once per execution when a wait needs them. */
@@ -70,15 +80,8 @@ async function satisfy(store: RunQueries, journal: JournalEntry[], last: Journal
   last.done = true;
 }
 
-function contextOf(
-  claim: ClaimedAtom,
-  atomName: string,
-  journal: JournalEntry[],
-  abort: { readonly signal: AbortSignal },
-  retryValue: JsonValue | undefined,
-  parked: Parked,
-  waits: SignalCache,
-): TaskContext {
+function contextOf(c: Execution, waits: SignalCache): TaskContext {
+  const { claim, atomName, journal, abort, retryValue, parked } = c;
   const park = (s: Suspension): never => {
     parked.suspension ??= s;
     throw s;
