@@ -66,6 +66,9 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
  * ```
  */
 export function checkJson(value: unknown, what: string, limits: JsonLimits = DEFAULT_INPUT_LIMITS): number {
+  // a scalar (most task results: null, a flag, a count) has nothing to walk
+  if (limits.maxDepth >= 0 && (value === null || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))))
+    return serialisedSize(value, what, limits);
   type Item = { v: unknown; path: string; depth: number } | { leave: object };
   const stack: Item[] = [{ v: value, path: '$', depth: 0 }];
   // the objects on the path being walked, with their paths: a cycle comes back to one of them
@@ -134,6 +137,11 @@ export function checkJson(value: unknown, what: string, limits: JsonLimits = DEF
     }
     throw notJson(path, describe(v));
   }
+  return serialisedSize(value, what, limits);
+}
+
+/** The size of `value` as JSON text, in bytes; STOKER_INPUT_TOO_LARGE over `limits.maxBytes`. */
+function serialisedSize(value: unknown, what: string, limits: JsonLimits): number {
   const bytes = Buffer.byteLength(JSON.stringify(value) ?? 'null');
   if (bytes > limits.maxBytes) {
     const raise = limits.raise ? `; send a reference instead, or raise the limit: ${limits.raise}` : '';

@@ -42,10 +42,11 @@ export class Committer {
     if (this.flushing) return;
     // Group commit: while other atoms are still executing, wait one turn of the event loop
     // for those finishing in the same turn (no-op tasks at concurrency 16: 16 atoms per
-    // commit instead of about 5). A lone completion (a linear flow) is sent at once.
+    // commit instead of about 5). A lone completion (a linear flow) is sent at once, in this
+    // turn: no other atom can join it.
     const others = this.core.inflight.size > this.queue.length;
-    const ready = others ? new Promise<void>((resolve) => this.core.clock.defer(resolve)) : Promise.resolve();
-    this.flushing = ready.then(() => this.flushLoop()).finally(() => (this.flushing = null));
+    const flushed = others ? new Promise<void>((resolve) => this.core.clock.defer(resolve)).then(() => this.flushLoop()) : this.flushLoop();
+    this.flushing = flushed.finally(() => (this.flushing = null));
   }
 
   private async flushLoop(): Promise<void> {

@@ -34,7 +34,7 @@ export class FastCommits {
   async single(batch: Completion[]): Promise<TransitionResult | null> {
     const only = batch.length === 1 ? batch[0] : undefined;
     if (!only || !this.core.store.fast || only.outcome.kind !== 'success' || only.claim.state !== 'RUNNING') return null;
-    const ctx = await this.core.runs.context(only.claim.runId);
+    const ctx = this.core.runs.cached(only.claim.runId) ?? (await this.core.runs.context(only.claim.runId));
     // The final atom (a run of one atom, the last of a linear flow) ends its run: that is
     // finishes()'s case, or the general path's for a child run. This statement would
     // change nothing, at the cost of a round trip.

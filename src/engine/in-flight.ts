@@ -60,9 +60,19 @@ export interface InFlightAtom {
   abort: LazyAbort;
   /** handed to a remote worker (docs/amqp.md, "Performance"): holds no local slot */
   remote: boolean;
-  /** resolves once the atom's code started here or went to a worker (or the atom left) */
-  placed: Promise<void>;
-  place: () => void;
+  /** the atom's code started here or went to a worker (or the atom left) */
+  placed: boolean;
+  /** called once it is placed (those waiting in {@link InFlight.placed}); null: nobody waits */
+  onPlaced: (() => void)[] | null;
+}
+
+/** Marks an atom placed and lets those waiting for it go on. */
+function markPlaced(entry: InFlightAtom): void {
+  if (entry.placed) return;
+  entry.placed = true;
+  const waiting = entry.onPlaced;
+  entry.onPlaced = null;
+  for (const go of waiting ?? []) go();
 }
 
 export class InFlight {
@@ -99,24 +109,31 @@ export class InFlight {
   place(runId: string, index: number, remote: boolean): boolean {
     const entry = this.atoms.get(InFlight.key(runId, index));
     if (!entry) return false;
-    entry.place();
+    markPlaced(entry);
     if (!remote || entry.remote) return false;
     entry.remote = true;
     this.remoteCount += 1;
     return true;
   }
 
-  /** resolves once each of these atoms has been placed ({@link place}) or has left */
+  /**
+   * Resolves once each of these atoms has been placed ({@link place}) or has left. The
+   * promise of each is made here, for those not yet placed: most atoms are never waited for
+   * (only an engine with remote workers waits), and a promise per atom is CPU per atom.
+   */
   async placed(claims: readonly ClaimedAtom[]): Promise<void> {
-    await Promise.all(claims.map((c) => this.atoms.get(InFlight.key(c.runId, c.index))?.placed ?? Promise.resolve()));
+    const waits: Promise<void>[] = [];
+    for (const c of claims) {
+      const entry = this.atoms.get(InFlight.key(c.runId, c.index));
+      if (entry && !entry.placed) waits.push(new Promise<void>((resolve) => (entry.onPlaced ??= []).push(resolve)));
+    }
+    await Promise.all(waits);
   }
 
   add(claim: ClaimedAtom): InFlightAtom {
     const key = InFlight.key(claim.runId, claim.index);
     this.delete(claim.runId, claim.index);
-    let place!: () => void;
-    const placed = new Promise<void>((resolve) => (place = resolve));
-    const entry: InFlightAtom = { claim, abort: new LazyAbort(), remote: false, placed, place };
+    const entry: InFlightAtom = { claim, abort: new LazyAbort(), remote: false, placed: false, onPlaced: null };
     this.atoms.set(key, entry);
     return entry;
   }
@@ -126,7 +143,7 @@ export class InFlight {
     const entry = this.atoms.get(key);
     if (!entry) return;
     if (entry.remote) this.remoteCount -= 1;
-    entry.place();
+    markPlaced(entry);
     this.atoms.delete(key);
   }
 

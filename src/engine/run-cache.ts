@@ -24,6 +24,25 @@ export interface FlowLookup {
   get(name: string, version?: string): CompiledFlow;
 }
 
+/** An atom's inputs by name, and the names that have no value. */
+export interface AtomInputs {
+  values: Record<string, JsonValue>;
+  missing: string[];
+}
+
+const NO_RESULTS: ReadonlyMap<number, JsonValue | null> = new Map();
+
+function resolveInputs(run: RunContext, sources: Record<string, InputSource>, results: ReadonlyMap<number, JsonValue | null>): AtomInputs {
+  const values: Record<string, JsonValue> = {};
+  const missing: string[] = [];
+  for (const name in sources) {
+    const v = resolveInput(sources[name]!, run.graph, run.args, results);
+    if (v === undefined) missing.push(name);
+    else values[name] = v;
+  }
+  return { values, missing };
+}
+
 export class RunCache {
   private readonly runs = new Map<string, EngineRunContext>();
   private readonly loading = new Map<string, Promise<EngineRunContext>>();
@@ -46,6 +65,11 @@ export class RunCache {
       this.loading.set(runId, loading);
     }
     return loading;
+  }
+
+  /** the run as held in memory, or undefined: {@link context} then reads it */
+  cached(runId: string): EngineRunContext | undefined {
+    return this.runs.get(runId);
   }
 
   /** drops what is known of a run: it ended, or this engine cannot execute it and may learn later */
@@ -77,21 +101,27 @@ export class RunCache {
   }
 
   /** Resolves an atom's inputs from run arguments, held results and, when needed, the store. */
-  async inputs(run: RunContext, sources: Record<string, InputSource>): Promise<{ values: Record<string, JsonValue>; missing: string[] }> {
+  async inputs(run: RunContext, sources: Record<string, InputSource>): Promise<AtomInputs> {
     const cache = this.results.get(run.id) ?? new Map<number, JsonValue | null>();
     const need = [...new Set(Object.values(sources).flatMap((s) => (s.from === 'atom' && !cache.has(s.atom) ? [s.atom] : [])))];
     if (need.length > 0) {
       for (const [i, v] of await this.store.getAtomResults(run.id, need)) cache.set(i, v);
       this.results.set(run.id, cache);
     }
-    const values: Record<string, JsonValue> = {};
-    const missing: string[] = [];
-    for (const [name, src] of Object.entries(sources)) {
-      const v = resolveInput(src, run.graph, run.args, cache);
-      if (v === undefined) missing.push(name);
-      else values[name] = v;
+    return resolveInputs(run, sources, cache);
+  }
+
+  /**
+   * The same as {@link inputs}, at once, when every result the inputs need is held here;
+   * null when one must be read from the store.
+   */
+  heldInputs(run: RunContext, sources: Record<string, InputSource>): AtomInputs | null {
+    const cache = this.results.get(run.id);
+    for (const name in sources) {
+      const s = sources[name]!;
+      if (s.from === 'atom' && !cache?.has(s.atom)) return null;
     }
-    return { values, missing };
+    return resolveInputs(run, sources, cache ?? NO_RESULTS);
   }
 
   /**

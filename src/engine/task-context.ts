@@ -23,9 +23,10 @@ export interface Parked {
 /**
  * Builds the context of one execution. `journal` is the atom's journal (a copy the caller
  * keeps: new entries are recorded with the outcome); `retryValue` the enclosing retry
- * controller's value.
+ * controller's value. A promise only when the wait that parked the atom must be read from
+ * the store first; otherwise (a first execution) the context itself, without a promise.
  */
-export async function taskContext(
+export function taskContext(
   store: RunQueries,
   claim: ClaimedAtom,
   atomName: string,
@@ -33,27 +34,59 @@ export async function taskContext(
   abort: { readonly signal: AbortSignal },
   retryValue: JsonValue | undefined,
   parked: Parked,
-): Promise<TaskContext> {
+): TaskContext | Promise<TaskContext> {
+  const waits = new SignalCache(store, claim.runId);
+  const make = (): TaskContext => contextOf({ claim, atomName, journal, abort, retryValue, parked }, waits);
+  // The wait that parked this atom (the last entry, not done) is satisfied now that it was claimed again.
+  const last = journal.at(-1);
+  return !last || last.done ? make() : satisfy(store, journal, last, waits).then(make);
+}
+
+/** What the context of one execution is built from (taskContext's parameters). */
+interface Execution {
+  claim: ClaimedAtom;
+  atomName: string;
+  journal: JournalEntry[];
+  abort: { readonly signal: AbortSignal };
+  retryValue: JsonValue | undefined;
+  parked: Parked;
+}
+
+/** The run's signals, read once per execution when a wait needs them. */
+class SignalCache {
+  private signals: SignalRow[] | null = null;
+
+  constructor(
+    private readonly store: RunQueries,
+    private readonly runId: string,
+  ) {}
+
+  async load(): Promise<SignalRow[]> {
+    return (this.signals ??= await this.store.getSignals(this.runId));
+  }
+}
+
+/** Records the value of the wait that parked the atom (`last`, not done) in the journal. */
+async function satisfy(store: RunQueries, journal: JournalEntry[], last: JournalEntry, waits: SignalCache): Promise<void> {
+  if (last.kind === 'signal') {
+    const nth = journal.filter((j) => j.kind === 'signal' && j.ref === last.ref).length - 1;
+    last.value = (await waits.load()).filter((s) => s.name === last.ref)[nth]?.payload ?? null;
+  } else if (last.kind === 'child' && last.ref) {
+    const child = await store.getRun(last.ref);
+    last.value = child
+      ? { status: child.status, result: child.result, failure: child.failure as unknown as JsonValue }
+      : { status: 'MISSING', result: null, failure: null };
+  }
+  last.done = true;
+}
+
+function contextOf(c: Execution, waits: SignalCache): TaskContext {
+  const { claim, atomName, journal, abort, retryValue, parked } = c;
   const park = (s: Suspension): never => {
     parked.suspension ??= s;
     throw s;
   };
-  // The wait that parked this atom (the last entry, not done) is satisfied now that it was claimed again.
-  const last = journal.at(-1);
-  let signals: SignalRow[] | null = null;
-  const loadSignals = async (): Promise<SignalRow[]> => (signals ??= await store.getSignals(claim.runId));
-  if (last && !last.done) {
-    if (last.kind === 'signal') {
-      const nth = journal.filter((j) => j.kind === 'signal' && j.ref === last.ref).length - 1;
-      last.value = (await loadSignals()).filter((s) => s.name === last.ref)[nth]?.payload ?? null;
-    } else if (last.kind === 'child' && last.ref) {
-      const child = await store.getRun(last.ref);
-      last.value = child
-        ? { status: child.status, result: child.result, failure: child.failure as unknown as JsonValue }
-        : { status: 'MISSING', result: null, failure: null };
-    }
-    last.done = true;
-  }
+  const loadSignals = (): Promise<SignalRow[]> => waits.load();
   let seq = 0;
   return {
     runId: claim.runId,

@@ -140,8 +140,8 @@ export class PostgresStore extends SqlStore {
   async completeSuccessFast(input: Input<'completeSuccess'>): Output<'completeSuccess'> {
     this.pg.assertOpen();
     // a named statement: parsed and planned once per connection, not on every atom
-    const rows = await this.pg.poolSession.rows('complete an atom (fast path)', FAST_SUCCESS_SQL, fastSuccessParams(input), 'fast_success');
-    return fastSuccessResult(rows);
+    const done = await this.pg.query('complete an atom (fast path)', FAST_SUCCESS_SQL, fastSuccessParams(input), this.pg.pool, 'fast_success');
+    return fastSuccessResult(done.rows);
   }
 
   /** {@inheritDoc FastCompletions.completeSuccesses} (see fast-success.ts) */
