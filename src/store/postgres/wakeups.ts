@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { StoreError } from '../../errors.js';
 import type { Wakeups } from '../ports.js';
+import { coalesced } from '../sql/coalesced.js';
 import type { PostgresDriver } from './postgres-driver.js';
 
 /** Backoff of the wake-up listener's reconnects: first delay and cap, in ms. */
@@ -17,8 +18,10 @@ export class PostgresWakeups implements Wakeups {
   /** the listener while anyone subscribes (tests reach its connection) */
   listener: WakeListener | undefined;
   private listenerStarting: Promise<WakeListener> | undefined;
-  private notifyRunning: Promise<void> | undefined;
-  private notifyQueued: Promise<void> | undefined;
+  /** one NOTIFY in flight at a time; calls meanwhile share one more */
+  private readonly send = coalesced(() =>
+    this.driver.poolSession.rows('announce claimable atoms', `SELECT pg_notify($1, '')`, [this.channel]).then(() => undefined),
+  );
 
   constructor(
     private readonly driver: PostgresDriver,
@@ -62,32 +65,9 @@ export class PostgresWakeups implements Wakeups {
     };
   }
 
-  async notify(): Promise<void> {
+  notify(): Promise<void> {
     this.driver.assertOpen();
-    // One NOTIFY in flight at a time; calls meanwhile share one more, sent after it (their
-    // commits may postdate the one in flight).
-    if (this.notifyQueued) return this.notifyQueued;
-    const running = this.notifyRunning;
-    if (running) {
-      this.notifyQueued = running
-        .catch(() => undefined)
-        .then(() => {
-          this.notifyQueued = undefined;
-          return this.sendNotify();
-        });
-      return this.notifyQueued;
-    }
-    return this.sendNotify();
-  }
-
-  private sendNotify(): Promise<void> {
-    const p = this.driver.poolSession.rows('announce claimable atoms', `SELECT pg_notify($1, '')`, [this.channel]).then(() => undefined);
-    this.notifyRunning = p;
-    const clear = (): void => {
-      if (this.notifyRunning === p) this.notifyRunning = undefined;
-    };
-    p.then(clear, clear);
-    return p;
+    return this.send();
   }
 
   /** Stops listening (the store closes). */
