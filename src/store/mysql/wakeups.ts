@@ -33,6 +33,8 @@ export const LISTEN_STATEMENT = 'SELECT SLEEP(10) AS {p}wake_listener';
 const ER_QUERY_INTERRUPTED = 1317;
 /** errno of a statement ended by `max_statement_time` (MariaDB) or `max_execution_time` (MySQL) */
 const STATEMENT_TIMEOUTS = new Set([1969, 3024]);
+/** how long the listener waits for its sleep's answer (the sleep is 10 s) before it connects again */
+const LISTEN_ANSWER_MS = 20_000;
 /** Backoff of the listener's reconnects: first delay and cap, in ms. */
 const LISTEN_RETRY_MS = 100;
 const LISTEN_RETRY_MAX_MS = 5_000;
@@ -188,7 +190,8 @@ export class WakeListener {
         // wake-ups sent while it was down are lost: everyone is woken once
         woken = true;
       }
-      const sleeping = conn.query<mysql.RowDataPacket[]>(this.text);
+      // an answer that never comes (a cut network) counts as a lost connection
+      const sleeping = conn.query<mysql.RowDataPacket[]>({ sql: this.text, timeout: LISTEN_ANSWER_MS });
       if (woken) {
         woken = false;
         this.wakeAll();
