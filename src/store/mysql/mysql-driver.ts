@@ -348,7 +348,9 @@ export class MysqlDriver implements SqlDriver {
             await this.execOn(conn, `${purpose}: commit`, 'COMMIT', []);
             // a hint, after the commit: its failure fails nothing
             if (this.wakeAfterCommit.has(session))
-              await conn.query(this.sql('CALL {p}wake_engines()')).catch((e: unknown) => this.onError(this.wrap(e, 'wake idle engines') as Error));
+              await conn
+                .query(this.sql('CALL {p}wake_engines()'))
+                .catch((e: unknown) => this.onError(this.wrap(e, 'wake idle engines') as Error));
           },
           rollback: () =>
             conn.query('ROLLBACK').then(

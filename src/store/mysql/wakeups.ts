@@ -20,9 +20,9 @@
  * that executes in a third of a second spent most of its time waiting for that poll.
  */
 import type mysql from 'mysql2/promise';
-import { StoreError } from '../../errors.js';
 import type { Wakeups } from '../ports.js';
 import { coalesced } from '../sql/coalesced.js';
+import { SharedListener } from '../sql/shared-listener.js';
 import type { MysqlDriver } from './mysql-driver.js';
 import { driverError } from './mysql-errors.js';
 
@@ -82,60 +82,33 @@ END`,
 ];
 
 export class MysqlWakeups implements Wakeups {
-  /** the listener while anyone subscribes (tests reach it) */
-  listener: WakeListener | undefined;
-  private listenerStarting: Promise<WakeListener> | undefined;
+  private readonly share = new SharedListener(
+    () => new WakeListener(this.driver),
+    () => this.driver.closed,
+  );
   /** one wake-up call in flight at a time; calls meanwhile share one more */
   private readonly send = coalesced(() => this.driver.call('wake idle engines', 'CALL {p}wake_engines()', []).then(() => undefined));
 
   constructor(private readonly driver: MysqlDriver) {}
 
-  async subscribe(onWake: () => void): Promise<() => Promise<void>> {
-    this.driver.assertOpen();
-    let listener = this.listener;
-    if (!listener) {
-      // concurrent first subscribers share one connection attempt
-      this.listenerStarting ??= (async () => {
-        const l = new WakeListener(this.driver);
-        try {
-          await l.start();
-        } finally {
-          this.listenerStarting = undefined;
-        }
-        if (this.driver.closed) {
-          await l.stop();
-          throw new StoreError('STOKER_STORE_CLOSED', 'the store is closed');
-        }
-        this.listener = l;
-        return l;
-      })();
-      listener = await this.listenerStarting;
-    }
-    const l = listener;
-    const entry = { onWake };
-    l.subscribers.add(entry);
-    let done = false;
-    return async () => {
-      if (done) return;
-      done = true;
-      l.subscribers.delete(entry);
-      if (l.subscribers.size === 0 && this.listener === l) {
-        this.listener = undefined;
-        await l.stop();
-      }
-    };
+  /** the listener while anyone subscribes (tests reach its connection) */
+  get listener(): WakeListener | undefined {
+    return this.share.current;
   }
 
-  notify(): Promise<void> {
+  async subscribe(onWake: () => void): Promise<() => Promise<void>> {
+    this.driver.assertOpen();
+    return this.share.subscribe(onWake);
+  }
+
+  async notify(): Promise<void> {
     this.driver.assertOpen();
     return this.send();
   }
 
   /** Stops listening (the store closes). */
-  async stop(): Promise<void> {
-    const listener = this.listener;
-    this.listener = undefined;
-    await listener?.stop();
+  stop(): Promise<void> {
+    return this.share.stop();
   }
 }
 
