@@ -396,17 +396,7 @@ await describeEachDialect('liveness', (ctx) => {
       const s = summary(latencies);
       console.log(`mysql: notify -> onWake: median ${s.median.toFixed(2)} ms, max ${s.max.toFixed(2)} ms`);
       const run = await startsWake(notifier, w);
-      // a start that fails (rolled back) announces nothing
-      await sleep(100);
-      const beforeFailure = w.count();
-      await expect(
-        notifier.runTransaction([run.id], async (tx) => {
-          await tx.startRun({ ...newRun(), wakeup: true });
-          throw new Error('rolled back');
-        }),
-      ).rejects.toThrow('rolled back');
-      await sleep(200);
-      expect(w.count()).toBe(beforeFailure);
+      await rolledBackStartIsQuiet(notifier, run.id, w);
 
       // a signal that wakes a waiting atom wakes engines too
       await parkOnSignal(notifier, run.id, 'go');
@@ -436,7 +426,10 @@ await describeEachDialect('liveness', (ctx) => {
       await w.unsubscribe();
       expect((listener.wakeups as unknown as { listener?: unknown }).listener).toBeUndefined();
       await waitFor(
-        async () => (Number((await ctx.db.exec(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ${last}`))[0]!.n) === 0 ? true : undefined),
+        async () =>
+          Number((await ctx.db.exec(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ${last}`))[0]!.n) === 0
+            ? true
+            : undefined,
         15_000,
         'the listener connection to end',
       );
@@ -510,17 +503,7 @@ await describeEachDialect('liveness', (ctx) => {
       expect(w.count()).toBe(idle);
       await wakeLatencies('sqlite', notifier, w);
       const run = await startsWake(notifier, w);
-      // a start that fails (rolled back) announces nothing
-      await sleep(100);
-      const beforeFailure = w.count();
-      await expect(
-        notifier.runTransaction([run.id], async (tx) => {
-          await tx.startRun({ ...newRun(), wakeup: true });
-          throw new Error('rolled back');
-        }),
-      ).rejects.toThrow('rolled back');
-      await sleep(200);
-      expect(w.count()).toBe(beforeFailure);
+      await rolledBackStartIsQuiet(notifier, run.id, w);
 
       // a signal that w.count() a waiting atom w.count() engines too; one that w.count() nothing does not
       await parkOnSignal(notifier, run.id, 'go');
@@ -657,6 +640,20 @@ async function startsWake(notifier: Store, w: Awaited<ReturnType<typeof countWak
   await notifier.runTransaction([run.id], (tx) => tx.startRun({ ...newRun(), wakeup: true }));
   await txWake;
   return run;
+}
+
+/** A start that asks for a wake-up but is rolled back announces nothing. */
+async function rolledBackStartIsQuiet(notifier: Store, runId: string, w: Awaited<ReturnType<typeof countWakes>>): Promise<void> {
+  await sleep(100);
+  const before = w.count();
+  await expect(
+    notifier.runTransaction([runId], async (tx) => {
+      await tx.startRun({ ...newRun(), wakeup: true });
+      throw new Error('rolled back');
+    }),
+  ).rejects.toThrow('rolled back');
+  await sleep(200);
+  expect(w.count()).toBe(before);
 }
 
 /** Claims the run's first atom and parks it WAITING on the signal `name`. */
