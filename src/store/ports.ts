@@ -235,7 +235,9 @@ export interface Wakeups {
    * start with {@link NewRun.wakeup}), including this store's own announcements.
    * PostgreSQL: one dedicated LISTEN connection per store, shared by its subscribers; if it
    * drops, it is reconnected with backoff. SQLite: a watch on the deployment's wake file
-   * next to the database; if the file is removed, it is made and watched again. Either way
+   * next to the database; if the file is removed, it is made and watched again. MySQL: one
+   * dedicated connection per store sleeping in a statement that a wake-up ends with
+   * `KILL QUERY`; if it drops, it is opened again with backoff. In every case
    * `onWake` is called once after such a recovery (wake-ups may have been lost meanwhile).
    * Resolves once listening; rejects if the first connection (or watch) fails. Returns the
    * unsubscribe function.
@@ -243,9 +245,10 @@ export interface Wakeups {
   subscribe(onWake: () => void): Promise<() => Promise<void>>;
   /**
    * Announces claimable work to subscribed engines. Not part of any transaction (on
-   * PostgreSQL a separate short statement; on SQLite a touch of the wake file): call it
-   * after a commit that made atoms claimable for others, at most once per commit batch.
-   * PostgreSQL: calls made while one is in flight share one follow-up.
+   * PostgreSQL a separate short statement; on SQLite a touch of the wake file; on MySQL a
+   * `CALL` of `wake_engines`): call it after a commit that made atoms claimable for others,
+   * at most once per commit batch. PostgreSQL and MySQL: calls made while one is in flight
+   * share one follow-up.
    */
   notify(): Promise<void>;
 }

@@ -34,7 +34,7 @@ export interface Store extends RunProtocol, RunQueries, Retention, EngineLivenes
   readonly capabilities: DialectCapabilities;
   /** one-statement completions, when `capabilities.fastCompletions` (PostgreSQL); else null */
   readonly fast: FastCompletions | null;
-  /** pushed wake-ups, when `capabilities.pushWakeups` (PostgreSQL, SQLite); else null: engines poll */
+  /** pushed wake-ups, when `capabilities.pushWakeups` (PostgreSQL, SQLite, MySQL/MariaDB); else null: engines poll */
   readonly wakeups: Wakeups | null;
   /** the local supervisor, when `capabilities.localSupervisor` (SQLite); else null */
   readonly supervisor: LocalSupervisor | null;

@@ -26,7 +26,7 @@ export interface DialectCapabilities {
   singleWriter: boolean;
   /** {@link Store.fast}: one-statement completions (PostgreSQL) */
   fastCompletions: boolean;
-  /** {@link Store.wakeups}: idle engines are pushed when work appears (PostgreSQL NOTIFY, SQLite's wake file) */
+  /** {@link Store.wakeups}: idle engines are pushed when work appears (PostgreSQL NOTIFY, SQLite's wake file, MySQL's KILL QUERY of a listener's sleep) */
   pushWakeups: boolean;
   /** {@link Store.supervisor}: a stopped process can stall every engine, so engines supervise their host (SQLite) */
   localSupervisor: boolean;
@@ -124,12 +124,13 @@ export interface NewRun {
   /**
    * Wake idle engines (protocol 6) when this start creates claimable atoms: on PostgreSQL a
    * `NOTIFY` inside the start's own transaction, delivered at its commit; on SQLite a touch
-   * of the wake file after the commit. Default `true`
+   * of the wake file after the commit; on MySQL/MariaDB a `KILL QUERY` of the listeners'
+   * sleep after the commit (a keyless start: in the same call). Default `true`
    * for {@link RunProtocol.startRun} (a start should be picked up at once, not at the next poll)
    * and `false` for {@link RunTx.startRun} (the engine announces a whole commit once, with
    * {@link Wakeups.notify}). A NOTIFY serialises commits on PostgreSQL (measured: about
    * 3,100 commits/s with one in every transaction), so bulk starters pass `false` and call
-   * `notifyWakeup()` once per batch. Ignored where the dialect has no push (MySQL).
+   * `notifyWakeup()` once per batch.
    */
   wakeup?: boolean;
 }

@@ -9,7 +9,8 @@
  * - MariaDB (performance_schema is off, so no program_name): `KILL CONNECTION` of a
  *   PROCESSLIST entry whose client port belongs to an engine process (ports → pids by `ss`);
  *   an engine's session-lock connection is the one `IS_USED_LOCK(<its lock name>)` names,
- *   its peer watch the one waiting in `GET_LOCK`.
+ *   its peer watch the one waiting in `GET_LOCK`, its wake-up listener the one sleeping in
+ *   `SELECT SLEEP(10) AS stoker_wake_listener`.
  *
  * Kinds are killed in turn (pool, session lock, LISTEN where there is one, peer watch), a
  * random connection of the kind each time.
@@ -66,7 +67,14 @@ async function engineConnections(s: Scenario, engines: readonly EngineProc[]): P
     const id = Number(r.ID);
     const pid = owners.get(Number(String(r.HOST).split(':')[1]));
     if (pid === undefined || !pids.has(pid)) return [];
-    const kind = locks.has(id) ? 'lock' : String(r.INFO ?? '').startsWith('SELECT GET_LOCK(') ? 'watch' : 'pool';
+    const info = String(r.INFO ?? '');
+    const kind = locks.has(id)
+      ? 'lock'
+      : info.startsWith('SELECT GET_LOCK(')
+        ? 'watch'
+        : info.startsWith('SELECT SLEEP(') && info.endsWith('wake_listener')
+          ? 'listen'
+          : 'pool';
     return [{ id, kind, what: `pid ${pid} ${String(r.COMMAND)}` } satisfies Victim];
   });
 }

@@ -1,8 +1,8 @@
 /**
  * Protocol 6 across processes, with real engine processes: a run started by another
  * process is picked up at once by an idle engine whose next poll is ten minutes away, on
- * every dialect that can push (PostgreSQL LISTEN/NOTIFY; SQLite, one host, a watched wake
- * file). MySQL/MariaDB has no push: its engines find new work at their next poll.
+ * every dialect (PostgreSQL LISTEN/NOTIFY; SQLite, one host, a watched wake file;
+ * MySQL/MariaDB, a listener's sleep ended by KILL QUERY).
  *
  * The engine's first poll runs when it starts; the runs here start after it, so nothing but
  * a wake-up can make the engine claim them within the ten seconds the test waits. Start →
@@ -16,7 +16,7 @@ import { useScenario } from './scenario.js';
 const IDLE = { ENGINE_POLL_MS: '600000', ENGINE_REAP_MS: '3600000' };
 const RUNS = 10;
 
-for (const dialect of testDialects().filter((d) => d !== 'mysql')) {
+for (const dialect of testDialects()) {
   describe(`cross-process wake-ups on ${dialect}`, () => {
     const s = useScenario(dialect, 'wake');
     it(`an idle engine that polls every 10 minutes runs ${RUNS} runs started by another process at once`, async (ctx) => {

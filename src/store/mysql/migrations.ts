@@ -1,5 +1,6 @@
 import type { Migration } from '../migration.js';
 import { PROCEDURE_STATEMENTS, START_AND_CLAIM_STATEMENTS } from './procedures.js';
+import { WAKE_STATEMENTS } from './wakeups.js';
 
 /**
  * MySQL 8 / MariaDB 10.6+ schema: the same tables and version numbers as SQLite's.
@@ -187,5 +188,12 @@ export const mysqlMigrations: readonly Migration[] = [
     // MySQL/MariaDB only, like 5: a keyless start in one call, and the claim returning the
     // rows of its runs (./procedures.ts, ./starts.ts). Dropped before created, as in 5.
     statements: START_AND_CLAIM_STATEMENTS,
+  },
+  {
+    version: 8,
+    name: 'wake-ups',
+    // MySQL/MariaDB only, like 5: wake_engines ends the sleep of every wake-up listener
+    // (KILL QUERY), and a keyless start that calls it after its commit (./wakeups.ts).
+    statements: WAKE_STATEMENTS,
   },
 ];

@@ -19,7 +19,7 @@ import mysql from 'mysql2/promise';
 import { createHash } from 'node:crypto';
 import { StoreError, isStokerError } from '../../errors.js';
 import { withPrefix } from '../migration.js';
-import type { MigrationSession, Raw, SqlDriver, TxOptions, TxState } from '../sql/driver.js';
+import type { MigrationSession, Raw, SqlDriver, SqlSession, TxOptions, TxState } from '../sql/driver.js';
 import { inTransaction, recordFailure, withRetries } from '../sql/transactions.js';
 import { codeDetails, describeCause, isRetryable, isUnreachable } from './mysql-errors.js';
 
@@ -79,6 +79,8 @@ export class MysqlDriver implements SqlDriver {
   /** settings of every connection, pooled or dedicated */
   private readonly connectionOptions: mysql.ConnectionOptions;
   private isClosed = false;
+  /** sessions of transactions that wake idle engines after their commit */
+  private readonly wakeAfterCommit = new WeakSet<SqlSession>();
 
   constructor(
     options: MysqlStoreOptions,
@@ -142,6 +144,20 @@ export class MysqlDriver implements SqlDriver {
 
   end(): Promise<void> {
     return this.pool.end();
+  }
+
+  /** `text` with this store's table prefix in place of `{p}` */
+  prefixed(text: string): string {
+    return this.sql(text);
+  }
+
+  /**
+   * Wake idle engines (protocol 6, ./wakeups.ts) once the transaction of `s` has committed:
+   * a keyed start or a signal made atoms claimable. Called inside the transaction; before
+   * its commit the woken engines would find nothing.
+   */
+  announceAtCommit(s: SqlSession): void {
+    this.wakeAfterCommit.add(s);
   }
 
   private sql(text: string): string {
@@ -249,8 +265,9 @@ export class MysqlDriver implements SqlDriver {
       let discard = false;
       try {
         const [sets] = await conn.query<mysql.RowDataPacket[][]>(this.sql(text), params as unknown[]);
-        // the last entry is the CALL's own status, not a result set
-        return sets.filter((s) => Array.isArray(s)) as Raw[][];
+        // the last entry is the CALL's own status, not a result set; a procedure that sends
+        // no result set returns that status alone
+        return Array.isArray(sets) ? (sets.filter((s) => Array.isArray(s)) as Raw[][]) : [];
       } catch (e) {
         const wrapped = this.wrap(e, purpose);
         if (isUnreachable(e)) discard = true;
@@ -305,9 +322,10 @@ export class MysqlDriver implements SqlDriver {
       const conn = await this.acquire(purpose);
       const state: TxState = { done: false, failure: undefined };
       let queued = false;
+      const session = this.session(conn, state);
       return inTransaction(
         {
-          session: this.session(conn, state),
+          session,
           begin: async () => {
             if (queue !== undefined) {
               // taken before any row lock and let go after the commit: callers with the same name run one by one
@@ -328,6 +346,11 @@ export class MysqlDriver implements SqlDriver {
           },
           commit: async () => {
             await this.execOn(conn, `${purpose}: commit`, 'COMMIT', []);
+            // a hint, after the commit: its failure fails nothing
+            if (this.wakeAfterCommit.has(session))
+              await conn
+                .query(this.sql('CALL {p}wake_engines()'))
+                .catch((e: unknown) => this.onError(this.wrap(e, 'wake idle engines') as Error));
           },
           rollback: () =>
             conn.query('ROLLBACK').then(
@@ -366,9 +389,10 @@ export class MysqlDriver implements SqlDriver {
   /**
    * A connection outside the pool, with the session settings of the pooled ones, named
    * `stoker-<role>-<purpose>`, whose `wait_timeout` is the largest the server allows: it is
-   * idle by design. A watch connection ignores its errors: its wait's query rejects instead.
+   * idle by design. A watch or listen connection ignores its errors: its wait's query
+   * rejects instead.
    */
-  async lockConnection(purpose: 'lock' | 'watch' = 'lock'): Promise<mysql.Connection> {
+  async lockConnection(purpose: 'lock' | 'watch' | 'listen' = 'lock'): Promise<mysql.Connection> {
     let conn: mysql.Connection;
     try {
       conn = await mysql.createConnection({
@@ -390,7 +414,7 @@ export class MysqlDriver implements SqlDriver {
     } finally {
       conn.removeListener('error', early);
     }
-    if (purpose === 'watch') conn.on('error', () => undefined); // the wait's query rejects instead
+    if (purpose !== 'lock') conn.on('error', () => undefined); // the wait's (or the sleep's) query rejects instead
     return conn;
   }
 }

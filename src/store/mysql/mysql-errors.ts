@@ -30,7 +30,8 @@ interface DriverError {
   fatal?: boolean;
 }
 
-function driverError(e: unknown): DriverError | undefined {
+/** The mysql2 error in `e` or its causes (through our wrappers), if any. */
+export function driverError(e: unknown): DriverError | undefined {
   for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
     if (isStokerError(cur)) continue;
     if (typeof cur === 'object' && cur !== null && ('errno' in cur || 'sqlState' in cur || 'code' in cur)) return cur as DriverError;

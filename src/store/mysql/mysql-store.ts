@@ -14,7 +14,9 @@
  * - `SET` is evaluated left to right: the decrement orders its assignments for it;
  * - liveness (protocol 4, ARCHITECTURE.md; docs/reliability.md R11): `GET_LOCK` session
  *   locks, `IS_USED_LOCK` against the recorded `lock_session` in the sweep, and the peer
- *   watch (./sweeps.ts). No LISTEN/NOTIFY: engines poll.
+ *   watch (./sweeps.ts);
+ * - wake-ups (protocol 6) without LISTEN/NOTIFY: idle engines sleep in a statement on a
+ *   listening connection that starts, signals and commits end with `KILL QUERY` (./wakeups.ts).
  *
  * @example
  * ```ts
@@ -38,6 +40,7 @@ import { MysqlDriver, type MysqlStoreOptions } from './mysql-driver.js';
 import { parseMysqlUrl } from './mysql-errors.js';
 import { MysqlStarts } from './starts.js';
 import { MysqlSweeps, mysqlSessionLockPort } from './sweeps.js';
+import { MysqlWakeups } from './wakeups.js';
 
 export type { MysqlStoreOptions } from './mysql-driver.js';
 export { parseMysqlUrl } from './mysql-errors.js';
@@ -51,7 +54,7 @@ const CAPABILITIES: DialectCapabilities = {
   transactionalDdl: false,
   singleWriter: false,
   fastCompletions: true,
-  pushWakeups: false,
+  pushWakeups: true,
   localSupervisor: false,
 };
 
@@ -66,10 +69,12 @@ export class MysqlStore extends SqlStore {
     if (!/^[a-z][a-z0-9_-]{0,40}$/.test(role))
       throw new ValidationError('STOKER_CONFIG_INVALID', `role "${role}" must match [a-z][a-z0-9_-]{0,40}`);
     const driver = new MysqlDriver(options, t, prefix, role, `${t.database}.${prefix}engine:`);
-    const core = new SqlCore(MYSQL, driver.label, mysqlForms);
+    // a keyed start or a signal wakes idle engines after its commit (./wakeups.ts)
+    const core = new SqlCore(MYSQL, driver.label, { ...mysqlForms, announce: async (s) => driver.announceAtCommit(s) });
     const fast = new MysqlFastCompletions(driver);
     const starts = new MysqlStarts(driver, core);
     const sweeps = new MysqlSweeps(driver, core);
+    const wakeups = new MysqlWakeups(driver);
     const sessionLocks = new SessionLocks(mysqlSessionLockPort(driver), driver, MYSQL, driver.onError);
     super({
       driver,
@@ -83,8 +88,8 @@ export class MysqlStore extends SqlStore {
       locks: new MysqlLockStatements(driver),
       sessionLocks,
       fast,
-      // MySQL has no push: engines find new work by polling
-      wakeups: null,
+      // no LISTEN/NOTIFY: a sleeping listener connection, woken by KILL QUERY (./wakeups.ts)
+      wakeups,
       supervisor: null,
       close: async () => {
         if (driver.closed) return;
@@ -92,7 +97,7 @@ export class MysqlStore extends SqlStore {
         // Ending the lock sessions frees the engines' locks: others may take their atoms over.
         const released = sessionLocks.releaseAll();
         sweeps.close();
-        await released;
+        await Promise.all([released, wakeups.stop()]);
         await driver.end();
       },
     });

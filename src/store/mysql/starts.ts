@@ -4,7 +4,9 @@
  * row, its atoms, `run.created`) is one `CALL` of the procedure `start_run` of migration 7
  * (./procedures.ts), as PostgreSQL makes it one statement (src/store/postgres/starts.ts).
  * A keyed start (idempotent, conflicting or superseding) takes the shared transaction
- * (src/store/sql/starts.ts).
+ * (src/store/sql/starts.ts). A start that wakes idle engines (`NewRun.wakeup`, protocol 6)
+ * calls `start_run_and_wake` of migration 8 instead: the same start, then the wake-up after
+ * its commit, still one round trip (./wakeups.ts).
  *
  * Why: the shared transaction is six round trips here (begin, insert the run, read it
  * back: no RETURNING on UPDATE-capable MySQL forms, insert the atoms, the event, commit).
@@ -34,7 +36,10 @@ export class MysqlStarts {
   /** A keyless run in one call; the caller marks its graph committed. */
   async startAlone(run: NewRun): Promise<StartResult> {
     const graph = graphDigest(run.graph);
-    const [row] = await this.driver.call('start a run', 'CALL {p}start_run(?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+    // protocol 6: a start that makes atoms claimable wakes idle engines after its commit, in the same call
+    const wake = (run.wakeup ?? true) && run.graph.atoms.some((a) => a.predecessors.length === 0);
+    const procedure = wake ? 'start_run_and_wake' : 'start_run';
+    const [row] = await this.driver.call('start a run', `CALL {p}${procedure}(?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
       run.id,
       run.flow,
       run.version,
@@ -46,7 +51,7 @@ export class MysqlStarts {
       run.parentAtom ?? null,
       JSON.stringify(run.graph.atoms.map((a) => [a.index, a.name, a.predecessors.length])),
     ]);
-    if (!row) throw new StoreError('STOKER_STORE_QUERY_FAILED', 'MySQL: start a run returned no row (is migration 7 applied?)');
+    if (!row) throw new StoreError('STOKER_STORE_QUERY_FAILED', 'MySQL: start a run returned no row (are migrations 7 and 8 applied?)');
     return { run: runFromRow(row), created: true };
   }
 }

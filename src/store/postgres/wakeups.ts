@@ -7,6 +7,8 @@
 import type pg from 'pg';
 import { StoreError } from '../../errors.js';
 import type { Wakeups } from '../ports.js';
+import { coalesced } from '../sql/coalesced.js';
+import { SharedListener } from '../sql/shared-listener.js';
 import type { PostgresDriver } from './postgres-driver.js';
 
 /** Backoff of the wake-up listener's reconnects: first delay and cap, in ms. */
@@ -14,11 +16,14 @@ const LISTEN_RETRY_MS = 100;
 const LISTEN_RETRY_MAX_MS = 5_000;
 
 export class PostgresWakeups implements Wakeups {
-  /** the listener while anyone subscribes (tests reach its connection) */
-  listener: WakeListener | undefined;
-  private listenerStarting: Promise<WakeListener> | undefined;
-  private notifyRunning: Promise<void> | undefined;
-  private notifyQueued: Promise<void> | undefined;
+  private readonly share = new SharedListener(
+    () => new WakeListener(() => this.driver.dedicatedClient('listen'), this.channel, this.driver.onError),
+    () => this.driver.closed,
+  );
+  /** one NOTIFY in flight at a time; calls meanwhile share one more */
+  private readonly send = coalesced(() =>
+    this.driver.poolSession.rows('announce claimable atoms', `SELECT pg_notify($1, '')`, [this.channel]).then(() => undefined),
+  );
 
   constructor(
     private readonly driver: PostgresDriver,
@@ -26,75 +31,24 @@ export class PostgresWakeups implements Wakeups {
     readonly channel: string,
   ) {}
 
+  /** the listener while anyone subscribes (tests reach its connection) */
+  get listener(): WakeListener | undefined {
+    return this.share.current;
+  }
+
   async subscribe(onWake: () => void): Promise<() => Promise<void>> {
     this.driver.assertOpen();
-    let listener = this.listener;
-    if (!listener) {
-      // concurrent first subscribers share one connection attempt
-      this.listenerStarting ??= (async () => {
-        const l = new WakeListener(() => this.driver.dedicatedClient('listen'), this.channel, this.driver.onError);
-        try {
-          await l.start();
-        } finally {
-          this.listenerStarting = undefined;
-        }
-        if (this.driver.closed) {
-          await l.stop();
-          throw new StoreError('STOKER_STORE_CLOSED', 'the store is closed');
-        }
-        this.listener = l;
-        return l;
-      })();
-      listener = await this.listenerStarting;
-    }
-    const l = listener;
-    const entry = { onWake };
-    l.subscribers.add(entry);
-    let done = false;
-    return async () => {
-      if (done) return;
-      done = true;
-      l.subscribers.delete(entry);
-      if (l.subscribers.size === 0 && this.listener === l) {
-        this.listener = undefined;
-        await l.stop();
-      }
-    };
+    return this.share.subscribe(onWake);
   }
 
   async notify(): Promise<void> {
     this.driver.assertOpen();
-    // One NOTIFY in flight at a time; calls meanwhile share one more, sent after it (their
-    // commits may postdate the one in flight).
-    if (this.notifyQueued) return this.notifyQueued;
-    const running = this.notifyRunning;
-    if (running) {
-      this.notifyQueued = running
-        .catch(() => undefined)
-        .then(() => {
-          this.notifyQueued = undefined;
-          return this.sendNotify();
-        });
-      return this.notifyQueued;
-    }
-    return this.sendNotify();
-  }
-
-  private sendNotify(): Promise<void> {
-    const p = this.driver.poolSession.rows('announce claimable atoms', `SELECT pg_notify($1, '')`, [this.channel]).then(() => undefined);
-    this.notifyRunning = p;
-    const clear = (): void => {
-      if (this.notifyRunning === p) this.notifyRunning = undefined;
-    };
-    p.then(clear, clear);
-    return p;
+    return this.send();
   }
 
   /** Stops listening (the store closes). */
   stop(): Promise<void> {
-    const listener = this.listener;
-    this.listener = undefined;
-    return listener ? listener.stop() : Promise.resolve();
+    return this.share.stop();
   }
 }
 

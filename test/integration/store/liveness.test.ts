@@ -372,10 +372,69 @@ await describeEachDialect('liveness', (ctx) => {
 
   // ------------------------------------------------------------------ wake-ups
 
-  it.runIf(ctx.dialect === 'mysql')('no push wake-ups on this dialect: engines poll', () => {
-    expect(ctx.store.wakeups).toBeNull();
-    expect(ctx.store.capabilities.pushWakeups).toBe(false);
-  });
+  it.runIf(ctx.dialect === 'mysql')(
+    'KILL QUERY wake-ups: from notify, starts and signals, per deployment, and they survive a killed listener',
+    async () => {
+      const { store: listener, prefix } = await fresh();
+      const notifier = await ctx.db.open({ tablePrefix: prefix });
+      const w = await countWakes(listener);
+      const nextWake = w.next;
+      const threadOf = (): number => (listener.wakeups as unknown as { listener: { conn: { threadId: number } } }).listener.conn.threadId;
+      // the listener sleeps in its statement; no wake-up arrives unasked
+      await sleep(300);
+      const idle = w.count();
+      await sleep(300);
+      expect(w.count()).toBe(idle);
+      const latencies: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const wake = nextWake(1_000, 'a wake-up');
+        await notifier.wakeups!.notify();
+        latencies.push(await wake);
+        // the listener's next sleep is sent before it wakes its subscribers: give it the round trip
+        await sleep(5);
+      }
+      const s = summary(latencies);
+      console.log(`mysql: notify -> onWake: median ${s.median.toFixed(2)} ms, max ${s.max.toFixed(2)} ms`);
+      const run = await startsWake(notifier, w);
+      await rolledBackStartIsQuiet(notifier, run.id, w);
+
+      // a signal that wakes a waiting atom wakes engines too
+      await parkOnSignal(notifier, run.id, 'go');
+      await sleep(100);
+      const signalWake = nextWake(1_000, 'the wake-up of a signal');
+      expect(await notifier.sendSignal(run.id, 'go', {})).toBe(1);
+      await signalWake;
+
+      // another deployment (table prefix) has listeners of its own
+      const { store: elsewhere } = await fresh();
+      const before = w.count();
+      await elsewhere.wakeups!.notify();
+      await sleep(200);
+      expect(w.count()).toBe(before);
+
+      // the listener's connection is killed: it connects again and wakes its subscribers once
+      const thread = threadOf();
+      const reconnectWake = nextWake(5_000, 'the wake-up after reconnecting');
+      await ctx.db.exec(`KILL ${thread}`);
+      await reconnectWake;
+      expect(threadOf()).not.toBe(thread);
+      const again = nextWake(1_000, 'a wake-up after the reconnect');
+      await notifier.wakeups!.notify();
+      await again;
+
+      const last = threadOf();
+      await w.unsubscribe();
+      expect((listener.wakeups as unknown as { listener?: unknown }).listener).toBeUndefined();
+      await waitFor(
+        async () =>
+          Number((await ctx.db.exec(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ${last}`))[0]!.n) === 0
+            ? true
+            : undefined,
+        15_000,
+        'the listener connection to end',
+      );
+    },
+  );
 
   it.runIf(ctx.dialect === 'postgres')(
     'LISTEN/NOTIFY wake-ups: fast, from starts, coalesced, and they survive a killed listener',
@@ -444,17 +503,7 @@ await describeEachDialect('liveness', (ctx) => {
       expect(w.count()).toBe(idle);
       await wakeLatencies('sqlite', notifier, w);
       const run = await startsWake(notifier, w);
-      // a start that fails (rolled back) announces nothing
-      await sleep(100);
-      const beforeFailure = w.count();
-      await expect(
-        notifier.runTransaction([run.id], async (tx) => {
-          await tx.startRun({ ...newRun(), wakeup: true });
-          throw new Error('rolled back');
-        }),
-      ).rejects.toThrow('rolled back');
-      await sleep(200);
-      expect(w.count()).toBe(beforeFailure);
+      await rolledBackStartIsQuiet(notifier, run.id, w);
 
       // a signal that w.count() a waiting atom w.count() engines too; one that w.count() nothing does not
       await parkOnSignal(notifier, run.id, 'go');
@@ -591,6 +640,20 @@ async function startsWake(notifier: Store, w: Awaited<ReturnType<typeof countWak
   await notifier.runTransaction([run.id], (tx) => tx.startRun({ ...newRun(), wakeup: true }));
   await txWake;
   return run;
+}
+
+/** A start that asks for a wake-up but is rolled back announces nothing. */
+async function rolledBackStartIsQuiet(notifier: Store, runId: string, w: Awaited<ReturnType<typeof countWakes>>): Promise<void> {
+  await sleep(100);
+  const before = w.count();
+  await expect(
+    notifier.runTransaction([runId], async (tx) => {
+      await tx.startRun({ ...newRun(), wakeup: true });
+      throw new Error('rolled back');
+    }),
+  ).rejects.toThrow('rolled back');
+  await sleep(200);
+  expect(w.count()).toBe(before);
 }
 
 /** Claims the run's first atom and parks it WAITING on the signal `name`. */

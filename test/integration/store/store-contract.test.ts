@@ -52,10 +52,10 @@ await describeEachDialect('store contract', (ctx) => {
     expect(s.fast !== null).toBe(caps.fastCompletions);
     expect(s.wakeups !== null).toBe(caps.pushWakeups);
     expect(s.supervisor !== null).toBe(caps.localSupervisor);
-    // what each dialect has today: one-statement completions on PostgreSQL, pushed
-    // wake-ups everywhere but MySQL, the local supervisor on SQLite (one host, one writer)
+    // what each dialect has today: one-call completions on PostgreSQL and MySQL, pushed
+    // wake-ups everywhere, the local supervisor on SQLite (one host, one writer)
     expect([caps.fastCompletions, caps.pushWakeups, caps.localSupervisor]).toEqual(
-      { sqlite: [false, true, true], postgres: [true, true, false], mysql: [true, false, false] }[ctx.dialect],
+      { sqlite: [false, true, true], postgres: [true, true, false], mysql: [true, true, false] }[ctx.dialect],
     );
   });
 
