@@ -129,6 +129,10 @@ for (const dialect of testDialects().filter((d) => d !== 'postgres')) {
       const offOwn = out.subscribe(() => (own += 1));
       const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
       try {
+        // the first subscriber binds its process's queue (a few round trips); then each fires once
+        await waitFor(async () => (out.listening && other.wakeups.listening ? true : undefined), 10_000, 'both queues bound');
+        own = 0;
+        heard = 0;
         await sleep(QUIET_MS + 5);
         const before = out.stats.published;
         const ignoredBefore = out.stats.ignored;
@@ -155,6 +159,42 @@ for (const dialect of testDialects().filter((d) => d !== 'postgres')) {
         off();
         offOwn();
         await other.close();
+      }
+    });
+
+    it('a process without subscribers (no engines) has no queue: it announces, and gets no message back', async (ctx) => {
+      if (!broker) return ctx.skip();
+      const starter = await openAmqp({ url: broker.url });
+      const engines = await openAmqp({ url: broker.url });
+      // a run client's hub with the relay attached but no engine: it does not listen
+      const hub = new WakeHub();
+      const detach = hub.attach(starter.wakeups);
+      let woken = 0;
+      const off = engines.wakeups.subscribe(() => (woken += 1));
+      try {
+        await waitFor(async () => (engines.wakeups.listening ? true : undefined), 10_000, 'the subscriber queue bound');
+        woken = 0;
+        hub.announce();
+        engines.wakeups.notify();
+        await waitFor(async () => (woken >= 1 && engines.wakeups.stats.ignored >= 1 ? true : undefined), 10_000, 'the announcement heard');
+        await sleep(200);
+        expect(woken).toBe(1);
+        expect(starter.wakeups.listening).toBe(false);
+        // neither its own message nor the other process's came back to the starter
+        expect(starter.wakeups.stats).toEqual({ published: 1, received: 0, ignored: 0 });
+        // an engine subscribing to the hub makes it listen: then the starter's process has a queue
+        const offEngine = hub.subscribe(() => undefined);
+        await waitFor(
+          async () => (starter.wakeups.listening ? true : undefined),
+          10_000,
+          'the starter queue bound once an engine subscribes',
+        );
+        offEngine();
+      } finally {
+        off();
+        detach();
+        await starter.close();
+        await engines.close();
       }
     });
   });
