@@ -25,7 +25,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Channel, ChannelModel } from 'amqplib';
-import type { AmqpConnection } from './amqp-connection.js';
+import { writeNow, type AmqpConnection } from './amqp-connection.js';
 
 /**
  * How long after a message the next announcement waits for the end of its turn of the
@@ -99,7 +99,7 @@ export class AmqpWakeups {
   notify(): void {
     if (this.scheduled) return;
     if (performance.now() - this.lastPublishedAt >= QUIET_MS) {
-      this.publish();
+      this.publish(true);
       return;
     }
     this.scheduled = true;
@@ -109,11 +109,13 @@ export class AmqpWakeups {
     });
   }
 
-  private publish(): void {
+  /** `now`: written to the socket before this returns, not at the end of the turn ({@link writeNow}) */
+  private publish(now = false): void {
     const ch = this.channel;
     if (!ch) return; // broker away: the poll finds the work
     try {
       ch.publish(this.exchange, '', Buffer.from(JSON.stringify({ from: this.origin })), { persistent: false });
+      if (now) writeNow(ch);
       this.stats.published += 1;
       this.lastPublishedAt = performance.now();
     } catch {
