@@ -55,10 +55,10 @@ export interface AmqpIdleRow {
   /**
    * Where the time after the commit goes, medians over the starts (AMQP only: the engine
    * process's trace lines, test/fixtures/engine-process.ts `ENGINE_TRACE`, on the same wall
-   * clock): `startRun` returned → the engine heard the wake-up; → its claim returned; → the
-   * task executing.
+   * clock): `startRun` returned → the engine heard the wake-up; → its claim statement sent;
+   * → its claim returned; → the task executing.
    */
-  hops: { heardMs: number; claimedMs: number; executingMs: number } | null;
+  hops: { heardMs: number; claimSentMs: number; claimedMs: number; executingMs: number } | null;
 }
 
 async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string, starts: number): Promise<AmqpIdleRow | null> {
@@ -84,6 +84,7 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
     const afterCommit: number[] = [];
     const startRun: number[] = [];
     const heard: number[] = [];
+    const claimSent: number[] = [];
     const claimed: number[] = [];
     const executing: number[] = [];
     for (let i = 0; i < starts; i++) {
@@ -101,10 +102,13 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
           const lines = engine.lines.slice(seen).map((l) => l.split(' '));
           const woken = lines.find((l) => l[0] === 'woken' && Number(l[1]) >= t0);
           const claim = lines.find((l) => l[0] === 'claimed' && l[1] === run.id);
+          // the claim statement that claimed it: the last one sent before it returned
+          const sent = lines.findLast((l) => l[0] === 'claiming' && claim !== undefined && Number(l[1]) <= Number(claim[3]));
           // (SQLite's wake file may wake the engine before the message: no AMQP hop to show)
-          if (woken && claim && Number(claim[3]) >= Number(woken[1])) {
+          if (woken && claim && sent && Number(sent[1]) >= Number(woken[1])) {
             heard.push(Number(woken[1]) - t1);
-            claimed.push(Number(claim[3]) - Number(woken[1]));
+            claimSent.push(Number(sent[1]) - Number(woken[1]));
+            claimed.push(Number(claim[3]) - Number(sent[1]));
             executing.push(line.hr - Number(claim[3]));
           }
           break;
@@ -132,7 +136,10 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
       afterCommitMedianMs: at(afterCommit, 50),
       afterCommitP99Ms: at(afterCommit, 99),
       startRunMedianMs: at(startRun, 50),
-      hops: heard.length > 0 ? { heardMs: at(heard, 50), claimedMs: at(claimed, 50), executingMs: at(executing, 50) } : null,
+      hops:
+        heard.length > 0
+          ? { heardMs: at(heard, 50), claimSentMs: at(claimSent, 50), claimedMs: at(claimed, 50), executingMs: at(executing, 50) }
+          : null,
     };
   } finally {
     engine.signal('SIGKILL');
@@ -370,11 +377,11 @@ export function amqpMarkdown(r: AmqpResults): string {
   const out = [
     `Load average (1, 5, 15 min) at the start: ${r.load.start.join(', ')}; at the end: ${r.load.end.join(', ')}.`,
     '',
-    '| dialect | wake-up | idle startRun → task executing: median / p99 / max (ms) | of which after the commit: median / p99 (ms) | startRun itself: median (ms) | after the commit: wake-up heard / claimed / task executing (medians, ms) | n |',
+    '| dialect | wake-up | idle startRun → task executing: median / p99 / max (ms) | of which after the commit: median / p99 (ms) | startRun itself: median (ms) | after the commit: wake-up heard / claim sent / claimed / task executing (medians, ms) | n |',
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...r.idle.map(
       (i) =>
-        `| ${i.dialect} | ${i.mode === 'amqp' ? 'AMQP' : 'poll 1 s'} | ${i.medianMs} / ${i.p99Ms} / ${i.maxMs} | ${i.afterCommitMedianMs} / ${i.afterCommitP99Ms} | ${i.startRunMedianMs} | ${i.hops ? `${i.hops.heardMs} / +${i.hops.claimedMs} / +${i.hops.executingMs}` : ''} | ${i.n} |`,
+        `| ${i.dialect} | ${i.mode === 'amqp' ? 'AMQP' : 'poll 1 s'} | ${i.medianMs} / ${i.p99Ms} / ${i.maxMs} | ${i.afterCommitMedianMs} / ${i.afterCommitP99Ms} | ${i.startRunMedianMs} | ${i.hops ? `${i.hops.heardMs} / +${i.hops.claimSentMs} / +${i.hops.claimedMs} / +${i.hops.executingMs}` : ''} | ${i.n} |`,
     ),
   ];
   if (r.remote.length > 0) {

@@ -22,13 +22,26 @@ export interface WakeRelay {
 
 export class WakeHub {
   private readonly listeners = new Set<() => void>();
-  private readonly relays = new Map<WakeRelay, { off: () => void; users: number }>();
+  /** attached relays; `off` is set while this hub listens to the relay (it has listeners: engines) */
+  private readonly relays = new Map<WakeRelay, { off: (() => void) | null; users: number }>();
   private readonly ended = new Map<string, Set<() => void>>();
   private readonly cancelListeners = new Set<(runId: string, reason: string) => void>();
 
+  /**
+   * Calls `fn` when work becomes claimable (an engine's claim loop). While the hub has such
+   * listeners it also listens to its relays: a process without engines takes no wake-ups
+   * from other processes (over AMQP, it then has no queue: docs/amqp.md, "Wake-ups").
+   */
   subscribe(fn: () => void): () => void {
     this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    for (const [relay, entry] of this.relays) this.listen(relay, entry);
+    return () => {
+      if (!this.listeners.delete(fn) || this.listeners.size > 0) return;
+      for (const entry of this.relays.values()) {
+        entry.off?.();
+        entry.off = null;
+      }
+    };
   }
 
   /** work became claimable: wakes this process's idle engines */
@@ -49,22 +62,28 @@ export class WakeHub {
 
   /**
    * Carries {@link announce} to other processes through `relay`, and their announcements
-   * to this process's engines. A relay attached several times (by a runtime and its
-   * engines) is used once, until the last detach; returns the function that detaches it.
+   * to this process's engines (while it has any). A relay attached several times (by a
+   * runtime and its engines) is used once, until the last detach; returns the function
+   * that detaches it.
    */
   attach(relay: WakeRelay): () => void {
-    const entry = this.relays.get(relay) ?? { off: relay.subscribe(() => this.wake()), users: 0 };
+    const entry = this.relays.get(relay) ?? { off: null, users: 0 };
     entry.users += 1;
     this.relays.set(relay, entry);
+    this.listen(relay, entry);
     let done = false;
     return () => {
       if (done) return;
       done = true;
       entry.users -= 1;
       if (entry.users > 0) return;
-      entry.off();
+      entry.off?.();
       this.relays.delete(relay);
     };
+  }
+
+  private listen(relay: WakeRelay, entry: { off: (() => void) | null }): void {
+    if (entry.off === null && this.listeners.size > 0) entry.off = relay.subscribe(() => this.wake());
   }
 
   /** calls `fn` once, when {@link runEnded} is told about `runId` */

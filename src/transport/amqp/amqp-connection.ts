@@ -13,7 +13,7 @@
  * await conn.close();
  * ```
  */
-import amqp, { type ChannelModel } from 'amqplib';
+import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { TransportError } from '../../errors.js';
 import { checkAmqpUrl, redactAmqpUrl } from './amqp-url.js';
@@ -229,4 +229,27 @@ function coalesceWrites(model: ChannelModel): void {
       out.uncork!();
     }
   };
+}
+
+/**
+ * Writes the frames queued on `channel` to the socket now. The driver writes what a channel
+ * queued only at the end of the turn of the event loop (its multiplexer reads the channels'
+ * buffers in a `setImmediate`), so a message published in a turn waits for whatever else
+ * that turn does: the rest of the caller's code after `startRun` returned, other callbacks.
+ * For a wake-up after a quiet spell nothing is worth that wait (docs/amqp.md, "Wake-ups").
+ * Only this channel's frames are written (AMQP orders frames per channel only); its other
+ * frames and the other channels' go at the end of the turn as before. A driver without
+ * these internals is left as it is.
+ * @internal
+ */
+export function writeNow(channel: Channel): void {
+  type Mux = { newStreams?: unknown[]; _readIncoming?: () => void };
+  const c = channel as unknown as { ch?: number; connection?: { channels?: ({ buffer?: unknown } | undefined)[]; muxer?: Mux } };
+  const buffer = c.ch === undefined ? undefined : c.connection?.channels?.[c.ch]?.buffer;
+  const mux = c.connection?.muxer;
+  if (buffer === undefined || !Array.isArray(mux?.newStreams) || typeof mux._readIncoming !== 'function') return;
+  // the multiplexer takes a stream from this list when it is told the stream is readable (on
+  // the next tick); a stream read empty before that is skipped then
+  mux.newStreams.push(buffer);
+  mux._readIncoming();
 }

@@ -3,6 +3,10 @@
  * work by publishing one small message to a fanout exchange, and every subscribed process
  * consumes from a private, auto-deleted queue bound to it and wakes its idle engines.
  *
+ * Only a process with subscribers (engines) has a queue: a process that only announces (a
+ * run client, `stoker run`, a worker) would otherwise get every message back, its own
+ * included, and the broker would deliver each one to it for nothing.
+ *
  * A message is a hint, never state: it carries no run or atom, so a lost, duplicated,
  * delayed or forged one changes only when an engine next looks (the poll stays the safety
  * net). An announcement after a quiet spell (nothing published for {@link QUIET_MS}) is
@@ -21,7 +25,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Channel, ChannelModel } from 'amqplib';
-import type { AmqpConnection } from './amqp-connection.js';
+import { writeNow, type AmqpConnection } from './amqp-connection.js';
 
 /**
  * How long after a message the next announcement waits for the end of its turn of the
@@ -43,6 +47,10 @@ export class AmqpWakeups {
   /** tells this process's own messages apart (it is already woken in memory) */
   private readonly origin = randomUUID();
   private channel: Channel | null = null;
+  /** the channel this process's queue is being set up on, then is consumed from */
+  private consuming: Channel | null = null;
+  /** the channel this process's queue is consumed from, once it is */
+  private consumed: Channel | null = null;
   private readonly listeners = new Set<() => void>();
   private scheduled = false;
   /** when the last message was published (performance.now()), -Infinity before the first */
@@ -63,12 +71,25 @@ export class AmqpWakeups {
   }
 
   /**
-   * Calls `onWake` when another process announces work, and once after each reconnection
-   * (announcements may have been lost meanwhile). Returns the unsubscribe function.
+   * Calls `onWake` when another process announces work, and once each time this process's
+   * queue is bound (the first subscription, each reconnection: announcements may have been
+   * missed until then). The first subscriber makes the queue. Returns the unsubscribe
+   * function (the queue stays until the connection ends).
    */
   subscribe(onWake: () => void): () => void {
     this.listeners.add(onWake);
+    const ch = this.channel;
+    if (ch && this.consuming !== ch) {
+      this.consume(ch).catch(() => {
+        if (this.channel === ch) this.lost('wake-up queue setup failed');
+      });
+    }
     return () => this.listeners.delete(onWake);
+  }
+
+  /** whether this process's queue is bound and consumed on the current connection */
+  get listening(): boolean {
+    return this.channel !== null && this.consumed === this.channel;
   }
 
   /**
@@ -78,7 +99,7 @@ export class AmqpWakeups {
   notify(): void {
     if (this.scheduled) return;
     if (performance.now() - this.lastPublishedAt >= QUIET_MS) {
-      this.publish();
+      this.publish(true);
       return;
     }
     this.scheduled = true;
@@ -88,11 +109,13 @@ export class AmqpWakeups {
     });
   }
 
-  private publish(): void {
+  /** `now`: written to the socket before this returns, not at the end of the turn ({@link writeNow}) */
+  private publish(now = false): void {
     const ch = this.channel;
     if (!ch) return; // broker away: the poll finds the work
     try {
       ch.publish(this.exchange, '', Buffer.from(JSON.stringify({ from: this.origin })), { persistent: false });
+      if (now) writeNow(ch);
       this.stats.published += 1;
       this.lastPublishedAt = performance.now();
     } catch {
@@ -115,6 +138,18 @@ export class AmqpWakeups {
     const ch = await model.createChannel();
     ch.on('error', () => undefined);
     await ch.assertExchange(this.exchange, 'fanout', { durable: true });
+    this.channel = ch;
+    ch.on('close', () => {
+      if (this.channel !== ch) return;
+      this.channel = null;
+      this.lost('wake-up channel closed');
+    });
+    if (this.listeners.size > 0) await this.consume(ch);
+  }
+
+  /** Binds this process's queue on `ch` and consumes it; then wakes the subscribers (announcements may have been missed until now). */
+  private async consume(ch: Channel): Promise<void> {
+    this.consuming = ch;
     const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
     await ch.bindQueue(queue, this.exchange, '');
     await ch.consume(
@@ -137,13 +172,8 @@ export class AmqpWakeups {
       },
       { noAck: true },
     );
-    this.channel = ch;
-    ch.on('close', () => {
-      if (this.channel !== ch) return;
-      this.channel = null;
-      this.lost('wake-up channel closed');
-    });
-    // wake-ups may have been lost while disconnected
+    this.consumed = ch;
+    // wake-ups may have been missed before the queue was bound, or while disconnected
     this.fire();
   }
 
