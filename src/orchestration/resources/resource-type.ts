@@ -209,6 +209,15 @@ export interface ResourceType {
    */
   createsAtOnce?(properties: JsonObject): boolean;
   update(ctx: UpdateContext): Promise<ResourceResult | ReplaceRequest>;
+  /**
+   * True when an in-place `update` to these validated properties (and then resolving every
+   * attribute) ends at once, never asks for a replace and changes nothing outside what it
+   * returns, like {@link createsAtOnce}. The engine may then run the update before it takes
+   * the resource and record the update's start and end in one write (docs/orchestration.md,
+   * "A converge step"); if that write finds the resource taken or changed, the result is
+   * thrown away and the step goes the usual way (running the update again). Absent: never.
+   */
+  updatesAtOnce?(properties: JsonObject): boolean;
   delete(ctx: OperationContext): Promise<void>;
   /** deletion under the Snapshot policy; its presence is what allows that policy */
   snapshotDelete?(ctx: OperationContext): Promise<void>;

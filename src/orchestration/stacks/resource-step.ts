@@ -33,6 +33,7 @@ import type { ResourceRow, StackAction, StackRow } from './stack-store.js';
 import { stackLayerKind } from './stack-types.js';
 import { instantiateSet, type TemplateSetBody } from './template-set.js';
 import { deleteResource, lifecycleResource } from './resource-teardown.js';
+import { updateAtOnce } from './update-at-once.js';
 import { waitCondition } from './wait-condition.js';
 
 export { ResourceStepFailed, hookSignal, type ResourceStepParams } from './held-rows.js';
@@ -113,6 +114,11 @@ export class ResourceSteps extends HeldRows {
     // a row this step inserted before it parked (a breakpoint) is carried on, not replaced
     // a row never created (planned INIT_COMPLETE, or inserted before a breakpoint) is created, not replaced
     const ownInit = row !== undefined && row.action === 'INIT';
+    // an update in place that ends at once: one write, before the row is taken (update-at-once.ts)
+    if (row && !ownInit && early === null) {
+      const done = await updateAtOnce(this, { p, stack, body, instance, row, runtime: () => this.runtime(rows, p.name), ctx });
+      if (done !== null) return done;
+    }
     if (row) row = await this.claim(row, ctx);
 
     const failHere = async (target: ResourceRow | undefined, action: StackAction, error: unknown): Promise<never> => {

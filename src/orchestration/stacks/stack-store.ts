@@ -54,6 +54,10 @@ export class StackStore {
   private readonly deleteStarts: Coalescer<StepStart, { stack: StackRow; row: ResourceRow } | null>;
   /** creates done in one write (start and end together) of concurrent steps, one statement per batch (PostgreSQL) */
   private readonly finishes: Coalescer<PlannedCreate, boolean>;
+  /** updates in place done in one write of concurrent steps, one statement per batch (PostgreSQL) */
+  private readonly inPlace: Coalescer<InPlaceUpdate, boolean>;
+  /** updates in place this store recorded in one write ({@link updateInPlace}) */
+  updatedAtOnce = 0;
 
   /** the first reads of concurrent steps (by names, by row), one statement per batch (PostgreSQL) */
   private readonly views: Coalescer<{ stackId: string; names: readonly string[] }, StepView>;
@@ -77,6 +81,10 @@ export class StackStore {
     this.finishes = new Coalescer(
       (items) => this.createBatch(items),
       (c) => `${c.stackId}\u0000${c.name}`,
+    );
+    this.inPlace = new Coalescer(
+      (items) => this.updateBatch(items),
+      (u) => u.row.id,
     );
   }
 
@@ -590,6 +598,69 @@ export class StackStore {
     return this.writeResource(id, { holdRun: hold.run, holdAtom: hold.atom, holdToken: hold.token }, expected, null);
   }
 
+  /**
+   * A whole update in place in one write (PostgreSQL; false elsewhere), for an update the
+   * step could run before taking the row: while the stack's traversal is still `traversal`
+   * and the row is free and still as the step read it (current, same action, status, template
+   * set and `updated_at`), it gets `patch` (UPDATE_COMPLETE, no hold) and both events of the
+   * update, UPDATE_IN_PROGRESS (with the physical id it had) then UPDATE_COMPLETE. false when
+   * nothing matched: the step then goes the usual way.
+   */
+  async updateInPlace(update: InPlaceUpdate): Promise<boolean> {
+    if (this.sql.dialect !== 'postgres') return false;
+    const done = await this.inPlace.add(update);
+    if (done) this.updatedAtOnce++;
+    return done;
+  }
+
+  private async updateBatch(items: readonly InPlaceUpdate[]): Promise<boolean[]> {
+    const patches = patchColumns(items.map((u) => u.patch));
+    const list = items.map((u, ord) => ({
+      ord,
+      id: u.row.id,
+      stackId: u.stackId,
+      traversal: u.traversal,
+      seen_action: u.row.action,
+      seen_status: u.row.status,
+      seen_set: u.row.templateSet,
+      seen_at: u.row.updatedAt,
+      ev_name: u.row.name,
+      ev_type: u.type,
+      ev_before: u.row.physicalId,
+      ev_physical: u.physicalId,
+      ev_at: u.at,
+      ...patches.entry(u.patch),
+    }));
+    const record = [
+      'ord int, id bigint, "stackId" text, traversal text, seen_action text, seen_status text, seen_set text, seen_at bigint',
+      'ev_name text, ev_type text, ev_before text, ev_physical text, ev_at bigint',
+      patches.record,
+    ].join(', ');
+    const rows = await this.sql.write(
+      'update resources in place',
+      (s) =>
+        s.rows(
+          'update resources in place',
+          `WITH v AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS v(${record})),
+         u AS (UPDATE {p}stack_resources r SET ${patches.set}
+               FROM v JOIN {p}stacks st ON st.id = v."stackId" AND st.traversal = v.traversal
+               WHERE r.id = v.id AND r.stack_id = v."stackId" AND r.current_row = 1 AND r.deleted = 0 AND r.hold_token IS NULL
+                 AND r.action = v.seen_action AND r.status = v.seen_status
+                 AND r.template_set IS NOT DISTINCT FROM v.seen_set AND r.updated_at IS NOT DISTINCT FROM v.seen_at
+               RETURNING v.ord),
+         e AS (INSERT INTO {p}stack_events (stack_id, resource_name, resource_type, physical_id, status, reason, created_at)
+               SELECT v."stackId", v.ev_name, v.ev_type, CASE WHEN k.n = 1 THEN v.ev_before ELSE v.ev_physical END, k.status, 'state changed', v.ev_at
+               FROM v JOIN u ON u.ord = v.ord CROSS JOIN (VALUES (1, 'UPDATE_IN_PROGRESS'), (2, 'UPDATE_COMPLETE')) AS k(n, status)
+               ORDER BY v.ord, k.n)
+         SELECT ord FROM u`,
+          [JSON.stringify(list)],
+        ),
+      STEP_WRITE,
+    );
+    const matched = new Set(rows.map((r) => Number(r['ord'])));
+    return items.map((_, i) => matched.has(i));
+  }
+
   // ------------------------------------------------------------------ events
 
   async insertEvent(s: ModuleSession, e: Omit<StackEventRow, 'id'>): Promise<void> {
@@ -649,6 +720,18 @@ export interface PlannedCreate {
   run: string;
   atom: string;
   /** the type as written, and the physical id the create made (for the events) */
+  type: string;
+  physicalId: string | null;
+  at: number;
+  patch: Partial<ResourceRow>;
+}
+
+/** An update in place done in one write ({@link StackStore.updateInPlace}): the row as the step read it, its new columns. */
+export interface InPlaceUpdate {
+  stackId: string;
+  traversal: string;
+  row: ResourceRow;
+  /** the type as written, and the physical id after the update (for the events) */
   type: string;
   physicalId: string | null;
   at: number;

@@ -158,6 +158,83 @@ resources:
       expect(preview).toEqual({ added: [], updated: ['inplace'], replaced: [], deleted: [], unchanged: ['random', 'user'] });
     });
 
+    dbIt('an update in place that ends at once is one write on PostgreSQL; a held or changed row goes the usual way', async () => {
+      const template = `
+heat_template_version: 2016-10-14
+parameters:
+  v: {type: string, default: one}
+resources:
+  free: {type: OS::Heat::TestResource, properties: {value: {get_param: v}}}
+  held: {type: OS::Heat::TestResource, properties: {value: {get_param: v}}}
+  user: {type: OS::Heat::TestResource, properties: {value: {get_attr: [free, output]}}}
+outputs:
+  v: {value: {get_attr: [user, output]}}
+`;
+      const store = stacks.stacks;
+      await stacks.create('once', { template });
+      let row = await settle(stacks, 'once');
+      const before = new Map((await stacks.resources(row)).map((r) => [r.row.name, r.row]));
+      // a hold left by a step that no longer runs: the update takes it over the usual way
+      const gone = { run: 'gone-run', atom: 'gone-atom', token: 'gone-run/gone-atom/1.1' };
+      expect(await store.takeHold(before.get('held')!.id, gone, null)).toBe(true);
+      const counted = store.updatedAtOnce;
+      await stacks.update('once', { template, parameters: { v: 'two' } });
+      row = await settle(stacks, 'once');
+      expect(`${row.action}_${row.status}`).toBe('UPDATE_COMPLETE');
+      expect(await stacks.outputs(row)).toEqual([{ output_key: 'v', output_value: 'two', description: 'No description given' }]);
+      // free and user in one write each (PostgreSQL), held the usual way: the same events and rows either way
+      expect(store.updatedAtOnce - counted).toBe(dialect === 'postgres' ? 2 : 0);
+      const events = (await stacks.events(row)).map((e) => `${e.resourceName} ${e.status} ${e.reason} ${e.physicalId}`);
+      const update = events.slice(events.findIndex((e) => e.startsWith('once UPDATE_IN_PROGRESS')));
+      for (const name of ['free', 'held', 'user']) {
+        const id = before.get(name)!.physicalId!;
+        expect(update.filter((e) => e.startsWith(`${name} `))).toEqual([
+          `${name} UPDATE_IN_PROGRESS state changed ${id}`,
+          `${name} UPDATE_COMPLETE state changed ${id}`,
+        ]);
+      }
+      const at = (prefix: string) => update.findIndex((e) => e.startsWith(prefix));
+      expect(at('free UPDATE_COMPLETE')).toBeLessThan(at('user UPDATE_IN_PROGRESS'));
+      const after = new Map((await stacks.resources(row)).map((r) => [r.row.name, r.row]));
+      for (const name of ['free', 'held', 'user'])
+        expect(after.get(name)).toMatchObject({
+          action: 'UPDATE',
+          status: 'COMPLETE',
+          statusReason: 'state changed',
+          properties: { value: 'two' },
+          data: { value: 'two' },
+          attributes: { output: 'two' },
+          physicalId: before.get(name)!.physicalId,
+          templateSet: row.templateSet,
+          holdToken: null,
+        });
+
+      // the statement itself: nothing on a row held, changed since it was read, or of a superseded traversal
+      const free = after.get('free')!;
+      const write = (seen: typeof free, traversal = row.traversal!) =>
+        store.updateInPlace({
+          stackId: row.id,
+          traversal,
+          row: seen,
+          type: seen.type,
+          physicalId: seen.physicalId,
+          at: Date.now(),
+          patch: { properties: { value: 'three' }, updatedAt: Date.now() },
+        });
+      const eventCount = (await stacks.events(row)).length;
+      expect(await write({ ...free, updatedAt: free.updatedAt! - 1 })).toBe(false);
+      expect(await write(free, 'another-traversal')).toBe(false);
+      expect(await store.takeHold(free.id, gone, null)).toBe(true);
+      expect(await write(free)).toBe(false);
+      expect((await stacks.events(row)).length).toBe(eventCount);
+      expect(
+        await store.sql.write('free a row', (s) => store.updateResource(s, free.id, { holdRun: null, holdAtom: null, holdToken: null })),
+      ).toBe(true);
+      // free again and as read: it matches on PostgreSQL, with both events
+      expect(await write(free)).toBe(dialect === 'postgres');
+      expect((await stacks.events(row)).length).toBe(eventCount + (dialect === 'postgres' ? 2 : 0));
+    });
+
     dbIt('a failed create rolls back (deleting what it made) unless rollback is disabled', async () => {
       const template = `
 heat_template_version: 2016-10-14

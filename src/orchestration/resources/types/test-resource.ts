@@ -36,6 +36,12 @@ async function wait(ctx: AttributeContext, properties: JsonObject, action: Actio
   await sleepSeconds(ctx, waitSeconds(properties, action));
 }
 
+/** Whether `action` (and resolving the attributes after it) ends at once: no wait, no failure. */
+function endsAtOnce(properties: JsonObject, action: Action): boolean {
+  const attrWait = properties['attr_wait_secs'];
+  return properties['fail'] !== true && waitSeconds(properties, action) === 0 && !(typeof attrWait === 'number' && attrWait > 0);
+}
+
 async function sleepSeconds(ctx: AttributeContext, secs: number): Promise<void> {
   if (secs < 0) await ctx.sleep(Infinity);
   else if (secs > 0) await ctx.sleep(secs * 1000);
@@ -122,8 +128,7 @@ export const testResource: ResourceType = {
     return result;
   },
   createsAtOnce(properties) {
-    const attrWait = properties['attr_wait_secs'];
-    return properties['fail'] !== true && waitSeconds(properties, 'create') === 0 && !(typeof attrWait === 'number' && attrWait > 0);
+    return endsAtOnce(properties, 'create');
   },
   async update(ctx) {
     const data: JsonObject = { ...ctx.data };
@@ -136,6 +141,9 @@ export const testResource: ResourceType = {
     }
     if (fail) throw failure(ctx);
     return { physicalId: ctx.physicalId, data };
+  },
+  updatesAtOnce(properties) {
+    return endsAtOnce(properties, 'update');
   },
   async delete(ctx) {
     await wait(ctx, ctx.properties, 'delete');

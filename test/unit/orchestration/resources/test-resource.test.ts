@@ -124,6 +124,19 @@ describe('OS::Heat::TestResource', () => {
     expect(atOnce({ attr_wait_secs: 1 })).toBe(false);
   });
 
+  it('updates at once (one write) only without an update wait, a failure or an attribute wait', () => {
+    const h = harness();
+    const type = h.type('OS::Heat::TestResource');
+    const atOnce = (raw: JsonObject) => type.updatesAtOnce!(h.ctx(type, raw).properties);
+    expect(atOnce({ value: 'x' })).toBe(true);
+    expect(atOnce({ value: 'x', action_wait_secs: { create: 5, delete: 3 } })).toBe(true);
+    expect(atOnce({ wait_secs: 1 })).toBe(false);
+    expect(atOnce({ action_wait_secs: { update: -1 } })).toBe(false);
+    expect(atOnce({ wait_secs: 3, action_wait_secs: { update: 0 } })).toBe(true);
+    expect(atOnce({ fail: true })).toBe(false);
+    expect(atOnce({ attr_wait_secs: 2 })).toBe(false);
+  });
+
   it('re-executing a create with the same key gives the same physical id; another key another one', async () => {
     const h = harness();
     const type = h.type('OS::Heat::TestResource');
