@@ -8,13 +8,12 @@
  *   node --import tsx bench/amqp-sleep-probe.ts [runs=2000]
  */
 import { loadavg } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { Engine } from '../src/engine/engine.js';
 import { FlowRegistry } from '../src/flow/index.js';
 import { openAmqp } from '../src/runtime/amqp.js';
 import { createTestStore } from '../test/helpers/databases.js';
 import { createTestVhost } from '../test/helpers/rabbitmq.js';
-import { KEY, startWorkers, stopWorkers } from './amqp.js';
+import { KEY, sleepingRuns, startWorkers, stopWorkers } from './amqp.js';
 import remoteFlows, { SLEEP_MS } from './fixtures/amqp-flows.js';
 
 const runs = Number(process.argv[2] ?? 2000);
@@ -28,13 +27,6 @@ await engine.start();
 const inflight = (engine as unknown as { core: { inflight: { remote: number } } }).core.inflight;
 const workers = await startWorkers(broker.url, 4, 50);
 try {
-  let ended = 0;
-  let allEnded!: () => void;
-  const done = new Promise<void>((resolve) => (allEnded = resolve));
-  engine.on('run.finished', () => {
-    ended += 1;
-    if (ended === runs) allEnded();
-  });
   let samples = 0;
   let out = 0;
   let outMax = 0;
@@ -46,14 +38,7 @@ try {
   const s0 = { ...engine.stats };
   const r0 = amqp.remote!.snapshot();
   const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  for (let i = 0; i < runs; i += 500)
-    await engine.startRuns(
-      'remoteSleep',
-      Array.from({ length: Math.min(500, runs - i) }, () => ({})),
-    );
-  await done;
-  const seconds = (performance.now() - t0) / 1000;
+  const seconds = await sleepingRuns(engine, runs);
   clearInterval(sampler);
   const c = process.cpuUsage(c0);
   const st = engine.stats;
