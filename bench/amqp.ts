@@ -237,6 +237,27 @@ export async function stopWorkers(workers: readonly WorkerProc[]): Promise<strin
   return Promise.all(workers.map((w) => w.stop()));
 }
 
+/** Starts `runs` runs of `remoteSleep` (500 per call) and returns the seconds until the last one ended. */
+export async function sleepingRuns(engine: Engine, runs: number): Promise<number> {
+  let ended = 0;
+  let allEnded!: () => void;
+  const done = new Promise<void>((resolve) => (allEnded = resolve));
+  const onEnd = (): void => {
+    ended += 1;
+    if (ended === runs) allEnded();
+  };
+  engine.on('run.finished', onEnd);
+  const t0 = performance.now();
+  for (let i = 0; i < runs; i += 500)
+    await engine.startRuns(
+      'remoteSleep',
+      Array.from({ length: Math.min(500, runs - i) }, () => ({})),
+    );
+  await done;
+  engine.off('run.finished', onEnd);
+  return (performance.now() - t0) / 1000;
+}
+
 /** Remote no-op tasks through 1, 2, 4 workers, and 2,000 sleeping tasks, on PostgreSQL. */
 async function remoteWorkers(amqpUrl: string, quick: boolean): Promise<AmqpRemoteRow[]> {
   const db: TestStore | null = await createTestStore('postgres');
@@ -304,21 +325,7 @@ async function remoteWorkers(amqpUrl: string, quick: boolean): Promise<AmqpRemot
     progress(`postgres: ${runs} remote tasks sleeping ${SLEEP_MS} ms, 4 workers × concurrency 50`);
     const workers = await startWorkers(amqpUrl, 4, 50);
     try {
-      let ended = 0;
-      let allEnded!: () => void;
-      const done = new Promise<void>((resolve) => (allEnded = resolve));
-      engine.on('run.finished', () => {
-        ended += 1;
-        if (ended === runs) allEnded();
-      });
-      const t0 = performance.now();
-      for (let i = 0; i < runs; i += 500)
-        await engine.startRuns(
-          'remoteSleep',
-          Array.from({ length: Math.min(500, runs - i) }, () => ({})),
-        );
-      await done;
-      const seconds = (performance.now() - t0) / 1000;
+      const seconds = await sleepingRuns(engine, runs);
       const ideal = (runs * SLEEP_MS) / 1000 / 200;
       rows.push({
         scenario: `${runs} runs of one remote task sleeping ${SLEEP_MS} ms, 4 workers × concurrency 50 (ideal ${ideal} s)`,

@@ -16,16 +16,21 @@ import type { EngineCore } from './engine-core.js';
 
 /**
  * Atoms the claim loop may claim now: local slots (`concurrency`) not taken by atoms
- * executing here, within a total that also counts the remote atoms out with workers
- * (`remoteConcurrency`). Whether a claimed atom is remote is known only once it is claimed,
- * so the remote bound is soft: it may be passed by at most `concurrency`.
+ * executing here, plus, on an engine with remote workers, the share of its free remote
+ * slots (`remoteConcurrency`) that the atoms placed lately suggest will go to workers
+ * (`InFlight.remoteShare`); all within a total that also counts the remote atoms out.
+ * Whether a claimed atom is remote is known only once it is claimed, so the remote bound is
+ * soft (it may be passed by at most `concurrency`), and local atoms claimed beyond
+ * `concurrency` wait for a local slot (the executor's gate): local execution never passes it.
  */
 export function freeSlots(core: EngineCore, leaving: readonly ClaimedAtom[] = []): number {
   const { concurrency, remoteConcurrency } = core.settings;
   const inflight = core.inflight;
   const remoteLeaving = leaving.filter((c) => inflight.isRemote(c.runId, c.index)).length;
   const local = inflight.local - (leaving.length - remoteLeaving);
-  return Math.max(0, Math.min(concurrency - local, concurrency + remoteConcurrency - (inflight.size - leaving.length)));
+  const remoteFree = core.remote ? Math.max(0, remoteConcurrency - (inflight.remote - remoteLeaving)) : 0;
+  const expectedRemote = Math.floor(remoteFree * inflight.remoteShare);
+  return Math.max(0, Math.min(concurrency - local + expectedRemote, concurrency + remoteConcurrency - (inflight.size - leaving.length)));
 }
 
 /**

@@ -16,6 +16,7 @@ import type { EngineCore } from './engine-core.js';
 import type { LazyAbort } from './in-flight.js';
 import { Suspension, toFailureRecord, type WaitRequest } from './failure.js';
 import type { EngineRunContext } from './run-cache.js';
+import type { AtomCode } from './step-resolver.js';
 import { LIMIT_OPTIONS } from './run-client.js';
 import { taskContext, type Parked } from './task-context.js';
 import { remoteCode } from './remote-tasks.js';
@@ -119,6 +120,26 @@ export class Executor {
     const code = remote || found.code;
     // a remote atom frees its local slot (docs/amqp.md, "Performance"): claim more at once
     if (core.inflight.place(claim.runId, claim.index, remote !== null)) core.wake();
+    if (remote || !core.remote) return this.runCode(claim, abort, run, spec, inputs, code);
+    // a claim sized for expected remote atoms may have brought local ones beyond the
+    // engine's `concurrency`: they wait for a local slot (docs/amqp.md, "Performance")
+    await core.inflight.acquireLocal(core.settings.concurrency);
+    try {
+      return await this.runCode(claim, abort, run, spec, inputs, code);
+    } finally {
+      core.inflight.releaseLocal();
+    }
+  }
+
+  private async runCode(
+    claim: ClaimedAtom,
+    abort: LazyAbort,
+    run: Prepared['run'],
+    spec: Prepared['spec'],
+    inputs: Prepared['inputs'],
+    code: AtomCode,
+  ): Promise<Outcome> {
+    const core = this.core;
     const journal = claim.journal.map((j) => ({ ...j }));
     const parked: Parked = { suspension: null };
     let ctx: TaskContext;

@@ -64,6 +64,8 @@ export interface InFlightAtom {
   placed: boolean;
   /** called once it is placed (those waiting in {@link InFlight.placed}); null: nobody waits */
   onPlaced: (() => void)[] | null;
+  /** its placement counted in {@link InFlight.remoteShare} */
+  counted: boolean;
 }
 
 /** Marks an atom placed and lets those waiting for it go on. */
@@ -75,9 +77,20 @@ function markPlaced(entry: InFlightAtom): void {
   for (const go of waiting ?? []) go();
 }
 
+/** weight of the latest placement in {@link InFlight.remoteShare} */
+const SHARE_WEIGHT = 0.1;
+
 export class InFlight {
   private readonly atoms = new Map<string, InFlightAtom>();
   private remoteCount = 0;
+  /**
+   * The share of the atoms placed lately that went to remote workers (a moving average, 0
+   * to 1): the claim loop claims that share of its free remote slots on top of its local
+   * ones (docs/amqp.md, "Performance").
+   */
+  remoteShare = 0;
+  private localRunning = 0;
+  private readonly localWaiting: (() => void)[] = [];
 
   static key(runId: string, index: number): string {
     return `${runId}/${index}`;
@@ -110,10 +123,33 @@ export class InFlight {
     const entry = this.atoms.get(InFlight.key(runId, index));
     if (!entry) return false;
     markPlaced(entry);
+    if (!entry.counted) {
+      entry.counted = true;
+      this.remoteShare = this.remoteShare * (1 - SHARE_WEIGHT) + (remote ? SHARE_WEIGHT : 0);
+    }
     if (!remote || entry.remote) return false;
     entry.remote = true;
     this.remoteCount += 1;
     return true;
+  }
+
+  /**
+   * Waits for one of the `limit` local slots. A claim sized for expected remote atoms may
+   * bring local ones beyond `concurrency`: they wait here, claimed, until a slot frees.
+   */
+  async acquireLocal(limit: number): Promise<void> {
+    if (this.localRunning < limit) {
+      this.localRunning += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.localWaiting.push(resolve));
+  }
+
+  /** gives a local slot back: to the first atom waiting for one, if any */
+  releaseLocal(): void {
+    const next = this.localWaiting.shift();
+    if (next) next();
+    else this.localRunning -= 1;
   }
 
   /**
@@ -133,7 +169,7 @@ export class InFlight {
   add(claim: ClaimedAtom): InFlightAtom {
     const key = InFlight.key(claim.runId, claim.index);
     this.delete(claim.runId, claim.index);
-    const entry: InFlightAtom = { claim, abort: new LazyAbort(), remote: false, placed: false, onPlaced: null };
+    const entry: InFlightAtom = { claim, abort: new LazyAbort(), remote: false, placed: false, onPlaced: null, counted: false };
     this.atoms.set(key, entry);
     return entry;
   }
