@@ -4,8 +4,9 @@
  *
  * 1. Idle start latency on MariaDB ("Wake-ups"), from `startRun` in this process to the task
  *    starting to execute in an idle engine process, with the engine polling every second
- *    (the default) and either AMQP wake-ups or none. MariaDB has no push of its own, so
- *    without AMQP the figure is about half the poll interval.
+ *    (the default) and either AMQP wake-ups or none. Without AMQP the engine hears the
+ *    store's own wake-ups (on MariaDB a killed sleep, ARCHITECTURE.md protocol 6), else
+ *    its poll.
  * 2. Remote workers on PostgreSQL ("Remote tasks"): the unordered flow of 1,000 remote
  *    no-op tasks (bench/fixtures/amqp-flows.ts) through one engine in this process and 1, 2
  *    and 4 `stoker worker` processes at their default settings, against the same flow
@@ -366,7 +367,7 @@ export async function benchAmqp(options: { quick: boolean; dialects: readonly Di
     if (options.only !== 'remote') {
       for (const d of options.dialects) {
         for (const withAmqp of [true, false]) {
-          progress(`${d}: idle starts ${withAmqp ? 'with AMQP wake-ups' : 'polling (1 s)'}`);
+          progress(`${d}: idle starts ${withAmqp ? 'with AMQP wake-ups' : 'without AMQP (the store wake-ups, poll 1 s)'}`);
           const row = await idleLatency(d, withAmqp, broker.url, options.quick ? 20 : 100);
           if (row) idle.push(row);
         }
@@ -388,7 +389,7 @@ export function amqpMarkdown(r: AmqpResults): string {
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...r.idle.map(
       (i) =>
-        `| ${i.dialect} | ${i.mode === 'amqp' ? 'AMQP' : 'poll 1 s'} | ${i.medianMs} / ${i.p99Ms} / ${i.maxMs} | ${i.afterCommitMedianMs} / ${i.afterCommitP99Ms} | ${i.startRunMedianMs} | ${i.hops ? `${i.hops.heardMs} / +${i.hops.claimSentMs} / +${i.hops.claimedMs} / +${i.hops.executingMs}` : ''} | ${i.n} |`,
+        `| ${i.dialect} | ${i.mode === 'amqp' ? 'AMQP' : 'none (store wake-ups, poll 1 s)'} | ${i.medianMs} / ${i.p99Ms} / ${i.maxMs} | ${i.afterCommitMedianMs} / ${i.afterCommitP99Ms} | ${i.startRunMedianMs} | ${i.hops ? `${i.hops.heardMs} / +${i.hops.claimSentMs} / +${i.hops.claimedMs} / +${i.hops.executingMs}` : ''} | ${i.n} |`,
     ),
   ];
   if (r.remote.length > 0) {
