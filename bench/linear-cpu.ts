@@ -32,7 +32,12 @@ if (dialect === 'postgres') {
 }
 
 const registry = new FlowRegistry();
-registry.register(linear(`linear${N}`, Array.from({ length: N }, (_, i) => task({ name: `s${i}`, execute: () => null }))));
+registry.register(
+  linear(
+    `linear${N}`,
+    Array.from({ length: N }, (_, i) => task({ name: `s${i}`, execute: () => null })),
+  ),
+);
 const db = await createTestStore(dialect);
 if (!db) throw new Error(`${dialect} is not reachable`);
 const engine = new Engine({ store: db.store, flows: registry });

@@ -140,7 +140,13 @@ export class PostgresStore extends SqlStore {
   async completeSuccessFast(input: Input<'completeSuccess'>): Output<'completeSuccess'> {
     this.pg.assertOpen();
     // a named statement: parsed and planned once per connection, not on every atom
-    const done = await this.pg.query('complete an atom (fast path)', FAST_SUCCESS_SQL, fastSuccessParams(input), this.pg.pool, 'fast_success');
+    const done = await this.pg.query(
+      'complete an atom (fast path)',
+      FAST_SUCCESS_SQL,
+      fastSuccessParams(input),
+      this.pg.pool,
+      'fast_success',
+    );
     return fastSuccessResult(done.rows);
   }
 
