@@ -108,7 +108,10 @@ describe.skipIf(unavailable !== null)('RabbitMQ stop_app / start_app mid-run', (
         ).toEqual([]);
         await workers.terminateAll();
         await s.fleet.terminateAll();
-        for (const p of [...workers.all, ...s.fleet.all]) console.log(`${p.name} on ${dialect}: ${JSON.stringify(p.stats)}`);
+        for (const p of [...workers.all, ...s.fleet.all])
+          console.log(
+            `${p.name} on ${dialect}: ${JSON.stringify(p.stats)}${p.stats ? '' : ` (exit ${JSON.stringify(p.exit)}; stderr: ${p.stderr.slice(-2000)})`}`,
+          );
         for (const w of workers.all) expect(Number(w.stats?.reconnects)).toBeGreaterThanOrEqual(1);
         for (const e of s.fleet.all) expect(Number(e.stats?.amqpReconnects)).toBeGreaterThanOrEqual(1);
 

@@ -103,13 +103,14 @@ export class AmqpTaskConsumer {
     this.connection.offConnect(this.setup);
     const ch = this.ch;
     // no new deliveries; unacknowledged ones return to the queue when the channel closes
-    if (ch) for (const tag of this.consumerTags) await ch.cancel(tag).catch(() => undefined);
+    // a channel the broker already closed (a restart) may refuse these at once: a stop goes on
+    if (ch) for (const tag of this.consumerTags) await settle(() => ch.cancel(tag));
     if (this.running.size > 0) {
       await Promise.race([new Promise<void>((resolve) => (this.idle = resolve)), new Promise((r) => setTimeout(r, drainMs))]);
     }
     for (const r of this.running.values()) r.abort.abort(new Error('worker stopping'));
     this.ch = null;
-    await ch?.close().catch(() => undefined);
+    if (ch) await settle(() => ch.close());
   }
 
   private consumerTags: string[] = [];
@@ -307,5 +308,14 @@ export class AmqpTaskConsumer {
     } finally {
       for (const q of replies) q.sent();
     }
+  }
+}
+
+/** Runs `fn` and waits for it, ignoring a failure whether it is thrown or rejected. */
+async function settle(fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch {
+    // nothing to do: the channel is gone already
   }
 }
