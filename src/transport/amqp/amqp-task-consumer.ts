@@ -304,7 +304,13 @@ export class AmqpTaskConsumer {
       this.stats.replyMessages += 1;
       // a delivery tag belongs to its channel: after a reconnect the old request is redelivered
       // (the engine drops the second reply as unknown)
-      for (const q of replies) if (q.from === ch) ch.ack(q.msg);
+      // The channel may have closed since the confirm (a broker shutdown): amqplib then throws
+      // here, and the unacknowledged requests are delivered again anyway.
+      try {
+        for (const q of replies) if (q.from === ch) ch.ack(q.msg);
+      } catch {
+        // the channel is gone with its delivery tags
+      }
     } finally {
       for (const q of replies) q.sent();
     }
