@@ -63,7 +63,13 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       ])
         await admin.query(`ALTER DATABASE ${dbName} SET ${set}`);
     for (let i = 0; i < engines; i++)
-      procs.push(await startEngine(db.url, args.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/claim-probe-prof'] : []));
+      procs.push(
+        await startEngine(
+          db.url,
+          args.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/claim-probe-prof'] : [],
+          args.includes('--no-watch-peers') ? ['--no-watch-peers'] : [],
+        ),
+      );
     const { loadFlowsModule } = await import('../src/runtime/load-flows.js');
     const { FlowRegistry } = await import('../src/flow/index.js');
     const flows = new FlowRegistry();

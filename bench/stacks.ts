@@ -59,10 +59,23 @@ export const chain = (n: number): string =>
   ).join('');
 
 /** a `stoker engine` process at its default settings (`nodeArgs`: options for node itself, e.g. --cpu-prof); resolves once it has started */
-export function startEngine(url: string, nodeArgs: readonly string[] = []): Promise<ChildProcess> {
+export function startEngine(url: string, nodeArgs: readonly string[] = [], engineArgs: readonly string[] = []): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    [...nodeArgs, '--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'engine', '--store', url, '--flows', FLOWS, '--stats-ms', '0'],
+    [
+      ...nodeArgs,
+      '--import',
+      'tsx',
+      join(ROOT, 'src', 'cli', 'main.ts'),
+      'engine',
+      '--store',
+      url,
+      '--flows',
+      FLOWS,
+      '--stats-ms',
+      '0',
+      ...engineArgs,
+    ],
     { cwd: ROOT, env: { ...process.env, STOKER_MAX_RESOURCES_PER_STACK: String(MAX_RESOURCES) }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   return new Promise((resolve, reject) => {

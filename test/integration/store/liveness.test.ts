@@ -565,6 +565,33 @@ await describeEachDialect('liveness', (ctx) => {
     }
   });
 
+  it.runIf(ctx.dialect === 'postgres')(
+    "postgres: a watch waits in short statements, so no snapshot of it holds the database's horizon for the whole wait",
+    async () => {
+      const { store, prefix } = await fresh();
+      const other = await ctx.db.open({ tablePrefix: prefix });
+      await other.registerEngine({ id: 'alive-long', host: 'h', pid, version: 't', leaseMs: 60_000 });
+      const never = new AbortController().signal;
+      const watching = store.watchEngine!('alive-long', { maxWaitMs: 1_500, signal: never });
+      // the statements of the watch connection seen waiting, by their start
+      const starts = new Set<string>();
+      let done = false;
+      void watching.finally(() => (done = true));
+      while (!done) {
+        const rows = await ctx.db.exec(
+          `SELECT query_start::text AS s FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name LIKE '%-watch' AND state = 'active' AND backend_xmin IS NOT NULL`,
+        );
+        for (const r of rows) starts.add(String(r.s));
+        await sleep(20);
+      }
+      expect(await watching).toBe('held');
+      // one statement for the whole wait held one snapshot for 1.5 s (src/store/postgres/sweeps.ts)
+      expect(starts.size).toBeGreaterThanOrEqual(3);
+      await other.deregisterEngine('alive-long');
+    },
+  );
+
   it.runIf(ctx.dialect === 'postgres')('the wake-up listener connection carries the R12 settings', async () => {
     const { store } = await fresh();
     const unsubscribe = await store.wakeups!.subscribe(() => undefined);
