@@ -24,26 +24,15 @@
  * /tmp/claim-probe-prof; `--keep` leaves the database for a look afterwards.
  */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { createTestStore, postgresAdminUrl } from '../test/helpers/databases.js';
+import { backendTicks, backendTicksSince, cpuTicks, TICK_US } from './common.js';
 import { group, startEngine } from './stacks.js';
 
 const FLOWS = join(import.meta.dirname, 'fixtures', 'stack-bench-flows.ts');
-const TICK_US = 10_000;
-
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return 0;
-  }
-}
 
 async function probe(engines: number, workload: string, size: number): Promise<void> {
   const db = (await createTestStore('postgres'))!;
@@ -82,7 +71,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       logLevel: 'error',
     });
     const load = loadavg()[0]!.toFixed(1);
-    const pids0 = new Map((await backendPids()).map((p) => [p, cpuTicks(p)]));
+    const backends0 = await backendTicks(admin, dbName);
     const eng0 = procs.map((p) => cpuTicks(p.pid!));
     const t0 = performance.now();
     // what the database's backends are doing, every few ms: waits for locks, for the WAL, or working
@@ -123,8 +112,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     sampling = false;
     await sampler;
     const engCpu = procs.reduce((s, p, i) => s + cpuTicks(p.pid!) - eng0[i]!, 0);
-    let beCpu = 0;
-    for (const p of await backendPids()) beCpu += cpuTicks(p) - (pids0.get(p) ?? 0);
+    const beCpu = backendTicksSince(backends0, await backendTicks(admin, dbName));
     await rt.stop({ timeoutMs: 5_000 });
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
