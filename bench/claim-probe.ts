@@ -2,11 +2,12 @@
  * What one atom costs PostgreSQL when one or two engine processes share the work
  * (issue "Heat-compatible orchestration", benchmark: two engines faster than one).
  *
- *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|unordered] [--size 1000] [--explain] [--cpu-prof] [--keep]
+ *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|unordered] [--size 1000] [--explain] [--cpu-prof] [--keep]
  *
  * Per configuration, on a fresh database: N `stoker engine` processes at their default
  * settings; this process (no engine of its own) creates a stack holding one
- * OS::Heat::ResourceGroup of `--size` OS::Heat::TestResource (`stack`), or starts one
+ * OS::Heat::ResourceGroup of `--size` OS::Heat::TestResource (`stack`), updates every value of
+ * such a stack created before (`stack-update`; the create is in the index and xact counts), or starts one
  * unordered no-op flow of that size (`unordered`), and waits for it. Then everything is
  * stopped, so that every session's statistics have reached PostgreSQL, and it prints per
  * atom of the workload (the stack's resource steps, or the flow's atoms):
@@ -71,6 +72,18 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       logLevel: 'error',
     });
     const load = loadavg()[0]!.toFixed(1);
+    const settle = async (id: string) => {
+      for (;;) {
+        const s = await rt.stacks!.get(id);
+        if (s.status !== 'IN_PROGRESS') {
+          if (s.status !== 'COMPLETE') throw new Error(`stack ended ${s.action}_${s.status}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    // an update is measured on a stack created before (its create's counts are in the totals)
+    if (workload === 'stack-update') await settle((await rt.stacks!.create('g', { template: group(size) })).id);
     const backends0 = await backendTicks(admin, dbName);
     const eng0 = procs.map((p) => cpuTicks(p.pid!));
     const t0 = performance.now();
@@ -93,17 +106,9 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       }
       await c.end();
     })();
-    if (workload === 'stack') {
-      const id = (await rt.stacks!.create('g', { template: group(size) })).id;
-      for (;;) {
-        const s = await rt.stacks!.get(id);
-        if (s.status !== 'IN_PROGRESS') {
-          if (s.status !== 'COMPLETE') throw new Error(`stack ended ${s.action}_${s.status}`);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    } else {
+    if (workload === 'stack') await settle((await rt.stacks!.create('g', { template: group(size) })).id);
+    else if (workload === 'stack-update') await settle((await rt.stacks!.update('g', { existing: true, parameters: { value: 'two' } })).id);
+    else {
       const { run } = await rt.client.startRun(`unordered${size}`, {});
       const done = await rt.client.waitForRun(run.id, { pollMs: 10 });
       if (done.status !== 'SUCCESS') throw new Error(`flow ended ${done.status}`);

@@ -42,6 +42,15 @@ const VIEW_STACK_COLUMNS = ['id', ...Object.values(STACK_COLUMNS)].map((c) => `s
  * A row's stack and name never change, so the lookup's snapshot suffices; the written row's
  * state is checked on its newest version by the UPDATE itself.
  */
+/**
+ * A row found by its id is checked to be of the step's stack after it is found: written as
+ * a plain equality, `r.stack_id = v."stackId"` joined the stack's own equality (`st.id`), and
+ * the planner probed `stack_resources_stack` by the stack and filtered the stack's every row
+ * by id instead of probing the primary key (a group of 1,000 updated in place: 509 index
+ * entries read per step). `IS TRUE` is no index condition, so the id is the only one.
+ */
+const OF_STACK = `(r.stack_id = v."stackId") IS TRUE`;
+
 const PLANNED_ROW = `CROSS JOIN LATERAL (SELECT x.id FROM {p}stack_resources x
                  WHERE x.stack_id = v."stackId" AND x.name = v.name AND x.current_row = 1 AND x.deleted = 0 OFFSET 0) x`;
 
@@ -481,7 +490,7 @@ export class StackStore {
     const which =
       action === 'CREATE'
         ? `r.id = x.id AND r.current_row = 1 AND r.action = 'INIT'`
-        : `r.id = v."rowId" AND r.stack_id = v."stackId" AND r.action <> 'INIT' AND NOT (r.action = 'DELETE' AND r.status = 'IN_PROGRESS')`;
+        : `r.id = v."rowId" AND ${OF_STACK} AND r.action <> 'INIT' AND NOT (r.action = 'DELETE' AND r.status = 'IN_PROGRESS')`;
     const rows = await this.sql.write(
       'start resource steps',
       (s) =>
@@ -663,7 +672,7 @@ export class StackStore {
           `WITH v AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS v(${record})),
          u AS (UPDATE {p}stack_resources r SET ${patches.set}
                FROM v JOIN {p}stacks st ON st.id = v."stackId" AND st.traversal = v.traversal
-               WHERE r.id = v.id AND r.stack_id = v."stackId" AND r.current_row = 1 AND r.deleted = 0 AND r.hold_token IS NULL
+               WHERE r.id = v.id AND ${OF_STACK} AND r.current_row = 1 AND r.deleted = 0 AND r.hold_token IS NULL
                  AND r.action = v.seen_action AND r.status = v.seen_status
                  AND r.template_set IS NOT DISTINCT FROM v.seen_set AND r.updated_at IS NOT DISTINCT FROM v.seen_at
                RETURNING v.ord),
