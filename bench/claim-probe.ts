@@ -2,12 +2,12 @@
  * What one atom costs PostgreSQL when one or two engine processes share the work
  * (issue "Heat-compatible orchestration", benchmark: two engines faster than one).
  *
- *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|unordered] [--size 1000] [--explain] [--cpu-prof] [--keep]
+ *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--explain] [--cpu-prof] [--keep]
  *
  * Per configuration, on a fresh database: N `stoker engine` processes at their default
  * settings; this process (no engine of its own) creates a stack holding one
  * OS::Heat::ResourceGroup of `--size` OS::Heat::TestResource (`stack`), updates every value of
- * such a stack created before (`stack-update`; the create is in the index and xact counts), or starts one
+ * such a stack created before (`stack-update`; the create is in the index and xact counts), deletes one (`stack-delete`), or starts one
  * unordered no-op flow of that size (`unordered`), and waits for it. Then everything is
  * stopped, so that every session's statistics have reached PostgreSQL, and it prints per
  * atom of the workload (the stack's resource steps, or the flow's atoms):
@@ -83,7 +83,9 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       }
     };
     // an update is measured on a stack created before (its create's counts are in the totals)
-    if (workload === 'stack-update') await settle((await rt.stacks!.create('g', { template: group(size) })).id);
+    let created = '';
+    if (workload === 'stack-update' || workload === 'stack-delete')
+      await settle((created = (await rt.stacks!.create('g', { template: group(size) })).id));
     const backends0 = await backendTicks(admin, dbName);
     const eng0 = procs.map((p) => cpuTicks(p.pid!));
     const t0 = performance.now();
@@ -108,7 +110,17 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     })();
     if (workload === 'stack') await settle((await rt.stacks!.create('g', { template: group(size) })).id);
     else if (workload === 'stack-update') await settle((await rt.stacks!.update('g', { existing: true, parameters: { value: 'two' } })).id);
-    else {
+    else if (workload === 'stack-delete') {
+      await rt.stacks!.delete('g');
+      for (;;) {
+        const s = await rt.stacks!.get(created, undefined, { deleted: true });
+        if (s.status !== 'IN_PROGRESS') {
+          if (s.status !== 'COMPLETE') throw new Error(`stack ended ${s.action}_${s.status}`);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } else {
       const { run } = await rt.client.startRun(`unordered${size}`, {});
       const done = await rt.client.waitForRun(run.id, { pollMs: 10 });
       if (done.status !== 'SUCCESS') throw new Error(`flow ended ${done.status}`);
