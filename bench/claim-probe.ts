@@ -2,7 +2,7 @@
  * What one atom costs PostgreSQL when one or two engine processes share the work
  * (issue "Heat-compatible orchestration", benchmark: two engines faster than one).
  *
- *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--explain] [--cpu-prof] [--keep]
+ *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--warm] [--explain] [--cpu-prof] [--keep]
  *
  * Per configuration, on a fresh database: N `stoker engine` processes at their default
  * settings; this process (no engine of its own) creates a stack holding one
@@ -83,6 +83,23 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       }
     };
     // an update is measured on a stack created before (its create's counts are in the totals)
+    const settleDeleted = async (id: string) => {
+      for (;;) {
+        const s = await rt.stacks!.get(id, undefined, { deleted: true });
+        if (s.status !== 'IN_PROGRESS') {
+          if (s.status !== 'COMPLETE') throw new Error(`stack ended ${s.action}_${s.status}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    // --warm: the engines first create and delete a group of the same size (their code warmed up by V8)
+    if (args.includes('--warm')) {
+      const w = (await rt.stacks!.create('warm', { template: group(size) })).id;
+      await settle(w);
+      await rt.stacks!.delete('warm');
+      await settleDeleted(w);
+    }
     let created = '';
     if (workload === 'stack-update' || workload === 'stack-delete')
       await settle((created = (await rt.stacks!.create('g', { template: group(size) })).id));
@@ -112,14 +129,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     else if (workload === 'stack-update') await settle((await rt.stacks!.update('g', { existing: true, parameters: { value: 'two' } })).id);
     else if (workload === 'stack-delete') {
       await rt.stacks!.delete('g');
-      for (;;) {
-        const s = await rt.stacks!.get(created, undefined, { deleted: true });
-        if (s.status !== 'IN_PROGRESS') {
-          if (s.status !== 'COMPLETE') throw new Error(`stack ended ${s.action}_${s.status}`);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await settleDeleted(created);
     } else {
       const { run } = await rt.client.startRun(`unordered${size}`, {});
       const done = await rt.client.waitForRun(run.id, { pollMs: 10 });
