@@ -379,8 +379,16 @@ await describeEachDialect('liveness', (ctx) => {
       const notifier = await ctx.db.open({ tablePrefix: prefix });
       const w = await countWakes(listener);
       const nextWake = w.next;
-      const threadOf = (): number => (listener.wakeups as unknown as { listener: { conn: { threadId: number } } }).listener.conn.threadId;
-      // the listener sleeps in its statement; no wake-up arrives unasked
+      const pairOf = (): { waiter: { threadId: number }; holder: { threadId: number }; lock: string } =>
+        (
+          listener.wakeups as unknown as {
+            listener: { pair: { waiter: { threadId: number }; holder: { threadId: number }; lock: string } };
+          }
+        ).listener.pair;
+      const threadOf = (): number => pairOf().waiter.threadId;
+      // the listener waits in its statement, for the lock its holder keeps; no wake-up arrives unasked
+      const [held] = await ctx.db.exec(`SELECT IS_USED_LOCK('${pairOf().lock}') AS conn`);
+      expect(Number(held!.conn), 'the holder keeps the lock the waiter waits for').toBe(pairOf().holder.threadId);
       await sleep(300);
       const idle = w.count();
       await sleep(300);
@@ -422,16 +430,33 @@ await describeEachDialect('liveness', (ctx) => {
       await notifier.wakeups!.notify();
       await again;
 
+      // the holder's connection is killed: its lock comes free, the waiter gets it, and the
+      // listener replaces both and wakes its subscribers once
+      const before2 = pairOf();
+      const holderWake = nextWake(5_000, 'the wake-up after the holder was lost');
+      await ctx.db.exec(`KILL ${before2.holder.threadId}`);
+      await holderWake;
+      expect(pairOf().holder.threadId).not.toBe(before2.holder.threadId);
+      expect(pairOf().lock).not.toBe(before2.lock);
+      const third = nextWake(1_000, 'a wake-up after the holder was replaced');
+      await notifier.wakeups!.notify();
+      await third;
+
       const last = threadOf();
+      const lastHolder = pairOf().holder.threadId;
       await w.unsubscribe();
       expect((listener.wakeups as unknown as { listener?: unknown }).listener).toBeUndefined();
       await waitFor(
         async () =>
-          Number((await ctx.db.exec(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ${last}`))[0]!.n) === 0
+          Number(
+            (await ctx.db.exec(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID IN (${last}, ${lastHolder})`))[0]!.n,
+          ) === 0
             ? true
             : undefined,
-        15_000,
-        'the listener connection to end',
+        // the holder's close frees the lock and ends the waiter's wait (no KILL needed), well
+        // before the wait's own 10 s
+        5_000,
+        'the listener connections to end',
       );
     },
   );
