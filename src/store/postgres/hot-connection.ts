@@ -40,6 +40,7 @@ export class HotConnection {
    * false (nothing sent) when the connection is busy or not open: use the pool.
    */
   send(name: string | undefined, text: string, values: unknown[], done: (error: Error | null, rows: Raw[]) => void): boolean {
+    if (this.client !== null && !queryable(this.client)) this.drop(this.client); // ended while idle: never send on it
     const client = this.client;
     if (client === null || this.busy) {
       if (client === null) this.open();
@@ -50,7 +51,7 @@ export class HotConnection {
       this.busy = false;
       if (error) {
         // a connection that can no longer run statements is dropped; the next statement opens another
-        if (!(client as unknown as { _queryable: boolean })._queryable) this.drop(client);
+        if (!queryable(client)) this.drop(client);
         done(error, []);
       } else done(null, result.rows);
     });
@@ -81,6 +82,7 @@ export class HotConnection {
             this.port.onError(e);
             this.drop(client);
           });
+          client.on('end', () => this.drop(client));
           this.client = client;
         },
         // the pool reports the same failure on the statements it runs meanwhile
@@ -95,4 +97,9 @@ export class HotConnection {
     this.busy = false;
     client.end().catch(() => undefined);
   }
+}
+
+/** Whether pg still sends statements on the client (false once its connection failed or ended). */
+function queryable(client: pg.Client): boolean {
+  return (client as unknown as { _queryable?: boolean })._queryable !== false;
 }
