@@ -5,7 +5,8 @@
  * - PostgreSQL: `pg_terminate_backend` of a random backend whose `application_name` is
  *   `stoker-engine…` (the fixture opens its store with role `engine`: pool connections are
  *   `stoker-engine`, the session-lock connection `stoker-engine-lock`, LISTEN
- *   `stoker-engine-listen`, the peer watch `stoker-engine-watch`).
+ *   `stoker-engine-listen`, the peer watch `stoker-engine-watch`; the fast completions'
+ *   `stoker-engine-hot` counts as a pool connection).
  * - MariaDB (performance_schema is off, so no program_name): `KILL CONNECTION` of a
  *   PROCESSLIST entry whose client port belongs to an engine process (ports → pids by `ss`);
  *   an engine's session-lock connection is the one `IS_USED_LOCK(<its lock name>)` names,
