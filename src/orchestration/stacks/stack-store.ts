@@ -33,6 +33,15 @@ export {
 const VIEW_STACK_COLUMNS = ['id', ...Object.values(STACK_COLUMNS)].map((c) => `st.${c} AS st__${c}`).join(', ');
 
 /**
+ * A row found by its id is checked to be of the step's stack after it is found: written as
+ * a plain equality, `r.stack_id = v."stackId"` joined the stack's own equality (`st.id`), and
+ * the planner probed `stack_resources_stack` by the stack and filtered the stack's every row
+ * by id instead of probing the primary key (a group of 1,000 updated in place: 509 index
+ * entries read per step). `IS TRUE` is no index condition, so the id is the only one.
+ */
+const OF_STACK = `(r.stack_id = v."stackId") IS TRUE`;
+
+/**
  * The planned row a create takes, found by `(stack_id, name)` of the JSON list's entry `v`:
  * a lateral lookup kept apart (`OFFSET 0`) so that both columns are its index condition, and
  * the row then written is joined by its primary key. Joined to the row directly, the planner
@@ -42,15 +51,6 @@ const VIEW_STACK_COLUMNS = ['id', ...Object.values(STACK_COLUMNS)].map((c) => `s
  * A row's stack and name never change, so the lookup's snapshot suffices; the written row's
  * state is checked on its newest version by the UPDATE itself.
  */
-/**
- * A row found by its id is checked to be of the step's stack after it is found: written as
- * a plain equality, `r.stack_id = v."stackId"` joined the stack's own equality (`st.id`), and
- * the planner probed `stack_resources_stack` by the stack and filtered the stack's every row
- * by id instead of probing the primary key (a group of 1,000 updated in place: 509 index
- * entries read per step). `IS TRUE` is no index condition, so the id is the only one.
- */
-const OF_STACK = `(r.stack_id = v."stackId") IS TRUE`;
-
 const PLANNED_ROW = `CROSS JOIN LATERAL (SELECT x.id FROM {p}stack_resources x
                  WHERE x.stack_id = v."stackId" AND x.name = v.name AND x.current_row = 1 AND x.deleted = 0 OFFSET 0) x`;
 
