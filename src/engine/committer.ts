@@ -23,6 +23,12 @@ import { RunTransition, emptyResult, type Completion, type TransitionDeps, type 
 export class Committer {
   private readonly queue: Completion[] = [];
   private flushing: Promise<void> | null = null;
+  /**
+   * A flush loop is running or about to: set by `enqueue`, cleared by the loop in the same
+   * step as its last look at the queue. (`flushing` is cleared a few microtasks later, by
+   * its `finally`: a completion queued in between would have waited for the next one.)
+   */
+  private active = false;
   private readonly fast: FastCommits;
 
   constructor(
@@ -39,37 +45,46 @@ export class Committer {
 
   enqueue(c: Completion): void {
     this.queue.push(c);
-    if (this.flushing) return;
+    if (this.active) return;
+    this.active = true;
     // Group commit: while other atoms are still executing, wait one turn of the event loop
     // for those finishing in the same turn (no-op tasks at concurrency 16: 16 atoms per
     // commit instead of about 5). A lone completion (a linear flow) is sent at once, in this
     // turn: no other atom can join it.
     const others = this.core.inflight.size > this.queue.length;
     const flushed = others ? new Promise<void>((resolve) => this.core.clock.defer(resolve)).then(() => this.flushLoop()) : this.flushLoop();
-    this.flushing = flushed.finally(() => (this.flushing = null));
+    const settled: Promise<void> = flushed.finally(() => {
+      if (this.flushing === settled) this.flushing = null;
+    });
+    this.flushing = settled;
   }
 
   private async flushLoop(): Promise<void> {
     const core = this.core;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, core.settings.maxBatch);
-      let result: TransitionResult | null = null;
-      let firstError: unknown = undefined;
-      try {
-        result = await this.commit(batch);
-      } catch (e) {
-        core.emitError(e);
-        firstError = e;
+    // the finally runs in the same step as the loop's last look at the queue (no await between)
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, core.settings.maxBatch);
+        let result: TransitionResult | null = null;
+        let firstError: unknown = undefined;
+        try {
+          result = await this.commit(batch);
+        } catch (e) {
+          core.emitError(e);
+          firstError = e;
+        }
+        if (result) {
+          this.settle(batch, result, false);
+        } else {
+          // One attempt of the whole batch failed: commit each run's completions alone, so that
+          // whatever went wrong for one run cannot roll back or hold up the others.
+          const groups = [...byRun(batch).values()];
+          for (const group of groups) await this.commitAlone(group, firstError, groups.length > 1);
+        }
+        core.slotFreed();
       }
-      if (result) {
-        this.settle(batch, result, false);
-      } else {
-        // One attempt of the whole batch failed: commit each run's completions alone, so that
-        // whatever went wrong for one run cannot roll back or hold up the others.
-        const groups = [...byRun(batch).values()];
-        for (const group of groups) await this.commitAlone(group, firstError, groups.length > 1);
-      }
-      core.slotFreed();
+    } finally {
+      this.active = false;
     }
   }
 
