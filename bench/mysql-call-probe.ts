@@ -12,9 +12,11 @@
  *
  * The procedure as migration 5 created it is installed beside the current one (as
  * `fast_success_m5`) and the two take turns, a run each per round, so that both see the
- * same load; each line is one run, the last two the medians per procedure.
+ * same load (`--against FILE`: the CREATE PROCEDURE {p}fast_success(…) in FILE instead of
+ * migration 5's, to try a variant); each line is one run, the last two the medians per procedure (`--current-only`:
+ * the current one alone, e.g. under `perf record`).
  *
- *   node --import tsx bench/mysql-call-probe.ts --server-pid $(pidof mariadbd) [--atoms 2000] [--rounds 4]
+ *   node --import tsx bench/mysql-call-probe.ts --server-pid $(pidof mariadbd) [--atoms 2000] [--rounds 4] [--current-only]
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -72,7 +74,8 @@ const db = await createTestStore('mysql');
 if (!db) throw new Error('mysql is not reachable');
 const store = db.store;
 // migration 5's fast_success under another name, called through the same client code
-const m5 = PROCEDURE_STATEMENTS.find((t) => t.startsWith('CREATE PROCEDURE {p}fast_success('))!;
+const against = opt('against', '');
+const m5 = against ? readFileSync(against, 'utf8') : PROCEDURE_STATEMENTS.find((t) => t.startsWith('CREATE PROCEDURE {p}fast_success('))!;
 await db.exec(m5.replace('{p}fast_success(', '{p}fast_success_m5(').replaceAll('{p}', 'stoker_'));
 const driver = (store as unknown as { driver: MysqlDriver }).driver;
 const renamed = {
@@ -81,7 +84,7 @@ const renamed = {
 };
 const versions: [string, FastCompletions][] = [
   ['current', store.fast!],
-  ['migration 5', new MysqlFastCompletions(renamed as unknown as MysqlDriver)],
+  [against ? 'against' : 'migration 5', new MysqlFastCompletions(renamed as unknown as MysqlDriver)],
 ];
 const results = new Map<string, Record<string, number>[]>();
 /** the session counters of the calling connections, summed (each read on its own connection, idle between calls) */
@@ -104,8 +107,9 @@ const callerThreads = async (): Promise<number[]> => {
   return rows.map((r) => Number(r.TID));
 };
 try {
-  for (let round = 0; round < rounds * 2; round++) {
-    const [version, fast] = versions[round % 2]!;
+  const compared = args.includes('--current-only') ? versions.slice(0, 1) : versions;
+  for (let round = 0; round < rounds * compared.length; round++) {
+    const [version, fast] = compared[round % compared.length]!;
     const run = newRun({ predecessors: Array.from({ length: N }, (_, i) => (i === 0 ? [] : [i - 1])) });
     await store.startRun(run);
     const [first] = await store.claimAtoms('probe', 1);
