@@ -11,6 +11,7 @@
  *    no-op tasks (bench/fixtures/amqp-flows.ts) through one engine in this process and 1, 2
  *    and 4 `stoker worker` processes at their default settings, against the same flow
  *    executed in the engine (no RabbitMQ): atoms/s and the ratio; the messages per atom.
+ *    Each set of workers (and the engine's reference) has one untimed warm-up run first.
  * 3. 2,000 runs of one remote task that sleeps 100 ms, 4 workers × `--concurrency 50`:
  *    seconds, against the ideal 2,000 × 0.1 s / 200 slots = 1 s.
  *
@@ -294,14 +295,15 @@ async function remoteWorkers(amqpUrl: string, quick: boolean): Promise<AmqpRemot
     amqp = await openAmqp({ url: amqpUrl, key: KEY, name: 'bench-engine' });
     const engine = new Engine({ store: db.store, flows: registry(), amqp, concurrency: ENGINE_CONCURRENCY, pollMs: 200, maxBatch: 256 });
     await engine.start();
-    let warm = false;
     for (const n of [1, 2, 4]) {
       progress(`postgres: remote1000 through ${n} worker process${n > 1 ? 'es' : ''}`);
       const workers = await startWorkers(amqpUrl, n);
       let lines: string[] = [];
       try {
-        if (!warm) await oneRun(engine); // warm-up: declares the 1,000 task queues
-        warm = true;
+        // warm-up, untimed, with each set of workers: the first declares the 1,000 task
+        // queues; in every one the new worker processes compile their code paths, as
+        // long-running workers have long done (the engine's reference has its warm-up too)
+        await oneRun(engine);
         const before = amqp.remote!.snapshot().published;
         const m = await medianRuns(times, () => oneRun(engine));
         const published = amqp.remote!.snapshot().published - before;

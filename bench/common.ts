@@ -3,7 +3,7 @@
  * lines on stderr, the pgbench and mysqlslap references, and writing result files.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestStore } from '../test/helpers/databases.js';
 
@@ -127,4 +127,37 @@ export function writeResults(prefix: string, json: unknown, md: string): void {
   writeFileSync(join(dir, `${prefix}${stamp}.md`), md + '\n');
   writeFileSync(join(dir, `${prefix}latest.json`), text);
   writeFileSync(join(dir, `${prefix}latest.md`), md + '\n');
+}
+
+/** µs of one /proc clock tick (USER_HZ, 100 on Linux) */
+export const TICK_US = 10_000;
+
+/** CPU time (user + system) of a process so far, in clock ticks ({@link TICK_US}); 0 when it is gone */
+export function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU ticks of the database's backends (PostgreSQL on this host) so far, by pid: with a
+ * reading taken earlier, {@link backendTicksSince} gives what they spent in between.
+ */
+export async function backendTicks(
+  admin: { query(sql: string, params: unknown[]): Promise<{ rows: Record<string, unknown>[] }> },
+  dbName: string,
+): Promise<Map<number, number>> {
+  const pids = (await admin.query('SELECT pid FROM pg_stat_activity WHERE datname = $1', [dbName])).rows.map((r) => Number(r.pid));
+  return new Map(pids.map((p) => [p, cpuTicks(p)]));
+}
+
+/** ticks spent between two {@link backendTicks} readings (a backend opened in between counts from its start) */
+export function backendTicksSince(before: Map<number, number>, now: Map<number, number>): number {
+  let ticks = 0;
+  for (const [pid, t] of now) ticks += t - (before.get(pid) ?? 0);
+  return ticks;
 }

@@ -42,7 +42,7 @@ import { Engine } from '../src/engine/engine.js';
 import { FlowRegistry } from '../src/flow/index.js';
 import { EngineProc, sleep } from '../test/chaos/harness.js';
 import { createTestStore, postgresAdminUrl, type TestStore } from '../test/helpers/databases.js';
-import { pgbenchReference, progressFor, round, writeResults } from './common.js';
+import { backendTicks, backendTicksSince, pgbenchReference, progressFor, round, TICK_US, writeResults } from './common.js';
 import flows from './fixtures/engines-flows.js';
 
 const ENGINE_SCRIPT = join(import.meta.dirname, 'engine-process.ts');
@@ -96,6 +96,10 @@ export interface EnginesRow {
   perEngine: EngineShare[];
   /** CPU time (user + system) of the engine processes from their release to their exit, per atom, ms */
   engineCpuMsPerAtom: number;
+  /** CPU time of the bench database's backends from the engines' release to the last run's end, per atom, ms */
+  backendCpuMsPerAtom: number;
+  /** index entries read per atom (`pg_stat_user_indexes.idx_tup_read`, engines' lifetime), of the atoms and runs indexes */
+  indexReadsPerAtom: Record<string, number>;
   /** Store method → calls per atom, summed over the engines (bench/engine-process.ts counts them) */
   storeCallsPerAtom: Record<string, number>;
   fencedWrites: number;
@@ -130,7 +134,7 @@ export async function benchEngines(options: EnginesOptions = {}): Promise<Engine
       progress(
         `${repeat > 1 ? `round ${pass}/${repeat}, ` : ''}${n} engine${n > 1 ? 's' : ''}: ${row.atomsPerSec} atoms/s, ` +
           `${row.commitsPerAtom} commits/atom (engines), ${row.xactCommitsPerAtom} xact_commit/atom (PostgreSQL), ` +
-          `${row.engineCpuMsPerAtom} ms engine CPU/atom, atoms per engine ${row.perEngine.map((e) => e.atoms).join(' / ')}`,
+          `${row.engineCpuMsPerAtom} ms engine CPU/atom, ${row.backendCpuMsPerAtom} ms backend CPU/atom, atoms per engine ${row.perEngine.map((e) => e.atoms).join(' / ')}`,
       );
     }
   }
@@ -184,9 +188,19 @@ async function oneConfiguration(n: number, runs: number, concurrency: number): P
       );
     }
     await Promise.all(procs.map((p) => p.waitForLine((l) => l === 'armed', 60_000)));
+    const indexReads = async () =>
+      new Map(
+        (
+          await db.exec(
+            `SELECT indexrelname AS i, idx_tup_read AS n FROM pg_stat_user_indexes WHERE relname IN ('stoker_atoms', 'stoker_runs')`,
+          )
+        ).map((r) => [String(r.i), Number(r.n)]),
+      );
+    const readsBefore = await indexReads();
     const before = await xactCommits();
     for (const p of procs) p.signal('SIGUSR2');
     await Promise.all(procs.map((p) => p.ready));
+    const backendsAtRelease = await backendTicks(admin, dbName);
 
     // 3. wait for the last run to end, then stop the engines
     const poll = new pg.Client({ connectionString: db.url });
@@ -207,9 +221,11 @@ async function oneConfiguration(n: number, runs: number, concurrency: number): P
     } finally {
       await poll.end().catch(() => undefined);
     }
+    const backendTicksSpent = backendTicksSince(backendsAtRelease, await backendTicks(admin, dbName));
     await Promise.all(procs.map((p) => p.terminate(60_000)));
     await noSessions();
     const xact = (await xactCommits()) - before - polls;
+    const readsAfter = await indexReads();
 
     // what the database recorded (read after the counter)
     const q = async (sql: string) => db.exec(sql);
@@ -279,6 +295,13 @@ async function oneConfiguration(n: number, runs: number, concurrency: number): P
       runsStartedPerSec,
       perEngine,
       engineCpuMsPerAtom: round(cpuMs / atoms, 3),
+      backendCpuMsPerAtom: round((backendTicksSpent * TICK_US) / 1000 / atoms, 3),
+      indexReadsPerAtom: Object.fromEntries(
+        [...readsAfter]
+          .map(([k, v]) => [k.replace(/^stoker_/, ''), round((v - (readsBefore.get(k) ?? 0)) / atoms, 2)] as const)
+          .filter(([, v]) => v > 0)
+          .sort((a, b) => b[1] - a[1]),
+      ),
       storeCallsPerAtom,
       fencedWrites,
       loadavgBefore,
@@ -315,12 +338,12 @@ export function enginesMarkdown(result: EnginesResult, reference: Record<string,
   const lines = [
     `### Engine processes on one PostgreSQL database: ${r0?.runs ?? 0} runs of graph10 (10 no-op tasks, fan-out and fan-in)`,
     '',
-    '| engines | atoms | seconds | atoms/s | ÷ 1 engine | commits/atom (engines) | xact_commit/atom (PostgreSQL) | engine CPU ms/atom | atoms per engine | first claim after (ms) |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| engines | atoms | seconds | atoms/s | ÷ 1 engine | commits/atom (engines) | xact_commit/atom (PostgreSQL) | engine CPU ms/atom | backend CPU ms/atom | atoms per engine | first claim after (ms) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of result.rows) {
     lines.push(
-      `| ${r.engines} × ${r.concurrencyPerEngine} slots | ${r.atoms} | ${r.seconds} | ${r.atomsPerSec} | ${r.ratioToOneEngine ?? ''} | ${r.commitsPerAtom} | ${r.xactCommitsPerAtom} | ${r.engineCpuMsPerAtom} | ` +
+      `| ${r.engines} × ${r.concurrencyPerEngine} slots | ${r.atoms} | ${r.seconds} | ${r.atomsPerSec} | ${r.ratioToOneEngine ?? ''} | ${r.commitsPerAtom} | ${r.xactCommitsPerAtom} | ${r.engineCpuMsPerAtom} | ${r.backendCpuMsPerAtom} | ` +
         `${r.perEngine.map((e) => `${e.atoms} (${Math.round(e.share * 100)} %)`).join(', ')} | ${r.perEngine.map((e) => e.firstClaimAfterMs ?? '–').join(', ')} |`,
     );
   }
@@ -354,6 +377,16 @@ export function enginesMarkdown(result: EnginesResult, reference: Record<string,
   for (const r of result.rows) {
     const top = Object.entries(r.storeCallsPerAtom).filter(([, v]) => v >= 0.005);
     lines.push(`- ${r.engines} engine${r.engines > 1 ? 's' : ''}: ${top.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  }
+  lines.push(
+    '',
+    "Index entries read per atom (`pg_stat_user_indexes.idx_tup_read`, the engines' lifetime; backend CPU: /proc, the " +
+      "bench database's backends from the release to the last run's end):",
+    '',
+  );
+  for (const r of result.rows) {
+    const reads = Object.entries(r.indexReadsPerAtom ?? {});
+    lines.push(`- ${r.engines} engine${r.engines > 1 ? 's' : ''}: ${reads.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
   for (const [k, v] of Object.entries(reference)) lines.push('', `${k}: ${v}`);
   return lines.join('\n');

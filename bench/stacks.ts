@@ -38,7 +38,7 @@ export interface StackBenchRow {
   ratio: number;
 }
 
-const group = (n: number) => `
+export const group = (n: number): string => `
 heat_template_version: 2016-10-14
 parameters:
   value: {type: string, default: one}
@@ -58,10 +58,24 @@ export const chain = (n: number): string =>
     (_, i) => `  r${i}: {type: OS::Heat::TestResource, properties: {value: v${i}}${i > 0 ? `, depends_on: r${i - 1}` : ''}}\n`,
   ).join('');
 
-function startEngine(url: string): Promise<ChildProcess> {
+/** a `stoker engine` process at its default settings (`nodeArgs`: options for node itself, e.g. --cpu-prof); resolves once it has started */
+export function startEngine(url: string, nodeArgs: readonly string[] = [], engineArgs: readonly string[] = []): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'engine', '--store', url, '--flows', FLOWS, '--stats-ms', '0'],
+    [
+      ...nodeArgs,
+      '--import',
+      'tsx',
+      join(ROOT, 'src', 'cli', 'main.ts'),
+      'engine',
+      '--store',
+      url,
+      '--flows',
+      FLOWS,
+      '--stats-ms',
+      '0',
+      ...engineArgs,
+    ],
     { cwd: ROOT, env: { ...process.env, STOKER_MAX_RESOURCES_PER_STACK: String(MAX_RESOURCES) }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   return new Promise((resolve, reject) => {

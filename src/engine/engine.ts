@@ -382,6 +382,9 @@ export class Engine {
     core.inflight.abortAll('STOKER_ENGINE_STOPPED', 'engine stopping');
     await this.committer.idle;
     core.faultPoint('before-release', { runId: '', atom: -1 });
+    // handed back before the rest stops (the peer watch's end can take a round trip or
+    // more): what it held is claimable by the others at once
+    await core.store.requeueEngine(core.id).catch((e) => core.emitError(e));
     core.timersStopped = true;
     this.lease.stop();
     core.remoteWaits?.stop();
@@ -393,7 +396,6 @@ export class Engine {
     this.unsubscribe = [];
     await this.unlisten?.().catch((e: unknown) => core.emitError(e));
     this.unlisten = null;
-    await core.store.requeueEngine(core.id).catch((e) => core.emitError(e));
     await core.store.deregisterEngine(core.id).catch((e) => core.emitError(e));
     core.running = false;
     core.log.info({}, 'engine stopped');

@@ -5,15 +5,17 @@
  * - PostgreSQL: `pg_terminate_backend` of a random backend whose `application_name` is
  *   `stoker-engine…` (the fixture opens its store with role `engine`: pool connections are
  *   `stoker-engine`, the session-lock connection `stoker-engine-lock`, LISTEN
- *   `stoker-engine-listen`, the peer watch `stoker-engine-watch`).
+ *   `stoker-engine-listen`, the peer watch `stoker-engine-watch`; the fast completions'
+ *   `stoker-engine-hot` counts as a pool connection).
  * - MariaDB (performance_schema is off, so no program_name): `KILL CONNECTION` of a
  *   PROCESSLIST entry whose client port belongs to an engine process (ports → pids by `ss`);
  *   an engine's session-lock connection is the one `IS_USED_LOCK(<its lock name>)` names,
- *   its peer watch the one waiting in `GET_LOCK`, its wake-up listener the one sleeping in
- *   `SELECT SLEEP(10) AS stoker_wake_listener`.
+ *   its wake-up listener's waiter the one waiting in `SELECT GET_LOCK(<name>, 10) AS
+ *   stoker_wake_listener`, the listener's holder the one `IS_USED_LOCK(<name>)` names, its
+ *   peer watch the one waiting in any other `GET_LOCK`.
  *
- * Kinds are killed in turn (pool, session lock, LISTEN where there is one, peer watch), a
- * random connection of the kind each time.
+ * Kinds are killed in turn (pool, session lock, LISTEN where there is one, MariaDB's
+ * listener holder, peer watch), a random connection of the kind each time.
  *
  * Losing the session-lock connection makes an engine fence itself and register again under
  * a new id (its atoms are taken over, so fenced writes are allowed here). Pass: no engine
@@ -32,7 +34,7 @@ const WINDOW_MS = process.env.CHAOS_LONG === '1' ? 60_000 : 8_000;
 
 interface Victim {
   id: number;
-  kind: 'pool' | 'lock' | 'listen' | 'watch';
+  kind: 'pool' | 'lock' | 'listen' | 'hold' | 'watch';
   what: string;
 }
 
@@ -63,6 +65,14 @@ async function engineConnections(s: Scenario, engines: readonly EngineProc[]): P
   const port = Number(new URL(mysqlAdminUrl()).port || 3306);
   const owners = clientPortsToPids(port);
   const rows = await exec(`SELECT ID, HOST, COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()`);
+  // a listener's waiter names the lock its holder keeps
+  const holders = new Set<number>();
+  for (const r of rows) {
+    const name = /^SELECT GET_LOCK\('(stoker_wake_[0-9a-f]+)', 10\) AS stoker_wake_listener$/.exec(String(r.INFO ?? ''))?.[1];
+    if (!name) continue;
+    const [row] = await exec(`SELECT IS_USED_LOCK('${name}') AS conn`);
+    if (row?.conn !== null && row?.conn !== undefined) holders.add(Number(row.conn));
+  }
   return rows.flatMap((r) => {
     const id = Number(r.ID);
     const pid = owners.get(Number(String(r.HOST).split(':')[1]));
@@ -70,11 +80,13 @@ async function engineConnections(s: Scenario, engines: readonly EngineProc[]): P
     const info = String(r.INFO ?? '');
     const kind = locks.has(id)
       ? 'lock'
-      : info.startsWith('SELECT GET_LOCK(')
-        ? 'watch'
-        : info.startsWith('SELECT SLEEP(') && info.endsWith('wake_listener')
+      : holders.has(id)
+        ? 'hold'
+        : info.endsWith(') AS stoker_wake_listener')
           ? 'listen'
-          : 'pool';
+          : info.startsWith('SELECT GET_LOCK(')
+            ? 'watch'
+            : 'pool';
     return [{ id, kind, what: `pid ${pid} ${String(r.COMMAND)}` } satisfies Victim];
   });
 }
@@ -104,9 +116,9 @@ for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
       })();
       while (Date.now() < until) {
         await sleep(randInt(500, 2000));
-        // every kind of connection in turn (pool, session lock, LISTEN, peer watch), a random one of that kind
+        // every kind of connection in turn (pool, session lock, LISTEN, listener holder, peer watch), a random one of that kind
         const victims = await engineConnections(s, engines);
-        const kinds = (['pool', 'lock', 'listen', 'watch'] as const).filter((k) => victims.some((v) => v.kind === k));
+        const kinds = (['pool', 'lock', 'listen', 'hold', 'watch'] as const).filter((k) => victims.some((v) => v.kind === k));
         const kind = kinds[kills.length % Math.max(1, kinds.length)];
         const ofKind = victims.filter((v) => v.kind === kind);
         const v = ofKind[randInt(0, ofKind.length - 1)];

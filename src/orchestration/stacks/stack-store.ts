@@ -32,6 +32,28 @@ export {
 /** the stack's columns in a step's one-statement read, prefixed `st__` */
 const VIEW_STACK_COLUMNS = ['id', ...Object.values(STACK_COLUMNS)].map((c) => `st.${c} AS st__${c}`).join(', ');
 
+/**
+ * A row found by its id is checked to be of the step's stack after it is found: written as
+ * a plain equality, `r.stack_id = v."stackId"` joined the stack's own equality (`st.id`), and
+ * the planner probed `stack_resources_stack` by the stack and filtered the stack's every row
+ * by id instead of probing the primary key (a group of 1,000 updated in place: 509 index
+ * entries read per step). `IS TRUE` is no index condition, so the id is the only one.
+ */
+const OF_STACK = `(r.stack_id = v."stackId") IS TRUE`;
+
+/**
+ * The planned row a create takes, found by `(stack_id, name)` of the JSON list's entry `v`:
+ * a lateral lookup kept apart (`OFFSET 0`) so that both columns are its index condition, and
+ * the row then written is joined by its primary key. Joined to the row directly, the planner
+ * probed the index by `stack_id` alone and filtered the stack's every row by name (the
+ * table's statistics being those of a smaller table): with a group of 1,000 members each
+ * create read about 500 rows, 1,000 to 1,500 index entries per step (bench/claim-probe.ts).
+ * A row's stack and name never change, so the lookup's snapshot suffices; the written row's
+ * state is checked on its newest version by the UPDATE itself.
+ */
+const PLANNED_ROW = `CROSS JOIN LATERAL (SELECT x.id FROM {p}stack_resources x
+                 WHERE x.stack_id = v."stackId" AND x.name = v.name AND x.current_row = 1 AND x.deleted = 0 OFFSET 0) x`;
+
 /** A resource step's own writes commit lazily: its atom's completion, committed after them, makes them durable. */
 const STEP_WRITE = { lazyCommit: true } as const;
 
@@ -467,8 +489,8 @@ export class StackStore {
     const list = items.map((c, ord) => ({ ord, ...c }));
     const which =
       action === 'CREATE'
-        ? `r.stack_id = v."stackId" AND r.name = v.name AND r.current_row = 1 AND r.action = 'INIT'`
-        : `r.id = v."rowId" AND r.stack_id = v."stackId" AND r.action <> 'INIT' AND NOT (r.action = 'DELETE' AND r.status = 'IN_PROGRESS')`;
+        ? `r.id = x.id AND r.current_row = 1 AND r.action = 'INIT'`
+        : `r.id = v."rowId" AND ${OF_STACK} AND r.action <> 'INIT' AND NOT (r.action = 'DELETE' AND r.status = 'IN_PROGRESS')`;
     const rows = await this.sql.write(
       'start resource steps',
       (s) =>
@@ -478,7 +500,12 @@ export class StackStore {
                      AS v(ord int, "stackId" text, traversal text, name text, "rowId" bigint, type text, run text, atom text, token text, at bigint)),
          u AS (UPDATE {p}stack_resources r SET action = '${action}', status = 'IN_PROGRESS', status_reason = 'state changed',
                  type = coalesce(v.type, r.type), hold_run = v.run, hold_atom = v.atom, hold_token = v.token, updated_at = v.at
-               FROM v JOIN {p}stacks st ON st.id = v."stackId" AND st.traversal = v.traversal
+               FROM v JOIN {p}stacks st ON st.id = v."stackId" AND st.traversal = v.traversal${
+                 action === 'CREATE'
+                   ? `
+               ${PLANNED_ROW}`
+                   : ''
+               }
                WHERE ${which} AND r.deleted = 0
                  AND (r.hold_token IS NULL OR (r.hold_run = v.run AND r.hold_atom = v.atom))
                RETURNING v.ord AS v__ord, ${VIEW_STACK_COLUMNS}, r.*),
@@ -535,7 +562,8 @@ export class StackStore {
           `WITH v AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS v(${record})),
          u AS (UPDATE {p}stack_resources r SET ${patches.set}
                FROM v JOIN {p}stacks st ON st.id = v."stackId" AND st.traversal = v.traversal
-               WHERE r.stack_id = v."stackId" AND r.name = v.name AND r.current_row = 1 AND r.action = 'INIT' AND r.deleted = 0
+               ${PLANNED_ROW}
+               WHERE r.id = x.id AND r.current_row = 1 AND r.action = 'INIT' AND r.deleted = 0
                  AND (r.hold_token IS NULL OR (r.hold_run = v.run AND r.hold_atom = v.atom))
                RETURNING v.ord),
          e AS (INSERT INTO {p}stack_events (stack_id, resource_name, resource_type, physical_id, status, reason, created_at)
@@ -644,7 +672,7 @@ export class StackStore {
           `WITH v AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS v(${record})),
          u AS (UPDATE {p}stack_resources r SET ${patches.set}
                FROM v JOIN {p}stacks st ON st.id = v."stackId" AND st.traversal = v.traversal
-               WHERE r.id = v.id AND r.stack_id = v."stackId" AND r.current_row = 1 AND r.deleted = 0 AND r.hold_token IS NULL
+               WHERE r.id = v.id AND ${OF_STACK} AND r.current_row = 1 AND r.deleted = 0 AND r.hold_token IS NULL
                  AND r.action = v.seen_action AND r.status = v.seen_status
                  AND r.template_set IS NOT DISTINCT FROM v.seen_set AND r.updated_at IS NOT DISTINCT FROM v.seen_at
                RETURNING v.ord),

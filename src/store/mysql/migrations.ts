@@ -1,7 +1,7 @@
 import type { Migration } from '../migration.js';
 import { CHAIN_STATEMENTS } from './chain-procedures.js';
 import { PROCEDURE_STATEMENTS, START_AND_CLAIM_STATEMENTS } from './procedures.js';
-import { WAKE_STATEMENTS } from './wakeups.js';
+import { LOCK_WAKE_STATEMENTS, WAKE_STATEMENTS } from './wakeups.js';
 
 /**
  * MySQL 8 / MariaDB 10.6+ schema: the same tables and version numbers as SQLite's.
@@ -196,6 +196,14 @@ export const mysqlMigrations: readonly Migration[] = [
     // MySQL/MariaDB only, like 5: wake_engines ends the sleep of every wake-up listener
     // (KILL QUERY), and a keyless start that calls it after its commit (./wakeups.ts).
     statements: WAKE_STATEMENTS,
+  },
+  {
+    version: 9,
+    name: 'wake-up listeners wait in a lock',
+    // MySQL/MariaDB only: wake_engines finds the listeners by the end of their statement,
+    // which this version's lock wait and migration 8's sleep share (./wakeups.ts: a KILL
+    // QUERY of a sleep could take 2 s on MariaDB).
+    statements: LOCK_WAKE_STATEMENTS,
   },
   {
     version: 10,

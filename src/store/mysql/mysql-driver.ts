@@ -327,6 +327,7 @@ export class MysqlDriver implements SqlDriver {
       const conn = await this.acquire(purpose);
       const state: TxState = { done: false, failure: undefined };
       let queued = false;
+      let committed = false;
       const session = this.session(conn, state);
       return inTransaction(
         {
@@ -351,11 +352,7 @@ export class MysqlDriver implements SqlDriver {
           },
           commit: async () => {
             await this.execOn(conn, `${purpose}: commit`, 'COMMIT', []);
-            // a hint, after the commit: its failure fails nothing
-            if (this.wakeAfterCommit.has(session))
-              await conn
-                .query(this.sql('CALL {p}wake_engines()'))
-                .catch((e: unknown) => this.onError(this.wrap(e, 'wake idle engines') as Error));
+            committed = true;
           },
           rollback: () =>
             conn.query('ROLLBACK').then(
@@ -364,6 +361,11 @@ export class MysqlDriver implements SqlDriver {
             ),
           release: async (discard) => {
             if (queued && !discard) await conn.query('SELECT RELEASE_LOCK(?)', [queue]).catch(() => (discard = true));
+            // a hint, after the commit and after the next start of the key may go: its failure fails nothing
+            if (committed && !discard && this.wakeAfterCommit.has(session))
+              await conn
+                .query(this.sql('CALL {p}wake_engines()'))
+                .catch((e: unknown) => this.onError(this.wrap(e, 'wake idle engines') as Error));
             if (discard) conn.destroy();
             else conn.release();
           },
@@ -394,10 +396,10 @@ export class MysqlDriver implements SqlDriver {
   /**
    * A connection outside the pool, with the session settings of the pooled ones, named
    * `stoker-<role>-<purpose>`, whose `wait_timeout` is the largest the server allows: it is
-   * idle by design. A watch or listen connection ignores its errors: its wait's query
-   * rejects instead.
+   * idle by design. A watch, listen or hold connection ignores its errors: its wait's query
+   * rejects instead (a hold's loss shows as its listener getting the lock it held).
    */
-  async lockConnection(purpose: 'lock' | 'watch' | 'listen' = 'lock'): Promise<mysql.Connection> {
+  async lockConnection(purpose: 'lock' | 'watch' | 'listen' | 'hold' = 'lock'): Promise<mysql.Connection> {
     let conn: mysql.Connection;
     try {
       conn = await mysql.createConnection({
@@ -419,7 +421,7 @@ export class MysqlDriver implements SqlDriver {
     } finally {
       conn.removeListener('error', early);
     }
-    if (purpose !== 'lock') conn.on('error', () => undefined); // the wait's (or the sleep's) query rejects instead
+    if (purpose !== 'lock') conn.on('error', () => undefined); // the wait's query rejects (or gets the held lock) instead
     return conn;
   }
 }

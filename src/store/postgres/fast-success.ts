@@ -36,7 +36,7 @@ import type {
   FastSuccessResult,
   JournalEntry,
 } from '../store.js';
-import { claimFromRow } from '../rows.js';
+import { claimFromRow, jsonColumn } from '../rows.js';
 
 export const FAST_SUCCESS_SQL = `
 WITH r AS (
@@ -74,8 +74,11 @@ WITH r AS (
   UNION ALL
   SELECT $1, idx, 'atom.claimed', 'PENDING', 'RUNNING', $8, epoch, '{"local":true}'::jsonb, now() FROM s WHERE state = 'RUNNING'
 )
-SELECT (SELECT count(*) FROM a)::int AS done, (SELECT row_version FROM r) AS run_version, s.*
-FROM (SELECT 1) AS one LEFT JOIN s ON true`;
+SELECT json_build_object(
+  'done', (SELECT count(*) FROM a), 'run_version', (SELECT row_version FROM r),
+  'next', (SELECT json_agg(json_build_object('run_id', run_id, 'idx', idx, 'state', state, 'epoch', epoch, 'attempt', attempt,
+    'execution', execution, 'journal', journal, 'failure', failure)) FROM s)
+)::text AS outcome`;
 
 export function fastSuccessParams(input: FastSuccess): unknown[] {
   return [
@@ -93,17 +96,22 @@ export function fastSuccessParams(input: FastSuccess): unknown[] {
   ];
 }
 
+/**
+ * The statement's answer is one JSON value (`outcome`: `done`, `run_version` and the
+ * successors it wrote, `next`), not a row per successor with ten columns: `pg` builds a
+ * parser and a template object per column of every result it receives, which cost about
+ * 10 µs of the engine's CPU per atom for the ten columns (bench/cli-probe.ts, profiled).
+ */
 export function fastSuccessResult(rows: Record<string, unknown>[]): FastSuccessResult {
-  const first = rows[0];
-  if (!first || Number(first.done) !== 1) return { handled: false, claimed: null, madeReady: 0 };
+  const outcome = jsonColumn<{ done: number; run_version: number | null; next: Record<string, unknown>[] | null }>(rows[0]?.outcome);
+  if (!outcome || outcome.done !== 1) return { handled: false, claimed: null, madeReady: 0 };
   let claimed: ClaimedAtom | null = null;
   let madeReady = 0;
-  for (const row of rows) {
-    if (row.idx === null || row.idx === undefined) continue;
+  for (const row of outcome.next ?? []) {
     if (row.state === 'RUNNING') claimed = claimFromRow(row);
     else if (row.state === 'READY') madeReady += 1;
   }
-  return { handled: true, claimed, madeReady, runVersion: Number(first.run_version) };
+  return { handled: true, claimed, madeReady, runVersion: Number(outcome.run_version) };
 }
 
 /**

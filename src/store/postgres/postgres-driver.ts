@@ -17,6 +17,7 @@ import { StoreError, isStokerError } from '../../errors.js';
 import { withPrefix } from '../migration.js';
 import type { MigrationSession, Raw, SqlDriver, TxOptions, TxState } from '../sql/driver.js';
 import { inTransaction, recordFailure, withRetries } from '../sql/transactions.js';
+import { HotConnection } from './hot-connection.js';
 import { codeDetails, describeCause, describeTarget, isRetryable, isUnreachable, sqlState } from './pg-errors.js';
 
 /** Options of {@link PostgresStore}. Durations in milliseconds. */
@@ -71,6 +72,8 @@ export class PostgresDriver implements SqlDriver {
   /** the pool of lazy commits (TxOptions.lazyCommit), opened on first use */
   private lazy: pg.Pool | undefined;
   private readonly poolSize: number;
+  /** the connection of the hot path's statements (hot-connection.ts) */
+  private readonly hot: HotConnection;
 
   constructor(
     options: PostgresStoreOptions,
@@ -110,6 +113,7 @@ export class PostgresDriver implements SqlDriver {
     // would crash the process; the pool already discards that client.
     this.pool.on('error', (e) => onError(e));
     this.poolSession = this.session(this.pool);
+    this.hot = new HotConnection({ open: () => this.dedicatedClient('hot'), onError });
   }
 
   get closed(): boolean {
@@ -150,6 +154,21 @@ export class PostgresDriver implements SqlDriver {
       const wrapped = this.wrap(e, purpose);
       throw state ? recordFailure(state, wrapped) : wrapped;
     }
+  }
+
+  /**
+   * A statement of the hot path (the fast completions): on the connection held for them when
+   * it is free, else on the pool (hot-connection.ts says why). `name` prepares it once per
+   * connection, as in {@link query}.
+   */
+  hotRows(purpose: string, text: string, params: unknown[], name?: string): Promise<Raw[]> {
+    this.assertOpen();
+    return new Promise((resolve, reject) => {
+      const sent = this.hot.send(name === undefined ? undefined : `${this.prefix}${name}`, this.sql(text), params, (error, rows) =>
+        error ? reject(this.wrap(error, purpose)) : resolve(rows),
+      );
+      if (!sent) this.query(purpose, text, params, this.pool, name).then((r) => resolve(r.rows), reject);
+    });
   }
 
   /** Statements on one connection (or on the pool); inside a transaction, they record its first failure in `state`. */
@@ -285,7 +304,7 @@ export class PostgresDriver implements SqlDriver {
    * the caller's own 'error' listener before relying on it afterwards (a watch connection
    * has one that ignores them: its wait's query rejects instead).
    */
-  async dedicatedClient(purpose: 'lock' | 'listen' | 'watch'): Promise<pg.Client> {
+  async dedicatedClient(purpose: 'lock' | 'listen' | 'watch' | 'hot'): Promise<pg.Client> {
     const client = new pg.Client({ ...this.clientConfig, application_name: `stoker-${this.role}-${purpose}` });
     // until the caller installs its own: an error of an idle client must not crash the process
     const early = (e: Error): void => this.onError(e);
@@ -313,6 +332,7 @@ export class PostgresDriver implements SqlDriver {
   }
 
   async end(): Promise<void> {
+    await this.hot.close();
     await Promise.all([this.pool.end(), this.lazy?.end()]);
   }
 }

@@ -140,20 +140,15 @@ export class PostgresStore extends SqlStore {
   async completeSuccessFast(input: Input<'completeSuccess'>): Output<'completeSuccess'> {
     this.pg.assertOpen();
     // a named statement: parsed and planned once per connection, not on every atom
-    const done = await this.pg.query(
-      'complete an atom (fast path)',
-      FAST_SUCCESS_SQL,
-      fastSuccessParams(input),
-      this.pg.pool,
-      'fast_success',
+    return fastSuccessResult(
+      await this.pg.hotRows('complete an atom (fast path)', FAST_SUCCESS_SQL, fastSuccessParams(input), 'fast_success'),
     );
-    return fastSuccessResult(done.rows);
   }
 
   /** {@inheritDoc FastCompletions.completeSuccesses} (see fast-success.ts) */
   async completeSuccessesFast(input: Input<'completeSuccesses'>): Output<'completeSuccesses'> {
     this.pg.assertOpen();
-    const rows = await this.pg.poolSession.rows('complete atoms (fast path)', FAST_BATCH_SQL, fastBatchParams(input), 'fast_batch');
+    const rows = await this.pg.hotRows('complete atoms (fast path)', FAST_BATCH_SQL, fastBatchParams(input), 'fast_batch');
     return fastBatchResult(rows);
   }
 
@@ -162,8 +157,8 @@ export class PostgresStore extends SqlStore {
     this.pg.assertOpen();
     const rows =
       input.finishes.length === 1
-        ? await this.pg.poolSession.rows('finish runs (fast path)', FAST_FINISH_ONE_SQL, fastFinishParams(input), 'fast_finish_one')
-        : await this.pg.poolSession.rows('finish runs (fast path)', FAST_FINISH_SQL, fastFinishParams(input));
+        ? await this.pg.hotRows('finish runs (fast path)', FAST_FINISH_ONE_SQL, fastFinishParams(input), 'fast_finish_one')
+        : await this.pg.hotRows('finish runs (fast path)', FAST_FINISH_SQL, fastFinishParams(input));
     return fastFinishResult(rows);
   }
 }

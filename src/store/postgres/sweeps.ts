@@ -53,6 +53,13 @@ export function postgresSessionLockPort(driver: PostgresDriver, lockNamespace: s
   };
 }
 
+/**
+ * The longest one statement of {@link PostgresSweeps.watchEngine} waits for an engine's
+ * session lock, ms: how far it may hold the database's horizon back. Ten trivial statements
+ * a second per engine process while its peer lives.
+ */
+export const WATCH_SLICE_MS = 100;
+
 export class PostgresSweeps implements Sweeps {
   /** connections of watchEngine (closed by close()) */
   readonly watch: WatchPool<pg.Client>;
@@ -156,31 +163,44 @@ export class PostgresSweeps implements Sweeps {
    * holds the lock until it runs again) never makes a dead engine look alive. The
    * connection is kept for the next call (the ring is looked at every few seconds); an
    * aborted or failed one is closed.
+   *
+   * The wait goes in slices of at most {@link WATCH_SLICE_MS}, one statement each: a
+   * statement holds a snapshot while it waits, and with it the database's horizon, below
+   * which no dead row version of any table can be removed, nor an index entry that points
+   * only to dead ones be marked so and skipped. Waits of 2 s held it back whenever two
+   * engine processes ran: every claim, run-row lock and atom lookup walked the dead
+   * versions of the last seconds (bench/claim-probe.ts, a group of 1,000 created by two
+   * engine processes: 132–171 entries of `atoms_claimable` read per atom, 6.5–12 of
+   * `runs_pkey`, against 50 and 1.25 without the watch, as with one engine).
    */
   async watchEngine(engineId: string, options: WatchOptions): Promise<WatchAnswer> {
     this.driver.assertOpen();
     const waitMs = Math.max(1, Math.round(options.maxWaitMs));
+    const sliceMs = Math.min(waitMs, WATCH_SLICE_MS);
     return this.watch.wait(options.signal, async (client) => {
-      if (this.watchWaits.get(client) !== waitMs) {
+      if (this.watchWaits.get(client) !== sliceMs) {
         await this.driver.query(
           'prepare a watch connection',
-          `SET lock_timeout = ${waitMs}; SET statement_timeout = ${waitMs + 5_000}`,
+          `SET lock_timeout = ${sliceMs}; SET statement_timeout = ${sliceMs + 5_000}`,
           [],
           client,
         );
-        this.watchWaits.set(client, waitMs);
+        this.watchWaits.set(client, sliceMs);
       }
-      try {
-        await this.driver.query(
-          'wait for an engine session lock',
-          `SELECT pg_advisory_lock_shared(${ENGINE_LOCK_KEY('$2::text')})`,
-          [this.lockNamespace, engineId],
-          client,
-        );
-      } catch (e) {
-        // lock_not_available: lock_timeout ran out, the engine lives
-        if (sqlState(e) === '55P03') return { answer: 'held', reusable: true };
-        throw e;
+      for (let waited = 0; ; waited += sliceMs) {
+        try {
+          await this.driver.query(
+            'wait for an engine session lock',
+            `SELECT pg_advisory_lock_shared(${ENGINE_LOCK_KEY('$2::text')})`,
+            [this.lockNamespace, engineId],
+            client,
+          );
+          break;
+        } catch (e) {
+          // lock_not_available: lock_timeout ran out, the engine lives
+          if (sqlState(e) !== '55P03') throw e;
+          if (waited + sliceMs >= waitMs || options.signal.aborted) return { answer: 'held', reusable: true };
+        }
       }
       await this.driver.query(
         'let an engine session lock go',

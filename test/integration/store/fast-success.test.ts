@@ -253,6 +253,51 @@ for (const dialect of FAST_DIALECTS) {
       ).toBe(false);
       expect((await store.getAtoms(run.id)).map((a) => a.state)).toEqual(['RUNNING', 'PENDING', 'PENDING']);
     });
+
+    it('PostgreSQL: runs on a connection of its own (stoker-<role>-hot), opened again after it was lost', async (ctx) => {
+      if (!db || dialect !== 'postgres') return ctx.skip();
+      const run = newRun({ predecessors: [[], [0], [1], [2], [3], [4]] });
+      await store.startRun(run);
+      let [claim] = (await store.claimAtoms('e1', 10)).filter((c) => c.runId === run.id);
+      const step = async (index: number) => {
+        const r = await store.fast!.completeSuccess({
+          runId: run.id,
+          index,
+          epoch: claim!.epoch,
+          result: index,
+          journal: [],
+          successors: [index + 1],
+          claim: index + 1,
+          engineId: 'e1',
+        });
+        expect(r.handled).toBe(true);
+        claim = r.claimed!;
+      };
+      const hot = async () =>
+        db!.exec(`SELECT pid, query FROM pg_stat_activity WHERE application_name = 'stoker-store-hot' AND datname = current_database()`);
+      await step(0); // through the pool; opens the connection
+      for (let i = 0; i < 100 && (await hot()).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      await step(1);
+      const [first] = await hot();
+      expect(String(first?.query)).toContain("SET state = 'SUCCESS', result = $4::jsonb"); // the fast statement, the last it ran
+      await db.exec(`SELECT pg_terminate_backend(${Number(first!.pid)})`);
+      // the lost connection fails at most the statement in flight on it (an unknown outcome, as on a pooled one)
+      for (let i = 0; i < 100 && (await hot()).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      await step(2);
+      for (let i = 0; i < 100 && (await hot()).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      await step(3);
+      const [second] = await hot();
+      expect(Number(second?.pid)).not.toBe(Number(first!.pid));
+      expect(String(second?.query)).toContain("SET state = 'SUCCESS', result = $4::jsonb");
+      expect((await store.getAtoms(run.id)).map((a) => a.state)).toEqual([
+        'SUCCESS',
+        'SUCCESS',
+        'SUCCESS',
+        'SUCCESS',
+        'RUNNING',
+        'PENDING',
+      ]);
+    });
   });
 
   describe(`batched fenced writes (${dialect})`, () => {

@@ -379,8 +379,31 @@ await describeEachDialect('liveness', (ctx) => {
       const notifier = await ctx.db.open({ tablePrefix: prefix });
       const w = await countWakes(listener);
       const nextWake = w.next;
-      const threadOf = (): number => (listener.wakeups as unknown as { listener: { conn: { threadId: number } } }).listener.conn.threadId;
-      // the listener sleeps in its statement; no wake-up arrives unasked
+      const pairOf = (): { waiter: { threadId: number }; holder: { threadId: number }; lock: string } =>
+        (
+          listener.wakeups as unknown as {
+            listener: { pair: { waiter: { threadId: number }; holder: { threadId: number }; lock: string } };
+          }
+        ).listener.pair;
+      const threadOf = (): number => pairOf().waiter.threadId;
+      // a wake-up sent before the server runs the waiter's next statement is lost (by design:
+      // the poll finds the work), so the checks below first see the waiter waiting
+      const waiting = (): Promise<true> =>
+        waitFor(
+          async () =>
+            Number(
+              (
+                await ctx.db.exec(
+                  `SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ${threadOf()} AND INFO LIKE '%wake\\_listener'`,
+                )
+              )[0]!.n,
+            ) === 1 || undefined,
+          5_000,
+          'the listener to wait',
+        );
+      // the listener waits in its statement, for the lock its holder keeps; no wake-up arrives unasked
+      const [held] = await ctx.db.exec(`SELECT IS_USED_LOCK('${pairOf().lock}') AS conn`);
+      expect(Number(held!.conn), 'the holder keeps the lock the waiter waits for').toBe(pairOf().holder.threadId);
       await sleep(300);
       const idle = w.count();
       await sleep(300);
@@ -390,8 +413,8 @@ await describeEachDialect('liveness', (ctx) => {
         const wake = nextWake(1_000, 'a wake-up');
         await notifier.wakeups!.notify();
         latencies.push(await wake);
-        // the listener's next sleep is sent before it wakes its subscribers: give it the round trip
-        await sleep(5);
+        // the listener's next wait is sent before it wakes its subscribers: see it run
+        await waiting();
       }
       const s = summary(latencies);
       console.log(`mysql: notify -> onWake: median ${s.median.toFixed(2)} ms, max ${s.max.toFixed(2)} ms`);
@@ -404,6 +427,35 @@ await describeEachDialect('liveness', (ctx) => {
       const signalWake = nextWake(1_000, 'the wake-up of a signal');
       expect(await notifier.sendSignal(run.id, 'go', {})).toBe(1);
       await signalWake;
+
+      // a listener of the version before migration 9 slept instead (engines not yet upgraded
+      // in a rolling upgrade): the same wake-up ends its sleep
+      const old = await mysql.createConnection(ctx.url);
+      try {
+        const t0 = performance.now();
+        const sleeping = old.query(`SELECT SLEEP(10) AS ${prefix}wake_listener`).then(
+          ([rows]) => `answered ${JSON.stringify(rows)}`,
+          (e: { errno?: number }) => `failed ${e.errno}`,
+        );
+        await waitFor(
+          async () =>
+            Number(
+              (
+                await ctx.db.exec(
+                  `SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ${old.threadId} AND INFO LIKE 'SELECT SLEEP(%'`,
+                )
+              )[0]!.n,
+            ) === 1 || undefined,
+          5_000,
+          'the old-style listener to sleep',
+        );
+        await notifier.wakeups!.notify();
+        // MariaDB ends a killed SLEEP with error 1317, MySQL with 1
+        expect(await sleeping).toMatch(/^(failed 1317|answered \[\{"\w+wake_listener":1\}\])$/);
+        expect(performance.now() - t0, 'ended by the wake-up, not by its own 10 s').toBeLessThan(9_000);
+      } finally {
+        old.destroy();
+      }
 
       // another deployment (table prefix) has listeners of its own
       const { store: elsewhere } = await fresh();
@@ -418,20 +470,39 @@ await describeEachDialect('liveness', (ctx) => {
       await ctx.db.exec(`KILL ${thread}`);
       await reconnectWake;
       expect(threadOf()).not.toBe(thread);
+      await waiting();
       const again = nextWake(1_000, 'a wake-up after the reconnect');
       await notifier.wakeups!.notify();
       await again;
 
+      // the holder's connection is killed: its lock comes free, the waiter gets it, and the
+      // listener replaces both and wakes its subscribers once
+      const before2 = pairOf();
+      const holderWake = nextWake(5_000, 'the wake-up after the holder was lost');
+      await ctx.db.exec(`KILL ${before2.holder.threadId}`);
+      await holderWake;
+      expect(pairOf().holder.threadId).not.toBe(before2.holder.threadId);
+      expect(pairOf().lock).not.toBe(before2.lock);
+      await waiting();
+      const third = nextWake(1_000, 'a wake-up after the holder was replaced');
+      await notifier.wakeups!.notify();
+      await third;
+
       const last = threadOf();
+      const lastHolder = pairOf().holder.threadId;
       await w.unsubscribe();
       expect((listener.wakeups as unknown as { listener?: unknown }).listener).toBeUndefined();
       await waitFor(
         async () =>
-          Number((await ctx.db.exec(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ${last}`))[0]!.n) === 0
+          Number(
+            (await ctx.db.exec(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID IN (${last}, ${lastHolder})`))[0]!.n,
+          ) === 0
             ? true
             : undefined,
-        15_000,
-        'the listener connection to end',
+        // the holder's close frees the lock and ends the waiter's wait (no KILL needed), well
+        // before the wait's own 10 s
+        5_000,
+        'the listener connections to end',
       );
     },
   );
@@ -564,6 +635,33 @@ await describeEachDialect('liveness', (ctx) => {
       await store.deregisterEngine('hygiene');
     }
   });
+
+  it.runIf(ctx.dialect === 'postgres')(
+    "postgres: a watch waits in short statements, so no snapshot of it holds the database's horizon for the whole wait",
+    async () => {
+      const { store, prefix } = await fresh();
+      const other = await ctx.db.open({ tablePrefix: prefix });
+      await other.registerEngine({ id: 'alive-long', host: 'h', pid, version: 't', leaseMs: 60_000 });
+      const never = new AbortController().signal;
+      const watching = store.watchEngine!('alive-long', { maxWaitMs: 1_500, signal: never });
+      // the statements of the watch connection seen waiting, by their start
+      const starts = new Set<string>();
+      let done = false;
+      void watching.finally(() => (done = true));
+      while (!done) {
+        const rows = await ctx.db.exec(
+          `SELECT query_start::text AS s FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name LIKE '%-watch' AND state = 'active' AND backend_xmin IS NOT NULL`,
+        );
+        for (const r of rows) starts.add(String(r.s));
+        await sleep(20);
+      }
+      expect(await watching).toBe('held');
+      // one statement for the whole wait held one snapshot for 1.5 s (src/store/postgres/sweeps.ts)
+      expect(starts.size).toBeGreaterThanOrEqual(3);
+      await other.deregisterEngine('alive-long');
+    },
+  );
 
   it.runIf(ctx.dialect === 'postgres')('the wake-up listener connection carries the R12 settings', async () => {
     const { store } = await fresh();

@@ -1,0 +1,196 @@
+/**
+ * What one atom costs PostgreSQL when one or two engine processes share the work
+ * (issue "Heat-compatible orchestration", benchmark: two engines faster than one).
+ *
+ *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--warm] [--explain] [--cpu-prof] [--keep]
+ *
+ * Per configuration, on a fresh database: N `stoker engine` processes at their default
+ * settings; this process (no engine of its own) creates a stack holding one
+ * OS::Heat::ResourceGroup of `--size` OS::Heat::TestResource (`stack`), updates every value of
+ * such a stack created before (`stack-update`; the create is in the index and xact counts), deletes one (`stack-delete`), or starts one
+ * unordered no-op flow of that size (`unordered`), and waits for it. Then everything is
+ * stopped, so that every session's statistics have reached PostgreSQL, and it prints per
+ * atom of the workload (the stack's resource steps, or the flow's atoms):
+ * - index entries read per index (`pg_stat_user_indexes.idx_tup_read`) and scans, for the
+ *   atoms table's indexes and the busiest others;
+ * - atoms-table updates, of which HOT (no new index entries), and transactions
+ *   (`xact_commit`) — these cover the engines' whole lifetime (start, idle polls, stop);
+ * - CPU of the engine processes and of the database's backends from just before the
+ *   workload to its end (/proc, 10 ms ticks), µs;
+ * - what the database's active backends wait for (`pg_stat_activity`, sampled every ~5 ms;
+ *   the peer watch's waits for the other engine's session lock show as `Lock:advisory`).
+ *
+ * `--explain` logs every statement's plan with its buffers to the server log (auto_explain,
+ * set on the bench database only); `--cpu-prof` writes the engines' CPU profiles to
+ * /tmp/claim-probe-prof; `--keep` leaves the database for a look afterwards.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createRuntime } from '../src/runtime/create-runtime.js';
+import { createTestStore, postgresAdminUrl } from '../test/helpers/databases.js';
+import { backendTicks, backendTicksSince, cpuTicks, TICK_US } from './common.js';
+import { group, startEngine } from './stacks.js';
+
+const FLOWS = join(import.meta.dirname, 'fixtures', 'stack-bench-flows.ts');
+
+async function probe(engines: number, workload: string, size: number): Promise<void> {
+  const db = (await createTestStore('postgres'))!;
+  const dbName = decodeURIComponent(new URL(db.url).pathname.slice(1));
+  const admin = new pg.Client({ connectionString: postgresAdminUrl() });
+  await admin.connect();
+  const procs: ChildProcess[] = [];
+  const backendPids = async () =>
+    (await admin.query('SELECT pid FROM pg_stat_activity WHERE datname = $1', [dbName])).rows.map((r) => Number(r.pid));
+  try {
+    if (args.includes('--explain'))
+      for (const set of [
+        "session_preload_libraries = 'auto_explain'",
+        'auto_explain.log_min_duration = 0',
+        'auto_explain.log_analyze = on',
+        'auto_explain.log_buffers = on',
+      ])
+        await admin.query(`ALTER DATABASE ${dbName} SET ${set}`);
+    for (let i = 0; i < engines; i++)
+      procs.push(
+        await startEngine(
+          db.url,
+          args.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/claim-probe-prof'] : [],
+          args.includes('--no-watch-peers') ? ['--no-watch-peers'] : [],
+        ),
+      );
+    const { loadFlowsModule } = await import('../src/runtime/load-flows.js');
+    const { FlowRegistry } = await import('../src/flow/index.js');
+    const flows = new FlowRegistry();
+    await loadFlowsModule(FLOWS, flows);
+    const rt = await createRuntime({
+      store: db.url,
+      flows,
+      engines: 0,
+      orchestration: { limits: { maxResourcesPerStack: 20_000 } },
+      logLevel: 'error',
+    });
+    const load = loadavg()[0]!.toFixed(1);
+    const settle = async (id: string) => {
+      for (;;) {
+        const s = await rt.stacks!.get(id);
+        if (s.status !== 'IN_PROGRESS') {
+          if (s.status !== 'COMPLETE') throw new Error(`stack ended ${s.action}_${s.status}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    // an update is measured on a stack created before (its create's counts are in the totals)
+    const settleDeleted = async (id: string) => {
+      for (;;) {
+        const s = await rt.stacks!.get(id, undefined, { deleted: true });
+        if (s.status !== 'IN_PROGRESS') {
+          if (s.status !== 'COMPLETE') throw new Error(`stack ended ${s.action}_${s.status}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    // --warm: the engines first create and delete a group of the same size (their code warmed up by V8)
+    if (args.includes('--warm')) {
+      const w = (await rt.stacks!.create('warm', { template: group(size) })).id;
+      await settle(w);
+      await rt.stacks!.delete('warm');
+      await settleDeleted(w);
+    }
+    let created = '';
+    if (workload === 'stack-update' || workload === 'stack-delete')
+      await settle((created = (await rt.stacks!.create('g', { template: group(size) })).id));
+    const backends0 = await backendTicks(admin, dbName);
+    const eng0 = procs.map((p) => cpuTicks(p.pid!));
+    const t0 = performance.now();
+    // what the database's backends are doing, every few ms: waits for locks, for the WAL, or working
+    const waits = new Map<string, number>();
+    let sampling = true;
+    const sampler = (async () => {
+      const c = new pg.Client({ connectionString: postgresAdminUrl() });
+      await c.connect();
+      while (sampling) {
+        const rows = (
+          await c.query(
+            `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu') AS w FROM pg_stat_activity WHERE datname = $1 AND state = 'active'`,
+            [dbName],
+          )
+        ).rows;
+        for (const r of rows) waits.set(String(r.w), (waits.get(String(r.w)) ?? 0) + 1);
+        waits.set('(samples)', (waits.get('(samples)') ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await c.end();
+    })();
+    if (workload === 'stack') await settle((await rt.stacks!.create('g', { template: group(size) })).id);
+    else if (workload === 'stack-update') await settle((await rt.stacks!.update('g', { existing: true, parameters: { value: 'two' } })).id);
+    else if (workload === 'stack-delete') {
+      await rt.stacks!.delete('g');
+      await settleDeleted(created);
+    } else {
+      const { run } = await rt.client.startRun(`unordered${size}`, {});
+      const done = await rt.client.waitForRun(run.id, { pollMs: 10 });
+      if (done.status !== 'SUCCESS') throw new Error(`flow ended ${done.status}`);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    sampling = false;
+    await sampler;
+    const engCpu = procs.reduce((s, p, i) => s + cpuTicks(p.pid!) - eng0[i]!, 0);
+    const beCpu = backendTicksSince(backends0, await backendTicks(admin, dbName));
+    await rt.stop({ timeoutMs: 5_000 });
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
+    for (let i = 0; i < 100 && (await backendPids()).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    const stats = new pg.Client({ connectionString: db.url });
+    await stats.connect();
+    const idx = (
+      await stats.query(
+        `SELECT relname, indexrelname, idx_scan, idx_tup_read, idx_tup_fetch FROM pg_stat_user_indexes ORDER BY idx_tup_read DESC`,
+      )
+    ).rows;
+    const atoms = (
+      await stats.query(
+        `SELECT n_tup_upd, n_tup_hot_upd, n_tup_ins, seq_scan, seq_tup_read FROM pg_stat_user_tables WHERE relname ~ '(^|_)atoms$' ORDER BY relname LIMIT 1`,
+      )
+    ).rows[0];
+    await stats.end();
+    const xact = (await admin.query('SELECT xact_commit FROM pg_stat_database WHERE datname = $1', [dbName])).rows[0];
+    const per = (n: unknown) => (Number(n) / size).toFixed(2);
+    process.stdout.write(
+      `\n## ${engines} engine(s), ${workload} ${size}: ${seconds.toFixed(2)} s, load ${load}\n` +
+        `active backends per sample (${waits.get('(samples)')} samples): ${[...waits]
+          .filter(([k]) => k !== '(samples)')
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${k} ${(v / waits.get('(samples)')!).toFixed(2)}`)
+          .join(', ')}\n` +
+        `engine CPU ${((engCpu * TICK_US) / size).toFixed(0)} µs/atom, backends ${((beCpu * TICK_US) / size).toFixed(0)} µs/atom\n` +
+        `atoms: updates ${per(atoms.n_tup_upd)}/atom, HOT ${per(atoms.n_tup_hot_upd)}, seq scans ${atoms.seq_scan} (${per(atoms.seq_tup_read)} rows/atom); xact_commit ${per(xact.xact_commit)}/atom (whole lifetime)\n` +
+        idx
+          .filter((r) => Number(r.idx_tup_read) > 0)
+          .slice(0, 14)
+          .map(
+            (r) =>
+              `  ${r.indexrelname}: read ${per(r.idx_tup_read)}/atom, scans ${per(r.idx_scan)}/atom, fetched ${per(r.idx_tup_fetch)}/atom`,
+          )
+          .join('\n') +
+        '\n',
+    );
+  } finally {
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+    await admin.end();
+    if (args.includes('--keep')) process.stdout.write(`kept database ${dbName}\n`);
+    else await db.drop();
+  }
+}
+
+const args = process.argv.slice(2);
+const arg = (flag: string, dflt: string) => {
+  const i = args.indexOf(flag);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
+};
+for (const n of arg('--engines', '1,2').split(',').map(Number)) await probe(n, arg('--workload', 'stack'), Number(arg('--size', '1000')));
+process.exit(0);
