@@ -1,12 +1,17 @@
 /**
  * CPU per atom of a linear flow in one engine at its defaults (PostgreSQL by default):
- * warms up on 10,000 atoms, then measures one linear run of 5,000 no-op tasks:
+ * warms up on two runs, then measures linear runs of 5,000 no-op tasks (by default):
  * process.cpuUsage() per atom (user + system, µs), statements sent per atom (counted on
- * pg's Client.query), and atoms/s (noise on a loaded machine; quote `uptime` beside it).
+ * pg's Client.query or mysql2's Connection.query), and atoms/s (noise on a loaded machine;
+ * quote `uptime` beside it). On MySQL/MariaDB also the server's counters per atom (global
+ * status deltas: CALLs, COMMITs, statements run inside procedures, handler reads and
+ * writes, log fsyncs) and, when `--server-pid` names mysqld/mariadbd, its CPU per atom
+ * (/proc): meaningful only while nothing else uses the server.
  *
- *   node --import tsx bench/linear-cpu.ts [--dialect postgres] [--runs 3]
+ *   node --import tsx bench/linear-cpu.ts [--dialect postgres] [--runs 3] [--atoms 5000] [--warm-ups 2] [--server-pid PID] [--concurrency N]
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/linear-cpu.ts
  */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Engine } from '../src/engine/engine.js';
 import { FlowRegistry, linear, task } from '../src/flow/index.js';
@@ -19,7 +24,8 @@ const opt = (name: string, dflt: string): string => {
 };
 const dialect = opt('dialect', 'postgres') as Dialect;
 const runs = Number(opt('runs', '3'));
-const N = 5000;
+const N = Number(opt('atoms', '5000'));
+const warmups = Number(opt('warm-ups', '2'));
 
 let statements = 0;
 if (dialect === 'postgres') {
@@ -30,6 +36,35 @@ if (dialect === 'postgres') {
     return (original as (...x: unknown[]) => unknown).apply(this, a);
   } as typeof original;
 }
+if (dialect === 'mysql') {
+  const mysql = (await import('mysql2')).default;
+  const proto = mysql.Connection.prototype as unknown as { query: (...a: unknown[]) => unknown };
+  const original = proto.query;
+  proto.query = function (this: unknown, ...a: unknown[]) {
+    statements += 1;
+    return original.apply(this, a);
+  };
+}
+
+/** MariaDB's global counters this probe reports per atom */
+const SERVER_COUNTERS = [
+  'Com_call_procedure',
+  'Com_commit',
+  'Queries',
+  'Questions',
+  'Handler_read_key',
+  'Handler_update',
+  'Handler_write',
+  'Innodb_os_log_fsyncs',
+  'Innodb_rows_read',
+];
+const serverPid = opt('server-pid', '');
+/** user + system CPU of the server process in µs (clock ticks of 10 ms), or NaN */
+const serverCpuUs = (): number => {
+  if (!serverPid) return NaN;
+  const fields = readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+};
 
 const registry = new FlowRegistry();
 registry.register(
@@ -40,7 +75,8 @@ registry.register(
 );
 const db = await createTestStore(dialect);
 if (!db) throw new Error(`${dialect} is not reachable`);
-const engine = new Engine({ store: db.store, flows: registry });
+const concurrency = args.includes('--concurrency') ? Number(opt('concurrency', '')) : undefined;
+const engine = new Engine({ store: db.store, flows: registry, ...(concurrency ? { concurrency } : {}) });
 await engine.start();
 try {
   // the end is seen through the engine's event, not by polling: no statement but the engine's
@@ -61,14 +97,24 @@ try {
     engine.off('run.finished', listener);
     if (status !== 'SUCCESS') throw new Error(`ended ${status}`);
   };
-  for (let i = 0; i < 2; i++) await once();
+  for (let i = 0; i < warmups; i++) await once();
+  const counters = async (): Promise<Map<string, number>> => {
+    if (dialect !== 'mysql') return new Map();
+    const rows = await db.exec(`SHOW GLOBAL STATUS WHERE Variable_name IN (${SERVER_COUNTERS.map((c) => `'${c}'`).join(', ')})`);
+    return new Map(rows.map((r) => [String(r.Variable_name), Number(r.Value)]));
+  };
   for (let i = 0; i < runs; i++) {
+    const g0 = await counters();
+    const m0 = serverCpuUs();
     const s0 = statements;
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     await once();
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(c0);
+    const m1 = serverCpuUs();
+    const g1 = await counters();
+    const server = Object.fromEntries([...g1].map(([k, v]) => [k, Number(((v - (g0.get(k) ?? 0)) / N).toFixed(3))]));
     console.log(
       JSON.stringify({
         dialect,
@@ -79,6 +125,7 @@ try {
         statementsPerAtom: Number(((statements - s0) / N).toFixed(3)),
         atomsPerSec: Math.round(N / seconds),
         commits: engine.stats.commits,
+        ...(dialect === 'mysql' ? { server, serverCpuUsPerAtom: Math.round((m1 - m0) / N) } : {}),
       }),
     );
   }

@@ -1,4 +1,5 @@
 import type { Migration } from '../migration.js';
+import { CHAIN_STATEMENTS } from './chain-procedures.js';
 import { PROCEDURE_STATEMENTS, START_AND_CLAIM_STATEMENTS } from './procedures.js';
 import { LOCK_WAKE_STATEMENTS, WAKE_STATEMENTS } from './wakeups.js';
 
@@ -203,5 +204,12 @@ export const mysqlMigrations: readonly Migration[] = [
     // which this version's lock wait and migration 8's sleep share (./wakeups.ts: a KILL
     // QUERY of a sleep could take 2 s on MariaDB).
     statements: LOCK_WAKE_STATEMENTS,
+  },
+  {
+    version: 10,
+    name: 'chain step in fewer statements',
+    // MySQL/MariaDB only, like 5: fast_success again, the successor locked and read with
+    // the run, both events in one INSERT (./chain-procedures.ts). Dropped before created.
+    statements: CHAIN_STATEMENTS,
   },
 ];

@@ -26,11 +26,14 @@
  * journal, failure, from_state]` (journal and failure as JSON text).
  */
 
-const TEXT = 'LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin';
+export const TEXT = 'LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin';
 
-/** the JSON array of one claim row (`a` = the atom row, `src` = the state it left) */
-const claimJson = (src: string): string =>
-  `JSON_ARRAY(CONVERT(a.run_id USING utf8mb4), a.idx, a.state, a.epoch, a.attempt, a.execution, a.journal, a.failure, ${src})`;
+/**
+ * The JSON array of one claim row: of atom row `a` as it is (`src` = the state it left), or
+ * with the given state, epoch and execution (`t` = the row before its claim).
+ */
+export const claimJson = (src: string, t = 'a', state = `${t}.state`, epoch = `${t}.epoch`, execution = `${t}.execution`): string =>
+  `JSON_ARRAY(CONVERT(${t}.run_id USING utf8mb4), ${t}.idx, ${state}, ${epoch}, ${t}.attempt, ${execution}, ${t}.journal, ${t}.failure, ${src})`;
 
 /**
  * The body shared by the per-successor count-down of fast_success and fast_successes:
@@ -38,7 +41,7 @@ const claimJson = (src: string): string =>
  * READY, or RUNNING claimed by `p_engine` when `claimIt` holds (local continuation), with
  * its event. Appends a claim to `v_next`, counts READY ones in `v_ready`.
  */
-const countDown = (claimIt: string): string => `
+export const countDown = (claimIt: string): string => `
       SET v_left = NULL;
       SELECT pending INTO v_left FROM {p}atoms WHERE run_id = p_run AND idx = v_succ AND state = 'PENDING' FOR UPDATE;
       IF v_left = 1 AND (${claimIt}) THEN
@@ -59,17 +62,20 @@ const countDown = (claimIt: string): string => `
         UPDATE {p}atoms SET pending = pending - 1, updated_at = NOW(6) WHERE run_id = p_run AND idx = v_succ;
       END IF;`;
 
-/**
- * The start of fast_success and fast_successes: the variables of {@link countDown}, the
- * handlers (an error rolls back, then is raised again), and the run row locked first.
- */
-const LOCK_THE_RUN = `
+/** The variables of {@link countDown} (and of the run's status and count), declared. */
+export const COUNT_DOWN_VARIABLES = `
   DECLARE v_status VARCHAR(16) DEFAULT NULL;
   DECLARE v_pending INT DEFAULT 0;
   DECLARE v_ready INT DEFAULT 0;
   DECLARE v_next ${TEXT} DEFAULT '[]';
   DECLARE v_succ INT;
-  DECLARE v_left INT;
+  DECLARE v_left INT;`;
+
+/**
+ * The start of fast_success and fast_successes: the variables of {@link countDown}, the
+ * handlers (an error rolls back, then is raised again), and the run row locked first.
+ */
+const LOCK_THE_RUN = `${COUNT_DOWN_VARIABLES}
   DECLARE CONTINUE HANDLER FOR NOT FOUND BEGIN END;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
   START TRANSACTION;
@@ -83,9 +89,30 @@ const fencedSuccess = (result: string, journal: string): string => `
       SET v_hit = ROW_COUNT();`;
 
 /** an event row of the run `run` (atom `atom`, or NULL for the run's own), by `p_engine` */
-const event = (run: string, atom: string, kind: string, from: string, to: string, epoch: string): string =>
+export const event = (run: string, atom: string, kind: string, from: string, to: string, epoch: string): string =>
   `INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
         VALUES (${run}, ${atom}, '${kind}', '${from}', '${to}', p_engine, ${epoch}, NULL, NOW(6));`;
+
+/** The head of fast_success (migrations 5 and 10): its parameters, up to its BEGIN. */
+export const FAST_SUCCESS_HEAD = `CREATE PROCEDURE {p}fast_success(IN p_run VARBINARY(255), IN p_idx INT, IN p_epoch BIGINT, IN p_result ${TEXT},
+  IN p_journal ${TEXT}, IN p_successors ${TEXT}, IN p_claim INT, IN p_engine VARBINARY(255))
+MODIFIES SQL DATA
+SQL SECURITY INVOKER
+BEGIN`;
+
+/** A run's first completion moves it PENDING → RUNNING (the UPDATE of the run follows): its event. */
+export const RUN_RUNNING = `IF v_status = 'PENDING' THEN
+      ${event('p_run', 'NULL', 'run.running', 'PENDING', 'RUNNING', 'NULL')}
+    END IF;`;
+
+/**
+ * The end of fast_success once its writes are made: the run counts one atom less (and is
+ * RUNNING), the commit, and the answer (`v_ready` successors made READY, `v_next` the claim).
+ */
+export const ONE_SUCCESS_COMMITTED = `UPDATE {p}runs SET status = 'RUNNING', pending_atoms = pending_atoms - 1, row_version = row_version + 1, updated_at = NOW(6)
+    WHERE id = p_run;
+    COMMIT;
+    SELECT 1 AS done, v_ready AS made_ready, v_next AS next;`;
 
 /**
  * Claims for the slots a committed completion freed, in their own transaction; a failure
@@ -160,11 +187,7 @@ END`,
   // zero), move the run PENDING → RUNNING on its first completion, events. Nothing when
   // the run is not PENDING/RUNNING, the atom would finish it, or the fence misses.
   `DROP PROCEDURE IF EXISTS {p}fast_success`,
-  `CREATE PROCEDURE {p}fast_success(IN p_run VARBINARY(255), IN p_idx INT, IN p_epoch BIGINT, IN p_result ${TEXT},
-  IN p_journal ${TEXT}, IN p_successors ${TEXT}, IN p_claim INT, IN p_engine VARBINARY(255))
-MODIFIES SQL DATA
-SQL SECURITY INVOKER
-BEGIN
+  `${FAST_SUCCESS_HEAD}
   DECLARE v_idx INT DEFAULT p_idx;
   DECLARE v_epoch BIGINT DEFAULT p_epoch;
   DECLARE v_hit INT DEFAULT 0;
@@ -176,18 +199,13 @@ BEGIN
     ROLLBACK;
     SELECT 0 AS done, 0 AS made_ready, '[]' AS next;
   ELSE
-    IF v_status = 'PENDING' THEN
-      ${event('p_run', 'NULL', 'run.running', 'PENDING', 'RUNNING', 'NULL')}
-    END IF;
+    ${RUN_RUNNING}
     ${event('p_run', 'p_idx', 'atom.success', 'RUNNING', 'SUCCESS', 'p_epoch')}
     WHILE v_i < v_n DO
       SET v_succ = JSON_EXTRACT(p_successors, CONCAT('$[', v_i, ']'));${countDown('v_succ = p_claim')}
       SET v_i = v_i + 1;
     END WHILE;
-    UPDATE {p}runs SET status = 'RUNNING', pending_atoms = pending_atoms - 1, row_version = row_version + 1, updated_at = NOW(6)
-    WHERE id = p_run;
-    COMMIT;
-    SELECT 1 AS done, v_ready AS made_ready, v_next AS next;
+    ${ONE_SUCCESS_COMMITTED}
   END IF;
 END`,
   // Several successes of one run (FastCompletions.completeSuccesses). p_batch: JSON
@@ -228,9 +246,7 @@ BEGIN
     ROLLBACK;
     SELECT '[]' AS written, 0 AS made_ready, '[]' AS next, '[]' AS more;
   ELSE
-    IF v_status = 'PENDING' THEN
-      ${event('p_run', 'NULL', 'run.running', 'PENDING', 'RUNNING', 'NULL')}
-    END IF;
+    ${RUN_RUNNING}
     SET v_k = 0;
     WHILE v_k < v_count DO
       SET v_i = JSON_EXTRACT(v_at, CONCAT('$[', v_k, ']'));

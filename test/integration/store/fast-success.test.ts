@@ -155,6 +155,48 @@ for (const dialect of FAST_DIALECTS) {
       expect((await store.getRun(run.id))!.pendingAtoms).toBe(3);
     });
 
+    it('claims the successor only when this atom was its last unfinished predecessor, and counts the others down', async (ctx) => {
+      if (!db) return ctx.skip();
+      // atom 0 precedes 2 and 3; atom 3 also waits for atom 1
+      const graph = { predecessors: [[], [], [0], [0, 1]] };
+      const complete = async (claim: number) => {
+        const run = newRun(graph);
+        await store.startRun(run);
+        await store.runTransaction([run.id], (tx) => tx.updateRun(run.id, { status: 'RUNNING' }));
+        const first = (await store.claimAtoms('e1', 10)).find((c) => c.runId === run.id && c.index === 0)!;
+        const r = await store.fast!.completeSuccess({
+          runId: run.id,
+          index: 0,
+          epoch: first.epoch,
+          result: 0,
+          journal: [],
+          successors: [2, 3],
+          claim,
+          engineId: 'e1',
+        });
+        const atoms = (await store.getAtoms(run.id)).map((a) => [a.state, a.pending]);
+        const events = (await store.listEvents({ runId: run.id })).filter((e) => (e.atom ?? 0) >= 2).map((e) => [e.atom, e.kind]);
+        return { r, atoms, events, run };
+      };
+      // atom 3 still waits for atom 1: not claimed, one predecessor fewer; atom 2 becomes READY
+      const notLast = await complete(3);
+      expect(notLast.r).toMatchObject({ handled: true, claimed: null, madeReady: 1 });
+      expect(notLast.atoms.slice(2)).toEqual([
+        ['READY', 0],
+        ['PENDING', 1],
+      ]);
+      expect(notLast.events).toEqual([[2, 'atom.ready']]);
+      // the tests share the tables: leave nothing claimable behind
+      expect(await store.claimAtoms('e-cleanup', 10)).toMatchObject([{ runId: notLast.run.id, index: 2 }]);
+      const last = await complete(2);
+      expect(last.r).toMatchObject({ handled: true, madeReady: 0, claimed: { runId: last.run.id, index: 2, state: 'RUNNING', epoch: 1 } });
+      expect(last.atoms.slice(2)).toEqual([
+        ['RUNNING', 0],
+        ['PENDING', 1],
+      ]);
+      expect(last.events).toEqual([[2, 'atom.claimed']]);
+    });
+
     it('writes nothing when the atom would finish the run, or the run is not RUNNING, or a revert was requested', async (ctx) => {
       if (!db) return ctx.skip();
       const single = newRun({ predecessors: [[]] });
