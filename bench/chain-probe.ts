@@ -27,7 +27,7 @@ interface Sent {
 }
 
 const KINDS: [RegExp, string][] = [
-  [/WITH r AS \(\s*SELECT id, status, pending_atoms FROM \S*runs WHERE id = \$1 FOR UPDATE\s*\), a AS/, 'fast completion'],
+  [/WITH r AS \(\s*SELECT id, status, pending_atoms(, row_version)? FROM \S*runs WHERE id = \$1 FOR UPDATE\s*\), a AS/, 'fast completion'],
   [/FROM unnest\(ARRAY\[\$1::text\]/, 'fast finish'],
   [/create resources|CROSS JOIN \(VALUES \(1, 'CREATE_IN_PROGRESS'\)/, 'stack: create at once'],
   [/jsonb_to_recordset[\s\S]*AS v\(ord int, "stackId" text, traversal text, name text, "rowId"/, 'stack: start step'],
