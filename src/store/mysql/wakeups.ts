@@ -29,9 +29,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type mysql from 'mysql2/promise';
-import type { Wakeups } from '../ports.js';
-import { coalesced } from '../sql/coalesced.js';
-import { SharedListener } from '../sql/shared-listener.js';
+import { ListenerWakeups } from '../sql/shared-listener.js';
 import type { MysqlDriver } from './mysql-driver.js';
 import { driverError } from './mysql-errors.js';
 
@@ -108,34 +106,13 @@ END`,
  */
 export const LOCK_WAKE_STATEMENTS: readonly string[] = wakeEngines(`RIGHT(INFO, CHAR_LENGTH('${LISTEN_SUFFIX}')) = '${LISTEN_SUFFIX}'`);
 
-export class MysqlWakeups implements Wakeups {
-  private readonly share = new SharedListener(
-    () => new WakeListener(this.driver),
-    () => this.driver.closed,
-  );
-  /** one wake-up call in flight at a time; calls meanwhile share one more */
-  private readonly send = coalesced(() => this.driver.call('wake idle engines', 'CALL {p}wake_engines()', []).then(() => undefined));
-
-  constructor(private readonly driver: MysqlDriver) {}
-
-  /** the listener while anyone subscribes (tests reach its connection) */
-  get listener(): WakeListener | undefined {
-    return this.share.current;
-  }
-
-  async subscribe(onWake: () => void): Promise<() => Promise<void>> {
-    this.driver.assertOpen();
-    return this.share.subscribe(onWake);
-  }
-
-  async notify(): Promise<void> {
-    this.driver.assertOpen();
-    return this.send();
-  }
-
-  /** Stops listening (the store closes). */
-  stop(): Promise<void> {
-    return this.share.stop();
+export class MysqlWakeups extends ListenerWakeups<WakeListener> {
+  constructor(driver: MysqlDriver) {
+    super(
+      driver,
+      () => new WakeListener(driver),
+      () => driver.call('wake idle engines', 'CALL {p}wake_engines()', []).then(() => undefined),
+    );
   }
 }
 

@@ -6,49 +6,24 @@
  */
 import type pg from 'pg';
 import { StoreError } from '../../errors.js';
-import type { Wakeups } from '../ports.js';
-import { coalesced } from '../sql/coalesced.js';
-import { SharedListener } from '../sql/shared-listener.js';
+import { ListenerWakeups } from '../sql/shared-listener.js';
 import type { PostgresDriver } from './postgres-driver.js';
 
 /** Backoff of the wake-up listener's reconnects: first delay and cap, in ms. */
 const LISTEN_RETRY_MS = 100;
 const LISTEN_RETRY_MAX_MS = 5_000;
 
-export class PostgresWakeups implements Wakeups {
-  private readonly share = new SharedListener(
-    () => new WakeListener(() => this.driver.dedicatedClient('listen'), this.channel, this.driver.onError),
-    () => this.driver.closed,
-  );
-  /** one NOTIFY in flight at a time; calls meanwhile share one more */
-  private readonly send = coalesced(() =>
-    this.driver.poolSession.rows('announce claimable atoms', `SELECT pg_notify($1, '')`, [this.channel]).then(() => undefined),
-  );
-
+export class PostgresWakeups extends ListenerWakeups<WakeListener> {
   constructor(
-    private readonly driver: PostgresDriver,
+    driver: PostgresDriver,
     /** the NOTIFY channel of this deployment */
     readonly channel: string,
-  ) {}
-
-  /** the listener while anyone subscribes (tests reach its connection) */
-  get listener(): WakeListener | undefined {
-    return this.share.current;
-  }
-
-  async subscribe(onWake: () => void): Promise<() => Promise<void>> {
-    this.driver.assertOpen();
-    return this.share.subscribe(onWake);
-  }
-
-  async notify(): Promise<void> {
-    this.driver.assertOpen();
-    return this.send();
-  }
-
-  /** Stops listening (the store closes). */
-  stop(): Promise<void> {
-    return this.share.stop();
+  ) {
+    super(
+      driver,
+      () => new WakeListener(() => driver.dedicatedClient('listen'), channel, driver.onError),
+      () => driver.poolSession.rows('announce claimable atoms', `SELECT pg_notify($1, '')`, [channel]).then(() => undefined),
+    );
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The one wake-up listener (protocol 6, ARCHITECTURE.md) a store's subscribers share:
- * PostgreSQL's LISTEN connection, MariaDB's sleeping connection. Started by the first
+ * PostgreSQL's LISTEN connection, MariaDB's waiting one. Started by the first
  * subscriber (concurrent first subscribers share one attempt, and its failure), stopped
  * when the last one leaves or the store closes.
  *
@@ -12,6 +12,8 @@
  * ```
  */
 import { StoreError } from '../../errors.js';
+import type { Wakeups } from '../ports.js';
+import { coalesced } from './coalesced.js';
 
 /** What a dialect's listener offers the share. */
 export interface WakeListenerLike {
@@ -71,5 +73,44 @@ export class SharedListener<L extends WakeListenerLike> {
     const l = this.current;
     this.current = undefined;
     return l ? l.stop() : Promise.resolve();
+  }
+}
+
+/**
+ * A dialect's {@link Wakeups} over a shared listener: `subscribe` joins the listener,
+ * `notify` sends `announce` (PostgreSQL's NOTIFY, MariaDB's `wake_engines`), one at a time,
+ * calls meanwhile sharing one more (./coalesced.ts).
+ */
+export class ListenerWakeups<L extends WakeListenerLike> implements Wakeups {
+  private readonly share: SharedListener<L>;
+  private readonly send: () => Promise<void>;
+
+  constructor(
+    private readonly store: { assertOpen(): void; readonly closed: boolean },
+    listener: () => L,
+    announce: () => Promise<void>,
+  ) {
+    this.share = new SharedListener(listener, () => store.closed);
+    this.send = coalesced(announce);
+  }
+
+  /** the listener while anyone subscribes (tests reach its connections) */
+  get listener(): L | undefined {
+    return this.share.current;
+  }
+
+  async subscribe(onWake: () => void): Promise<() => Promise<void>> {
+    this.store.assertOpen();
+    return this.share.subscribe(onWake);
+  }
+
+  async notify(): Promise<void> {
+    this.store.assertOpen();
+    return this.send();
+  }
+
+  /** Stops listening (the store closes). */
+  stop(): Promise<void> {
+    return this.share.stop();
   }
 }
