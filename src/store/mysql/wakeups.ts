@@ -142,11 +142,6 @@ export class WakeListener {
     this.text = driver.prefixed(LISTEN_STATEMENT);
   }
 
-  /** the waiting connection, while open */
-  get conn(): mysql.Connection | undefined {
-    return this.pair?.waiter;
-  }
-
   /** Opens the connections (rejects if it cannot) and starts listening. */
   async start(): Promise<void> {
     this.pair = await this.connect();
