@@ -115,8 +115,16 @@ export class RunClient {
   }
 
   private async start(run: NewRun): Promise<StartResult> {
+    // With a relay, its message is the fast wake-up; where the store's own would delay it
+    // (Wakeups.deferInStarts), the store's follows it instead (docs/amqp.md, "Wake-ups").
+    const wakeups = this.store.wakeups;
+    const relayFirst = run.wakeup === undefined && wakeups?.deferInStarts === true && this.hub.relayed;
+    if (relayFirst) run.wakeup = false;
     const res = await this.store.startRun(run);
-    if (res.created) this.hub.announce();
+    if (!res.created) return res;
+    this.hub.announce();
+    // a hint: a lost one costs the poll interval of engines without the relay
+    if (relayFirst && run.graph.atoms.some((a) => a.predecessors.length === 0)) await wakeups.notify().catch(() => undefined);
     return res;
   }
 

@@ -44,6 +44,11 @@ export class WakeHub {
     };
   }
 
+  /** whether a relay carries announcements to other processes */
+  get relayed(): boolean {
+    return this.relays.size > 0;
+  }
+
   /** work became claimable: wakes this process's idle engines */
   wake(): void {
     for (const fn of this.listeners) fn();

@@ -251,6 +251,13 @@ export interface Wakeups {
    * share one follow-up.
    */
   notify(): Promise<void>;
+  /**
+   * True where the wake-up a start makes is slow enough to send after a relay's (MySQL/MariaDB:
+   * a scan of the server's process list and a `KILL QUERY` per listener, inside the start's
+   * own call). A run client with a relay (AMQP, docs/amqp.md "Wake-ups") then starts without
+   * it, announces over the relay, and calls {@link notify} after. Absent: false.
+   */
+  readonly deferInStarts?: boolean;
 }
 
 /**

@@ -107,6 +107,9 @@ END`,
 export const LOCK_WAKE_STATEMENTS: readonly string[] = wakeEngines(`RIGHT(INFO, CHAR_LENGTH('${LISTEN_SUFFIX}')) = '${LISTEN_SUFFIX}'`);
 
 export class MysqlWakeups extends ListenerWakeups<WakeListener> {
+  // a start's wake-up scans PROCESSLIST and kills listeners before its call returns
+  readonly deferInStarts = true;
+
   constructor(driver: MysqlDriver) {
     super(
       driver,
