@@ -3,7 +3,7 @@
  * "Performance as users run it": bench/run.ts scenario c'', one-task runs drained, against
  * graphile-worker, BullMQ and pg-boss).
  *
- *   node --import tsx bench/drain-probe.ts [--runs 5000] [--concurrency 64] [--max-batch 256] [--rounds 3]
+ *   node --import tsx bench/drain-probe.ts [--runs 5000] [--concurrency 64] [--max-batch 256] [--rounds 3] [--alternate]
  *
  * Per round, on one fresh database: `--runs` one-task no-op runs are started with
  * `startRuns` (500 a call, by a store of their own that is closed before the drain), then
@@ -13,12 +13,16 @@
  * per run:
  * - the statements this process sent, by purpose (a wrapper on PostgresDriver's `query`
  *   and `hotRows`; a statement `hotRows` sends through the pool counts once), and the round
- *   trips in all (every `pg.Client#query`);
+ *   trips in all (every `pg.Client#query`), with the mean time from send to answer (secondary);
  * - CPU of this process (the engine) and of the database's backends from the engine's
  *   start to the last run's end (/proc, 10 ms ticks), µs;
  * - rows written per table (`pg_stat_user_tables`: inserted, updated, of which HOT,
  *   deleted), read once the engine's store is closed so that its sessions have reported;
  * - the drain rate (runs/s, with the load average: secondary, the machine is shared).
+ *
+ * `--alternate`: an A/B in one run. Rounds take turns with one commit in flight
+ * (`capabilities.parallelCommits` switched off on the engine's store) and with the store's
+ * own setting; the last round of each kind is reported in full.
  */
 import { loadavg } from 'node:os';
 import pg from 'pg';
@@ -31,7 +35,7 @@ import { backendTicks, backendTicksSince, TICK_US } from './common.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--help')) {
-  console.log('node --import tsx bench/drain-probe.ts [--runs 5000] [--concurrency 64] [--max-batch 256] [--rounds 3]');
+  console.log('node --import tsx bench/drain-probe.ts [--runs 5000] [--concurrency 64] [--max-batch 256] [--rounds 3] [--alternate]');
   process.exit(0);
 }
 const opt = (flag: string, dflt: number): number => {
@@ -41,11 +45,12 @@ const opt = (flag: string, dflt: number): number => {
 const runs = opt('--runs', 5000);
 const concurrency = opt('--concurrency', 64);
 const maxBatch = opt('--max-batch', 256);
-const rounds = opt('--rounds', 3);
+const alternate = args.includes('--alternate');
+const rounds = opt('--rounds', alternate ? 6 : 3);
 
 // statements by purpose, and round trips, while recording
 let recording = false;
-const byPurpose = new Map<string, number>();
+const byPurpose = new Map<string, { n: number; ms: number }>();
 let roundTrips = 0;
 let inHot = false;
 type Method = (this: PostgresDriver, purpose: string, ...rest: unknown[]) => unknown;
@@ -54,14 +59,28 @@ for (const method of ['query', 'hotRows'] as const) {
   const original = proto[method];
   proto[method] = function (this: PostgresDriver, purpose: string, ...rest: unknown[]) {
     // a hot statement that finds the connection busy goes through `query`: counted once
-    if (recording && !inHot) byPurpose.set(purpose, (byPurpose.get(purpose) ?? 0) + 1);
-    if (method === 'query') return original.call(this, purpose, ...rest);
-    inHot = true;
-    try {
-      return original.call(this, purpose, ...rest);
-    } finally {
-      inHot = false;
+    const counted = recording && !inHot;
+    const t0 = performance.now();
+    let out: unknown;
+    if (method === 'query') out = original.call(this, purpose, ...rest);
+    else {
+      inHot = true;
+      try {
+        out = original.call(this, purpose, ...rest);
+      } finally {
+        inHot = false;
+      }
     }
+    if (counted) {
+      const e = byPurpose.get(purpose) ?? { n: 0, ms: 0 };
+      e.n += 1;
+      byPurpose.set(purpose, e);
+      (out as Promise<unknown>).then(
+        () => (e.ms += performance.now() - t0),
+        () => undefined,
+      );
+    }
+    return out;
   };
 }
 const clientQuery = pg.Client.prototype.query as (...a: unknown[]) => unknown;
@@ -108,11 +127,13 @@ async function round(n: number): Promise<void> {
     );
   await starts.close();
   const rows0 = await settledTableRows();
-  const last = n === rounds - 1;
+  const serial = alternate && n % 2 === 0;
+  const last = n >= rounds - (alternate ? 2 : 1);
   byPurpose.clear();
   roundTrips = 0;
   recording = last;
   const store = await openStore(db.url);
+  if (serial) Object.defineProperty(store, 'capabilities', { value: { ...store.capabilities, parallelCommits: false } });
   const engine = new Engine({ store, flows, concurrency, maxBatch, pollMs: 200 });
   let finished = 0;
   let allDone: () => void = () => undefined;
@@ -136,13 +157,14 @@ async function round(n: number): Promise<void> {
   const rows1 = await settledTableRows();
   const perRun = (v: number) => (v / runs).toFixed(3);
   console.log(
-    `round ${n + 1}/${rounds}: ${runs} runs drained in ${ms.toFixed(0)} ms = ${Math.round(runs / (ms / 1000))} runs/s (load ${load}); ` +
+    `round ${n + 1}/${rounds}${alternate ? (serial ? ' (one commit in flight)' : ' (parallel commits)') : ''}: ${runs} runs drained in ${ms.toFixed(0)} ms = ${Math.round(runs / (ms / 1000))} runs/s (load ${load}); ` +
       `CPU per run: engine ${Math.round((cpu.user + cpu.system) / runs)} µs, backends ${Math.round(backendUs / runs)} µs; ` +
       `commits ${stats.commits}, claim statements ${stats.claimCommits}`,
   );
   if (!last) return;
   console.log(`statements per run (round trips ${perRun(roundTrips)}):`);
-  for (const [purpose, count] of [...byPurpose].sort((a, b) => b[1] - a[1])) console.log(`  ${perRun(count)}  ${count}× ${purpose}`);
+  for (const [purpose, { n: count, ms: spent }] of [...byPurpose].sort((a, b) => b[1].n - a[1].n))
+    console.log(`  ${perRun(count)}  ${count}× ${purpose} (${(spent / count).toFixed(2)} ms each, from send to answer)`);
   console.log('rows written per run (inserted, updated of which HOT, deleted):');
   for (const [table, r] of rows1) {
     const b = rows0.get(table) ?? { ins: 0, upd: 0, hot: 0, del: 0 };

@@ -54,6 +54,7 @@ const CAPABILITIES: DialectCapabilities = {
   transactionalDdl: false,
   singleWriter: false,
   fastCompletions: true,
+  parallelCommits: false,
   pushWakeups: true,
   localSupervisor: false,
 };

@@ -68,6 +68,7 @@ const CAPABILITIES: DialectCapabilities = {
   transactionalDdl: true,
   singleWriter: false,
   fastCompletions: true,
+  parallelCommits: true,
   pushWakeups: true,
   localSupervisor: false,
 };

@@ -55,6 +55,7 @@ const CAPABILITIES: DialectCapabilities = {
   transactionalDdl: true,
   singleWriter: true,
   fastCompletions: false,
+  parallelCommits: false,
   pushWakeups: true,
   localSupervisor: true,
 };
