@@ -3,7 +3,7 @@
  * "Performance as users run it": bench/run.ts scenario c'', one-task runs drained, against
  * graphile-worker, BullMQ and pg-boss).
  *
- *   node --import tsx bench/drain-probe.ts [--runs 5000] [--concurrency 64] [--max-batch 256] [--rounds 3] [--alternate]
+ *   node --import tsx bench/drain-probe.ts [--runs 5000] [--concurrency 64] [--max-batch 256] [--rounds 3]
  *
  * Per round, on one fresh database: `--runs` one-task no-op runs are started with
  * `startRuns` (500 a call, by a store of their own that is closed before the drain), then
@@ -19,10 +19,6 @@
  * - rows written per table (`pg_stat_user_tables`: inserted, updated, of which HOT,
  *   deleted), read once the engine's store is closed so that its sessions have reported;
  * - the drain rate (runs/s, with the load average: secondary, the machine is shared).
- *
- * `--alternate`: an A/B in one run. Rounds take turns with one commit in flight
- * (`capabilities.parallelCommits` switched off on the engine's store) and with the store's
- * own setting; the last round of each kind is reported in full.
  */
 import { loadavg } from 'node:os';
 import pg from 'pg';
@@ -35,7 +31,7 @@ import { backendTicks, backendTicksSince, TICK_US } from './common.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--help')) {
-  console.log('node --import tsx bench/drain-probe.ts [--runs 5000] [--concurrency 64] [--max-batch 256] [--rounds 3] [--alternate]');
+  console.log('node --import tsx bench/drain-probe.ts [--runs 5000] [--concurrency 64] [--max-batch 256] [--rounds 3]');
   process.exit(0);
 }
 const opt = (flag: string, dflt: number): number => {
@@ -45,8 +41,7 @@ const opt = (flag: string, dflt: number): number => {
 const runs = opt('--runs', 5000);
 const concurrency = opt('--concurrency', 64);
 const maxBatch = opt('--max-batch', 256);
-const alternate = args.includes('--alternate');
-const rounds = opt('--rounds', alternate ? 6 : 3);
+const rounds = opt('--rounds', 3);
 
 // statements by purpose, and round trips, while recording
 let recording = false;
@@ -127,13 +122,11 @@ async function round(n: number): Promise<void> {
     );
   await starts.close();
   const rows0 = await settledTableRows();
-  const serial = alternate && n % 2 === 0;
-  const last = n >= rounds - (alternate ? 2 : 1);
+  const last = n === rounds - 1;
   byPurpose.clear();
   roundTrips = 0;
   recording = last;
   const store = await openStore(db.url);
-  if (serial) Object.defineProperty(store, 'capabilities', { value: { ...store.capabilities, parallelCommits: false } });
   const engine = new Engine({ store, flows, concurrency, maxBatch, pollMs: 200 });
   let finished = 0;
   let allDone: () => void = () => undefined;
@@ -157,7 +150,7 @@ async function round(n: number): Promise<void> {
   const rows1 = await settledTableRows();
   const perRun = (v: number) => (v / runs).toFixed(3);
   console.log(
-    `round ${n + 1}/${rounds}${alternate ? (serial ? ' (one commit in flight)' : ' (parallel commits)') : ''}: ${runs} runs drained in ${ms.toFixed(0)} ms = ${Math.round(runs / (ms / 1000))} runs/s (load ${load}); ` +
+    `round ${n + 1}/${rounds}: ${runs} runs drained in ${ms.toFixed(0)} ms = ${Math.round(runs / (ms / 1000))} runs/s (load ${load}); ` +
       `CPU per run: engine ${Math.round((cpu.user + cpu.system) / runs)} µs, backends ${Math.round(backendUs / runs)} µs; ` +
       `commits ${stats.commits}, claim statements ${stats.claimCommits}`,
   );

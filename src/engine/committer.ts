@@ -20,36 +20,15 @@ import { FastCommits, mergeResults } from './fast-commits.js';
 import type { EngineRunContext } from './run-cache.js';
 import { RunTransition, emptyResult, type Completion, type TransitionDeps, type TransitionResult } from './transitions.js';
 
-/**
- * A batch of completions of at least this many, of two runs or more, is split in two
- * commits sent at once when the store overlaps them (`capabilities.parallelCommits`) and
- * no other commit is in flight: see {@link Committer}'s `lanes`.
- */
-const SPLIT_AT = 32;
-
 export class Committer {
   private readonly queue: Completion[] = [];
-  /** the flush loops running, each to be awaited by {@link idle} */
-  private readonly flushes = new Set<Promise<void>>();
+  private flushing: Promise<void> | null = null;
   /**
-   * Flush loops running or about to: counted by `pump` when it starts one, and by the loop
-   * in the same step as its last look at the queue (its promise leaves {@link flushes} a few
-   * microtasks later: a completion queued in between would have waited for the next one).
+   * A flush loop is running or about to: set by `enqueue`, cleared by the loop in the same
+   * step as its last look at the queue. (`flushing` is cleared a few microtasks later, by
+   * its `finally`: a completion queued in between would have waited for the next one.)
    */
-  private lanes = 0;
-  /** a loop waits for its turn to take the queue: it will take what arrives meanwhile */
-  private waiting = false;
-  /**
-   * At most this many commits in flight (flush loops). Two where commits of different runs
-   * overlap in the database (PostgreSQL): a queue of one-task runs drained at concurrency 64
-   * was a strict alternation, the finish statement (the backend busy, the engine idle), then
-   * the 64 tasks it claimed (the engine busy, the backend idle), on a 2-core machine. With
-   * two, the engine executes one half while the other half's statement runs
-   * (bench/drain-probe.ts).
-   */
-  private readonly maxLanes: number;
-  /** runs with completions in a commit in flight: a run's completions are never in two at once */
-  private readonly busyRuns = new Set<string>();
+  private active = false;
   private readonly fast: FastCommits;
 
   constructor(
@@ -57,118 +36,55 @@ export class Committer {
     private readonly launch: (claim: Completion['claim']) => void,
   ) {
     this.fast = new FastCommits(core);
-    this.maxLanes = core.store.capabilities.parallelCommits ? 2 : 1;
   }
 
   /** resolves when every queued completion has been committed (or given up) */
   get idle(): Promise<void> {
-    return (async () => {
-      // a loop may start another (a split batch) before it ends
-      while (this.flushes.size > 0) await Promise.all(this.flushes);
-    })();
+    return this.flushing ?? Promise.resolve();
   }
 
   enqueue(c: Completion): void {
     this.queue.push(c);
-    this.pump(true);
-  }
-
-  /**
-   * Starts a flush loop when fewer than `maxLanes` run. `defer`: while other atoms are
-   * still executing, wait one turn of the event loop for those finishing in the same turn
-   * (group commit; no-op tasks at concurrency 16: 16 atoms per commit instead of about 5).
-   * A lone completion (a linear flow) is sent at once, in this turn: no other atom can join it.
-   */
-  private pump(defer: boolean): void {
-    if (this.lanes >= this.maxLanes || this.waiting) return;
-    this.lanes += 1;
-    const others = defer && this.core.inflight.size > this.queue.length;
-    if (others) this.waiting = true;
-    const flushed = others
-      ? new Promise<void>((resolve) => this.core.clock.defer(resolve)).then(() => {
-          this.waiting = false;
-          return this.flushLoop();
-        })
-      : this.flushLoop();
-    const settled: Promise<void> = flushed.finally(() => this.flushes.delete(settled));
-    this.flushes.add(settled);
-  }
-
-  /**
-   * The next batch of this loop: queued completions of runs no other commit has in flight,
-   * up to `maxBatch`. Alone in flight (and with a second lane), a large batch of several
-   * runs is split in two by run, and a second loop takes the other half at once: the two
-   * commits overlap, and their continuations come back at different times, so that from
-   * then on the engine executes one half while the other is being committed.
-   */
-  private takeBatch(): Completion[] {
-    const core = this.core;
-    const batch: Completion[] = [];
-    const left: Completion[] = [];
-    for (const c of this.queue) {
-      if (batch.length < core.settings.maxBatch && !this.busyRuns.has(c.claim.runId)) batch.push(c);
-      else left.push(c);
-    }
-    if (this.lanes === 1 && this.maxLanes > 1 && batch.length >= SPLIT_AT) {
-      const runs = [...new Set(batch.map((c) => c.claim.runId))];
-      if (runs.length > 1) {
-        const second = new Set(runs.slice(Math.ceil(runs.length / 2)));
-        const mine = batch.filter((c) => !second.has(c.claim.runId));
-        left.unshift(...batch.filter((c) => second.has(c.claim.runId)));
-        batch.length = 0;
-        batch.push(...mine);
-      }
-    }
-    this.queue.length = 0;
-    this.queue.push(...left);
-    for (const c of batch) this.busyRuns.add(c.claim.runId);
-    return batch;
+    if (this.active) return;
+    this.active = true;
+    // Group commit: while other atoms are still executing, wait one turn of the event loop
+    // for those finishing in the same turn (no-op tasks at concurrency 16: 16 atoms per
+    // commit instead of about 5). A lone completion (a linear flow) is sent at once, in this
+    // turn: no other atom can join it.
+    const others = this.core.inflight.size > this.queue.length;
+    const flushed = others ? new Promise<void>((resolve) => this.core.clock.defer(resolve)).then(() => this.flushLoop()) : this.flushLoop();
+    const settled: Promise<void> = flushed.finally(() => {
+      if (this.flushing === settled) this.flushing = null;
+    });
+    this.flushing = settled;
   }
 
   private async flushLoop(): Promise<void> {
     const core = this.core;
     // the finally runs in the same step as the loop's last look at the queue (no await between)
     try {
-      for (;;) {
-        const batch = this.takeBatch();
-        if (batch.length === 0) break;
-        // the other half of a split batch (or work this loop may not take) goes at once
-        if (this.queue.length > 0) this.pump(false);
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, core.settings.maxBatch);
+        let result: TransitionResult | null = null;
+        let firstError: unknown = undefined;
         try {
-          await this.commitBatch(batch);
-        } finally {
-          this.release(batch);
+          result = await this.commit(batch);
+        } catch (e) {
+          core.emitError(e);
+          firstError = e;
+        }
+        if (result) {
+          this.settle(batch, result, false);
+        } else {
+          // One attempt of the whole batch failed: commit each run's completions alone, so that
+          // whatever went wrong for one run cannot roll back or hold up the others.
+          const groups = [...byRun(batch).values()];
+          for (const group of groups) await this.commitAlone(group, firstError, groups.length > 1);
         }
         core.slotFreed();
       }
     } finally {
-      this.lanes -= 1;
-    }
-  }
-
-  /** the batch's runs may go in another commit */
-  private release(batch: Completion[]): void {
-    for (const c of batch) this.busyRuns.delete(c.claim.runId);
-  }
-
-  private async commitBatch(batch: Completion[]): Promise<void> {
-    let result: TransitionResult | null = null;
-    let firstError: unknown = undefined;
-    try {
-      result = await this.commit(batch);
-    } catch (e) {
-      this.core.emitError(e);
-      firstError = e;
-    }
-    if (result) {
-      // before the continuations start: their completions may go in the next commit at once
-      this.release(batch);
-      this.settle(batch, result, false);
-    } else {
-      // One attempt of the whole batch failed: commit each run's completions alone, so that
-      // whatever went wrong for one run cannot roll back or hold up the others.
-      const groups = [...byRun(batch).values()];
-      for (const group of groups) await this.commitAlone(group, firstError, groups.length > 1);
+      this.active = false;
     }
   }
 

@@ -26,11 +26,6 @@ export interface DialectCapabilities {
   singleWriter: boolean;
   /** {@link Store.fast}: one-statement completions (PostgreSQL) */
   fastCompletions: boolean;
-  /**
-   * commits of different runs sent at once, on separate connections, overlap in the
-   * database: the engine keeps two in flight (PostgreSQL; src/engine/committer.ts says why)
-   */
-  parallelCommits: boolean;
   /** {@link Store.wakeups}: idle engines are pushed when work appears (PostgreSQL NOTIFY, SQLite's wake file, MySQL's KILL QUERY of a listener's sleep) */
   pushWakeups: boolean;
   /** {@link Store.supervisor}: a stopped process can stall every engine, so engines supervise their host (SQLite) */

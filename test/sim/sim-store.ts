@@ -1609,7 +1609,6 @@ export class SimConnection implements Store {
     transactionalDdl: true,
     singleWriter: false,
     fastCompletions: false,
-    parallelCommits: true,
     pushWakeups: false,
     localSupervisor: false,
   };

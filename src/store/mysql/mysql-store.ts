@@ -54,7 +54,6 @@ const CAPABILITIES: DialectCapabilities = {
   transactionalDdl: false,
   singleWriter: false,
   fastCompletions: true,
-  parallelCommits: false,
   pushWakeups: true,
   localSupervisor: false,
 };

@@ -68,7 +68,6 @@ const CAPABILITIES: DialectCapabilities = {
   transactionalDdl: true,
   singleWriter: false,
   fastCompletions: true,
-  parallelCommits: true,
   pushWakeups: true,
   localSupervisor: false,
 };

@@ -55,7 +55,6 @@ const CAPABILITIES: DialectCapabilities = {
   transactionalDdl: true,
   singleWriter: true,
   fastCompletions: false,
-  parallelCommits: false,
   pushWakeups: true,
   localSupervisor: true,
 };
