@@ -29,13 +29,24 @@ e AS (
   INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, at)
   SELECT run_id, idx, 'atom.claimed', from_state, state, $1, epoch, now() FROM u),
 n AS (SELECT u.*, row_number() OVER (PARTITION BY u.run_id ORDER BY u.idx) AS nth FROM u)
-SELECT n.*, ${runColumns(POSTGRES)
-  .split(',')
-  .map((c) => c.trim())
-  .filter((c) => c !== 'id')
-  .map((c) => `r.${c} AS run_${c}`)
-  .join(', ')}
-FROM n LEFT JOIN {p}runs r ON n.nth = 1 AND r.id = n.run_id`;
+${withRunRows('n', 'n')}`;
+
+/**
+ * The end of a statement that claims atoms: the rows of `source` (a CTE or a subquery, named
+ * `alias`, with `run_id` and `nth`, the atom's rank among its run's claims), each run's row beside its
+ * first atom as `run_*` columns (read by {@link claimWithRun}), so that the engine starts
+ * the atoms of a run it does not hold without reading the run first.
+ */
+export function withRunRows(source: string, alias: string): string {
+  const columns = runColumns(POSTGRES)
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== 'id')
+    .map((c) => `r.${c} AS run_${c}`)
+    .join(', ');
+  return `SELECT ${alias}.*, ${columns}
+FROM ${source} LEFT JOIN {p}runs r ON ${alias}.nth = 1 AND r.id = ${alias}.run_id`;
+}
 
 /** Claims on their own (retried whole on a serialization failure) and inside a run transaction. */
 export class PostgresClaims {
@@ -58,8 +69,8 @@ export class PostgresClaims {
   }
 }
 
-/** A row of {@link CLAIM_SQL}: the claimed atom, and its run's row (`run_*` columns) on the first atom of each run. */
-function claimWithRun(row: Raw): ClaimedAtom {
+/** A row of {@link CLAIM_SQL} (or of {@link withRunRows}): the claimed atom, and its run's row (`run_*` columns) on the first atom of each run. */
+export function claimWithRun(row: Raw): ClaimedAtom {
   if (row.run_flow === null || row.run_flow === undefined) return claimFromRow(row);
   const run: Raw = { id: row.run_id };
   for (const [k, v] of Object.entries(row)) if (k.startsWith('run_') && k !== 'run_id') run[k.slice(4)] = v;

@@ -611,6 +611,11 @@ for (const dialect of FAST_DIALECTS) {
         [waiting.id, 0, 'RUNNING'],
         [waiting.id, 1, 'RUNNING'],
       ]);
+      // PostgreSQL's statement also returns the row of each run it claimed from, beside the
+      // run's first atom, as the claim statement does: the engine starts them without
+      // reading the run (MariaDB's procedure does not)
+      const withRun = r.continuations.filter((c) => c.run !== undefined);
+      expect(withRun.map((c) => [c.index, c.run])).toEqual(dialect === 'postgres' ? [[0, await store.getRun(waiting.id)]] : []);
     });
   });
   describe(`values through the fast paths (${dialect})`, () => {
