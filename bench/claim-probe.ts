@@ -2,7 +2,7 @@
  * What one atom costs PostgreSQL when one or two engine processes share the work
  * (issue "Heat-compatible orchestration", benchmark: two engines faster than one).
  *
- *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--runs 1] [--warm] [--explain] [--cpu-prof] [--statements] [--engine-args '--concurrency 32'] [--keep]
+ *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--runs 1] [--warm] [--explain] [--cpu-prof] [--statements] [--generic-plans] [--engine-args '--concurrency 32'] [--keep]
  *
  * Per configuration, on a fresh database: N `stoker engine` processes at their default
  * settings; this process (no engine of its own) creates a stack holding one
@@ -29,7 +29,7 @@
  * /tmp/claim-probe-prof; `--keep` leaves the database for a look afterwards.
  */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -63,6 +63,8 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       ])
         await admin.query(`ALTER DATABASE ${dbName} SET ${set}`);
     if (args.includes('--statements')) await admin.query(`ALTER DATABASE ${dbName} SET log_statement = 'all'`);
+    // every named statement on its generic plan from its first execution (instead of five custom plans per connection)
+    if (args.includes('--generic-plans')) await admin.query(`ALTER DATABASE ${dbName} SET plan_cache_mode = force_generic_plan`);
     // each engine's last line (`stoker engine` counts its claim statements, empty ones and wake-ups heard)
     const stopLines: string[] = [];
     for (let i = 0; i < engines; i++) {
@@ -121,6 +123,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     const logAt0 = args.includes('--statements') ? statSync(logFile()).size : 0;
     const backends0 = await backendTicks(admin, dbName);
     const eng0 = procs.map((p) => cpuTicks(p.pid!));
+    const switches0 = procs.map((p) => contextSwitches(p.pid!));
     const t0 = performance.now();
     // the workload's window on the monotonic clock that --cpu-prof's sample times use (µs)
     const mono0 = process.hrtime.bigint() / 1000n;
@@ -168,7 +171,16 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     await sampler;
     const statements = args.includes('--statements') ? countStatements(dbName, logAt0, atomCount) : '';
     const engCpu = procs.reduce((s, p, i) => s + cpuTicks(p.pid!) - eng0[i]!, 0);
-    const beCpu = backendTicksSince(backends0, await backendTicks(admin, dbName));
+    const switches = procs.map((p, i) => contextSwitches(p.pid!).map((n, k) => n - switches0[i]![k]!));
+    const backends1 = await backendTicks(admin, dbName);
+    const beCpu = backendTicksSince(backends0, backends1);
+    // the backends' CPU by connection (application_name: stoker-<role>[-hot|-listen|-watch|…])
+    const byApp = new Map<string, number>();
+    for (const r of (await admin.query('SELECT pid, application_name AS app FROM pg_stat_activity WHERE datname = $1', [dbName])).rows) {
+      const ticks = (backends1.get(Number(r.pid)) ?? 0) - (backends0.get(Number(r.pid)) ?? 0);
+      const app = String(r.app || '(none)');
+      byApp.set(app, (byApp.get(app) ?? 0) + ticks);
+    }
     await rt.stop({ timeoutMs: 5_000 });
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
@@ -198,6 +210,11 @@ async function probe(engines: number, workload: string, size: number): Promise<v
           .join(', ')}\n` +
         `engine CPU ${((engCpu * TICK_US) / atomCount).toFixed(0)} µs/atom, backends ${((beCpu * TICK_US) / atomCount).toFixed(0)} µs/atom\n` +
         `engines: ${stopLines.join('; ')}\n` +
+        `engine context switches per atom (voluntary, involuntary): ${switches.map(([v, n]) => `${(v! / atomCount).toFixed(2)}, ${(n! / atomCount).toFixed(2)}`).join('; ')}\n` +
+        `backends by connection, µs/atom: ${[...byApp]
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${k} ${((v * TICK_US) / atomCount).toFixed(0)}`)
+          .join(', ')}\n` +
         statements +
         `atoms: updates ${per(atoms.n_tup_upd)}/atom, HOT ${per(atoms.n_tup_hot_upd)}, seq scans ${atoms.seq_scan} (${per(atoms.seq_tup_read)} rows/atom); xact_commit ${per(xact.xact_commit)}/atom (whole lifetime)\n` +
         idx
@@ -216,6 +233,18 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     if (args.includes('--keep')) process.stdout.write(`kept database ${dbName}\n`);
     else await db.drop();
   }
+}
+
+/** A process's voluntary and involuntary context switches, all its threads (/proc). */
+function contextSwitches(pid: number): [number, number] {
+  let v = 0;
+  let n = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    const status = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+    v += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    n += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  }
+  return [v, n];
 }
 
 /** Statements of `dbName` in the server log from byte `from` on, per atom, by their first line. */
