@@ -22,7 +22,9 @@
  *
  * `--statements` logs every statement of the bench database (`log_statement = all`) and counts
  * them per atom from the server's log (PostgreSQL's log file, `--log` to name another), by
- * the first line of their text, from just before the workload to its end.
+ * connection and the first line of their text, from just before the workload to its end.
+ * Also printed: each engine's stop line (its claim statements, the empty ones, the wake-ups
+ * it heard), the engines' context switches and the backends' CPU by connection, per atom.
  *
  * `--explain` logs every statement's plan with its buffers to the server log (auto_explain,
  * set on the bench database only); `--cpu-prof` writes the engines' CPU profiles to
@@ -169,18 +171,20 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     if (args.includes('--cpu-prof')) process.stdout.write(`cpu-prof window (µs, monotonic): ${mono0}-${process.hrtime.bigint() / 1000n}\n`);
     sampling = false;
     await sampler;
-    const statements = args.includes('--statements') ? countStatements(dbName, logAt0, atomCount) : '';
     const engCpu = procs.reduce((s, p, i) => s + cpuTicks(p.pid!) - eng0[i]!, 0);
     const switches = procs.map((p, i) => contextSwitches(p.pid!).map((n, k) => n - switches0[i]![k]!));
     const backends1 = await backendTicks(admin, dbName);
     const beCpu = backendTicksSince(backends0, backends1);
     // the backends' CPU by connection (application_name: stoker-<role>[-hot|-listen|-watch|…])
     const byApp = new Map<string, number>();
+    const appOf = new Map<number, string>();
     for (const r of (await admin.query('SELECT pid, application_name AS app FROM pg_stat_activity WHERE datname = $1', [dbName])).rows) {
       const ticks = (backends1.get(Number(r.pid)) ?? 0) - (backends0.get(Number(r.pid)) ?? 0);
       const app = String(r.app || '(none)');
+      appOf.set(Number(r.pid), app);
       byApp.set(app, (byApp.get(app) ?? 0) + ticks);
     }
+    const statements = args.includes('--statements') ? countStatements(dbName, logAt0, atomCount, appOf) : '';
     await rt.stop({ timeoutMs: 5_000 });
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
@@ -248,13 +252,13 @@ function contextSwitches(pid: number): [number, number] {
 }
 
 /** Statements of `dbName` in the server log from byte `from` on, per atom, by their first line. */
-function countStatements(dbName: string, from: number, size: number): string {
+function countStatements(dbName: string, from: number, size: number, appOf: ReadonlyMap<number, string>): string {
   const buf = readFileSync(logFile());
   const text = buf.subarray(from).toString('utf8');
   const counts = new Map<string, number>();
-  const re = new RegExp(`@${dbName} LOG:  (?:execute [^:]*|statement): (.*)`, 'g');
+  const re = new RegExp(`\\[(\\d+)\\] [^ ]*@${dbName} LOG:  (?:execute [^:]*|statement): (.*)`, 'g');
   for (const m of text.matchAll(re)) {
-    const key = m[1]!.replace(/\s+/g, ' ').slice(0, 90);
+    const key = `[${appOf.get(Number(m[1])) ?? 'gone'}] ${m[2]!.replace(/\s+/g, ' ').slice(0, 80)}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
