@@ -2,7 +2,7 @@
  * What one atom costs PostgreSQL when one or two engine processes share the work
  * (issue "Heat-compatible orchestration", benchmark: two engines faster than one).
  *
- *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--warm] [--explain] [--cpu-prof] [--keep]
+ *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--runs 1] [--warm] [--explain] [--cpu-prof] [--statements] [--generic-plans] [--engine-args '--concurrency 32'] [--keep]
  *
  * Per configuration, on a fresh database: N `stoker engine` processes at their default
  * settings; this process (no engine of its own) creates a stack holding one
@@ -20,11 +20,18 @@
  * - what the database's active backends wait for (`pg_stat_activity`, sampled every ~5 ms;
  *   the peer watch's waits for the other engine's session lock show as `Lock:advisory`).
  *
+ * `--statements` logs every statement of the bench database (`log_statement = all`) and counts
+ * them per atom from the server's log (PostgreSQL's log file, `--log` to name another), by
+ * connection and the first line of their text, from just before the workload to its end.
+ * Also printed: each engine's stop line (its claim statements, the empty ones, the wake-ups
+ * it heard), the engines' context switches and the backends' CPU by connection, per atom.
+ *
  * `--explain` logs every statement's plan with its buffers to the server log (auto_explain,
  * set on the bench database only); `--cpu-prof` writes the engines' CPU profiles to
  * /tmp/claim-probe-prof; `--keep` leaves the database for a look afterwards.
  */
 import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -33,9 +40,14 @@ import { createTestStore, postgresAdminUrl } from '../test/helpers/databases.js'
 import { backendTicks, backendTicksSince, cpuTicks, TICK_US } from './common.js';
 import { group, startEngine } from './stacks.js';
 
+/** the server's log file (`--statements`) */
+const logFile = (): string => arg('--log', '/var/log/postgresql/postgresql-15-main.log');
 const FLOWS = join(import.meta.dirname, 'fixtures', 'stack-bench-flows.ts');
 
 async function probe(engines: number, workload: string, size: number): Promise<void> {
+  // --runs N: N stacks (`stack`) or runs (`unordered`) of `size` at once; figures are per atom of all of them
+  const runs = workload === 'stack' || workload === 'unordered' ? Number(arg('--runs', '1')) : 1;
+  const atomCount = size * runs;
   const db = (await createTestStore('postgres'))!;
   const dbName = decodeURIComponent(new URL(db.url).pathname.slice(1));
   const admin = new pg.Client({ connectionString: postgresAdminUrl() });
@@ -52,14 +64,21 @@ async function probe(engines: number, workload: string, size: number): Promise<v
         'auto_explain.log_buffers = on',
       ])
         await admin.query(`ALTER DATABASE ${dbName} SET ${set}`);
-    for (let i = 0; i < engines; i++)
-      procs.push(
-        await startEngine(
-          db.url,
-          args.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/claim-probe-prof'] : [],
-          args.includes('--no-watch-peers') ? ['--no-watch-peers'] : [],
-        ),
-      );
+    if (args.includes('--statements')) await admin.query(`ALTER DATABASE ${dbName} SET log_statement = 'all'`);
+    // every named statement on its generic plan from its first execution (instead of five custom plans per connection)
+    if (args.includes('--generic-plans')) await admin.query(`ALTER DATABASE ${dbName} SET plan_cache_mode = force_generic_plan`);
+    // each engine's last line (`stoker engine` counts its claim statements, empty ones and wake-ups heard)
+    const stopLines: string[] = [];
+    for (let i = 0; i < engines; i++) {
+      const p = await startEngine(db.url, args.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/claim-probe-prof'] : [], [
+        ...(args.includes('--no-watch-peers') ? ['--no-watch-peers'] : []),
+        ...arg('--engine-args', '').split(' ').filter(Boolean),
+      ]);
+      let err = '';
+      p.stderr!.on('data', (d: string) => (err += d));
+      p.on('exit', () => stopLines.push(/stopped after .*/.exec(err)?.[0] ?? '(no stop line)'));
+      procs.push(p);
+    }
     const { loadFlowsModule } = await import('../src/runtime/load-flows.js');
     const { FlowRegistry } = await import('../src/flow/index.js');
     const flows = new FlowRegistry();
@@ -103,9 +122,13 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     let created = '';
     if (workload === 'stack-update' || workload === 'stack-delete')
       await settle((created = (await rt.stacks!.create('g', { template: group(size) })).id));
+    const logAt0 = args.includes('--statements') ? statSync(logFile()).size : 0;
     const backends0 = await backendTicks(admin, dbName);
     const eng0 = procs.map((p) => cpuTicks(p.pid!));
+    const switches0 = procs.map((p) => contextSwitches(p.pid!));
     const t0 = performance.now();
+    // the workload's window on the monotonic clock that --cpu-prof's sample times use (µs)
+    const mono0 = process.hrtime.bigint() / 1000n;
     // what the database's backends are doing, every few ms: waits for locks, for the WAL, or working
     const waits = new Map<string, number>();
     let sampling = true;
@@ -115,7 +138,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       while (sampling) {
         const rows = (
           await c.query(
-            `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu') AS w FROM pg_stat_activity WHERE datname = $1 AND state = 'active'`,
+            `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu') || CASE WHEN wait_event = 'transactionid' THEN ' (' || left(regexp_replace(query, '\\s+', ' ', 'g'), 40) || ')' ELSE '' END AS w FROM pg_stat_activity WHERE datname = $1 AND state = 'active'`,
             [dbName],
           )
         ).rows;
@@ -125,21 +148,43 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       }
       await c.end();
     })();
-    if (workload === 'stack') await settle((await rt.stacks!.create('g', { template: group(size) })).id);
+    if (workload === 'stack')
+      await Promise.all(
+        Array.from({ length: runs }, async (_, i) =>
+          settle((await rt.stacks!.create(i === 0 ? 'g' : `g${i}`, { template: group(size) })).id),
+        ),
+      );
     else if (workload === 'stack-update') await settle((await rt.stacks!.update('g', { existing: true, parameters: { value: 'two' } })).id);
     else if (workload === 'stack-delete') {
       await rt.stacks!.delete('g');
       await settleDeleted(created);
     } else {
-      const { run } = await rt.client.startRun(`unordered${size}`, {});
-      const done = await rt.client.waitForRun(run.id, { pollMs: 10 });
-      if (done.status !== 'SUCCESS') throw new Error(`flow ended ${done.status}`);
+      await Promise.all(
+        Array.from({ length: runs }, async () => {
+          const { run } = await rt.client.startRun(`unordered${size}`, {});
+          const done = await rt.client.waitForRun(run.id, { pollMs: 10 });
+          if (done.status !== 'SUCCESS') throw new Error(`flow ended ${done.status}`);
+        }),
+      );
     }
     const seconds = (performance.now() - t0) / 1000;
+    if (args.includes('--cpu-prof')) process.stdout.write(`cpu-prof window (µs, monotonic): ${mono0}-${process.hrtime.bigint() / 1000n}\n`);
     sampling = false;
     await sampler;
     const engCpu = procs.reduce((s, p, i) => s + cpuTicks(p.pid!) - eng0[i]!, 0);
-    const beCpu = backendTicksSince(backends0, await backendTicks(admin, dbName));
+    const switches = procs.map((p, i) => contextSwitches(p.pid!).map((n, k) => n - switches0[i]![k]!));
+    const backends1 = await backendTicks(admin, dbName);
+    const beCpu = backendTicksSince(backends0, backends1);
+    // the backends' CPU by connection (application_name: stoker-<role>[-hot|-listen|-watch|…])
+    const byApp = new Map<string, number>();
+    const appOf = new Map<number, string>();
+    for (const r of (await admin.query('SELECT pid, application_name AS app FROM pg_stat_activity WHERE datname = $1', [dbName])).rows) {
+      const ticks = (backends1.get(Number(r.pid)) ?? 0) - (backends0.get(Number(r.pid)) ?? 0);
+      const app = String(r.app || '(none)');
+      appOf.set(Number(r.pid), app);
+      byApp.set(app, (byApp.get(app) ?? 0) + ticks);
+    }
+    const statements = args.includes('--statements') ? countStatements(dbName, logAt0, atomCount, appOf) : '';
     await rt.stop({ timeoutMs: 5_000 });
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
@@ -159,15 +204,22 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     ).rows[0];
     await stats.end();
     const xact = (await admin.query('SELECT xact_commit FROM pg_stat_database WHERE datname = $1', [dbName])).rows[0];
-    const per = (n: unknown) => (Number(n) / size).toFixed(2);
+    const per = (n: unknown) => (Number(n) / atomCount).toFixed(2);
     process.stdout.write(
-      `\n## ${engines} engine(s), ${workload} ${size}: ${seconds.toFixed(2)} s, load ${load}\n` +
+      `\n## ${engines} engine(s), ${workload} ${size}${runs > 1 ? ` ×${runs}` : ''}: ${seconds.toFixed(2)} s, load ${load}\n` +
         `active backends per sample (${waits.get('(samples)')} samples): ${[...waits]
           .filter(([k]) => k !== '(samples)')
           .sort((a, b) => b[1] - a[1])
           .map(([k, v]) => `${k} ${(v / waits.get('(samples)')!).toFixed(2)}`)
           .join(', ')}\n` +
-        `engine CPU ${((engCpu * TICK_US) / size).toFixed(0)} µs/atom, backends ${((beCpu * TICK_US) / size).toFixed(0)} µs/atom\n` +
+        `engine CPU ${((engCpu * TICK_US) / atomCount).toFixed(0)} µs/atom, backends ${((beCpu * TICK_US) / atomCount).toFixed(0)} µs/atom\n` +
+        `engines: ${stopLines.join('; ')}\n` +
+        `engine context switches per atom (voluntary, involuntary): ${switches.map(([v, n]) => `${(v! / atomCount).toFixed(2)}, ${(n! / atomCount).toFixed(2)}`).join('; ')}\n` +
+        `backends by connection, µs/atom: ${[...byApp]
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${k} ${((v * TICK_US) / atomCount).toFixed(0)}`)
+          .join(', ')}\n` +
+        statements +
         `atoms: updates ${per(atoms.n_tup_upd)}/atom, HOT ${per(atoms.n_tup_hot_upd)}, seq scans ${atoms.seq_scan} (${per(atoms.seq_tup_read)} rows/atom); xact_commit ${per(xact.xact_commit)}/atom (whole lifetime)\n` +
         idx
           .filter((r) => Number(r.idx_tup_read) > 0)
@@ -185,6 +237,39 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     if (args.includes('--keep')) process.stdout.write(`kept database ${dbName}\n`);
     else await db.drop();
   }
+}
+
+/** A process's voluntary and involuntary context switches, all its threads (/proc). */
+function contextSwitches(pid: number): [number, number] {
+  let v = 0;
+  let n = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    const status = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+    v += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    n += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  }
+  return [v, n];
+}
+
+/** Statements of `dbName` in the server log from byte `from` on, per atom, by their first line. */
+function countStatements(dbName: string, from: number, size: number, appOf: ReadonlyMap<number, string>): string {
+  const buf = readFileSync(logFile());
+  const text = buf.subarray(from).toString('utf8');
+  const counts = new Map<string, number>();
+  const re = new RegExp(`\\[(\\d+)\\] [^ ]*@${dbName} LOG:  (?:execute [^:]*|statement): (.*)`, 'g');
+  for (const m of text.matchAll(re)) {
+    const key = `[${appOf.get(Number(m[1])) ?? 'gone'}] ${m[2]!.replace(/\s+/g, ' ').slice(0, 80)}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  return (
+    `statements ${(total / size).toFixed(2)}/atom:\n` +
+    [...counts]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 16)
+      .map(([k, v]) => `  ${(v / size).toFixed(3)} ${k}\n`)
+      .join('')
+  );
 }
 
 const args = process.argv.slice(2);

@@ -97,7 +97,9 @@ export class ClaimLoop {
           const claims = await core.store.claimAtoms(core.id, free);
           for (const c of claims) core.faultPoint('after-claim-commit', { runId: c.runId, atom: c.index });
           failures = 0;
+          core.stats.claims += 1;
           if (claims.length > 0) core.stats.claimCommits += 1;
+          else core.stats.emptyClaims += 1;
           claimed = claims.length;
           this.shortOfSlots = claimed === free;
           core.stats.claimed += claims.length;

@@ -41,6 +41,11 @@ export interface EngineStats {
   fencedWrites: number;
   commits: number;
   claimCommits: number;
+  /** claim statements the claim loop sent, of which `emptyClaims` claimed nothing */
+  claims: number;
+  emptyClaims: number;
+  /** wake-ups heard from the store (PostgreSQL's NOTIFY, the SQLite wake file, MariaDB's listener), this engine's own included */
+  wakeups: number;
   continuations: number;
   supervisorKills: number;
 }

@@ -178,6 +178,9 @@ export class Engine {
     fencedWrites: 0,
     commits: 0,
     claimCommits: 0,
+    claims: 0,
+    emptyClaims: 0,
+    wakeups: 0,
     continuations: 0,
     supervisorKills: 0,
   };
@@ -353,7 +356,10 @@ export class Engine {
     if (this.amqp) this.unsubscribe.push(core.hub.attach(this.amqp.wakeups));
     if (core.store.wakeups) {
       try {
-        this.unlisten = await core.store.wakeups.subscribe(() => core.wake());
+        this.unlisten = await core.store.wakeups.subscribe(() => {
+          core.stats.wakeups += 1;
+          core.wake();
+        });
       } catch (e) {
         // polling still finds the work; only latency suffers
         core.emitError(e);

@@ -193,7 +193,10 @@ Examples:
       await runtime.stop({ timeoutMs: o.drainMs });
       const w = runtime.amqp?.wakeups.stats;
       const amqp = w ? ` (AMQP wake-ups: ${w.received} received, ${w.published} published)` : '';
-      ctx.note(`engine ${ids} stopped after ${signal}${amqp}`);
+      const sum = (k: 'claimed' | 'executed' | 'claims' | 'emptyClaims' | 'wakeups') => runtime.engines.reduce((n, e) => n + e.stats[k], 0);
+      // what the engines did, as the worker's line says: wasted claims and wake-ups show here (bench/claim-probe.ts reads it)
+      const counts = `claimed ${sum('claimed')}, executed ${sum('executed')}, claim statements ${sum('claims')} (${sum('emptyClaims')} empty), wake-ups heard ${sum('wakeups')}`;
+      ctx.note(`engine ${ids} stopped after ${signal} (${counts})${amqp}`);
     } finally {
       if (statsTimer) clearInterval(statsTimer);
       shutdown.dispose();

@@ -75,6 +75,8 @@ export class Orchestrator implements StackLayer {
   readonly limits: StackLimits;
   private readonly resourceSteps: ResourceSteps;
   private readonly bodies = new Map<string, TemplateSetBody>();
+  /** reads of template sets in progress, shared by the steps that want the same set meanwhile */
+  private readonly reading = new Map<string, Promise<TemplateSetBody>>();
 
   constructor(options: OrchestratorOptions) {
     this.stacks = new StackStore(options.sql);
@@ -132,15 +134,31 @@ export class Orchestrator implements StackLayer {
     rememberSet(setId, stackId, instance);
   }
 
-  async setBody(id: string): Promise<TemplateSetBody> {
-    let body = this.bodies.get(id);
-    if (!body) {
-      const raw = await this.stacks.sql.read('read a template set', (s) => this.stacks.getTemplateSet(s, id));
-      if (!raw) throw new NotFoundError('STOKER_STACK_NOT_FOUND', `template set ${id} is gone`);
-      body = raw as unknown as TemplateSetBody;
-      if (this.bodies.size > 512) this.bodies.delete(this.bodies.keys().next().value!);
-      this.bodies.set(id, body);
+  /**
+   * A stored template set's body, read once per process: the steps of a set this process
+   * has not seen yet (a nested stack another engine process created: the first claim batch
+   * of each other engine) share one read while it is in progress. Each used to read and parse
+   * it, and each then bound it (`instantiateSet`) before any had cached it: a group of 1,000
+   * created by two engine processes read its generated set (1,000 members) 13 times per
+   * create, 4 times with this (bench/claim-probe.ts, `--statements`).
+   */
+  setBody(id: string): Promise<TemplateSetBody> {
+    const body = this.bodies.get(id);
+    if (body) return Promise.resolve(body);
+    let reading = this.reading.get(id);
+    if (!reading) {
+      reading = this.readSetBody(id).finally(() => this.reading.delete(id));
+      this.reading.set(id, reading);
     }
+    return reading;
+  }
+
+  private async readSetBody(id: string): Promise<TemplateSetBody> {
+    const raw = await this.stacks.sql.read('read a template set', (s) => this.stacks.getTemplateSet(s, id));
+    if (!raw) throw new NotFoundError('STOKER_STACK_NOT_FOUND', `template set ${id} is gone`);
+    const body = raw as unknown as TemplateSetBody;
+    if (this.bodies.size > 512) this.bodies.delete(this.bodies.keys().next().value!);
+    this.bodies.set(id, body);
     return body;
   }
 

@@ -80,6 +80,8 @@ export class StackStore {
   private readonly inPlace: Coalescer<InPlaceUpdate, boolean>;
   /** updates in place this store recorded in one write ({@link updateInPlace}) */
   updatedAtOnce = 0;
+  /** template sets this store read ({@link getTemplateSet}) */
+  templateSetReads = 0;
 
   /** the first reads of concurrent steps (by names, by row), one statement per batch (PostgreSQL) */
   private readonly views: Coalescer<{ stackId: string; names: readonly string[] }, StepView>;
@@ -216,6 +218,7 @@ export class StackStore {
   }
 
   async getTemplateSet(s: ModuleSession, id: string): Promise<JsonObject | null> {
+    this.templateSetReads++;
     const rows = await s.rows('read a template set', `SELECT body FROM {p}stack_templates WHERE id = ?`, [id]);
     return rows[0] ? (JSON.parse(String(rows[0]['body'])) as JsonObject) : null;
   }

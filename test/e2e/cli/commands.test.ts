@@ -456,7 +456,10 @@ describe('stoker engine, signal and engines list', () => {
       const exit = await engine.exited;
       expect(exit.code).toBe(0);
       expect(exit.stderr).toMatch(/received SIGTERM: stopping/);
-      expect(exit.stderr).toMatch(/engine [0-9a-f-]{36} stopped after SIGTERM/);
+      // with what it did: the run's atoms, and its claim statements and wake-ups (bench/claim-probe.ts reads them)
+      expect(exit.stderr).toMatch(
+        /engine [0-9a-f-]{36} stopped after SIGTERM \(claimed [1-9]\d*, executed [1-9]\d*, claim statements [1-9]\d* \(\d+ empty\), wake-ups heard \d+\)/,
+      );
       const after = json<{ id: string }[]>(await cli(['engines', 'list', '--store', store, '-f', 'json']));
       expect(after).toEqual([]);
     } finally {

@@ -99,6 +99,30 @@ for (const dialect of testDialects()) {
       expect(JSON.stringify(shown)).not.toContain('s3cr3t-value');
     });
 
+    dbIt('a process reads a template set it has not seen once, however many steps want it at once', async () => {
+      await stacks.create('read-once', { template: CHAIN });
+      const row = await settle(stacks, 'read-once');
+      // another process (a second engine process): its steps of this stack start knowing nothing of the set
+      const other = await createRuntime({ store: db!.store, orchestration: true, engines: 0, logLevel: 'error' });
+      try {
+        const layer = other.stacks!;
+        const before = layer.stacks.templateSetReads;
+        const bodies = await Promise.all(Array.from({ length: 5 }, () => layer.setBody(row.templateSet!)));
+        expect(layer.stacks.templateSetReads - before).toBe(1);
+        expect(new Set(bodies).size).toBe(1);
+        await layer.setBody(row.templateSet!);
+        expect(layer.stacks.templateSetReads - before).toBe(1);
+        // a set that is gone fails every caller waiting for it, and is read again when asked again
+        const gone = await Promise.allSettled([layer.setBody('no-such-set'), layer.setBody('no-such-set')]);
+        expect(gone.map((g) => g.status)).toEqual(['rejected', 'rejected']);
+        expect(layer.stacks.templateSetReads - before).toBe(2);
+        await expect(layer.setBody('no-such-set')).rejects.toThrow(/gone/);
+        expect(layer.stacks.templateSetReads - before).toBe(3);
+      } finally {
+        await other.stop({ timeoutMs: 5_000 });
+      }
+    });
+
     dbIt('ends an action in one statement on PostgreSQL, only while its traversal is current and no replaced row is left', async () => {
       await stacks.create('ending', { template: 'heat_template_version: 2016-10-14\nresources:\n  a: {type: OS::Heat::TestResource}\n' });
       const row = await settle(stacks, 'ending');
