@@ -46,7 +46,7 @@ try {
   const claims = st.claimCommits - s0.claimCommits;
   console.log(
     `${runs} × ${SLEEP_MS} ms: ${seconds.toFixed(2)} s (ideal ${(runs * SLEEP_MS) / 1000 / 200} s) | claim statements ${claims}, ` +
-      `commits ${st.commits - s0.commits}, requests ${r.published - r0.published}, reply messages ${r.replyMessages - r0.replyMessages} | ` +
+      `commits ${st.commits - s0.commits}, requests ${r.published - r0.published} in ${r.requestMessages - r0.requestMessages} messages, started/heartbeat messages ${r.notices - r0.notices}, reply messages ${r.replyMessages - r0.replyMessages} | ` +
       `remote out avg ${(out / Math.max(1, samples)).toFixed(1)} max ${outMax} | engine CPU ${((c.user + c.system) / 1000 / runs).toFixed(3)} ms/atom | load ${loadavg()[0]!.toFixed(2)}`,
   );
 } finally {

@@ -29,10 +29,17 @@ const MAX_REMEMBERED = 10_000;
 /** the outcomes of one `replies` message at most (bytes of their JSON; a larger one goes alone) */
 const MAX_BATCH_BYTES = 1024 * 1024;
 
-/** A reply waiting for the end of the turn, to go with the others to the same engine. */
-interface QueuedReply {
+/** A request message delivered here: acknowledged on its channel once the replies to all its calls are confirmed. */
+interface Delivery {
   from: ConfirmChannel;
   msg: ConsumeMessage;
+  /** calls of it whose reply is not confirmed yet */
+  left: number;
+}
+
+/** A reply waiting for the end of the turn, to go with the others to the same engine. */
+interface QueuedReply {
+  delivery: Delivery;
   fields: { id: string; runId: string; atom: number; epoch: number; outcome: RemoteResult };
   bytes: number;
   sent: () => void;
@@ -79,6 +86,9 @@ export class AmqpTaskConsumer {
   /** replies to engines that read `replies`, by reply queue, sent together at the end of the turn */
   private readonly batches = new Map<string, QueuedReply[]>();
   private flushing: NodeJS.Immediate | null = null;
+  /** free execution slots (`concurrency`), and the calls waiting for one */
+  private free: number;
+  private readonly slotWaiters: (() => void)[] = [];
   /** replies in each unconfirmed message, by its id: a returned message counts them all undeliverable */
   private readonly inMessage = new Map<string, number>();
 
@@ -87,6 +97,7 @@ export class AmqpTaskConsumer {
     private readonly options: TaskConsumerOptions,
   ) {
     this.names = queueNames(options.prefix);
+    this.free = options.concurrency;
   }
 
   get inFlight(): number {
@@ -178,45 +189,79 @@ export class AmqpTaskConsumer {
       ch.nack(msg, false, true);
       return;
     }
-    const { id, replyTo, batchReplies, request } = read;
+    // one message may carry several calls of its task: it is acknowledged once every reply
+    // of it is confirmed, so a worker killed before that leaves all of them to be delivered again
+    const delivery: Delivery = { from: ch, msg, left: read.calls.length };
+    await Promise.all(read.calls.map((c) => this.run(delivery, c.id, read.replyTo, read.batchReplies, c.request)));
+    if (this.running.size === 0) this.idle?.();
+  }
+
+  /** Executes one call of a delivered message (within the worker's concurrency) and replies. */
+  private async run(delivery: Delivery, id: string, replyTo: string, batchReplies: boolean, request: RemoteRequest): Promise<void> {
+    const codec = this.options.codec;
+    const ch = delivery.from;
     // The broker delivers again a request whose delivery was not acknowledged (the
     // connection was cut): if this process is running it or has just run it, its result
     // answers the new delivery; it is not executed a second time here.
     const known = this.finished.get(id) ?? this.running.get(id)?.done;
     if (known) {
       this.stats.duplicates += 1;
-      await this.reply(ch, msg, id, replyTo, batchReplies, request, await known);
+      await this.reply(delivery, id, replyTo, batchReplies, request, await known);
       return;
     }
     const abort = new AbortController();
     let settle!: (r: RemoteResult) => void;
     this.running.set(id, { abort, done: new Promise<RemoteResult>((resolve) => (settle = resolve)) });
     const tell = (type: 'started' | 'heartbeat'): void => {
-      const { body, headers } = codec.seal({ type, id });
+      const { body, headers } = codec.seal({ type, id, readsBatches: true });
       try {
         (this.closed.has(ch) ? this.ch : ch)?.sendToQueue(replyTo, body, { headers });
       } catch {
         // a heartbeat is a hint
       }
     };
-    // `started` waits for the next turn of the event loop: a task that finished meanwhile
-    // (a quick one) is answered by its reply alone, one message less per atom (docs/amqp.md,
-    // "Performance")
-    const started = setImmediate(() => tell('started'));
-    const beat = setInterval(() => tell('heartbeat'), this.options.heartbeatMs ?? 2000);
-    this.stats.executed += 1;
     let result: RemoteResult;
+    let started: NodeJS.Immediate | undefined;
+    let beat: NodeJS.Timeout | undefined;
+    // the prefetch counts messages, and a message may carry several calls: `concurrency`
+    // bounds the calls executed at once
+    await this.acquire();
     try {
-      result = await this.options.handle(request, abort.signal);
+      if (abort.signal.aborted) {
+        // cancelled while it waited for a slot: never started, and the engine waits for it no more
+        result = { ok: false, failure: { type: 'Error', message: 'cancelled by the engine before it started', retryable: true } };
+      } else {
+        // `started` waits for the next turn of the event loop: a task that finished meanwhile
+        // (a quick one) is answered by its reply alone, one message less per atom (docs/amqp.md,
+        // "Performance")
+        started = setImmediate(() => tell('started'));
+        beat = setInterval(() => tell('heartbeat'), this.options.heartbeatMs ?? 2000);
+        this.stats.executed += 1;
+        result = await this.options.handle(request, abort.signal);
+      }
     } finally {
       clearImmediate(started);
       clearInterval(beat);
       this.running.delete(id);
+      this.release();
     }
     settle(result);
     this.remember(id, result);
-    await this.reply(ch, msg, id, replyTo, batchReplies, request, result);
-    if (this.running.size === 0) this.idle?.();
+    await this.reply(delivery, id, replyTo, batchReplies, request, result);
+  }
+
+  private acquire(): Promise<void> | void {
+    if (this.free > 0) {
+      this.free -= 1;
+      return;
+    }
+    return new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.free += 1;
   }
 
   private remember(id: string, result: RemoteResult): void {
@@ -235,8 +280,7 @@ export class AmqpTaskConsumer {
    * request is still acknowledged only once the message with its reply is confirmed.
    */
   private async reply(
-    from: ConfirmChannel,
-    msg: ConsumeMessage,
+    delivery: Delivery,
     id: string,
     replyTo: string,
     batchReplies: boolean,
@@ -244,12 +288,12 @@ export class AmqpTaskConsumer {
     result: RemoteResult,
   ): Promise<void> {
     const fields = { id, runId: request.runId, atom: request.atom, epoch: request.epoch, outcome: result };
-    if (!batchReplies) return this.publishReplies(replyTo, [{ from, msg, fields, bytes: 0, sent: () => undefined }]);
+    if (!batchReplies) return this.publishReplies(replyTo, [{ delivery, fields, bytes: 0, sent: () => undefined }]);
     await new Promise<void>((sent) => {
       const queued = this.batches.get(replyTo);
       const bytes = Buffer.byteLength(JSON.stringify(result));
-      if (queued) queued.push({ from, msg, fields, bytes, sent });
-      else this.batches.set(replyTo, [{ from, msg, fields, bytes, sent }]);
+      if (queued) queued.push({ delivery, fields, bytes, sent });
+      else this.batches.set(replyTo, [{ delivery, fields, bytes, sent }]);
       this.flushing ??= setImmediate(() => this.flush());
     });
   }
@@ -280,13 +324,13 @@ export class AmqpTaskConsumer {
     try {
       // the channel the requests came on, while it is open (a delivery tag is only good
       // there); else the current one: the reply still goes, and the request comes again
-      const from = replies[0]!.from;
+      const from = replies[0]!.delivery.from;
       const ch = this.closed.has(from) ? this.ch : from;
       if (!ch) return; // no connection: the requests are delivered again, and answered then
       const { body, headers } =
         replies.length === 1
-          ? this.options.codec.seal({ type: 'reply', ...replies[0]!.fields })
-          : this.options.codec.seal({ type: 'replies', replies: replies.map((q) => q.fields) });
+          ? this.options.codec.seal({ type: 'reply', readsBatches: true, ...replies[0]!.fields })
+          : this.options.codec.seal({ type: 'replies', readsBatches: true, replies: replies.map((q) => q.fields) });
       const messageId = `${replies[0]!.fields.id}+${replies.length}`;
       this.inMessage.set(messageId, replies.length);
       try {
@@ -307,7 +351,7 @@ export class AmqpTaskConsumer {
       // The channel may have closed since the confirm (a broker shutdown): amqplib then throws
       // here, and the unacknowledged requests are delivered again anyway.
       try {
-        for (const q of replies) if (q.from === ch) ch.ack(q.msg);
+        for (const q of replies) if (q.delivery.from === ch && --q.delivery.left === 0) ch.ack(q.delivery.msg);
       } catch {
         // the channel is gone with its delivery tags
       }
