@@ -28,7 +28,7 @@ import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { TransportError } from '../../errors.js';
 import type { AmqpConnection } from './amqp-connection.js';
-import { MAX_BATCHED_REQUESTS, queueNames, readReplies, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
+import { MAX_BATCHED_REQUESTS, queueNames, readNotice, readReplies, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
 import type { Envelope, MessageCodec } from './signed-messages.js';
 
 /**
@@ -244,13 +244,15 @@ export class AmqpRemoteTasks {
       await pub.assertQueue(queue, { durable: true });
       this.declared.add(queue);
     }
-    // batchReplies: this engine reads several replies in one message (docs/amqp.md, "Remote tasks")
+    // batchReplies, batchNotices: this engine reads several replies, and several calls in a
+    // `started` or `heartbeat`, in one message (docs/amqp.md, "Remote tasks")
     const more = calls.slice(1).map((c) => ({ id: c.id, request: c.p.request }));
     const { body, headers } = this.options.codec.seal({
       type: 'request',
       id: head.id,
       replyTo: this.replyQueue,
       batchReplies: true,
+      batchNotices: true,
       request: head.p.request,
       ...(more.length > 0 ? { more } : {}),
     });
@@ -350,13 +352,20 @@ export class AmqpRemoteTasks {
     if (!opened.ok) return;
     const m = opened.message;
     if (m.type === 'started' || m.type === 'heartbeat') {
+      const ids = readNotice(m);
+      if (!ids) {
+        this.options.codec.rejected.malformed += 1;
+        return;
+      }
       this.stats.notices += 1;
-      if (typeof m.id === 'string') this.answeredBy(m.id, m);
-      const p = typeof m.id === 'string' ? this.pending.get(m.id) : undefined;
-      if (p) {
+      const now = Date.now();
+      for (const id of ids) {
+        this.answeredBy(id, m);
+        const p = this.pending.get(id);
+        if (!p) continue;
         if (!p.started) p.onStarted?.();
         p.started = true;
-        p.seenAt = Date.now();
+        p.seenAt = now;
       }
       return;
     }

@@ -20,7 +20,7 @@
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { AmqpConnection } from './amqp-connection.js';
-import { MAX_BATCHED_REPLIES, queueNames, readRequest, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
+import { MAX_BATCHED_REPLIES, MAX_NOTICE_IDS, queueNames, readRequest, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
 import type { MessageCodec } from './signed-messages.js';
 
 /** results kept for deliveries of the same request again (a connection cut before the ack) */
@@ -28,6 +28,17 @@ const MAX_REMEMBERED = 10_000;
 
 /** the outcomes of one `replies` message at most (bytes of their JSON; a larger one goes alone) */
 const MAX_BATCH_BYTES = 1024 * 1024;
+
+/** A call delivered here, waiting for a slot or executing. */
+interface Running {
+  abort: AbortController;
+  done: Promise<RemoteResult>;
+  replyTo: string;
+  /** its engine reads several calls in one `started` or `heartbeat` */
+  batchNotices: boolean;
+  /** executing (not waiting for a slot): its engine gets `started` and heartbeats */
+  executing: boolean;
+}
 
 /** A request message delivered here: acknowledged on its channel once the replies to all its calls are confirmed. */
 interface Delivery {
@@ -77,7 +88,7 @@ export class AmqpTaskConsumer {
   private readonly names: ReturnType<typeof queueNames>;
   private ch: ConfirmChannel | null = null;
   private readonly closed = new WeakSet<ConfirmChannel>();
-  private readonly running = new Map<string, { abort: AbortController; done: Promise<RemoteResult> }>();
+  private readonly running = new Map<string, Running>();
   /** results of requests run here lately, for deliveries of the same request again (bounded) */
   private readonly finished = new Map<string, RemoteResult>();
   private readonly setup = (model: ChannelModel): Promise<void> => this.open(model);
@@ -86,6 +97,11 @@ export class AmqpTaskConsumer {
   /** replies to engines that read `replies`, by reply queue, sent together at the end of the turn */
   private readonly batches = new Map<string, QueuedReply[]>();
   private flushing: NodeJS.Immediate | null = null;
+  /** calls that started executing in this turn, for one `started` per engine at its end */
+  private readonly toStart = new Set<string>();
+  private startedSoon: NodeJS.Immediate | null = null;
+  /** the heartbeat of every call executing here, while any does */
+  private beats: NodeJS.Timeout | null = null;
   /** free execution slots (`concurrency`), and the calls waiting for one */
   private free: number;
   private readonly slotWaiters: (() => void)[] = [];
@@ -120,6 +136,8 @@ export class AmqpTaskConsumer {
       await Promise.race([new Promise<void>((resolve) => (this.idle = resolve)), new Promise((r) => setTimeout(r, drainMs))]);
     }
     for (const r of this.running.values()) r.abort.abort(new Error('worker stopping'));
+    if (this.beats) clearInterval(this.beats);
+    this.beats = null;
     this.ch = null;
     if (ch) await settle(() => ch.close());
   }
@@ -192,14 +210,18 @@ export class AmqpTaskConsumer {
     // one message may carry several calls of its task: it is acknowledged once every reply
     // of it is confirmed, so a worker killed before that leaves all of them to be delivered again
     const delivery: Delivery = { from: ch, msg, left: read.calls.length };
-    await Promise.all(read.calls.map((c) => this.run(delivery, c.id, read.replyTo, read.batchReplies, c.request)));
+    await Promise.all(read.calls.map((c) => this.run(delivery, c.id, read, c.request)));
     if (this.running.size === 0) this.idle?.();
   }
 
   /** Executes one call of a delivered message (within the worker's concurrency) and replies. */
-  private async run(delivery: Delivery, id: string, replyTo: string, batchReplies: boolean, request: RemoteRequest): Promise<void> {
-    const codec = this.options.codec;
-    const ch = delivery.from;
+  private async run(
+    delivery: Delivery,
+    id: string,
+    how: { replyTo: string; batchReplies: boolean; batchNotices: boolean },
+    request: RemoteRequest,
+  ): Promise<void> {
+    const { replyTo, batchReplies, batchNotices } = how;
     // The broker delivers again a request whose delivery was not acknowledged (the
     // connection was cut): if this process is running it or has just run it, its result
     // answers the new delivery; it is not executed a second time here.
@@ -211,15 +233,9 @@ export class AmqpTaskConsumer {
     }
     const abort = new AbortController();
     let settle!: (r: RemoteResult) => void;
-    this.running.set(id, { abort, done: new Promise<RemoteResult>((resolve) => (settle = resolve)) });
-    const tell = (type: 'started' | 'heartbeat'): void => {
-      const { body, headers } = codec.seal({ type, id, readsBatches: true });
-      try {
-        (this.closed.has(ch) ? this.ch : ch)?.sendToQueue(replyTo, body, { headers });
-      } catch {
-        // a heartbeat is a hint
-      }
-    };
+    const done = new Promise<RemoteResult>((resolve) => (settle = resolve));
+    const call: Running = { abort, done, replyTo, batchNotices, executing: false };
+    this.running.set(id, call);
     let result: RemoteResult;
     let started: NodeJS.Immediate | undefined;
     let beat: NodeJS.Timeout | undefined;
@@ -231,23 +247,80 @@ export class AmqpTaskConsumer {
         // cancelled while it waited for a slot: never started, and the engine waits for it no more
         result = { ok: false, failure: { type: 'Error', message: 'cancelled by the engine before it started', retryable: true } };
       } else {
+        call.executing = true;
         // `started` waits for the next turn of the event loop: a task that finished meanwhile
-        // (a quick one) is answered by its reply alone, one message less per atom (docs/amqp.md,
-        // "Performance")
-        started = setImmediate(() => tell('started'));
-        beat = setInterval(() => tell('heartbeat'), this.options.heartbeatMs ?? 2000);
+        // (a quick one) is answered by its reply alone, one message less per atom; to an engine
+        // that reads them together, the calls started in one turn share one `started`, and the
+        // calls running here one heartbeat (docs/amqp.md, "Performance")
+        if (batchNotices) {
+          this.toStart.add(id);
+          this.startedSoon ??= setImmediate(() => this.sendStarted());
+          this.beats ??= setInterval(() => this.sendBeats(), this.options.heartbeatMs ?? 2000);
+        } else {
+          started = setImmediate(() => this.notify('started', replyTo, [id], false));
+          beat = setInterval(() => this.notify('heartbeat', replyTo, [id], false), this.options.heartbeatMs ?? 2000);
+        }
         this.stats.executed += 1;
         result = await this.options.handle(request, abort.signal);
       }
     } finally {
       clearImmediate(started);
       clearInterval(beat);
+      this.toStart.delete(id);
       this.running.delete(id);
       this.release();
     }
     settle(result);
     this.remember(id, result);
     await this.reply(delivery, id, replyTo, batchReplies, request, result);
+  }
+
+  /** `started` for the calls that began in the last turn and still run: one message per engine. */
+  private sendStarted(): void {
+    this.startedSoon = null;
+    const ids = [...this.toStart];
+    this.toStart.clear();
+    this.notifyEach('started', ids);
+  }
+
+  /** A heartbeat for every call executing here: one message per engine (the timer stops when none runs). */
+  private sendBeats(): void {
+    const ids = [...this.running].filter(([, r]) => r.executing && r.batchNotices).map(([id]) => id);
+    if (ids.length === 0 && this.beats) {
+      clearInterval(this.beats);
+      this.beats = null;
+    }
+    this.notifyEach('heartbeat', ids);
+  }
+
+  /** One `started` or `heartbeat` per engine for these calls (of engines that read `ids`). */
+  private notifyEach(type: 'started' | 'heartbeat', ids: readonly string[]): void {
+    const byEngine = new Map<string, string[]>();
+    for (const id of ids) {
+      const replyTo = this.running.get(id)?.replyTo;
+      if (replyTo === undefined) continue;
+      const group = byEngine.get(replyTo);
+      if (group) group.push(id);
+      else byEngine.set(replyTo, [id]);
+    }
+    for (const [replyTo, group] of byEngine) this.notify(type, replyTo, group, true);
+  }
+
+  /** Sends a notice (a hint: nothing waits for it, and a lost one costs nothing). */
+  private notify(type: 'started' | 'heartbeat', replyTo: string, ids: readonly string[], together: boolean): void {
+    const ch = this.ch;
+    if (!ch) return;
+    const bodies = together
+      ? Array.from({ length: Math.ceil(ids.length / MAX_NOTICE_IDS) }, (_, k) => {
+          const part = ids.slice(k * MAX_NOTICE_IDS, (k + 1) * MAX_NOTICE_IDS);
+          return this.options.codec.seal({ type, id: part[0], ids: part, readsBatches: true });
+        })
+      : ids.map((id) => this.options.codec.seal({ type, id, readsBatches: true }));
+    try {
+      for (const { body, headers } of bodies) ch.sendToQueue(replyTo, body, { headers });
+    } catch {
+      // the channel is closing: a notice is a hint
+    }
   }
 
   private acquire(): Promise<void> | void {

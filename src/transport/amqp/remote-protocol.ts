@@ -15,6 +15,10 @@
  * version executes it and drops the rest; a worker of this version says so in every
  * message it sends (`readsBatches: true`), and an engine that hears about the first call
  * of a batch from a worker that does not sends the rest again one by one.
+ *
+ * Likewise a request says `batchNotices: true` when its engine reads `ids` in `started` and
+ * `heartbeat`: the calls a worker started in one turn, or is running at a heartbeat, in one
+ * message per engine.
  */
 import type { JsonValue } from '../../core/json.js';
 import type { RemoteCall, RemoteOutcome } from '../../flow/remote-call.js';
@@ -53,7 +57,7 @@ export interface RequestCall {
  * malformed call is rejected whole: it was signed by an engine, so it is not a request of
  * this protocol.
  */
-export function readRequest(m: Envelope): { replyTo: string; batchReplies: boolean; calls: RequestCall[] } | null {
+export function readRequest(m: Envelope): { replyTo: string; batchReplies: boolean; batchNotices: boolean; calls: RequestCall[] } | null {
   if (m.type !== 'request' || !isText(m.replyTo, 255)) return null;
   const first = readCall(m);
   if (!first) return null;
@@ -66,7 +70,7 @@ export function readRequest(m: Envelope): { replyTo: string; batchReplies: boole
       calls.push(call);
     }
   }
-  return { replyTo: m.replyTo, batchReplies: m.batchReplies === true, calls };
+  return { replyTo: m.replyTo, batchReplies: m.batchReplies === true, batchNotices: m.batchNotices === true, calls };
 }
 
 function readCall(m: Record<string, unknown>): RequestCall | null {
@@ -80,6 +84,20 @@ function readCall(m: Record<string, unknown>): RequestCall | null {
   if (r.failure !== null && !isFailure(r.failure)) return null;
   if (r.timeoutMs !== null && !isInt(r.timeoutMs)) return null;
   return { id: m.id, request: r as unknown as RemoteRequest };
+}
+
+/** Calls named by one `started` or `heartbeat` message at most. */
+export const MAX_NOTICE_IDS = 1024;
+
+/**
+ * The calls a `started` or `heartbeat` message is about: `ids` when the worker sent them
+ * together (to an engine whose requests said `batchNotices: true`), else its `id`; null when
+ * it names none.
+ */
+export function readNotice(m: Envelope): string[] | null {
+  if (m.ids === undefined) return isText(m.id, 64) ? [m.id] : null;
+  if (!Array.isArray(m.ids) || m.ids.length === 0 || m.ids.length > MAX_NOTICE_IDS) return null;
+  return (m.ids as unknown[]).every((id) => isText(id, 64)) ? (m.ids as string[]) : null;
 }
 
 /** What one reply says: the call, the claim it answers, and the outcome. */
