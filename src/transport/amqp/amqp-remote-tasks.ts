@@ -269,7 +269,10 @@ export class AmqpRemoteTasks {
       this.batches.set(head.id, batch);
       for (const c of calls) c.p.batch = batch;
     }
-    this.inMessage.set(head.id, calls.map((c) => c.id));
+    this.inMessage.set(
+      head.id,
+      calls.map((c) => c.id),
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         // mandatory: a queue deleted under us returns the request (see open), never drops it.

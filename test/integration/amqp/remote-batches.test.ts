@@ -148,7 +148,9 @@ await describeEachDialect('batched remote requests', (d) => {
           timeout: 10_000,
         })
         .toBe(3);
-      const replies = c.got.flatMap((m) => (m.type === 'replies' ? (m.replies as Record<string, unknown>[]) : m.type === 'reply' ? [m] : []));
+      const replies = c.got.flatMap((m) =>
+        m.type === 'replies' ? (m.replies as Record<string, unknown>[]) : m.type === 'reply' ? [m] : [],
+      );
       expect(replies.map((r) => [r.id, r.epoch, r.outcome]).sort()).toEqual(
         [0, 1, 2].map((i) => [`${d.dialect}-read-${i}`, 2, { ok: true, result: i * 10 }]),
       );
@@ -173,7 +175,10 @@ await describeEachDialect('batched remote requests', (d) => {
       const forged = new MessageCodec({ key: 'another-key-0123456789' }).seal(batch('forged', 3));
       await c.send('stoker.task.bQuick', forged);
       const tampered = c.codec.seal(batch('tampered', 3));
-      await c.send('stoker.task.bQuick', { body: Buffer.from(tampered.body.toString().replace('"i":2', '"i":7')), headers: tampered.headers });
+      await c.send('stoker.task.bQuick', {
+        body: Buffer.from(tampered.body.toString().replace('"i":2', '"i":7')),
+        headers: tampered.headers,
+      });
       // a follower of another task, too many calls, a follower without its fields, a repeated id
       const mixed = batch('mixed', 3);
       mixed.more[1] = call(`${d.dialect}-mixed-x`, 'bHold', 0);
@@ -234,12 +239,24 @@ await describeEachDialect('batched remote requests', (d) => {
       await c.ch.consume('stoker.task.bOld', (msg) => {
         const opened = c.codec.open(msg!.content, msg!.properties.headers, msg!.fields.redelivered);
         if (!opened.ok) return;
-        const m = opened.message as { id: string; replyTo: string; more?: unknown[]; request: { runId: string; atom: number; epoch: number } };
+        const m = opened.message as unknown as {
+          id: string;
+          replyTo: string;
+          more?: unknown[];
+          request: { runId: string; atom: number; epoch: number };
+        };
         seen.push({ id: m.id, more: m.more?.length ?? 0 });
         const { id, request } = m;
         void c.send(
           m.replyTo,
-          c.codec.seal({ type: 'reply', id, runId: request.runId, atom: request.atom, epoch: request.epoch, outcome: { ok: true, result: 'old' } }),
+          c.codec.seal({
+            type: 'reply',
+            id,
+            runId: request.runId,
+            atom: request.atom,
+            epoch: request.epoch,
+            outcome: { ok: true, result: 'old' },
+          }),
         );
         c.ch.ack(msg!);
       });
