@@ -1,11 +1,13 @@
 /**
  * The worker's side of remote tasks (docs/amqp.md, "Remote tasks"): consumes the durable
- * queues of its task names, at most `concurrency` unacknowledged requests at a time,
- * checks each (signature, size, age, nonce, shape: a rejected message is acknowledged,
- * so dropped, and counted, never executed), tells the engine it started, sends heartbeats
- * while the task runs, and replies on the engine's reply queue. The request is acknowledged
- * only after the broker has confirmed the reply (publisher confirms): a worker killed
- * before that leaves the request to be delivered again, to itself or another worker.
+ * queues of its task names, at most `concurrency` unacknowledged request messages at a
+ * time and `concurrency` calls executing (a message may carry several calls of its task),
+ * checks each message (signature, size, age, nonce, shape: a rejected message is
+ * acknowledged, so dropped, and counted, never executed), tells the engine it started,
+ * sends heartbeats while the task runs, and replies on the engine's reply queue. A request
+ * message is acknowledged only after the broker has confirmed the replies to all its calls
+ * (publisher confirms): a worker killed before that leaves the whole message to be
+ * delivered again, to itself or another worker.
  *
  * A reply the broker cannot route (the engine's reply queue is gone: that engine died, and
  * another one takes the atom over under a new epoch) is counted as undeliverable; the
@@ -63,7 +65,7 @@ export interface TaskConsumerOptions {
   codec: MessageCodec;
   /** the task names whose queues this worker consumes */
   tasks: readonly string[];
-  /** requests executed at once (the channel's prefetch) */
+  /** calls executed at once, and the channel's prefetch (in messages) */
   concurrency: number;
   handle: RemoteHandler;
   /** how often a running task's heartbeat goes to the engine (default 2,000 ms) */
