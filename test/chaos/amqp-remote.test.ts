@@ -61,17 +61,13 @@ for (const dialect of testDialects()) {
     const engineEnv = () => ({ ENGINE_POLL_MS: '200', ENGINE_AMQP: broker!.url, STOKER_AMQP_KEY: KEY, ENGINE_REMOTE_TASKS: CHAIN_TASKS });
     const workerEnv = { STOKER_AMQP_KEY: KEY, WORKER_TASKS: CHAIN_TASKS };
 
-    it('kill -9 of a worker mid-task: its requests are delivered again and recorded once', async (ctx) => {
-      if (!s.db || !broker || !workers) return ctx.skip();
-      await s.fleet.start({ name: 'engine', leaseMs: 5000, concurrency: 8, env: engineEnv() });
-      const victim = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
-      const submitted = await submitRuns(s.store, 8, { log: s.log, stepMs: STEP_MS, flows: FLOWS });
-      await sleep(1500);
+    /** Kills the victim in the middle of tasks, starts another worker, waits for every run; returns the stopped survivor. */
+    async function replaceWorker(victim: Awaited<ReturnType<Fleet['start']>>, submitted: readonly Submitted[]) {
       // the victim is in the middle of tasks: started lines of its pid without an end
       const open = readEffects(s.log).filter((l) => l.pid === victim.pid);
       expect(open.filter((l) => l.phase === 'start').length).toBeGreaterThan(open.filter((l) => l.phase === 'end').length);
       await victim.kill9();
-      const survivor = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
+      const survivor = await workers!.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
       expect(
         await waitTerminal(
           s.store,
@@ -80,6 +76,16 @@ for (const dialect of testDialects()) {
         ),
       ).toEqual([]);
       await survivor.terminate();
+      return survivor;
+    }
+
+    it('kill -9 of a worker mid-task: its requests are delivered again and recorded once', async (ctx) => {
+      if (!s.db || !broker || !workers) return ctx.skip();
+      await s.fleet.start({ name: 'engine', leaseMs: 5000, concurrency: 8, env: engineEnv() });
+      const victim = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
+      const submitted = await submitRuns(s.store, 8, { log: s.log, stepMs: STEP_MS, flows: FLOWS });
+      await sleep(1500);
+      const survivor = await replaceWorker(victim, submitted);
       await s.fleet.terminateAll();
       console.log(`worker kill on ${dialect}: survivor ${JSON.stringify(survivor.stats)}`);
       // the killed worker's requests ran again elsewhere under the same epoch
@@ -98,18 +104,7 @@ for (const dialect of testDialects()) {
       await expect
         .poll(() => readEffects(s.log).filter((l) => l.pid === victim.pid && l.phase === 'end').length, { timeout: 30_000, interval: 20 })
         .toBeGreaterThan(4);
-      const open = readEffects(s.log).filter((l) => l.pid === victim.pid);
-      expect(open.filter((l) => l.phase === 'start').length).toBeGreaterThan(open.filter((l) => l.phase === 'end').length);
-      await victim.kill9();
-      const survivor = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
-      expect(
-        await waitTerminal(
-          s.store,
-          submitted.map((r) => r.id),
-          90_000,
-        ),
-      ).toEqual([]);
-      await survivor.terminate();
+      const survivor = await replaceWorker(victim, submitted);
       await engine.terminate();
       console.log(
         `worker kill mid-batch on ${dialect}: engine ${JSON.stringify(engine.stats)}, survivor ${JSON.stringify(survivor.stats)}`,
