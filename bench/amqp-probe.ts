@@ -8,7 +8,6 @@
  *
  *   node --import tsx bench/amqp-probe.ts [workers=1,4] [runs=2]
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Engine } from '../src/engine/engine.js';
@@ -16,28 +15,8 @@ import { FlowRegistry } from '../src/flow/index.js';
 import { openAmqp } from '../src/runtime/amqp.js';
 import { createTestStore } from '../test/helpers/databases.js';
 import { createTestVhost } from '../test/helpers/rabbitmq.js';
-import { KEY, startWorkers, stopWorkers } from './amqp.js';
+import { KEY, beamPids as beam, cpuMs as ticks, startWorkers, stopWorkers } from './amqp.js';
 import remoteFlows, { REMOTE_ATOMS } from './fixtures/amqp-flows.js';
-
-const ticks = (pid: number): number => {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10; // ms at 100 Hz
-  } catch {
-    return 0;
-  }
-};
-const beam = (): number[] =>
-  readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('beam');
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 
 const workerCounts = (process.argv[2] ?? '1,4').split(',').map(Number);
 const runs = Number(process.argv[3] ?? 2);
