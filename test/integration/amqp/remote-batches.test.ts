@@ -9,12 +9,13 @@
 import amqp from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { linear, task } from '../../../src/flow/index.js';
-import { createRuntime, type Runtime } from '../../../src/runtime/create-runtime.js';
-import { Worker } from '../../../src/runtime/worker.js';
+import type { Runtime } from '../../../src/runtime/create-runtime.js';
+import type { Worker } from '../../../src/runtime/worker.js';
 import { MAX_BATCHED_REQUESTS } from '../../../src/transport/amqp/remote-protocol.js';
 import { MessageCodec } from '../../../src/transport/amqp/signed-messages.js';
 import { describeEachDialect } from '../../helpers/databases.js';
-import { createTestVhost, type TestVhost } from '../../helpers/rabbitmq.js';
+import type { TestVhost } from '../../helpers/rabbitmq.js';
+import { closeRemoteRuntime, openRemoteRuntime } from '../../helpers/remote-runtime.js';
 
 const KEY = 'test-key-0123456789abcdef';
 /** bHold: executions wait here until released, by tag; aborted ones are noted */
@@ -69,25 +70,18 @@ await describeEachDialect('batched remote requests', (d) => {
   let worker: Worker | null = null;
 
   beforeAll(async () => {
-    broker = await createTestVhost();
-    if (!broker) return;
-    runtime = await createRuntime({
-      store: d.store,
+    ({ broker, runtime, worker } = await openRemoteRuntime(
+      d.store,
       flows,
-      amqp: { url: broker.url, key: KEY },
-      pollMs: 200,
-      concurrency: 16,
-      logLevel: 'silent',
-    });
-    await runtime.start();
-    worker = await Worker.open({ amqp: { url: broker.url, key: KEY }, flows, tasks: ['bQuick', 'bHold'], concurrency: 8 });
+      KEY,
+      { pollMs: 200, concurrency: 16 },
+      { tasks: ['bQuick', 'bHold'], concurrency: 8 },
+    ));
   }, 60_000);
 
   afterAll(async () => {
     for (const go of holding.values()) go();
-    await worker?.stop({ drainMs: 0 });
-    await runtime?.stop({ drain: false });
-    await broker?.drop();
+    await closeRemoteRuntime({ broker, runtime, workers: [worker] });
   }, 60_000);
 
   /** a raw connection to the broker, with a reply queue whose messages it collects */
