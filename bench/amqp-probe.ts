@@ -2,12 +2,12 @@
  * Where the time of remote tasks goes (docs/amqp.md, "Performance"): runs `remote1000` on
  * PostgreSQL through N `stoker worker` processes and prints, per atom, counts that do not
  * depend on the machine's load: the engine's CPU ms, the workers' and the broker's CPU ms,
- * claim statements and commit batches, requests published, and how many atoms were out with
+ * claim statements and commit batches, requests published and the messages that carried
+ * them, `started`/`heartbeat` messages, reply messages, and how many atoms were out with
  * workers on average (sampled).
  *
  *   node --import tsx bench/amqp-probe.ts [workers=1,4] [runs=2]
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Engine } from '../src/engine/engine.js';
@@ -15,28 +15,8 @@ import { FlowRegistry } from '../src/flow/index.js';
 import { openAmqp } from '../src/runtime/amqp.js';
 import { createTestStore } from '../test/helpers/databases.js';
 import { createTestVhost } from '../test/helpers/rabbitmq.js';
-import { KEY, startWorkers, stopWorkers } from './amqp.js';
+import { KEY, beamPids as beam, cpuMs as ticks, startWorkers, stopWorkers } from './amqp.js';
 import remoteFlows, { REMOTE_ATOMS } from './fixtures/amqp-flows.js';
-
-const ticks = (pid: number): number => {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10; // ms at 100 Hz
-  } catch {
-    return 0;
-  }
-};
-const beam = (): number[] =>
-  readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('beam');
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 
 const workerCounts = (process.argv[2] ?? '1,4').split(',').map(Number);
 const runs = Number(process.argv[3] ?? 2);
@@ -66,6 +46,8 @@ try {
         const s0 = { ...engine.stats };
         const p0 = amqp.remote!.snapshot().published;
         const r0 = amqp.remote!.snapshot().replyMessages;
+        const q0 = amqp.remote!.snapshot().requestMessages;
+        const n0 = amqp.remote!.snapshot().notices;
         const c0 = process.cpuUsage();
         const w0 = workers.map((w) => ticks(w.child.pid!));
         const b0 = beams.map(ticks);
@@ -88,7 +70,7 @@ try {
         const A = REMOTE_ATOMS;
         const st = engine.stats;
         console.log(
-          `workers ${n}: ${done.status} ${(A / s).toFixed(0)} atoms/s (${s.toFixed(3)} s) | per atom: engine CPU ${((c.user + c.system) / 1000 / A).toFixed(3)} ms, workers CPU ${(w / A).toFixed(3)} ms, broker CPU ${(b / A).toFixed(3)} ms, claim stmts ${((st.claimCommits - s0.claimCommits) / A).toFixed(3)}, commits ${((st.commits - s0.commits) / A).toFixed(3)}, requests ${((amqp.remote!.snapshot().published - p0) / A).toFixed(3)}, reply msgs ${((amqp.remote!.snapshot().replyMessages - r0) / A).toFixed(3)} | remote out avg ${(out / Math.max(1, samples)).toFixed(1)} max ${outMax} | load ${loadavg()[0]!.toFixed(2)}`,
+          `workers ${n}: ${done.status} ${(A / s).toFixed(0)} atoms/s (${s.toFixed(3)} s) | per atom: engine CPU ${((c.user + c.system) / 1000 / A).toFixed(3)} ms, workers CPU ${(w / A).toFixed(3)} ms, broker CPU ${(b / A).toFixed(3)} ms, claim stmts ${((st.claimCommits - s0.claimCommits) / A).toFixed(3)}, commits ${((st.commits - s0.commits) / A).toFixed(3)}, requests ${((amqp.remote!.snapshot().published - p0) / A).toFixed(3)} in ${((amqp.remote!.snapshot().requestMessages - q0) / A).toFixed(3)} msgs, started/heartbeat msgs ${((amqp.remote!.snapshot().notices - n0) / A).toFixed(3)}, reply msgs ${((amqp.remote!.snapshot().replyMessages - r0) / A).toFixed(3)} | remote out avg ${(out / Math.max(1, samples)).toFixed(1)} max ${outMax} | load ${loadavg()[0]!.toFixed(2)}`,
         );
       }
     } finally {

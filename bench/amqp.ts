@@ -22,7 +22,7 @@
  * average (the machine is shared: figures taken under load are not comparable).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -222,6 +222,30 @@ async function medianRuns(times: number, run: () => Promise<number>): Promise<{ 
   const sorted = [...all].sort((a, b) => a - b);
   const range = `${round(REMOTE_ATOMS / sorted.at(-1)!, 0)}–${round(REMOTE_ATOMS / sorted[0]!, 0)}`;
   return { seconds: sorted[sorted.length >> 1]!, note: `median of ${times} runs (${range} atoms/s)` };
+}
+
+/** CPU time (user + system, ms at 100 Hz) a process has used so far, from /proc; 0 when it is gone. */
+export function cpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** The broker's processes (Erlang's `beam`), whose CPU time the probes count. */
+export function beamPids(): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('beam');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 export async function startWorkers(url: string, n: number, concurrency?: number): Promise<WorkerProc[]> {

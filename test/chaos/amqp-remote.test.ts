@@ -5,6 +5,9 @@
  *
  * - a worker is SIGKILLed mid-task: its unacknowledged requests are delivered again to the
  *   other worker, executed again with the same idempotency key, recorded once;
+ * - a worker is SIGKILLed holding batches of requests (the first atoms of 16 runs, claimed
+ *   together, go out several to a message): every call of an unacknowledged batch, those it
+ *   had finished included, is delivered again and recorded once;
  * - an engine is SIGKILLed with atoms out with the workers: the other engine takes them
  *   over and sends them again; replies to the dead engine are undeliverable (counted);
  * - the workers' AMQP connections are cut by a TCP proxy mid-run: they reconnect.
@@ -58,17 +61,13 @@ for (const dialect of testDialects()) {
     const engineEnv = () => ({ ENGINE_POLL_MS: '200', ENGINE_AMQP: broker!.url, STOKER_AMQP_KEY: KEY, ENGINE_REMOTE_TASKS: CHAIN_TASKS });
     const workerEnv = { STOKER_AMQP_KEY: KEY, WORKER_TASKS: CHAIN_TASKS };
 
-    it('kill -9 of a worker mid-task: its requests are delivered again and recorded once', async (ctx) => {
-      if (!s.db || !broker || !workers) return ctx.skip();
-      await s.fleet.start({ name: 'engine', leaseMs: 5000, concurrency: 8, env: engineEnv() });
-      const victim = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
-      const submitted = await submitRuns(s.store, 8, { log: s.log, stepMs: STEP_MS, flows: FLOWS });
-      await sleep(1500);
+    /** Kills the victim in the middle of tasks, starts another worker, waits for every run; returns the stopped survivor. */
+    async function replaceWorker(victim: Awaited<ReturnType<Fleet['start']>>, submitted: readonly Submitted[]) {
       // the victim is in the middle of tasks: started lines of its pid without an end
       const open = readEffects(s.log).filter((l) => l.pid === victim.pid);
       expect(open.filter((l) => l.phase === 'start').length).toBeGreaterThan(open.filter((l) => l.phase === 'end').length);
       await victim.kill9();
-      const survivor = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
+      const survivor = await workers!.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
       expect(
         await waitTerminal(
           s.store,
@@ -77,12 +76,42 @@ for (const dialect of testDialects()) {
         ),
       ).toEqual([]);
       await survivor.terminate();
+      return survivor;
+    }
+
+    it('kill -9 of a worker mid-task: its requests are delivered again and recorded once', async (ctx) => {
+      if (!s.db || !broker || !workers) return ctx.skip();
+      await s.fleet.start({ name: 'engine', leaseMs: 5000, concurrency: 8, env: engineEnv() });
+      const victim = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
+      const submitted = await submitRuns(s.store, 8, { log: s.log, stepMs: STEP_MS, flows: FLOWS });
+      await sleep(1500);
+      const survivor = await replaceWorker(victim, submitted);
       await s.fleet.terminateAll();
       console.log(`worker kill on ${dialect}: survivor ${JSON.stringify(survivor.stats)}`);
       // the killed worker's requests ran again elsewhere under the same epoch
       const again = readEffects(s.log).filter((l) => l.phase === 'start' && l.pid === survivor.pid);
       expect(again.length).toBeGreaterThan(0);
       await verifyRemote(s, submitted, 'worker kill -9');
+    }, 180_000);
+
+    it('kill -9 of a worker holding batches of requests: each batch is delivered again whole, every atom recorded once', async (ctx) => {
+      if (!s.db || !broker || !workers) return ctx.skip();
+      // the runs wait in the database until the engine starts: its first claim takes all their
+      // first atoms, whose calls go out together (one task, one turn)
+      const submitted = await submitRuns(s.store, 16, { log: s.log, stepMs: STEP_MS, flows: ['chaosChain10'] });
+      const victim = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
+      const engine = await s.fleet.start({ name: 'engine', leaseMs: 5000, concurrency: 16, env: engineEnv() });
+      await expect
+        .poll(() => readEffects(s.log).filter((l) => l.pid === victim.pid && l.phase === 'end').length, { timeout: 30_000, interval: 20 })
+        .toBeGreaterThan(4);
+      const survivor = await replaceWorker(victim, submitted);
+      await engine.terminate();
+      console.log(
+        `worker kill mid-batch on ${dialect}: engine ${JSON.stringify(engine.stats)}, survivor ${JSON.stringify(survivor.stats)}`,
+      );
+      // calls shared messages: fewer request messages than requests
+      expect(Number(engine.stats?.remoteRequestMessages)).toBeLessThan(Number(engine.stats?.remoteRequests));
+      await verifyRemote(s, submitted, 'worker kill -9 mid-batch');
     }, 180_000);
 
     it('kill -9 of an engine with atoms out: another engine takes them over and sends them again', async (ctx) => {

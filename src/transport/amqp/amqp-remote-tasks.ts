@@ -12,6 +12,11 @@
  * still waiting is published again under the same id, and the first reply wins: at least
  * once execution, one recorded outcome (protocol 9).
  *
+ * The calls of one task made in one turn of the event loop go in one request message (at
+ * most {@link MAX_BATCHED_REQUESTS}, and spread over at least {@link SPREAD} messages when
+ * there are that many calls, so that one worker's prefetch does not take them all); each
+ * call keeps its own id, reply, epoch check and cancel (docs/amqp.md, "Remote tasks").
+ *
  * @example
  * ```ts
  * const remote = new AmqpRemoteTasks(connection, { prefix: 'stoker', codec });
@@ -23,12 +28,30 @@ import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { TransportError } from '../../errors.js';
 import type { AmqpConnection } from './amqp-connection.js';
-import { queueNames, readReplies, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
-import type { MessageCodec } from './signed-messages.js';
+import { MAX_BATCHED_REQUESTS, queueNames, readNotice, readReplies, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
+import type { Envelope, MessageCodec } from './signed-messages.js';
+
+/**
+ * The least number of messages the calls of one task in one turn are spread over (when there
+ * are that many): RabbitMQ hands a queue's messages to its consumers in turn, so four
+ * messages can reach four workers where one would reach one.
+ */
+export const SPREAD = 4;
+
+/** The calls that followed the first one in a request message, while any of them waits. */
+interface Batch {
+  head: string;
+  followers: string[];
+  waiting: number;
+}
 
 interface Pending {
   request: RemoteRequest;
   resolve: (r: RemoteResult) => void;
+  /** ends the call with a transport error (the link was closed before the request went out) */
+  fail: (e: Error) => void;
+  /** the message this call went out in, when it led one with followers or followed one */
+  batch?: Batch;
   started: boolean;
   /** told once, when a worker first says it started the call */
   onStarted?: () => void;
@@ -39,6 +62,12 @@ interface Pending {
 export interface RemoteTaskStats {
   /** requests published (a re-publish after a reconnect counts again) */
   published: number;
+  /** messages that carried them: fewer than the requests when calls of one task were batched */
+  requestMessages: number;
+  /** `started` and `heartbeat` messages received */
+  notices: number;
+  /** batches whose first call a worker of the previous version answered: their other calls were sent again one by one */
+  unbatched: number;
   /** replies returned to a call */
   replies: number;
   /** messages that brought replies: fewer than the replies when a worker batched them */
@@ -58,6 +87,9 @@ export interface RemoteTaskStats {
 export class AmqpRemoteTasks {
   readonly stats: Omit<RemoteTaskStats, 'queued' | 'running'> = {
     published: 0,
+    requestMessages: 0,
+    notices: 0,
+    unbatched: 0,
     replies: 0,
     replyMessages: 0,
     staleReplies: 0,
@@ -70,6 +102,15 @@ export class AmqpRemoteTasks {
   private pub: ConfirmChannel | null = null;
   private sub: Channel | null = null;
   private readonly declared = new Set<string>();
+  /** calls made in this turn, by task, published together at its end */
+  private readonly outgoing = new Map<string, string[]>();
+  private flushing: NodeJS.Immediate | null = null;
+  /** the calls of each unconfirmed request message, by its message id: a returned message is sent again */
+  private readonly inMessage = new Map<string, string[]>();
+  /** false once a worker of the previous version answered a batch: every request goes alone from then on */
+  private batching = true;
+  /** batches by the id of their first call, while a follower waits (to send them again should an old worker answer it) */
+  private readonly batches = new Map<string, Batch>();
   private readonly setup = (model: ChannelModel): Promise<void> => this.open(model);
   private stopped = false;
 
@@ -115,8 +156,12 @@ export class AmqpRemoteTasks {
   call(request: RemoteRequest, signal: AbortSignal, onStarted?: () => void): Promise<RemoteResult> {
     const id = randomUUID();
     return new Promise<RemoteResult>((resolve, reject) => {
+      if (this.stopped) {
+        reject(new TransportError('STOKER_REMOTE_UNAVAILABLE', 'remote task not sent: the AMQP link was closed'));
+        return;
+      }
       const onAbort = (): void => {
-        this.pending.delete(id);
+        this.settled(id);
         this.sendCancel(id);
         reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
       };
@@ -131,48 +176,121 @@ export class AmqpRemoteTasks {
           signal.removeEventListener('abort', onAbort);
           resolve(r);
         },
+        fail: (e) => {
+          this.settled(id);
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
       });
-      this.publish(id, request).catch((e: unknown) => {
-        // a channel lost before the broker confirmed: the next connection publishes it again
-        if (!this.pending.has(id) || !this.stopped) return;
-        this.pending.delete(id);
-        signal.removeEventListener('abort', onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      });
+      // Sent at the end of the turn with the other calls of its task; when not connected, the
+      // next connection publishes it with the others (the broker may be away: the call waits,
+      // as a queued request would, under the task's timeout and abort signal).
+      const queued = this.outgoing.get(request.task);
+      if (queued) queued.push(id);
+      else this.outgoing.set(request.task, [id]);
+      this.flushing ??= setImmediate(() => this.flush());
     });
   }
 
-  /**
-   * Sends at once when connected; otherwise leaves the call pending, and the next
-   * connection publishes it with the others (the broker may be away: the call waits, as a
-   * queued request would, under the task's timeout and abort signal).
-   */
-  private async publish(id: string, request: RemoteRequest): Promise<void> {
-    if (this.stopped) throw new TransportError('STOKER_REMOTE_UNAVAILABLE', 'remote task not sent: the AMQP link was closed');
-    if (this.pub) await this.send(this.pub, id, request);
+  /** Forgets a call that ended, and the batch it was in once none of its followers waits. */
+  private settled(id: string): void {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    if (p) this.leave(id, p);
   }
 
-  private async send(pub: ConfirmChannel, id: string, request: RemoteRequest): Promise<void> {
-    const queue = this.names.task(request.task);
+  /** The call no longer waits on the message it went out in (it ended, or goes out again). */
+  private leave(id: string, p: Pending): void {
+    const b = p.batch;
+    if (!b) return;
+    delete p.batch;
+    if (b.followers.includes(id) && --b.waiting === 0) this.batches.delete(b.head);
+  }
+
+  /** Publishes the calls made in this turn: per task, in messages of up to {@link MAX_BATCHED_REQUESTS}. */
+  private flush(): void {
+    this.flushing = null;
+    const byTask = [...this.outgoing.values()];
+    this.outgoing.clear();
+    const pub = this.pub;
+    if (!pub) return; // the next connection publishes every waiting call
+    for (const ids of byTask) this.sendAll(pub, ids);
+  }
+
+  /** Sends these calls of one task, split as the batch limits say (one per message when batching is off). */
+  private sendAll(pub: ConfirmChannel, ids: readonly string[]): void {
+    const waiting = ids.filter((id) => this.pending.has(id));
+    const size = this.batching ? Math.min(MAX_BATCHED_REQUESTS, Math.ceil(waiting.length / SPREAD)) : 1;
+    for (let i = 0; i < waiting.length; i += size) {
+      const part = waiting.slice(i, i + size);
+      this.send(pub, part).catch((e: unknown) => {
+        // a channel lost before the broker confirmed: the next connection publishes them again
+        if (!this.stopped) return;
+        for (const id of part) this.pending.get(id)?.fail(e instanceof Error ? e : new Error(String(e)));
+      });
+    }
+  }
+
+  /** One request message with these calls (of one task); resolves once the broker confirmed it. */
+  private async send(pub: ConfirmChannel, ids: readonly string[]): Promise<void> {
+    const calls = ids.flatMap((id) => {
+      const p = this.pending.get(id);
+      return p ? [{ id, p }] : [];
+    });
+    const head = calls[0];
+    if (!head) return;
+    const queue = this.names.task(head.p.request.task);
     if (!this.declared.has(queue)) {
       await pub.assertQueue(queue, { durable: true });
       this.declared.add(queue);
     }
-    // batchReplies: this engine reads several replies in one message (docs/amqp.md, "Remote tasks")
-    const { body, headers } = this.options.codec.seal({ type: 'request', id, replyTo: this.replyQueue, batchReplies: true, request });
-    await new Promise<void>((resolve, reject) => {
-      // mandatory: a queue deleted under us returns the request (see open), never drops it.
-      // Transient: the call is held here until its reply and published again after any
-      // reconnect, a broker restart included, so a copy on the broker's disk would only be a
-      // second delivery; writing it cost the broker about half its CPU per request.
-      pub.sendToQueue(
-        queue,
-        body,
-        { persistent: false, mandatory: true, messageId: id, headers, contentType: 'application/json' },
-        (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
-      );
+    // batchReplies, batchNotices: this engine reads several replies, and several calls in a
+    // `started` or `heartbeat`, in one message (docs/amqp.md, "Remote tasks")
+    const more = calls.slice(1).map((c) => ({ id: c.id, request: c.p.request }));
+    const { body, headers } = this.options.codec.seal({
+      type: 'request',
+      id: head.id,
+      replyTo: this.replyQueue,
+      batchReplies: true,
+      batchNotices: true,
+      request: head.p.request,
+      ...(more.length > 0 ? { more } : {}),
     });
-    this.stats.published += 1;
+    if (body.length > this.options.codec.maxBytes && calls.length > 1) {
+      // too large together for a receiver to accept: in two halves (a call too large alone goes
+      // alone, and is rejected by the worker as before)
+      const half = Math.ceil(calls.length / 2);
+      await Promise.all([this.send(pub, ids.slice(0, half)), this.send(pub, ids.slice(half))]);
+      return;
+    }
+    for (const c of calls) this.leave(c.id, c.p);
+    if (more.length > 0) {
+      const batch: Batch = { head: head.id, followers: more.map((c) => c.id), waiting: more.length };
+      this.batches.set(head.id, batch);
+      for (const c of calls) c.p.batch = batch;
+    }
+    this.inMessage.set(
+      head.id,
+      calls.map((c) => c.id),
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        // mandatory: a queue deleted under us returns the request (see open), never drops it.
+        // Transient: the call is held here until its reply and published again after any
+        // reconnect, a broker restart included, so a copy on the broker's disk would only be a
+        // second delivery; writing it cost the broker about half its CPU per request.
+        pub.sendToQueue(
+          queue,
+          body,
+          { persistent: false, mandatory: true, messageId: head.id, headers, contentType: 'application/json' },
+          (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
+        );
+      });
+    } finally {
+      this.inMessage.delete(head.id);
+    }
+    this.stats.published += calls.length;
+    this.stats.requestMessages += 1;
   }
 
   private sendCancel(id: string): void {
@@ -196,8 +314,8 @@ export class AmqpRemoteTasks {
     pub.on('return', (msg: ConsumeMessage) => {
       this.declared.delete(msg.fields.routingKey);
       const id = msg.properties.messageId as string | undefined;
-      const p = id === undefined ? undefined : this.pending.get(id);
-      if (p && this.pub === pub) void this.send(pub, id!, p.request).catch(() => undefined);
+      const ids = id === undefined ? undefined : this.inMessage.get(id);
+      if (ids && this.pub === pub) void this.send(pub, ids).catch(() => undefined);
     });
     const sub = await model.createChannel();
     sub.on('error', () => undefined);
@@ -218,7 +336,14 @@ export class AmqpRemoteTasks {
       this.lost('reply channel closed');
     });
     // calls still waiting lost their reply queue with the old connection: ask again
-    for (const [id, p] of this.pending) void this.send(pub, id, p.request).catch(() => undefined);
+    const byTask = new Map<string, string[]>();
+    for (const [id, p] of this.pending) {
+      const ids = byTask.get(p.request.task);
+      if (ids) ids.push(id);
+      else byTask.set(p.request.task, [id]);
+    }
+    this.outgoing.clear();
+    for (const ids of byTask.values()) this.sendAll(pub, ids);
   }
 
   private lost(reason: string): void {
@@ -230,11 +355,20 @@ export class AmqpRemoteTasks {
     if (!opened.ok) return;
     const m = opened.message;
     if (m.type === 'started' || m.type === 'heartbeat') {
-      const p = typeof m.id === 'string' ? this.pending.get(m.id) : undefined;
-      if (p) {
+      const ids = readNotice(m);
+      if (!ids) {
+        this.options.codec.rejected.malformed += 1;
+        return;
+      }
+      this.stats.notices += 1;
+      const now = Date.now();
+      for (const id of ids) {
+        this.answeredBy(id, m);
+        const p = this.pending.get(id);
+        if (!p) continue;
         if (!p.started) p.onStarted?.();
         p.started = true;
-        p.seenAt = Date.now();
+        p.seenAt = now;
       }
       return;
     }
@@ -249,6 +383,7 @@ export class AmqpRemoteTasks {
         this.options.codec.rejected.malformed += 1;
         continue;
       }
+      this.answeredBy(reply.id, m);
       const p = this.pending.get(reply.id);
       if (!p) {
         this.stats.unknownReplies += 1;
@@ -258,9 +393,25 @@ export class AmqpRemoteTasks {
         this.stats.staleReplies += 1;
         continue;
       }
-      this.pending.delete(reply.id);
+      this.settled(reply.id);
       this.stats.replies += 1;
       p.resolve(reply.result);
     }
+  }
+
+  /**
+   * A worker sent `m` about call `id`. When `id` led a batch and the worker does not read
+   * batches (a worker of the previous version executes the first call and drops the others),
+   * the other calls still waiting are sent again one by one, and so is every request from then
+   * on (docs/amqp.md, "Versions").
+   */
+  private answeredBy(id: string, m: Envelope): void {
+    const batch = this.batches.get(id);
+    if (!batch || m.readsBatches === true) return;
+    this.batches.delete(id);
+    this.batching = false;
+    this.stats.unbatched += 1;
+    const pub = this.pub;
+    if (pub) this.sendAll(pub, batch.followers);
   }
 }

@@ -1,11 +1,13 @@
 /**
  * The worker's side of remote tasks (docs/amqp.md, "Remote tasks"): consumes the durable
- * queues of its task names, at most `concurrency` unacknowledged requests at a time,
- * checks each (signature, size, age, nonce, shape: a rejected message is acknowledged,
- * so dropped, and counted, never executed), tells the engine it started, sends heartbeats
- * while the task runs, and replies on the engine's reply queue. The request is acknowledged
- * only after the broker has confirmed the reply (publisher confirms): a worker killed
- * before that leaves the request to be delivered again, to itself or another worker.
+ * queues of its task names, at most `concurrency` unacknowledged request messages at a
+ * time and `concurrency` calls executing (a message may carry several calls of its task),
+ * checks each message (signature, size, age, nonce, shape: a rejected message is
+ * acknowledged, so dropped, and counted, never executed), tells the engine it started,
+ * sends heartbeats while the task runs, and replies on the engine's reply queue. A request
+ * message is acknowledged only after the broker has confirmed the replies to all its calls
+ * (publisher confirms): a worker killed before that leaves the whole message to be
+ * delivered again, to itself or another worker.
  *
  * A reply the broker cannot route (the engine's reply queue is gone: that engine died, and
  * another one takes the atom over under a new epoch) is counted as undeliverable; the
@@ -20,7 +22,7 @@
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { AmqpConnection } from './amqp-connection.js';
-import { MAX_BATCHED_REPLIES, queueNames, readRequest, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
+import { MAX_BATCHED_REPLIES, MAX_NOTICE_IDS, queueNames, readRequest, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
 import type { MessageCodec } from './signed-messages.js';
 
 /** results kept for deliveries of the same request again (a connection cut before the ack) */
@@ -29,10 +31,28 @@ const MAX_REMEMBERED = 10_000;
 /** the outcomes of one `replies` message at most (bytes of their JSON; a larger one goes alone) */
 const MAX_BATCH_BYTES = 1024 * 1024;
 
-/** A reply waiting for the end of the turn, to go with the others to the same engine. */
-interface QueuedReply {
+/** A call delivered here, waiting for a slot or executing. */
+interface Running {
+  abort: AbortController;
+  done: Promise<RemoteResult>;
+  replyTo: string;
+  /** its engine reads several calls in one `started` or `heartbeat` */
+  batchNotices: boolean;
+  /** executing (not waiting for a slot): its engine gets `started` and heartbeats */
+  executing: boolean;
+}
+
+/** A request message delivered here: acknowledged on its channel once the replies to all its calls are confirmed. */
+interface Delivery {
   from: ConfirmChannel;
   msg: ConsumeMessage;
+  /** calls of it whose reply is not confirmed yet */
+  left: number;
+}
+
+/** A reply waiting for the end of the turn, to go with the others to the same engine. */
+interface QueuedReply {
+  delivery: Delivery;
   fields: { id: string; runId: string; atom: number; epoch: number; outcome: RemoteResult };
   bytes: number;
   sent: () => void;
@@ -45,7 +65,7 @@ export interface TaskConsumerOptions {
   codec: MessageCodec;
   /** the task names whose queues this worker consumes */
   tasks: readonly string[];
-  /** requests executed at once (the channel's prefetch) */
+  /** calls executed at once, and the channel's prefetch (in messages) */
   concurrency: number;
   handle: RemoteHandler;
   /** how often a running task's heartbeat goes to the engine (default 2,000 ms) */
@@ -70,7 +90,7 @@ export class AmqpTaskConsumer {
   private readonly names: ReturnType<typeof queueNames>;
   private ch: ConfirmChannel | null = null;
   private readonly closed = new WeakSet<ConfirmChannel>();
-  private readonly running = new Map<string, { abort: AbortController; done: Promise<RemoteResult> }>();
+  private readonly running = new Map<string, Running>();
   /** results of requests run here lately, for deliveries of the same request again (bounded) */
   private readonly finished = new Map<string, RemoteResult>();
   private readonly setup = (model: ChannelModel): Promise<void> => this.open(model);
@@ -79,6 +99,14 @@ export class AmqpTaskConsumer {
   /** replies to engines that read `replies`, by reply queue, sent together at the end of the turn */
   private readonly batches = new Map<string, QueuedReply[]>();
   private flushing: NodeJS.Immediate | null = null;
+  /** calls that started executing in this turn, for one `started` per engine at its end */
+  private readonly toStart = new Set<string>();
+  private startedSoon: NodeJS.Immediate | null = null;
+  /** the heartbeat of every call executing here, while any does */
+  private beats: NodeJS.Timeout | null = null;
+  /** free execution slots (`concurrency`), and the calls waiting for one */
+  private free: number;
+  private readonly slotWaiters: (() => void)[] = [];
   /** replies in each unconfirmed message, by its id: a returned message counts them all undeliverable */
   private readonly inMessage = new Map<string, number>();
 
@@ -87,6 +115,7 @@ export class AmqpTaskConsumer {
     private readonly options: TaskConsumerOptions,
   ) {
     this.names = queueNames(options.prefix);
+    this.free = options.concurrency;
   }
 
   get inFlight(): number {
@@ -109,6 +138,8 @@ export class AmqpTaskConsumer {
       await Promise.race([new Promise<void>((resolve) => (this.idle = resolve)), new Promise((r) => setTimeout(r, drainMs))]);
     }
     for (const r of this.running.values()) r.abort.abort(new Error('worker stopping'));
+    if (this.beats) clearInterval(this.beats);
+    this.beats = null;
     this.ch = null;
     if (ch) await settle(() => ch.close());
   }
@@ -178,45 +209,134 @@ export class AmqpTaskConsumer {
       ch.nack(msg, false, true);
       return;
     }
-    const { id, replyTo, batchReplies, request } = read;
+    // one message may carry several calls of its task: it is acknowledged once every reply
+    // of it is confirmed, so a worker killed before that leaves all of them to be delivered again
+    const delivery: Delivery = { from: ch, msg, left: read.calls.length };
+    await Promise.all(read.calls.map((c) => this.run(delivery, c.id, read, c.request)));
+    if (this.running.size === 0) this.idle?.();
+  }
+
+  /** Executes one call of a delivered message (within the worker's concurrency) and replies. */
+  private async run(
+    delivery: Delivery,
+    id: string,
+    how: { replyTo: string; batchReplies: boolean; batchNotices: boolean },
+    request: RemoteRequest,
+  ): Promise<void> {
+    const { replyTo, batchReplies, batchNotices } = how;
     // The broker delivers again a request whose delivery was not acknowledged (the
     // connection was cut): if this process is running it or has just run it, its result
     // answers the new delivery; it is not executed a second time here.
     const known = this.finished.get(id) ?? this.running.get(id)?.done;
     if (known) {
       this.stats.duplicates += 1;
-      await this.reply(ch, msg, id, replyTo, batchReplies, request, await known);
+      await this.reply(delivery, id, replyTo, batchReplies, request, await known);
       return;
     }
     const abort = new AbortController();
     let settle!: (r: RemoteResult) => void;
-    this.running.set(id, { abort, done: new Promise<RemoteResult>((resolve) => (settle = resolve)) });
-    const tell = (type: 'started' | 'heartbeat'): void => {
-      const { body, headers } = codec.seal({ type, id });
-      try {
-        (this.closed.has(ch) ? this.ch : ch)?.sendToQueue(replyTo, body, { headers });
-      } catch {
-        // a heartbeat is a hint
-      }
-    };
-    // `started` waits for the next turn of the event loop: a task that finished meanwhile
-    // (a quick one) is answered by its reply alone, one message less per atom (docs/amqp.md,
-    // "Performance")
-    const started = setImmediate(() => tell('started'));
-    const beat = setInterval(() => tell('heartbeat'), this.options.heartbeatMs ?? 2000);
-    this.stats.executed += 1;
+    const done = new Promise<RemoteResult>((resolve) => (settle = resolve));
+    const call: Running = { abort, done, replyTo, batchNotices, executing: false };
+    this.running.set(id, call);
     let result: RemoteResult;
+    let started: NodeJS.Immediate | undefined;
+    let beat: NodeJS.Timeout | undefined;
+    // the prefetch counts messages, and a message may carry several calls: `concurrency`
+    // bounds the calls executed at once
+    await this.acquire();
     try {
-      result = await this.options.handle(request, abort.signal);
+      if (abort.signal.aborted) {
+        // cancelled while it waited for a slot: never started, and the engine waits for it no more
+        result = { ok: false, failure: { type: 'Error', message: 'cancelled by the engine before it started', retryable: true } };
+      } else {
+        call.executing = true;
+        // `started` waits for the next turn of the event loop: a task that finished meanwhile
+        // (a quick one) is answered by its reply alone, one message less per atom; to an engine
+        // that reads them together, the calls started in one turn share one `started`, and the
+        // calls running here one heartbeat (docs/amqp.md, "Performance")
+        if (batchNotices) {
+          this.toStart.add(id);
+          this.startedSoon ??= setImmediate(() => this.sendStarted());
+          this.beats ??= setInterval(() => this.sendBeats(), this.options.heartbeatMs ?? 2000);
+        } else {
+          started = setImmediate(() => this.notify('started', replyTo, [id], false));
+          beat = setInterval(() => this.notify('heartbeat', replyTo, [id], false), this.options.heartbeatMs ?? 2000);
+        }
+        this.stats.executed += 1;
+        result = await this.options.handle(request, abort.signal);
+      }
     } finally {
       clearImmediate(started);
       clearInterval(beat);
+      this.toStart.delete(id);
       this.running.delete(id);
+      this.release();
     }
     settle(result);
     this.remember(id, result);
-    await this.reply(ch, msg, id, replyTo, batchReplies, request, result);
-    if (this.running.size === 0) this.idle?.();
+    await this.reply(delivery, id, replyTo, batchReplies, request, result);
+  }
+
+  /** `started` for the calls that began in the last turn and still run: one message per engine. */
+  private sendStarted(): void {
+    this.startedSoon = null;
+    const ids = [...this.toStart];
+    this.toStart.clear();
+    this.notifyEach('started', ids);
+  }
+
+  /** A heartbeat for every call executing here: one message per engine (the timer stops when none runs). */
+  private sendBeats(): void {
+    const ids = [...this.running].filter(([, r]) => r.executing && r.batchNotices).map(([id]) => id);
+    if (ids.length === 0 && this.beats) {
+      clearInterval(this.beats);
+      this.beats = null;
+    }
+    this.notifyEach('heartbeat', ids);
+  }
+
+  /** One `started` or `heartbeat` per engine for these calls (of engines that read `ids`). */
+  private notifyEach(type: 'started' | 'heartbeat', ids: readonly string[]): void {
+    const byEngine = new Map<string, string[]>();
+    for (const id of ids) {
+      const replyTo = this.running.get(id)?.replyTo;
+      if (replyTo === undefined) continue;
+      const group = byEngine.get(replyTo);
+      if (group) group.push(id);
+      else byEngine.set(replyTo, [id]);
+    }
+    for (const [replyTo, group] of byEngine) this.notify(type, replyTo, group, true);
+  }
+
+  /** Sends a notice (a hint: nothing waits for it, and a lost one costs nothing). */
+  private notify(type: 'started' | 'heartbeat', replyTo: string, ids: readonly string[], together: boolean): void {
+    const ch = this.ch;
+    if (!ch) return;
+    const bodies = together
+      ? Array.from({ length: Math.ceil(ids.length / MAX_NOTICE_IDS) }, (_, k) => {
+          const part = ids.slice(k * MAX_NOTICE_IDS, (k + 1) * MAX_NOTICE_IDS);
+          return this.options.codec.seal({ type, id: part[0], ids: part, readsBatches: true });
+        })
+      : ids.map((id) => this.options.codec.seal({ type, id, readsBatches: true }));
+    try {
+      for (const { body, headers } of bodies) ch.sendToQueue(replyTo, body, { headers });
+    } catch {
+      // the channel is closing: a notice is a hint
+    }
+  }
+
+  private acquire(): Promise<void> | void {
+    if (this.free > 0) {
+      this.free -= 1;
+      return;
+    }
+    return new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.free += 1;
   }
 
   private remember(id: string, result: RemoteResult): void {
@@ -235,8 +355,7 @@ export class AmqpTaskConsumer {
    * request is still acknowledged only once the message with its reply is confirmed.
    */
   private async reply(
-    from: ConfirmChannel,
-    msg: ConsumeMessage,
+    delivery: Delivery,
     id: string,
     replyTo: string,
     batchReplies: boolean,
@@ -244,12 +363,12 @@ export class AmqpTaskConsumer {
     result: RemoteResult,
   ): Promise<void> {
     const fields = { id, runId: request.runId, atom: request.atom, epoch: request.epoch, outcome: result };
-    if (!batchReplies) return this.publishReplies(replyTo, [{ from, msg, fields, bytes: 0, sent: () => undefined }]);
+    if (!batchReplies) return this.publishReplies(replyTo, [{ delivery, fields, bytes: 0, sent: () => undefined }]);
     await new Promise<void>((sent) => {
       const queued = this.batches.get(replyTo);
       const bytes = Buffer.byteLength(JSON.stringify(result));
-      if (queued) queued.push({ from, msg, fields, bytes, sent });
-      else this.batches.set(replyTo, [{ from, msg, fields, bytes, sent }]);
+      if (queued) queued.push({ delivery, fields, bytes, sent });
+      else this.batches.set(replyTo, [{ delivery, fields, bytes, sent }]);
       this.flushing ??= setImmediate(() => this.flush());
     });
   }
@@ -280,13 +399,13 @@ export class AmqpTaskConsumer {
     try {
       // the channel the requests came on, while it is open (a delivery tag is only good
       // there); else the current one: the reply still goes, and the request comes again
-      const from = replies[0]!.from;
+      const from = replies[0]!.delivery.from;
       const ch = this.closed.has(from) ? this.ch : from;
       if (!ch) return; // no connection: the requests are delivered again, and answered then
       const { body, headers } =
         replies.length === 1
-          ? this.options.codec.seal({ type: 'reply', ...replies[0]!.fields })
-          : this.options.codec.seal({ type: 'replies', replies: replies.map((q) => q.fields) });
+          ? this.options.codec.seal({ type: 'reply', readsBatches: true, ...replies[0]!.fields })
+          : this.options.codec.seal({ type: 'replies', readsBatches: true, replies: replies.map((q) => q.fields) });
       const messageId = `${replies[0]!.fields.id}+${replies.length}`;
       this.inMessage.set(messageId, replies.length);
       try {
@@ -307,7 +426,7 @@ export class AmqpTaskConsumer {
       // The channel may have closed since the confirm (a broker shutdown): amqplib then throws
       // here, and the unacknowledged requests are delivered again anyway.
       try {
-        for (const q of replies) if (q.from === ch) ch.ack(q.msg);
+        for (const q of replies) if (q.delivery.from === ch && --q.delivery.left === 0) ch.ack(q.delivery.msg);
       } catch {
         // the channel is gone with its delivery tags
       }

@@ -8,6 +8,17 @@
  * replies to it in one message (docs/amqp.md, "Remote tasks"). A worker sends `replies`
  * only to such an engine, so an engine that does not know them never gets one, and a worker
  * that does not know the field ignores it and replies one by one.
+ *
+ * A request message may carry more calls of the same task after its first one (`more`:
+ * the calls an engine made in one turn of its event loop, docs/amqp.md "Remote tasks").
+ * The first call stays in the fields every version reads, so a worker of the previous
+ * version executes it and drops the rest; a worker of this version says so in every
+ * message it sends (`readsBatches: true`), and an engine that hears about the first call
+ * of a batch from a worker that does not sends the rest again one by one.
+ *
+ * Likewise a request says `batchNotices: true` when its engine reads `ids` in `started` and
+ * `heartbeat`: the calls a worker started in one turn, or is running at a heartbeat, in one
+ * message per engine.
  */
 import type { JsonValue } from '../../core/json.js';
 import type { RemoteCall, RemoteOutcome } from '../../flow/remote-call.js';
@@ -31,9 +42,39 @@ const isText = (v: unknown, max = 1024): v is string => typeof v === 'string' &&
 /** Replies in one `replies` message at most (the message also obeys the codec's size limit). */
 export const MAX_BATCHED_REPLIES = 256;
 
-/** A request envelope's fields, or null when it is not one. */
-export function readRequest(m: Envelope): { id: string; replyTo: string; batchReplies: boolean; request: RemoteRequest } | null {
-  if (m.type !== 'request' || !isText(m.id, 64) || !isText(m.replyTo, 255)) return null;
+/** Calls in one request message at most (the message also obeys the codec's size limit). */
+export const MAX_BATCHED_REQUESTS = 16;
+
+/** One call of a request message: its id (the reply names it) and what to execute. */
+export interface RequestCall {
+  id: string;
+  request: RemoteRequest;
+}
+
+/**
+ * A request envelope's fields, or null when it is not one: its calls, the first one's
+ * (`id`, `request`) followed by those of `more`, all of one task. A message with one
+ * malformed call is rejected whole: it was signed by an engine, so it is not a request of
+ * this protocol.
+ */
+export function readRequest(m: Envelope): { replyTo: string; batchReplies: boolean; batchNotices: boolean; calls: RequestCall[] } | null {
+  if (m.type !== 'request' || !isText(m.replyTo, 255)) return null;
+  const first = readCall(m);
+  if (!first) return null;
+  const calls = [first];
+  if (m.more !== undefined) {
+    if (!Array.isArray(m.more) || m.more.length === 0 || m.more.length >= MAX_BATCHED_REQUESTS) return null;
+    for (const c of m.more as unknown[]) {
+      const call = isObject(c) ? readCall(c) : null;
+      if (!call || call.request.task !== first.request.task || calls.some((k) => k.id === call.id)) return null;
+      calls.push(call);
+    }
+  }
+  return { replyTo: m.replyTo, batchReplies: m.batchReplies === true, batchNotices: m.batchNotices === true, calls };
+}
+
+function readCall(m: Record<string, unknown>): RequestCall | null {
+  if (!isText(m.id, 64)) return null;
   const r = m.request;
   if (!isObject(r)) return null;
   if (r.kind !== 'execute' && r.kind !== 'revert') return null;
@@ -42,7 +83,21 @@ export function readRequest(m: Envelope): { id: string; replyTo: string; batchRe
   if (!isText(r.idempotencyKey) || !isText(r.fencingToken) || !isObject(r.inputs)) return null;
   if (r.failure !== null && !isFailure(r.failure)) return null;
   if (r.timeoutMs !== null && !isInt(r.timeoutMs)) return null;
-  return { id: m.id, replyTo: m.replyTo, batchReplies: m.batchReplies === true, request: r as unknown as RemoteRequest };
+  return { id: m.id, request: r as unknown as RemoteRequest };
+}
+
+/** Calls named by one `started` or `heartbeat` message at most. */
+export const MAX_NOTICE_IDS = 1024;
+
+/**
+ * The calls a `started` or `heartbeat` message is about: `ids` when the worker sent them
+ * together (to an engine whose requests said `batchNotices: true`), else its `id`; null when
+ * it names none.
+ */
+export function readNotice(m: Envelope): string[] | null {
+  if (m.ids === undefined) return isText(m.id, 64) ? [m.id] : null;
+  if (!Array.isArray(m.ids) || m.ids.length === 0 || m.ids.length > MAX_NOTICE_IDS) return null;
+  return (m.ids as unknown[]).every((id) => isText(id, 64)) ? (m.ids as string[]) : null;
 }
 
 /** What one reply says: the call, the claim it answers, and the outcome. */

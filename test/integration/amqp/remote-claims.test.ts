@@ -7,10 +7,11 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { task, unordered } from '../../../src/flow/index.js';
-import { createRuntime, type Runtime } from '../../../src/runtime/create-runtime.js';
-import { Worker } from '../../../src/runtime/worker.js';
+import type { Runtime } from '../../../src/runtime/create-runtime.js';
+import type { Worker } from '../../../src/runtime/worker.js';
 import { describeEachDialect } from '../../helpers/databases.js';
-import { createTestVhost, type TestVhost } from '../../helpers/rabbitmq.js';
+import type { TestVhost } from '../../helpers/rabbitmq.js';
+import { closeRemoteRuntime, openRemoteRuntime } from '../../helpers/remote-runtime.js';
 
 const KEY = 'test-key-0123456789abcdef';
 const WIDE = 30;
@@ -63,25 +64,17 @@ await describeEachDialect('claims of an engine with remote workers', (d) => {
   let worker: Worker | null = null;
 
   beforeAll(async () => {
-    broker = await createTestVhost();
-    if (!broker) return;
-    runtime = await createRuntime({
-      store: d.store,
+    ({ broker, runtime, worker } = await openRemoteRuntime(
+      d.store,
       flows,
-      amqp: { url: broker.url, key: KEY },
-      concurrency: 2,
-      remoteConcurrency: 64,
-      pollMs: 200,
-      logLevel: 'silent',
-    });
-    await runtime.start();
-    worker = await Worker.open({ amqp: { url: broker.url, key: KEY }, flows, concurrency: 40 });
+      KEY,
+      { concurrency: 2, remoteConcurrency: 64, pollMs: 200 },
+      { concurrency: 40 },
+    ));
   }, 60_000);
 
   afterAll(async () => {
-    await worker?.stop({ drainMs: 0 });
-    await runtime?.stop({ drain: false });
-    await broker?.drop();
+    await closeRemoteRuntime({ broker, runtime, workers: [worker] });
   }, 60_000);
 
   it('remote atoms beyond the local slots are claimed together: 30 out at once in a few claim statements', async (ctx) => {

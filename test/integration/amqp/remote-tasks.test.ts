@@ -9,11 +9,12 @@
 import amqp from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { linear, task, unordered } from '../../../src/flow/index.js';
-import { createRuntime, type Runtime } from '../../../src/runtime/create-runtime.js';
-import { Worker } from '../../../src/runtime/worker.js';
+import type { Runtime } from '../../../src/runtime/create-runtime.js';
+import type { Worker } from '../../../src/runtime/worker.js';
 import { MessageCodec, SIGNATURE_HEADER } from '../../../src/transport/amqp/signed-messages.js';
 import { describeEachDialect } from '../../helpers/databases.js';
-import { createTestVhost, type TestVhost } from '../../helpers/rabbitmq.js';
+import type { TestVhost } from '../../helpers/rabbitmq.js';
+import { closeRemoteRuntime, openRemoteRuntime } from '../../helpers/remote-runtime.js';
 
 const KEY = 'test-key-0123456789abcdef';
 const reverted: string[] = [];
@@ -86,23 +87,18 @@ await describeEachDialect('remote tasks over AMQP', (d) => {
   let worker: Worker | null = null;
 
   beforeAll(async () => {
-    broker = await createTestVhost();
-    if (!broker) return;
-    runtime = await createRuntime({ store: d.store, flows, amqp: { url: broker.url, key: KEY }, pollMs: 200, logLevel: 'silent' });
-    await runtime.start();
     // every remote task but rNoWorker: nobody consumes that queue
-    worker = await Worker.open({
-      amqp: { url: broker.url, key: KEY },
+    ({ broker, runtime, worker } = await openRemoteRuntime(
+      d.store,
       flows,
-      tasks: ['rA', 'rB', ...Array.from({ length: 12 }, (_, i) => `u${i}`), 'rv1', 'rv2', 'rWait', 'rBatch'],
-      concurrency: 8,
-    });
+      KEY,
+      { pollMs: 200 },
+      { tasks: ['rA', 'rB', ...Array.from({ length: 12 }, (_, i) => `u${i}`), 'rv1', 'rv2', 'rWait', 'rBatch'], concurrency: 8 },
+    ));
   }, 60_000);
 
   afterAll(async () => {
-    await worker?.stop({ drainMs: 0 });
-    await runtime?.stop({ drain: false });
-    await broker?.drop();
+    await closeRemoteRuntime({ broker, runtime, workers: [worker] });
   }, 60_000);
 
   it('linear, mixing remote and local tasks: the worker executes the remote ones, the engine records them', async (ctx) => {

@@ -9,11 +9,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ENGINE_COLUMNS, formatTable } from '../../../src/cli/format.js';
 import { linear, task } from '../../../src/flow/index.js';
-import { createRuntime, type Runtime } from '../../../src/runtime/create-runtime.js';
+import type { Runtime } from '../../../src/runtime/create-runtime.js';
 import { Worker } from '../../../src/runtime/worker.js';
 import { engineJson } from '../../../src/views/json.js';
 import { describeEachDialect } from '../../helpers/databases.js';
-import { createTestVhost, type TestVhost } from '../../helpers/rabbitmq.js';
+import type { TestVhost } from '../../helpers/rabbitmq.js';
+import { closeRemoteRuntime, openRemoteRuntime } from '../../helpers/remote-runtime.js';
 
 const KEY = 'test-key-0123456789abcdef';
 
@@ -28,23 +29,11 @@ await describeEachDialect('remote calls waiting for a worker', (d) => {
   const workers: Worker[] = [];
 
   beforeAll(async () => {
-    broker = await createTestVhost();
-    if (!broker) return;
-    runtime = await createRuntime({
-      store: d.store,
-      flows,
-      amqp: { url: broker.url, key: KEY },
-      pollMs: 200,
-      heartbeatMs: 200,
-      logLevel: 'silent',
-    });
-    await runtime.start();
+    ({ broker, runtime } = await openRemoteRuntime(d.store, flows, KEY, { pollMs: 200, heartbeatMs: 200 }));
   }, 60_000);
 
   afterAll(async () => {
-    for (const w of workers) await w.stop({ drainMs: 0 });
-    await runtime?.stop({ drain: false });
-    await broker?.drop();
+    await closeRemoteRuntime({ broker, runtime, workers });
   }, 60_000);
 
   const kinds = async (runId: string) => (await d.store.listEvents({ runId })).filter((e) => e.kind.includes('remote'));

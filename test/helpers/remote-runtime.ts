@@ -1,0 +1,48 @@
+/**
+ * The setup of the AMQP integration suites (docs/amqp.md, "Remote tasks"): a test virtual
+ * host, a runtime started on the dialect's store with the signing key, and a `Worker` when
+ * asked; and their stop. Everything is null when the broker is unreachable (the test skips).
+ *
+ * @example
+ * ```ts
+ * beforeAll(async () => ({ broker, runtime, worker } = await openRemoteRuntime(d.store, flows, KEY, { pollMs: 200 }, { concurrency: 8 })));
+ * afterAll(() => closeRemoteRuntime({ broker, runtime, workers: [worker] }));
+ * ```
+ */
+import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime/create-runtime.js';
+import { Worker, type WorkerOptions } from '../../src/runtime/worker.js';
+import type { Store } from '../../src/store/store.js';
+import { createTestVhost, type TestVhost } from './rabbitmq.js';
+
+export interface RemoteRuntime {
+  broker: TestVhost | null;
+  runtime: Runtime | null;
+  worker: Worker | null;
+}
+
+/** A vhost, a started runtime on it, and a worker when `worker` options are given (else null). */
+export async function openRemoteRuntime(
+  store: Store,
+  flows: RuntimeOptions['flows'] & WorkerOptions['flows'],
+  key: string,
+  runtimeOptions: Partial<RuntimeOptions>,
+  workerOptions?: Omit<WorkerOptions, 'amqp' | 'flows'>,
+): Promise<RemoteRuntime> {
+  const broker = await createTestVhost();
+  if (!broker) return { broker: null, runtime: null, worker: null };
+  const runtime = await createRuntime({ store, flows, amqp: { url: broker.url, key }, logLevel: 'silent', ...runtimeOptions });
+  await runtime.start();
+  const worker = workerOptions ? await Worker.open({ amqp: { url: broker.url, key }, flows, ...workerOptions }) : null;
+  return { broker, runtime, worker };
+}
+
+/** Stops the workers (without draining), the runtime, and drops the vhost. */
+export async function closeRemoteRuntime(r: {
+  broker: TestVhost | null;
+  runtime: Runtime | null;
+  workers: readonly (Worker | null)[];
+}): Promise<void> {
+  for (const w of r.workers) await w?.stop({ drainMs: 0 });
+  await r.runtime?.stop({ drain: false });
+  await r.broker?.drop();
+}
