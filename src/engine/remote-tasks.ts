@@ -7,7 +7,7 @@
  */
 import type { JsonValue } from '../core/json.js';
 import type { AtomSpec } from '../flow/graph.js';
-import type { RemoteCall, RemoteOutcome } from '../flow/remote-call.js';
+import { remoteQueueOf, type RemoteCall, type RemoteOutcome } from '../flow/remote-call.js';
 import type { FailureRecord, TaskContext } from '../flow/types.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { EngineReport, EventInput } from '../store/types.js';
@@ -19,10 +19,13 @@ export type { RemoteCall, RemoteOutcome } from '../flow/remote-call.js';
 
 /** Sends executions to workers; resolves with their outcome, rejects when `signal` aborts or the transport fails. */
 export interface RemoteExecutor {
-  /** `onStarted` is called once, when a worker first says it works on the call */
-  call(request: RemoteCall, signal: AbortSignal, onStarted?: () => void): Promise<RemoteOutcome>;
-  /** the queue a task's requests wait in (for events and listings) */
-  queueFor?(task: string): string;
+  /**
+   * `queue`: the task's queue (its own name, or the one it shares: `remote: { queue }`);
+   * `onStarted` is called once, when a worker first says it works on the call
+   */
+  call(request: RemoteCall, signal: AbortSignal, how: { queue: string; onStarted?: (() => void) | undefined }): Promise<RemoteOutcome>;
+  /** the broker's name of a task's queue (for events and listings) */
+  queueFor?(queue: string): string;
 }
 
 /** How long a remote call waits unstarted before the engine records `atom.queued_remotely` (docs/amqp.md). */
@@ -168,8 +171,10 @@ export function remoteCode(
   claim: ClaimedAtom,
 ): AtomCode | null {
   if (spec.step !== undefined || run.flow === null) return null;
-  if ((local as { remote?: boolean }).remote !== true && !remoteTasks.has(spec.name)) return null;
+  const definition = local as { remote?: boolean; remoteQueue?: string };
+  if (definition.remote !== true && !remoteTasks.has(spec.name)) return null;
   const flow = run.flow;
+  const queue = remoteQueueOf({ name: spec.name, remoteQueue: definition.remoteQueue });
   const call = async (kind: RemoteCall['kind'], inputs: Record<string, JsonValue>, ctx: TaskContext): Promise<JsonValue> => {
     const request: RemoteCall = {
       kind,
@@ -188,10 +193,10 @@ export function remoteCode(
       failure: ctx.failure ?? null,
       timeoutMs: spec.timeoutMs ?? null,
     };
-    const wait = waits?.track(request, remote.queueFor?.(spec.name) ?? null);
+    const wait = waits?.track(request, remote.queueFor?.(queue) ?? null);
     let outcome: RemoteOutcome;
     try {
-      outcome = await remote.call(request, ctx.signal, wait?.started);
+      outcome = await remote.call(request, ctx.signal, { queue, onStarted: wait?.started });
     } finally {
       wait?.ended();
     }

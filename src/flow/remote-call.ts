@@ -29,3 +29,17 @@ export interface RemoteCall {
 
 /** The worker's answer: the task's result, or its failure as the worker recorded it. */
 export type RemoteOutcome = { ok: true; result: JsonValue } | { ok: false; failure: FailureRecord };
+
+/**
+ * The queue a remote task's calls go to: the one it shares (`remote: { queue }`), else its
+ * own, named after the task (docs/amqp.md, "Remote tasks").
+ *
+ * @example
+ * ```ts
+ * remoteQueueOf(task({ name: 'a', remote: true, execute }));                    // 'a'
+ * remoteQueueOf(task({ name: 'b', remote: { queue: 'pool' }, execute }));       // 'pool'
+ * ```
+ */
+export function remoteQueueOf(task: { readonly name: string; readonly remoteQueue?: string | undefined }): string {
+  return task.remoteQueue ?? task.name;
+}

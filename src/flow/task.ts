@@ -7,7 +7,7 @@ import { ValidationError } from '../errors.js';
 import { checkKnownKeys, isPlainObject } from './check-options.js';
 import { copyJsonValue } from './copy-json.js';
 import type { TaskRetrySpec } from './graph.js';
-import { checkName, quoteName } from './names.js';
+import { checkName, isValidName, NAME_RULE, quoteName } from './names.js';
 import type { TaskDefinition, TaskFn, TaskOptions } from './types.js';
 
 /** Defaults of a task retry policy given as an object. */
@@ -30,6 +30,7 @@ const checked = new WeakSet<TaskDefinition>();
 
 const TASK_OPTIONS = ['name', 'execute', 'revert', 'requires', 'provides', 'rebind', 'inject', 'retry', 'timeoutMs', 'remote'];
 const RETRY_OPTIONS = ['attempts', 'backoffMs', 'factor', 'maxBackoffMs', 'jitter'];
+const REMOTE_OPTIONS = ['queue'];
 
 /**
  * Defines a task. Inputs are the names in `requires` (each read from the value of the same
@@ -70,7 +71,7 @@ export function task<const Requires extends string = string, const Injects exten
 
   if (typeof raw.execute !== 'function') fail('execute', 'must be a function');
   if (raw.revert !== undefined && typeof raw.revert !== 'function') fail('revert', 'must be a function when given');
-  if (raw.remote !== undefined && typeof raw.remote !== 'boolean') fail('remote', 'must be true or false');
+  const remoteQueue = normalizeRemote(raw.remote, fail, where);
 
   const requires = nameList(raw.requires, `value name in requires of ${where}`, fail, 'requires');
   // Listing a requirement twice is harmless; a value published twice is not (see below).
@@ -118,7 +119,8 @@ export function task<const Requires extends string = string, const Injects exten
     inject: Object.freeze(inject),
     retry: normalizeRetry(raw.retry, fail, where),
     timeoutMs: normalizeTimeout(raw.timeoutMs, fail),
-    remote: raw.remote === true,
+    remote: raw.remote === true || remoteQueue !== undefined,
+    ...(remoteQueue !== undefined ? { remoteQueue } : {}),
   };
   Object.freeze(definition);
   checked.add(definition);
@@ -138,7 +140,7 @@ export function task<const Requires extends string = string, const Injects exten
  */
 export function checkedTask(definition: TaskDefinition): TaskDefinition {
   if (checked.has(definition)) return definition;
-  const { name, execute, revert, requires, provides, rebind, inject, retry, timeoutMs, remote } = definition;
+  const { name, execute, revert, requires, provides, rebind, inject, retry, timeoutMs, remote, remoteQueue } = definition;
   return task({
     name,
     execute,
@@ -149,11 +151,23 @@ export function checkedTask(definition: TaskDefinition): TaskDefinition {
     inject: { ...inject },
     retry: retry === undefined ? undefined : { ...retry },
     timeoutMs,
-    ...(remote === true ? { remote } : {}),
+    ...(remoteQueue !== undefined ? { remote: { queue: remoteQueue } } : remote === true ? { remote } : {}),
   });
 }
 
 export type Fail = (field: string, problem: string) => never;
+
+/**
+ * The shared queue of `remote: { queue }`, undefined for `true`, `false` or no `remote`
+ * (a remote task then has the queue named after it: docs/amqp.md, "Remote tasks").
+ */
+function normalizeRemote(value: unknown, fail: Fail, where: string): string | undefined {
+  if (value === undefined || typeof value === 'boolean') return undefined;
+  if (!isPlainObject(value)) return fail('remote', `must be true, false or { queue: '<name>' }, got ${quoteName(value)}`);
+  const given = checkKnownKeys(value, REMOTE_OPTIONS, `remote of ${where}`);
+  if (!isValidName(given.queue)) return fail('remote.queue', `must be ${NAME_RULE}, got ${quoteName(given.queue)}`);
+  return given.queue;
+}
 
 function nameList(value: unknown, what: string, fail: Fail, field: string): string[] {
   if (value === undefined) return [];

@@ -116,8 +116,13 @@ export interface TaskOptions<Requires extends string = string, Injects extends s
    * (docs/amqp.md, "Remote tasks"); the engine still claims the atom and records the
    * outcome. The durable waits (`sleep`, `waitForSignal`, `runChild`) are not available to
    * a remote task. Default false.
+   *
+   * `true` sends the task's calls to a queue of its own, named after the task;
+   * `{ queue: 'pool' }` to a queue shared with the other tasks that name it, so that calls
+   * of different tasks made together travel in one message (a worker then consumes every
+   * task of that queue). The queue name follows the rules of a task name.
    */
-  remote?: boolean;
+  remote?: boolean | { queue: string };
 }
 
 export interface TaskDefinition {
@@ -133,6 +138,8 @@ export interface TaskDefinition {
   readonly timeoutMs: number | undefined;
   /** executed by a remote worker (see {@link TaskOptions.remote}); absent on definitions made by hand */
   readonly remote?: boolean;
+  /** the queue shared with other tasks (`remote: { queue }`); absent: the task's own queue, named after it */
+  readonly remoteQueue?: string;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * `Worker`: executes remote tasks (docs/amqp.md, "Remote tasks") in a process that has the
  * task code and the AMQP URL but no database URL. It consumes the durable queues of its
- * task names, runs each request with a task context (run id, idempotency key, fencing
+ * tasks (each task's own, or a queue several tasks share: `remote: { queue }`), runs each request with a task context (run id, idempotency key, fencing
  * token, attempt, execution, an abort signal that fires on the engine's cancel or the
  * task's timeout) and replies to the engine that sent it, which records the outcome.
  * Results have the same size limit as in the engine. The durable waits (`sleep`,
@@ -26,6 +26,7 @@ import { toFailureRecord } from '../engine/failure.js';
 import { RUN_LIMITS } from '../engine/run-client.js';
 import { StokerError, ValidationError } from '../errors.js';
 import { FlowRegistry } from '../flow/registry.js';
+import { remoteQueueOf } from '../flow/remote-call.js';
 import type { CompiledFlow, FlowDefinition, TaskContext, TaskDefinition } from '../flow/types.js';
 import type { AmqpTaskConsumer } from '../transport/amqp/amqp-task-consumer.js';
 import type { RemoteRequest, RemoteResult } from '../transport/amqp/remote-protocol.js';
@@ -36,7 +37,10 @@ export interface WorkerOptions {
   amqp: AmqpOptions & { key: string };
   /** the flows whose remote tasks this worker executes (a registry, or flows to register) */
   flows: FlowRegistry | readonly (FlowDefinition | CompiledFlow)[];
-  /** task names to consume (default: every task marked `remote` in `flows`) */
+  /**
+   * task names to consume (default: every task marked `remote` in `flows`); a queue shared
+   * by several tasks is consumed whole, so these must name all of its tasks or none
+   */
   tasks?: readonly string[];
   /** requests executed at once (default 10) */
   concurrency?: number;
@@ -53,6 +57,8 @@ export class Worker {
     private readonly consumer: AmqpTaskConsumer,
     /** the task names this worker consumes */
     readonly tasks: readonly string[],
+    /** the queues it consumes them from (names without the prefix) */
+    readonly queues: readonly string[],
   ) {}
 
   /** counters: executed, replied (in `replyMessages` messages), undeliverable replies, cancellations, and rejected messages by reason */
@@ -83,6 +89,7 @@ export class Worker {
         'no task to execute: mark tasks `remote: true` in the flows, or name them with --tasks',
       );
     }
+    const queues = queuesOf(registry, tasks);
     const concurrency = options.concurrency ?? 10;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
       throw new ValidationError('STOKER_CONFIG_INVALID', `concurrency must be an integer from 1 to 10000, got ${String(concurrency)}`);
@@ -92,11 +99,11 @@ export class Worker {
     const amqp = await openAmqp({ ...options.amqp, name: options.amqp.name ?? 'stoker-worker', logger: log });
     try {
       const consumer = await amqp.consume({
-        tasks,
+        queues,
         concurrency,
         handle: (request, signal) => execute(registry, request, signal, maxResultBytes),
       });
-      return new Worker(amqp, consumer, tasks);
+      return new Worker(amqp, consumer, tasks, [...queues.keys()]);
     } catch (e) {
       await amqp.close();
       throw e;
@@ -123,6 +130,42 @@ function tasksByName(registry: FlowRegistry): Map<string, TaskDefinition> {
   const out = new Map<string, TaskDefinition>();
   for (const flow of registry.list()) for (const [name, t] of flow.tasks) if (!out.has(name) || t.remote) out.set(name, t);
   return out;
+}
+
+/**
+ * The queues of `tasks`, each with the task names this worker accepts on it: a task's queue
+ * as each flow defines it (a flow version may move a task to a shared queue). Throws when a
+ * shared queue has remote tasks that `tasks` leaves out: the worker would take their calls
+ * from the queue and could not run them.
+ */
+function queuesOf(registry: FlowRegistry, tasks: readonly string[]): Map<string, Set<string>> {
+  const chosen = new Set(tasks);
+  const queues = new Map<string, Set<string>>();
+  const routed = new Map<string, Set<string>>();
+  for (const flow of registry.list()) {
+    for (const [name, t] of flow.tasks) {
+      const queue = remoteQueueOf(t);
+      if (chosen.has(name)) add(queues, queue, name);
+      if (t.remote === true) add(routed, queue, name);
+    }
+  }
+  for (const [queue, names] of queues) {
+    const missing = [...(routed.get(queue) ?? [])].filter((n) => !chosen.has(n)).sort();
+    if (missing.length === 0) continue;
+    throw new ValidationError(
+      'STOKER_CONFIG_INVALID',
+      `queue ${queue} is shared by tasks the worker leaves out: ${missing.join(', ')} (it executes ${[...names].sort().join(', ')}); ` +
+        'a worker consumes a whole queue, so name all of its tasks, or none to execute every remote task',
+      { details: { queue, missing } },
+    );
+  }
+  return queues;
+}
+
+function add(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set) set.add(value);
+  else map.set(key, new Set([value]));
 }
 
 /** Runs one request; never rejects (what happened is the outcome). */

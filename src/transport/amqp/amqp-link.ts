@@ -80,9 +80,9 @@ export class AmqpLink {
     return this.codec?.rejected ?? null;
   }
 
-  /** Starts consuming the queues of `tasks` (a worker); needs the key. */
+  /** Starts consuming `queues`, each with the tasks it accepts (a worker); needs the key. */
   async consume(options: {
-    tasks: readonly string[];
+    queues: ReadonlyMap<string, ReadonlySet<string>>;
     concurrency: number;
     handle: RemoteHandler;
     heartbeatMs?: number;

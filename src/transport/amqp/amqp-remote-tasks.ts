@@ -1,6 +1,7 @@
 /**
  * The engine's side of remote tasks (docs/amqp.md, "Remote tasks"). Each call publishes a
- * signed request on the durable queue of its task and waits for the worker's
+ * signed request on the durable queue of its task (its own, or one shared by several
+ * tasks: `remote: { queue }`) and waits for the worker's
  * reply on this process's reply queue; the publish is confirmed by the broker before the
  * call waits. The request carries the claim's epoch (fencing token): a reply for another
  * epoch, for a call no longer waited for (already answered, aborted, or made by a process
@@ -12,7 +13,7 @@
  * still waiting is published again under the same id, and the first reply wins: at least
  * once execution, one recorded outcome (protocol 9).
  *
- * The calls of one task made in one turn of the event loop go in one request message (at
+ * The calls of one queue made in one turn of the event loop go in one request message (at
  * most {@link MAX_BATCHED_REQUESTS}, and spread over at least {@link SPREAD} messages when
  * there are that many calls, so that one worker's prefetch does not take them all); each
  * call keeps its own id, reply, epoch check and cancel (docs/amqp.md, "Remote tasks").
@@ -21,7 +22,7 @@
  * ```ts
  * const remote = new AmqpRemoteTasks(connection, { prefix: 'stoker', codec });
  * await remote.start();
- * const outcome = await remote.call(request, abortSignal);
+ * const outcome = await remote.call(request, abortSignal, { queue: request.task });
  * ```
  */
 import { randomUUID } from 'node:crypto';
@@ -32,7 +33,7 @@ import { MAX_BATCHED_REQUESTS, queueNames, readNotice, readReplies, type RemoteR
 import type { Envelope, MessageCodec } from './signed-messages.js';
 
 /**
- * The least number of messages the calls of one task in one turn are spread over (when there
+ * The least number of messages the calls of one queue in one turn are spread over (when there
  * are that many): RabbitMQ hands a queue's messages to its consumers in turn, so four
  * messages can reach four workers where one would reach one.
  */
@@ -47,6 +48,8 @@ interface Batch {
 
 interface Pending {
   request: RemoteRequest;
+  /** the queue it goes to (without the prefix) */
+  queue: string;
   resolve: (r: RemoteResult) => void;
   /** ends the call with a transport error (the link was closed before the request went out) */
   fail: (e: Error) => void;
@@ -62,7 +65,7 @@ interface Pending {
 export interface RemoteTaskStats {
   /** requests published (a re-publish after a reconnect counts again) */
   published: number;
-  /** messages that carried them: fewer than the requests when calls of one task were batched */
+  /** messages that carried them: fewer than the requests when calls of one queue were batched */
   requestMessages: number;
   /** `started` and `heartbeat` messages received */
   notices: number;
@@ -102,7 +105,7 @@ export class AmqpRemoteTasks {
   private pub: ConfirmChannel | null = null;
   private sub: Channel | null = null;
   private readonly declared = new Set<string>();
-  /** calls made in this turn, by task, published together at its end */
+  /** calls made in this turn, by queue, published together at its end */
   private readonly outgoing = new Map<string, string[]>();
   private flushing: NodeJS.Immediate | null = null;
   /** the calls of each unconfirmed request message, by its message id: a returned message is sent again */
@@ -122,9 +125,9 @@ export class AmqpRemoteTasks {
     this.replyQueue = this.names.reply(randomUUID());
   }
 
-  /** the durable queue a task's requests wait in */
-  queueFor(task: string): string {
-    return this.names.task(task);
+  /** the broker's name of a task's queue (its own name, or the shared queue's) */
+  queueFor(queue: string): string {
+    return this.names.task(queue);
   }
 
   /** this process's reply queue (exclusive to its connection) */
@@ -152,8 +155,13 @@ export class AmqpRemoteTasks {
     for (const ch of channels) await ch?.close().catch(() => undefined);
   }
 
-  /** Publishes the request and resolves with the worker's outcome; rejects with the abort reason when `signal` aborts. */
-  call(request: RemoteRequest, signal: AbortSignal, onStarted?: () => void): Promise<RemoteResult> {
+  /**
+   * Publishes the request on `queue` (the task's own name, or its shared queue) and resolves
+   * with the worker's outcome; rejects with the abort reason when `signal` aborts.
+   * `onStarted` is called once, when a worker first says it works on the call.
+   */
+  call(request: RemoteRequest, signal: AbortSignal, how: { queue: string; onStarted?: (() => void) | undefined }): Promise<RemoteResult> {
+    const { queue, onStarted } = how;
     const id = randomUUID();
     return new Promise<RemoteResult>((resolve, reject) => {
       if (this.stopped) {
@@ -169,6 +177,7 @@ export class AmqpRemoteTasks {
       signal.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, {
         request,
+        queue,
         started: false,
         seenAt: null,
         ...(onStarted ? { onStarted } : {}),
@@ -182,12 +191,12 @@ export class AmqpRemoteTasks {
           reject(e);
         },
       });
-      // Sent at the end of the turn with the other calls of its task; when not connected, the
+      // Sent at the end of the turn with the other calls of its queue; when not connected, the
       // next connection publishes it with the others (the broker may be away: the call waits,
       // as a queued request would, under the task's timeout and abort signal).
-      const queued = this.outgoing.get(request.task);
+      const queued = this.outgoing.get(queue);
       if (queued) queued.push(id);
-      else this.outgoing.set(request.task, [id]);
+      else this.outgoing.set(queue, [id]);
       this.flushing ??= setImmediate(() => this.flush());
     });
   }
@@ -207,17 +216,17 @@ export class AmqpRemoteTasks {
     if (b.followers.includes(id) && --b.waiting === 0) this.batches.delete(b.head);
   }
 
-  /** Publishes the calls made in this turn: per task, in messages of up to {@link MAX_BATCHED_REQUESTS}. */
+  /** Publishes the calls made in this turn: per queue, in messages of up to {@link MAX_BATCHED_REQUESTS}. */
   private flush(): void {
     this.flushing = null;
-    const byTask = [...this.outgoing.values()];
+    const byQueue = [...this.outgoing.values()];
     this.outgoing.clear();
     const pub = this.pub;
     if (!pub) return; // the next connection publishes every waiting call
-    for (const ids of byTask) this.sendAll(pub, ids);
+    for (const ids of byQueue) this.sendAll(pub, ids);
   }
 
-  /** Sends these calls of one task, split as the batch limits say (one per message when batching is off). */
+  /** Sends these calls of one queue, split as the batch limits say (one per message when batching is off). */
   private sendAll(pub: ConfirmChannel, ids: readonly string[]): void {
     const waiting = ids.filter((id) => this.pending.has(id));
     const size = this.batching ? Math.min(MAX_BATCHED_REQUESTS, Math.ceil(waiting.length / SPREAD)) : 1;
@@ -231,7 +240,7 @@ export class AmqpRemoteTasks {
     }
   }
 
-  /** One request message with these calls (of one task); resolves once the broker confirmed it. */
+  /** One request message with these calls (of one queue); resolves once the broker confirmed it. */
   private async send(pub: ConfirmChannel, ids: readonly string[]): Promise<void> {
     const calls = ids.flatMap((id) => {
       const p = this.pending.get(id);
@@ -239,7 +248,7 @@ export class AmqpRemoteTasks {
     });
     const head = calls[0];
     if (!head) return;
-    const queue = this.names.task(head.p.request.task);
+    const queue = this.names.task(head.p.queue);
     if (!this.declared.has(queue)) {
       await pub.assertQueue(queue, { durable: true });
       this.declared.add(queue);
@@ -336,14 +345,14 @@ export class AmqpRemoteTasks {
       this.lost('reply channel closed');
     });
     // calls still waiting lost their reply queue with the old connection: ask again
-    const byTask = new Map<string, string[]>();
+    const byQueue = new Map<string, string[]>();
     for (const [id, p] of this.pending) {
-      const ids = byTask.get(p.request.task);
+      const ids = byQueue.get(p.queue);
       if (ids) ids.push(id);
-      else byTask.set(p.request.task, [id]);
+      else byQueue.set(p.queue, [id]);
     }
     this.outgoing.clear();
-    for (const ids of byTask.values()) this.sendAll(pub, ids);
+    for (const ids of byQueue.values()) this.sendAll(pub, ids);
   }
 
   private lost(reason: string): void {

@@ -1,8 +1,9 @@
 /**
  * The worker's side of remote tasks (docs/amqp.md, "Remote tasks"): consumes the durable
- * queues of its task names, at most `concurrency` unacknowledged request messages at a
- * time and `concurrency` calls executing (a message may carry several calls of its task),
- * checks each message (signature, size, age, nonce, shape: a rejected message is
+ * queues of its tasks (a task's own, or one shared by several tasks), at most `concurrency`
+ * unacknowledged request messages at a time and `concurrency` calls executing (a message
+ * may carry several calls of its queue), checks each message (signature, size, age, nonce,
+ * shape, every call of a task routed to the queue it came from: a rejected message is
  * acknowledged, so dropped, and counted, never executed), tells the engine it started,
  * sends heartbeats while the task runs, and replies on the engine's reply queue. A request
  * message is acknowledged only after the broker has confirmed the replies to all its calls
@@ -16,7 +17,8 @@
  *
  * @example
  * ```ts
- * const consumer = new AmqpTaskConsumer(connection, { prefix: 'stoker', codec, tasks: ['charge'], concurrency: 8, handle });
+ * const queues = new Map([['charge', new Set(['charge'])], ['pool', new Set(['resize', 'crop'])]]);
+ * const consumer = new AmqpTaskConsumer(connection, { prefix: 'stoker', codec, queues, concurrency: 8, handle });
  * await consumer.start();
  * ```
  */
@@ -63,8 +65,8 @@ export type RemoteHandler = (request: RemoteRequest, signal: AbortSignal) => Pro
 export interface TaskConsumerOptions {
   prefix: string;
   codec: MessageCodec;
-  /** the task names whose queues this worker consumes */
-  tasks: readonly string[];
+  /** the queues this worker consumes (names without the prefix), each with the task names it accepts on it */
+  queues: ReadonlyMap<string, ReadonlySet<string>>;
   /** calls executed at once, and the channel's prefetch (in messages) */
   concurrency: number;
   handle: RemoteHandler;
@@ -164,11 +166,12 @@ export class AmqpTaskConsumer {
       (await ch.consume(cancels, (msg) => (msg ? this.onCancel(msg) : this.lost('cancel consumer cancelled')), { noAck: true }))
         .consumerTag,
     );
-    for (const task of this.options.tasks) {
-      const queue = this.names.task(task);
+    for (const [name, tasks] of this.options.queues) {
+      const queue = this.names.task(name);
       await ch.assertQueue(queue, { durable: true });
       // a null delivery: the broker cancelled the consumer (its queue was deleted)
-      const onRequest = (msg: ConsumeMessage | null) => (msg ? void this.onRequest(ch, msg) : this.lost(`consumer of ${queue} cancelled`));
+      const onRequest = (msg: ConsumeMessage | null) =>
+        msg ? void this.onRequest(ch, msg, tasks) : this.lost(`consumer of ${queue} cancelled`);
       tags.push((await ch.consume(queue, onRequest, { noAck: false })).consumerTag);
     }
     this.consumerTags = tags;
@@ -196,10 +199,11 @@ export class AmqpTaskConsumer {
     running.abort.abort(Object.assign(new Error('cancelled by the engine'), { code: 'STOKER_REMOTE_CANCELLED' }));
   }
 
-  private async onRequest(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {
+  /** A request message from a queue whose calls may be of `tasks` only (else it is rejected whole). */
+  private async onRequest(ch: ConfirmChannel, msg: ConsumeMessage, tasks: ReadonlySet<string>): Promise<void> {
     const codec = this.options.codec;
     const opened = codec.open(msg.content, msg.properties.headers, msg.fields.redelivered);
-    const read = opened.ok ? readRequest(opened.message) : null;
+    const read = opened.ok ? readRequest(opened.message, tasks) : null;
     if (!read) {
       if (opened.ok) codec.rejected.malformed += 1;
       ch.ack(msg); // dropped, never executed
@@ -209,7 +213,7 @@ export class AmqpTaskConsumer {
       ch.nack(msg, false, true);
       return;
     }
-    // one message may carry several calls of its task: it is acknowledged once every reply
+    // one message may carry several calls of its queue: it is acknowledged once every reply
     // of it is confirmed, so a worker killed before that leaves all of them to be delivered again
     const delivery: Delivery = { from: ch, msg, left: read.calls.length };
     await Promise.all(read.calls.map((c) => this.run(delivery, c.id, read, c.request)));

@@ -9,8 +9,9 @@
  * only to such an engine, so an engine that does not know them never gets one, and a worker
  * that does not know the field ignores it and replies one by one.
  *
- * A request message may carry more calls of the same task after its first one (`more`:
- * the calls an engine made in one turn of its event loop, docs/amqp.md "Remote tasks").
+ * A request message may carry more calls of the same queue after its first one (`more`:
+ * the calls an engine made in one turn of its event loop, docs/amqp.md "Remote tasks"); on
+ * a queue shared by several tasks (`remote: { queue }`) they may be calls of different tasks.
  * The first call stays in the fields every version reads, so a worker of the previous
  * version executes it and drops the rest; a worker of this version says so in every
  * message it sends (`readsBatches: true`), and an engine that hears about the first call
@@ -30,7 +31,8 @@ export type RemoteRequest = RemoteCall;
 export type RemoteResult = RemoteOutcome;
 
 export const queueNames = (prefix: string) => ({
-  task: (name: string) => `${prefix}.task.${name}`,
+  /** the durable queue of a task's own name, or of a shared queue's (`remote: { queue }`) */
+  task: (queue: string) => `${prefix}.task.${queue}`,
   cancel: `${prefix}.cancel`,
   reply: (id: string) => `${prefix}.reply.${id}`,
 });
@@ -53,20 +55,24 @@ export interface RequestCall {
 
 /**
  * A request envelope's fields, or null when it is not one: its calls, the first one's
- * (`id`, `request`) followed by those of `more`, all of one task. A message with one
- * malformed call is rejected whole: it was signed by an engine, so it is not a request of
- * this protocol.
+ * (`id`, `request`) followed by those of `more`, all of tasks in `tasks`: those the reader's
+ * flows route to the queue the message came from. A message with one malformed call, or a
+ * call of another task, is rejected whole: it was signed by an engine, so it is not a
+ * request of this protocol for this queue.
  */
-export function readRequest(m: Envelope): { replyTo: string; batchReplies: boolean; batchNotices: boolean; calls: RequestCall[] } | null {
+export function readRequest(
+  m: Envelope,
+  tasks: ReadonlySet<string>,
+): { replyTo: string; batchReplies: boolean; batchNotices: boolean; calls: RequestCall[] } | null {
   if (m.type !== 'request' || !isText(m.replyTo, 255)) return null;
   const first = readCall(m);
-  if (!first) return null;
+  if (!first || !tasks.has(first.request.task)) return null;
   const calls = [first];
   if (m.more !== undefined) {
     if (!Array.isArray(m.more) || m.more.length === 0 || m.more.length >= MAX_BATCHED_REQUESTS) return null;
     for (const c of m.more as unknown[]) {
       const call = isObject(c) ? readCall(c) : null;
-      if (!call || call.request.task !== first.request.task || calls.some((k) => k.id === call.id)) return null;
+      if (!call || !tasks.has(call.request.task) || calls.some((k) => k.id === call.id)) return null;
       calls.push(call);
     }
   }
