@@ -167,6 +167,22 @@ describe('stoker worker with bad input', () => {
     expect(errorLine(r, 'STOKER_CONFIG_INVALID')).toContain('no task named nope (tasks: nothing)');
   });
 
+  it('--tasks naming only some tasks of a shared queue: exit 2, names the queue and the tasks left out, before connecting', async () => {
+    const shared = writeFile(
+      dir.path,
+      'shared-flows.mjs',
+      `import { task, unordered } from ${JSON.stringify(built.flowIndexUrl)};\n` +
+        `const t = (name) => task({ name, remote: { queue: 'pool' }, execute: () => null });\n` +
+        `export default [unordered('shared', [t('sa'), t('sb'), t('sc')])];\n`,
+    );
+    const r = await runCli(built, ['worker', '--flows', shared, '--amqp', 'amqp://guest:guest@127.0.0.1:1/', '--tasks', 'sb'], {
+      cwd: dir.path,
+      env: { STOKER_AMQP_KEY: 'k'.repeat(20) },
+    });
+    expect(r.code).toBe(2);
+    expect(errorLine(r, 'STOKER_CONFIG_INVALID')).toContain('queue pool is shared by tasks the worker leaves out: sa, sc (it executes sb)');
+  });
+
   it('an unreachable broker: exit 9', async () => {
     const r = await worker(['--amqp', 'amqp://guest:guest@127.0.0.1:1/', '--tasks', 'nothing'], { STOKER_AMQP_KEY: 'k'.repeat(20) });
     expect(r.code).toBe(9);

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { task } from '../../../src/flow/task.js';
+import { ValidationError } from '../../../src/errors.js';
+import { checkedTask, task } from '../../../src/flow/task.js';
 import type { TaskOptions } from '../../../src/flow/types.js';
 import { expectError } from './helpers.js';
 
@@ -28,9 +29,34 @@ describe('task()', () => {
 
   it('marks a task remote, and rejects a remote flag that is not a boolean', () => {
     expect(task({ name: 'r', execute, remote: true }).remote).toBe(true);
+    expect(task({ name: 'r', execute, remote: true }).remoteQueue).toBeUndefined();
     expect(() => task({ name: 'r', execute, remote: 'yes' as unknown as boolean })).toThrow(
-      "Invalid remote of task 'r': must be true or false.",
+      "Invalid remote of task 'r': must be true, false or { queue: '<name>' }, got 'yes'.",
     );
+  });
+
+  it('puts a remote task on a shared queue, checked like a task name', () => {
+    const shared = task({ name: 'r', execute, remote: { queue: 'noop-pool' } });
+    expect([shared.remote, shared.remoteQueue]).toEqual([true, 'noop-pool']);
+    // a definition made by hand is checked and kept as task() makes it
+    expect(checkedTask({ ...shared }).remoteQueue).toBe('noop-pool');
+    const bad = (remote: unknown) => () => task({ name: 'r', execute, remote: remote as { queue: string } });
+    const rule = 'must be a letter followed by at most 127 letters, digits, "_", "." or "-"';
+    expect(bad({ queue: '' })).toThrow(`Invalid remote.queue of task 'r': ${rule}, got ''.`);
+    expect(bad({ queue: 5 })).toThrow(`Invalid remote.queue of task 'r': ${rule}, got a number (5).`);
+    expect(bad({})).toThrow(`Invalid remote.queue of task 'r': ${rule}, got undefined.`);
+    expect(bad({ queue: 'x'.repeat(129) })).toThrow(`Invalid remote.queue of task 'r'`);
+    expect(bad({ queue: 'pool', priority: 1 })).toThrow("Unknown option 'priority' in remote of task 'r' (known: queue).");
+    expect(bad(['pool'])).toThrow("Invalid remote of task 'r': must be true, false or { queue: '<name>' }");
+    const thrown = (() => {
+      try {
+        bad({ queue: 'a b' })();
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(thrown).toBeInstanceOf(ValidationError);
+    expect((thrown as ValidationError).details).toEqual({ task: 'r', field: 'remote.queue' });
   });
 
   it('keeps every option, normalised', () => {
