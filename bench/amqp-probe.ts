@@ -1,12 +1,13 @@
 /**
- * Where the time of remote tasks goes (docs/amqp.md, "Performance"): runs `remote1000` on
- * PostgreSQL through N `stoker worker` processes and prints, per atom, counts that do not
+ * Where the time of remote tasks goes (docs/amqp.md, "Performance"): runs `remote1000` (a
+ * queue per task) or `remote1000shared` (one shared queue), or both taking turns run by
+ * run, on PostgreSQL through N `stoker worker` processes and prints, per atom, counts that do not
  * depend on the machine's load: the engine's CPU ms, the workers' and the broker's CPU ms,
  * claim statements and commit batches, requests published and the messages that carried
  * them, `started`/`heartbeat` messages, reply messages, and how many atoms were out with
  * workers on average (sampled).
  *
- *   node --import tsx bench/amqp-probe.ts [workers=1,4] [runs=2]
+ *   node --import tsx bench/amqp-probe.ts [workers=1,4] [runs=2] [flows=remote1000]
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -20,6 +21,7 @@ import remoteFlows, { REMOTE_ATOMS } from './fixtures/amqp-flows.js';
 
 const workerCounts = (process.argv[2] ?? '1,4').split(',').map(Number);
 const runs = Number(process.argv[3] ?? 2);
+const flowNames = (process.argv[4] ?? 'remote1000').split(',');
 const broker = (await createTestVhost())!;
 const db = (await createTestStore('postgres'))!;
 const registry = (): FlowRegistry => {
@@ -33,16 +35,18 @@ await engine.start();
 const core = (engine as unknown as { core: { inflight: { remote: number; size: number } } }).core;
 const beams = beam();
 try {
-  let warm = false;
+  const warm = new Set<string>();
   for (const n of workerCounts) {
     const workers = await startWorkers(broker.url, n);
     try {
-      if (!warm) {
-        const { run } = await engine.startRun('remote1000', {});
+      for (const flow of flowNames) {
+        if (warm.has(flow)) continue;
+        const { run } = await engine.startRun(flow, {});
         await engine.waitForRun(run.id, { timeoutMs: 600_000, pollMs: 20 });
-        warm = true;
+        warm.add(flow);
       }
-      for (let i = 0; i < runs; i++) {
+      for (let i = 0; i < runs * flowNames.length; i++) {
+        const flow = flowNames[i % flowNames.length]!;
         const s0 = { ...engine.stats };
         const p0 = amqp.remote!.snapshot().published;
         const r0 = amqp.remote!.snapshot().replyMessages;
@@ -60,7 +64,7 @@ try {
           outMax = Math.max(outMax, core.inflight.remote);
         }, 2);
         const t0 = performance.now();
-        const { run } = await engine.startRun('remote1000', {});
+        const { run } = await engine.startRun(flow, {});
         const done = await engine.waitForRun(run.id, { timeoutMs: 600_000, pollMs: 20 });
         const s = (performance.now() - t0) / 1000;
         clearInterval(sampler);
@@ -70,7 +74,7 @@ try {
         const A = REMOTE_ATOMS;
         const st = engine.stats;
         console.log(
-          `workers ${n}: ${done.status} ${(A / s).toFixed(0)} atoms/s (${s.toFixed(3)} s) | per atom: engine CPU ${((c.user + c.system) / 1000 / A).toFixed(3)} ms, workers CPU ${(w / A).toFixed(3)} ms, broker CPU ${(b / A).toFixed(3)} ms, claim stmts ${((st.claimCommits - s0.claimCommits) / A).toFixed(3)}, commits ${((st.commits - s0.commits) / A).toFixed(3)}, requests ${((amqp.remote!.snapshot().published - p0) / A).toFixed(3)} in ${((amqp.remote!.snapshot().requestMessages - q0) / A).toFixed(3)} msgs, started/heartbeat msgs ${((amqp.remote!.snapshot().notices - n0) / A).toFixed(3)}, reply msgs ${((amqp.remote!.snapshot().replyMessages - r0) / A).toFixed(3)} | remote out avg ${(out / Math.max(1, samples)).toFixed(1)} max ${outMax} | load ${loadavg()[0]!.toFixed(2)}`,
+          `${flow}, workers ${n}: ${done.status} ${(A / s).toFixed(0)} atoms/s (${s.toFixed(3)} s) | per atom: engine CPU ${((c.user + c.system) / 1000 / A).toFixed(3)} ms, workers CPU ${(w / A).toFixed(3)} ms, broker CPU ${(b / A).toFixed(3)} ms, claim stmts ${((st.claimCommits - s0.claimCommits) / A).toFixed(3)}, commits ${((st.commits - s0.commits) / A).toFixed(3)}, requests ${((amqp.remote!.snapshot().published - p0) / A).toFixed(3)} in ${((amqp.remote!.snapshot().requestMessages - q0) / A).toFixed(3)} msgs, started/heartbeat msgs ${((amqp.remote!.snapshot().notices - n0) / A).toFixed(3)}, reply msgs ${((amqp.remote!.snapshot().replyMessages - r0) / A).toFixed(3)} | remote out avg ${(out / Math.max(1, samples)).toFixed(1)} max ${outMax} | load ${loadavg()[0]!.toFixed(2)}`,
         );
       }
     } finally {

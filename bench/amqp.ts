@@ -11,7 +11,9 @@
  *    no-op tasks (bench/fixtures/amqp-flows.ts) through one engine in this process and 1, 2
  *    and 4 `stoker worker` processes at their default settings, against the same flow
  *    executed in the engine (no RabbitMQ): atoms/s and the ratio; the messages per atom.
- *    Each set of workers (and the engine's reference) has one untimed warm-up run first.
+ *    Each task has a queue of its own (`remote1000`, the default case), then, with the same
+ *    workers, all 1,000 share one (`remote1000shared`, `remote: { queue }`).
+ *    Each set of workers (and the engine's reference) has one untimed warm-up run per flow first.
  * 3. 2,000 runs of one remote task that sleeps 100 ms, 4 workers × `--concurrency 50`:
  *    seconds, against the ideal 2,000 × 0.1 s / 200 slots = 1 s.
  *
@@ -203,15 +205,17 @@ export interface AmqpRemoteRow {
   ratio: number | null;
   /** requests the engine published per atom (1: no re-publish) */
   requestsPerAtom: number | null;
+  /** request messages that carried them, per atom (fewer than the requests when batched) */
+  requestMessagesPerAtom?: number | null;
   note?: string;
 }
 
-/** Runs `remote1000` once on `engine` and returns the seconds from its start to its end. */
-async function oneRun(engine: Engine): Promise<number> {
+/** Runs `flow` (`remote1000` or `remote1000shared`) once on `engine` and returns the seconds from its start to its end. */
+async function oneRun(engine: Engine, flow = 'remote1000'): Promise<number> {
   const t0 = performance.now();
-  const { run } = await engine.startRun('remote1000', {});
+  const { run } = await engine.startRun(flow, {});
   const done = await engine.waitForRun(run.id, { timeoutMs: 600_000, pollMs: 20 });
-  if (done.status !== 'SUCCESS') throw new Error(`remote1000 ended ${done.status}`);
+  if (done.status !== 'SUCCESS') throw new Error(`${flow} ended ${done.status}`);
   return (performance.now() - t0) / 1000;
 }
 
@@ -320,32 +324,38 @@ async function remoteWorkers(amqpUrl: string, quick: boolean): Promise<AmqpRemot
     const engine = new Engine({ store: db.store, flows: registry(), amqp, concurrency: ENGINE_CONCURRENCY, pollMs: 200, maxBatch: 256 });
     await engine.start();
     for (const n of [1, 2, 4]) {
-      progress(`postgres: remote1000 through ${n} worker process${n > 1 ? 'es' : ''}`);
       const workers = await startWorkers(amqpUrl, n);
       let lines: string[] = [];
       try {
-        // warm-up, untimed, with each set of workers: the first declares the 1,000 task
-        // queues; in every one the new worker processes compile their code paths, as
-        // long-running workers have long done (the engine's reference has its warm-up too)
-        await oneRun(engine);
-        const before = amqp.remote!.snapshot().published;
-        const m = await medianRuns(times, () => oneRun(engine));
-        const published = amqp.remote!.snapshot().published - before;
+        // a queue per task (the default), then all tasks on one shared queue, with the same workers
+        for (const flow of ['remote1000', 'remote1000shared']) {
+          progress(`postgres: ${flow} through ${n} worker process${n > 1 ? 'es' : ''}`);
+          // warm-up, untimed, with each set of workers: the first declares the task queues;
+          // in every one the new worker processes compile their code paths, as long-running
+          // workers have long done (the engine's reference has its warm-up too)
+          await oneRun(engine, flow);
+          const before = amqp.remote!.snapshot();
+          const m = await medianRuns(times, () => oneRun(engine, flow));
+          const after = amqp.remote!.snapshot();
+          const atoms = REMOTE_ATOMS * times;
+          rows.push({
+            scenario: `unordered ${REMOTE_ATOMS} remote no-op tasks, ${flow === 'remote1000' ? 'a queue each' : 'one shared queue'}, engine concurrency ${ENGINE_CONCURRENCY}`,
+            workers: n,
+            atoms: REMOTE_ATOMS,
+            seconds: round(m.seconds, 3),
+            atomsPerSec: round(REMOTE_ATOMS / m.seconds, 0),
+            ratio: round(ref.seconds / m.seconds, 3),
+            requestsPerAtom: round((after.published - before.published) / atoms, 3),
+            requestMessagesPerAtom: round((after.requestMessages - before.requestMessages) / atoms, 3),
+            note: m.note,
+          });
+          progress(`  ${rows.at(-1)!.atomsPerSec} atoms/s`);
+        }
         lines = await stopWorkers(workers);
-        rows.push({
-          scenario: `unordered ${REMOTE_ATOMS} remote no-op tasks, engine concurrency ${ENGINE_CONCURRENCY}`,
-          workers: n,
-          atoms: REMOTE_ATOMS,
-          seconds: round(m.seconds, 3),
-          atomsPerSec: round(REMOTE_ATOMS / m.seconds, 0),
-          ratio: round(ref.seconds / m.seconds, 3),
-          requestsPerAtom: round(published / (REMOTE_ATOMS * times), 3),
-          note: m.note,
-        });
       } finally {
         if (lines.length === 0) await stopWorkers(workers);
       }
-      progress(`  ${rows.at(-1)!.atomsPerSec} atoms/s; ${lines.join(' | ')}`);
+      progress(`  ${lines.join(' | ')}`);
     }
 
     const runs = quick ? 500 : 2000;
@@ -421,11 +431,11 @@ export function amqpMarkdown(r: AmqpResults): string {
   if (r.remote.length > 0) {
     out.push(
       '',
-      '| PostgreSQL | workers | atoms | seconds | atoms/s | ratio | requests/atom | note |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+      '| PostgreSQL | workers | atoms | seconds | atoms/s | ratio | requests/atom | request messages/atom | note |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       ...r.remote.map(
         (x) =>
-          `| ${x.scenario} | ${x.workers || 'in engine'} | ${x.atoms} | ${x.seconds} | ${x.atomsPerSec} | ${x.ratio ?? ''} | ${x.requestsPerAtom ?? ''} | ${x.note ?? ''} |`,
+          `| ${x.scenario} | ${x.workers || 'in engine'} | ${x.atoms} | ${x.seconds} | ${x.atomsPerSec} | ${x.ratio ?? ''} | ${x.requestsPerAtom ?? ''} | ${x.requestMessagesPerAtom ?? ''} | ${x.note ?? ''} |`,
       ),
       '',
       'ratio: atoms/s ÷ the same flow executed in the engine, in the same run (target for 4 workers: ≥ 0.5); for the sleeping tasks, the ideal seconds ÷ the measured ones.',
