@@ -44,7 +44,11 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
     );
   withAmqpKeyOption(withAmqpOption(withFlowsOption(cmd), 'RabbitMQ URL (amqp://user:password@host:5672/vhost); required'))
     .addOption(
-      new Option('--tasks <names>', 'comma-separated task names to execute (default: every task marked remote)').argParser(nameListOption),
+      new Option(
+        '--tasks <names>',
+        'comma-separated task names to execute (default: every task marked remote); a queue shared by several tasks ' +
+          '(remote: { queue }) is consumed whole, so name all of its tasks',
+      ).argParser(nameListOption),
     )
     .addOption(
       new Option('--concurrency <n>', 'tasks executed at once').argParser(intOption(1, 10_000)).env('STOKER_CONCURRENCY').default(10),
