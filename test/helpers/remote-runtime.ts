@@ -9,6 +9,7 @@
  * afterAll(() => closeRemoteRuntime({ broker, runtime, workers: [worker] }));
  * ```
  */
+import type { JsonValue } from '../../src/core/json.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime/create-runtime.js';
 import { Worker, type WorkerOptions } from '../../src/runtime/worker.js';
 import type { Store } from '../../src/store/store.js';
@@ -45,4 +46,31 @@ export async function closeRemoteRuntime(r: {
   for (const w of r.workers) await w?.stop({ drainMs: 0 });
   await r.runtime?.stop({ drain: false });
   await r.broker?.drop();
+}
+
+/**
+ * One call of a request message as an engine writes it (`id` and `request`), for tests that
+ * send requests to a worker themselves: epoch 2, attempt and execution 1, flow version '1'.
+ */
+export function requestCall(id: string, task: string, flow: string, inputs: Record<string, JsonValue>) {
+  return {
+    id,
+    request: {
+      kind: 'execute',
+      task,
+      flow,
+      version: '1',
+      runId: `run-${id}`,
+      atom: 0,
+      epoch: 2,
+      attempt: 1,
+      execution: 1,
+      idempotencyKey: id,
+      fencingToken: 't',
+      inputs,
+      retryValue: null,
+      failure: null,
+      timeoutMs: null,
+    },
+  };
 }

@@ -15,7 +15,7 @@ import { MAX_BATCHED_REQUESTS } from '../../../src/transport/amqp/remote-protoco
 import { MessageCodec } from '../../../src/transport/amqp/signed-messages.js';
 import { describeEachDialect } from '../../helpers/databases.js';
 import type { TestVhost } from '../../helpers/rabbitmq.js';
-import { closeRemoteRuntime, openRemoteRuntime } from '../../helpers/remote-runtime.js';
+import { closeRemoteRuntime, openRemoteRuntime, requestCall } from '../../helpers/remote-runtime.js';
 
 const KEY = 'test-key-0123456789abcdef';
 /** bHold: executions wait here until released, by tag; aborted ones are noted */
@@ -43,26 +43,8 @@ const flows = [
   linear('bOldFlow', [task({ name: 'bOld', requires: ['i'], remote: true, execute: () => null })]),
 ];
 
-const call = (id: string, task: string, i: number) => ({
-  id,
-  request: {
-    kind: 'execute',
-    task,
-    flow: task === 'bQuick' ? 'bQuickFlow' : 'bHoldFlow',
-    version: '1',
-    runId: `run-${id}`,
-    atom: 0,
-    epoch: 2,
-    attempt: 1,
-    execution: 1,
-    idempotencyKey: id,
-    fencingToken: 't',
-    inputs: task === 'bQuick' ? { i } : { tag: id },
-    retryValue: null,
-    failure: null,
-    timeoutMs: null,
-  },
-});
+const call = (id: string, task: string, i: number) =>
+  requestCall(id, task, task === 'bQuick' ? 'bQuickFlow' : 'bHoldFlow', task === 'bQuick' ? { i } : { tag: id });
 
 await describeEachDialect('batched remote requests', (d) => {
   let broker: TestVhost | null = null;

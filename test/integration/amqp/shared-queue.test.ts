@@ -14,7 +14,7 @@ import { Worker } from '../../../src/runtime/worker.js';
 import { MessageCodec } from '../../../src/transport/amqp/signed-messages.js';
 import { describeEachDialect } from '../../helpers/databases.js';
 import type { TestVhost } from '../../helpers/rabbitmq.js';
-import { closeRemoteRuntime, openRemoteRuntime } from '../../helpers/remote-runtime.js';
+import { closeRemoteRuntime, openRemoteRuntime, requestCall } from '../../helpers/remote-runtime.js';
 
 const KEY = 'test-key-0123456789abcdef';
 const POOL = 'stoker.task.sq-pool';
@@ -28,26 +28,7 @@ const flows = [
   linear('sqOwnFlow', [task({ name: 'sqOwn', requires: ['i'], remote: true, execute: () => 'own' })]),
 ];
 
-const call = (id: string, task: string) => ({
-  id,
-  request: {
-    kind: 'execute',
-    task,
-    flow: task === 'sqOwn' ? 'sqOwnFlow' : 'sqFlow',
-    version: '1',
-    runId: `run-${id}`,
-    atom: 0,
-    epoch: 2,
-    attempt: 1,
-    execution: 1,
-    idempotencyKey: id,
-    fencingToken: 't',
-    inputs: { i: 1 },
-    retryValue: null,
-    failure: null,
-    timeoutMs: null,
-  },
-});
+const call = (id: string, task: string) => requestCall(id, task, task === 'sqOwn' ? 'sqOwnFlow' : 'sqFlow', { i: 1 });
 
 await describeEachDialect('tasks sharing a remote queue', (d) => {
   let broker: TestVhost | null = null;
