@@ -5,9 +5,8 @@
  * request with a task context (run id, idempotency key, fencing token, attempt, execution,
  * an abort signal that fires on the engine's cancel or the task's timeout) and replies to
  * the engine that sent it, which records the outcome. Results have the same size limit as
- * in the engine. The durable waits (`sleep`,
- * `waitForSignal`, `runChild`) need the database: a remote task that calls one fails
- * with `STOKER_REMOTE_WAIT_UNSUPPORTED`.
+ * in the engine. The durable waits (`sleep`, `waitForSignal`, `runChild`) need the
+ * database: a remote task that calls one fails with `STOKER_REMOTE_WAIT_UNSUPPORTED`.
  *
  * @example
  * ```ts
