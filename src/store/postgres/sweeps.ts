@@ -15,7 +15,6 @@ import type { RequeueOptions, WatchOptions } from '../types.js';
 import type { SessionLockPort } from '../sql/session-locks.js';
 import type { Sweeps } from '../sql/sql-store.js';
 import { WatchPool, type WatchAnswer } from '../watch-connections.js';
-import { sqlState } from './pg-errors.js';
 import type { PostgresDriver } from './postgres-driver.js';
 
 /** SQL of an engine's advisory lock key; `$1` is the lock namespace of this store. */
@@ -59,6 +58,23 @@ export function postgresSessionLockPort(driver: PostgresDriver, lockNamespace: s
  * a second per engine process while its peer lives.
  */
 export const WATCH_SLICE_MS = 100;
+
+/**
+ * One slice of a watch: waits for an engine's session lock (`key`, a bigint computed by
+ * {@link ENGINE_LOCK_KEY}) until `lock_timeout`, and answers `got` = `yes` or `no`. The
+ * timeout is caught inside the block, so it ends the slice without an error: one that
+ * reached the client was written to the server's log with its statement, ten times a
+ * second per watching engine process for as long as its peer lived.
+ */
+export function watchSliceSql(key: string): string {
+  return `DO $$ BEGIN
+  PERFORM pg_advisory_lock_shared(${key});
+  PERFORM set_config('stoker.watch_got', 'yes', false);
+EXCEPTION WHEN lock_not_available THEN
+  PERFORM set_config('stoker.watch_got', 'no', false);
+END $$;
+SELECT current_setting('stoker.watch_got') AS got`;
+}
 
 export class PostgresSweeps implements Sweeps {
   /** connections of watchEngine (closed by close()) */
@@ -164,7 +180,8 @@ export class PostgresSweeps implements Sweeps {
    * connection is kept for the next call (the ring is looked at every few seconds); an
    * aborted or failed one is closed.
    *
-   * The wait goes in slices of at most {@link WATCH_SLICE_MS}, one statement each: a
+   * The wait goes in slices of at most {@link WATCH_SLICE_MS}, one statement each
+   * ({@link watchSliceSql}: a slice that ends without the lock is no error): a
    * statement holds a snapshot while it waits, and with it the database's horizon, below
    * which no dead row version of any table can be removed, nor an index entry that points
    * only to dead ones be marked so and skipped. Waits of 2 s held it back whenever two
@@ -187,20 +204,21 @@ export class PostgresSweeps implements Sweeps {
         );
         this.watchWaits.set(client, sliceMs);
       }
+      const keyRows = await this.driver.query(
+        'compute an engine lock key',
+        `SELECT ${ENGINE_LOCK_KEY('$2::text')}::text AS k`,
+        [this.lockNamespace, engineId],
+        client,
+      );
+      const key = String(keyRows.rows[0]?.k);
+      if (!/^-?\d{1,20}$/.test(key)) throw new Error(`PostgreSQL: an engine lock key came back as ${key}`);
       for (let waited = 0; ; waited += sliceMs) {
-        try {
-          await this.driver.query(
-            'wait for an engine session lock',
-            `SELECT pg_advisory_lock_shared(${ENGINE_LOCK_KEY('$2::text')})`,
-            [this.lockNamespace, engineId],
-            client,
-          );
-          break;
-        } catch (e) {
-          // lock_not_available: lock_timeout ran out, the engine lives
-          if (sqlState(e) !== '55P03') throw e;
-          if (waited + sliceMs >= waitMs || options.signal.aborted) return { answer: 'held', reusable: true };
-        }
+        // a multi-statement simple query: pg answers with one result per statement
+        const results = (await this.driver.query('wait for an engine session lock', watchSliceSql(key), [], client)) as unknown;
+        const last = (Array.isArray(results) ? results.at(-1) : results) as { rows: { got?: string }[] };
+        if (last.rows[0]?.got === 'yes') break;
+        // lock_timeout ran out: the engine lives
+        if (waited + sliceMs >= waitMs || options.signal.aborted) return { answer: 'held', reusable: true };
       }
       await this.driver.query(
         'let an engine session lock go',

@@ -663,6 +663,36 @@ await describeEachDialect('liveness', (ctx) => {
     },
   );
 
+  it.runIf(ctx.dialect === 'postgres')(
+    'postgres: the slices of a watch end without an error (nothing for the server to log), and it still sees the engine die',
+    async () => {
+      const { store, prefix } = await fresh();
+      const watcher = await ctx.db.open({ tablePrefix: prefix });
+      const rollbacks = async (): Promise<number> => {
+        await ctx.db.exec('SELECT pg_stat_clear_snapshot()');
+        const [row] = await ctx.db.exec('SELECT xact_rollback::int AS n FROM pg_stat_database WHERE datname = current_database()');
+        return Number(row!.n);
+      };
+      await store.registerEngine({ id: 'alive-quiet', host: 'h', pid, version: 't', leaseMs: 60_000 });
+      const before = await rollbacks();
+      const never = new AbortController().signal;
+      // 1.2 s of 100 ms slices against a live engine: each used to end in lock_timeout's error
+      expect(await watcher.watchEngine!('alive-quiet', { maxWaitMs: 1_200, signal: never })).toBe('held');
+      await watcher.close(); // its sessions report their counters as they end
+      let after = before;
+      for (let i = 0; i < 20 && after === before; i++) {
+        await sleep(50);
+        after = await rollbacks();
+      }
+      expect(after - before, 'statements that failed on the server while the watch waited').toBe(0);
+      // and the answer still changes when the engine goes
+      const watching = store.watchEngine!('alive-quiet', { maxWaitMs: 5_000, signal: never });
+      await sleep(300);
+      await store.deregisterEngine('alive-quiet');
+      expect(await watching).toBe('free');
+    },
+  );
+
   it.runIf(ctx.dialect === 'postgres')('the wake-up listener connection carries the R12 settings', async () => {
     const { store } = await fresh();
     const unsubscribe = await store.wakeups!.subscribe(() => undefined);
