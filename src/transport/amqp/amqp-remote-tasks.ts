@@ -27,6 +27,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { appendTo } from '../../core/collections.js';
 import { TransportError } from '../../errors.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { MAX_BATCHED_REQUESTS, queueNames, readNotice, readReplies, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
@@ -194,9 +195,7 @@ export class AmqpRemoteTasks {
       // Sent at the end of the turn with the other calls of its queue; when not connected, the
       // next connection publishes it with the others (the broker may be away: the call waits,
       // as a queued request would, under the task's timeout and abort signal).
-      const queued = this.outgoing.get(queue);
-      if (queued) queued.push(id);
-      else this.outgoing.set(queue, [id]);
+      appendTo(this.outgoing, queue, id);
       this.flushing ??= setImmediate(() => this.flush());
     });
   }
@@ -346,11 +345,7 @@ export class AmqpRemoteTasks {
     });
     // calls still waiting lost their reply queue with the old connection: ask again
     const byQueue = new Map<string, string[]>();
-    for (const [id, p] of this.pending) {
-      const ids = byQueue.get(p.queue);
-      if (ids) ids.push(id);
-      else byQueue.set(p.queue, [id]);
-    }
+    for (const [id, p] of this.pending) appendTo(byQueue, p.queue, id);
     this.outgoing.clear();
     for (const ids of byQueue.values()) this.sendAll(pub, ids);
   }

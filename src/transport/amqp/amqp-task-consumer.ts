@@ -23,6 +23,7 @@
  * ```
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { appendTo } from '../../core/collections.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { MAX_BATCHED_REPLIES, MAX_NOTICE_IDS, queueNames, readRequest, type RemoteRequest, type RemoteResult } from './remote-protocol.js';
 import type { MessageCodec } from './signed-messages.js';
@@ -304,10 +305,7 @@ export class AmqpTaskConsumer {
     const byEngine = new Map<string, string[]>();
     for (const id of ids) {
       const replyTo = this.running.get(id)?.replyTo;
-      if (replyTo === undefined) continue;
-      const group = byEngine.get(replyTo);
-      if (group) group.push(id);
-      else byEngine.set(replyTo, [id]);
+      if (replyTo !== undefined) appendTo(byEngine, replyTo, id);
     }
     for (const [replyTo, group] of byEngine) this.notify(type, replyTo, group, true);
   }
