@@ -125,8 +125,11 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     const logAt0 = args.includes('--statements') ? statSync(logFile()).size : 0;
     const backends0 = await backendTicks(admin, dbName);
     const eng0 = procs.map((p) => cpuTicks(p.pid!));
+    const machine0 = machineTicks();
+    const client0 = process.cpuUsage();
     const switches0 = procs.map((p) => contextSwitches(p.pid!));
     const t0 = performance.now();
+    const t0Wall = (await admin.query('SELECT extract(epoch FROM clock_timestamp()) * 1000 AS ms')).rows[0].ms as string;
     // the workload's window on the monotonic clock that --cpu-prof's sample times use (µs)
     const mono0 = process.hrtime.bigint() / 1000n;
     // what the database's backends are doing, every few ms: waits for locks, for the WAL, or working
@@ -138,7 +141,10 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       while (sampling) {
         const rows = (
           await c.query(
-            `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu') || CASE WHEN wait_event = 'transactionid' THEN ' (' || left(regexp_replace(query, '\\s+', ' ', 'g'), 40) || ')' ELSE '' END AS w FROM pg_stat_activity WHERE datname = $1 AND state = 'active'`,
+            `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu') ||
+                    CASE WHEN wait_event_type = 'Lock' THEN coalesce(' on ' || (SELECT string_agg(DISTINCT coalesce(l.relation::regclass::text, l.locktype), ',') FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted), '') ELSE '' END ||
+                    CASE WHEN wait_event = 'transactionid' OR wait_event = 'tuple' THEN ' (' || left(regexp_replace(query, '\\s+', ' ', 'g'), 40) || ')' ELSE '' END AS w
+             FROM pg_stat_activity a WHERE datname = $1 AND state = 'active'`,
             [dbName],
           )
         ).rows;
@@ -171,6 +177,8 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     if (args.includes('--cpu-prof')) process.stdout.write(`cpu-prof window (µs, monotonic): ${mono0}-${process.hrtime.bigint() / 1000n}\n`);
     sampling = false;
     await sampler;
+    const machine = machineTicks().map((n, i) => n - machine0[i]!);
+    const client = process.cpuUsage(client0);
     const engCpu = procs.reduce((s, p, i) => s + cpuTicks(p.pid!) - eng0[i]!, 0);
     const switches = procs.map((p, i) => contextSwitches(p.pid!).map((n, k) => n - switches0[i]![k]!));
     const backends1 = await backendTicks(admin, dbName);
@@ -192,6 +200,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     await new Promise((r) => setTimeout(r, 300));
     const stats = new pg.Client({ connectionString: db.url });
     await stats.connect();
+    const timeline = await runTimeline(stats, t0Wall);
     const idx = (
       await stats.query(
         `SELECT relname, indexrelname, idx_scan, idx_tup_read, idx_tup_fetch FROM pg_stat_user_indexes ORDER BY idx_tup_read DESC`,
@@ -202,6 +211,12 @@ async function probe(engines: number, workload: string, size: number): Promise<v
         `SELECT n_tup_upd, n_tup_hot_upd, n_tup_ins, seq_scan, seq_tup_read FROM pg_stat_user_tables WHERE relname ~ '(^|_)atoms$' ORDER BY relname LIMIT 1`,
       )
     ).rows[0];
+    // rows read by sequential scans, per table (a scan of a stack's every row per step shows here)
+    const seqScans = (
+      await stats.query(
+        `SELECT relname, seq_scan, seq_tup_read FROM pg_stat_user_tables WHERE seq_tup_read > 0 ORDER BY seq_tup_read DESC LIMIT 6`,
+      )
+    ).rows;
     await stats.end();
     const xact = (await admin.query('SELECT xact_commit FROM pg_stat_database WHERE datname = $1', [dbName])).rows[0];
     const per = (n: unknown) => (Number(n) / atomCount).toFixed(2);
@@ -212,7 +227,9 @@ async function probe(engines: number, workload: string, size: number): Promise<v
           .sort((a, b) => b[1] - a[1])
           .map(([k, v]) => `${k} ${(v / waits.get('(samples)')!).toFixed(2)}`)
           .join(', ')}\n` +
-        `engine CPU ${((engCpu * TICK_US) / atomCount).toFixed(0)} µs/atom, backends ${((beCpu * TICK_US) / atomCount).toFixed(0)} µs/atom\n` +
+        `engine CPU ${((engCpu * TICK_US) / atomCount).toFixed(0)} µs/atom, backends ${((beCpu * TICK_US) / atomCount).toFixed(0)} µs/atom, client ${((client.user + client.system) / atomCount).toFixed(0)} µs/atom\n` +
+        `cores busy (whole machine, of 2): ${((2 * machine[0]!) / (machine[0]! + machine[1]!)).toFixed(2)}; engines ${((engCpu * TICK_US) / 1e6 / seconds).toFixed(2)}, backends ${((beCpu * TICK_US) / 1e6 / seconds).toFixed(2)}, client ${((client.user + client.system) / 1e6 / seconds).toFixed(2)}\n` +
+        timeline +
         `engines: ${stopLines.join('; ')}\n` +
         `engine context switches per atom (voluntary, involuntary): ${switches.map(([v, n]) => `${(v! / atomCount).toFixed(2)}, ${(n! / atomCount).toFixed(2)}`).join('; ')}\n` +
         `backends by connection, µs/atom: ${[...byApp]
@@ -221,6 +238,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
           .join(', ')}\n` +
         statements +
         `atoms: updates ${per(atoms.n_tup_upd)}/atom, HOT ${per(atoms.n_tup_hot_upd)}, seq scans ${atoms.seq_scan} (${per(atoms.seq_tup_read)} rows/atom); xact_commit ${per(xact.xact_commit)}/atom (whole lifetime)\n` +
+        `rows read by sequential scans: ${seqScans.map((r) => `${r.relname} ${per(r.seq_tup_read)}/atom (${r.seq_scan} scans)`).join(', ')}\n` +
         idx
           .filter((r) => Number(r.idx_tup_read) > 0)
           .slice(0, 14)
@@ -237,6 +255,39 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     if (args.includes('--keep')) process.stdout.write(`kept database ${dbName}\n`);
     else await db.drop();
   }
+}
+
+/** The whole machine's busy and idle ticks so far (/proc/stat, first line; iowait counts as idle). */
+function machineTicks(): [number, number] {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3]! + f[4]!;
+  return [f.slice(0, 8).reduce((a, b) => a + b, 0) - idle, idle];
+}
+
+/**
+ * Where the workload's wall time went, by the database clock (ms after its start): each run
+ * started in the window (the stack's run, the group's nested run…), its first and last
+ * atom success, and its end. What lies outside the members' span cannot be shared.
+ */
+async function runTimeline(c: pg.Client, t0Ms: string): Promise<string> {
+  const rows = (
+    await c.query(
+      `SELECT r.flow, r.atom_count,
+              extract(epoch FROM r.created_at) * 1000 - $1 AS created,
+              (SELECT extract(epoch FROM min(e.at)) * 1000 - $1 FROM stoker_events e WHERE e.run_id = r.id AND e.kind = 'atom.claimed') AS first_claim,
+              (SELECT extract(epoch FROM max(e.at)) * 1000 - $1 FROM stoker_events e WHERE e.run_id = r.id AND e.kind = 'atom.success') AS last_success,
+              extract(epoch FROM r.finished_at) * 1000 - $1 AS finished
+       FROM stoker_runs r WHERE r.created_at >= to_timestamp($1 / 1000.0) ORDER BY r.created_at`,
+      [Number(t0Ms)],
+    )
+  ).rows;
+  const ms = (v: unknown) => (v === null ? '-' : Number(v).toFixed(0));
+  return rows
+    .map(
+      (r) =>
+        `  run ${r.flow} (${r.atom_count} atoms): started ${ms(r.created)}, first claim ${ms(r.first_claim)}, last success ${ms(r.last_success)}, ended ${ms(r.finished)} ms\n`,
+    )
+    .join('');
 }
 
 /** A process's voluntary and involuntary context switches, all its threads (/proc). */

@@ -337,20 +337,36 @@ export class StackStore {
   /**
    * The first reads of several steps in one PostgreSQL statement (on the store's pool, like
    * any read): each step's stack and the rows of the names it reads, or its one row.
+   *
+   * Each row is a lateral lookup kept apart (`OFFSET 0`) by scalar equalities, one per name,
+   * so that `(stack_id, name)` (or the id alone) is its index condition: one probe per name.
+   * Joined directly, the planner (which guesses 100 entries for any JSON list) hashed the
+   * stack's every row: an update of a group of 1,000 members read about 1,000 rows by a
+   * sequential scan per batch of steps, 464 per step (`bench/claim-probe.ts`, "rows read by
+   * sequential scans"), a group of 10,000 ten times as many. With `name = ANY(v.names)` in
+   * the lookup, it probed the index by the stack alone and filtered the stack's every entry
+   * by name (1,564 index entries read per step), as `PLANNED_ROW` explains.
    */
   private async viewBatch(
     items: readonly ({ stackId: string; names: readonly string[] } | { stackId: string; rowId: number })[],
     by: 'names' | 'row',
   ): Promise<StepView[]> {
-    const list = items.map((item, ord) => ({ ord, ...item }));
-    const match = by === 'names' ? 'r.name = ANY(v.names)' : 'r.id = v."rowId"';
+    const list = items.map((item, ord) =>
+      'names' in item ? { ord, stackId: item.stackId, names: [...new Set(item.names)] } : { ord, ...item },
+    );
+    // a row by its id: the stack checked in a form that is no index condition (as OF_STACK)
+    const lookup =
+      by === 'names'
+        ? `LEFT JOIN LATERAL unnest(v.names) AS n(name) ON true
+         LEFT JOIN LATERAL (SELECT x.* FROM {p}stack_resources x WHERE x.stack_id = v."stackId" AND x.name = n.name OFFSET 0) r ON true`
+        : `LEFT JOIN LATERAL (SELECT x.* FROM {p}stack_resources x WHERE x.id = v."rowId" AND (x.stack_id = v."stackId") IS TRUE OFFSET 0) r ON true`;
     const found = await this.sql.read('read resource steps', (s) =>
       s.rows(
         'read resource steps',
         `SELECT v.ord AS v__ord, ${VIEW_STACK_COLUMNS}, r.*
          FROM jsonb_to_recordset(?::jsonb) AS v(ord int, "stackId" text, names text[], "rowId" bigint)
          JOIN {p}stacks st ON st.id = v."stackId"
-         LEFT JOIN {p}stack_resources r ON r.stack_id = st.id AND ${match}
+         ${lookup}
          ORDER BY v.ord, r.id`,
         [JSON.stringify(list)],
       ),

@@ -8,6 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Orchestrator, StackRow } from '../../../src/orchestration/stacks/index.js';
+import { StackStore } from '../../../src/orchestration/stacks/stack-store.js';
+import type { ModuleSql } from '../../../src/store/ports.js';
 import { stackJson } from '../../../src/orchestration/stacks/views.js';
 import { createRuntime, type Runtime } from '../../../src/runtime/create-runtime.js';
 import { createTestStore, testDialects, type TestStore } from '../../helpers/databases.js';
@@ -498,6 +500,65 @@ resources:
       const failed = await settle(stacks, 'timeout');
       expect(`${failed.action}_${failed.status}`).toBe('CREATE_FAILED');
       expect(failed.statusReason).toContain('WaitConditionTimeout');
+    });
+
+    dbIt('the first reads of concurrent steps probe each row by its index, whatever the stack holds (PostgreSQL)', async () => {
+      if (dialect !== 'postgres') return;
+      const n = 300;
+      await stacks.create('probed', {
+        template: `heat_template_version: 2016-10-14
+resources:
+  group: {type: OS::Heat::ResourceGroup, properties: {count: ${n}, resource_def: {type: OS::Heat::TestResource}}}
+`,
+      });
+      const row = await settle(stacks, 'probed');
+      expect(`${row.action}_${row.status}`).toBe('CREATE_COMPLETE');
+      const group = (await stacks.resources(row)).find((r) => r.row.name === 'group')!.row;
+      // a StackStore whose reads run in a transaction that then counts the resources table's rows read by sequential scans and its index entries read
+      const inner = db!.store.moduleSql!;
+      const reads: { seq: number; idx: number }[] = [];
+      const counting: ModuleSql = {
+        dialect: inner.dialect,
+        transaction: (purpose, fn, options) => inner.transaction(purpose, fn, options),
+        write: (purpose, fn, options) => inner.write(purpose, fn, options),
+        read: (purpose, fn) =>
+          inner.transaction(purpose, async (s) => {
+            // the backend's counts not yet reported, before and after (within a transaction they only grow)
+            const count = async () =>
+              (
+                await s.rows(
+                  'count reads',
+                  `SELECT pg_stat_get_xact_tuples_returned(i.indrelid) AS seq, sum(pg_stat_get_xact_tuples_returned(i.indexrelid)) AS idx
+                   FROM pg_index i WHERE i.indrelid = '{p}stack_resources'::regclass GROUP BY i.indrelid`,
+                  [],
+                )
+              )[0]!;
+            const before = await count();
+            const out = await fn(s);
+            const after = await count();
+            reads.push({ seq: Number(after['seq']) - Number(before['seq']), idx: Number(after['idx']) - Number(before['idx']) });
+            return out;
+          }),
+      };
+      const store = new StackStore(counting);
+      const names = ['0', '7', '150', `${n - 1}`];
+      // concurrent steps' first reads go as one statement; the second asks for two names, one twice
+      const views = await counting.read('read steps', (s) =>
+        Promise.all([
+          ...names.map((name) => store.stepView(s, group.nestedStack!, [name])),
+          store.stepView(s, group.nestedStack!, ['3', '4', '3']),
+        ]),
+      );
+      expect(views.map((v) => v.rows.map((r) => r.name))).toEqual([['0'], ['7'], ['150'], [`${n - 1}`], ['3', '4']]);
+      expect(views.every((v) => v.stack?.id === group.nestedStack)).toBe(true);
+      const rowViews = await counting.read('read rows', (s) =>
+        Promise.all(views.slice(0, 2).map((v) => store.rowView(s, group.nestedStack!, v.rows[0]!.id))),
+      );
+      expect(rowViews.map((v) => v.row?.name)).toEqual(['0', '7']);
+      // one index probe per name or row, never a scan of the stack's rows (before: a sequential scan of every row of the stack per batch)
+      const total = reads.reduce((a, r) => ({ seq: a.seq + r.seq, idx: a.idx + r.idx }), { seq: 0, idx: 0 });
+      expect(total.seq).toBe(0);
+      expect(total.idx).toBeLessThanOrEqual(3 * (names.length + 2 + 2));
     });
 
     dbIt('bad requests are refused with a clear error and leave no stack', async () => {
