@@ -226,6 +226,19 @@ export function checkGraph(graph: FlowGraph): FlowGraph {
   if (!Array.isArray(graph.atoms) || !Array.isArray(graph.scopes)) fail('atoms and scopes must be arrays');
   const n = graph.atoms.length;
   if (n > GRAPH_LIMITS.maxSteps) fail(`has ${n} atoms, more than ${GRAPH_LIMITS.maxSteps}`);
+  // Every edge as both of its ends list it (`from * n + to`), so that checking that they
+  // agree costs O(atoms + edges): looked up with `includes` in the other end's list, a step
+  // after a group of 10,000 members cost 5·10^7 comparisons, 165 ms of a stack action's start
+  // (bench/claim-probe.ts --cpu-prof), and a graph at the step limit would have cost minutes.
+  const listedAsPredecessor = new Set<number>();
+  const listedAsSuccessor = new Set<number>();
+  // -1 for an index that is no atom's: the checks below fail on it before any lookup
+  const edge = (from: number, to: number): number =>
+    Number.isInteger(from) && Number.isInteger(to) && from >= 0 && to >= 0 && from < n && to < n ? from * n + to : -1;
+  graph.atoms.forEach((a, i) => {
+    if (Array.isArray(a?.predecessors)) for (const p of a.predecessors) listedAsPredecessor.add(edge(p, i));
+    if (Array.isArray(a?.successors)) for (const s of a.successors) listedAsSuccessor.add(edge(i, s));
+  });
   const names = new Set<string>();
   graph.atoms.forEach((a, i) => {
     const at = `atom ${i}`;
@@ -237,11 +250,11 @@ export function checkGraph(graph: FlowGraph): FlowGraph {
     if (!Number.isInteger(a.scope) || graph.scopes[a.scope] === undefined) fail(`${at} (${a.name}): no scope ${quoteName(a.scope)}`);
     for (const p of a.predecessors) {
       if (!Number.isInteger(p) || p < 0 || p >= i) fail(`${at} (${a.name}): predecessor ${String(p)} must be an earlier atom`);
-      if (!graph.atoms[p]!.successors.includes(i)) fail(`${at} (${a.name}): atom ${p} does not list it as a successor`);
+      if (!listedAsSuccessor.has(edge(p, i))) fail(`${at} (${a.name}): atom ${p} does not list it as a successor`);
     }
     for (const s of a.successors) {
       if (!Number.isInteger(s) || s <= i || s >= n) fail(`${at} (${a.name}): successor ${String(s)} must be a later atom`);
-      if (!graph.atoms[s]!.predecessors.includes(i)) fail(`${at} (${a.name}): atom ${s} does not list it as a predecessor`);
+      if (!listedAsPredecessor.has(edge(i, s))) fail(`${at} (${a.name}): atom ${s} does not list it as a predecessor`);
     }
     for (const [name, src] of Object.entries(a.inputs ?? {})) {
       if (src?.from === 'atom' && (!Number.isInteger(src.atom) || src.atom < 0 || src.atom >= i)) {

@@ -130,6 +130,34 @@ describe('checkGraph', () => {
   });
 });
 
+describe('checkGraph on a wide fan-in', () => {
+  it('reads each list of edges a bounded number of times, not once per edge (a step after a group of members)', () => {
+    const members = 2_000;
+    const g = buildGraph({
+      name: 'group',
+      steps: [
+        ...Array.from({ length: members }, (_, i) => ({ name: `m${i}`, type: 't' })),
+        { name: 'finish', type: 't', after: Array.from({ length: members }, (_, i) => `m${i}`) },
+      ],
+    });
+    // count the reads of the finish step's predecessors (before: one `includes` scan of them per member)
+    let reads = 0;
+    const finish = g.atoms[members]!;
+    finish.predecessors = new Proxy([...finish.predecessors], {
+      get(target, key, receiver) {
+        if (typeof key === 'string' && /^\d+$/.test(key)) reads += 1;
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    expect(checkGraph(g)).toBe(g);
+    expect(reads).toBeLessThanOrEqual(3 * members);
+    // and a fan-in whose ends disagree is still found
+    const broken = structuredClone({ ...g, atoms: g.atoms.map((a) => ({ ...a, predecessors: [...a.predecessors] })) });
+    broken.atoms[members]!.predecessors = broken.atoms[members]!.predecessors.filter((p) => p !== 7);
+    expect(err(() => checkGraph(broken)).message).toContain('atom 7 (m7): atom 2000 does not list it as a predecessor');
+  });
+});
+
 describe('StepTypeRegistry', () => {
   it('finds types by name; a second type under a taken name is a conflict', () => {
     const steps = new StepTypeRegistry();
