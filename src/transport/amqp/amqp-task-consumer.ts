@@ -34,6 +34,12 @@ const MAX_REMEMBERED = 10_000;
 /** the outcomes of one `replies` message at most (bytes of their JSON; a larger one goes alone) */
 const MAX_BATCH_BYTES = 1024 * 1024;
 
+/** The outcome of a call the worker stopped before it started: never sent (its message goes back to the queue). */
+const NOT_STARTED: RemoteResult = {
+  ok: false,
+  failure: { type: 'Error', message: 'the worker stopped before it started', retryable: true },
+};
+
 /** A call delivered here, waiting for a slot or executing. */
 interface Running {
   abort: AbortController;
@@ -257,7 +263,9 @@ export class AmqpTaskConsumer {
     const known = this.finished.get(id) ?? this.running.get(id)?.done;
     if (known) {
       this.stats.duplicates += 1;
-      await this.reply(delivery, id, replyTo, batchReplies, request, await known);
+      const result = await known;
+      // never started here (the worker stops): this delivery too is left unacknowledged
+      if (result !== NOT_STARTED) await this.reply(delivery, id, replyTo, batchReplies, request, result);
       return;
     }
     const abort = new AbortController();
@@ -271,6 +279,16 @@ export class AmqpTaskConsumer {
     // the prefetch counts messages, and a message may carry several calls: `concurrency`
     // bounds the calls executed at once
     await this.acquire();
+    if (this.stopping) {
+      // The worker stops before this call started: it is left to another worker. Its message
+      // stays unacknowledged, so the broker delivers it again when the channel closes; a
+      // worker holds up to `concurrency` messages per queue, and running them all during
+      // the drain would only delay the stop (docs/amqp.md, "Worker prefetch").
+      this.running.delete(id);
+      this.release();
+      settle(NOT_STARTED);
+      return;
+    }
     try {
       if (abort.signal.aborted) {
         // cancelled while it waited for a slot: never started, and the engine waits for it no more

@@ -4,7 +4,8 @@
  * unacknowledged messages from each), while at most `concurrency` calls execute; request
  * messages done in one turn are acknowledged together (`basic.ack` with `multiple`) when
  * they are the oldest unacknowledged ones of the channel, else one by one, so an
- * acknowledgement never covers a message whose replies are not confirmed.
+ * acknowledgement never covers a message whose replies are not confirmed. A stopping worker
+ * leaves the calls it holds but has not started to other workers.
  *
  * Needs only the broker: the requests are sent by a raw client, as an engine sends them.
  */
@@ -28,6 +29,8 @@ const holdTask = (name: string) =>
     execute: ({ tag }) => new Promise((resolve) => holding.set(String(tag), () => resolve(`done ${String(tag)}`))),
   });
 const flows = [linear('waFlow', [holdTask('waA'), holdTask('waB'), holdTask('waC')])];
+/** for a worker of its own, which the others' requests never reach */
+const stopFlows = [linear('wsFlow', [holdTask('wsA'), holdTask('wsB')])];
 
 describe('worker prefetch and acknowledgements', () => {
   let broker: TestVhost | null = null;
@@ -40,10 +43,10 @@ describe('worker prefetch and acknowledgements', () => {
     const replies = () =>
       c.got.flatMap((m) => (m.type === 'replies' ? (m.replies as Record<string, unknown>[]) : m.type === 'reply' ? [m] : []));
     /** one request message with one call of `task`, whose input `tag` names its hold */
-    const send = (task: string, tag: string) =>
+    const send = (task: string, tag: string, flow = 'waFlow') =>
       c.send(
         `stoker.task.${task}`,
-        c.codec.seal({ type: 'request', replyTo: c.replyTo, batchReplies: true, ...requestCall(tag, task, 'waFlow', { tag }) }),
+        c.codec.seal({ type: 'request', replyTo: c.replyTo, batchReplies: true, ...requestCall(tag, task, flow, { tag }) }),
       );
     const repliesTo = (tag: string) => replies().filter((r) => r.id === tag).length;
     const ready = async (task: string) => (await c.ch.checkQueue(`stoker.task.${task}`)).messageCount;
@@ -127,4 +130,28 @@ describe('worker prefetch and acknowledgements', () => {
     expect(worker.stats.duplicates! - duplicates!).toBe(1);
     await expect.poll(() => c.ready('waB'), { timeout: 10_000 }).toBe(0);
   }, 30_000);
+
+  it('a stopping worker does not start the calls it holds waiting for a slot: their messages go back to the queue', async (ctx) => {
+    if (!broker || !client) return ctx.skip();
+    const c = client;
+    const w = await Worker.open({ amqp: { url: broker.url, key: KEY }, flows: stopFlows, concurrency: 1 });
+    try {
+      await c.send('wsA', 's-run', 'wsFlow');
+      await expect.poll(() => holding.has('s-run'), { timeout: 10_000 }).toBe(true);
+      await c.send('wsB', 's-held', 'wsFlow');
+      // delivered (its queue's own prefetch), waiting for the one slot
+      await expect.poll(() => c.ready('wsB'), { timeout: 10_000 }).toBe(0);
+      expect(w.stats.inFlight).toBe(2);
+      const stopped = w.stop({ drainMs: 20_000 });
+      release('s-run');
+      await stopped;
+      expect(c.repliesTo('s-run')).toBe(1);
+      // never executed nor answered; back in its queue for another worker
+      expect(holding.has('s-held')).toBe(false);
+      expect(c.repliesTo('s-held')).toBe(0);
+      await expect.poll(() => c.ready('wsB'), { timeout: 10_000 }).toBe(1);
+    } finally {
+      await w.stop({ drainMs: 0 });
+    }
+  }, 40_000);
 });
