@@ -42,7 +42,7 @@ export interface WorkerOptions {
    * by several tasks is consumed whole, so these must name all of its tasks or none
    */
   tasks?: readonly string[];
-  /** requests executed at once (default 10) */
+  /** requests executed at once, and request messages taken from each queue before they are acknowledged (default 10) */
   concurrency?: number;
   /** largest result a task may return, in bytes (default as in the engine: 256 KiB) */
   maxResultBytes?: number;

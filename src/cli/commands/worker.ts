@@ -51,7 +51,10 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       ).argParser(nameListOption),
     )
     .addOption(
-      new Option('--concurrency <n>', 'tasks executed at once').argParser(intOption(1, 10_000)).env('STOKER_CONCURRENCY').default(10),
+      new Option('--concurrency <n>', 'tasks executed at once (and request messages taken from each queue)')
+        .argParser(intOption(1, 10_000))
+        .env('STOKER_CONCURRENCY')
+        .default(10),
     )
     .addOption(new Option('--drain-ms <n>', 'on stop, how long running tasks may take to finish').argParser(intOption(0)).default(30_000))
     .addOption(

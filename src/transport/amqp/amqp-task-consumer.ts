@@ -1,8 +1,8 @@
 /**
  * The worker's side of remote tasks (docs/amqp.md, "Remote tasks"): consumes the durable
  * queues of its tasks (a task's own, or one shared by several tasks), at most `concurrency`
- * unacknowledged request messages at a time and `concurrency` calls executing (a message
- * may carry several calls of its queue), checks each message (signature, size, age, nonce,
+ * unacknowledged request messages at a time from each queue and `concurrency` calls
+ * executing (a message may carry several calls of its queue), checks each message (signature, size, age, nonce,
  * shape, every call of a task routed to the queue it came from: a rejected message is
  * acknowledged, so dropped, and counted, never executed), tells the engine it started,
  * sends heartbeats while the task runs, and replies on the engine's reply queue. A request
@@ -79,7 +79,7 @@ export interface TaskConsumerOptions {
   codec: MessageCodec;
   /** the queues this worker consumes (names without the prefix), each with the task names it accepts on it */
   queues: ReadonlyMap<string, ReadonlySet<string>>;
-  /** calls executed at once, and the channel's prefetch (in messages) */
+  /** calls executed at once, and the prefetch of each queue's consumer (in messages) */
   concurrency: number;
   handle: RemoteHandler;
   /** how often a running task's heartbeat goes to the engine (default 2,000 ms) */
