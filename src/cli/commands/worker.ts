@@ -92,7 +92,7 @@ Examples:
       await worker.stop({ drainMs: o.drainMs });
       const s = worker.stats;
       ctx.note(
-        `worker stopped after ${signal} (executed ${s.executed}, replied ${s.replied} in ${s.replyMessages} messages, undeliverable ${s.undeliverable}, cancelled ${s.cancelled}, rejected ${rejectedTotal(s)})`,
+        `worker stopped after ${signal} (executed ${s.executed}, replied ${s.replied} in ${s.replyMessages} messages, acknowledged ${s.acked} requests in ${s.acks} acks, undeliverable ${s.undeliverable}, cancelled ${s.cancelled}, rejected ${rejectedTotal(s)})`,
       );
     } finally {
       shutdown.dispose();
