@@ -2,13 +2,15 @@
  * Where the time of remote tasks goes (docs/amqp.md, "Performance"): runs `remote1000` (a
  * queue per task) or `remote1000shared` (one shared queue), or both taking turns run by
  * run, on PostgreSQL through N `stoker worker` processes and prints, per atom, counts that do not
- * depend on the machine's load: the engine's CPU ms, the workers' and the broker's CPU ms,
+ * depend on the machine's load: the engine's CPU ms, the workers', the broker's and the
+ * PostgreSQL backends' (of the bench's database) CPU ms,
  * claim statements and commit batches, requests published and the messages that carried
  * them, `started`/`heartbeat` messages, reply messages, and how many atoms were out with
  * workers on average (sampled).
  *
  *   node --import tsx bench/amqp-probe.ts [workers=1,4] [runs=2] [flows=remote1000]
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Engine } from '../src/engine/engine.js';
@@ -34,6 +36,28 @@ const engine = new Engine({ store: db.store, flows: registry(), amqp, concurrenc
 await engine.start();
 const core = (engine as unknown as { core: { inflight: { remote: number; size: number } } }).core;
 const beams = beam();
+const dbName = new URL(db.url).pathname.slice(1);
+/** a process's system CPU time so far (ms at 100 Hz), from /proc; 0 when it is gone */
+const sysMs = (pid: number): number => {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[12]) * 10;
+  } catch {
+    return 0;
+  }
+};
+/** the PostgreSQL backends serving the bench's database (its pool's connections) */
+const backends = (): number[] =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+        return cmd.startsWith('postgres: ') && cmd.includes(` ${dbName} `);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 try {
   const warm = new Set<string>();
   for (const n of workerCounts) {
@@ -54,7 +78,10 @@ try {
         const n0 = amqp.remote!.snapshot().notices;
         const c0 = process.cpuUsage();
         const w0 = workers.map((w) => ticks(w.child.pid!));
+        const ws0 = workers.map((w) => sysMs(w.child.pid!));
         const b0 = beams.map(ticks);
+        const pgs = backends();
+        const g0 = pgs.map(ticks);
         let samples = 0;
         let out = 0;
         let outMax = 0;
@@ -70,11 +97,13 @@ try {
         clearInterval(sampler);
         const c = process.cpuUsage(c0);
         const w = workers.reduce((a, wk, k) => a + ticks(wk.child.pid!) - w0[k]!, 0);
+        const ws = workers.reduce((a, wk, k) => a + sysMs(wk.child.pid!) - ws0[k]!, 0);
         const b = beams.reduce((a, pid, k) => a + ticks(pid) - b0[k]!, 0);
+        const g = pgs.reduce((a, pid, k) => a + ticks(pid) - g0[k]!, 0);
         const A = REMOTE_ATOMS;
         const st = engine.stats;
         console.log(
-          `${flow}, workers ${n}: ${done.status} ${(A / s).toFixed(0)} atoms/s (${s.toFixed(3)} s) | per atom: engine CPU ${((c.user + c.system) / 1000 / A).toFixed(3)} ms, workers CPU ${(w / A).toFixed(3)} ms, broker CPU ${(b / A).toFixed(3)} ms, claim stmts ${((st.claimCommits - s0.claimCommits) / A).toFixed(3)}, commits ${((st.commits - s0.commits) / A).toFixed(3)}, requests ${((amqp.remote!.snapshot().published - p0) / A).toFixed(3)} in ${((amqp.remote!.snapshot().requestMessages - q0) / A).toFixed(3)} msgs, started/heartbeat msgs ${((amqp.remote!.snapshot().notices - n0) / A).toFixed(3)}, reply msgs ${((amqp.remote!.snapshot().replyMessages - r0) / A).toFixed(3)} | remote out avg ${(out / Math.max(1, samples)).toFixed(1)} max ${outMax} | load ${loadavg()[0]!.toFixed(2)}`,
+          `${flow}, workers ${n}: ${done.status} ${(A / s).toFixed(0)} atoms/s (${s.toFixed(3)} s) | per atom: engine CPU ${((c.user + c.system) / 1000 / A).toFixed(3)} ms, workers CPU ${(w / A).toFixed(3)} ms (system ${(ws / A).toFixed(3)}), broker CPU ${(b / A).toFixed(3)} ms, PostgreSQL CPU ${(g / A).toFixed(3)} ms (engine user/system ${(c.user / 1000 / A).toFixed(3)}/${(c.system / 1000 / A).toFixed(3)}), claim stmts ${((st.claimCommits - s0.claimCommits) / A).toFixed(3)}, commits ${((st.commits - s0.commits) / A).toFixed(3)}, requests ${((amqp.remote!.snapshot().published - p0) / A).toFixed(3)} in ${((amqp.remote!.snapshot().requestMessages - q0) / A).toFixed(3)} msgs, started/heartbeat msgs ${((amqp.remote!.snapshot().notices - n0) / A).toFixed(3)}, reply msgs ${((amqp.remote!.snapshot().replyMessages - r0) / A).toFixed(3)} | remote out avg ${(out / Math.max(1, samples)).toFixed(1)} max ${outMax} | load ${loadavg()[0]!.toFixed(2)}`,
         );
       }
     } finally {

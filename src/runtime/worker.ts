@@ -42,7 +42,7 @@ export interface WorkerOptions {
    * by several tasks is consumed whole, so these must name all of its tasks or none
    */
   tasks?: readonly string[];
-  /** requests executed at once (default 10) */
+  /** requests executed at once, and request messages taken from each queue before they are acknowledged (default 10) */
   concurrency?: number;
   /** largest result a task may return, in bytes (default as in the engine: 256 KiB) */
   maxResultBytes?: number;
@@ -101,7 +101,7 @@ export class Worker {
       const consumer = await amqp.consume({
         queues,
         concurrency,
-        handle: (request, signal) => execute(registry, request, signal, maxResultBytes),
+        handle: (request, abort) => execute(registry, request, abort, maxResultBytes),
       });
       return new Worker(amqp, consumer, tasks, [...queues.keys()]);
     } catch (e) {
@@ -168,8 +168,16 @@ function add(map: Map<string, Set<string>>, key: string, value: string): void {
   else map.set(key, new Set([value]));
 }
 
-/** Runs one request; never rejects (what happened is the outcome). */
-async function execute(registry: FlowRegistry, request: RemoteRequest, signal: AbortSignal, maxResultBytes: number): Promise<RemoteResult> {
+/**
+ * Runs one request; never rejects (what happened is the outcome). `abort` is the call's
+ * controller (its signal is `ctx.signal`): the task's timeout aborts it too.
+ */
+async function execute(
+  registry: FlowRegistry,
+  request: RemoteRequest,
+  abort: AbortController,
+  maxResultBytes: number,
+): Promise<RemoteResult> {
   const fail = (e: unknown, retryable?: boolean): RemoteResult => {
     const failure = toFailureRecord(e);
     return { ok: false, failure: retryable === undefined ? failure : { ...failure, retryable } };
@@ -184,9 +192,6 @@ async function execute(registry: FlowRegistry, request: RemoteRequest, signal: A
   }
   const fn = request.kind === 'revert' ? task.revert : task.execute;
   if (!fn) return { ok: true, result: null };
-  const abort = new AbortController();
-  const onAbort = (): void => abort.abort(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
   let timer: NodeJS.Timeout | undefined;
   const stopped = new Promise<never>((_, reject) => {
     abort.signal.addEventListener(
@@ -217,7 +222,6 @@ async function execute(registry: FlowRegistry, request: RemoteRequest, signal: A
     return fail(e);
   } finally {
     clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort);
   }
 }
 

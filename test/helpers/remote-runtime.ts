@@ -9,10 +9,12 @@
  * afterAll(() => closeRemoteRuntime({ broker, runtime, workers: [worker] }));
  * ```
  */
+import amqp from 'amqplib';
 import type { JsonValue } from '../../src/core/json.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime/create-runtime.js';
 import { Worker, type WorkerOptions } from '../../src/runtime/worker.js';
 import type { Store } from '../../src/store/store.js';
+import { MessageCodec } from '../../src/transport/amqp/signed-messages.js';
 import { createTestVhost, type TestVhost } from './rabbitmq.js';
 
 export interface RemoteRuntime {
@@ -73,4 +75,30 @@ export function requestCall(id: string, task: string, flow: string, inputs: Reco
       timeoutMs: null,
     },
   };
+}
+
+/**
+ * A raw connection to the broker, as an engine of its own: a confirm channel, an exclusive
+ * reply queue whose signed messages it collects in `got` (opened with `key`), and `send`,
+ * which publishes a sealed message on a queue and waits for the broker's confirm.
+ */
+export async function rawRemoteClient(url: string, key: string) {
+  const conn = await amqp.connect(url);
+  const ch = await conn.createConfirmChannel();
+  const { queue: replyTo } = await ch.assertQueue('', { exclusive: true });
+  const codec = new MessageCodec({ key });
+  const got: Record<string, unknown>[] = [];
+  await ch.consume(
+    replyTo,
+    (msg) => {
+      const opened = codec.open(msg!.content, msg!.properties.headers, false);
+      if (opened.ok) got.push(opened.message);
+    },
+    { noAck: true },
+  );
+  const send = (queue: string, m: { body: Buffer; headers: Record<string, string> }) =>
+    new Promise<void>((resolve, reject) =>
+      ch.sendToQueue(queue, m.body, { headers: m.headers }, (e: unknown) => (e ? reject(e as Error) : resolve())),
+    );
+  return { conn, ch, replyTo, codec, got, send };
 }

@@ -51,7 +51,10 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       ).argParser(nameListOption),
     )
     .addOption(
-      new Option('--concurrency <n>', 'tasks executed at once').argParser(intOption(1, 10_000)).env('STOKER_CONCURRENCY').default(10),
+      new Option('--concurrency <n>', 'tasks executed at once (and request messages taken from each queue)')
+        .argParser(intOption(1, 10_000))
+        .env('STOKER_CONCURRENCY')
+        .default(10),
     )
     .addOption(new Option('--drain-ms <n>', 'on stop, how long running tasks may take to finish').argParser(intOption(0)).default(30_000))
     .addOption(
@@ -89,7 +92,7 @@ Examples:
       await worker.stop({ drainMs: o.drainMs });
       const s = worker.stats;
       ctx.note(
-        `worker stopped after ${signal} (executed ${s.executed}, replied ${s.replied} in ${s.replyMessages} messages, undeliverable ${s.undeliverable}, cancelled ${s.cancelled}, rejected ${rejectedTotal(s)})`,
+        `worker stopped after ${signal} (executed ${s.executed}, replied ${s.replied} in ${s.replyMessages} messages, acknowledged ${s.acked} requests in ${s.acks} acks, undeliverable ${s.undeliverable}, cancelled ${s.cancelled}, rejected ${rejectedTotal(s)})`,
       );
     } finally {
       shutdown.dispose();

@@ -1,8 +1,8 @@
 /**
  * The worker's side of remote tasks (docs/amqp.md, "Remote tasks"): consumes the durable
  * queues of its tasks (a task's own, or one shared by several tasks), at most `concurrency`
- * unacknowledged request messages at a time and `concurrency` calls executing (a message
- * may carry several calls of its queue), checks each message (signature, size, age, nonce,
+ * unacknowledged request messages at a time from each queue and `concurrency` calls
+ * executing (a message may carry several calls of its queue), checks each message (signature, size, age, nonce,
  * shape, every call of a task routed to the queue it came from: a rejected message is
  * acknowledged, so dropped, and counted, never executed), tells the engine it started,
  * sends heartbeats while the task runs, and replies on the engine's reply queue. A request
@@ -34,6 +34,12 @@ const MAX_REMEMBERED = 10_000;
 /** the outcomes of one `replies` message at most (bytes of their JSON; a larger one goes alone) */
 const MAX_BATCH_BYTES = 1024 * 1024;
 
+/** The outcome of a call the worker stopped before it started: never sent (its message goes back to the queue). */
+const NOT_STARTED: RemoteResult = {
+  ok: false,
+  failure: { type: 'Error', message: 'the worker stopped before it started', retryable: true },
+};
+
 /** A call delivered here, waiting for a slot or executing. */
 interface Running {
   abort: AbortController;
@@ -61,14 +67,19 @@ interface QueuedReply {
   sent: () => void;
 }
 
-export type RemoteHandler = (request: RemoteRequest, signal: AbortSignal) => Promise<RemoteResult>;
+/**
+ * Executes a call. `abort` is the call's own controller: its signal is the task's
+ * `ctx.signal` (a cancel from the engine or the worker's stop aborts it), and the handler
+ * aborts it on the task's timeout, so that one controller serves each call.
+ */
+export type RemoteHandler = (request: RemoteRequest, abort: AbortController) => Promise<RemoteResult>;
 
 export interface TaskConsumerOptions {
   prefix: string;
   codec: MessageCodec;
   /** the queues this worker consumes (names without the prefix), each with the task names it accepts on it */
   queues: ReadonlyMap<string, ReadonlySet<string>>;
-  /** calls executed at once, and the channel's prefetch (in messages) */
+  /** calls executed at once, and the prefetch of each queue's consumer (in messages) */
   concurrency: number;
   handle: RemoteHandler;
   /** how often a running task's heartbeat goes to the engine (default 2,000 ms) */
@@ -89,6 +100,10 @@ export class AmqpTaskConsumer {
     cancelled: 0,
     /** deliveries of a request this process was running or had run: answered with its result, not executed again */
     duplicates: 0,
+    /** request messages acknowledged (a rejected one included) */
+    acked: 0,
+    /** `basic.ack` frames that acknowledged them: fewer when one covered several (`multiple`) */
+    acks: 0,
   };
   private readonly names: ReturnType<typeof queueNames>;
   private ch: ConfirmChannel | null = null;
@@ -112,6 +127,12 @@ export class AmqpTaskConsumer {
   private readonly slotWaiters: (() => void)[] = [];
   /** replies in each unconfirmed message, by its id: a returned message counts them all undeliverable */
   private readonly inMessage = new Map<string, number>();
+  /**
+   * The request messages of each channel not yet acknowledged, by delivery tag in the order
+   * they came (the broker numbers a channel's deliveries upwards), each with whether it may
+   * be acknowledged now (the replies to all its calls are confirmed, or it was rejected).
+   */
+  private readonly unacked = new WeakMap<ConfirmChannel, Map<number, { msg: ConsumeMessage; done: boolean }>>();
 
   constructor(
     private readonly connection: AmqpConnection,
@@ -151,14 +172,19 @@ export class AmqpTaskConsumer {
 
   private async open(model: ChannelModel): Promise<void> {
     const ch = await model.createConfirmChannel();
+    this.unacked.set(ch, new Map());
     ch.on('error', () => undefined);
     ch.on('return', (msg: ConsumeMessage) => {
       const id = msg.properties.messageId as string | undefined;
       this.stats.undeliverable += (id !== undefined ? this.inMessage.get(id) : undefined) ?? 1;
     });
-    // global: one bound for the whole channel. RabbitMQ applies a non-global prefetch to each
-    // consumer, so a worker consuming several task queues would take `concurrency` per queue.
-    await ch.prefetch(this.options.concurrency, true);
+    // Per consumer, so at most `concurrency` unacknowledged messages from each queue (the calls
+    // beyond `concurrency` wait here for a slot). A channel-wide prefetch (`basic.qos` global)
+    // bounded the messages over all queues, but RabbitMQ enforces it in a limiter that, at
+    // every acknowledgement that frees a slot, resumes every queue waiting on it, each of which
+    // then asks the limiter again: with requests waiting on many queues (1,000 task queues)
+    // that cost the broker 0.3-0.5 ms per atom (docs/amqp.md, "Performance").
+    await ch.prefetch(this.options.concurrency, false);
     await ch.assertExchange(this.names.cancel, 'fanout', { durable: true });
     const { queue: cancels } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
     await ch.bindQueue(cancels, this.names.cancel, '');
@@ -202,15 +228,17 @@ export class AmqpTaskConsumer {
 
   /** A request message from a queue whose calls may be of `tasks` only (else it is rejected whole). */
   private async onRequest(ch: ConfirmChannel, msg: ConsumeMessage, tasks: ReadonlySet<string>): Promise<void> {
+    this.unacked.get(ch)?.set(msg.fields.deliveryTag, { msg, done: false });
     const codec = this.options.codec;
     const opened = codec.open(msg.content, msg.properties.headers, msg.fields.redelivered);
     const read = opened.ok ? readRequest(opened.message, tasks) : null;
     if (!read) {
       if (opened.ok) codec.rejected.malformed += 1;
-      ch.ack(msg); // dropped, never executed
+      this.acknowledge(ch, [msg]); // dropped, never executed
       return;
     }
     if (this.stopping) {
+      this.unacked.get(ch)?.delete(msg.fields.deliveryTag);
       ch.nack(msg, false, true);
       return;
     }
@@ -235,7 +263,9 @@ export class AmqpTaskConsumer {
     const known = this.finished.get(id) ?? this.running.get(id)?.done;
     if (known) {
       this.stats.duplicates += 1;
-      await this.reply(delivery, id, replyTo, batchReplies, request, await known);
+      const result = await known;
+      // never started here (the worker stops): this delivery too is left unacknowledged
+      if (result !== NOT_STARTED) await this.reply(delivery, id, replyTo, batchReplies, request, result);
       return;
     }
     const abort = new AbortController();
@@ -249,6 +279,16 @@ export class AmqpTaskConsumer {
     // the prefetch counts messages, and a message may carry several calls: `concurrency`
     // bounds the calls executed at once
     await this.acquire();
+    if (this.stopping) {
+      // The worker stops before this call started: it is left to another worker. Its message
+      // stays unacknowledged, so the broker delivers it again when the channel closes; a
+      // worker holds up to `concurrency` messages per queue, and running them all during
+      // the drain would only delay the stop (docs/amqp.md, "Worker prefetch").
+      this.running.delete(id);
+      this.release();
+      settle(NOT_STARTED);
+      return;
+    }
     try {
       if (abort.signal.aborted) {
         // cancelled while it waited for a slot: never started, and the engine waits for it no more
@@ -268,7 +308,7 @@ export class AmqpTaskConsumer {
           beat = setInterval(() => this.notify('heartbeat', replyTo, [id], false), this.options.heartbeatMs ?? 2000);
         }
         this.stats.executed += 1;
-        result = await this.options.handle(request, abort.signal);
+        result = await this.options.handle(request, abort);
       }
     } finally {
       clearImmediate(started);
@@ -428,13 +468,51 @@ export class AmqpTaskConsumer {
       // The channel may have closed since the confirm (a broker shutdown): amqplib then throws
       // here, and the unacknowledged requests are delivered again anyway.
       try {
-        for (const q of replies) if (q.delivery.from === ch && --q.delivery.left === 0) ch.ack(q.delivery.msg);
+        const done: ConsumeMessage[] = [];
+        for (const q of replies) if (q.delivery.from === ch && --q.delivery.left === 0) done.push(q.delivery.msg);
+        this.acknowledge(ch, done);
       } catch {
         // the channel is gone with its delivery tags
       }
     } finally {
       for (const q of replies) q.sent();
     }
+  }
+
+  /**
+   * Acknowledges these request messages of `ch`, whose replies are all confirmed (or which
+   * were rejected). The run of done messages at the head of the channel's unacknowledged
+   * ones goes in one `basic.ack` with `multiple` (it covers every message of the channel up
+   * to its tag, and each of those is done); the others go one by one, so a message never
+   * waits for an earlier one still executing, and an acknowledgement never covers a message
+   * whose replies are not confirmed (docs/amqp.md, "Remote tasks").
+   */
+  private acknowledge(ch: ConfirmChannel, msgs: readonly ConsumeMessage[]): void {
+    const open = this.unacked.get(ch);
+    if (!open) {
+      for (const m of msgs) this.ack(ch, m, 1);
+      return;
+    }
+    for (const m of msgs) {
+      const entry = open.get(m.fields.deliveryTag);
+      if (entry) entry.done = true;
+    }
+    let last: ConsumeMessage | null = null;
+    let covered = 0;
+    for (const [tag, entry] of open) {
+      if (!entry.done) break;
+      open.delete(tag);
+      last = entry.msg;
+      covered += 1;
+    }
+    if (last) this.ack(ch, last, covered);
+    for (const m of msgs) if (open.delete(m.fields.deliveryTag)) this.ack(ch, m, 1);
+  }
+
+  private ack(ch: ConfirmChannel, msg: ConsumeMessage, covered: number): void {
+    ch.ack(msg, covered > 1);
+    this.stats.acks += 1;
+    this.stats.acked += covered;
   }
 }
 

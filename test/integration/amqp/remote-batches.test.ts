@@ -6,7 +6,6 @@
  * cancel of one call of a batch aborts that call only; an engine whose batch was answered
  * by a worker of the previous version (no `readsBatches`) sends the other calls again.
  */
-import amqp from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { linear, task } from '../../../src/flow/index.js';
 import type { Runtime } from '../../../src/runtime/create-runtime.js';
@@ -15,7 +14,7 @@ import { MAX_BATCHED_REQUESTS } from '../../../src/transport/amqp/remote-protoco
 import { MessageCodec } from '../../../src/transport/amqp/signed-messages.js';
 import { describeEachDialect } from '../../helpers/databases.js';
 import type { TestVhost } from '../../helpers/rabbitmq.js';
-import { closeRemoteRuntime, openRemoteRuntime, requestCall } from '../../helpers/remote-runtime.js';
+import { closeRemoteRuntime, openRemoteRuntime, rawRemoteClient, requestCall } from '../../helpers/remote-runtime.js';
 
 const KEY = 'test-key-0123456789abcdef';
 /** bHold: executions wait here until released, by tag; aborted ones are noted */
@@ -67,26 +66,7 @@ await describeEachDialect('batched remote requests', (d) => {
   }, 60_000);
 
   /** a raw connection to the broker, with a reply queue whose messages it collects */
-  async function rawClient() {
-    const conn = await amqp.connect(broker!.url);
-    const ch = await conn.createConfirmChannel();
-    const { queue: replyTo } = await ch.assertQueue('', { exclusive: true });
-    const codec = new MessageCodec({ key: KEY });
-    const got: Record<string, unknown>[] = [];
-    await ch.consume(
-      replyTo,
-      (msg) => {
-        const opened = codec.open(msg!.content, msg!.properties.headers, false);
-        if (opened.ok) got.push(opened.message);
-      },
-      { noAck: true },
-    );
-    const send = (queue: string, m: { body: Buffer; headers: Record<string, string> }) =>
-      new Promise<void>((resolve, reject) =>
-        ch.sendToQueue(queue, m.body, { headers: m.headers }, (e: unknown) => (e ? reject(e as Error) : resolve())),
-      );
-    return { conn, ch, replyTo, codec, got, send };
-  }
+  const rawClient = () => rawRemoteClient(broker!.url, KEY);
 
   it('runs of one task started together: their calls share request messages, each recorded once', async (ctx) => {
     if (!runtime?.amqp?.remote || !worker) return ctx.skip();
