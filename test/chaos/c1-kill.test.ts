@@ -116,14 +116,15 @@ for (const dialect of testDialects()) {
         await fleet.terminateAll();
 
         const { verdict, history } = await verify(s, submitted, 'C1');
-        const samples = takeoverSamples(faults, history.events, fleet.idsByPid());
+        // from the kill, or from the first moment another engine was ready when none was
+        const samples = takeoverSamples(faults, history.events, fleet.idsByPid(), 50, fleet.all);
         const requeue = samples.map((x) => x.requeueMs);
         const claim = samples.flatMap((x) => (x.claimMs === null ? [] : [x.claimMs]));
         const fencedStats = fleet.all.reduce((n, p) => n + Number(p.stats?.fencedWrites ?? 0), 0);
         console.log(
           [
             `C1 ${dialect}: ${submitted.length} runs, ${faults.length} kills (${faults.filter((f) => f.kind === 'kill -9').length} random; targeted ${JSON.stringify(reached)}), ${fleet.all.length} engine processes`,
-            `C1 ${dialect}: takeover kill → requeue ${describeLatency(requeue)}`,
+            `C1 ${dialect}: takeover kill → requeue ${describeLatency(requeue)} (no engine ready for up to ${Math.max(0, ...samples.map((x) => x.noSurvivorMs))} ms after a kill)`,
             `C1 ${dialect}: takeover kill → next claim ${describeLatency(claim)}`,
             `C1 ${dialect}: re-executions ${verdict.stats.reexecutions} (${((100 * verdict.stats.reexecutions) / Math.max(1, faults.length)).toFixed(0)} per 100 kills), fenced writes ${verdict.stats.fencedWriteEvents} events / ${fencedStats} reported by survivors`,
           ].join('\n'),

@@ -45,6 +45,8 @@ export class EngineProc {
   /** set by the harness when it stops (SIGSTOP) the process, or the process stopped itself */
   stoppedAt: number | null = null;
   exit: { code: number | null; signal: NodeJS.Signals | null; at: number } | null = null;
+  /** when it printed `ready` (wall clock, ms): from then on it claims and sweeps */
+  readyAt: number | null = null;
   readonly ready: Promise<string>;
   readonly exited: Promise<void>;
   private readonly listeners = new Set<() => void>();
@@ -86,6 +88,7 @@ export class EngineProc {
     this.lines.push(line);
     const [kind, ...rest] = line.split(' ');
     if (kind === 'ready' || kind === 'id') this.ids.push(rest[0]!);
+    if (kind === 'ready' && this.readyAt === null) this.readyAt = Date.now();
     if (kind === 'fenced') this.fenced.push({ runId: rest[0]!, atom: Number(rest[1]), epoch: Number(rest[2]) });
     if (kind === 'stats') this.stats = JSON.parse(rest.join(' ')) as Record<string, number | string>;
     if (kind === 'stop') this.stoppedAt = Number(rest[4]);
@@ -316,22 +319,48 @@ export interface TakeoverSample {
   fault: Fault;
   runId: string;
   atom: number;
-  /** fault → `atom.requeued` of an atom the engine held (DB clock − wall clock, same host) */
+  /**
+   * fault → `atom.requeued` of an atom the engine held (DB clock − wall clock, same host);
+   * given the fleet, counted from the first moment after the fault at which another engine
+   * process was ready ({@link survivorSince})
+   */
   requeueMs: number;
-  /** fault → the next `atom.claimed` of that atom, or null if it was never claimed again */
+  /** the same start → the next `atom.claimed` of that atom, or null if it was never claimed again */
   claimMs: number | null;
+  /** how long after the fault the first survivor was ready (0 when one already was) */
+  noSurvivorMs: number;
+}
+
+/**
+ * The first moment at or after `fault` at which an engine process other than the faulted
+ * one was ready and not yet exited: a takeover needs a live engine to make it (I5,
+ * docs/reliability.md). When every other engine is itself a replacement still starting (a
+ * random kill right after another, on a machine whose CPU is taken by other work), the
+ * bound runs from the moment the first of them is ready. `fault.at` when none ever was.
+ */
+export function survivorSince(fault: Fault, fleet: readonly EngineProc[]): number {
+  let first = Infinity;
+  for (const p of fleet) {
+    if (p.pid === fault.pid || p.readyAt === null) continue;
+    const from = Math.max(fault.at, p.readyAt);
+    if (p.exit !== null && p.exit.at <= from) continue;
+    first = Math.min(first, from);
+  }
+  return Number.isFinite(first) ? first : fault.at;
 }
 
 /**
  * For each fault: every atom requeued away from one of that process's engine ids at or
- * after the fault, with the time to its requeue and to its next claim. Uses DB event
- * timestamps; the database runs on this host, so its clock is the harness's clock.
+ * after the fault, with the time to its requeue and to its next claim, counted from the
+ * fault or, given the `fleet`, from {@link survivorSince}. Uses DB event timestamps; the
+ * database runs on this host, so its clock is the harness's clock.
  */
 export function takeoverSamples(
   faults: readonly Fault[],
   events: readonly EventRow[],
   idsByPid: Map<string, number>,
   slackMs = 50,
+  fleet?: readonly EngineProc[],
 ): TakeoverSample[] {
   const out: TakeoverSample[] = [];
   const byAtom = new Map<string, EventRow[]>();
@@ -354,7 +383,15 @@ export function takeoverSamples(
       const fault = sorted.filter((f) => f.pid === pid && f.at <= at + slackMs).at(-1);
       if (!fault) return;
       const next = list.slice(i + 1).find((x) => x.kind === 'atom.claimed');
-      out.push({ fault, runId: e.runId, atom: e.atom!, requeueMs: at - fault.at, claimMs: next ? next.at.getTime() - fault.at : null });
+      const since = fleet ? survivorSince(fault, fleet) : fault.at;
+      out.push({
+        fault,
+        runId: e.runId,
+        atom: e.atom!,
+        requeueMs: at - since,
+        claimMs: next ? next.at.getTime() - since : null,
+        noSurvivorMs: since - fault.at,
+      });
     });
   }
   return out;
