@@ -23,6 +23,15 @@ import { topologicalOrder } from './topological-order.js';
  */
 export const GRAPH_LIMITS = Object.freeze({ maxSteps: 100_000, maxEdges: FLOW_LIMITS.maxEdges });
 
+/**
+ * The graphs {@link buildGraph} returned: checked as they were built, so {@link checkGraph}
+ * does not walk them again. A stack action's start built and then checked the same graph:
+ * with a group of 10,000 members the second walk (every atom's parameters as plain JSON, its
+ * edges both ways) was 103 ms of the engine's CPU profile of the start (bench/claim-probe.ts
+ * --cpu-prof, docs/orchestration.md, Performance).
+ */
+const built = new WeakSet<FlowGraph>();
+
 /** Where a step's input (or a run output) comes from. */
 export type GraphInput = { step: string; key?: string } | { arg: string } | { value: JsonValue };
 
@@ -192,7 +201,7 @@ export function buildGraph(spec: GraphSpec): FlowGraph {
   const args = new Set<string>();
   for (const a of atoms) for (const src of Object.values(a.inputs)) if (src.from === 'arg') args.add(src.name);
   for (const src of Object.values(outputs)) if (src.from === 'arg') args.add(src.name);
-  return {
+  const graph: FlowGraph = {
     format: GRAPH_FORMAT,
     flow: graphName,
     version,
@@ -201,6 +210,8 @@ export function buildGraph(spec: GraphSpec): FlowGraph {
     arguments: [...args].sort(),
     outputs,
   };
+  built.add(graph);
+  return graph;
 }
 
 /**
@@ -208,7 +219,8 @@ export function buildGraph(spec: GraphSpec): FlowGraph {
  * edges that go forward and agree on both ends, inputs that name a predecessor's result
  * (or an ancestor's), scopes that exist, step references that name a type. O(atoms + edges).
  * Throws `STOKER_FLOW_INVALID` naming the atom and field. Graphs from {@link buildGraph} and
- * compiled flows always pass.
+ * compiled flows always pass; a graph object {@link buildGraph} returned is not walked again
+ * (it was checked as it was built; change such a graph and build it anew, do not edit it).
  *
  * @example
  * ```ts
@@ -216,6 +228,7 @@ export function buildGraph(spec: GraphSpec): FlowGraph {
  * ```
  */
 export function checkGraph(graph: FlowGraph): FlowGraph {
+  if (built.has(graph)) return graph;
   const fail = (problem: string): never => {
     throw invalid(`graph ${quoteName(graph?.flow)}: ${problem}`);
   };

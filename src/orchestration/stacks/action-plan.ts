@@ -6,14 +6,14 @@
  */
 import type { StepSpec } from '../../flow/build-graph.js';
 import type { TemplateInstance } from '../template/index.js';
-import { newResourceRow, type ResourceRow, type StackAction, type StackRow } from './stack-store.js';
+import { newResourceRow, type ResourcePlanRow, type ResourceRow, type StackAction, type StackRow } from './stack-store.js';
 
 export interface PlanInput {
   stack: StackRow;
   action: StackAction;
   setId: string | null;
   /** every row of the stack, deleted ones included (their generations count) */
-  rows: readonly ResourceRow[];
+  rows: readonly ResourcePlanRow[];
   traversal: string;
   /** the template set bound to the stack (create, update and rollback) */
   instance: TemplateInstance | null;
@@ -34,7 +34,7 @@ export function planAction(input: PlanInput): ActionPlan {
   const steps: StepSpec[] = [];
   const base = { stack: stack.id, stackName: stack.name, project: stack.project, traversal, action, set: setId };
   const live = rows.filter((r) => !r.deleted);
-  const deletes = (targets: readonly ResourceRow[], after: string[]): string[] => {
+  const deletes = (targets: readonly ResourcePlanRow[], after: string[]): string[] => {
     // reverse dependency order among the rows deleted together: a row goes after the current rows that require it
     const dependents = new Map<string, string[]>();
     for (const o of targets) {
@@ -106,7 +106,7 @@ export function planAction(input: PlanInput): ActionPlan {
   }
   // check, suspend (dependents first) and resume (dependencies first)
   const current = live.filter((r) => r.current);
-  const requiredBy = new Map<string, ResourceRow[]>();
+  const requiredBy = new Map<string, ResourcePlanRow[]>();
   for (const o of current) {
     for (const name of new Set(o.requires)) {
       const list = requiredBy.get(name);
@@ -138,10 +138,10 @@ export function planAction(input: PlanInput): ActionPlan {
  * A rollback takes back a replaced row the target set created, instead of making another
  * replacement: the swaps of `current` it needs (applied to `live` too).
  */
-function restoreReplaced(live: readonly ResourceRow[], instance: TemplateInstance, setId: string | null): [number, boolean][] {
+function restoreReplaced(live: readonly ResourcePlanRow[], instance: TemplateInstance, setId: string | null): [number, boolean][] {
   const swaps: [number, boolean][] = [];
-  const current = new Map<string, ResourceRow>();
-  const previous = new Map<string, ResourceRow>();
+  const current = new Map<string, ResourcePlanRow>();
+  const previous = new Map<string, ResourcePlanRow>();
   for (const r of live) {
     if (r.current) {
       if (!current.has(r.name)) current.set(r.name, r);

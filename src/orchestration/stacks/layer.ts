@@ -57,6 +57,8 @@ export interface StackLayer {
   now(): number;
   newId(): string;
   setBody(id: string): Promise<TemplateSetBody>;
+  /** a set this process has just stored: {@link setBody} returns it without a read */
+  rememberBody(setId: string, body: TemplateSetBody): void;
   /** starts an action's traversal on a stack (superseding the one in progress) */
   startAction(stack: StackRow, action: StackAction, setId: string | null, options?: ActionOptions): Promise<void>;
   /** tells the parent step waiting for a nested stack that its traversal ended */

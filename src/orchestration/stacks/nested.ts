@@ -153,6 +153,7 @@ export async function convergeNested(layer: StackLayer, r: NestedRequest): Promi
     await stacks.sql.transaction('store a template set', (s) =>
       stacks.insertTemplateSet(s, setId, child!.id, body as unknown as JsonObject, layer.now()),
     );
+    layer.rememberBody(setId, body);
     const action: StackAction =
       r.action === 'ROLLBACK'
         ? 'ROLLBACK'

@@ -129,9 +129,19 @@ export class Orchestrator implements StackLayer {
 
   /** A set just stored from a request: its body and the instance it was validated with (no second read or parse). */
   private remember(setId: string, stackId: string, body: TemplateSetBody, instance: TemplateInstance): void {
+    this.rememberBody(setId, body);
+    rememberSet(setId, stackId, instance);
+  }
+
+  /**
+   * A set this process has just stored (a nested stack's, stored by its parent's step): the
+   * child's action and its steps in this process take the body from here. The nested
+   * action's start read back the set its parent's step had just written: a generated group
+   * of 10,000 members, a few megabytes sent back and parsed once more.
+   */
+  rememberBody(setId: string, body: TemplateSetBody): void {
     if (this.bodies.size > 512) this.bodies.delete(this.bodies.keys().next().value!);
     this.bodies.set(setId, body);
-    rememberSet(setId, stackId, instance);
   }
 
   /**
@@ -157,8 +167,7 @@ export class Orchestrator implements StackLayer {
     const raw = await this.stacks.sql.read('read a template set', (s) => this.stacks.getTemplateSet(s, id));
     if (!raw) throw new NotFoundError('STOKER_STACK_NOT_FOUND', `template set ${id} is gone`);
     const body = raw as unknown as TemplateSetBody;
-    if (this.bodies.size > 512) this.bodies.delete(this.bodies.keys().next().value!);
-    this.bodies.set(id, body);
+    this.rememberBody(id, body);
     return body;
   }
 
@@ -365,9 +374,7 @@ export class Orchestrator implements StackLayer {
       // abort, record what they did and let go, so the newer action need not wait for them
       await this.client.cancel(stack.runId, 'superseded by a newer action of the parent stack').catch(() => undefined);
     }
-    const all = options.fresh
-      ? []
-      : await this.stacks.sql.read('list resources', (s) => this.stacks.resources(s, stack.id, { includeDeleted: true }));
+    const all = options.fresh ? [] : await this.stacks.sql.read('list resources', (s) => this.stacks.resourcesToPlan(s, stack.id));
     const body = action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK' ? await this.setBody(setId!) : null;
     const instance = body ? instantiateSet(setId, body, stack, this.limits.template) : null;
     const plan = planAction({ stack, action, setId, rows: all, traversal, instance, now: this.now() });

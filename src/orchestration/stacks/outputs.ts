@@ -5,7 +5,7 @@
 import type { JsonObject, JsonValue } from '../../core/json.js';
 import { selectFromAttribute, type RuntimeContext, type TemplateInstance } from '../template/index.js';
 import type { StackLayer } from './layer.js';
-import type { ResourceRow, StackRow } from './stack-store.js';
+import type { ResourceSummaryRow, StackRow } from './stack-store.js';
 import { instantiateSet } from './template-set.js';
 
 export interface StackOutput {
@@ -23,9 +23,9 @@ export interface MemberSummary {
 }
 
 /** get_resource / get_attr over stored current rows */
-export function rowsRuntime(
-  rows: readonly ResourceRow[],
-  nested: (r: ResourceRow, attr: string, path: JsonValue[]) => JsonValue | undefined,
+export function rowsRuntime<R extends ResourceSummaryRow>(
+  rows: readonly R[],
+  nested: (r: R, attr: string, path: JsonValue[]) => JsonValue | undefined,
 ): RuntimeContext {
   const current = new Map(rows.filter((r) => r.current && !r.deleted).map((r) => [r.name, r]));
   return {
@@ -46,7 +46,7 @@ export function rowsRuntime(
 }
 
 /** Attributes of group, chain and template resources computed from their members. */
-export function nestedAttribute(r: ResourceRow, attribute: string, path: JsonValue[]): JsonValue | undefined {
+export function nestedAttribute(r: ResourceSummaryRow, attribute: string, path: JsonValue[]): JsonValue | undefined {
   const outputError = (r.data?.['outputErrors'] as Record<string, string> | undefined)?.[attribute];
   // a nested stack's output that failed to evaluate fails the parent's reference to it (as Heat)
   if (outputError !== undefined) throw new Error(`Error in ${r.name} output ${attribute}: ${outputError}`);
@@ -87,10 +87,10 @@ export async function stackInstance(layer: StackLayer, stack: StackRow): Promise
 }
 
 /** Every output of the stack, in template order (Heat's output_error for those that fail). */
-export async function stackOutputs(layer: StackLayer, stack: StackRow, rows?: readonly ResourceRow[]): Promise<StackOutput[]> {
+export async function stackOutputs(layer: StackLayer, stack: StackRow, rows?: readonly ResourceSummaryRow[]): Promise<StackOutput[]> {
   const instance = await stackInstance(layer, stack);
   if (!instance) return [];
-  const current = rows ?? (await layer.stacks.sql.read('list resources', (s) => layer.stacks.resources(s, stack.id)));
+  const current = rows ?? (await layer.stacks.sql.read('list resources', (s) => layer.stacks.resourceSummaries(s, stack.id)));
   const body = await layer.setBody(stack.templateSet!);
   const runtime = { ...rowsRuntime(current, nestedAttribute), ...(body.facade ? { resourceFacade: body.facade } : {}) };
   return instance.outputNames.map((name) => {
@@ -116,7 +116,7 @@ export async function nestedSummary(
   layer: StackLayer,
   child: StackRow,
 ): Promise<{ outputs: Record<string, JsonValue>; outputErrors: Record<string, string>; members: MemberSummary[] }> {
-  const rows = await layer.stacks.sql.read('list resources', (s) => layer.stacks.resources(s, child.id));
+  const rows = await layer.stacks.sql.read('list resources', (s) => layer.stacks.resourceSummaries(s, child.id));
   const evaluated = await stackOutputs(layer, child, rows);
   const outputs = Object.fromEntries(evaluated.map((o) => [o.output_key, o.output_value ?? null]));
   const outputErrors = Object.fromEntries(

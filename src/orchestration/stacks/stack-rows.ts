@@ -170,8 +170,37 @@ function decode<T>(row: Record<string, unknown>, columns: Record<string, string>
   return out as T;
 }
 
+/** Some of {@link RESOURCE_COLUMNS}, for a read that needs only those. */
+function resourceColumns<K extends keyof typeof RESOURCE_COLUMNS>(...fields: K[]): Pick<typeof RESOURCE_COLUMNS, K> {
+  return Object.fromEntries(fields.map((f) => [f, RESOURCE_COLUMNS[f]])) as Pick<typeof RESOURCE_COLUMNS, K>;
+}
+
+/**
+ * What a stack's outputs and its parent's summary of it read of each resource row
+ * (`outputs.ts`): not the properties, requirements, metadata or hold. Decoding every column of
+ * a group of 10,000 members (their properties above all) was 230 ms of the engine's CPU
+ * profile of a create's tail, and most of its garbage (bench/claim-probe.ts --cpu-prof).
+ */
+export const SUMMARY_COLUMNS = resourceColumns('name', 'current', 'deleted', 'physicalId', 'reference', 'attributes', 'data');
+
+/** A resource row as {@link SUMMARY_COLUMNS} reads it. */
+export type ResourceSummaryRow = Pick<ResourceRow, 'id' | keyof typeof SUMMARY_COLUMNS>;
+
+/**
+ * What an action's plan reads of each resource row (`action-plan.ts`): names, generations,
+ * flags, requirements and status, not the properties, attributes or plugin data. An update
+ * or delete of a group of 10,000 decoded every column of every member at its start.
+ */
+export const PLAN_COLUMNS = resourceColumns('name', 'generation', 'current', 'deleted', 'status', 'requires', 'templateSet');
+
+/** A resource row as {@link PLAN_COLUMNS} reads it. */
+export type ResourcePlanRow = Pick<ResourceRow, 'id' | keyof typeof PLAN_COLUMNS>;
+
 export const stackOf = (r: Record<string, unknown>): StackRow => decode<StackRow>(r, STACK_COLUMNS, { id: String(r['id']) });
 export const resourceOf = (r: Record<string, unknown>): ResourceRow => decode<ResourceRow>(r, RESOURCE_COLUMNS, { id: Number(r['id']) });
+/** A row read with some of {@link RESOURCE_COLUMNS} (and its id), decoded as {@link resourceOf} decodes them. */
+export const resourcePartOf = <T>(r: Record<string, unknown>, columns: Partial<Record<keyof ResourceRow, string>>): T =>
+  decode<T>(r, columns, { id: Number(r['id']) });
 
 /** `SET a = ?, b = ?` and its parameters, for the fields of `patch` */
 export function assignments(columns: Record<string, string>, patch: Record<string, unknown>): { text: string; params: unknown[] } {

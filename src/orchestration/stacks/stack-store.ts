@@ -7,22 +7,29 @@ import type { JsonObject } from '../../core/json.js';
 import type { ModuleSession, ModuleSql } from '../../store/ports.js';
 import { Coalescer } from './coalesce.js';
 import {
+  PLAN_COLUMNS,
   RESOURCE_COLUMNS,
   STACK_COLUMNS,
+  SUMMARY_COLUMNS,
   assignments,
   encode,
   holdCondition,
   patchColumns,
   resourceOf,
+  resourcePartOf,
   stackOf,
+  type ResourcePlanRow,
   type ResourceRow,
+  type ResourceSummaryRow,
   type StackEventRow,
   type StackRow,
 } from './stack-rows.js';
 
 export {
   newResourceRow,
+  type ResourcePlanRow,
   type ResourceRow,
+  type ResourceSummaryRow,
   type StackAction,
   type StackEventRow,
   type StackRow,
@@ -233,6 +240,26 @@ export class StackStore {
       [stackId],
     );
     return rows.map(resourceOf);
+  }
+
+  /** every row of a stack not deleted, in id order, with only what its outputs read ({@link SUMMARY_COLUMNS}) */
+  async resourceSummaries(s: ModuleSession, stackId: string): Promise<ResourceSummaryRow[]> {
+    const rows = await s.rows(
+      'list resources for outputs',
+      `SELECT id, ${Object.values(SUMMARY_COLUMNS).join(', ')} FROM {p}stack_resources WHERE stack_id = ? AND deleted = 0 ORDER BY id`,
+      [stackId],
+    );
+    return rows.map((r) => resourcePartOf<ResourceSummaryRow>(r, SUMMARY_COLUMNS));
+  }
+
+  /** every row of a stack, deleted ones included, in id order, with only what an action's plan reads ({@link PLAN_COLUMNS}) */
+  async resourcesToPlan(s: ModuleSession, stackId: string): Promise<ResourcePlanRow[]> {
+    const rows = await s.rows(
+      'list resources to plan',
+      `SELECT id, ${Object.values(PLAN_COLUMNS).join(', ')} FROM {p}stack_resources WHERE stack_id = ? ORDER BY id`,
+      [stackId],
+    );
+    return rows.map((r) => resourcePartOf<ResourcePlanRow>(r, PLAN_COLUMNS));
   }
 
   /** the rows (not deleted) of some names */

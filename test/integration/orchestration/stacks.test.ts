@@ -125,6 +125,39 @@ for (const dialect of testDialects()) {
       }
     });
 
+    dbIt("a group step stores its members' template set and its nested action starts from it without reading it back", async () => {
+      const before = stacks.stacks.templateSetReads;
+      await stacks.create('no-read-back', {
+        template: `heat_template_version: 2016-10-14
+resources:
+  group: {type: OS::Heat::ResourceGroup, properties: {count: 3, resource_def: {type: OS::Heat::TestResource, properties: {value: v%index%}}}}
+outputs:
+  refs: {value: {get_attr: [group, refs]}}
+`,
+      });
+      const row = await settle(stacks, 'no-read-back');
+      expect(`${row.action}_${row.status}`).toBe('CREATE_COMPLETE');
+      // one process made the stack, its group's set and ran every step: no set was read from the database
+      expect(stacks.stacks.templateSetReads - before).toBe(0);
+      const refs = (await stacks.outputs(row))[0]!.output_value as string[];
+      expect(refs).toHaveLength(3);
+      // the group's summary of its members and the plan of the next action read only the columns they use
+      const group = (await stacks.resources(row)).find((r) => r.row.name === 'group')!.row;
+      const store = stacks.stacks;
+      const full = await store.sql.read('list', (s) => store.resources(s, group.nestedStack!, { includeDeleted: true }));
+      const summaries = await store.sql.read('list', (s) => store.resourceSummaries(s, group.nestedStack!));
+      const planned = await store.sql.read('list', (s) => store.resourcesToPlan(s, group.nestedStack!));
+      const pick = (r: object, keys: string[]) => Object.fromEntries(Object.entries(r).filter(([k]) => keys.includes(k)));
+      for (const [part, keys] of [
+        [summaries, ['id', 'name', 'current', 'deleted', 'physicalId', 'reference', 'attributes', 'data']],
+        [planned, ['id', 'name', 'generation', 'current', 'deleted', 'status', 'requires', 'templateSet']],
+      ] as const) {
+        expect(part.map((r) => Object.keys(r).sort())).toEqual(full.map(() => [...keys].sort()));
+        expect(part).toEqual(full.map((r) => pick(r, [...keys])));
+      }
+      expect(summaries.map((r) => r.attributes)).toEqual([{ output: 'v0' }, { output: 'v1' }, { output: 'v2' }]);
+    });
+
     dbIt('ends an action in one statement on PostgreSQL, only while its traversal is current and no replaced row is left', async () => {
       await stacks.create('ending', { template: 'heat_template_version: 2016-10-14\nresources:\n  a: {type: OS::Heat::TestResource}\n' });
       const row = await settle(stacks, 'ending');

@@ -133,14 +133,16 @@ describe('checkGraph', () => {
 describe('checkGraph on a wide fan-in', () => {
   it('reads each list of edges a bounded number of times, not once per edge (a step after a group of members)', () => {
     const members = 2_000;
-    const g = buildGraph({
+    const built = buildGraph({
       name: 'group',
       steps: [
         ...Array.from({ length: members }, (_, i) => ({ name: `m${i}`, type: 't' })),
         { name: 'finish', type: 't', after: Array.from({ length: members }, (_, i) => `m${i}`) },
       ],
     });
-    // count the reads of the finish step's predecessors (before: one `includes` scan of them per member)
+    // count the reads of the finish step's predecessors (before: one `includes` scan of them per member); a copy,
+    // as handed to the engine from elsewhere (the object buildGraph returned is not walked again)
+    const g = structuredClone(built);
     let reads = 0;
     const finish = g.atoms[members]!;
     finish.predecessors = new Proxy([...finish.predecessors], {
@@ -155,6 +157,31 @@ describe('checkGraph on a wide fan-in', () => {
     const broken = structuredClone({ ...g, atoms: g.atoms.map((a) => ({ ...a, predecessors: [...a.predecessors] })) });
     broken.atoms[members]!.predecessors = broken.atoms[members]!.predecessors.filter((p) => p !== 7);
     expect(err(() => checkGraph(broken)).message).toContain('atom 7 (m7): atom 2000 does not list it as a predecessor');
+  });
+});
+
+describe('checkGraph of a graph buildGraph returned', () => {
+  it('does not walk it again: buildGraph checked it as it built it (a stack action builds its graph, then starts it)', () => {
+    const g = buildGraph({
+      name: 'group',
+      steps: [
+        ...Array.from({ length: 100 }, (_, i) => ({ name: `m${i}`, type: 't', params: { name: `m${i}` } })),
+        { name: 'finish', type: 't', after: Array.from({ length: 100 }, (_, i) => `m${i}`) },
+      ],
+    });
+    let reads = 0;
+    g.atoms = new Proxy(g.atoms, {
+      get(target, key, receiver) {
+        reads += 1;
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    expect(checkGraph(g)).toBe(g);
+    expect(reads).toBe(0);
+    // a copy of it is checked in full
+    const copy = structuredClone({ ...g, atoms: [...g.atoms] });
+    copy.atoms[100] = { ...copy.atoms[100]!, predecessors: copy.atoms[100]!.predecessors.filter((p) => p !== 7) };
+    expect(err(() => checkGraph(copy)).message).toContain('atom 7 (m7): atom 100 does not list it as a predecessor');
   });
 });
 
