@@ -210,8 +210,25 @@ export function buildGraph(spec: GraphSpec): FlowGraph {
     arguments: [...args].sort(),
     outputs,
   };
+  freezeStructure(graph);
   built.add(graph);
   return graph;
+}
+
+/**
+ * Freezes what {@link checkGraph} would walk (the graph, its atoms, their edges, inputs and
+ * step references, its scopes and outputs; step parameters stay as given), so that editing a
+ * built graph in place throws a TypeError where the edit is made (ES modules are strict)
+ * instead of reaching the store unchecked.
+ */
+function freezeStructure(graph: FlowGraph): void {
+  for (const a of graph.atoms) {
+    for (const part of [a.predecessors, a.successors, a.provides, a.inputs, a.deciders, a.step]) if (part) Object.freeze(part);
+    for (const src of Object.values(a.inputs)) Object.freeze(src);
+    Object.freeze(a);
+  }
+  for (const scope of graph.scopes) Object.freeze(Object.freeze(scope).atoms);
+  for (const part of [graph.atoms, graph.scopes, graph.arguments, graph.outputs, graph]) Object.freeze(part);
 }
 
 /**
@@ -220,7 +237,7 @@ export function buildGraph(spec: GraphSpec): FlowGraph {
  * (or an ancestor's), scopes that exist, step references that name a type. O(atoms + edges).
  * Throws `STOKER_FLOW_INVALID` naming the atom and field. Graphs from {@link buildGraph} and
  * compiled flows always pass; a graph object {@link buildGraph} returned is not walked again
- * (it was checked as it was built; change such a graph and build it anew, do not edit it).
+ * (it was checked as it was built, and its structure is frozen: to change it, build anew).
  *
  * @example
  * ```ts
