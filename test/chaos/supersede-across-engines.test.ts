@@ -250,7 +250,7 @@ await describeEachDialect('supersede across engine processes (protocol 7)', (ctx
     const store = ctx.store;
     const key = 'stack-2';
     const args = { log: log(), holdMs: 1500 };
-    const pair = [0, 1].map(() => new Starter(ctx.url, key, 150, 1000, args));
+    const pair = [0, 1].map(() => new Starter(ctx.url, key, 600, 1000, args));
     starters.push(...pair);
     await Promise.all(
       pair.map((s) => Promise.race([s.armed, s.exited.then(() => Promise.reject(new Error(`starter exited early: ${s.stderr}`)))])),
