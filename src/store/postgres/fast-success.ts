@@ -135,12 +135,13 @@ export function fastSuccessResult(rows: Record<string, unknown>[]): FastSuccessR
  */
 /**
  * CTEs `c` and `cu` that claim up to `limit` claimable atoms of any run for `engine`, like
- * the claim statement, but only when CTE `a` wrote something (the slots were freed).
+ * the claim statement (rows taken by `ctid`: claims.ts says why), but only when CTE `a` wrote
+ * something (the slots were freed).
  * Starts with `), ` and ends after `cu`'s closing parenthesis.
  */
 function freedSlotClaims(engine: string, limit: string): string {
   return `), c AS (
-  SELECT run_id, idx, state AS from_state FROM {p}atoms
+  SELECT ctid AS tid, run_id, idx, state AS from_state FROM {p}atoms
   WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= now() AND EXISTS (SELECT 1 FROM a)
   ORDER BY ready_at LIMIT ${limit}
   FOR UPDATE SKIP LOCKED
@@ -149,7 +150,7 @@ function freedSlotClaims(engine: string, limit: string): string {
     state = CASE t.state WHEN 'REVERT_READY' THEN 'REVERTING' ELSE 'RUNNING' END,
     execution = CASE t.state WHEN 'REVERT_READY' THEN t.execution ELSE t.execution + 1 END,
     claimed_by = ${engine}, claimed_at = now(), epoch = t.epoch + 1, ready_at = NULL, updated_at = now()
-  FROM c WHERE t.run_id = c.run_id AND t.idx = c.idx
+  FROM c WHERE t.ctid = ANY(ARRAY(SELECT tid FROM c)) AND t.run_id = c.run_id AND t.idx = c.idx
   RETURNING t.run_id, t.idx, t.state, t.epoch, t.attempt, t.execution, t.journal, t.failure, c.from_state
 )`;
 }
