@@ -10,8 +10,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLAIM_SQL } from '../../../src/store/postgres/claims.js';
-import { FAST_FINISH_SQL, fastFinishParams } from '../../../src/store/postgres/fast-success.js';
-import type { Store } from '../../../src/store/store.js';
+import { FAST_FINISH_ONE_SQL, FAST_FINISH_SQL, fastFinishParams } from '../../../src/store/postgres/fast-success.js';
+import type { ClaimedAtom, Store } from '../../../src/store/store.js';
 import { createTestStore, testDialects, type TestStore } from '../../helpers/databases.js';
 import { newRun } from '../../helpers/graphs.js';
 
@@ -52,26 +52,24 @@ describe.runIf(testDialects().includes('postgres'))('PostgreSQL generic plans of
     return claims;
   }
 
+  const finishOf = (c: ClaimedAtom) => ({ runId: c.runId, index: c.index, epoch: c.epoch, result: null, journal: [], outputs: {} });
+  const FINISH_TYPES = ['text[]', 'int[]', 'bigint[]', 'text[]', 'text[]', 'text[]', 'text', 'int'];
+  const FINISH_ONE_TYPES = ['text', 'int', 'bigint', 'text', 'text', 'text', 'text', 'int'];
+
   it('the fast finish takes each finished atom by its key and the claimed ones by ctid', async (ctx) => {
     if (!db) return ctx.skip();
     const claims = await drainingQueue();
-    const params = fastFinishParams({
-      finishes: claims.map((c) => ({ runId: c.runId, index: c.index, epoch: c.epoch, result: null, journal: [], outputs: {} })),
-      claimMore: 64,
-      engineId: 'e1',
-    });
-    const plan = await genericPlan('finish', FAST_FINISH_SQL, params, [
-      'text[]',
-      'int[]',
-      'bigint[]',
-      'text[]',
-      'text[]',
-      'text[]',
-      'text',
-      'int',
-    ]);
-    expect(plan).not.toMatch(/atoms_running/);
-    expect(plan).not.toMatch(/Seq Scan on stoker_atoms/);
+    const many = fastFinishParams({ finishes: claims.map(finishOf), claimMore: 64, engineId: 'e1' });
+    // and the form for one run, with scalar parameters
+    const one = fastFinishParams({ finishes: [finishOf(claims[0]!)], claimMore: 64, engineId: 'e1' });
+    for (const plan of [
+      await genericPlan('finish', FAST_FINISH_SQL, many, FINISH_TYPES),
+      await genericPlan('finish_one', FAST_FINISH_ONE_SQL, one, FINISH_ONE_TYPES),
+    ]) {
+      expect(plan).not.toMatch(/atoms_running/);
+      expect(plan).not.toMatch(/Seq Scan on stoker_atoms/);
+      expect(plan).toMatch(/Tid Scan on stoker_atoms/);
+    }
   });
 
   it('the claim takes the rows it locked by ctid', async (ctx) => {
