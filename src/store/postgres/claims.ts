@@ -55,8 +55,9 @@ export function withRunRows(source: string, alias: string): string {
     .filter((c) => c !== 'id')
     .map((c) => `r.${c} AS run_${c}`)
     .join(', ');
+  // a row that is not its run's first looks up no run (a NULL key), rather than one it drops
   return `SELECT ${alias}.*, ${columns}
-FROM ${source} LEFT JOIN {p}runs r ON ${alias}.nth = 1 AND r.id = ${alias}.run_id`;
+FROM ${source} LEFT JOIN {p}runs r ON r.id = CASE WHEN ${alias}.nth = 1 THEN ${alias}.run_id END`;
 }
 
 /** Claims on their own (retried whole on a serialization failure) and inside a run transaction. */

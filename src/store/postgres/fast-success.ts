@@ -272,7 +272,8 @@ export function fastBatchResult(rows: Record<string, unknown>[]): FastBatchResul
  * of the 130-190 µs per run, bench/drain-probe.ts, 7 December, load 4-6). Its generic plan
  * takes each run by `id = ANY($1)` and each atom by its primary key: the atom's state is
  * compared with a column of `n` (`held`), not with a literal, so that no plan can read the
- * atom through `atoms_running` instead (a literal implies that partial index's predicate).
+ * atom through `atoms_running` instead (a literal implies that partial index's predicate;
+ * `n` is MATERIALIZED so that the planner cannot see through it to the literal either).
  * With statistics taken while no atom was running, the generic plan did: it scanned every
  * running atom for each finished one (32 rows per probe at concurrency 64).
  *
@@ -300,7 +301,7 @@ export const FAST_FINISH_ONE_SQL = fastFinishSql(
 
 function fastFinishSql(finishes: string, runs: string): string {
   return `
-WITH n AS (
+WITH n AS MATERIALIZED (
   SELECT *, 'RUNNING'::text AS held FROM ${finishes} AS n(run_id, idx, epoch, result, journal, outputs)
 ), r AS (
   SELECT id, status, pending_atoms, parent_run_id FROM {p}runs WHERE ${runs} FOR UPDATE
@@ -311,12 +312,12 @@ WITH n AS (
          wait_kind = NULL, wait_ref = NULL, updated_at = now()
   FROM n JOIN ok ON ok.id = n.run_id
   WHERE t.run_id = n.run_id AND t.idx = n.idx AND t.epoch = n.epoch AND t.state = n.held AND NOT t.revert_requested
-  RETURNING t.run_id, t.idx, t.epoch, ok.status AS run_status
+  RETURNING t.run_id, t.idx, t.epoch, ok.status AS run_status, n.outputs
 ), u AS (
-  UPDATE {p}runs SET status = 'SUCCESS', result = n.outputs::jsonb, pending_atoms = 0, active_key = NULL,
+  UPDATE {p}runs SET status = 'SUCCESS', result = a.outputs::jsonb, pending_atoms = 0, active_key = NULL,
          finished_at = now(), updated_at = now(), row_version = row_version + 1
-  FROM n JOIN a ON a.run_id = n.run_id
-  WHERE {p}runs.id = n.run_id
+  FROM a
+  WHERE {p}runs.id = a.run_id
   RETURNING {p}runs.id
 ${freedSlotClaims('$7', '$8')}, e AS (
   INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
