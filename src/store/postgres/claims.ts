@@ -10,8 +10,9 @@
  * say), not by a join on the primary key: with the `LIMIT` a parameter, a plan estimates a
  * tenth of the table for `c` and hashed it against a scan of every atom, a cost that grows
  * with the table (5,000 runs drained at concurrency 64 by the finish statement, which claims
- * the same way: about 30 µs of the server's CPU per run with 5,000-40,000 atoms in the
- * table, bench/drain-probe.ts, 7 December, load 4-5). A locked row's `ctid` cannot change
+ * the same way: 143 -> 120 µs of the server's CPU per run, median of 5 A/B pairs, with
+ * 5,000-40,000 atoms in the table; the statement sent alone on one connection, the
+ * backend's CPU from /proc/<pid>/schedstat, 7 December, load 8). A locked row's `ctid` cannot change
  * before this transaction ends. One rare case differs: a row that another transaction
  * changed after this statement's snapshot and that still qualifies is locked and re-checked
  * by `c`, but the UPDATE's snapshot does not see that version: it stays unclaimed (and

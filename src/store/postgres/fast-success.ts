@@ -268,8 +268,9 @@ export function fastBatchResult(rows: Record<string, unknown>[]): FastBatchResul
  * the general path.
  *
  * A named statement, like the others of the hot path: sent unnamed, it was parsed and planned
- * on every call, about 1.3-1.9 ms of the server's CPU for each (64 runs a statement: some 10
- * of the 130-190 µs per run, bench/drain-probe.ts, 7 December, load 4-6). Its generic plan
+ * on every call: 1.3-1.9 ms of the server's CPU for each (`EXPLAIN` alone, 80 times, load
+ * 5), 10 of 133 µs per run at 64 runs a statement (A/B of the statement sent alone on one
+ * connection, backend CPU from /proc/<pid>/schedstat, 7 December, load 4). Its generic plan
  * takes each run by `id = ANY($1)` and each atom by its primary key: the atom's state is
  * compared with a column of `n` (`held`), not with a literal, so that no plan can read the
  * atom through `atoms_running` instead (a literal implies that partial index's predicate;
