@@ -158,7 +158,7 @@ export class PostgresStore extends SqlStore {
     const rows =
       input.finishes.length === 1
         ? await this.pg.hotRows('finish runs (fast path)', FAST_FINISH_ONE_SQL, fastFinishParams(input), 'fast_finish_one')
-        : await this.pg.hotRows('finish runs (fast path)', FAST_FINISH_SQL, fastFinishParams(input));
+        : await this.pg.hotRows('finish runs (fast path)', FAST_FINISH_SQL, fastFinishParams(input), 'fast_finish');
     return fastFinishResult(rows);
   }
 }
