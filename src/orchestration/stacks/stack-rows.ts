@@ -196,8 +196,77 @@ export const PLAN_COLUMNS = resourceColumns('name', 'generation', 'current', 'de
 /** A resource row as {@link PLAN_COLUMNS} reads it. */
 export type ResourcePlanRow = Pick<ResourceRow, 'id' | keyof typeof PLAN_COLUMNS>;
 
-export const stackOf = (r: Record<string, unknown>): StackRow => decode<StackRow>(r, STACK_COLUMNS, { id: String(r['id']) });
-export const resourceOf = (r: Record<string, unknown>): ResourceRow => decode<ResourceRow>(r, RESOURCE_COLUMNS, { id: Number(r['id']) });
+/** A stored JSON column's value (null stays null). */
+const json = (v: unknown): never => (v === null || v === undefined ? null : JSON.parse(String(v))) as never;
+const flag = (v: unknown): boolean => Number(v) === 1 || v === true;
+const count = (v: unknown): never => (v === null || v === undefined ? null : Number(v)) as never;
+const plain = (v: unknown): never => (v === undefined ? null : v) as never;
+
+/** The column names {@link stackFrom} reads a stack's fields from: as they are, or as a step's one-statement read aliases them. */
+export type StackColumnNames = Record<keyof typeof STACK_COLUMNS, string>;
+
+/**
+ * A stack row as one object literal, as {@link decode} would decode it with
+ * {@link STACK_COLUMNS}. Not by `decode`: an object given more than a dozen properties by
+ * computed keys is turned into a hash table by V8, which cost a resource step's read about
+ * 30 µs per row to build (and made every later read of its fields a lookup); a group's step
+ * decodes a stack row and a resource row (`bench/claim-probe.ts`, docs/orchestration.md
+ * "Performance").
+ */
+export function stackFrom(r: Record<string, unknown>, c: StackColumnNames, id: unknown): StackRow {
+  return {
+    id: String(id),
+    project: plain(r[c.project]),
+    name: plain(r[c.name]),
+    parentId: plain(r[c.parentId]),
+    parentResource: plain(r[c.parentResource]),
+    action: plain(r[c.action]),
+    status: plain(r[c.status]),
+    statusReason: plain(r[c.statusReason]),
+    tags: json(r[c.tags]),
+    timeoutMins: count(r[c.timeoutMins]),
+    disableRollback: flag(r[c.disableRollback]),
+    traversal: plain(r[c.traversal]),
+    traversalOwner: plain(r[c.traversalOwner]),
+    runId: plain(r[c.runId]),
+    templateSet: plain(r[c.templateSet]),
+    previousSet: plain(r[c.previousSet]),
+    createdAt: count(r[c.createdAt]),
+    updatedAt: count(r[c.updatedAt]),
+    deletedAt: count(r[c.deletedAt]),
+  };
+}
+
+export const stackOf = (r: Record<string, unknown>): StackRow => stackFrom(r, STACK_COLUMNS, r['id']);
+
+/** A resource row as one object literal, as {@link decode} would decode it with {@link RESOURCE_COLUMNS} (see {@link stackFrom}). */
+export const resourceOf = (r: Record<string, unknown>): ResourceRow => ({
+  id: Number(r['id']),
+  stackId: plain(r['stack_id']),
+  name: plain(r['name']),
+  generation: count(r['generation']),
+  current: flag(r['current_row']),
+  deleted: flag(r['deleted']),
+  type: plain(r['type']),
+  physicalId: plain(r['physical_id']),
+  action: plain(r['action']),
+  status: plain(r['status']),
+  statusReason: plain(r['status_reason']),
+  properties: json(r['properties']),
+  data: json(r['data']),
+  attributes: json(r['attributes']),
+  reference: json(r['reference']),
+  requires: json(r['requires']),
+  metadata: json(r['metadata']),
+  templateSet: plain(r['template_set']),
+  nestedStack: plain(r['nested_stack']),
+  holdRun: plain(r['hold_run']),
+  holdAtom: plain(r['hold_atom']),
+  holdToken: plain(r['hold_token']),
+  createdAt: count(r['created_at']),
+  updatedAt: count(r['updated_at']),
+});
+
 /** A row read with some of {@link RESOURCE_COLUMNS} (and its id), decoded as {@link resourceOf} decodes them. */
 export const resourcePartOf = <T>(r: Record<string, unknown>, columns: Partial<Record<keyof ResourceRow, string>>): T =>
   decode<T>(r, columns, { id: Number(r['id']) });

@@ -17,7 +17,9 @@ import {
   patchColumns,
   resourceOf,
   resourcePartOf,
+  stackFrom,
   stackOf,
+  type StackColumnNames,
   type ResourcePlanRow,
   type ResourceRow,
   type ResourceSummaryRow,
@@ -39,6 +41,8 @@ export {
 
 /** the stack's columns in a step's one-statement read, prefixed `st__` */
 const VIEW_STACK_COLUMNS = ['id', ...Object.values(STACK_COLUMNS)].map((c) => `st.${c} AS st__${c}`).join(', ');
+/** the names of those columns, by field, for {@link stackFrom} */
+const VIEW_STACK_NAMES = Object.fromEntries(Object.entries(STACK_COLUMNS).map(([f, c]) => [f, `st__${c}`])) as StackColumnNames;
 
 /**
  * A row found by its id is checked to be of the step's stack after it is found: written as
@@ -412,10 +416,8 @@ export class StackStore {
   private viewOf(found: Record<string, unknown>[]): StepView {
     if (found.length === 0) return { stack: null, rows: [] };
     const first = found[0]!;
-    const stackRaw: Record<string, unknown> = {};
-    for (const key of Object.keys(first)) if (key.startsWith('st__')) stackRaw[key.slice(4)] = first[key];
     const rows = found.filter((r) => r['stack_id'] !== null && r['stack_id'] !== undefined).map(resourceOf);
-    return { stack: stackOf(stackRaw), rows };
+    return { stack: stackFrom(first, VIEW_STACK_NAMES, first['st__id']), rows };
   }
 
   /**
