@@ -2,12 +2,16 @@
  * How stored rows become the stack layer's rows (src/orchestration/stacks/stack-rows.ts): the
  * whole-row decoders written out as object literals (resourceOf, stackOf, stackFrom) give
  * what the generic column-by-column decoding gives, field for field and in the same order,
- * for every kind of column (JSON text, integer flags, numbers as text, nulls, absent columns).
+ * for every kind of column (JSON text, integer flags, numbers as text, nulls, absent columns);
+ * and the JSON list of a batch of row patches (patchColumns), written as text, holds per entry
+ * its fixed fields, the columns its patch sets and their stored values.
  */
 import { describe, expect, it } from 'vitest';
 import {
   RESOURCE_COLUMNS,
   STACK_COLUMNS,
+  encode,
+  patchColumns,
   resourceOf,
   resourcePartOf,
   stackFrom,
@@ -122,3 +126,38 @@ describe('stack rows', () => {
     expect(stackFrom({ ...prefixed, st__traversal_owner: undefined }, names, 'st-1').traversalOwner).toBeNull();
   });
 });
+
+describe('a batch of row patches', () => {
+  it('lists per entry its fixed fields, the columns its patch sets and their stored values', () => {
+    const patches = [
+      {
+        action: 'CREATE',
+        status: 'COMPLETE',
+        properties: { value: 'a "quoted" \u00e9 value' },
+        reference: null,
+        current: true,
+        updatedAt: 5,
+      },
+      { holdRun: null, holdToken: 'x', data: {} },
+      {},
+    ] as const;
+    const fixed = [{ ord: 0, name: 'r0', skipped: undefined }, { ord: 1, ev_at: null }, {}];
+    const batch = patchColumns(patches as never);
+    const expected = patches.map((p, i) => {
+      const set = Object.keys(p);
+      const values = Object.fromEntries(Object.entries(p).map(([f, v]) => [`c_${columnOf(f)}`, encode(f, v)]));
+      return { ...JSON.parse(JSON.stringify(fixed[i])), set: set.map(columnOf), ...values };
+    });
+    expect(JSON.parse(batch.list(fixed))).toStrictEqual(expected);
+    expect(batch.record).toBe(
+      'set text[], c_action text, c_status text, c_properties text, c_reference text, c_current_row bigint, c_updated_at bigint, c_hold_run text, c_hold_token text, c_data text',
+    );
+    expect(batch.set.split(', ')[0]).toBe("action = CASE WHEN 'action' = ANY(v.set) THEN v.c_action ELSE r.action END");
+    // a batch of the same fields again: the same statement
+    const again = patchColumns(patches as never);
+    expect([again.set, again.record]).toEqual([batch.set, batch.record]);
+    expect(patchColumns([{}]).set).toBe('id = r.id');
+  });
+});
+
+const columnOf = (field: string): string => (RESOURCE_COLUMNS as Record<string, string>)[field]!;
