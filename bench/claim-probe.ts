@@ -2,7 +2,7 @@
  * What one atom costs PostgreSQL when one or two engine processes share the work
  * (issue "Heat-compatible orchestration", benchmark: two engines faster than one).
  *
- *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--runs 1] [--warm] [--explain] [--cpu-prof] [--statements] [--generic-plans] [--engine-args '--concurrency 32'] [--keep]
+ *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--runs 1] [--warm] [--warm-rounds 3] [--explain] [--cpu-prof] [--statements] [--generic-plans] [--engine-args '--concurrency 32'] [--keep]
  *
  * Per configuration, on a fresh database: N `stoker engine` processes at their default
  * settings; this process (no engine of its own) creates a stack holding one
@@ -16,7 +16,8 @@
  * - atoms-table updates, of which HOT (no new index entries), and transactions
  *   (`xact_commit`) — these cover the engines' whole lifetime (start, idle polls, stop);
  * - CPU of the engine processes and of the database's backends from just before the
- *   workload to its end (/proc, 10 ms ticks), µs;
+ *   workload to its end (/proc, 10 ms ticks), µs; the engines' split between their main
+ *   threads and the others (V8's optimising compiler and garbage collector helpers);
  * - what the database's active backends wait for (`pg_stat_activity`, sampled every ~5 ms;
  *   the peer watch's waits for the other engine's session lock show as `Lock:advisory`).
  *
@@ -112,10 +113,17 @@ async function probe(engines: number, workload: string, size: number): Promise<v
         await new Promise((r) => setTimeout(r, 10));
       }
     };
-    // --warm: the engines first create and delete a group of the same size (their code warmed up by V8)
-    if (args.includes('--warm')) {
+    // --warm: the engines first create and delete a group of the same size (their code warmed up by V8);
+    // --warm-rounds N: N creates, updates and deletes (after one round V8 still compiled the step's code in
+    // the measured window: 150-250 µs per step on the engine's other threads, 50-70 after three or four)
+    const rounds = args.includes('--warm-rounds') ? Number(arg('--warm-rounds', '3')) : args.includes('--warm') ? 1 : 0;
+    for (let i = 0; i < rounds; i++) {
       const w = (await rt.stacks!.create('warm', { template: group(size) })).id;
       await settle(w);
+      if (args.includes('--warm-rounds')) {
+        await rt.stacks!.update('warm', { existing: true, parameters: { value: `warm${i}` } });
+        await settle(w);
+      }
       await rt.stacks!.delete('warm');
       await settleDeleted(w);
     }
@@ -125,6 +133,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     const logAt0 = args.includes('--statements') ? statSync(logFile()).size : 0;
     const backends0 = await backendTicks(admin, dbName);
     const eng0 = procs.map((p) => cpuTicks(p.pid!));
+    const main0 = procs.map((p) => cpuTicks(p.pid!, p.pid!));
     const machine0 = machineTicks();
     const client0 = process.cpuUsage();
     const switches0 = procs.map((p) => contextSwitches(p.pid!));
@@ -180,6 +189,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     const machine = machineTicks().map((n, i) => n - machine0[i]!);
     const client = process.cpuUsage(client0);
     const engCpu = procs.reduce((s, p, i) => s + cpuTicks(p.pid!) - eng0[i]!, 0);
+    const engMain = procs.reduce((s, p, i) => s + cpuTicks(p.pid!, p.pid!) - main0[i]!, 0);
     const switches = procs.map((p, i) => contextSwitches(p.pid!).map((n, k) => n - switches0[i]![k]!));
     const backends1 = await backendTicks(admin, dbName);
     const beCpu = backendTicksSince(backends0, backends1);
@@ -227,7 +237,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
           .sort((a, b) => b[1] - a[1])
           .map(([k, v]) => `${k} ${(v / waits.get('(samples)')!).toFixed(2)}`)
           .join(', ')}\n` +
-        `engine CPU ${((engCpu * TICK_US) / atomCount).toFixed(0)} µs/atom, backends ${((beCpu * TICK_US) / atomCount).toFixed(0)} µs/atom, client ${((client.user + client.system) / atomCount).toFixed(0)} µs/atom\n` +
+        `engine CPU ${((engCpu * TICK_US) / atomCount).toFixed(0)} µs/atom (main threads ${((engMain * TICK_US) / atomCount).toFixed(0)}), backends ${((beCpu * TICK_US) / atomCount).toFixed(0)} µs/atom, client ${((client.user + client.system) / atomCount).toFixed(0)} µs/atom\n` +
         `cores busy (whole machine, of 2): ${((2 * machine[0]!) / (machine[0]! + machine[1]!)).toFixed(2)}; engines ${((engCpu * TICK_US) / 1e6 / seconds).toFixed(2)}, backends ${((beCpu * TICK_US) / 1e6 / seconds).toFixed(2)}, client ${((client.user + client.system) / 1e6 / seconds).toFixed(2)}\n` +
         timeline +
         `engines: ${stopLines.join('; ')}\n` +

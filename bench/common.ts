@@ -132,10 +132,10 @@ export function writeResults(prefix: string, json: unknown, md: string): void {
 /** µs of one /proc clock tick (USER_HZ, 100 on Linux) */
 export const TICK_US = 10_000;
 
-/** CPU time (user + system) of a process so far, in clock ticks ({@link TICK_US}); 0 when it is gone */
-export function cpuTicks(pid: number): number {
+/** CPU time (user + system) of a process (or of one of its threads) so far, in clock ticks ({@link TICK_US}); 0 when it is gone */
+export function cpuTicks(pid: number, thread?: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(f[11]) + Number(f[12]);
   } catch {

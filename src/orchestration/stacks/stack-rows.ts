@@ -196,8 +196,77 @@ export const PLAN_COLUMNS = resourceColumns('name', 'generation', 'current', 'de
 /** A resource row as {@link PLAN_COLUMNS} reads it. */
 export type ResourcePlanRow = Pick<ResourceRow, 'id' | keyof typeof PLAN_COLUMNS>;
 
-export const stackOf = (r: Record<string, unknown>): StackRow => decode<StackRow>(r, STACK_COLUMNS, { id: String(r['id']) });
-export const resourceOf = (r: Record<string, unknown>): ResourceRow => decode<ResourceRow>(r, RESOURCE_COLUMNS, { id: Number(r['id']) });
+/** A stored JSON column's value (null stays null). */
+const json = (v: unknown): never => (v === null || v === undefined ? null : JSON.parse(String(v))) as never;
+const flag = (v: unknown): boolean => Number(v) === 1 || v === true;
+const count = (v: unknown): never => (v === null || v === undefined ? null : Number(v)) as never;
+const plain = (v: unknown): never => (v === undefined ? null : v) as never;
+
+/** The column names {@link stackFrom} reads a stack's fields from: as they are, or as a step's one-statement read aliases them. */
+export type StackColumnNames = Record<keyof typeof STACK_COLUMNS, string>;
+
+/**
+ * A stack row as one object literal, as {@link decode} would decode it with
+ * {@link STACK_COLUMNS}. Not by `decode`: an object given more than a dozen properties by
+ * computed keys is turned into a hash table by V8, which cost a resource step's read about
+ * 30 µs per row to build (and made every later read of its fields a lookup); a group's step
+ * decodes a stack row and a resource row (`bench/claim-probe.ts`, docs/orchestration.md
+ * "Performance").
+ */
+export function stackFrom(r: Record<string, unknown>, c: StackColumnNames, id: unknown): StackRow {
+  return {
+    id: String(id),
+    project: plain(r[c.project]),
+    name: plain(r[c.name]),
+    parentId: plain(r[c.parentId]),
+    parentResource: plain(r[c.parentResource]),
+    action: plain(r[c.action]),
+    status: plain(r[c.status]),
+    statusReason: plain(r[c.statusReason]),
+    tags: json(r[c.tags]),
+    timeoutMins: count(r[c.timeoutMins]),
+    disableRollback: flag(r[c.disableRollback]),
+    traversal: plain(r[c.traversal]),
+    traversalOwner: plain(r[c.traversalOwner]),
+    runId: plain(r[c.runId]),
+    templateSet: plain(r[c.templateSet]),
+    previousSet: plain(r[c.previousSet]),
+    createdAt: count(r[c.createdAt]),
+    updatedAt: count(r[c.updatedAt]),
+    deletedAt: count(r[c.deletedAt]),
+  };
+}
+
+export const stackOf = (r: Record<string, unknown>): StackRow => stackFrom(r, STACK_COLUMNS, r['id']);
+
+/** A resource row as one object literal, as {@link decode} would decode it with {@link RESOURCE_COLUMNS} (see {@link stackFrom}). */
+export const resourceOf = (r: Record<string, unknown>): ResourceRow => ({
+  id: Number(r['id']),
+  stackId: plain(r['stack_id']),
+  name: plain(r['name']),
+  generation: count(r['generation']),
+  current: flag(r['current_row']),
+  deleted: flag(r['deleted']),
+  type: plain(r['type']),
+  physicalId: plain(r['physical_id']),
+  action: plain(r['action']),
+  status: plain(r['status']),
+  statusReason: plain(r['status_reason']),
+  properties: json(r['properties']),
+  data: json(r['data']),
+  attributes: json(r['attributes']),
+  reference: json(r['reference']),
+  requires: json(r['requires']),
+  metadata: json(r['metadata']),
+  templateSet: plain(r['template_set']),
+  nestedStack: plain(r['nested_stack']),
+  holdRun: plain(r['hold_run']),
+  holdAtom: plain(r['hold_atom']),
+  holdToken: plain(r['hold_token']),
+  createdAt: count(r['created_at']),
+  updatedAt: count(r['updated_at']),
+});
+
 /** A row read with some of {@link RESOURCE_COLUMNS} (and its id), decoded as {@link resourceOf} decodes them. */
 export const resourcePartOf = <T>(r: Record<string, unknown>, columns: Partial<Record<keyof ResourceRow, string>>): T =>
   decode<T>(r, columns, { id: Number(r['id']) });
@@ -219,30 +288,65 @@ export function assignments(columns: Record<string, string>, patch: Record<strin
 /**
  * The columns of several row patches for one PostgreSQL statement over a JSON list: each
  * entry names the columns its patch sets (`set`) and carries their values (`c_<column>`);
- * `set` is the UPDATE's assignments, `record` the JSON record's columns.
+ * `set` is the UPDATE's assignments, `record` the JSON record's columns, `list` the JSON
+ * text of the list: per patch, in order, the fields of its entry of `fixed` (an object
+ * literal) and its columns.
+ *
+ * The list is written as text, not built as objects and then serialised: an entry given its
+ * patch's dozen or more columns by computed keys became a hash table in V8 (see
+ * {@link stackFrom}), and building, merging and serialising such entries took 20–30 µs per
+ * step of a group's create. The statement's columns are the same for every batch of the same
+ * fields, so they are made once per set of fields.
  */
 export function patchColumns(patches: readonly Partial<ResourceRow>[]): {
-  entry: (patch: Partial<ResourceRow>) => Record<string, unknown>;
+  list: (fixed: readonly object[]) => string;
   set: string;
   record: string;
 } {
-  const fields = [...new Set(patches.flatMap((p) => Object.keys(p).filter((k) => p[k as keyof ResourceRow] !== undefined)))];
+  const seen = new Set<string>();
+  for (const p of patches) for (const k in p) if (p[k as keyof ResourceRow] !== undefined) seen.add(k);
+  const fields = [...seen];
+  const key = fields.join(',');
+  let shape = PATCH_SHAPES.get(key);
+  if (!shape) {
+    if (PATCH_SHAPES.size >= 100) PATCH_SHAPES.clear();
+    shape = patchShape(fields);
+    PATCH_SHAPES.set(key, shape);
+  }
+  const { columns, set, record } = shape;
+  const entry = (fixed: object, patch: Partial<ResourceRow>): string => {
+    const names: string[] = [];
+    let values = '';
+    for (const c of columns) {
+      const value = patch[c.f as keyof ResourceRow];
+      if (value === undefined) continue;
+      names.push(c.column);
+      values += `,${c.key}:${JSON.stringify(encode(c.f, value))}`;
+    }
+    const head = JSON.stringify(fixed);
+    return `${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"set":${JSON.stringify(names)}${values}}`;
+  };
+  return { list: (fixed) => `[${patches.map((p, i) => entry(fixed[i]!, p)).join(',')}]`, set, record };
+}
+
+interface PatchShape {
+  /** each column: its field, name, and JSON key in an entry (`"c_<column>"`) */
+  columns: { f: string; column: string; key: string }[];
+  set: string;
+  record: string;
+}
+
+/** the statement's columns for a batch whose patches set `fields`, by their list joined */
+const PATCH_SHAPES = new Map<string, PatchShape>();
+
+function patchShape(fields: readonly string[]): PatchShape {
   const columns = fields.map((f) => {
     const column = (RESOURCE_COLUMNS as Record<string, string>)[f];
     if (!column) throw new Error(`no column for ${f}`);
-    return { f, column, type: INTEGER_COLUMNS.has(column) ? 'bigint' : 'text' };
+    return { f, column, type: INTEGER_COLUMNS.has(column) ? 'bigint' : 'text', key: JSON.stringify(`c_${column}`) };
   });
   return {
-    entry: (patch) => {
-      const entry: Record<string, unknown> = { set: [] as string[] };
-      for (const c of columns) {
-        const value = patch[c.f as keyof ResourceRow];
-        if (value === undefined) continue;
-        (entry['set'] as string[]).push(c.column);
-        entry[`c_${c.column}`] = encode(c.f, value);
-      }
-      return entry;
-    },
+    columns,
     set:
       columns.length > 0
         ? columns.map((c) => `${c.column} = CASE WHEN '${c.column}' = ANY(v.set) THEN v.c_${c.column} ELSE r.${c.column} END`).join(', ')

@@ -17,7 +17,9 @@ import {
   patchColumns,
   resourceOf,
   resourcePartOf,
+  stackFrom,
   stackOf,
+  type StackColumnNames,
   type ResourcePlanRow,
   type ResourceRow,
   type ResourceSummaryRow,
@@ -39,6 +41,8 @@ export {
 
 /** the stack's columns in a step's one-statement read, prefixed `st__` */
 const VIEW_STACK_COLUMNS = ['id', ...Object.values(STACK_COLUMNS)].map((c) => `st.${c} AS st__${c}`).join(', ');
+/** the names of those columns, by field, for {@link stackFrom} */
+const VIEW_STACK_NAMES = Object.fromEntries(Object.entries(STACK_COLUMNS).map(([f, c]) => [f, `st__${c}`])) as StackColumnNames;
 
 /**
  * A row found by its id is checked to be of the step's stack after it is found: written as
@@ -412,10 +416,8 @@ export class StackStore {
   private viewOf(found: Record<string, unknown>[]): StepView {
     if (found.length === 0) return { stack: null, rows: [] };
     const first = found[0]!;
-    const stackRaw: Record<string, unknown> = {};
-    for (const key of Object.keys(first)) if (key.startsWith('st__')) stackRaw[key.slice(4)] = first[key];
     const rows = found.filter((r) => r['stack_id'] !== null && r['stack_id'] !== undefined).map(resourceOf);
-    return { stack: stackOf(stackRaw), rows };
+    return { stack: stackFrom(first, VIEW_STACK_NAMES, first['st__id']), rows };
   }
 
   /**
@@ -464,28 +466,23 @@ export class StackStore {
    */
   private async writeBatch(items: readonly ResourceWrite[]): Promise<boolean[]> {
     const patches = patchColumns(items.map((w) => w.patch));
-    const list = items.map((w, ord) => {
-      const entry: Record<string, unknown> = {
+    // an item without an event leaves its ev_ fields out (undefined), as the statement reads them null
+    const fixed = items.map((w, ord) => {
+      const e = w.event;
+      return {
         ord,
         id: w.id,
         cond: w.holdToken === undefined ? 'any' : w.holdToken === null ? 'free' : 'token',
         expected: w.holdToken ?? null,
-        has_event: w.event !== null,
-        ...patches.entry(w.patch),
+        has_event: e !== null,
+        ev_stack: e?.stackId,
+        ev_name: e?.resourceName,
+        ev_type: e?.resourceType,
+        ev_physical: e?.physicalId,
+        ev_status: e?.status,
+        ev_reason: e?.reason,
+        ev_at: e?.createdAt,
       };
-      if (w.event) {
-        const e = w.event;
-        Object.assign(entry, {
-          ev_stack: e.stackId,
-          ev_name: e.resourceName,
-          ev_type: e.resourceType,
-          ev_physical: e.physicalId,
-          ev_status: e.status,
-          ev_reason: e.reason,
-          ev_at: e.createdAt,
-        });
-      }
-      return entry;
     });
     const { set } = patches;
     const record = [
@@ -506,7 +503,7 @@ export class StackStore {
                SELECT v.ev_stack, v.ev_name, v.ev_type, v.ev_physical, v.ev_status, v.ev_reason, v.ev_at FROM v JOIN u ON u.ord = v.ord
                WHERE v.has_event ORDER BY v.ord)
          SELECT ord FROM u`,
-          [JSON.stringify(list)],
+          [patches.list(fixed)],
           PREPARED,
         ),
       STEP_WRITE,
@@ -585,7 +582,7 @@ export class StackStore {
 
   private async createBatch(items: readonly PlannedCreate[]): Promise<boolean[]> {
     const patches = patchColumns(items.map((c) => c.patch));
-    const list = items.map((c, ord) => ({
+    const fixed = items.map((c, ord) => ({
       ord,
       stackId: c.stackId,
       traversal: c.traversal,
@@ -595,7 +592,6 @@ export class StackStore {
       ev_type: c.type,
       ev_physical: c.physicalId,
       ev_at: c.at,
-      ...patches.entry(c.patch),
     }));
     const record = [
       'ord int, "stackId" text, traversal text, name text, run text, atom text, ev_type text, ev_physical text, ev_at bigint',
@@ -618,7 +614,7 @@ export class StackStore {
                FROM v JOIN u ON u.ord = v.ord CROSS JOIN (VALUES (1, 'CREATE_IN_PROGRESS'), (2, 'CREATE_COMPLETE')) AS k(n, status)
                ORDER BY v.ord, k.n)
          SELECT ord FROM u`,
-          [JSON.stringify(list)],
+          [patches.list(fixed)],
           PREPARED,
         ),
       STEP_WRITE,
@@ -690,7 +686,7 @@ export class StackStore {
 
   private async updateBatch(items: readonly InPlaceUpdate[]): Promise<boolean[]> {
     const patches = patchColumns(items.map((u) => u.patch));
-    const list = items.map((u, ord) => ({
+    const fixed = items.map((u, ord) => ({
       ord,
       id: u.row.id,
       stackId: u.stackId,
@@ -704,7 +700,6 @@ export class StackStore {
       ev_before: u.row.physicalId,
       ev_physical: u.physicalId,
       ev_at: u.at,
-      ...patches.entry(u.patch),
     }));
     const record = [
       'ord int, id bigint, "stackId" text, traversal text, seen_action text, seen_status text, seen_set text, seen_at bigint',
@@ -728,7 +723,7 @@ export class StackStore {
                FROM v JOIN u ON u.ord = v.ord CROSS JOIN (VALUES (1, 'UPDATE_IN_PROGRESS'), (2, 'UPDATE_COMPLETE')) AS k(n, status)
                ORDER BY v.ord, k.n)
          SELECT ord FROM u`,
-          [JSON.stringify(list)],
+          [patches.list(fixed)],
         ),
       STEP_WRITE,
     );
