@@ -28,11 +28,25 @@ const N = Number(opt('atoms', '5000'));
 const warmups = Number(opt('warm-ups', '2'));
 
 let statements = 0;
+/** statements sent, by the first 40 characters of their text */
+const kinds = new Map<string, number>();
+const count = (text: unknown): void => {
+  statements += 1;
+  const k =
+    typeof text === 'string'
+      ? text.replace(/\s+/g, ' ').trim().slice(0, 40)
+      : String(
+          (text as { name?: string; text?: string })?.name ??
+            (text as { text?: string })?.text?.replace(/\s+/g, ' ').trim().slice(0, 40) ??
+            '?',
+        );
+  kinds.set(k, (kinds.get(k) ?? 0) + 1);
+};
 if (dialect === 'postgres') {
   const pg = (await import('pg')).default;
   const original = pg.Client.prototype.query;
   pg.Client.prototype.query = function (this: unknown, ...a: unknown[]) {
-    statements += 1;
+    count(a[0]);
     return (original as (...x: unknown[]) => unknown).apply(this, a);
   } as typeof original;
 }
@@ -41,7 +55,7 @@ if (dialect === 'mysql') {
   const proto = mysql.Connection.prototype as unknown as { query: (...a: unknown[]) => unknown };
   const original = proto.query;
   proto.query = function (this: unknown, ...a: unknown[]) {
-    statements += 1;
+    count(a[0]);
     return original.apply(this, a);
   };
 }
@@ -53,6 +67,8 @@ const SERVER_COUNTERS = [
   'Queries',
   'Questions',
   'Handler_read_key',
+  'Handler_read_next',
+  'Handler_read_rnd_next',
   'Handler_update',
   'Handler_write',
   'Innodb_os_log_fsyncs',
@@ -107,6 +123,7 @@ try {
     const g0 = await counters();
     const m0 = serverCpuUs();
     const s0 = statements;
+    const k0 = new Map(kinds);
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     await once();
@@ -123,6 +140,9 @@ try {
         userUsPerAtom: Math.round(cpu.user / N),
         systemUsPerAtom: Math.round(cpu.system / N),
         statementsPerAtom: Number(((statements - s0) / N).toFixed(3)),
+        byKind: Object.fromEntries(
+          [...kinds].filter(([k, v]) => v > (k0.get(k) ?? 0)).map(([k, v]) => [k, Number(((v - (k0.get(k) ?? 0)) / N).toFixed(3))]),
+        ),
         atomsPerSec: Math.round(N / seconds),
         commits: engine.stats.commits,
         ...(dialect === 'mysql' ? { server, serverCpuUsPerAtom: Math.round((m1 - m0) / N) } : {}),
