@@ -24,6 +24,13 @@
  * (`idx BETWEEN lowest AND highest successor`), which every plan uses as an index condition.
  * Without the range, `idx = ANY($6)` alone was planned as a filter over all the run's atoms
  * (estimates taken while the table was small), so the cost per atom grew with the flow.
+ * The completed atom's state is compared with a column of a MATERIALIZED CTE (`held`), not
+ * with the literal 'RUNNING', which implies the predicate of the partial index
+ * `atoms_running`: with statistics taken while no atom was running (a quiet moment, or a
+ * large table whose sample holds none), the generic plans of this statement and of the batch
+ * below read the atom through that index, that is every running atom of every engine for
+ * each completion (test/integration/store/postgres-plans.test.ts; the finish statement
+ * below, for the same reason).
  */
 import type { JsonValue } from '../../core/json.js';
 import type {
@@ -42,10 +49,13 @@ import { claimWithRun, withRunRows } from './claims.js';
 export const FAST_SUCCESS_SQL = `
 WITH r AS (
   SELECT id, status, pending_atoms, row_version FROM {p}runs WHERE id = $1 FOR UPDATE
+), h AS MATERIALIZED (
+  SELECT 'RUNNING'::text AS held
 ), a AS (
   UPDATE {p}atoms SET state = 'SUCCESS', result = $4::jsonb, journal = $5::jsonb, claimed_by = NULL,
          wait_kind = NULL, wait_ref = NULL, updated_at = now()
-  WHERE run_id = $1 AND idx = $2 AND epoch = $3 AND state = 'RUNNING' AND NOT revert_requested
+  FROM h
+  WHERE run_id = $1 AND idx = $2 AND epoch = $3 AND state = h.held AND NOT revert_requested
     AND EXISTS (SELECT 1 FROM r WHERE status IN ('PENDING', 'RUNNING') AND pending_atoms > 1)
   RETURNING idx
 ), s AS (
@@ -158,13 +168,13 @@ function freedSlotClaims(engine: string, limit: string): string {
 export const FAST_BATCH_SQL = `
 WITH r AS (
   SELECT id, status, pending_atoms, row_version FROM {p}runs WHERE id = $1 FOR UPDATE
-), n AS (
-  SELECT * FROM unnest($2::int[], $3::bigint[], $4::text[], $5::text[]) AS n(idx, epoch, result, journal)
+), n AS MATERIALIZED (
+  SELECT *, 'RUNNING'::text AS held FROM unnest($2::int[], $3::bigint[], $4::text[], $5::text[]) AS n(idx, epoch, result, journal)
 ), a AS (
   UPDATE {p}atoms t SET state = 'SUCCESS', result = n.result::jsonb, journal = n.journal::jsonb, claimed_by = NULL,
          wait_kind = NULL, wait_ref = NULL, updated_at = now()
   FROM n
-  WHERE t.run_id = $1 AND t.idx BETWEEN $12 AND $13 AND t.idx = n.idx AND t.epoch = n.epoch AND t.state = 'RUNNING' AND NOT t.revert_requested
+  WHERE t.run_id = $1 AND t.idx BETWEEN $12 AND $13 AND t.idx = n.idx AND t.epoch = n.epoch AND t.state = n.held AND NOT t.revert_requested
     AND EXISTS (SELECT 1 FROM r WHERE status IN ('PENDING', 'RUNNING') AND pending_atoms > $6)
   RETURNING t.idx, t.epoch
 ), d AS (

@@ -1,6 +1,7 @@
 /**
  * PostgreSQL: the named statements of a draining queue (the claim, and the fast finish that
- * also claims for the slots it frees) take their atoms by key whatever the statistics say.
+ * also claims for the slots it frees) and of the fast completions (one atom, a batch of one
+ * run's atoms) take their atoms by key whatever the statistics say.
  * Their generic plans are made once per connection, from statistics that a queue always
  * outruns: here taken while every atom was READY and none RUNNING, the case in which the
  * finish statement read the finished atoms through `atoms_running` (every running atom for
@@ -10,7 +11,15 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLAIM_SQL } from '../../../src/store/postgres/claims.js';
-import { FAST_FINISH_ONE_SQL, FAST_FINISH_SQL, fastFinishParams } from '../../../src/store/postgres/fast-success.js';
+import {
+  FAST_BATCH_SQL,
+  FAST_FINISH_ONE_SQL,
+  FAST_FINISH_SQL,
+  FAST_SUCCESS_SQL,
+  fastBatchParams,
+  fastFinishParams,
+  fastSuccessParams,
+} from '../../../src/store/postgres/fast-success.js';
 import type { ClaimedAtom, Store } from '../../../src/store/store.js';
 import { createTestStore, testDialects, type TestStore } from '../../helpers/databases.js';
 import { newRun } from '../../helpers/graphs.js';
@@ -43,8 +52,10 @@ describe.runIf(testDialects().includes('postgres'))('PostgreSQL generic plans of
     return plan.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
   }
 
-  /** 2,000 one-atom runs, ANALYZEd while all their atoms were READY, then 64 claimed (RUNNING) */
+  /** on empty tables, 2,000 one-atom runs, ANALYZEd while all their atoms were READY, then 64 claimed (RUNNING) */
   async function drainingQueue() {
+    // each test from an empty queue: atoms an earlier test left RUNNING would be in the statistics
+    await client.query('TRUNCATE stoker_events, stoker_atoms, stoker_runs CASCADE');
     for (let i = 0; i < 4; i++) await store.startRuns(Array.from({ length: 500 }, () => newRun({ predecessors: [[]] })));
     await client.query('ANALYZE');
     const claims = await store.claimAtoms('e1', 64);
@@ -55,6 +66,24 @@ describe.runIf(testDialects().includes('postgres'))('PostgreSQL generic plans of
   const finishOf = (c: ClaimedAtom) => ({ runId: c.runId, index: c.index, epoch: c.epoch, result: null, journal: [], outputs: {} });
   const FINISH_TYPES = ['text[]', 'int[]', 'bigint[]', 'text[]', 'text[]', 'text[]', 'text', 'int'];
   const FINISH_ONE_TYPES = ['text', 'int', 'bigint', 'text', 'text', 'text', 'text', 'int'];
+  const SUCCESS_TYPES = ['text', 'int', 'bigint', 'jsonb', 'jsonb', 'int[]', 'int', 'text', 'int', 'int'];
+  const BATCH_TYPES = [
+    'text',
+    'int[]',
+    'bigint[]',
+    'text[]',
+    'text[]',
+    'int',
+    'int[]',
+    'int[]',
+    'int[]',
+    'text',
+    'int',
+    'int',
+    'int',
+    'int',
+    'int',
+  ];
 
   it('the fast finish takes each finished atom by its key and the claimed ones by ctid', async (ctx) => {
     if (!db) return ctx.skip();
@@ -78,5 +107,20 @@ describe.runIf(testDialects().includes('postgres'))('PostgreSQL generic plans of
     const plan = await genericPlan('claim', CLAIM_SQL, ['e1', 64], ['text', 'int']);
     expect(plan).not.toMatch(/Seq Scan on stoker_atoms/);
     expect(plan).toMatch(/Tid Scan on stoker_atoms/);
+  });
+
+  it('the fast success and the fast batch take the completed atoms by their key', async (ctx) => {
+    if (!db) return ctx.skip();
+    const [c] = await drainingQueue();
+    const step = { index: c!.index, epoch: c!.epoch, result: null, journal: [], successors: [1] };
+    const success = fastSuccessParams({ runId: c!.runId, ...step, claim: 1, engineId: 'e1' });
+    const batch = fastBatchParams({ runId: c!.runId, successes: [step], claim: [1], engineId: 'e1', claimMore: 4 });
+    for (const plan of [
+      await genericPlan('success', FAST_SUCCESS_SQL, success, SUCCESS_TYPES),
+      await genericPlan('batch', FAST_BATCH_SQL, batch, BATCH_TYPES),
+    ]) {
+      expect(plan).not.toMatch(/atoms_running/);
+      expect(plan).not.toMatch(/Seq Scan on stoker_atoms/);
+    }
   });
 });
