@@ -30,7 +30,7 @@ import {
   type RunJson,
 } from '../test/e2e/cli/harness.js';
 import { createTestStore, type Dialect } from '../test/helpers/databases.js';
-import { progressFor, round } from './common.js';
+import { openCommitReference, progressFor, round, type CommitReference } from './common.js';
 
 export interface CliBenchRow {
   dialect: string;
@@ -41,11 +41,19 @@ export interface CliBenchRow {
   atomsPerSec: number;
   /** from spawning `stoker run` until the run was seen finished (or the command exited) */
   wallSeconds: number;
+  /**
+   * e) linear on PostgreSQL and MySQL/MariaDB: the database's one-client commit rate
+   * (pgbench, mysqlslap) measured for {@link BESIDE_SECONDS} s just before each linear run,
+   * and the run's atoms/s over it; `ratio` is the median of those ratios
+   */
+  beside?: { tool: string; tps: number[]; ratios: number[]; ratio: number };
   note?: string;
 }
 
 const LINEAR = 5000;
 const UNORDERED = 1000;
+/** seconds of the one-client reference taken before each e) linear run (bench/common.ts, CommitReference) */
+const BESIDE_SECONDS = 2;
 
 /** The bench's flows module, importing the built package as a user's module would. */
 function flowsModule(built: Built, dir: string): string {
@@ -147,25 +155,35 @@ async function withEngineProcess(
     // two linear runs of 5,000: the engine process has executed 10,000 atoms before any figure
     for (let i = 0; i < 2; i++) await startAndWatch(built, url, flows, cwd, `linear${LINEAR}`);
     progress(`${dialect}: engine process warmed up (10,000 atoms)`);
-    const linearRuns: { seconds: number; wall: number }[] = [];
-    for (let i = 0; i < (quick ? 1 : 3); i++) {
-      const { run, wallSeconds } = await startAndWatch(built, url, flows, cwd, `linear${LINEAR}`);
-      linearRuns.push({ seconds: durationOf(run), wall: wallSeconds });
+    const linearRuns: { seconds: number; wall: number; besideTps?: number }[] = [];
+    const reference = await besideReference(dialect, progress);
+    try {
+      for (let i = 0; i < (quick ? 1 : 3); i++) {
+        const besideTps = reference ? round(await reference.rate(1, BESIDE_SECONDS), 0) : undefined;
+        const { run, wallSeconds } = await startAndWatch(built, url, flows, cwd, `linear${LINEAR}`);
+        linearRuns.push({ seconds: durationOf(run), wall: wallSeconds, ...(besideTps ? { besideTps } : {}) });
+      }
+    } finally {
+      await reference?.close();
     }
-    linearRuns.sort((a, b) => a.seconds - b.seconds);
-    const median = linearRuns[linearRuns.length >> 1]!;
-    rows.push(
-      row(
-        dialect,
-        `e) linear ${LINEAR}: stoker engine (defaults) + stoker run`,
-        LINEAR,
-        median.seconds,
-        median.wall,
-        linearRuns.length > 1
-          ? `median of ${linearRuns.length} (${linearRuns.map((r) => Math.round(LINEAR / r.seconds)).join(', ')} atoms/s)`
-          : undefined,
-      ),
+    const rates = linearRuns.map((r) => Math.round(LINEAR / r.seconds));
+    const byDuration = [...linearRuns].sort((a, b) => a.seconds - b.seconds);
+    const median = byDuration[byDuration.length >> 1]!;
+    const linear = row(
+      dialect,
+      `e) linear ${LINEAR}: stoker engine (defaults) + stoker run`,
+      LINEAR,
+      median.seconds,
+      median.wall,
+      linearRuns.length > 1 ? `median of ${linearRuns.length} (${rates.join(', ')} atoms/s)` : undefined,
     );
+    const tps = linearRuns.flatMap((r) => (r.besideTps ? [r.besideTps] : []));
+    if (reference && tps.length === linearRuns.length) {
+      const ratios = linearRuns.map((r, i) => round(rates[i]! / r.besideTps!, 3));
+      const ratio = [...ratios].sort((a, b) => a - b)[ratios.length >> 1]!;
+      linear.beside = { tool: reference.tool, tps, ratios, ratio };
+    }
+    rows.push(linear);
     const un = await startAndWatch(built, url, flows, cwd, `unordered${UNORDERED}`);
     rows.push(
       row(dialect, `e) unordered ${UNORDERED}: stoker engine (defaults) + stoker run`, UNORDERED, durationOf(un.run), un.wallSeconds),
@@ -177,6 +195,17 @@ async function withEngineProcess(
     if (exit.code !== 0) progress(`${dialect}: stoker engine exited ${exit.code}: ${exit.stderr.slice(-500)}`);
   }
   return rows;
+}
+
+/** The dialect's one-client reference for e) linear, or null (SQLite has none; a tool missing is a progress line). */
+async function besideReference(dialect: string, progress: (msg: string) => void): Promise<CommitReference | null> {
+  if (dialect !== 'postgres' && dialect !== 'mysql') return null;
+  try {
+    return await openCommitReference(dialect);
+  } catch (e) {
+    progress(`${dialect}: no reference beside the linear runs: ${(e as Error).message.split('\n')[0]}`);
+    return null;
+  }
 }
 
 async function runWaitAlone(

@@ -17,99 +17,143 @@ export function progressFor(tag: string): (msg: string) => void {
   return (msg) => process.stderr.write(`[${tag} ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
+/** The databases' own one-row commit rates, measured by their own tools. */
+export type ReferenceDialect = 'postgres' | 'mysql';
+
 /**
- * pgbench, one-row UPDATE per transaction, 1 and 16 clients: the machine's commit ceiling.
- * Returns `{ 'pgbench one-row UPDATE, 1 client (tps)': …, '… 16 clients (tps)': … }`, or
- * `{}` (after a progress line) when pgbench or the server is not available.
+ * A one-row-commit reference that can be measured again and again in one run: its tool's
+ * database is made once (and dropped by `close`). `rate(clients, seconds)` runs the tool for
+ * about that long and returns its transactions per second.
+ *
+ * - PostgreSQL: pgbench, one-row UPDATE per transaction (bench/one-row-update.sql) on
+ *   `pgbench -i -s 1`'s accounts.
+ * - MySQL/MariaDB: mysqlslap, one-row autocommit UPDATE by a random primary key on a table of
+ *   100,000 rows. mysqlslap binds no parameters, so the key is drawn in a one-row derived
+ *   table the UPDATE joins on the primary key (`WHERE id = FLOOR(RAND() * …)` would scan the
+ *   table, RAND() being evaluated per row); EXPLAIN shows a `const` primary-key lookup. The
+ *   count of queries is sized from a short first run, since mysqlslap takes a count, not a
+ *   duration.
+ *
+ * Why again and again: at one client both tools wait mostly for the disk's flush, whose
+ * latency on this machine doubles or halves within the hour (pgbench 2,544 then 4,831 tps 30
+ * minutes later), while Stoker's rates move little. A ratio is only meaningful against the
+ * reference taken beside it (bench/cli.ts measures one before each linear run it reports).
  */
-export function pgbenchReference(quick: boolean, progress: (msg: string) => void): Record<string, number> {
-  const reference: Record<string, number> = {};
-  const dbName = `stoker_bench_ref_${process.pid}`;
+export interface CommitReference {
+  /** the tool, for labels: `pgbench` or `mysqlslap` */
+  readonly tool: string;
+  rate(clients: number, seconds: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function openCommitReference(dialect: ReferenceDialect): Promise<CommitReference> {
+  return dialect === 'postgres' ? openPgbench() : openMysqlslap();
+}
+
+async function openPgbench(): Promise<CommitReference> {
+  const dbName = `stoker_bench_ref_${process.pid}_${Date.now().toString(36)}`;
   const env = { ...process.env, PGHOST: '127.0.0.1', PGUSER: 'postgres' };
-  try {
-    execFileSync('createdb', [dbName], { env, stdio: 'ignore' });
-    execFileSync('pgbench', ['-i', '-s', '1', '-q', dbName], { env, stdio: 'ignore' });
-    const script = join(process.cwd(), 'bench', 'one-row-update.sql');
-    for (const clients of [1, 16]) {
-      const out = execFileSync(
-        'pgbench',
-        ['-n', '-f', script, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', quick ? '3' : '8', dbName],
-        { env, encoding: 'utf8' },
-      );
-      const m = /tps = ([\d.]+)/.exec(out);
-      if (m) reference[`pgbench one-row UPDATE, ${clients} client${clients > 1 ? 's' : ''} (tps)`] = round(Number(m[1]), 0);
-      progress(`pgbench ${clients} clients: ${m?.[1] ?? '?'} tps`);
-    }
-  } catch (e) {
-    progress(`SKIP pgbench reference: ${(e as Error).message.split('\n')[0]}`);
-  } finally {
+  const drop = (): void => {
     try {
       execFileSync('dropdb', ['--if-exists', dbName], { env, stdio: 'ignore' });
     } catch {
       /* best effort */
     }
+  };
+  try {
+    execFileSync('createdb', [dbName], { env, stdio: 'ignore' });
+    execFileSync('pgbench', ['-i', '-s', '1', '-q', dbName], { env, stdio: 'ignore' });
+  } catch (e) {
+    drop();
+    throw e;
   }
-  return reference;
+  const script = join(import.meta.dirname, 'one-row-update.sql');
+  return {
+    tool: 'pgbench',
+    rate: async (clients, seconds) => {
+      const out = execFileSync(
+        'pgbench',
+        ['-n', '-f', script, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), dbName],
+        { env, encoding: 'utf8' },
+      );
+      const m = /tps = ([\d.]+)/.exec(out);
+      if (!m) throw new Error(`unexpected pgbench output: ${out.trim().split('\n').at(-1) ?? ''}`);
+      return Number(m[1]);
+    },
+    close: async () => drop(),
+  };
 }
 
-/**
- * mysqlslap, one-row autocommit UPDATE by a random primary key on a table of 100,000 rows,
- * 1 and 16 clients, in a database of its own (created and dropped here): MariaDB's commit
- * ceiling, measured as pgbench measures PostgreSQL's. mysqlslap binds no parameters, so the
- * key is drawn in a one-row derived table the UPDATE joins on the primary key (`WHERE id =
- * FLOOR(RAND() * …)` would scan the table, RAND() being evaluated per row); EXPLAIN shows a
- * `const` primary-key lookup. Each count of queries is sized from a short first run to take
- * about as long as pgbench's runs (3 s with `quick`, else 8 s). Returns `{ 'mysqlslap one-row
- * UPDATE, 1 client (tps)': …, '… 16 clients (tps)': … }`, or `{}` (after a progress line)
- * when mysqlslap or the server is not available.
- */
-export async function mysqlslapReference(quick: boolean, progress: (msg: string) => void): Promise<Record<string, number>> {
-  const reference: Record<string, number> = {};
-  const db = await createTestStore('mysql', { migrate: false }).catch((e: unknown) => {
-    progress(`SKIP mysqlslap reference: ${(e as Error).message.split('\n')[0]}`);
-    return null;
-  });
-  if (!db) return reference;
+async function openMysqlslap(): Promise<CommitReference> {
+  const db = await createTestStore('mysql', { migrate: false });
+  if (!db) throw new Error('MariaDB is not reachable');
   try {
-    const u = new URL(db.url);
-    const database = decodeURIComponent(u.pathname.slice(1));
     await db.exec('CREATE TABLE bench_accounts (id INT NOT NULL PRIMARY KEY, balance INT NOT NULL DEFAULT 0) ENGINE=InnoDB');
     // MariaDB's sequence engine: the 100,000 rows in one statement
     await db.exec('INSERT INTO bench_accounts (id) SELECT seq FROM seq_1_to_100000');
-    const env = { ...process.env, MYSQL_PWD: decodeURIComponent(u.password) };
-    const slap = (clients: number, queries: number): number => {
-      const out = execFileSync(
-        'mysqlslap',
-        [
-          `--host=${u.hostname}`,
-          `--port=${u.port || '3306'}`,
-          `--user=${decodeURIComponent(u.username) || 'root'}`,
-          `--create-schema=${database}`,
-          '--no-drop',
-          `--concurrency=${clients}`,
-          '--iterations=1',
-          `--number-of-queries=${queries}`,
-          '--query=UPDATE bench_accounts JOIN (SELECT FLOOR(1 + RAND() * 100000) AS k) r ON bench_accounts.id = r.k SET balance = balance + 1',
-        ],
-        { env, encoding: 'utf8' },
-      );
-      const m = /Average number of seconds to run all queries: ([\d.]+) seconds/.exec(out);
-      if (!m || Number(m[1]) <= 0) throw new Error(`unexpected mysqlslap output: ${out.trim().split('\n')[0] ?? ''}`);
-      return queries / Number(m[1]);
-    };
-    const seconds = quick ? 3 : 8;
-    for (const clients of [1, 16]) {
+  } catch (e) {
+    await db.drop();
+    throw e;
+  }
+  const u = new URL(db.url);
+  const database = decodeURIComponent(u.pathname.slice(1));
+  const env = { ...process.env, MYSQL_PWD: decodeURIComponent(u.password) };
+  const slap = (clients: number, queries: number): number => {
+    const out = execFileSync(
+      'mysqlslap',
+      [
+        `--host=${u.hostname}`,
+        `--port=${u.port || '3306'}`,
+        `--user=${decodeURIComponent(u.username) || 'root'}`,
+        `--create-schema=${database}`,
+        '--no-drop',
+        `--concurrency=${clients}`,
+        '--iterations=1',
+        `--number-of-queries=${queries}`,
+        '--query=UPDATE bench_accounts JOIN (SELECT FLOOR(1 + RAND() * 100000) AS k) r ON bench_accounts.id = r.k SET balance = balance + 1',
+      ],
+      { env, encoding: 'utf8' },
+    );
+    const m = /Average number of seconds to run all queries: ([\d.]+) seconds/.exec(out);
+    if (!m || Number(m[1]) <= 0) throw new Error(`unexpected mysqlslap output: ${out.trim().split('\n')[0] ?? ''}`);
+    return queries / Number(m[1]);
+  };
+  return {
+    tool: 'mysqlslap',
+    rate: async (clients, seconds) => {
       const probe = slap(clients, clients * 40);
       // --number-of-queries counts all clients' queries together
-      const queries = Math.max(clients * 100, Math.round((probe * seconds) / clients) * clients);
-      const tps = slap(clients, queries);
-      reference[`mysqlslap one-row UPDATE, ${clients} client${clients > 1 ? 's' : ''} (tps)`] = round(tps, 0);
-      progress(`mysqlslap ${clients} clients: ${round(tps, 0)} tps (${queries} queries)`);
+      return slap(clients, Math.max(clients * 100, Math.round((probe * seconds) / clients) * clients));
+    },
+    close: () => db.drop(),
+  };
+}
+
+/**
+ * The reference of a whole benchmark run: the dialect's tool at 1 and 16 clients, 3 s each
+ * with `quick`, else 8 s. Returns `{ '<tool> one-row UPDATE, 1 client (tps)': …, '… 16
+ * clients (tps)': … }`, or `{}` (after a progress line) when the tool or the server is not
+ * available.
+ */
+export async function commitReference(
+  dialect: ReferenceDialect,
+  quick: boolean,
+  progress: (msg: string) => void,
+): Promise<Record<string, number>> {
+  const reference: Record<string, number> = {};
+  const tool = dialect === 'postgres' ? 'pgbench' : 'mysqlslap';
+  let ref: CommitReference | null = null;
+  try {
+    ref = await openCommitReference(dialect);
+    for (const clients of [1, 16]) {
+      const tps = round(await ref.rate(clients, quick ? 3 : 8), 0);
+      reference[`${tool} one-row UPDATE, ${clients} client${clients > 1 ? 's' : ''} (tps)`] = tps;
+      progress(`${tool} ${clients} clients: ${tps} tps`);
     }
   } catch (e) {
-    progress(`SKIP mysqlslap reference: ${(e as Error).message.split('\n')[0]}`);
+    progress(`SKIP ${tool} reference: ${(e as Error).message.split('\n')[0]}`);
   } finally {
-    await db.drop();
+    await ref?.close();
   }
   return reference;
 }

@@ -42,7 +42,7 @@ import { Engine } from '../src/engine/engine.js';
 import { FlowRegistry } from '../src/flow/index.js';
 import { EngineProc, sleep } from '../test/chaos/harness.js';
 import { createTestStore, postgresAdminUrl, type TestStore } from '../test/helpers/databases.js';
-import { backendTicks, backendTicksSince, pgbenchReference, progressFor, round, TICK_US, writeResults } from './common.js';
+import { backendTicks, backendTicksSince, commitReference, progressFor, round, TICK_US, writeResults } from './common.js';
 import flows from './fixtures/engines-flows.js';
 
 const ENGINE_SCRIPT = join(import.meta.dirname, 'engine-process.ts');
@@ -397,7 +397,7 @@ async function main(): Promise<void> {
   const opt = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
   const quick = args.includes('--quick');
   const progress = progressFor('engines');
-  const reference = pgbenchReference(quick, progress);
+  const reference = await commitReference('postgres', quick, progress);
   const result = await benchEngines({
     quick,
     ...(opt('--runs') ? { runs: Number(opt('--runs')) } : {}),

@@ -28,7 +28,7 @@ import { Engine } from '../src/engine/engine.js';
 import { FlowRegistry, linear, task, unordered } from '../src/flow/index.js';
 import type { Store } from '../src/store/store.js';
 import { createTestStore, type TestStore } from '../test/helpers/databases.js';
-import { mysqlslapReference, pgbenchReference, progressFor, round, writeResults } from './common.js';
+import { commitReference, progressFor, round, writeResults } from './common.js';
 import { amqpMarkdown, benchAmqp, type AmqpResults } from './amqp.js';
 import { benchCli } from './cli.js';
 import { benchEngines, enginesMarkdown, type EnginesResult } from './engines.js';
@@ -353,7 +353,7 @@ function table(): string {
   }
   lines.push(
     '',
-    "a0) is the first linear run on the dialect in this process. a) is measured after a warm-up (one linear run of 10,000 atoms, not reported): a long-running engine; at 100 and 1,000 atoms it is the median of 9 and 5 runs. c) runs are queued before the engine starts; seconds run from its start until no run is open; start rates are reported below. e) and f) run the built CLI at its defaults (bench/cli.ts): seconds are the run's own, created → finished by the database's clock; the note gives the wall time from spawning `stoker run`, which includes that process's start." +
+    "a0) is the first linear run on the dialect in this process. a) is measured after a warm-up (one linear run of 10,000 atoms, not reported): a long-running engine; at 100 and 1,000 atoms it is the median of 9 and 5 runs. c) runs are queued before the engine starts; seconds run from its start until no run is open; start rates are reported below. e) and f) run the built CLI at its defaults (bench/cli.ts): seconds are the run's own, created → finished by the database's clock; the note gives the wall time from spawning `stoker run`, which includes that process's start, and for e) linear the one-client reference (pgbench, mysqlslap) taken for 2 s just before each of its runs, with each run's ratio to it: the disk's flush latency, which the one-client references mostly measure, moves within minutes, so that ratio is the one to read beside the run's." +
       (peersMeasured
         ? " The peers in the c) rows' notes drain the same number of queued no-op jobs (one job per run), their worker a process of its own, timed from the moment it is ready until no job is open (jobs/s and settings below)."
         : ''),
@@ -363,13 +363,16 @@ function table(): string {
   return lines.join('\n');
 }
 
-if (dialects.includes('postgres')) Object.assign(reference, pgbenchReference(quick, progress));
-if (dialects.includes('mysql')) Object.assign(reference, await mysqlslapReference(quick, progress));
+if (dialects.includes('postgres')) Object.assign(reference, await commitReference('postgres', quick, progress));
+if (dialects.includes('mysql')) Object.assign(reference, await commitReference('mysql', quick, progress));
 if (scenarios.includes('core')) for (const d of dialects) await benchDialect(d);
 if (scenarios.includes('cli')) {
   // e), f): the built CLI at its defaults, engine and `stoker run` in processes of their own (bench/cli.ts)
   for (const r of await benchCli({ dialects, quick, progress })) {
-    const note = `wall ${r.wallSeconds} s from spawning stoker run${r.note ? `; ${r.note}` : ''}`;
+    const beside = r.beside
+      ? `; ${r.beside.tool} 1 client just before each run: ${r.beside.tps.join(', ')} tps, ratios ${r.beside.ratios.join(', ')}: **${r.beside.ratio}** (median)`
+      : '';
+    const note = `wall ${r.wallSeconds} s from spawning stoker run${r.note ? `; ${r.note}` : ''}${beside}`;
     rows.push({
       dialect: r.dialect,
       scenario: r.scenario,
