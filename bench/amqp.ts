@@ -6,7 +6,8 @@
  *    starting to execute in an idle engine process, with the engine polling every second
  *    (the default) and either AMQP wake-ups or none. Without AMQP the engine hears the
  *    store's own wake-ups (on MariaDB a killed sleep, ARCHITECTURE.md protocol 6), else
- *    its poll.
+ *    its poll. Beside it, what one durable commit costs at such idle moments (FlushRow):
+ *    the start and the claim each wait for one, in turn.
  * 2. Remote workers on PostgreSQL ("Remote tasks"): the unordered flow of 1,000 remote
  *    no-op tasks (bench/fixtures/amqp-flows.ts) through one engine in this process and 1, 2
  *    and 4 `stoker worker` processes at their default settings, against the same flow
@@ -37,6 +38,7 @@ import { EngineProc, percentile, readEffects, sleep } from '../test/chaos/harnes
 import chaosFlows from '../test/fixtures/chaos-flows.js';
 import { createTestStore, type Dialect, type TestStore } from '../test/helpers/databases.js';
 import { createTestVhost } from '../test/helpers/rabbitmq.js';
+import mysql from 'mysql2/promise';
 import { progressFor, round, writeResults } from './common.js';
 import remoteFlows, { REMOTE_ATOMS, SLEEP_MS } from './fixtures/amqp-flows.js';
 
@@ -387,17 +389,87 @@ async function remoteWorkers(amqpUrl: string, quick: boolean): Promise<AmqpRemot
 
 export interface AmqpResults {
   idle: AmqpIdleRow[];
+  /** MariaDB's cost of one durable commit at idle moments (the floor of an idle start: two of them) */
+  flush: FlushRow[];
   remote: AmqpRemoteRow[];
   /** `uptime`'s load averages (1, 5, 15 min) when the bench started and ended */
   load: { start: number[]; end: number[] };
 }
 
-/** Idle start latency with and without AMQP wake-ups per dialect, then the remote-worker scenarios. */
+/**
+ * What one durable commit costs on this server while the path is idle, as in the idle starts
+ * (a start and a claim each end in one): a one-row autocommit UPDATE on a connection of its
+ * own, timed after a pause like those between starts (50–1,250 ms), the same UPDATE rolled
+ * back after such a pause (no flush), and the UPDATE committed back to back.
+ */
+export interface FlushRow {
+  dialect: Dialect;
+  n: number;
+  commitAfterPauseMs: number;
+  rollbackAfterPauseMs: number;
+  commitBackToBackMs: number;
+}
+
+async function flushCost(n: number): Promise<FlushRow | null> {
+  const db = await createTestStore('mysql', { migrate: false });
+  if (!db) return null;
+  const u = new URL(db.url);
+  const c = await mysql.createConnection({
+    host: u.hostname,
+    port: Number(u.port || 3306),
+    user: decodeURIComponent(u.username) || 'root',
+    password: decodeURIComponent(u.password),
+    database: decodeURIComponent(u.pathname.slice(1)),
+  });
+  try {
+    await c.query('CREATE TABLE flush_probe (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB');
+    await c.query('INSERT INTO flush_probe VALUES (1, 0)');
+    const update = 'UPDATE flush_probe SET n = n + 1 WHERE id = 1';
+    const timed = async (fn: () => Promise<unknown>): Promise<number> => {
+      const t0 = performance.now();
+      await fn();
+      return performance.now() - t0;
+    };
+    const afterPause: number[] = [];
+    const rolledBack: number[] = [];
+    const backToBack: number[] = [];
+    for (let i = 0; i < n; i++) {
+      await sleep(50 + Math.random() * 1200);
+      afterPause.push(await timed(() => c.query(update)));
+      await sleep(50 + Math.random() * 1200);
+      await c.query('START TRANSACTION');
+      rolledBack.push(await timed(() => c.query(update)));
+      await c.query('ROLLBACK');
+    }
+    for (let i = 0; i < n; i++) backToBack.push(await timed(() => c.query(update)));
+    const median = (xs: number[]): number =>
+      round(
+        percentile(
+          [...xs].sort((a, b) => a - b),
+          50,
+        ),
+        2,
+      );
+    return {
+      dialect: 'mysql',
+      n,
+      commitAfterPauseMs: median(afterPause),
+      rollbackAfterPauseMs: median(rolledBack),
+      commitBackToBackMs: median(backToBack),
+    };
+  } finally {
+    await c.end();
+    await db.drop();
+  }
+}
+
+/** Idle start latency with and without AMQP wake-ups per dialect (and MariaDB's flush cost), then the remote-worker scenarios. */
 export async function benchAmqp(options: { quick: boolean; dialects: readonly Dialect[]; only?: 'idle' | 'remote' }): Promise<AmqpResults> {
   const load = { start: loadavg().map((l) => round(l, 2)), end: [] as number[] };
   const broker = await createTestVhost();
-  if (!broker) return { idle: [], remote: [], load };
+  if (!broker) return { idle: [], flush: [], remote: [], load };
   const idle: AmqpIdleRow[] = [];
+  const flush: FlushRow[] = [];
   let remote: AmqpRemoteRow[] = [];
   try {
     if (options.only !== 'remote') {
@@ -407,6 +479,11 @@ export async function benchAmqp(options: { quick: boolean; dialects: readonly Di
           const row = await idleLatency(d, withAmqp, broker.url, options.quick ? 20 : 100);
           if (row) idle.push(row);
         }
+        if (d === 'mysql') {
+          progress('mysql: one-row commits after pauses, rolled back, back to back');
+          const row = await flushCost(options.quick ? 15 : 40);
+          if (row) flush.push(row);
+        }
       }
     }
     if (options.only !== 'idle') remote = await remoteWorkers(broker.url, options.quick);
@@ -414,7 +491,7 @@ export async function benchAmqp(options: { quick: boolean; dialects: readonly Di
     await broker.drop();
   }
   load.end = loadavg().map((l) => round(l, 2));
-  return { idle, remote, load };
+  return { idle, flush, remote, load };
 }
 
 export function amqpMarkdown(r: AmqpResults): string {
@@ -428,6 +505,11 @@ export function amqpMarkdown(r: AmqpResults): string {
         `| ${i.dialect} | ${i.mode === 'amqp' ? 'AMQP' : 'none (store wake-ups, poll 1 s)'} | ${i.medianMs} / ${i.p99Ms} / ${i.maxMs} | ${i.afterCommitMedianMs} / ${i.afterCommitP99Ms} | ${i.startRunMedianMs} | ${i.hops ? `${i.hops.heardMs} / +${i.hops.claimSentMs} / +${i.hops.claimedMs} / +${i.hops.executingMs}` : ''} | ${i.n} |`,
     ),
   ];
+  for (const f of r.flush)
+    out.push(
+      '',
+      `${f.dialect}: one-row autocommit UPDATE after a pause of 50–1,250 ms: median ${f.commitAfterPauseMs} ms; the same rolled back (no flush): ${f.rollbackAfterPauseMs} ms; committed back to back: ${f.commitBackToBackMs} ms (n = ${f.n} each). An idle start waits for two such commits in turn, its start's and its claim's.`,
+    );
   if (r.remote.length > 0) {
     out.push(
       '',
