@@ -391,6 +391,8 @@ export class Engine {
     // handed back before the rest stops (the peer watch's end can take a round trip or
     // more): what it held is claimable by the others at once
     await core.store.requeueEngine(core.id).catch((e) => core.emitError(e));
+    // a store wake-up its starts (child runs) left waiting goes out before the store closes
+    await this.client.flush();
     core.timersStopped = true;
     this.lease.stop();
     core.remoteWaits?.stop();

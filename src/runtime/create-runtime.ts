@@ -288,6 +288,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       stopped ??= (async () => {
         const timeoutMs = stopOptions.timeoutMs ?? RUNTIME_DEFAULTS.stopTimeoutMs;
         await Promise.all(engines.map((e) => e.stop({ drain: stopOptions.drain ?? true, timeoutMs })));
+        await client.flush();
         await amqp?.close();
         if (ownsStore) await store.close();
       })();

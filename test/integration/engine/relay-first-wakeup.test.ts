@@ -3,12 +3,13 @@
  * message goes out first. On MySQL/MariaDB the store's own wake-up (a PROCESSLIST scan and
  * a `KILL QUERY` per listener, `Wakeups.deferInStarts`) would otherwise run inside the
  * start's call, delaying the relay's message by its length; there the start goes without it
- * and the client sends it after the relay's. Elsewhere the store's wake-up stays in the start
- * (PostgreSQL's NOTIFY at commit, SQLite's wake file). Either way an engine listening only to
- * the store is still woken by the start.
+ * and the client sends it STORE_FOLLOW_UP_MS after the relay's (`flush` at once), one for the
+ * starts of that window. Elsewhere the store's wake-up stays in the start (PostgreSQL's
+ * NOTIFY at commit, SQLite's wake file). Either way an engine listening only to the store is
+ * still woken by the start.
  */
 import { expect, it } from 'vitest';
-import { RunClient } from '../../../src/engine/run-client.js';
+import { RunClient, STORE_FOLLOW_UP_MS } from '../../../src/engine/run-client.js';
 import { WakeHub, type WakeRelay } from '../../../src/engine/wake-hub.js';
 import { FlowRegistry, linear, task } from '../../../src/flow/index.js';
 import { describeEachDialect } from '../../helpers/databases.js';
@@ -43,10 +44,22 @@ await describeEachDialect('relay-first wake-up of a start', (ctx) => {
       const client = new RunClient({ store: starter, flows: flows(), wakeHub: hub });
       const before = woken;
       await client.startRun('one', {});
-      // deferred where the store's wake-up is slow (MySQL/MariaDB), in the start elsewhere
-      expect(order).toEqual(ctx.dialect === 'mysql' ? ['relay', 'store'] : ['relay']);
+      await client.startRun('one', {});
+      // deferred where the store's wake-up is slow (MySQL/MariaDB), in the start elsewhere:
+      // not yet sent when the start returns, then one for both starts
+      expect(order).toEqual(['relay', 'relay']);
+      const deferred = ctx.dialect === 'mysql';
+      for (let i = 0; i < 2000 && order.length < (deferred ? 3 : 2); i++) await sleep(1);
+      await sleep(STORE_FOLLOW_UP_MS * 3);
+      expect(order).toEqual(deferred ? ['relay', 'relay', 'store'] : ['relay', 'relay']);
       for (let i = 0; i < 2000 && woken === before; i++) await sleep(1);
       expect(woken).toBeGreaterThan(before);
+
+      // flush sends a waiting one at once (the runtime and engines do when they stop)
+      order.length = 0;
+      await client.startRun('one', {});
+      await client.flush();
+      expect(order).toEqual(deferred ? ['relay', 'store'] : ['relay']);
 
       // without a relay, every dialect wakes in the start itself, as before
       order.length = 0;
@@ -60,7 +73,8 @@ await describeEachDialect('relay-first wake-up of a start', (ctx) => {
       // a keyed start (the shared transaction) follows the same rule
       order.length = 0;
       await client.startRun('one', {}, { key: 'k1' });
-      expect(order).toEqual(ctx.dialect === 'mysql' ? ['relay', 'store'] : ['relay']);
+      await client.flush();
+      expect(order).toEqual(deferred ? ['relay', 'store'] : ['relay']);
     } finally {
       detach();
       await unsubscribe();
