@@ -63,32 +63,6 @@ export class ClaimLoop {
     core.slotFreed = () => {
       if (this.shortOfSlots) this.wake();
     };
-    core.claimBeside = (n) => this.claimBeside(n);
-  }
-
-  /**
-   * A claim of `n` atoms made beside the loop, with the loop's bookkeeping: for the slots a
-   * completion frees while it is being committed (EngineCore.claimBeside). Its atoms are
-   * launched before it resolves, so that whatever counts slots next counts them.
-   */
-  private async claimBeside(n: number): Promise<void> {
-    const core = this.core;
-    if (n <= 0 || core.stopping || core.fencedOut || !core.leaseValid()) return;
-    try {
-      const claims = await core.store.claimAtoms(core.id, n);
-      for (const c of claims) core.faultPoint('after-claim-commit', { runId: c.runId, atom: c.index });
-      core.stats.claims += 1;
-      if (claims.length > 0) core.stats.claimCommits += 1;
-      else core.stats.emptyClaims += 1;
-      core.stats.claimed += claims.length;
-      for (const c of claims) this.launch(c);
-      // it took all it asked for: ready work may be left, for the loop once a slot frees
-      if (claims.length === n) this.shortOfSlots = true;
-    } catch (e) {
-      // as in the loop: the claim may have committed although no answer came
-      core.emitError(e);
-      core.fenceSelf('claim outcome unknown');
-    }
   }
 
   start(): void {

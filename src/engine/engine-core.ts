@@ -74,13 +74,6 @@ export class EngineCore {
    * its last claim may have left ready work behind (set by the claim loop).
    */
   slotFreed: () => void = () => undefined;
-  /**
-   * Claims up to `n` atoms at once, beside the claim loop, and launches them; resolves once
-   * they are launched (set by the claim loop). For the slots a completion in flight frees
-   * when its statement does not claim for them itself (fast-commits.ts, a run other engines
-   * commit to as well).
-   */
-  claimBeside: (n: number) => Promise<void> = () => Promise.resolve();
   /** where remote tasks go (docs/amqp.md); null: every task runs here, `remote` or not */
   remote: RemoteExecutor | null = null;
   /** announces atoms parked until a due time within the poll interval, when due (protocol 6) */

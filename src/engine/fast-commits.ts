@@ -40,17 +40,6 @@ export class FastCommits {
     // change nothing, at the cost of a round trip.
     if (ctx.hasDeciders || ctx.finalAtom === only.claim.index) return null;
     const successors = ctx.graph.atoms[only.claim.index]?.successors ?? [];
-    const slots = this.core.stopping || this.core.fencedOut ? 0 : slotsFreedBy(this.core, batch);
-    // In a run other engines commit to as well, the slot is claimed for beside this statement,
-    // at once, when no successor can take it without other atoms: the statement may wait for
-    // the run's lock (held by the other engine until its commit), and a claim after it would
-    // wait too (see batchOfOneRun). A successor it then makes ready is announced, not claimed.
-    const beside =
-      slots > 0 &&
-      this.versions.get(only.claim.runId)?.shared === true &&
-      successors.every((s) => (ctx.graph.atoms[s]?.predecessors.length ?? 0) > 1)
-        ? this.core.claimBeside(slots)
-        : null;
     const r: FastSuccessResult = await this.core.store.fast
       .completeSuccess({
         runId: only.claim.runId,
@@ -59,7 +48,7 @@ export class FastCommits {
         result: only.outcome.result,
         journal: only.outcome.journal,
         successors,
-        claim: beside || slots === 0 ? null : (successors[0] ?? null),
+        claim: this.core.stopping || this.core.fencedOut || slotsFreedBy(this.core, batch) === 0 ? null : (successors[0] ?? null),
         engineId: this.core.id,
       })
       // The statement may have committed (with a claim) although we got no answer: give the
@@ -69,8 +58,6 @@ export class FastCommits {
         this.core.fenceSelf('fast completion outcome unknown');
         return { handled: false, claimed: null, madeReady: 0 };
       });
-    // the atoms claimed beside are launched before anything counts slots again
-    await beside;
     if (!r.handled) return null;
     this.noteVersion(only.claim.runId, r.runVersion);
     return { ...emptyResult(), continuations: r.claimed ? [r.claimed] : [], madeReady: r.madeReady };
@@ -102,13 +89,10 @@ export class FastCommits {
     const slots = stopping ? 0 : slotsFreedBy(this.core, batch);
     const claim = [...new Set(successes.flatMap((s) => s.successors))].filter((i) => !inBatch.has(i)).slice(0, slots);
     // A run other engines commit to as well: the claims for the freed slots go in a claim
-    // statement of their own, not inside this statement, which holds the run's lock until it
-    // commits (ARCHITECTURE.md, "Cost per atom": engines sharing a run). That claim is sent
-    // beside this statement, at the same time: sent after its commit, it waited for the
-    // statement's wait for the run's lock (the other engine's commit) and its own commit.
+    // statement of their own after the commit, not inside this statement, which holds the
+    // run's lock until it commits (ARCHITECTURE.md, "Cost per atom": engines sharing a run).
     const shared = this.versions.get(runId)?.shared === true;
     const claimMore = shared ? 0 : slots - claim.length;
-    const beside = shared && slots > claim.length ? this.core.claimBeside(slots - claim.length) : null;
     let r: FastBatchResult;
     try {
       r = await this.core.store.fast.completeSuccesses({
@@ -122,15 +106,12 @@ export class FastCommits {
       // It may have committed (with claims) although we got no answer: as in single().
       this.core.emitError(e);
       this.core.fenceSelf('fast completion outcome unknown');
-      await beside;
       return null;
     }
-    // the atoms claimed beside are launched before anything counts slots again
-    await beside;
     if (r.written.length === 0) return null;
     this.noteVersion(runId, r.runVersion);
-    // the slots neither the statement nor a claim beside it claimed for: the claim loop claims for them
-    if (!beside && claimMore < slots - claim.length) this.core.wake();
+    // the slots the statement did not claim for: the claim loop claims for them
+    if (claimMore < slots - claim.length) this.core.wake();
     const written = new Set(r.written);
     const result: TransitionResult = {
       ...emptyResult(),

@@ -1,9 +1,9 @@
 /**
  * Engines sharing a run (ARCHITECTURE.md, "Cost per atom"): a batch completion that finds
  * the run row changed by another transaction since this engine's last batch leaves the
- * claims for its freed slots to a claim statement of its own, sent beside the completion
- * while it is committed, and the run still ends with every atom executed once, never more
- * atoms executing at once than the engine's concurrency. PostgreSQL: the only store whose
+ * claims for its freed slots to a claim statement of its own, and the run still ends with
+ * every atom executed once, never more atoms executing at once than the engine's
+ * concurrency. PostgreSQL: the only store whose
  * batch statement reports the run row's version.
  */
 import pg from 'pg';
@@ -83,7 +83,7 @@ describe.runIf(testDialects().includes('postgres'))('engines sharing a run (post
       expect(stats.executed).toBe(ATOMS);
       // about one claim statement per batch of 4 (25 batches), not a handful for the run
       expect(stats.claimCommits).toBeGreaterThanOrEqual(8);
-      // the claims beside a completion take only the slots it frees (its atoms have returned)
+      // the claims of their own take only the slots the completions freed
       expect(mostExecuting).toBeLessThanOrEqual(CONCURRENCY);
       expect(mostExecuting).toBeGreaterThan(1);
     } finally {
