@@ -8,7 +8,13 @@
  * 50) run by the same engine processes in the same run: the ratio of resource steps per
  * second to its atoms per second is the cost of orchestration.
  *
- *   node --import tsx bench/stacks.ts [--dialects sqlite,postgres] [--engines 1,2] [--sizes 100,1000,10000] [--quick]
+ *   node --import tsx bench/stacks.ts [--dialects sqlite,postgres] [--engines 1,2] [--sizes 100,1000,10000] [--quick] [--rounds N]
+ *
+ * `--rounds N` (default 1) runs each size's create, update and delete N times on the same
+ * engine processes, a new stack each round, and reports each round apart (`round`): the first
+ * round of the first size runs on engines that have run only the no-op reference, so every
+ * process still compiles the stack layer's code (V8) meanwhile; later rounds show the
+ * engines warm.
  *
  * (also part of `npm run bench`: `--scenarios stacks`).
  */
@@ -31,6 +37,8 @@ export interface StackBenchRow {
   dialect: string;
   engines: number;
   scenario: string;
+  /** 1: the first create/update/delete of this size on these engine processes (`--rounds`) */
+  round: number;
   resources: number;
   seconds: number;
   stepsPerSec: number;
@@ -112,7 +120,14 @@ async function reference(rt: Runtime, flow: string, atoms: number): Promise<numb
 }
 
 export async function benchStacks(
-  options: { dialects?: string[]; engines?: number[]; sizes?: number[]; quick?: boolean; progress?: (m: string) => void } = {},
+  options: {
+    dialects?: string[];
+    engines?: number[];
+    sizes?: number[];
+    quick?: boolean;
+    rounds?: number;
+    progress?: (m: string) => void;
+  } = {},
 ): Promise<StackBenchRow[]> {
   const progress = options.progress ?? progressFor('stacks');
   const sizes = options.sizes ?? (options.quick ? [100, 1000] : [100, 1000, 10_000]);
@@ -137,12 +152,13 @@ export async function benchStacks(
           logLevel: 'error',
         });
         const stacks = rt.stacks!;
-        const add = (scenario: string, resources: number, seconds: number, ref: number) => {
+        const add = (scenario: string, resources: number, seconds: number, ref: number, nth = 1) => {
           const stepsPerSec = round(resources / seconds, 0);
           rows.push({
             dialect,
             engines,
             scenario,
+            round: nth,
             resources,
             seconds: round(seconds, 2),
             stepsPerSec,
@@ -150,40 +166,42 @@ export async function benchStacks(
             ratio: round(stepsPerSec / ref, 2),
           });
           progress(
-            `${dialect}, ${engines} engine${engines > 1 ? 's' : ''}: ${scenario} ${resources}: ${round(seconds, 2)} s, ${stepsPerSec} steps/s, ${round(stepsPerSec / ref, 2)} of the no-op flow`,
+            `${dialect}, ${engines} engine${engines > 1 ? 's' : ''}: ${scenario} ${resources}${nth > 1 ? ` (round ${nth})` : ''}: ${round(seconds, 2)} s, ${stepsPerSec} steps/s, ${round(stepsPerSec / ref, 2)} of the no-op flow`,
           );
         };
         for (const n of sizes) {
           const ref = await reference(rt, `unordered${n}`, n);
-          const name = `g${n}`;
-          let id = '';
-          const create = await timed(
-            `create ${n}`,
-            async () => {
-              id = (await stacks.create(name, { template: group(n) })).id;
-              return settle(stacks, id);
-            },
-            'CREATE_COMPLETE',
-          );
-          add('group create', n, create, ref);
-          const update = await timed(
-            `update ${n}`,
-            async () => {
-              await stacks.update(name, { existing: true, parameters: { value: 'two' } });
-              return settle(stacks, id);
-            },
-            'UPDATE_COMPLETE',
-          );
-          add('group update (every value in place)', n, update, ref);
-          const del = await timed(
-            `delete ${n}`,
-            async () => {
-              await stacks.delete(name);
-              return settle(stacks, id);
-            },
-            'DELETE_COMPLETE',
-          );
-          add('group delete', n, del, ref);
+          for (let nth = 1; nth <= (options.rounds ?? 1); nth++) {
+            const name = nth === 1 ? `g${n}` : `g${n}r${nth}`;
+            let id = '';
+            const create = await timed(
+              `create ${n}`,
+              async () => {
+                id = (await stacks.create(name, { template: group(n) })).id;
+                return settle(stacks, id);
+              },
+              'CREATE_COMPLETE',
+            );
+            add('group create', n, create, ref, nth);
+            const update = await timed(
+              `update ${n}`,
+              async () => {
+                await stacks.update(name, { existing: true, parameters: { value: 'two' } });
+                return settle(stacks, id);
+              },
+              'UPDATE_COMPLETE',
+            );
+            add('group update (every value in place)', n, update, ref, nth);
+            const del = await timed(
+              `delete ${n}`,
+              async () => {
+                await stacks.delete(name);
+                return settle(stacks, id);
+              },
+              'DELETE_COMPLETE',
+            );
+            add('group delete', n, del, ref, nth);
+          }
         }
         // a chain takes a fifth of a second: one sample is mostly noise, so the median of
         // CHAIN_RUNS creates (each a new stack) against the median of as many reference runs
@@ -213,14 +231,14 @@ export async function benchStacks(
 
 export function stacksMarkdown(rows: readonly StackBenchRow[]): string {
   const lines = [
-    '| dialect | engine processes | scenario | resources | seconds | resource steps/s | no-op flow atoms/s | ratio |',
-    '|---|---|---|---|---|---|---|---|',
+    '| dialect | engine processes | scenario | round | resources | seconds | resource steps/s | no-op flow atoms/s | ratio |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.dialect} | ${r.engines} | ${r.scenario} | ${r.resources} | ${r.seconds} | ${r.stepsPerSec} | ${r.referenceAtomsPerSec} | ${r.ratio} |`,
+        `| ${r.dialect} | ${r.engines} | ${r.scenario} | ${r.round} | ${r.resources} | ${r.seconds} | ${r.stepsPerSec} | ${r.referenceAtomsPerSec} | ${r.ratio} |`,
     ),
     '',
-    'Engines are `stoker engine` processes at their default settings; the client (stack create/update/delete) is this process. The reference is a no-op flow of the same shape (unordered of N, linear of 50) run by the same engines in the same run; ratio = resource steps/s ÷ its atoms/s (the cost of orchestration).',
+    'Engines are `stoker engine` processes at their default settings; the client (stack create/update/delete) is this process. Round 1 is the first create/update/delete of each size on those processes (for the first size, V8 still compiling the stack layer code in each of them), later rounds (`--rounds`) the same again on the warm engines. The reference is a no-op flow of the same shape (unordered of N, linear of 50) run by the same engines in the same run; ratio = resource steps/s ÷ its atoms/s (the cost of orchestration).',
   ];
   return lines.join('\n');
 }
@@ -229,8 +247,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   if (args.includes('--help')) {
     process.stdout.write(
-      'node --import tsx bench/stacks.ts [--dialects sqlite,postgres] [--engines 1,2] [--sizes 100,1000,10000] [--quick]\n' +
-        '  --quick: sizes 100 and 1,000 (default: 100, 1,000 and 10,000); --sizes: these group sizes (unordered flows of 100, 1,000 and 10,000 exist)\n',
+      'node --import tsx bench/stacks.ts [--dialects sqlite,postgres] [--engines 1,2] [--sizes 100,1000,10000] [--quick] [--rounds N]\n' +
+        '  --quick: sizes 100 and 1,000 (default: 100, 1,000 and 10,000); --sizes: these group sizes (unordered flows of 100, 1,000 and 10,000 exist)\n' +
+        '  --rounds N: create, update and delete each size N times on the same engine processes (default 1), each round reported apart\n',
     );
     process.exit(0);
   }
@@ -241,8 +260,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const dialects = list('--dialects');
   const engines = list('--engines')?.map(Number);
   const sizes = list('--sizes')?.map(Number);
+  const rounds = Number(list('--rounds')?.[0] ?? '1');
   const rows = await benchStacks({
     quick: args.includes('--quick'),
+    rounds,
     ...(dialects ? { dialects } : {}),
     ...(engines ? { engines } : {}),
     ...(sizes ? { sizes } : {}),
