@@ -8,6 +8,7 @@
  * whose answer was lost may have committed: the engine then gives its id up.
  */
 import type { JsonValue } from '../core/json.js';
+import type { FlowGraph } from '../flow/graph.js';
 import { RunStatus } from '../store/states.js';
 import type { FastBatchResult, FastFinishResult, FastSuccessResult } from '../store/store.js';
 import type { EngineCore } from './engine-core.js';
@@ -39,6 +40,8 @@ export class FastCommits {
     // finishes()'s case, or the general path's for a child run. This statement would
     // change nothing, at the cost of a round trip.
     if (ctx.hasDeciders || ctx.finalAtom === only.claim.index) return null;
+    // not a step of a chain, with a slot to fill: batchOfOneRun's statement claims for it
+    if (!this.core.stopping && !this.core.fencedOut && this.fillsItsSlot(only, ctx.graph, slotsFreedBy(this.core, batch))) return null;
     const successors = ctx.graph.atoms[only.claim.index]?.successors ?? [];
     const r: FastSuccessResult = await this.core.store.fast
       .completeSuccess({
@@ -62,6 +65,23 @@ export class FastCommits {
     this.noteVersion(only.claim.runId, r.runVersion);
     return { ...emptyResult(), continuations: r.claimed ? [r.claimed] : [], madeReady: r.madeReady };
   }
+
+  /**
+   * Whether a lone success goes through the batch statement rather than the single one:
+   * it frees a slot (`slots` > 0) and is not a step of a chain (one successor that waits for
+   * it alone, which the single statement claims). The batch statement also claims for the
+   * freed slot, where the single one left it to a claim statement of its own after the
+   * commit: a second round trip and commit for every task that ends alone (tasks that take
+   * a while, resource steps; bench/claim-probe.ts counted 240 claims of one atom in the 263
+   * of a group of 1,000 created by one engine). Not for a run other engines commit to as
+   * well (the statement would hold the run's lock while it claims).
+   */
+  private fillsItsSlot(only: Completion, graph: FlowGraph, slots: number): boolean {
+    if (slots === 0 || this.versions.get(only.claim.runId)?.shared === true) return false;
+    const successors = graph.atoms[only.claim.index]?.successors ?? [];
+    return !(successors.length === 1 && graph.atoms[successors[0]!]?.predecessors.length === 1);
+  }
+
   /**
    * Several successes of one run without deciders go through the store's one-statement
    * batch path when it has one (PostgreSQL). null = use the general transaction for all;
@@ -69,12 +89,16 @@ export class FastCommits {
    */
   async batchOfOneRun(batch: Completion[]): Promise<{ result: TransitionResult; rest: Completion[] } | null> {
     const first = batch[0];
-    if (!first || batch.length < 2 || !this.core.store.fast) return null;
+    if (!first || !this.core.store.fast) return null;
     const runId = first.claim.runId;
     if (!batch.every((c) => c.claim.runId === runId && c.outcome.kind === 'success' && c.claim.state === 'RUNNING')) return null;
     const ctx = await this.core.runs.context(runId);
     if (ctx.hasDeciders) return null;
     const stopping = this.core.stopping || this.core.fencedOut;
+    // a lone success only when single() left it to this statement for the slot it frees
+    const lone = batch.length === 1;
+    if (lone && (stopping || ctx.finalAtom === first.claim.index || !this.fillsItsSlot(first, ctx.graph, slotsFreedBy(this.core, batch))))
+      return null;
     const inBatch = new Set(batch.map((c) => c.claim.index));
     const successes = batch.map((c) => {
       const outcome = c.outcome as Extract<Outcome, { kind: 'success' }>;
@@ -87,7 +111,14 @@ export class FastCommits {
       };
     });
     const slots = stopping ? 0 : slotsFreedBy(this.core, batch);
-    const claim = [...new Set(successes.flatMap((s) => s.successors))].filter((i) => !inBatch.has(i)).slice(0, slots);
+    // Claimed here: the successors that wait for nothing outside the batch. Each one named is
+    // counted against the slots, claimed or not, so a join that other atoms still hold back
+    // would keep a freed slot empty (a group's resource steps all lead to one: every batch
+    // left a slot to a claim of its own). A join whose last predecessors are in the batch
+    // but not all of them becomes READY and is claimed as any ready atom.
+    const claim = [...new Set(successes.flatMap((s) => s.successors))]
+      .filter((i) => !inBatch.has(i) && (ctx.graph.atoms[i]?.predecessors.every((p) => inBatch.has(p)) ?? false))
+      .slice(0, slots);
     // A run other engines commit to as well: the claims for the freed slots go in a claim
     // statement of their own after the commit, not inside this statement, which holds the
     // run's lock until it commits (ARCHITECTURE.md, "Cost per atom": engines sharing a run).
