@@ -9,5 +9,7 @@ export default defineConfig({
     minWorkers: 1,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // one folder per run where the end-to-end files share a single build of the CLI
+    globalSetup: ['test/global-setup.ts'],
   },
 });

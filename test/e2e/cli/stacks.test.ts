@@ -9,12 +9,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, testDialects, type TestStore } from '../../helpers/databases.js';
-import { ROOT, buildCli, json, runCli, startCli, tempDir, waitUntil, writeFile, type Built, type CliResult } from './harness.js';
+import { ROOT, buildCliAsync, json, runCli, startCli, tempDir, waitUntil, writeFile, type Built, type CliResult } from './harness.js';
 
 let built: Built;
 let dir: { path: string; remove(): void };
-beforeAll(() => {
-  built = buildCli();
+beforeAll(async () => {
+  built = await buildCliAsync();
   dir = tempDir('stoker-stacks-');
 }, 180_000);
 afterAll(() => {
