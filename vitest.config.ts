@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -9,5 +10,9 @@ export default defineConfig({
     minWorkers: 1,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // one folder per run where the end-to-end files share a single build of the CLI
+    globalSetup: ['test/global-setup.ts'],
+    // longest files first, from a clean clone too (test/sequencer.ts)
+    sequence: { sequencer: LongestFirst },
   },
 });

@@ -42,8 +42,10 @@ async function verifyRemote(s: Scenario, submitted: readonly Submitted[], label:
   expect(verdict.violations).toEqual([]);
 }
 
+// The dialects run at the same time (each has its own database, virtual host, engines, workers
+// and log); the tests of one dialect run in turn.
 for (const dialect of testDialects()) {
-  describe(`remote tasks under faults on ${dialect}`, () => {
+  describe(`remote tasks under faults on ${dialect}`, { concurrent: true }, () => {
     const s = useScenario(dialect, 'amqp-remote');
     let broker: TestVhost | null = null;
     let workers: Fleet | null = null;
@@ -79,78 +81,59 @@ for (const dialect of testDialects()) {
       return survivor;
     }
 
-    it('kill -9 of a worker mid-task: its requests are delivered again and recorded once', async (ctx) => {
-      if (!s.db || !broker || !workers) return ctx.skip();
-      await s.fleet.start({ name: 'engine', leaseMs: 5000, concurrency: 8, env: engineEnv() });
-      const victim = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
-      const submitted = await submitRuns(s.store, 8, { log: s.log, stepMs: STEP_MS, flows: FLOWS });
-      await sleep(1500);
-      const survivor = await replaceWorker(victim, submitted);
-      await s.fleet.terminateAll();
-      console.log(`worker kill on ${dialect}: survivor ${JSON.stringify(survivor.stats)}`);
-      // the killed worker's requests ran again elsewhere under the same epoch
-      const again = readEffects(s.log).filter((l) => l.phase === 'start' && l.pid === survivor.pid);
-      expect(again.length).toBeGreaterThan(0);
-      await verifyRemote(s, submitted, 'worker kill -9');
-    }, 180_000);
-
-    it('kill -9 of a worker holding batches of requests: each batch is delivered again whole, every atom recorded once', async (ctx) => {
-      if (!s.db || !broker || !workers) return ctx.skip();
-      // the runs wait in the database until the engine starts: its first claim takes all their
-      // first atoms, whose calls go out together (one task, one turn)
-      const submitted = await submitRuns(s.store, 16, { log: s.log, stepMs: STEP_MS, flows: ['chaosChain10'] });
-      const victim = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
-      const engine = await s.fleet.start({ name: 'engine', leaseMs: 5000, concurrency: 16, env: engineEnv() });
-      await expect
-        .poll(() => readEffects(s.log).filter((l) => l.pid === victim.pid && l.phase === 'end').length, { timeout: 30_000, interval: 20 })
-        .toBeGreaterThan(4);
-      const survivor = await replaceWorker(victim, submitted);
-      await engine.terminate();
-      console.log(
-        `worker kill mid-batch on ${dialect}: engine ${JSON.stringify(engine.stats)}, survivor ${JSON.stringify(survivor.stats)}`,
-      );
-      // calls shared messages: fewer request messages than requests
-      expect(Number(engine.stats?.remoteRequestMessages)).toBeLessThan(Number(engine.stats?.remoteRequests));
-      await verifyRemote(s, submitted, 'worker kill -9 mid-batch');
-    }, 180_000);
-
-    it('kill -9 of an engine with atoms out: another engine takes them over and sends them again', async (ctx) => {
-      if (!s.db || !broker || !workers) return ctx.skip();
-      const a = await s.fleet.start({ name: 'engine-a', leaseMs: 5000, concurrency: 8, env: engineEnv() });
-      const b = await s.fleet.start({ name: 'engine-b', leaseMs: 5000, concurrency: 8, env: engineEnv() });
-      const w = await workers.start({ name: 'worker', concurrency: 8, env: workerEnv, script: WORKER });
-      const submitted = await submitRuns(s.store, 10, { log: s.log, stepMs: STEP_MS, flows: FLOWS });
-      await sleep(1500);
-      await a.kill9();
-      expect(
-        await waitTerminal(
-          s.store,
-          submitted.map((r) => r.id),
-          90_000,
-        ),
-      ).toEqual([]);
-      await b.terminate();
-      await w.terminate();
-      console.log(`engine kill on ${dialect}: worker ${JSON.stringify(w.stats)}, engine b ${JSON.stringify(b.stats)}`);
-      await verifyRemote(s, submitted, 'engine kill -9 with remote atoms');
-    }, 180_000);
-
-    it('the workers connections cut by a TCP proxy mid-run: they reconnect, nothing is lost or recorded twice', async (ctx) => {
-      if (!s.db || !broker || !workers) return ctx.skip();
-      const target = new URL(broker.url);
-      proxy = new TcpProxy(target.hostname, Number(target.port || 5672));
-      const port = await proxy.listen();
-      const viaProxy = new URL(broker.url);
-      viaProxy.port = String(port);
-      const proxied = new Fleet(viaProxy.toString());
-      try {
+    it.sequential(
+      'kill -9 of a worker mid-task: its requests are delivered again and recorded once',
+      async (ctx) => {
+        if (!s.db || !broker || !workers) return ctx.skip();
         await s.fleet.start({ name: 'engine', leaseMs: 5000, concurrency: 8, env: engineEnv() });
-        const w = await proxied.start({ name: 'worker', concurrency: 6, env: workerEnv, script: WORKER });
+        const victim = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
+        const submitted = await submitRuns(s.store, 8, { log: s.log, stepMs: STEP_MS, flows: FLOWS });
+        await sleep(1500);
+        const survivor = await replaceWorker(victim, submitted);
+        await s.fleet.terminateAll();
+        console.log(`worker kill on ${dialect}: survivor ${JSON.stringify(survivor.stats)}`);
+        // the killed worker's requests ran again elsewhere under the same epoch
+        const again = readEffects(s.log).filter((l) => l.phase === 'start' && l.pid === survivor.pid);
+        expect(again.length).toBeGreaterThan(0);
+        await verifyRemote(s, submitted, 'worker kill -9');
+      },
+      180_000,
+    );
+
+    it.sequential(
+      'kill -9 of a worker holding batches of requests: each batch is delivered again whole, every atom recorded once',
+      async (ctx) => {
+        if (!s.db || !broker || !workers) return ctx.skip();
+        // the runs wait in the database until the engine starts: its first claim takes all their
+        // first atoms, whose calls go out together (one task, one turn)
+        const submitted = await submitRuns(s.store, 16, { log: s.log, stepMs: STEP_MS, flows: ['chaosChain10'] });
+        const victim = await workers.start({ name: 'worker', concurrency: 4, env: workerEnv, script: WORKER });
+        const engine = await s.fleet.start({ name: 'engine', leaseMs: 5000, concurrency: 16, env: engineEnv() });
+        await expect
+          .poll(() => readEffects(s.log).filter((l) => l.pid === victim.pid && l.phase === 'end').length, { timeout: 30_000, interval: 20 })
+          .toBeGreaterThan(4);
+        const survivor = await replaceWorker(victim, submitted);
+        await engine.terminate();
+        console.log(
+          `worker kill mid-batch on ${dialect}: engine ${JSON.stringify(engine.stats)}, survivor ${JSON.stringify(survivor.stats)}`,
+        );
+        // calls shared messages: fewer request messages than requests
+        expect(Number(engine.stats?.remoteRequestMessages)).toBeLessThan(Number(engine.stats?.remoteRequests));
+        await verifyRemote(s, submitted, 'worker kill -9 mid-batch');
+      },
+      180_000,
+    );
+
+    it.sequential(
+      'kill -9 of an engine with atoms out: another engine takes them over and sends them again',
+      async (ctx) => {
+        if (!s.db || !broker || !workers) return ctx.skip();
+        const a = await s.fleet.start({ name: 'engine-a', leaseMs: 5000, concurrency: 8, env: engineEnv() });
+        const b = await s.fleet.start({ name: 'engine-b', leaseMs: 5000, concurrency: 8, env: engineEnv() });
+        const w = await workers.start({ name: 'worker', concurrency: 8, env: workerEnv, script: WORKER });
         const submitted = await submitRuns(s.store, 10, { log: s.log, stepMs: STEP_MS, flows: FLOWS });
-        for (let i = 0; i < 3; i++) {
-          await sleep(1000);
-          expect(proxy.reset()).toBeGreaterThan(0);
-        }
+        await sleep(1500);
+        await a.kill9();
         expect(
           await waitTerminal(
             s.store,
@@ -158,14 +141,49 @@ for (const dialect of testDialects()) {
             90_000,
           ),
         ).toEqual([]);
+        await b.terminate();
         await w.terminate();
-        await s.fleet.terminateAll();
-        console.log(`proxy cuts on ${dialect}: worker ${JSON.stringify(w.stats)}`);
-        expect(Number(w.stats?.reconnects)).toBeGreaterThanOrEqual(1);
-        await verifyRemote(s, submitted, 'AMQP connection cuts');
-      } finally {
-        await proxied.cleanup();
-      }
-    }, 180_000);
+        console.log(`engine kill on ${dialect}: worker ${JSON.stringify(w.stats)}, engine b ${JSON.stringify(b.stats)}`);
+        await verifyRemote(s, submitted, 'engine kill -9 with remote atoms');
+      },
+      180_000,
+    );
+
+    it.sequential(
+      'the workers connections cut by a TCP proxy mid-run: they reconnect, nothing is lost or recorded twice',
+      async (ctx) => {
+        if (!s.db || !broker || !workers) return ctx.skip();
+        const target = new URL(broker.url);
+        proxy = new TcpProxy(target.hostname, Number(target.port || 5672));
+        const port = await proxy.listen();
+        const viaProxy = new URL(broker.url);
+        viaProxy.port = String(port);
+        const proxied = new Fleet(viaProxy.toString());
+        try {
+          await s.fleet.start({ name: 'engine', leaseMs: 5000, concurrency: 8, env: engineEnv() });
+          const w = await proxied.start({ name: 'worker', concurrency: 6, env: workerEnv, script: WORKER });
+          const submitted = await submitRuns(s.store, 10, { log: s.log, stepMs: STEP_MS, flows: FLOWS });
+          for (let i = 0; i < 3; i++) {
+            await sleep(1000);
+            expect(proxy.reset()).toBeGreaterThan(0);
+          }
+          expect(
+            await waitTerminal(
+              s.store,
+              submitted.map((r) => r.id),
+              90_000,
+            ),
+          ).toEqual([]);
+          await w.terminate();
+          await s.fleet.terminateAll();
+          console.log(`proxy cuts on ${dialect}: worker ${JSON.stringify(w.stats)}`);
+          expect(Number(w.stats?.reconnects)).toBeGreaterThanOrEqual(1);
+          await verifyRemote(s, submitted, 'AMQP connection cuts');
+        } finally {
+          await proxied.cleanup();
+        }
+      },
+      180_000,
+    );
   });
 }

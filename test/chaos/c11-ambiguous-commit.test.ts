@@ -22,8 +22,9 @@ const LEASE_MS = 3000;
 const STEP_MS = 100;
 const WINDOW_MS = 10_000;
 
+// The dialects run at the same time: each has its own database, proxy, engines and log.
 for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
-  describe(`C11 ambiguous commits (replies lost, then the connection reset) on ${dialect}`, () => {
+  describe(`C11 ambiguous commits (replies lost, then the connection reset) on ${dialect}`, { concurrent: true }, () => {
     const s = useScenario(dialect, 'c11');
 
     it('commits whose reply was lost are resolved by re-reading, never applied twice', async (ctx) => {

@@ -64,66 +64,71 @@ for (const kind of KINDS) {
     kind,
     `C16 the database refuses writes for ${READ_ONLY_MS / 1000} s on ${kind} (private server)`,
     (s) => {
-      it('engines stop claiming, fence themselves, write nothing half, and resume after', async () => {
-        const engineOpts = { leaseMs: LEASE_MS, concurrency: 4, env: { ENGINE_POLL_MS: '100' } };
-        const engines = await Promise.all(Array.from({ length: ENGINES }, () => s.fleet.start({ ...engineOpts, name: 'engine' })));
-        const errors = engines.map(claimErrors);
-        const submitted = await submitRuns(s.store, 30, { log: s.log, stepMs: STEP_MS });
-        await waitFor(
-          () => {
-            const lines = readEffects(s.log);
-            return engines.every((p) => lines.some((l) => l.pid === p.pid && l.phase === 'start')) || undefined;
-          },
-          30_000,
-          'every engine to be executing',
-        );
-        const roFrom = Date.now();
-        await setReadOnly(s.server, true);
-        // the engines' lease estimates run out within 0.9 T of their last renewal, then they stop claiming
-        await sleep(LEASE_MS + 500);
-        const before = errors.map((e) => e.count);
-        await sleep(READ_ONLY_MS - LEASE_MS - 500);
-        const during = errors.map((e, i) => e.count - before[i]!);
-        await setReadOnly(s.server, false);
-        const roTo = Date.now();
-        submitted.push(...(await submitRuns(s.store, 4 * ENGINES, { log: s.log, stepMs: STEP_MS })));
-        const left = await waitTerminal(
-          s.store,
-          submitted.map((r) => r.id),
-          60_000,
-        );
-        expect(left, 'runs still active after writes were allowed again').toEqual([]);
-        const alive = engines.filter((p) => p.alive).length;
-        await s.fleet.terminateAll();
+      it.sequential(
+        'engines stop claiming, fence themselves, write nothing half, and resume after',
+        async () => {
+          const engineOpts = { leaseMs: LEASE_MS, concurrency: 4, env: { ENGINE_POLL_MS: '100' } };
+          const engines = await Promise.all(Array.from({ length: ENGINES }, () => s.fleet.start({ ...engineOpts, name: 'engine' })));
+          const errors = engines.map(claimErrors);
+          const submitted = await submitRuns(s.store, 30, { log: s.log, stepMs: STEP_MS });
+          await waitFor(
+            () => {
+              const lines = readEffects(s.log);
+              return engines.every((p) => lines.some((l) => l.pid === p.pid && l.phase === 'start')) || undefined;
+            },
+            30_000,
+            'every engine to be executing',
+          );
+          const roFrom = Date.now();
+          await setReadOnly(s.server, true);
+          // the engines' lease estimates run out within 0.9 T of their last renewal, then they stop claiming
+          await sleep(LEASE_MS + 500);
+          const before = errors.map((e) => e.count);
+          await sleep(READ_ONLY_MS - LEASE_MS - 500);
+          const during = errors.map((e, i) => e.count - before[i]!);
+          await setReadOnly(s.server, false);
+          const roTo = Date.now();
+          submitted.push(...(await submitRuns(s.store, 4 * ENGINES, { log: s.log, stepMs: STEP_MS })));
+          const left = await waitTerminal(
+            s.store,
+            submitted.map((r) => r.id),
+            60_000,
+          );
+          expect(left, 'runs still active after writes were allowed again').toEqual([]);
+          const alive = engines.filter((p) => p.alive).length;
+          await s.fleet.terminateAll();
 
-        const { verdict, history } = await verifyPrivate(s, submitted, 'C16 read-only');
-        const byPid = s.fleet.idsByPid();
-        const claimed = history.events.filter((e) => e.kind === 'atom.claimed' && e.engineId !== null);
-        const inWindow = claimed.filter((e) => e.at.getTime() > roFrom + 1000 && e.at.getTime() < roTo);
-        const claimsAfter = engines.map((p) => claimed.filter((e) => byPid.get(e.engineId!) === p.pid && e.at.getTime() >= roTo).length);
-        console.log(
-          `C16 ${kind}: read-only ${roTo - roFrom} ms; claim errors logged per engine after its lease ran out ${JSON.stringify(during)}; ` +
-            `claims committed in the window ${inWindow.length}; ids per engine ${JSON.stringify(engines.map((p) => p.ids.length))}; ` +
-            `claims after ${JSON.stringify(claimsAfter)}; ${submitted.length} runs, requeues ${verdict.stats.requeues}, re-executions ${verdict.stats.reexecutions}, fenced writes ${verdict.stats.fencedWriteEvents}`,
-        );
-        expect(alive, 'engine processes alive after the read-only window').toBe(ENGINES);
-        expect(inWindow.length, 'claims committed while the database refused writes').toBe(0);
-        expect(during, 'claims tried after the lease estimate ran out').toEqual(engines.map(() => 0));
-        expect(
-          engines.map((p) => p.ids.length > 1),
-          'every engine fenced itself and registered again',
-        ).toEqual(engines.map(() => true));
-        expect(
-          claimsAfter.map((n) => n > 0),
-          'every engine claims again afterwards',
-        ).toEqual(engines.map(() => true));
-        expect(
-          engines.map((p) => p.exit?.code),
-          'graceful exits',
-        ).toEqual(engines.map(() => 0));
-        expect(verdict.violations).toEqual([]);
-      }, 150_000);
+          const { verdict, history } = await verifyPrivate(s, submitted, 'C16 read-only');
+          const byPid = s.fleet.idsByPid();
+          const claimed = history.events.filter((e) => e.kind === 'atom.claimed' && e.engineId !== null);
+          const inWindow = claimed.filter((e) => e.at.getTime() > roFrom + 1000 && e.at.getTime() < roTo);
+          const claimsAfter = engines.map((p) => claimed.filter((e) => byPid.get(e.engineId!) === p.pid && e.at.getTime() >= roTo).length);
+          console.log(
+            `C16 ${kind}: read-only ${roTo - roFrom} ms; claim errors logged per engine after its lease ran out ${JSON.stringify(during)}; ` +
+              `claims committed in the window ${inWindow.length}; ids per engine ${JSON.stringify(engines.map((p) => p.ids.length))}; ` +
+              `claims after ${JSON.stringify(claimsAfter)}; ${submitted.length} runs, requeues ${verdict.stats.requeues}, re-executions ${verdict.stats.reexecutions}, fenced writes ${verdict.stats.fencedWriteEvents}`,
+          );
+          expect(alive, 'engine processes alive after the read-only window').toBe(ENGINES);
+          expect(inWindow.length, 'claims committed while the database refused writes').toBe(0);
+          expect(during, 'claims tried after the lease estimate ran out').toEqual(engines.map(() => 0));
+          expect(
+            engines.map((p) => p.ids.length > 1),
+            'every engine fenced itself and registered again',
+          ).toEqual(engines.map(() => true));
+          expect(
+            claimsAfter.map((n) => n > 0),
+            'every engine claims again afterwards',
+          ).toEqual(engines.map(() => true));
+          expect(
+            engines.map((p) => p.exit?.code),
+            'graceful exits',
+          ).toEqual(engines.map(() => 0));
+          expect(verdict.violations).toEqual([]);
+        },
+        150_000,
+      );
     },
-    { label: 'c16', fleetUrl: engineUrl },
+    // the two servers' read-only windows run at the same time: each is private to its describe
+    { label: 'c16', fleetUrl: engineUrl, concurrent: true },
   );
 }

@@ -96,8 +96,10 @@ async function killConnection(s: Scenario, v: Victim): Promise<void> {
   else await s.db!.exec(`KILL CONNECTION ${v.id}`).catch(() => undefined); // it may have gone already
 }
 
+// The dialects run at the same time: each has its own database, engines and log, and only
+// the connections of its own engines are killed.
 for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
-  describe(`C6 server-side connection kills on ${dialect}`, () => {
+  describe(`C6 server-side connection kills on ${dialect}`, { concurrent: true }, () => {
     const s = useScenario(dialect, 'c6');
 
     it('engines survive killed connections (no crash loop); runs finish; no invariant is violated', async (ctx) => {

@@ -37,8 +37,9 @@ const SKEWS = {
 } as const;
 const RATES = { slow: 0.9, fast: 1.1 } as const;
 
+// The dialects run at the same time: each has its own database, engines and log.
 for (const dialect of testDialects().filter((d) => d !== 'sqlite')) {
-  describe(`C7 clock skew between engines (±1 h, ±10 % rate) on ${dialect}`, () => {
+  describe(`C7 clock skew between engines (±1 h, ±10 % rate) on ${dialect}`, { concurrent: true }, () => {
     const s = useScenario(dialect, 'c7');
 
     it('zero premature takeovers: a stopped engine loses its atoms only after its lease ran out by the database clock', async (ctx) => {

@@ -31,16 +31,18 @@ export interface PrivateScenario {
 /**
  * `describe(title)` with a private server of `kind` started before its tests and destroyed
  * after them; `body` registers the tests and gets the scenario. `fleetUrl` picks the URL
- * the engines connect with (default: the superuser's).
+ * the engines connect with (default: the superuser's). With `concurrent`, this describe runs
+ * at the same time as its concurrent siblings (each with a server of its own); its tests
+ * are then concurrent too unless declared with `it.sequential`.
  */
 export function describePrivate(
   kind: ServerKind,
   title: string,
   body: (s: PrivateScenario) => void,
-  options: { label: string; fleetUrl?: (server: PrivateServer, db: string) => Promise<string> },
+  options: { label: string; fleetUrl?: (server: PrivateServer, db: string) => Promise<string>; concurrent?: boolean },
 ): void {
   if (skippedWithoutServer(kind, title)) return;
-  describe(title, () => {
+  describe(title, options.concurrent ? { concurrent: true } : {}, () => {
     let server: PrivateServer | null = null;
     let store: Store | null = null;
     let fleet: Fleet | null = null;

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { amqpBaseUrl, amqpUnreachable } from '../../helpers/rabbitmq.js';
-import { buildCli, runCli, tempDir, writeFile, type Built, type CliResult } from './harness.js';
+import { buildCliAsync, runCli, tempDir, writeFile, type Built, type CliResult } from './harness.js';
 
 let built: Built;
 let dir: { path: string; remove(): void };
@@ -20,7 +20,7 @@ const sockets = new Set<Socket>();
 let n = 0;
 
 beforeAll(async () => {
-  built = buildCli();
+  built = await buildCliAsync();
   dir = tempDir();
   flows = writeFile(
     dir.path,

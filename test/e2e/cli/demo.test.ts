@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { compileFlow } from '../../../src/flow/index.js';
 import demoFlows, { DEMO_ARGS } from '../../../src/cli/demo-flows.js';
 import exampleFlows, { EXAMPLE_ARGS } from '../../../examples/order-flows.js';
-import { buildCli, json, runCli, tempDir, type Built, type RunJson } from './harness.js';
+import { buildCliAsync, json, runCli, tempDir, type Built, type RunJson } from './harness.js';
 
 let built: Built;
 let cwd: { path: string; remove(): void };
 
-beforeAll(() => {
-  built = buildCli();
+beforeAll(async () => {
+  built = await buildCliAsync();
   cwd = tempDir('stoker-demo-');
 });
 

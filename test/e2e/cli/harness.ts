@@ -1,12 +1,14 @@
 /**
  * Runs the built `stoker` CLI as a child process, the way users run it.
  *
- * Each test file builds the package once (tsc, ~3 s) into its own folder under
- * node_modules/.cache so that parallel test files and a developer's own `dist/` never see
- * half-written files; packages still resolve from the project's node_modules.
+ * The package is built (tsc) into a folder under node_modules/.cache so that a developer's
+ * own `dist/` is never used nor seen half-written; packages still resolve from the project's
+ * node_modules. Under vitest, {@link buildCliAsync} builds once per run in the folder that
+ * test/global-setup.ts provides, shared by every file (each build costs ~13 s of CPU);
+ * elsewhere (the bench scripts) each call builds into a folder of its own.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,28 +26,55 @@ export interface Built {
 }
 
 /**
- * Compiles src/ with tsconfig.build.json. Type errors in other folders (work in progress
+ * Compiles src/ with tsconfig.build.json, without blocking the test worker (a long synchronous
+ * build makes vitest miss its heartbeats). Type errors in other folders (work in progress
  * elsewhere) do not stop the emit and are not this suite's concern; errors in the CLI and
  * runtime folders fail the build.
+ *
+ * Under vitest, the run's files share one build: the first caller compiles into the run's
+ * folder and the others wait for it; `remove()` then leaves the folder to the global setup,
+ * which deletes it when the run ends.
  */
-export function buildCli(): Built {
+export async function buildCliAsync(): Promise<Built> {
+  const shared = await sharedBuildFolder();
+  if (shared) return sharedBuild(shared);
   const dist = newDist();
-  let output = '';
-  try {
-    execFileSync(process.execPath, tscArgs(dist), { cwd: ROOT, encoding: 'utf8', stdio: 'pipe' });
-  } catch (e) {
-    output = String((e as { stdout?: string }).stdout ?? '');
-  }
-  return checkBuild(dist, output);
+  return checkBuild(dist, await compile(dist));
 }
 
-/** {@link buildCli} without blocking the test worker (a long synchronous build makes vitest miss its heartbeats). */
-export async function buildCliAsync(): Promise<Built> {
-  const dist = newDist();
-  const output = await new Promise<string>((resolveBuild) => {
+function compile(dist: string): Promise<string> {
+  return new Promise<string>((resolveBuild) => {
     execFile(process.execPath, tscArgs(dist), { cwd: ROOT, encoding: 'utf8' }, (_error, stdout) => resolveBuild(stdout));
   });
-  return checkBuild(dist, output);
+}
+
+/** The folder test/global-setup.ts provides to this run, or undefined outside vitest. */
+async function sharedBuildFolder(): Promise<string | undefined> {
+  // 'vitest' cannot be imported outside a vitest worker (the bench scripts use this file)
+  if (!process.env['VITEST']) return undefined;
+  const { inject } = await import('vitest');
+  return inject('stokerSharedBuild') || undefined;
+}
+
+async function sharedBuild(folder: string): Promise<Built> {
+  const dist = join(folder, 'dist');
+  const done = join(folder, 'build-output.json');
+  let builder = true;
+  try {
+    mkdirSync(join(folder, 'building')); // atomic: exactly one file of the run builds
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    builder = false;
+  }
+  if (builder) {
+    const output = await compile(dist);
+    writeFileSync(`${done}.tmp`, JSON.stringify({ output }));
+    renameSync(`${done}.tmp`, done);
+  } else {
+    await waitUntil(() => existsSync(done), 240_000, 'the shared CLI build of another test file');
+  }
+  const { output } = JSON.parse(readFileSync(done, 'utf8')) as { output: string };
+  return { ...checkBuild(dist, output), remove: () => {} };
 }
 
 function newDist(): string {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocks } from '../../../src/engine/locks.js';
 import { openStore } from '../../../src/store/open-store.js';
 import type { Store } from '../../../src/store/store.js';
-import { buildCli, json, runCli, tempDir, type Built } from './harness.js';
+import { buildCliAsync, json, runCli, tempDir, type Built } from './harness.js';
 
 let built: Built;
 let dir: { path: string; remove(): void };
@@ -15,7 +15,7 @@ let store: Store;
 let url: string;
 
 beforeAll(async () => {
-  built = buildCli();
+  built = await buildCliAsync();
   dir = tempDir();
   url = `sqlite:${join(dir.path, 'locks.db')}`;
   store = await openStore(url);

@@ -5,13 +5,13 @@
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, json, runCli, tempDir, writeFile, type Built, type CliResult } from './harness.js';
+import { buildCliAsync, json, runCli, tempDir, writeFile, type Built, type CliResult } from './harness.js';
 
 let built: Built;
 let dir: { path: string; remove(): void };
 
-beforeAll(() => {
-  built = buildCli();
+beforeAll(async () => {
+  built = await buildCliAsync();
   dir = tempDir('stoker-orchestration-');
   writeFile(
     dir.path,
