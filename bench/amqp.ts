@@ -43,6 +43,17 @@ import { progressFor, round, writeResults } from './common.js';
 import remoteFlows, { REMOTE_ATOMS, SLEEP_MS } from './fixtures/amqp-flows.js';
 
 const progress = progressFor('amqp');
+
+/** the `p`th percentile of `xs` (unsorted), rounded to `digits` */
+function percentileOf(xs: readonly number[], p: number, digits: number): number {
+  return round(
+    percentile(
+      [...xs].sort((a, b) => a - b),
+      p,
+    ),
+    digits,
+  );
+}
 const wallMs = (): number => performance.timeOrigin + performance.now();
 
 export interface AmqpIdleRow {
@@ -124,14 +135,7 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
       // starts at random points of the engine's poll cycle
       await sleep(50 + Math.random() * 1200);
     }
-    const at = (xs: number[], p: number): number =>
-      round(
-        percentile(
-          [...xs].sort((a, b) => a - b),
-          p,
-        ),
-        1,
-      );
+    const at = (xs: number[], p: number): number => percentileOf(xs, p, 1);
     return {
       dialect,
       mode: withAmqp ? 'amqp' : 'poll',
@@ -442,14 +446,7 @@ async function flushCost(n: number): Promise<FlushRow | null> {
       await c.query('ROLLBACK');
     }
     for (let i = 0; i < n; i++) backToBack.push(await timed(() => c.query(update)));
-    const median = (xs: number[]): number =>
-      round(
-        percentile(
-          [...xs].sort((a, b) => a - b),
-          50,
-        ),
-        2,
-      );
+    const median = (xs: number[]): number => percentileOf(xs, 50, 2);
     return {
       dialect: 'mysql',
       n,
