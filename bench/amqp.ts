@@ -58,7 +58,8 @@ const wallMs = (): number => performance.timeOrigin + performance.now();
 
 export interface AmqpIdleRow {
   dialect: Dialect;
-  mode: 'amqp' | 'poll';
+  /** `amqp-after-commit`: with AMQP, the claimed task started only once its claim committed (the claim before migration 11, MySQL only) */
+  mode: 'amqp' | 'amqp-after-commit' | 'poll';
   n: number;
   /** from the `startRun` call to the task executing */
   medianMs: number;
@@ -73,12 +74,19 @@ export interface AmqpIdleRow {
    * Where the time after the commit goes, medians over the starts (AMQP only: the engine
    * process's trace lines, test/fixtures/engine-process.ts `ENGINE_TRACE`, on the same wall
    * clock): `startRun` returned → the engine heard the wake-up; → its claim statement sent;
-   * → its claim returned; → the task executing.
+   * → its claims seen (before the commit, on MySQL/MariaDB: test/fixtures/engine-process.ts
+   * `visible`) or returned; → the task executing.
    */
   hops: { heardMs: number; claimSentMs: number; claimedMs: number; executingMs: number } | null;
 }
 
-async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string, starts: number): Promise<AmqpIdleRow | null> {
+async function idleLatency(
+  dialect: Dialect,
+  withAmqp: boolean,
+  amqpUrl: string,
+  starts: number,
+  claimsAfterCommit = false,
+): Promise<AmqpIdleRow | null> {
   const db = await createTestStore(dialect);
   if (!db) return null;
   const dir = mkdtempSync(join(tmpdir(), 'stoker-bench-amqp-'));
@@ -86,7 +94,12 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
   const engine = new EngineProc(db.url, {
     concurrency: 4,
     leaseMs: 10_000,
-    env: { ENGINE_POLL_MS: '1000', ENGINE_TRACE: '1', ...(withAmqp ? { ENGINE_AMQP: amqpUrl } : {}) },
+    env: {
+      ENGINE_POLL_MS: '1000',
+      ENGINE_TRACE: '1',
+      ...(withAmqp ? { ENGINE_AMQP: amqpUrl } : {}),
+      ...(claimsAfterCommit ? { ENGINE_VISIBLE_CLAIMS: '0' } : {}),
+    },
   });
   const amqp = withAmqp ? await openAmqp({ url: amqpUrl }) : null;
   try {
@@ -118,7 +131,10 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
           // the engine's trace: the first wake-up heard since this start began, its claim
           const lines = engine.lines.slice(seen).map((l) => l.split(' '));
           const woken = lines.find((l) => l[0] === 'woken' && Number(l[1]) >= t0);
-          const claim = lines.find((l) => l[0] === 'claimed' && l[1] === run.id);
+          // where the claim shows its claims before its commit (MySQL/MariaDB), the task
+          // starts from there: that is when it counts as claimed
+          const claim =
+            lines.find((l) => l[0] === 'visible' && l[1] === run.id) ?? lines.find((l) => l[0] === 'claimed' && l[1] === run.id);
           // the claim statement that claimed it: the last one sent before it returned
           const sent = lines.findLast((l) => l[0] === 'claiming' && claim !== undefined && Number(l[1]) <= Number(claim[3]));
           // (SQLite's wake file may wake the engine before the message: no AMQP hop to show)
@@ -138,7 +154,7 @@ async function idleLatency(dialect: Dialect, withAmqp: boolean, amqpUrl: string,
     const at = (xs: number[], p: number): number => percentileOf(xs, p, 1);
     return {
       dialect,
-      mode: withAmqp ? 'amqp' : 'poll',
+      mode: withAmqp ? (claimsAfterCommit ? 'amqp-after-commit' : 'amqp') : 'poll',
       n: ms.length,
       medianMs: at(ms, 50),
       p99Ms: at(ms, 99),
@@ -477,6 +493,12 @@ export async function benchAmqp(options: { quick: boolean; dialects: readonly Di
           if (row) idle.push(row);
         }
         if (d === 'mysql') {
+          // the reference for the claims seen before their commit (ARCHITECTURE.md), same run
+          progress('mysql: idle starts with AMQP, each task started only once its claim committed');
+          const row = await idleLatency(d, true, broker.url, options.quick ? 20 : 100, true);
+          if (row) idle.push(row);
+        }
+        if (d === 'mysql') {
           progress('mysql: one-row commits after pauses, rolled back, back to back');
           const row = await flushCost(options.quick ? 15 : 40);
           if (row) flush.push(row);
@@ -491,6 +513,12 @@ export async function benchAmqp(options: { quick: boolean; dialects: readonly Di
   return { idle, flush, remote, load };
 }
 
+const IDLE_MODES: Record<AmqpIdleRow['mode'], string> = {
+  amqp: 'AMQP',
+  'amqp-after-commit': 'AMQP, task started after its claim committed',
+  poll: 'none (store wake-ups, poll 1 s)',
+};
+
 export function amqpMarkdown(r: AmqpResults): string {
   const out = [
     `Load average (1, 5, 15 min) at the start: ${r.load.start.join(', ')}; at the end: ${r.load.end.join(', ')}.`,
@@ -499,7 +527,7 @@ export function amqpMarkdown(r: AmqpResults): string {
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...r.idle.map(
       (i) =>
-        `| ${i.dialect} | ${i.mode === 'amqp' ? 'AMQP' : 'none (store wake-ups, poll 1 s)'} | ${i.medianMs} / ${i.p99Ms} / ${i.maxMs} | ${i.afterCommitMedianMs} / ${i.afterCommitP99Ms} | ${i.startRunMedianMs} | ${i.hops ? `${i.hops.heardMs} / +${i.hops.claimSentMs} / +${i.hops.claimedMs} / +${i.hops.executingMs}` : ''} | ${i.n} |`,
+        `| ${i.dialect} | ${IDLE_MODES[i.mode]} | ${i.medianMs} / ${i.p99Ms} / ${i.maxMs} | ${i.afterCommitMedianMs} / ${i.afterCommitP99Ms} | ${i.startRunMedianMs} | ${i.hops ? `${i.hops.heardMs} / +${i.hops.claimSentMs} / +${i.hops.claimedMs} / +${i.hops.executingMs}` : ''} | ${i.n} |`,
     ),
   ];
   for (const f of r.flush)

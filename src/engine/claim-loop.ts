@@ -94,7 +94,17 @@ export class ClaimLoop {
       this.shortOfSlots = true;
       if (free > 0 && core.leaseValid()) {
         try {
-          const claims = await core.store.claimAtoms(core.id, free);
+          // Where the store shows its claims before their commit (MySQL/MariaDB), their tasks
+          // start while it is made durable; should the commit then fail, the catch below
+          // aborts them and gives the id up, so nothing is written under their epochs
+          // (ARCHITECTURE.md, "Claims seen before their commit").
+          let launched = false;
+          const claims = await core.store.claimAtoms(core.id, free, {
+            onVisible: (visible) => {
+              launched = true;
+              for (const c of visible) this.launch(c);
+            },
+          });
           for (const c of claims) core.faultPoint('after-claim-commit', { runId: c.runId, atom: c.index });
           failures = 0;
           core.stats.claims += 1;
@@ -103,7 +113,7 @@ export class ClaimLoop {
           claimed = claims.length;
           this.shortOfSlots = claimed === free;
           core.stats.claimed += claims.length;
-          for (const c of claims) this.launch(c);
+          if (!launched) for (const c of claims) this.launch(c);
           // Which of them are remote is known once they are prepared (a few memory reads):
           // wait for that, so that the next claim takes all the slots they left free in one
           // statement instead of one statement per remote atom (docs/amqp.md, "Performance").

@@ -21,6 +21,7 @@ import type {
   AcquiredLock,
   AtomRow,
   AtomUpdate,
+  ClaimOptions,
   ClaimedAtom,
   EngineRegistration,
   EngineRow,
@@ -61,7 +62,7 @@ export interface RunProtocol {
    */
   startRuns(runs: readonly NewRun[]): Promise<RunRow[]>;
   /** protocol 2: claims up to `limit` claimable atoms whose ready_at has passed */
-  claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]>;
+  claimAtoms(engineId: string, limit: number, options?: ClaimOptions): Promise<ClaimedAtom[]>;
   /**
    * Opens a transaction that locks the given runs, in id order, and runs `fn` in it.
    * Commits when `fn` resolves; rolls back and rethrows (the same error) when it rejects.

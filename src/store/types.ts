@@ -110,6 +110,19 @@ export interface ClaimedAtom {
   run?: RunRow;
 }
 
+/** Options of a claim (protocol 2). */
+export interface ClaimOptions {
+  /**
+   * Called with the claims once the database has made them, possibly before their commit
+   * is durable (MySQL/MariaDB: ARCHITECTURE.md, "Claims seen before their commit"); the
+   * claim's promise then resolves with the same claims once committed. If it rejects
+   * after this was called, the claims may never have existed: the caller must stop what
+   * it started for them and never write under their epochs (the engine fences itself).
+   * Stores that have nothing to show before the commit never call it.
+   */
+  onVisible?: (claims: ClaimedAtom[]) => void;
+}
+
 export interface NewRun {
   id: string;
   flow: string;

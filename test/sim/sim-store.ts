@@ -44,6 +44,7 @@ import type {
   AtomPatch,
   AtomRow,
   AtomUpdate,
+  ClaimOptions,
   ClaimedAtom,
   PruneResult,
   DialectCapabilities,
@@ -119,6 +120,12 @@ export interface SimStoreOptions {
   fastPath?: boolean;
   /** offer `subscribeWakeups` / `notifyWakeup` (PostgreSQL LISTEN/NOTIFY) */
   listenNotify?: boolean;
+  /**
+   * show a claim's claims to `onVisible` before its reply (MySQL/MariaDB: ARCHITECTURE.md,
+   * "Claims seen before their commit"): the engine starts them before it knows whether the
+   * reply comes, and an ambiguous claim then fails after its tasks started
+   */
+  visibleClaims?: boolean;
 }
 
 // ------------------------------------------------------------------------------ history
@@ -323,6 +330,7 @@ export class SimStore {
   readonly sessionLocks: boolean;
   readonly fastPath: boolean;
   readonly listenNotify: boolean;
+  readonly visibleClaims: boolean;
 
   private readonly runs = new Map<string, RunRec>();
   private readonly atoms = new Map<string, AtomRec[]>();
@@ -357,6 +365,7 @@ export class SimStore {
     this.sessionLocks = options.sessionLocks ?? false;
     this.fastPath = options.fastPath ?? false;
     this.listenNotify = options.listenNotify ?? false;
+    this.visibleClaims = options.visibleClaims ?? false;
   }
 
   get now(): number {
@@ -963,7 +972,7 @@ export class SimStore {
     return { run: runRow(rec), created: true };
   }
 
-  async claimAtoms(s: Session, engineId: string, limit: number): Promise<ClaimedAtom[]> {
+  async claimAtoms(s: Session, engineId: string, limit: number, options?: ClaimOptions): Promise<ClaimedAtom[]> {
     if (limit <= 0) return [];
     await this.request(s, 'claimAtoms');
     const now = this.now;
@@ -1015,6 +1024,7 @@ export class SimStore {
     }
     this.addEvents(events, changes);
     this.record(s, 'claimAtoms', changes);
+    if (this.visibleClaims) options?.onVisible?.(claims.map((c) => ({ ...c })));
     await this.response(s, 'claimAtoms', claims.length > 0);
     return claims;
   }
@@ -1654,8 +1664,8 @@ export class SimConnection implements Store {
     for (const r of runs) out.push((await this.sim.startRun(this.session, r)).run);
     return out;
   }
-  claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
-    return this.sim.claimAtoms(this.session, engineId, limit);
+  claimAtoms(engineId: string, limit: number, options?: ClaimOptions): Promise<ClaimedAtom[]> {
+    return this.sim.claimAtoms(this.session, engineId, limit, options);
   }
   runTransaction<T>(runIds: readonly string[], fn: (tx: RunTx) => Promise<T>): Promise<T> {
     return this.sim.runTransaction(this.session, runIds, fn);

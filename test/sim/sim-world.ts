@@ -206,9 +206,12 @@ export class SimWorld {
     });
   }
 
-  private drawProfile(): { sessionLocks: boolean; fastPath: boolean; listenNotify: boolean } {
+  private drawProfile(): { sessionLocks: boolean; fastPath: boolean; listenNotify: boolean; visibleClaims: boolean } {
     const drawn = { sessionLocks: this.nemRng.next() < 0.5, fastPath: this.nemRng.next() < 0.5, listenNotify: this.nemRng.next() < 0.5 };
-    return this.o.profile ?? drawn;
+    const profile = this.o.profile ?? drawn;
+    // MySQL/MariaDB-like (completion procedures, no NOTIFY): claims seen before their reply;
+    // derived, not drawn, so that every seed keeps the draws it had
+    return { ...profile, visibleClaims: profile.fastPath && !profile.listenNotify };
   }
 
   private log(msg: string): void {

@@ -205,6 +205,19 @@ describe('reproductions of engine bugs found by the simulation', () => {
     expect(r.check.violations).toEqual([]);
   });
 
+  it('B2c: claims shown before their reply (MySQL-like profile) whose reply was lost: what started for them is aborted, the run still ends', async () => {
+    const r = await runSeed(1, {
+      ...base,
+      // completion procedures without NOTIFY: the world shows claims before their reply
+      profile: { sessionLocks: false, fastPath: true, listenNotify: false },
+      script: [{ at: 0, kind: 'faults', faults: { ambiguousP: 1, ops: ['claimAtoms'] }, forMs: 300 }],
+    });
+    if (!r.check.ok) console.log(formatViolations(r.check.violations));
+    expect(r.check.violations).toEqual([]);
+    expect(r.stats.store.ambiguous).toBeGreaterThanOrEqual(1);
+    expect(r.check.stats.runsTerminal).toBe(1);
+  });
+
   it('B2b: a local-continuation claim made by a completion whose commit reply was lost is not orphaned', async () => {
     const r = await repro([{ at: 700, kind: 'faults', faults: { ambiguousP: 1, ops: ['commit'] }, forMs: 100 }]);
     expect(r.check.violations).toEqual([]);

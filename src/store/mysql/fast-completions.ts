@@ -29,6 +29,7 @@ import { StoreError } from '../../errors.js';
 import type { FastCompletions } from '../ports.js';
 import { claimFromRow, runFromRow } from '../rows.js';
 import type {
+  ClaimOptions,
   ClaimedAtom,
   FastBatchResult,
   FastFinish,
@@ -50,6 +51,23 @@ export function claimsOf(column: unknown): ClaimedAtom[] {
   return tuples.map((t) =>
     claimFromRow({ run_id: t[0], idx: t[1], state: t[2], epoch: t[3], attempt: t[4], execution: t[5], journal: t[6], failure: t[7] }),
   );
+}
+
+/** The claims of `claim_atoms_early`'s result sets (the runs' rows, then the claims), the first of each run with its run's row. */
+function claimsWithRuns(sets: readonly Raw[][]): ClaimedAtom[] {
+  const last = sets.at(-1)?.[0];
+  if (!last || !('claims' in last)) {
+    throw new StoreError('STOKER_STORE_QUERY_FAILED', 'MySQL: claim atoms returned no claims (is migration 11 applied?)');
+  }
+  const claims = claimsOf(last.claims);
+  const runs = new Map(sets.slice(0, -1).flatMap((set) => set.map((r) => [String(r.id), runFromRow(r)] as const)));
+  if (runs.size === 0) return claims;
+  return claims.map((c) => {
+    const run = runs.get(c.runId);
+    if (!run) return c;
+    runs.delete(c.runId);
+    return { ...c, run };
+  });
 }
 
 export class MysqlFastCompletions implements FastCompletions {
@@ -118,24 +136,17 @@ export class MysqlFastCompletions implements FastCompletions {
   }
 
   /**
-   * Protocol 2 in one round trip (procedure `claim_atoms`); limit > 0. The first claimed
-   * atom of each run carries the run's row (migration 7), as on PostgreSQL: the engine
-   * starts a run's first task without reading it.
+   * Protocol 2 in one round trip (procedure `claim_atoms_early` of migration 11); limit > 0.
+   * The first claimed atom of each run carries the run's row (migration 7), as on
+   * PostgreSQL: the engine starts a run's first task without reading it. With `onVisible`,
+   * the claims go to it as soon as the server has made them, before its COMMIT returns
+   * (./visible-claims.ts); the promise then resolves with the same claims once committed.
    */
-  async claimAtoms(engineId: string, limit: number): Promise<ClaimedAtom[]> {
-    const [first, ...runSets] = await this.driver.callSets('claim atoms', 'CALL {p}claim_atoms(?, ?)', [engineId, limit]);
-    const runRows = runSets.flat();
-    const row = first?.[0];
-    if (!row) throw new StoreError('STOKER_STORE_QUERY_FAILED', 'MySQL: claim atoms returned no row (is migration 5 applied?)');
-    const claims = claimsOf(row.claims);
-    if (runRows.length === 0) return claims;
-    const runs = new Map(runRows.map((r) => [String(r.id), runFromRow(r)]));
-    return claims.map((c) => {
-      const run = runs.get(c.runId);
-      if (!run) return c;
-      runs.delete(c.runId);
-      return { ...c, run };
-    });
+  async claimAtoms(engineId: string, limit: number, options: ClaimOptions = {}): Promise<ClaimedAtom[]> {
+    const { onVisible } = options;
+    const early = onVisible ? (sets: Raw[][]): void => onVisible(claimsWithRuns(sets)) : () => undefined;
+    const sets = await this.driver.callEarly('claim atoms', 'CALL {p}claim_atoms_early(?, ?)', [engineId, limit], 'claims', early);
+    return claimsWithRuns(sets);
   }
 
   private async one(purpose: string, text: string, params: readonly unknown[]): Promise<Raw> {

@@ -1,6 +1,7 @@
 import type { Migration } from '../migration.js';
 import { CHAIN_STATEMENTS } from './chain-procedures.js';
 import { PROCEDURE_STATEMENTS, START_AND_CLAIM_STATEMENTS } from './procedures.js';
+import { VISIBLE_CLAIM_STATEMENTS } from './visible-claims.js';
 import { LOCK_WAKE_STATEMENTS, WAKE_STATEMENTS } from './wakeups.js';
 
 /**
@@ -211,5 +212,12 @@ export const mysqlMigrations: readonly Migration[] = [
     // MySQL/MariaDB only, like 5: fast_success again, the successor locked and read with
     // the run, both events in one INSERT (./chain-procedures.ts). Dropped before created.
     statements: CHAIN_STATEMENTS,
+  },
+  {
+    version: 11,
+    name: 'claims seen before their commit',
+    // MySQL/MariaDB only, like 5: a claim that sends its claims and their runs' rows before
+    // its COMMIT, so the engine starts them while the commit is made durable (./visible-claims.ts).
+    statements: VISIBLE_CLAIM_STATEMENTS,
   },
 ];

@@ -15,6 +15,7 @@
  *   variable IN lists would fill the per-connection statement cache;
  * - DDL is not transactional: migrations run under `GET_LOCK` on one connection.
  */
+import type { Connection as StreamingConnection } from 'mysql2';
 import mysql from 'mysql2/promise';
 import { createHash } from 'node:crypto';
 import { StoreError, isStokerError } from '../../errors.js';
@@ -265,23 +266,70 @@ export class MysqlDriver implements SqlDriver {
 
   /** {@link call}, returning the rows of every result set the procedure sent, in order. */
   callSets(purpose: string, text: string, params: readonly unknown[]): Promise<Raw[][]> {
-    return this.retry(async () => {
-      const conn = await this.acquire(purpose);
-      let discard = false;
-      try {
+    return this.retry(() =>
+      this.onConnection(purpose, async (conn) => {
         const [sets] = await conn.query<mysql.RowDataPacket[][]>(this.sql(text), params as unknown[]);
         // the last entry is the CALL's own status, not a result set; a procedure that sends
         // no result set returns that status alone
         return Array.isArray(sets) ? (sets.filter((s) => Array.isArray(s)) as Raw[][]) : [];
-      } catch (e) {
-        const wrapped = this.wrap(e, purpose);
-        if (isUnreachable(e)) discard = true;
-        throw wrapped;
-      } finally {
-        if (discard) conn.destroy();
-        else conn.release();
-      }
-    });
+      }),
+    );
+  }
+
+  /** `fn` on a pooled connection; its errors wrapped, the connection dropped if the server went away. */
+  private async onConnection<T>(purpose: string, fn: (conn: Conn) => Promise<T>): Promise<T> {
+    const conn = await this.acquire(purpose);
+    let discard = false;
+    try {
+      return await fn(conn);
+    } catch (e) {
+      const wrapped = this.wrap(e, purpose);
+      if (isUnreachable(e)) discard = true;
+      throw wrapped;
+    } finally {
+      if (discard) conn.destroy();
+      else conn.release();
+    }
+  }
+
+  /**
+   * {@link callSets} for a procedure that sends results before its COMMIT
+   * (./visible-claims.ts): `early` gets the result sets up to and including the first one
+   * that has a column `mark`, as soon as its row arrives, while the server is still
+   * committing. The promise resolves with every set once the CALL has returned (committed),
+   * or rejects; once `early` has been called it is never made again, since the
+   * transaction whose rows `early` got may or may not have committed.
+   */
+  callEarly(purpose: string, text: string, params: readonly unknown[], mark: string, early: (sets: Raw[][]) => void): Promise<Raw[][]> {
+    let delivered = false;
+    const retryable = (e: unknown): boolean => !delivered && isRetryable(e, `${this.prefix}runs_active_key`);
+    return withRetries(this.maxAttempts, retryable, () =>
+      this.onConnection(purpose, async (conn) => {
+        const streaming = conn.connection as unknown as StreamingConnection;
+        let onFatal: ((e: Error) => void) | undefined;
+        return await new Promise<Raw[][]>((resolve, reject) => {
+          const sets: Raw[][] = [];
+          // a streamed query hears of a lost connection only through the connection's event
+          onFatal = reject;
+          streaming.once('error', onFatal);
+          // the callback connection under the promise wrapper: its query streams rows as they come
+          const query = streaming.query(this.sql(text), params as unknown[]);
+          query.on('result', (row: Raw, index: number | undefined) => {
+            // the CALL's own status comes last, with no result set index
+            if (index === undefined || delivered) return;
+            (sets[index] ??= []).push(row);
+            if (mark in row) {
+              delivered = true;
+              early(sets.map((s) => s ?? []));
+            }
+          });
+          query.on('error', reject);
+          query.on('end', () => resolve(sets.map((s) => s ?? [])));
+        }).finally(() => {
+          if (onFatal) streaming.removeListener('error', onFatal);
+        });
+      }),
+    );
   }
 
   /** Statements on one connection; inside a transaction, they record its first failure in `state`. */

@@ -82,7 +82,7 @@ export class MysqlStore extends SqlStore {
       prefix,
       capabilities: CAPABILITIES,
       coreMigrations: mysqlMigrations,
-      claimAtoms: (engineId, limit) => fast.claimAtoms(engineId, limit),
+      claimAtoms: (engineId, limit, options) => fast.claimAtoms(engineId, limit, options),
       startAlone: (run) => starts.startAlone(run),
       sweeps,
       locks: new MysqlLockStatements(driver),

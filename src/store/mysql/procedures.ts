@@ -127,20 +127,15 @@ const claimsAfterCommit = `
     END;
   END IF;`;
 
-// Every procedure runs with its caller's rights (SQL SECURITY INVOKER), never those of the
-// user who ran the migration: a definer that holds READ_ONLY ADMIN (root on MariaDB) would
-// let an engine's claims and completions through while the server refuses writes (C16 in
-// docs/reliability.md: 4 claims committed in the read-only window).
-export const PROCEDURE_STATEMENTS: readonly string[] = [
-  // Protocol 2: picks up to p_limit claimable atoms (SKIP LOCKED: concurrent claimers take
-  // different rows), claims each, writes its event; the claims in p_out. The cursor's rows
-  // are read (and locked) when it opens, in ready_at order.
-  `DROP PROCEDURE IF EXISTS {p}claim_into`,
-  `CREATE PROCEDURE {p}claim_into(IN p_engine VARBINARY(255), IN p_limit INT, OUT p_out ${TEXT})
-MODIFIES SQL DATA
-SQL SECURITY INVOKER
-BEGIN
-  DECLARE v_run VARBINARY(255);
+/**
+ * Protocol 2's pick and claim, shared by `claim_into` (migration 5) and `claim_atoms_early`
+ * (migration 11, ./visible-claims.ts): the variables and the cursor, which picks up to
+ * p_limit claimable atoms in ready_at order (SKIP LOCKED: concurrent claimers take different
+ * rows; its rows are read and locked when it opens), then the loop that claims each picked
+ * atom, writes its event and appends its claim to `out`. No transaction control: the caller
+ * begins and commits. (The text is migration 5's, whose checksum must not change.)
+ */
+export const CLAIM_DECLARATIONS = `  DECLARE v_run VARBINARY(255);
   DECLARE v_idx INT;
   DECLARE v_from VARCHAR(16);
   DECLARE v_epoch BIGINT;
@@ -149,11 +144,10 @@ BEGIN
     SELECT run_id, idx, state FROM {p}atoms
     WHERE state IN ('READY', 'WAITING', 'REVERT_READY') AND ready_at <= NOW(6)
     ORDER BY ready_at LIMIT p_limit FOR UPDATE SKIP LOCKED;
-  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_end = 1;
-  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
-  SET p_out = '[]';
-  START TRANSACTION;
-  OPEN picked;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_end = 1;`;
+
+/** {@link CLAIM_DECLARATIONS}' loop: the claims appended to `out`. */
+export const claimLoop = (out: string): string => `  OPEN picked;
   claims: LOOP
     FETCH picked INTO v_run, v_idx, v_from;
     IF v_end = 1 THEN LEAVE claims; END IF;
@@ -164,13 +158,31 @@ BEGIN
     -- the row is locked since the pick: the state check only makes the write conditional
     -- on what was picked, as every claim-related write is
     IF ROW_COUNT() = 1 THEN
-      SELECT JSON_ARRAY_APPEND(p_out, '$', ${claimJson('v_from')}), a.epoch INTO p_out, v_epoch
+      SELECT JSON_ARRAY_APPEND(${out}, '$', ${claimJson('v_from')}), a.epoch INTO ${out}, v_epoch
       FROM {p}atoms a WHERE a.run_id = v_run AND a.idx = v_idx;
       INSERT INTO {p}events (run_id, atom, kind, from_state, to_state, engine_id, epoch, data, at)
       VALUES (v_run, v_idx, 'atom.claimed', v_from, IF(v_from = 'REVERT_READY', 'REVERTING', 'RUNNING'), p_engine, v_epoch, NULL, NOW(6));
     END IF;
   END LOOP;
-  CLOSE picked;
+  CLOSE picked;`;
+
+// Every procedure runs with its caller's rights (SQL SECURITY INVOKER), never those of the
+// user who ran the migration: a definer that holds READ_ONLY ADMIN (root on MariaDB) would
+// let an engine's claims and completions through while the server refuses writes (C16 in
+// docs/reliability.md: 4 claims committed in the read-only window).
+export const PROCEDURE_STATEMENTS: readonly string[] = [
+  // Protocol 2: picks up to p_limit claimable atoms, claims each, writes its event; the
+  // claims in p_out (CLAIM_DECLARATIONS, claimLoop), in a transaction of its own.
+  `DROP PROCEDURE IF EXISTS {p}claim_into`,
+  `CREATE PROCEDURE {p}claim_into(IN p_engine VARBINARY(255), IN p_limit INT, OUT p_out ${TEXT})
+MODIFIES SQL DATA
+SQL SECURITY INVOKER
+BEGIN
+${CLAIM_DECLARATIONS}
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+  SET p_out = '[]';
+  START TRANSACTION;
+${claimLoop('p_out')}
   COMMIT;
 END`,
   `DROP PROCEDURE IF EXISTS {p}claim_atoms`,
@@ -342,6 +354,20 @@ const runColumnsOf = (t: string): string =>
     .join(', ');
 
 /**
+ * One result set per run claimed from, in the order of the claims in `v_out`: its row, read by
+ * its primary key (`v_seen`, `v_k`, `v_n` and the text variable `key` declared by the caller).
+ */
+export const runRowsOfClaims = (key: string): string => `  SET v_n = JSON_LENGTH(v_out);
+  WHILE v_k < v_n DO
+    SET ${key} = JSON_EXTRACT(v_out, CONCAT('$[', v_k, '][0]'));
+    IF NOT JSON_CONTAINS(v_seen, ${key}) THEN
+      SET v_seen = JSON_ARRAY_APPEND(v_seen, '$', JSON_UNQUOTE(${key}));
+      SELECT ${runColumnsOf('r')} FROM {p}runs r WHERE r.id = CONVERT(JSON_UNQUOTE(${key}) USING binary);
+    END IF;
+    SET v_k = v_k + 1;
+  END WHILE;`;
+
+/**
  * Migration 7 of MySQL/MariaDB: an idle start in two round trips, one on each side
  * (./starts.ts says why, with the measurements):
  * - `start_run`: a run without a key (nothing to look up first) is started in one call, as
@@ -397,14 +423,6 @@ BEGIN
   DECLARE v_n INT;
   CALL {p}claim_into(p_engine, p_limit, v_out);
   SELECT v_out AS claims;
-  SET v_n = JSON_LENGTH(v_out);
-  WHILE v_k < v_n DO
-    SET v_run = JSON_EXTRACT(v_out, CONCAT('$[', v_k, '][0]'));
-    IF NOT JSON_CONTAINS(v_seen, v_run) THEN
-      SET v_seen = JSON_ARRAY_APPEND(v_seen, '$', JSON_UNQUOTE(v_run));
-      SELECT ${runColumnsOf('r')} FROM {p}runs r WHERE r.id = CONVERT(JSON_UNQUOTE(v_run) USING binary);
-    END IF;
-    SET v_k = v_k + 1;
-  END WHILE;
+${runRowsOfClaims('v_run')}
 END`,
 ];

@@ -45,7 +45,7 @@ export interface SqlStoreParts {
   /** the dialect's core schema (schema module `core`) */
   readonly coreMigrations: readonly Migration[];
   /** protocol 2 on its own (a claim inside a run transaction is `core.forms.claimMore`); limit > 0 */
-  claimAtoms(engineId: string, limit: number): Promise<t.ClaimedAtom[]>;
+  claimAtoms(engineId: string, limit: number, options?: t.ClaimOptions): Promise<t.ClaimedAtom[]>;
   readonly sweeps: Sweeps;
   /** the locks API (protocol 10, ARCHITECTURE.md): the dialect's `locks.ts` */
   readonly locks: LockStore;
@@ -151,9 +151,9 @@ export class SqlStore implements Store {
     return rows;
   }
 
-  async claimAtoms(engineId: string, limit: number): Promise<t.ClaimedAtom[]> {
+  async claimAtoms(engineId: string, limit: number, options?: t.ClaimOptions): Promise<t.ClaimedAtom[]> {
     if (limit <= 0) return [];
-    return this.parts.claimAtoms(engineId, limit);
+    return this.parts.claimAtoms(engineId, limit, options);
   }
 
   /**
