@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Engine } from '../src/engine/engine.js';
 import { RunClient } from '../src/engine/run-client.js';
-import { WakeHub } from '../src/engine/wake-hub.js';
+import { WakeHub, type WakeRelay } from '../src/engine/wake-hub.js';
 import { FlowRegistry } from '../src/flow/index.js';
 import { openAmqp, type Amqp } from '../src/runtime/amqp.js';
 import { EngineProc, percentile, readEffects, sleep } from '../test/chaos/harness.js';
@@ -58,8 +58,12 @@ const wallMs = (): number => performance.timeOrigin + performance.now();
 
 export interface AmqpIdleRow {
   dialect: Dialect;
-  /** `amqp-after-commit`: with AMQP, the claimed task started only once its claim committed (the claim before migration 11, MySQL only) */
-  mode: 'amqp' | 'amqp-after-commit' | 'poll';
+  /**
+   * `amqp-after-commits`: with AMQP as before migration 11 (MySQL only, the same-run
+   * reference): the wake-up sent once the start committed, the task started once its claim
+   * committed
+   */
+  mode: 'amqp' | 'amqp-after-commits' | 'poll';
   n: number;
   /** from the `startRun` call to the task executing */
   medianMs: number;
@@ -85,7 +89,7 @@ async function idleLatency(
   withAmqp: boolean,
   amqpUrl: string,
   starts: number,
-  claimsAfterCommit = false,
+  afterCommits = false,
 ): Promise<AmqpIdleRow | null> {
   const db = await createTestStore(dialect);
   if (!db) return null;
@@ -98,7 +102,7 @@ async function idleLatency(
       ENGINE_POLL_MS: '1000',
       ENGINE_TRACE: '1',
       ...(withAmqp ? { ENGINE_AMQP: amqpUrl } : {}),
-      ...(claimsAfterCommit ? { ENGINE_VISIBLE_CLAIMS: '0' } : {}),
+      ...(afterCommits ? { ENGINE_VISIBLE_CLAIMS: '0' } : {}),
     },
   });
   const amqp = withAmqp ? await openAmqp({ url: amqpUrl }) : null;
@@ -108,7 +112,12 @@ async function idleLatency(
     const flows = new FlowRegistry();
     for (const f of chaosFlows) flows.register(f);
     const hub = new WakeHub();
-    if (amqp) hub.attach(amqp.wakeups);
+    // the reference's relay cannot send a message before the start's commit (no notifyStarting)
+    const relay: WakeRelay | null =
+      amqp && afterCommits
+        ? { notify: () => amqp.wakeups.notify(), subscribe: (fn) => amqp.wakeups.subscribe(fn) }
+        : (amqp?.wakeups ?? null);
+    if (relay) hub.attach(relay);
     const client = new RunClient({ store: db.store, flows, wakeHub: hub });
     const ms: number[] = [];
     const afterCommit: number[] = [];
@@ -154,7 +163,7 @@ async function idleLatency(
     const at = (xs: number[], p: number): number => percentileOf(xs, p, 1);
     return {
       dialect,
-      mode: withAmqp ? (claimsAfterCommit ? 'amqp-after-commit' : 'amqp') : 'poll',
+      mode: withAmqp ? (afterCommits ? 'amqp-after-commits' : 'amqp') : 'poll',
       n: ms.length,
       medianMs: at(ms, 50),
       p99Ms: at(ms, 99),
@@ -493,8 +502,8 @@ export async function benchAmqp(options: { quick: boolean; dialects: readonly Di
           if (row) idle.push(row);
         }
         if (d === 'mysql') {
-          // the reference for the claims seen before their commit (ARCHITECTURE.md), same run
-          progress('mysql: idle starts with AMQP, each task started only once its claim committed');
+          // the same-run reference for the wake-up sent and the claims seen before their commits
+          progress('mysql: idle starts with AMQP as before migration 11 (wake-up and task start after the commits)');
           const row = await idleLatency(d, true, broker.url, options.quick ? 20 : 100, true);
           if (row) idle.push(row);
         }
@@ -515,7 +524,7 @@ export async function benchAmqp(options: { quick: boolean; dialects: readonly Di
 
 const IDLE_MODES: Record<AmqpIdleRow['mode'], string> = {
   amqp: 'AMQP',
-  'amqp-after-commit': 'AMQP, task started after its claim committed',
+  'amqp-after-commits': 'AMQP, wake-up and task after the commits (before migration 11)',
   poll: 'none (store wake-ups, poll 1 s)',
 };
 

@@ -13,6 +13,7 @@
  */
 import type { ClaimedAtom } from '../store/store.js';
 import type { EngineCore } from './engine-core.js';
+import type { WakeHint } from './wake-hub.js';
 
 /**
  * Atoms the claim loop may claim now: local slots (`concurrency`) not taken by atoms
@@ -54,12 +55,14 @@ export class ClaimLoop {
   private done: Promise<void> | null = null;
   /** the last claim took every slot it asked for, or there was none free: work may be left */
   private shortOfSlots = true;
+  /** a run whose start was committing when a wake-up named it, for the next claim */
+  private startingRun: string | undefined;
 
   constructor(
     private readonly core: EngineCore,
     private readonly launch: (claim: ClaimedAtom) => void,
   ) {
-    core.wake = () => this.wake();
+    core.wake = (hint) => this.wake(hint);
     core.slotFreed = () => {
       if (this.shortOfSlots) this.wake();
     };
@@ -75,7 +78,9 @@ export class ClaimLoop {
     await this.done;
   }
 
-  wake(): void {
+  wake(hint?: WakeHint): void {
+    // the next claim waits for the commit of a start that a wake-up named (ClaimOptions.after)
+    if (hint) this.startingRun = hint.startingRun;
     const r = this.wakeResolve;
     this.wakeResolve = null;
     // a wake-up while the loop is busy claiming is remembered, not lost
@@ -99,7 +104,10 @@ export class ClaimLoop {
           // aborts them and gives the id up, so nothing is written under their epochs
           // (ARCHITECTURE.md, "Claims seen before their commit").
           let launched = false;
+          const after = this.startingRun;
+          this.startingRun = undefined;
           const claims = await core.store.claimAtoms(core.id, free, {
+            ...(after === undefined ? {} : { after }),
             onVisible: (visible) => {
               launched = true;
               for (const c of visible) this.launch(c);

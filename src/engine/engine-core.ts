@@ -16,7 +16,7 @@ import type { EngineEventSink } from './engine-events.js';
 import type { InFlight } from './in-flight.js';
 import type { RunCache } from './run-cache.js';
 import type { StepResolver } from './step-resolver.js';
-import type { WakeHub } from './wake-hub.js';
+import type { WakeHint, WakeHub } from './wake-hub.js';
 
 /** The engine's options after defaults (see EngineOptions). */
 export interface EngineSettings {
@@ -68,7 +68,7 @@ export class EngineCore {
   /** monotonic time of the last successful renewal (or registration) */
   lastRenewMono = 0;
   /** wakes the claim loop (set by the claim loop) */
-  wake: () => void = () => undefined;
+  wake: (hint?: WakeHint) => void = () => undefined;
   /**
    * A slot was freed (an outcome committed, a task given up): wakes the claim loop only if
    * its last claim may have left ready work behind (set by the claim loop).

@@ -350,7 +350,7 @@ export class Engine {
     }
     this.stopped = new Promise<void>((resolve) => (this.markStopped = resolve));
     this.unsubscribe = [
-      core.hub.subscribe(() => core.wake()),
+      core.hub.subscribe((hint) => core.wake(hint)),
       core.hub.onRunCancelled((runId, reason) => core.inflight.abortRun(runId, reason)),
     ];
     if (this.amqp) this.unsubscribe.push(core.hub.attach(this.amqp.wakeups));

@@ -132,9 +132,14 @@ export class RunClient {
     const wakeups = this.store.wakeups;
     const relayFirst = run.wakeup === undefined && wakeups?.deferInStarts === true && this.hub.relayed;
     if (relayFirst) run.wakeup = false;
-    const res = await this.store.startRun(run);
+    // There (MySQL/MariaDB) the relay's message goes out as soon as the run's rows are
+    // written, naming the run: the hearers' claims wait for the commit it overlaps.
+    let announced = false;
+    const options = relayFirst ? { onInserted: () => (announced = this.hub.announceStarting(run.id)) } : undefined;
+    const res = await this.store.startRun(run, options);
     if (!res.created) return res;
-    this.hub.announce();
+    if (announced) this.hub.wake();
+    else this.hub.announce();
     if (relayFirst && run.graph.atoms.some((a) => a.predecessors.length === 0)) this.followWithStoreWakeup();
     return res;
   }

@@ -17,11 +17,22 @@
  */
 export interface WakeRelay {
   notify(): void;
-  subscribe(onWake: () => void): () => void;
+  /**
+   * Sends at once a wake-up that names a run whose start is still committing (its hearers'
+   * claims wait for that commit: `ClaimOptions.after`); false when it cannot go out at once
+   * (announce after the commit instead). Relays without it are told after the commit.
+   */
+  notifyStarting?(runId: string): boolean;
+  subscribe(onWake: (hint?: WakeHint) => void): () => void;
+}
+
+/** What a wake-up may tell beyond "look": a run whose start was committing when it was sent. */
+export interface WakeHint {
+  startingRun: string;
 }
 
 export class WakeHub {
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(hint?: WakeHint) => void>();
   /** attached relays; `off` is set while this hub listens to the relay (it has listeners: engines) */
   private readonly relays = new Map<WakeRelay, { off: (() => void) | null; users: number }>();
   private readonly ended = new Map<string, Set<() => void>>();
@@ -32,7 +43,7 @@ export class WakeHub {
    * listeners it also listens to its relays: a process without engines takes no wake-ups
    * from other processes (over AMQP, it then has no queue: docs/amqp.md, "Wake-ups").
    */
-  subscribe(fn: () => void): () => void {
+  subscribe(fn: (hint?: WakeHint) => void): () => void {
     this.listeners.add(fn);
     for (const [relay, entry] of this.relays) this.listen(relay, entry);
     return () => {
@@ -50,8 +61,21 @@ export class WakeHub {
   }
 
   /** work became claimable: wakes this process's idle engines */
-  wake(): void {
-    for (const fn of this.listeners) fn();
+  wake(hint?: WakeHint): void {
+    for (const fn of this.listeners) fn(hint);
+  }
+
+  /**
+   * A run's start is committing (its rows are written): tells the relays at once, naming the
+   * run, so that engines elsewhere hear of it while the commit is made durable and their
+   * claims wait for it. True when every relay could; the caller then wakes this process's
+   * engines ({@link wake}) after the commit, else it announces after the commit as usual.
+   */
+  announceStarting(runId: string): boolean {
+    if (this.relays.size === 0) return false;
+    let all = true;
+    for (const relay of this.relays.keys()) all = (relay.notifyStarting?.(runId) ?? false) && all;
+    return all;
   }
 
   /**
@@ -88,7 +112,7 @@ export class WakeHub {
   }
 
   private listen(relay: WakeRelay, entry: { off: (() => void) | null }): void {
-    if (entry.off === null && this.listeners.size > 0) entry.off = relay.subscribe(() => this.wake());
+    if (entry.off === null && this.listeners.size > 0) entry.off = relay.subscribe((hint) => this.wake(hint));
   }
 
   /** calls `fn` once, when {@link runEnded} is told about `runId` */

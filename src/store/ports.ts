@@ -44,6 +44,7 @@ import type {
   RequeueOptions,
   RunFilter,
   RunPatch,
+  StartOptions,
   RunRow,
   SignalRow,
   StartResult,
@@ -55,7 +56,7 @@ import type { AtomState } from './states.js';
 /** Protocols 1–3 and 7: starting runs, claiming atoms, and the transactions that record what happened. */
 export interface RunProtocol {
   /** protocol 1: inserts the run and all its atoms in one transaction (or returns the active run with the same key) */
-  startRun(run: NewRun): Promise<StartResult>;
+  startRun(run: NewRun, options?: StartOptions): Promise<StartResult>;
   /**
    * Starts many runs without keys at once (protocol 1 for each): all of them or none.
    * One statement on PostgreSQL, one transaction elsewhere. Returns the run rows, in order.

@@ -121,6 +121,24 @@ export interface ClaimOptions {
    * Stores that have nothing to show before the commit never call it.
    */
   onVisible?: (claims: ClaimedAtom[]) => void;
+  /**
+   * A run whose start may still be committing (named by a wake-up sent before that commit,
+   * `StartOptions.onInserted`): the claim first waits for whatever holds the run's row, at
+   * most about a second, so that it sees the run's atoms once they are committed
+   * (MySQL/MariaDB; the other stores' starts announce only after their commit, and ignore it).
+   */
+  after?: string;
+}
+
+/** Options of a start (protocol 1). */
+export interface StartOptions {
+  /**
+   * Called once the run's rows are written, before their commit is confirmed (MySQL/MariaDB's
+   * one-call start of a run without a key; never elsewhere): for a wake-up that names the run,
+   * so that an engine's claim waits for the commit (`ClaimOptions.after`) instead of missing
+   * the rows while they are uncommitted. The start may still fail after it.
+   */
+  onInserted?: () => void;
 }
 
 export interface NewRun {

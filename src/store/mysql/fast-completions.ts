@@ -141,11 +141,13 @@ export class MysqlFastCompletions implements FastCompletions {
    * PostgreSQL: the engine starts a run's first task without reading it. With `onVisible`,
    * the claims go to it as soon as the server has made them, before its COMMIT returns
    * (./visible-claims.ts); the promise then resolves with the same claims once committed.
+   * With `after`, it first waits (at most a second) for the commit of that run's start.
    */
   async claimAtoms(engineId: string, limit: number, options: ClaimOptions = {}): Promise<ClaimedAtom[]> {
     const { onVisible } = options;
     const early = onVisible ? (sets: Raw[][]): void => onVisible(claimsWithRuns(sets)) : () => undefined;
-    const sets = await this.driver.callEarly('claim atoms', 'CALL {p}claim_atoms_early(?, ?)', [engineId, limit], 'claims', early);
+    const params = [engineId, limit, options.after ?? null];
+    const sets = await this.driver.callEarly('claim atoms', 'CALL {p}claim_atoms_early(?, ?, ?)', params, 'claims', early);
     return claimsWithRuns(sets);
   }
 

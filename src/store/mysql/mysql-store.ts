@@ -83,7 +83,7 @@ export class MysqlStore extends SqlStore {
       capabilities: CAPABILITIES,
       coreMigrations: mysqlMigrations,
       claimAtoms: (engineId, limit, options) => fast.claimAtoms(engineId, limit, options),
-      startAlone: (run) => starts.startAlone(run),
+      startAlone: (run, options) => starts.startAlone(run, options),
       sweeps,
       locks: new MysqlLockStatements(driver),
       sessionLocks,

@@ -24,7 +24,8 @@ import { StoreError } from '../../errors.js';
 import { graphDigest } from '../graphs.js';
 import { runFromRow } from '../rows.js';
 import type { SqlCore } from '../sql/core.js';
-import type { NewRun, StartResult } from '../types.js';
+import type { Raw } from '../sql/driver.js';
+import type { NewRun, StartOptions, StartResult } from '../types.js';
 import type { MysqlDriver } from './mysql-driver.js';
 
 export class MysqlStarts {
@@ -33,13 +34,21 @@ export class MysqlStarts {
     private readonly core: SqlCore,
   ) {}
 
-  /** A keyless run in one call; the caller marks its graph committed. */
-  async startAlone(run: NewRun): Promise<StartResult> {
+  /**
+   * A keyless run in one call; the caller marks its graph committed. `onInserted` is called
+   * when the procedure sends the run's row, before its COMMIT (./mysql-driver.ts, `callEarly`).
+   */
+  async startAlone(run: NewRun, options: StartOptions = {}): Promise<StartResult> {
     const graph = graphDigest(run.graph);
     // protocol 6: a start that makes atoms claimable wakes idle engines after its commit, in the same call
     const wake = (run.wakeup ?? true) && run.graph.atoms.some((a) => a.predecessors.length === 0);
     const procedure = wake ? 'start_run_and_wake' : 'start_run';
-    const [row] = await this.driver.call('start a run', `CALL {p}${procedure}(?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+    const { onInserted } = options;
+    const call = (purpose: string, text: string, params: readonly unknown[]): Promise<Raw[]> =>
+      onInserted
+        ? this.driver.callEarly(purpose, text, params, 'id', () => onInserted()).then((sets) => sets[0] ?? [])
+        : this.driver.call(purpose, text, params);
+    const [row] = await call('start a run', `CALL {p}${procedure}(?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
       run.id,
       run.flow,
       run.version,

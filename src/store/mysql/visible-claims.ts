@@ -8,6 +8,13 @@
  * pause against the same rolled back). An idle engine's first task waited for two such
  * commits in turn, its run's start and its own claim; the claim's no longer delays it.
  *
+ * Given a run whose start may still be committing (`p_after`: an AMQP wake-up sent before
+ * that commit named it, src/engine/run-client.ts), it first waits for that commit: a claim
+ * skips locked rows, so without the wait it would miss the run's atoms and the engine would
+ * sleep until its poll. The wait is a locking read of the run's row, which the starting
+ * transaction holds, bounded to a second (a stalled start, or a forged name: the engine
+ * then claims what it finds).
+ *
  * The procedure claims exactly as migration 5's `claim_into` does (the same pick, in
  * `ready_at` order, SKIP LOCKED; the same conditional write and event), then, still inside
  * the transaction, sends the row of each run claimed from (one result set each) and last
@@ -27,7 +34,7 @@ import { CLAIM_DECLARATIONS, TEXT, claimLoop, runRowsOfClaims } from './procedur
 
 export const VISIBLE_CLAIM_STATEMENTS: readonly string[] = [
   `DROP PROCEDURE IF EXISTS {p}claim_atoms_early`,
-  `CREATE PROCEDURE {p}claim_atoms_early(IN p_engine VARBINARY(255), IN p_limit INT)
+  `CREATE PROCEDURE {p}claim_atoms_early(IN p_engine VARBINARY(255), IN p_limit INT, IN p_after VARBINARY(255))
 MODIFIES SQL DATA
 SQL SECURITY INVOKER
 BEGIN
@@ -36,8 +43,21 @@ BEGIN
   DECLARE v_key ${TEXT};
   DECLARE v_k INT DEFAULT 0;
   DECLARE v_n INT;
+  DECLARE v_wait INT;
 ${CLAIM_DECLARATIONS}
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+  IF p_after IS NOT NULL THEN
+    -- a run whose start may still be committing: a locking read of its row waits for that
+    -- commit (its row is locked by the inserting transaction), at most a second, in a
+    -- statement of its own (autocommit: the lock goes with it)
+    SET v_wait = @@SESSION.innodb_lock_wait_timeout;
+    SET SESSION innodb_lock_wait_timeout = 1;
+    BEGIN
+      DECLARE CONTINUE HANDLER FOR 1205 BEGIN END;
+      SELECT COUNT(*) INTO v_n FROM {p}runs WHERE id = p_after LOCK IN SHARE MODE;
+    END;
+    SET SESSION innodb_lock_wait_timeout = v_wait;
+  END IF;
   START TRANSACTION;
 ${claimLoop('v_out')}
 ${runRowsOfClaims('v_key')}

@@ -55,7 +55,7 @@ export interface SqlStoreParts {
   readonly wakeups: Wakeups | null;
   readonly supervisor: LocalSupervisor | null;
   /** a start without a key in one round trip (PostgreSQL: one statement; MySQL: one call); else one transaction */
-  startAlone?(run: t.NewRun): Promise<t.StartResult>;
+  startAlone?(run: t.NewRun, options?: t.StartOptions): Promise<t.StartResult>;
   /** keyless runs started together in one statement (PostgreSQL), marking their graphs committed; else one transaction */
   startMany?(runs: readonly t.NewRun[]): Promise<t.RunRow[]>;
   /** retention in one statement (PostgreSQL); else ./retention.ts */
@@ -122,10 +122,10 @@ export class SqlStore implements Store {
 
   // ---------------------------------------------------------------- protocols 1–3 and 7
 
-  async startRun(run: t.NewRun): Promise<t.StartResult> {
+  async startRun(run: t.NewRun, options?: t.StartOptions): Promise<t.StartResult> {
     const started =
       run.key === null && this.parts.startAlone
-        ? await this.parts.startAlone(run)
+        ? await this.parts.startAlone(run, options)
         : await this.driver.transaction(
             'start a run',
             (s) => startRunOn(this.core, s, run, true),

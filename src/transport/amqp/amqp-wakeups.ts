@@ -7,9 +7,12 @@
  * run client, `stoker run`, a worker) would otherwise get every message back, its own
  * included, and the broker would deliver each one to it for nothing.
  *
- * A message is a hint, never state: it carries no run or atom, so a lost, duplicated,
- * delayed or forged one changes only when an engine next looks (the poll stays the safety
- * net). An announcement after a quiet spell (nothing published for {@link QUIET_MS}) is
+ * A message is a hint, never state: a lost, duplicated, delayed or forged one changes only
+ * when an engine next looks (the poll stays the safety net). One sent for a start while its
+ * commit is still being made (`notifyStarting`, MySQL/MariaDB: src/engine/run-client.ts)
+ * names the run, so that the hearers' claims wait for that commit instead of missing its
+ * uncommitted rows; a forged name costs an engine at most a second's wait
+ * (src/store/mysql/visible-claims.ts). An announcement after a quiet spell (nothing published for {@link QUIET_MS}) is
  * published at once: an idle system starts a run without waiting for a turn of the event
  * loop. Otherwise announcements are batched: calls of {@link AmqpWakeups.notify} made
  * before the next turn of the event loop share one message, as the PostgreSQL NOTIFY path
@@ -35,6 +38,11 @@ import { writeNow, type AmqpConnection } from './amqp-connection.js';
  */
 export const QUIET_MS = 5;
 
+/** A wake-up's name of a run whose start was committing (what the engine's `WakeHint` holds). */
+export interface StartingRunHint {
+  startingRun: string;
+}
+
 export interface AmqpWakeupsOptions {
   /** the fanout exchange (default `stoker.wake`); engines of one deployment share it */
   exchange?: string;
@@ -51,7 +59,7 @@ export class AmqpWakeups {
   private consuming: Channel | null = null;
   /** the channel this process's queue is consumed from, once it is */
   private consumed: Channel | null = null;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(hint?: StartingRunHint) => void>();
   private scheduled = false;
   /** when the last message was published (performance.now()), -Infinity before the first */
   private lastPublishedAt = Number.NEGATIVE_INFINITY;
@@ -76,7 +84,7 @@ export class AmqpWakeups {
    * missed until then). The first subscriber makes the queue. Returns the unsubscribe
    * function (the queue stays until the connection ends).
    */
-  subscribe(onWake: () => void): () => void {
+  subscribe(onWake: (hint?: StartingRunHint) => void): () => void {
     this.listeners.add(onWake);
     const ch = this.channel;
     if (ch && this.consuming !== ch) {
@@ -109,17 +117,30 @@ export class AmqpWakeups {
     });
   }
 
-  /** `now`: written to the socket before this returns, not at the end of the turn ({@link writeNow}) */
-  private publish(now = false): void {
+  /**
+   * Announces a run whose start is committing, naming it, at once; false (nothing sent) unless
+   * it can go out at once: after a quiet spell, with a channel. The caller then announces
+   * after the commit ({@link notify}).
+   */
+  notifyStarting(runId: string): boolean {
+    if (this.scheduled || performance.now() - this.lastPublishedAt < QUIET_MS) return false;
+    return this.publish(true, runId);
+  }
+
+  /** `now`: written to the socket before this returns, not at the end of the turn ({@link writeNow}); whether it went out */
+  private publish(now = false, startingRun?: string): boolean {
     const ch = this.channel;
-    if (!ch) return; // broker away: the poll finds the work
+    if (!ch) return false; // broker away: the poll finds the work
     try {
-      ch.publish(this.exchange, '', Buffer.from(JSON.stringify({ from: this.origin })), { persistent: false });
+      const message = startingRun === undefined ? { from: this.origin } : { from: this.origin, run: startingRun };
+      ch.publish(this.exchange, '', Buffer.from(JSON.stringify(message)), { persistent: false });
       if (now) writeNow(ch);
       this.stats.published += 1;
       this.lastPublishedAt = performance.now();
+      return true;
     } catch {
       // the channel closed under us; the reconnect sets a new one up
+      return false;
     }
   }
 
@@ -156,19 +177,22 @@ export class AmqpWakeups {
       queue,
       (msg) => {
         if (!msg) return this.lost('wake-up consumer cancelled');
-        let from: unknown;
+        let body: { from?: unknown; run?: unknown } | null;
         try {
-          from = (JSON.parse(msg.content.toString('utf8')) as { from?: unknown } | null)?.from;
+          body = JSON.parse(msg.content.toString('utf8')) as { from?: unknown; run?: unknown } | null;
         } catch {
-          from = null;
+          body = null;
         }
+        const from = body?.from;
         // this process's own message (already woken in memory), or not one of ours
         if (from === this.origin || typeof from !== 'string') {
           this.stats.ignored += 1;
           return;
         }
         this.stats.received += 1;
-        this.fire();
+        // a run id as the tables hold them (VARBINARY(255)); anything else is no name
+        const run = body?.run;
+        this.fire(typeof run === 'string' && run.length > 0 && Buffer.byteLength(run) <= 255 ? { startingRun: run } : undefined);
       },
       { noAck: true },
     );
@@ -182,7 +206,7 @@ export class AmqpWakeups {
     if (!this.stopped) this.connection.reset(reason);
   }
 
-  private fire(): void {
-    for (const fn of this.listeners) fn();
+  private fire(hint?: StartingRunHint): void {
+    for (const fn of this.listeners) fn(hint);
   }
 }
