@@ -156,6 +156,8 @@ export interface EngineOptions {
    * production: `after-claim-commit`, `before-execute`, `after-side-effect-before-result`,
    * `inside-fenced-tx` (in the completion transaction, before commit), `before-release`
    * (graceful stop). Chaos tests use it to SIGKILL or SIGSTOP the process exactly there.
+   * On MySQL/MariaDB a claim's tasks start before its commit returns, so they may already
+   * be running at `after-claim-commit`.
    */
   faultPoint?: FaultPoint;
 }

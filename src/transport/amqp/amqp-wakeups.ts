@@ -12,7 +12,9 @@
  * commit is still being made (`notifyStarting`, MySQL/MariaDB: src/engine/run-client.ts)
  * names the run, so that the hearers' claims wait for that commit instead of missing its
  * uncommitted rows; a forged name costs an engine at most a second's wait
- * (src/store/mysql/visible-claims.ts). An announcement after a quiet spell (nothing published for {@link QUIET_MS}) is
+ * (src/store/mysql/visible-claims.ts).
+ *
+ * An announcement after a quiet spell (nothing published for {@link QUIET_MS}) is
  * published at once: an idle system starts a run without waiting for a turn of the event
  * loop. Otherwise announcements are batched: calls of {@link AmqpWakeups.notify} made
  * before the next turn of the event loop share one message, as the PostgreSQL NOTIFY path
