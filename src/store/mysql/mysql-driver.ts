@@ -297,8 +297,8 @@ export class MysqlDriver implements SqlDriver {
    * (./visible-claims.ts): `early` gets the result sets up to and including the first one
    * that has a column `mark`, as soon as its row arrives, while the server is still
    * committing. The promise resolves with every set once the CALL has returned (committed),
-   * or rejects; once `early` has been called it is never made again, since the
-   * transaction whose rows `early` got may or may not have committed.
+   * or rejects (also with what `early` threw); once `early` has been called it is never
+   * made again, since the transaction whose rows `early` got may or may not have committed.
    */
   callEarly(purpose: string, text: string, params: readonly unknown[], mark: string, early: (sets: Raw[][]) => void): Promise<Raw[][]> {
     let delivered = false;
@@ -307,6 +307,7 @@ export class MysqlDriver implements SqlDriver {
       this.onConnection(purpose, async (conn) => {
         const streaming = conn.connection as unknown as StreamingConnection;
         let onFatal: ((e: Error) => void) | undefined;
+        let earlyFailure: { error: unknown } | undefined;
         return await new Promise<Raw[][]>((resolve, reject) => {
           const sets: Raw[][] = [];
           // a streamed query hears of a lost connection only through the connection's event
@@ -320,11 +321,16 @@ export class MysqlDriver implements SqlDriver {
             (sets[index] ??= []).push(row);
             if (mark in row) {
               delivered = true;
-              early(sets.map((s) => s ?? []));
+              // thrown inside the driver's parser it would break the connection: reported at the end
+              try {
+                early(sets.map((s) => s ?? []));
+              } catch (e) {
+                earlyFailure = { error: e };
+              }
             }
           });
           query.on('error', reject);
-          query.on('end', () => resolve(sets.map((s) => s ?? [])));
+          query.on('end', () => (earlyFailure ? reject(earlyFailure.error) : resolve(sets.map((s) => s ?? []))));
         }).finally(() => {
           if (onFatal) streaming.removeListener('error', onFatal);
         });
