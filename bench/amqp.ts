@@ -6,8 +6,11 @@
  *    starting to execute in an idle engine process, with the engine polling every second
  *    (the default) and either AMQP wake-ups or none. Without AMQP the engine hears the
  *    store's own wake-ups (on MariaDB a killed sleep, ARCHITECTURE.md protocol 6), else
- *    its poll. Beside it, what one durable commit costs at such idle moments (FlushRow):
- *    the start and the claim each wait for one, in turn.
+ *    its poll. On MariaDB also the same with AMQP as before migration 11: the wake-up sent
+ *    after the start's commit, the task started after its claim's (the same-run reference
+ *    for "Claims seen before their commit", ARCHITECTURE.md). Beside them, what one durable
+ *    commit and one `SELECT 1` cost at such idle moments and back to back (FlushRow): the
+ *    price of waking an idle server, paid at each hop of the path.
  * 2. Remote workers on PostgreSQL ("Remote tasks"): the unordered flow of 1,000 remote
  *    no-op tasks (bench/fixtures/amqp-flows.ts) through one engine in this process and 1, 2
  *    and 4 `stoker worker` processes at their default settings, against the same flow
@@ -437,6 +440,9 @@ export interface FlushRow {
   commitAfterPauseMs: number;
   rollbackAfterPauseMs: number;
   commitBackToBackMs: number;
+  /** a `SELECT 1` round trip after such a pause, and back to back: what waking an idle server costs, with nothing to write */
+  selectAfterPauseMs: number;
+  selectBackToBackMs: number;
 }
 
 async function flushCost(n: number): Promise<FlushRow | null> {
@@ -462,6 +468,8 @@ async function flushCost(n: number): Promise<FlushRow | null> {
     const afterPause: number[] = [];
     const rolledBack: number[] = [];
     const backToBack: number[] = [];
+    const selectAfterPause: number[] = [];
+    const selectBackToBack: number[] = [];
     for (let i = 0; i < n; i++) {
       await sleep(50 + Math.random() * 1200);
       afterPause.push(await timed(() => c.query(update)));
@@ -469,8 +477,11 @@ async function flushCost(n: number): Promise<FlushRow | null> {
       await c.query('START TRANSACTION');
       rolledBack.push(await timed(() => c.query(update)));
       await c.query('ROLLBACK');
+      await sleep(50 + Math.random() * 1200);
+      selectAfterPause.push(await timed(() => c.query('SELECT 1')));
     }
     for (let i = 0; i < n; i++) backToBack.push(await timed(() => c.query(update)));
+    for (let i = 0; i < n; i++) selectBackToBack.push(await timed(() => c.query('SELECT 1')));
     const median = (xs: number[]): number => percentileOf(xs, 50, 2);
     return {
       dialect: 'mysql',
@@ -478,6 +489,8 @@ async function flushCost(n: number): Promise<FlushRow | null> {
       commitAfterPauseMs: median(afterPause),
       rollbackAfterPauseMs: median(rolledBack),
       commitBackToBackMs: median(backToBack),
+      selectAfterPauseMs: median(selectAfterPause),
+      selectBackToBackMs: median(selectBackToBack),
     };
   } finally {
     await c.end();
@@ -542,7 +555,7 @@ export function amqpMarkdown(r: AmqpResults): string {
   for (const f of r.flush)
     out.push(
       '',
-      `${f.dialect}: one-row autocommit UPDATE after a pause of 50–1,250 ms: median ${f.commitAfterPauseMs} ms; the same rolled back (no flush): ${f.rollbackAfterPauseMs} ms; committed back to back: ${f.commitBackToBackMs} ms (n = ${f.n} each). An idle start waits for two such commits in turn, its start's and its claim's.`,
+      `${f.dialect}: one-row autocommit UPDATE after a pause of 50–1,250 ms: median ${f.commitAfterPauseMs} ms; the same rolled back (no flush): ${f.rollbackAfterPauseMs} ms; committed back to back: ${f.commitBackToBackMs} ms (n = ${f.n} each). A \`SELECT 1\` after such a pause: ${f.selectAfterPauseMs} ms, back to back ${f.selectBackToBackMs} ms: what waking an idle server costs, paid at each process an idle start wakes in turn (MariaDB, RabbitMQ, the engine, MariaDB again); its commits are no longer on that path (ARCHITECTURE.md, "Claims seen before their commit").`,
     );
   if (r.remote.length > 0) {
     out.push(
