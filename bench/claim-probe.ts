@@ -34,16 +34,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
-import { createRuntime } from '../src/runtime/create-runtime.js';
 import { createTestStore, postgresAdminUrl } from '../test/helpers/databases.js';
 import { backendTicks, backendTicksSince, cpuTicks, TICK_US } from './common.js';
-import { group, startEngine } from './stacks.js';
+import { group, stackClient, startEngine } from './stacks.js';
 
 /** the server's log file (`--statements`) */
 const logFile = (): string => arg('--log', '/var/log/postgresql/postgresql-15-main.log');
-const FLOWS = join(import.meta.dirname, 'fixtures', 'stack-bench-flows.ts');
 
 async function probe(engines: number, workload: string, size: number): Promise<void> {
   // --runs N: N stacks (`stack`) or runs (`unordered`) of `size` at once; figures are per atom of all of them
@@ -80,17 +77,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       p.on('exit', () => stopLines.push(/stopped after .*/.exec(err)?.[0] ?? '(no stop line)'));
       procs.push(p);
     }
-    const { loadFlowsModule } = await import('../src/runtime/load-flows.js');
-    const { FlowRegistry } = await import('../src/flow/index.js');
-    const flows = new FlowRegistry();
-    await loadFlowsModule(FLOWS, flows);
-    const rt = await createRuntime({
-      store: db.url,
-      flows,
-      engines: 0,
-      orchestration: { limits: { maxResourcesPerStack: 20_000 } },
-      logLevel: 'error',
-    });
+    const rt = await stackClient(db.url);
     const load = loadavg()[0]!.toFixed(1);
     const settle = async (id: string) => {
       for (;;) {

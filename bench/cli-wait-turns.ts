@@ -1,6 +1,6 @@
 /**
  * Scenario f) of bench/cli.ts in turns (issue 11: free slots must not slow a chain down):
- * `stoker run linear5000 --wait` at the default concurrency (10) and at `--concurrency 1`,
+ * `stoker run linear5000 --wait` at the default concurrency (64) and at `--concurrency 1`,
  * one after the other, `--pairs` times, so that both see the same load. Per run it prints
  * atoms/s (created → finished, the database's clock), the command's CPU per atom (user +
  * system of the whole process, from /usr/bin/time: it includes Node's start and the V8
@@ -27,7 +27,7 @@ const opt = (name: string, dflt: string): string => {
 const dialect = opt('dialect', 'mysql') as Dialect;
 const pairs = Number(opt('pairs', '3'));
 /** the concurrency of the first run of each pair (the other one second) */
-const first = Number(opt('first', '10'));
+const first = Number(opt('first', '64'));
 const serverPid = Number(opt('server-pid', '0'));
 const N = 5000;
 

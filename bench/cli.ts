@@ -5,7 +5,7 @@
  *   node --import tsx bench/cli.ts [--dialects sqlite,postgres,mysql] [--quick]
  *   (also `npm run bench -- --scenarios cli`)
  *
- * - e) An `stoker engine` process (defaults: concurrency 10, default poll and lease) that
+ * - e) An `stoker engine` process (defaults: concurrency 64, default poll and lease) that
  *   has already executed 10,000 atoms (two linear runs of 5,000, not reported); runs are
  *   started by `stoker run FLOW` from another process, as a user's script or cron job would.
  *   Measured: a linear flow of 5,000 no-op tasks (median of 3) and an unordered one of 1,000.
@@ -225,7 +225,7 @@ async function runWaitAlone(
     const wall = (performance.now() - t0) / 1000;
     if (done.code !== 0) throw new Error(`stoker ${args.join(' ')} exited ${done.code}: ${done.stderr}`);
     const run = json<RunJson>(done);
-    const label = concurrency === undefined ? 'default concurrency (10)' : `--concurrency ${concurrency}`;
+    const label = concurrency === undefined ? 'default concurrency (64)' : `--concurrency ${concurrency}`;
     const r = row(dialect, `f) linear ${LINEAR}: stoker run --wait alone, ${label}`, LINEAR, durationOf(run), wall);
     progress(`${dialect} ${r.scenario}: ${r.atomsPerSec} atoms/s (wall ${r.wallSeconds} s)`);
     rows.push(r);

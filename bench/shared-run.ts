@@ -2,7 +2,7 @@
  * What engine processes sharing the atoms of one run cost each other, in counts: the
  * reference flow of the stacks benchmark (an unordered no-op flow of N atoms,
  * bench/fixtures/stack-bench-flows.ts) run by 1, then 2 engine processes at the engine's
- * defaults (bench/engine-process.ts: concurrency 10, poll 1 s, lease 10 s).
+ * defaults (concurrency 64, poll 1 s, lease 10 s).
  *
  *   node --import tsx bench/shared-run.ts [--engines 1,2] [--atoms 1000] [--runs 3]
  *
@@ -37,7 +37,7 @@ const opt = (flag: string, dflt: string): string => {
 const engineCounts = opt('--engines', '1,2').split(',').map(Number);
 const atoms = Number(opt('--atoms', '1000'));
 const runs = Number(opt('--runs', '3'));
-const concurrency = opt('--concurrency', '10');
+const concurrency = opt('--concurrency', '64');
 
 for (const n of engineCounts) {
   const db = await createTestStore('postgres');

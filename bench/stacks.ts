@@ -96,6 +96,21 @@ export function startEngine(url: string, nodeArgs: readonly string[] = [], engin
   });
 }
 
+/** the bench's client: the reference flows loaded, no engine of its own, the resources-per-stack limit raised as an operator would */
+export async function stackClient(url: string): Promise<Runtime> {
+  const { loadFlowsModule } = await import('../src/runtime/load-flows.js');
+  const { FlowRegistry } = await import('../src/flow/index.js');
+  const flows = new FlowRegistry();
+  await loadFlowsModule(FLOWS, flows);
+  return createRuntime({
+    store: url,
+    flows,
+    engines: 0,
+    orchestration: { limits: { maxResourcesPerStack: MAX_RESOURCES } },
+    logLevel: 'error',
+  });
+}
+
 async function settle(stacks: Orchestrator, id: string): Promise<string> {
   for (;;) {
     const s = await stacks.get(id, undefined, { deleted: true });
@@ -140,17 +155,7 @@ export async function benchStacks(
       let rt: Runtime | null = null;
       try {
         for (let i = 0; i < engines; i++) procs.push(await startEngine(db.url));
-        const { loadFlowsModule } = await import('../src/runtime/load-flows.js');
-        const { FlowRegistry } = await import('../src/flow/index.js');
-        const flows = new FlowRegistry();
-        await loadFlowsModule(FLOWS, flows);
-        rt = await createRuntime({
-          store: db.url,
-          flows,
-          engines: 0,
-          orchestration: { limits: { maxResourcesPerStack: MAX_RESOURCES } },
-          logLevel: 'error',
-        });
+        rt = await stackClient(db.url);
         const stacks = rt.stacks!;
         const add = (scenario: string, resources: number, seconds: number, ref: number, nth = 1) => {
           const stepsPerSec = round(resources / seconds, 0);

@@ -67,7 +67,11 @@ export interface EngineOptions {
   steps?: StepTypeRegistry;
   /** how atoms find their code (default: `steps` for step atoms, the run's flow for the others) */
   resolver?: StepResolver;
-  /** atoms executed at once (default 10) */
+  /**
+   * atoms executed at once (default 64: a slot is a pending promise, not a thread; most
+   * atoms wait on I/O, and a stack's resource steps each wait on a few database round trips:
+   * docs/engine.md, "Concurrency"). Lower it for CPU-bound tasks or rate-limited services.
+   */
   concurrency?: number;
   /**
    * Remote atoms (docs/amqp.md, "Performance") out with workers at once, on top of
@@ -168,7 +172,7 @@ export interface EngineOptions {
  * number of atoms; a database that stalls longer than ~9 s makes an engine fence itself and
  * its atoms run again elsewhere, every write fenced (docs/reliability.md, Defaults and trade-offs).
  */
-const DEFAULTS = { concurrency: 10, remoteConcurrency: 256, pollMs: 1000, leaseMs: 10_000, maxBatch: 128 };
+const DEFAULTS = { concurrency: 64, remoteConcurrency: 256, pollMs: 1000, leaseMs: 10_000, maxBatch: 128 };
 
 export class Engine {
   /** starts, cancels, signals and waits for runs (what the engine's own methods for these use) */

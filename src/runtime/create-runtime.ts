@@ -30,7 +30,7 @@ export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn'
 /** Defaults of {@link createRuntime}, in one place. */
 export const RUNTIME_DEFAULTS = Object.freeze({
   engines: 1,
-  concurrency: 10,
+  concurrency: 64,
   migrate: true,
   logLevel: 'info' as LogLevel,
   stopTimeoutMs: 30_000,
@@ -59,7 +59,7 @@ export interface RuntimeOptions {
   steps?: StepTypeRegistry;
   /** how many engines to create (default 1); 0 makes a client-only runtime */
   engines?: number;
-  /** per engine: atoms executed at once (default 10) */
+  /** per engine: atoms executed at once (default 64; see `EngineOptions.concurrency`) */
   concurrency?: number;
   pollMs?: number;
   leaseMs?: number;

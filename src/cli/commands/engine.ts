@@ -84,10 +84,10 @@ export function registerEngineCommand(program: Command, ctx: CliContext): void {
       ),
     )
     .addOption(
-      new Option('--concurrency <n>', 'atoms executed at once, per engine')
+      new Option('--concurrency <n>', 'atoms executed at once, per engine (lower it for CPU-bound tasks)')
         .argParser(intOption(1, 10_000))
         .env('STOKER_CONCURRENCY')
-        .default(10),
+        .default(64),
     )
     .addOption(new Option('--engines <n>', 'engines in this process (sharing one store connection)').argParser(intOption(1, 64)).default(1))
     .addOption(new Option('--poll-ms <n>', 'claim poll interval when idle (jittered ±20 %)').argParser(intOption(10)).env('STOKER_POLL_MS'))

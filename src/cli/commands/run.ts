@@ -65,7 +65,7 @@ export function registerRunCommand(program: Command, ctx: CliContext): void {
       'with --wait: stop waiting after N ms (exit 124); what this process executes is handed back and the run goes on with other engines',
       intOption(1),
     )
-    .addOption(new Option('--concurrency <n>', 'with --wait: atoms executed at once').argParser(intOption(1, 10_000)).default(10))
+    .addOption(new Option('--concurrency <n>', 'with --wait: atoms executed at once').argParser(intOption(1, 10_000)).default(64))
     .addOption(
       new Option('--poll-ms <n>', 'with --wait: engine poll interval when idle (also bounds how late a retry backoff ends)')
         .argParser(intOption(10))
