@@ -140,15 +140,22 @@ export class LeaseKeeper {
     }
   }
 
-  /** Runs cancelled (or failed) elsewhere: abort their atoms running here. */
+  /**
+   * Runs cancelled (or failed) elsewhere: abort their atoms running here, a cancelled run's
+   * with the reason its cancel stored (the same message whichever engine runs the atom, and
+   * whether this check or the cancelling client's own notice comes first).
+   */
   private async checkCancelled(): Promise<void> {
     const core = this.core;
     const ids = core.inflight.runIds();
     if (ids.length === 0) return;
     const statuses = await core.store.getRunStatuses(ids);
     // A superseded run's running atoms may finish and record their effects (protocol 7): not aborted.
-    for (const [id, status] of statuses) {
-      if (isTerminalRun(status) && status !== RunStatus.SUPERSEDED) core.inflight.abortRun(id, `run ${status}`);
+    const ended = [...statuses].filter(([, status]) => isTerminalRun(status) && status !== RunStatus.SUPERSEDED).map(([id]) => id);
+    if (ended.length === 0) return;
+    for (const run of await core.store.getRuns(ended)) {
+      const reason = run.status === RunStatus.CANCELLED ? run.failure?.message : undefined;
+      core.inflight.abortRun(run.id, reason ?? `run ${run.status}`);
     }
   }
 }

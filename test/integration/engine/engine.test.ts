@@ -654,6 +654,32 @@ for (const dialect of testDialects()) {
       expectChained(after);
     });
 
+    dbIt('a run cancelled by another client: the engine finds it at its heartbeat and aborts the task with the stored reason', async () => {
+      const flow = linear('cancelElsewhere', [
+        task({
+          name: 'long',
+          execute: (_in, ctx) =>
+            new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true })),
+        }),
+      ]);
+      const registry = new FlowRegistry();
+      registry.register(flow);
+      // a short lease: the heartbeat (a third of it) is what finds the cancel, no notice reaches this engine
+      const engine = new Engine({ store, flows: registry, pollMs: 50, leaseMs: 900 });
+      const elsewhere = new Engine({ store, flows: registry });
+      await engine.start();
+      try {
+        const { run } = await engine.startRun('cancelElsewhere', {});
+        await waitUntil(async () => (await store.getAtoms(run.id))[0]!.state === 'RUNNING');
+        await elsewhere.cancel(run.id, 'stopped from another host');
+        await waitUntil(async () => (await store.getAtoms(run.id))[0]!.state === 'CANCELLED', 5_000);
+        const [long] = await store.getAtoms(run.id);
+        expect(long!.failure?.message).toContain('stopped from another host');
+      } finally {
+        await engine.stop();
+      }
+    });
+
     dbIt('the default lease is 10 s: the engine row is registered and renewed with it', async () => {
       const engine = new Engine({ store, flows: new FlowRegistry() });
       await engine.start();
