@@ -11,7 +11,8 @@
  *   node --import tsx bench/stacks.ts [--dialects sqlite,postgres] [--engines 1,2] [--sizes 100,1000,10000] [--quick] [--rounds N]
  *
  * `--rounds N` (default 1) runs each size's create, update and delete N times on the same
- * engine processes, a new stack each round, and reports each round apart (`round`): the first
+ * engine processes, a new stack each round, each after its own run of the reference, and
+ * reports each round apart (`round`): the first
  * round of the first size runs on engines that have run only the no-op reference, so every
  * process still compiles the stack layer's code (V8) meanwhile; later rounds show the
  * engines warm.
@@ -175,8 +176,9 @@ export async function benchStacks(
           );
         };
         for (const n of sizes) {
-          const ref = await reference(rt, `unordered${n}`, n);
           for (let nth = 1; nth <= (options.rounds ?? 1); nth++) {
+            // each round's own reference, just before it: as cold or warm as the round's stack
+            const ref = await reference(rt, `unordered${n}`, n);
             const name = nth === 1 ? `g${n}` : `g${n}r${nth}`;
             let id = '';
             const create = await timed(
@@ -243,7 +245,7 @@ export function stacksMarkdown(rows: readonly StackBenchRow[]): string {
         `| ${r.dialect} | ${r.engines} | ${r.scenario} | ${r.round} | ${r.resources} | ${r.seconds} | ${r.stepsPerSec} | ${r.referenceAtomsPerSec} | ${r.ratio} |`,
     ),
     '',
-    'Engines are `stoker engine` processes at their default settings; the client (stack create/update/delete) is this process. Round 1 is the first create/update/delete of each size on those processes (for the first size, V8 still compiling the stack layer code in each of them), later rounds (`--rounds`) the same again on the warm engines. The reference is a no-op flow of the same shape (unordered of N, linear of 50) run by the same engines in the same run; ratio = resource steps/s ÷ its atoms/s (the cost of orchestration).',
+    'Engines are `stoker engine` processes at their default settings; the client (stack create/update/delete) is this process. Round 1 is the first create/update/delete of each size on those processes (for the first size, V8 still compiling the stack layer code in each of them), later rounds (`--rounds`) the same again on the warm engines. The reference is a no-op flow of the same shape (unordered of N, linear of 50) run by the same engines just before each round; ratio = resource steps/s ÷ its atoms/s (the cost of orchestration).',
   ];
   return lines.join('\n');
 }
