@@ -151,11 +151,14 @@ export class LeaseKeeper {
     if (ids.length === 0) return;
     const statuses = await core.store.getRunStatuses(ids);
     // A superseded run's running atoms may finish and record their effects (protocol 7): not aborted.
-    const ended = [...statuses].filter(([, status]) => isTerminalRun(status) && status !== RunStatus.SUPERSEDED).map(([id]) => id);
-    if (ended.length === 0) return;
-    for (const run of await core.store.getRuns(ended)) {
-      const reason = run.status === RunStatus.CANCELLED ? run.failure?.message : undefined;
-      core.inflight.abortRun(run.id, reason ?? `run ${run.status}`);
+    const cancelled: string[] = [];
+    for (const [id, status] of statuses) {
+      if (status === RunStatus.CANCELLED) cancelled.push(id);
+      else if (isTerminalRun(status) && status !== RunStatus.SUPERSEDED) core.inflight.abortRun(id, `run ${status}`);
     }
+    // Only a cancel has a reason to read: the next renewal waits for this check, so the
+    // common ends (a run finished elsewhere after a takeover) cost it no second round trip.
+    if (cancelled.length === 0) return;
+    for (const run of await core.store.getRuns(cancelled)) core.inflight.abortRun(run.id, run.failure?.message ?? `run ${run.status}`);
   }
 }
