@@ -70,7 +70,7 @@ export interface EngineOptions {
   /**
    * atoms executed at once (default 64: a slot is a pending promise, not a thread; most
    * atoms wait on I/O, and a stack's resource steps each wait on a few database round trips:
-   * docs/engine.md, "Concurrency"). Lower it for CPU-bound tasks or rate-limited services.
+   * docs/orchestration.md, "Performance"). Lower it for CPU-bound tasks or rate-limited services.
    */
   concurrency?: number;
   /**
