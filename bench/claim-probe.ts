@@ -2,7 +2,7 @@
  * What one atom costs PostgreSQL when one or two engine processes share the work
  * (issue "Heat-compatible orchestration", benchmark: two engines faster than one).
  *
- *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--runs 1] [--warm] [--warm-rounds 3] [--explain] [--cpu-prof] [--statements] [--generic-plans] [--engine-args '--concurrency 32'] [--keep]
+ *   node --import tsx bench/claim-probe.ts [--engines 1,2] [--workload stack|stack-update|stack-delete|unordered] [--size 1000] [--runs 1] [--warm] [--warm-rounds 3] [--explain] [--cpu-prof] [--statements] [--generic-plans] [--slow-ms 20] [--engine-args '--concurrency 32'] [--keep]
  *
  * Per configuration, on a fresh database: N `stoker engine` processes at their default
  * settings; this process (no engine of its own) creates a stack holding one
@@ -26,6 +26,8 @@
  * connection and the first line of their text, from just before the workload to its end.
  * Also printed: each engine's stop line (its claim statements, the empty ones, the wake-ups
  * it heard), the engines' context switches and the backends' CPU by connection, per atom.
+ * `--slow-ms N` lists the workload's statements that took longer than N ms, with the time
+ * each ended (`log_min_duration_statement` on the bench database; the same log file).
  *
  * `--explain` logs every statement's plan with its buffers to the server log (auto_explain,
  * set on the bench database only); `--cpu-prof` writes the engines' CPU profiles to
@@ -63,6 +65,8 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       ])
         await admin.query(`ALTER DATABASE ${dbName} SET ${set}`);
     if (args.includes('--statements')) await admin.query(`ALTER DATABASE ${dbName} SET log_statement = 'all'`);
+    if (args.includes('--slow-ms'))
+      await admin.query(`ALTER DATABASE ${dbName} SET log_min_duration_statement = ${Number(arg('--slow-ms', '20'))}`);
     // every named statement on its generic plan from its first execution (instead of five custom plans per connection)
     if (args.includes('--generic-plans')) await admin.query(`ALTER DATABASE ${dbName} SET plan_cache_mode = force_generic_plan`);
     // each engine's last line (`stoker engine` counts its claim statements, empty ones and wake-ups heard)
@@ -117,7 +121,7 @@ async function probe(engines: number, workload: string, size: number): Promise<v
     let created = '';
     if (workload === 'stack-update' || workload === 'stack-delete')
       await settle((created = (await rt.stacks!.create('g', { template: group(size) })).id));
-    const logAt0 = args.includes('--statements') ? statSync(logFile()).size : 0;
+    const logAt0 = args.includes('--statements') || args.includes('--slow-ms') ? statSync(logFile()).size : 0;
     const backends0 = await backendTicks(admin, dbName);
     const eng0 = procs.map((p) => cpuTicks(p.pid!));
     const main0 = procs.map((p) => cpuTicks(p.pid!, p.pid!));
@@ -189,7 +193,9 @@ async function probe(engines: number, workload: string, size: number): Promise<v
       appOf.set(Number(r.pid), app);
       byApp.set(app, (byApp.get(app) ?? 0) + ticks);
     }
-    const statements = args.includes('--statements') ? countStatements(dbName, logAt0, atomCount, appOf) : '';
+    const statements =
+      (args.includes('--statements') ? countStatements(dbName, logAt0, atomCount, appOf) : '') +
+      (args.includes('--slow-ms') ? slowStatements(dbName, logAt0, appOf) : '');
     await rt.stop({ timeoutMs: 5_000 });
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
@@ -297,6 +303,19 @@ function contextSwitches(pid: number): [number, number] {
     n += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
   }
   return [v, n];
+}
+
+/** `--slow-ms`: the statements of `dbName` that took longer, in the order they ended, with the server's timestamp. */
+function slowStatements(dbName: string, from: number, appOf: ReadonlyMap<number, string>): string {
+  const text = readFileSync(logFile()).subarray(from).toString('utf8');
+  const re = new RegExp(
+    `^\\S+ (\\S+) UTC \\[(\\d+)\\] [^ ]*@${dbName} LOG:  duration: ([\\d.]+) ms  (?:execute [^:]*|statement): (.*)$`,
+    'gm',
+  );
+  const lines = [...text.matchAll(re)].map(
+    (m) => `  ${m[1]} ${m[3]!.padStart(9)} ms [${appOf.get(Number(m[2])) ?? 'gone'}] ${m[4]!.replace(/\s+/g, ' ').slice(0, 90)}\n`,
+  );
+  return `slow statements (ended at, duration):\n${lines.join('')}`;
 }
 
 /** Statements of `dbName` in the server log from byte `from` on, per atom, by their first line. */

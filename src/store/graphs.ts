@@ -11,7 +11,10 @@
  *   hands out one object per flow version), so a start does not serialise it again;
  * - {@link KnownGraphs} remembers which hashes this store has seen committed, so a start
  *   sends the graph text only the first time, and reads of a run's graph are served
- *   from memory after the first.
+ *   from memory after the first. A graph this store has just started is one of them: the
+ *   engine in the same process claims its first atoms next, and reading back and parsing
+ *   what it has just written cost a stack of 10,000 resources about 100 ms before its
+ *   first step (docs/orchestration.md, "Performance").
  */
 import { createHash } from 'node:crypto';
 import type { FlowGraph } from '../flow/graph.js';
@@ -34,12 +37,20 @@ export function graphDigest(graph: FlowGraph): GraphDigest {
   return d;
 }
 
-/** Graphs one store knows to be committed, with the parsed graph when it has read one. */
+/**
+ * Graphs one store knows to be committed, with the parsed graph when it has one: at most
+ * `maxParsed` graphs and `maxBytes` of their JSON text (a graph of 10,000 atoms is about
+ * 5 MB), the oldest dropped first.
+ */
 export class KnownGraphs {
   private readonly committed = new Set<string>();
-  private readonly parsed = new Map<string, FlowGraph>();
+  private readonly parsed = new Map<string, { graph: FlowGraph; bytes: number }>();
+  private bytes = 0;
 
-  constructor(private readonly maxParsed = 256) {}
+  constructor(
+    private readonly maxParsed = 256,
+    private readonly maxBytes = 64 * 1024 * 1024,
+  ) {}
 
   /** true when the graph row is known to exist: the start may omit the text */
   has(hash: string): boolean {
@@ -52,16 +63,20 @@ export class KnownGraphs {
   }
 
   get(hash: string): FlowGraph | undefined {
-    return this.parsed.get(hash);
+    return this.parsed.get(hash)?.graph;
   }
 
-  remember(hash: string, graph: FlowGraph): void {
+  /** A committed graph and the length of its JSON text (call only after its commit, as {@link committedHash}). */
+  remember(hash: string, graph: FlowGraph, bytes: number): void {
     this.committed.add(hash);
-    if (this.parsed.size >= this.maxParsed) {
-      // drop the oldest entry: a store serves few flow versions at a time
-      const oldest = this.parsed.keys().next().value;
-      if (oldest !== undefined) this.parsed.delete(oldest);
+    if (this.parsed.has(hash) || bytes > this.maxBytes) return;
+    // drop the oldest entries: a store serves few flow versions at a time
+    for (const [oldest, entry] of this.parsed) {
+      if (this.parsed.size < this.maxParsed && this.bytes + bytes <= this.maxBytes) break;
+      this.parsed.delete(oldest);
+      this.bytes -= entry.bytes;
     }
-    this.parsed.set(hash, graph);
+    this.parsed.set(hash, { graph, bytes });
+    this.bytes += bytes;
   }
 }

@@ -18,7 +18,7 @@ const RUN_COLUMNS = runColumns(POSTGRES);
 
 /** One keyless run; a named statement (planned once per connection). */
 const START_RUN_SQL = `WITH g AS (
-        INSERT INTO {p}graphs (hash, graph, created_at) SELECT $5, $14::text::jsonb, now() WHERE $14::text IS NOT NULL
+        INSERT INTO {p}graphs (hash, graph, created_at) SELECT $5, $14::text, now() WHERE $14::text IS NOT NULL
         ON CONFLICT (hash) DO NOTHING),
       r AS (
         INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph_hash, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)
@@ -36,7 +36,7 @@ const START_RUN_SQL = `WITH g AS (
 
 /** Many keyless runs in one statement; events in the order of the runs. */
 const START_RUNS_SQL = `WITH g AS (
-        INSERT INTO {p}graphs (hash, graph, created_at) SELECT h, t::jsonb, now() FROM unnest($1::text[], $2::text[]) AS x(h, t)
+        INSERT INTO {p}graphs (hash, graph, created_at) SELECT h, t, now() FROM unnest($1::text[], $2::text[]) AS x(h, t)
         ON CONFLICT (hash) DO NOTHING),
       r AS (
         INSERT INTO {p}runs (id, flow, version, key, active_key, status, args, graph_hash, parent_run_id, parent_atom, pending_atoms, atom_count, created_at, updated_at)

@@ -131,7 +131,10 @@ export class SqlStore implements Store {
             (s) => startRunOn(this.core, s, run, true),
             run.key !== null && run.supersede ? { supersedeKey: run.key } : undefined,
           );
-    this.core.graphs.committedHash(graphDigest(run.graph).hash);
+    // the engine of this process is likely to claim its first atoms next: no need to read the graph back
+    const digest = graphDigest(run.graph);
+    if (started.created) this.core.graphs.remember(digest.hash, run.graph, digest.text.length);
+    else this.core.graphs.committedHash(digest.hash);
     return started;
   }
 
@@ -282,7 +285,7 @@ export class SqlStore implements Store {
         });
       }
       const graph = jsonColumn<FlowGraph>(g.graph)!;
-      this.core.graphs.remember(hash, graph);
+      this.core.graphs.remember(hash, graph, typeof g.graph === 'string' ? g.graph.length : JSON.stringify(graph).length);
       return graph;
     });
   }

@@ -56,7 +56,7 @@ export async function startRunOn(core: SqlCore, s: SqlSession, run: NewRun, wake
   const graph = graphDigest(run.graph);
   if (!core.graphs.has(graph.hash)) {
     const g = statement(d, (b) =>
-      d.insertIgnore('{p}graphs', `(hash, graph, created_at) VALUES (${b.bind(graph.hash)}, ${d.json(b, graph.text)}, ${d.now})`, 'hash'),
+      d.insertIgnore('{p}graphs', `(hash, graph, created_at) VALUES (${b.bind(graph.hash)}, ${b.bind(graph.text)}, ${d.now})`, 'hash'),
     );
     await s.exec('store a flow graph', g.text, g.params);
   }

@@ -221,4 +221,33 @@ await describeEachDialect('migrations per module', (ctx) => {
     expect((await a.claimAtoms('up-engine', 1)).map((c) => c.runId)).toEqual([run.id]);
     await a.deregisterEngine('up-engine');
   });
+
+  it.runIf(ctx.dialect === 'postgres')(
+    'PostgreSQL migration 12: graphs stored as jsonb before it are read back as before, and an engine not yet upgraded can still store one',
+    async () => {
+      // a database as migration 6 left it, with a run started there (its graph in jsonb)
+      const first = await ctx.db.open({ tablePrefix: 'g12_' });
+      const { run } = await first.startRun(newRun({ predecessors: [[], [0], [1]] }));
+      const before = await first.getRunGraph(run.id);
+      await ctx.db.exec(`ALTER TABLE g12_graphs ALTER COLUMN graph TYPE jsonb USING graph::jsonb`);
+      await ctx.db.exec(`DELETE FROM g12_schema_migrations WHERE module = 'core' AND version = 12`);
+      const type = async () =>
+        (
+          await ctx.db.exec(`SELECT data_type FROM information_schema.columns WHERE table_name = 'g12_graphs' AND column_name = 'graph'`)
+        )[0]!.data_type;
+      expect(await type()).toBe('jsonb');
+
+      const upgraded = await ctx.db.open({ tablePrefix: 'g12_', migrate: false });
+      expect(await upgraded.migrate()).toEqual([{ module: 'core', version: 12, name: 'graphs stored as text' }]);
+      expect(await type()).toBe('text');
+      // a fresh store reads the converted row (no cached graph)
+      const fresh = await ctx.db.open({ tablePrefix: 'g12_', migrate: false });
+      expect(await fresh.getRunGraph(run.id)).toEqual(before);
+      // the previous release's insert (jsonb) into the text column, and this one's start
+      await ctx.db.exec(`INSERT INTO g12_graphs (hash, graph, created_at) VALUES ('old-engine', '{"atoms": []}'::text::jsonb, now())`);
+      expect((await ctx.db.exec(`SELECT graph FROM g12_graphs WHERE hash = 'old-engine'`))[0]!.graph).toBe('{"atoms": []}');
+      const { run: next } = await fresh.startRun(newRun({ predecessors: [[], [0]] }));
+      expect((await fresh.getRunGraph(next.id))!.atoms).toHaveLength(2);
+    },
+  );
 });

@@ -55,7 +55,7 @@ function addColumn(into: Columns, table: string, definition: string): void {
   into.get(table)!.set(m[1]!, m[2]!.replace(/\s+/g, ''));
 }
 
-/** Tables and columns created by a list of SQL statements (CREATE TABLE, ALTER TABLE … ADD / DROP COLUMN). */
+/** Tables and columns created by a list of SQL statements (CREATE TABLE, ALTER TABLE … ADD / DROP COLUMN, ALTER COLUMN … TYPE). */
 function columnsOf(statements: readonly string[], into: Columns = new Map()): Columns {
   for (const sql of statements) {
     const create = /CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\{p\}(\w+)\s*\(/i.exec(sql);
@@ -68,6 +68,8 @@ function columnsOf(statements: readonly string[], into: Columns = new Map()): Co
     if (alter) addColumn(into, alter[1]!, alter[2]!.trim());
     const drop = /ALTER\s+TABLE\s+\{p\}(\w+)\s+DROP\s+COLUMN\s+(?:IF\s+EXISTS\s+)?(\w+)\s*$/is.exec(sql);
     if (drop) into.get(drop[1]!)?.delete(drop[2]!);
+    const retype = /ALTER\s+TABLE\s+\{p\}(\w+)\s+ALTER\s+COLUMN\s+(\w+)\s+TYPE\s+(\w+)/is.exec(sql);
+    if (retype) addColumn(into, retype[1]!, `${retype[2]!} ${retype[3]!}`);
   }
   return into;
 }
