@@ -23,6 +23,7 @@ import { ConflictError, NotFoundError, StokerError, ValidationError } from '../e
 import { checkGraph } from '../flow/build-graph.js';
 import type { FlowGraph } from '../flow/graph.js';
 import { NAME_RULE, isValidName, quoteName } from '../flow/names.js';
+import { graphDigest } from '../store/graphs.js';
 import { isTerminalRun } from '../store/states.js';
 import type { NewRun, RunFilter, RunRow, StartResult, Store } from '../store/store.js';
 import { lockSet } from './committer.js';
@@ -124,6 +125,15 @@ export class RunClient {
     const run = this.newRun(graph, args, options.key ?? null);
     if (options.supersede) run.supersede = true;
     return this.start(run);
+  }
+
+  /**
+   * Does ahead of time what {@link startGraph} computes first for a graph (its checks, its
+   * JSON text and content hash, kept with the graph object), for a caller that can do it
+   * while it waits on the database: a stack action of 10,000 resources hashes a 5 MB graph.
+   */
+  prepareGraph(graph: FlowGraph): void {
+    graphDigest(checkGraph(graph));
   }
 
   private async start(run: NewRun): Promise<StartResult> {

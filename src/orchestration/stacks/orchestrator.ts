@@ -12,6 +12,7 @@ import { Suspension } from '../../engine/failure.js';
 import type { RunClient } from '../../engine/run-client.js';
 import { ConflictError, NotFoundError, ValidationError, isStokerError } from '../../errors.js';
 import { buildGraph } from '../../flow/build-graph.js';
+import type { FlowGraph } from '../../flow/graph.js';
 import type { StepType } from '../../flow/step-type.js';
 import type { TaskContext } from '../../flow/types.js';
 import type { ModuleSql, RunQueries } from '../../store/ports.js';
@@ -380,10 +381,19 @@ export class Orchestrator implements StackLayer {
     const plan = planAction({ stack, action, setId, rows: all, traversal, instance, now: this.now() });
     const converges = action === 'CREATE' || action === 'UPDATE' || action === 'ROLLBACK';
     const reason = options.reason ?? `Stack ${action} started`;
+    let graph: FlowGraph | undefined;
     await this.stacks.sql.transaction('start a stack action', async (s) => {
       for (const [id, current] of plan.swaps) await this.stacks.updateResource(s, id, { current });
       // every resource the template adds is listed at once, INIT_COMPLETE, as Heat shows them
-      await this.stacks.insertResourcesIfAbsent(s, plan.inits);
+      const listed = this.stacks.insertResourcesIfAbsent(s, plan.inits);
+      // the action's graph is built and hashed while the database writes those rows (on
+      // PostgreSQL one statement, already sent): for a group of 10,000, 300 ms of CPU that
+      // no longer adds up
+      if (!graph) {
+        graph = buildGraph({ name: `stack-${action.toLowerCase()}`, steps: plan.steps });
+        this.client.prepareGraph(graph);
+      }
+      await listed;
       await this.stacks.updateStack(s, stack.id, {
         action,
         status: 'IN_PROGRESS',
@@ -395,7 +405,6 @@ export class Orchestrator implements StackLayer {
       });
       await this.stackEvent(s, stack, `${action}_IN_PROGRESS`, reason);
     });
-    const graph = buildGraph({ name: `stack-${action.toLowerCase()}`, steps: plan.steps });
     const timeoutMins = stack.timeoutMins ?? (stack.parentId === null ? this.limits.defaultTimeoutMins : null);
     // the timer run is independent of the action's run (its own key): both start at once
     const timer =
@@ -416,7 +425,7 @@ export class Orchestrator implements StackLayer {
           )
         : null;
     const [started, timed] = await Promise.allSettled([
-      this.client.startGraph(graph, { stack: stack.id, traversal }, { key: `stack:${stack.id}`, supersede: true }),
+      this.client.startGraph(graph!, { stack: stack.id, traversal }, { key: `stack:${stack.id}`, supersede: true }),
       timer,
     ]);
     if (started.status === 'rejected') throw started.reason;

@@ -358,6 +358,11 @@ function patchShape(fields: readonly string[]): PatchShape {
 /** the integer columns of stack_resources (the others are text) */
 const INTEGER_COLUMNS = new Set(['generation', 'current_row', 'deleted', 'created_at', 'updated_at']);
 
+/** A PostgreSQL record definition (`json_to_recordset(…) AS v(…)`) of these stack_resources columns, by their names. */
+export function resourceRecord(columns: readonly string[]): string {
+  return columns.map((c) => `${c} ${INTEGER_COLUMNS.has(c) ? 'bigint' : 'text'}`).join(', ');
+}
+
 /** `id = ?` and, unless `holdToken` is undefined, the hold the row must have (null: none). */
 export function holdCondition(id: number, holdToken: string | null | undefined): { text: string; params: unknown[] } {
   if (holdToken === undefined) return { text: 'id = ?', params: [id] };

@@ -17,6 +17,7 @@ import {
   patchColumns,
   resourceOf,
   resourcePartOf,
+  resourceRecord,
   stackFrom,
   stackOf,
   type StackColumnNames,
@@ -290,11 +291,32 @@ export class StackStore {
 
   /**
    * Inserts rows that are not there yet (INIT_COMPLETE rows an action plans), several per
-   * statement; a row whose (stack, name, generation) exists is left alone.
+   * statement, in their order; a row whose (stack, name, generation) exists is left alone.
+   * On PostgreSQL all of them go as one JSON parameter of one statement (up to 10,000 rows):
+   * with a parameter per column, 200 rows a statement, a group of 10,000 took 50 round trips
+   * and the server parsed and planned 50 statements of 4,600 parameters (350 ms of its
+   * create before the first step, against about half that).
    */
   async insertResourcesIfAbsent(s: ModuleSession, rows: readonly Omit<ResourceRow, 'id'>[]): Promise<void> {
     const fields = Object.keys(RESOURCE_COLUMNS) as (keyof typeof RESOURCE_COLUMNS)[];
     const columns = fields.map((f) => RESOURCE_COLUMNS[f]);
+    if (this.sql.dialect === 'postgres') {
+      for (let i = 0; i < rows.length; i += 10_000) {
+        const list = rows.slice(i, i + 10_000).map((row, ord) => {
+          const entry: Record<string, unknown> = { ord };
+          for (let k = 0; k < fields.length; k++) entry[columns[k]!] = encode(fields[k]!, row[fields[k]!]);
+          return entry;
+        });
+        await s.exec(
+          'plan resources',
+          `INSERT INTO {p}stack_resources (${columns.join(', ')})
+           SELECT ${columns.join(', ')} FROM json_to_recordset(?::json) AS v(ord int, ${resourceRecord(columns)}) ORDER BY v.ord
+           ON CONFLICT DO NOTHING`,
+          [JSON.stringify(list)],
+        );
+      }
+      return;
+    }
     const one = `(${columns.map(() => '?').join(', ')})`;
     for (let i = 0; i < rows.length; i += 200) {
       const chunk = rows.slice(i, i + 200);
