@@ -101,6 +101,29 @@ for (const dialect of testDialects()) {
       expect(JSON.stringify(shown)).not.toContain('s3cr3t-value');
     });
 
+    dbIt('planned rows keep names and values that need escaping, in the order of the template', async () => {
+      // the names and values go through one JSON parameter on PostgreSQL (insertResourcesIfAbsent)
+      const names = ['quote \'single\' and "double"', 'back\\slash', 'naïve – ünïcödé 🚀', 'percent % and ? mark'];
+      const template = [
+        'heat_template_version: 2016-10-14',
+        'resources:',
+        ...names.map(
+          (n, i) => `  ${JSON.stringify(n)}: {type: OS::Heat::TestResource, properties: {value: ${JSON.stringify(`v${i} ${n} \\ \n`)}}}`,
+        ),
+      ].join('\n');
+      await stacks.create('escapes', { template });
+      const row = await settle(stacks, 'escapes');
+      expect(`${row.action}_${row.status}`).toBe('CREATE_COMPLETE');
+      const stored = (await stacks.resources(row)).map((r) => r.row);
+      // the plan lists independent resources in template order, and the rows were inserted in that order
+      expect([...stored].sort((a, b) => a.id - b.id).map((r) => r.name)).toEqual(names);
+      for (const [i, n] of names.entries()) {
+        const r = stored.find((x) => x.name === n)!;
+        expect(r.properties).toMatchObject({ value: `v${i} ${n} \\ \n` });
+        expect(r.attributes).toEqual({ output: `v${i} ${n} \\ \n` });
+      }
+    });
+
     dbIt('a process reads a template set it has not seen once, however many steps want it at once', async () => {
       await stacks.create('read-once', { template: CHAIN });
       const row = await settle(stacks, 'read-once');
